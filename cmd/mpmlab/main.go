@@ -1,0 +1,171 @@
+// Command mpmlab is a playground for the three ways servers handle many
+// connections at once: processes (Apache prefork), threads (Apache
+// worker) and the reactor (nginx, node). It builds Go HTTP handlers to
+// WebAssembly and runs them in wazero sandboxes inside real worker
+// processes.
+//
+// Usage:
+//
+//	mpmlab serve [--addr 127.0.0.1:8080]          the playground in a browser tab
+//	mpmlab run   [--model M] [knobs] PATH         serve one handler under one model
+//	mpmlab bench [--model M|all] [load] PATH      load one model or all three, compare
+//	mpmlab build [-o out.wasm] PATH               handler source to .wasm
+//
+// PATH is a .go file, a directory of .go files, a .txtar file, or the name
+// of a bundled example (hello, sleep, blocking, cpu, counter, crash,
+// runaway, memory).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mpmlab/mpmlab/models"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string) error
+	hidden  bool
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "serve", summary: "start the playground (the browser front end and its API)", run: serveCmd},
+		{name: "run", summary: "serve one handler under one model on a real port", run: runCmd},
+		{name: "bench", summary: "load a handler under one model or all three and compare", run: benchCmd},
+		{name: "build", summary: "build a handler to WebAssembly and report compile errors", run: buildCmd},
+		{name: "worker", summary: "a worker process (started by the supervisor)", run: workerCmd, hidden: true},
+	}
+}
+
+func usage() {
+	fmt.Fprintf(os.Stderr, "mpmlab: see how processes, threads and an event loop serve the same Go handler.\n\nUsage:\n  mpmlab <command> [flags] [PATH]\n\nCommands:\n")
+	for _, c := range commands {
+		if !c.hidden {
+			fmt.Fprintf(os.Stderr, "  %-7s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "\nRun 'mpmlab <command> --help' for a command's flags.\n")
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	name := os.Args[1]
+	if name == "-h" || name == "--help" || name == "help" {
+		usage()
+		return
+	}
+	for _, c := range commands {
+		if c.name == name {
+			err := c.run(os.Args[2:])
+			if errors.Is(err, flag.ErrHelp) {
+				return
+			}
+			if err != nil {
+				var ue usageError
+				if errors.As(err, &ue) {
+					fmt.Fprintf(os.Stderr, "mpmlab %s: %v\n", name, err)
+					os.Exit(2)
+				}
+				fmt.Fprintf(os.Stderr, "mpmlab %s: %v\n", name, err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "mpmlab: unknown command %q (want serve, run, bench or build; see mpmlab --help)\n", name)
+	os.Exit(2)
+}
+
+// usageError is a mistake on the command line (exit status 2).
+type usageError struct{ error }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// newFlags returns a FlagSet whose errors come back to the caller instead
+// of exiting, with a usage text of synopsis + description + flags.
+func newFlags(name, synopsis, description string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: mpmlab %s %s\n\n%s\n\nFlags:\n", name, synopsis, strings.TrimSpace(description))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses args and returns the positional arguments; it wants exactly
+// n of them.
+func parse(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
+	fs.SetOutput(discard{})
+	err := fs.Parse(interleave(fs, args))
+	fs.SetOutput(os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return nil, err
+	}
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if fs.NArg() != n {
+		if fs.NArg() < n {
+			return nil, usagef("missing %s (see mpmlab %s --help)", what, fs.Name())
+		}
+		return nil, usagef("unexpected argument %q", fs.Arg(n))
+	}
+	return fs.Args(), nil
+}
+
+// interleave moves positional arguments after the flags, so that
+// "mpmlab run hello --model thread" works as well as the flag-first form.
+func interleave(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if f := fs.Lookup(name); f != nil {
+			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+				continue
+			}
+			if i+1 < len(args) {
+				i++
+				flags = append(flags, args[i])
+			}
+		}
+	}
+	return append(flags, pos...)
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func workerCmd(args []string) error {
+	if err := models.RunWorker(); err != nil {
+		fmt.Fprintf(os.Stderr, "mpmlab worker: %v\n", err)
+		os.Exit(5)
+	}
+	return nil
+}

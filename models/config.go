@@ -1,0 +1,199 @@
+// Package models runs a handler under one of three concurrency models, each
+// a faithful small copy of a real server:
+//
+//   - Process: Apache's prefork MPM. Worker processes with one guest
+//     instance each, one connection per process at a time.
+//   - Thread: Apache's worker MPM. Worker processes with ThreadsPerChild
+//     threads, an instance per thread, one connection per thread.
+//   - Reactor: nginx (and node, and Apache's event MPM). One loop per worker
+//     process, a single instance serving every connection of its loop.
+//
+// A Supervisor owns the listening socket and the worker processes ("mpmlab
+// worker", see worker.go): it spawns them, replaces those that die, kills
+// those that run away, and reports everything as Events.
+package models
+
+import (
+	"fmt"
+	"time"
+)
+
+// Model names a concurrency model.
+type Model string
+
+// The models.
+const (
+	Process Model = "process"
+	Thread  Model = "thread"
+	Reactor Model = "reactor"
+)
+
+// Models lists every model in the order mpmlab compares them.
+var Models = []Model{Process, Thread, Reactor}
+
+// ParseModel checks a model name.
+func ParseModel(s string) (Model, error) {
+	for _, m := range Models {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("unknown model %q (want process, thread or reactor)", s)
+}
+
+// Config describes one server: the handler, the model and its knobs. The
+// knob names are Apache's and nginx's; zero values take the defaults noted,
+// which are Apache's scaled to a laptop.
+type Config struct {
+	Model Model
+	// Wasm is the path of the handler built for wasip1.
+	Wasm string
+	// Addr is the listening address; port 0 picks a free port.
+	Addr string
+	// Backlog is the kernel listen backlog (ListenBacklog): connections no
+	// worker has accepted wait here; beyond it the kernel drops them.
+	Backlog int
+
+	// Prefork (process): StartServers, MinSpareServers, MaxSpareServers,
+	// MaxRequestWorkers (the most processes).
+	StartServers      int
+	MinSpare          int
+	MaxSpare          int
+	MaxRequestWorkers int
+
+	// Worker (thread): processes (StartServers = ServerLimit here) and
+	// ThreadsPerChild.
+	Processes       int
+	ThreadsPerChild int
+
+	// Reactor: Loops (nginx worker_processes) and Connections per loop
+	// (worker_connections).
+	Loops       int
+	Connections int
+
+	// MaxConnectionsPerChild retires a worker process after it has taken
+	// this many connections (0: never).
+	MaxConnectionsPerChild int
+	// KeepAlive, KeepAliveTimeout and MaxKeepAliveRequests as in Apache
+	// core (MaxKeepAliveRequests 0: unlimited).
+	KeepAlive            bool
+	KeepAliveTimeout     time.Duration
+	MaxKeepAliveRequests int
+
+	// Timeout cuts off a request that runs longer by killing its worker.
+	Timeout time.Duration
+	// MemoryLimit caps each guest instance's memory, in bytes.
+	MemoryLimit int
+	// CacheDir is mpmlab's cache (runtime.DefaultCacheDir by default).
+	CacheDir string
+	// Trace asks workers for per-request and state events (the playground's
+	// live view and the scoreboard need them; a benchmark need not pay).
+	Trace bool
+	// Executable is the mpmlab binary started as "mpmlab worker"
+	// (default: os.Executable()).
+	Executable string
+	// OnEvent receives every event, from one goroutine at a time. May be nil.
+	OnEvent func(Event)
+	// Logf prints the supervisor's log lines (spawns, exits, kills, guest
+	// output). May be nil.
+	Logf func(format string, args ...any)
+}
+
+// Limits of the knobs (the playground and the CLI validate against these).
+const (
+	MaxProcesses       = 64
+	MaxThreadsPerChild = 64
+	MaxLoops           = 16
+	MaxConnections     = 10000
+	MaxBacklog         = 4096
+	MaxTimeout         = 5 * time.Minute
+)
+
+// Defaults.
+const (
+	DefaultStartServers      = 4
+	DefaultMinSpare          = 2
+	DefaultMaxSpare          = 6
+	DefaultMaxRequestWorkers = 8
+	DefaultProcesses         = 1
+	DefaultThreadsPerChild   = 4
+	DefaultLoops             = 1
+	DefaultConnections       = 512
+	DefaultBacklog           = 511
+	DefaultKeepAliveTimeout  = 5 * time.Second
+	DefaultMaxKeepAlive      = 100
+	DefaultTimeout           = 10 * time.Second
+)
+
+// withDefaults fills zero knobs with their defaults.
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.StartServers, DefaultStartServers)
+	def(&c.MaxRequestWorkers, max(DefaultMaxRequestWorkers, c.StartServers))
+	def(&c.MinSpare, min(DefaultMinSpare, c.MaxRequestWorkers))
+	def(&c.MaxSpare, max(DefaultMaxSpare, c.MinSpare+1))
+	def(&c.Processes, DefaultProcesses)
+	def(&c.ThreadsPerChild, DefaultThreadsPerChild)
+	def(&c.Loops, DefaultLoops)
+	def(&c.Connections, DefaultConnections)
+	def(&c.Backlog, DefaultBacklog)
+	if c.KeepAliveTimeout == 0 {
+		c.KeepAliveTimeout = DefaultKeepAliveTimeout
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	return c
+}
+
+// Validate checks every knob against its range; the error names the knob.
+func (c Config) Validate() error {
+	if _, err := ParseModel(string(c.Model)); err != nil {
+		return err
+	}
+	c = c.withDefaults()
+	check := func(name string, v, lo, hi int) error {
+		if v < lo || v > hi {
+			return fmt.Errorf("%s %d out of range %d..%d", name, v, lo, hi)
+		}
+		return nil
+	}
+	checks := []error{
+		check("backlog", c.Backlog, 1, MaxBacklog),
+		check("start-servers", c.StartServers, 1, MaxProcesses),
+		check("max-request-workers", c.MaxRequestWorkers, 1, MaxProcesses),
+		check("min-spare", c.MinSpare, 0, MaxProcesses),
+		check("max-spare", c.MaxSpare, 1, MaxProcesses),
+		check("processes", c.Processes, 1, MaxProcesses),
+		check("threads-per-child", c.ThreadsPerChild, 1, MaxThreadsPerChild),
+		check("loops", c.Loops, 1, MaxLoops),
+		check("connections", c.Connections, 1, MaxConnections),
+		check("max-connections-per-child", c.MaxConnectionsPerChild, 0, 1_000_000),
+		check("max-keepalive-requests", c.MaxKeepAliveRequests, 0, 1_000_000),
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	if c.StartServers > c.MaxRequestWorkers {
+		return fmt.Errorf("start-servers %d exceeds max-request-workers %d", c.StartServers, c.MaxRequestWorkers)
+	}
+	if c.MinSpare >= c.MaxSpare {
+		return fmt.Errorf("min-spare %d must be below max-spare %d", c.MinSpare, c.MaxSpare)
+	}
+	if c.Timeout < 0 || c.Timeout > MaxTimeout {
+		return fmt.Errorf("timeout %v out of range 0..%v", c.Timeout, MaxTimeout)
+	}
+	if c.KeepAliveTimeout < 0 || c.KeepAliveTimeout > time.Minute {
+		return fmt.Errorf("keepalive-timeout %v out of range 0..1m", c.KeepAliveTimeout)
+	}
+	return nil
+}

@@ -1,0 +1,241 @@
+package models
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// errRetire ends Serve when a worker has taken its quota of connections
+// (MaxConnectionsPerChild).
+var errRetire = errors.New("connection quota reached")
+
+// gatedListener accepts from the shared listening socket only when the
+// model allows it:
+//
+//   - process and thread: only when a lane (the process, or one of its
+//     threads) is free; the lane then holds the connection until it closes.
+//     Otherwise the connection waits in the kernel's accept queue.
+//   - reactor: one new connection per pass of the guest's loop (nginx with
+//     multi_accept off), so a loop busy in guest code accepts nothing; past
+//     worker_connections open connections, a new one is accepted and closed
+//     at once, as nginx does.
+type gatedListener struct {
+	net.Listener
+	w        *worker
+	free     chan *lane
+	lastPass uint64
+	count    int
+	mu       sync.Mutex
+	nopen    int
+}
+
+func (w *worker) gate(inner net.Listener) net.Listener {
+	g := &gatedListener{Listener: inner, w: w, free: make(chan *lane, len(w.lanes))}
+	for _, l := range w.lanes {
+		g.free <- l
+	}
+	return g
+}
+
+func (g *gatedListener) Accept() (net.Conn, error) {
+	w := g.w
+	if max := w.spec.MaxConnectionsPerChild; max > 0 && g.count >= max {
+		return nil, errRetire
+	}
+	if w.spec.Model == Reactor {
+		loop := w.lanes[0].inst.Loop()
+		for {
+			p := loop.Passes()
+			if p > g.lastPass || loop.InPoll() {
+				g.lastPass = p
+				break
+			}
+			<-loop.PassSignal()
+		}
+		for {
+			c, err := g.Listener.Accept()
+			if err != nil {
+				return nil, err
+			}
+			g.mu.Lock()
+			full := w.spec.Connections > 0 && g.nopen >= w.spec.Connections
+			if !full {
+				g.nopen++
+			}
+			g.mu.Unlock()
+			if full {
+				c.Close() // worker_connections exhausted
+				continue
+			}
+			g.count++
+			return g.wrap(c, w.lanes[0], func() {
+				g.mu.Lock()
+				g.nopen--
+				g.mu.Unlock()
+			}), nil
+		}
+	}
+	l := <-g.free
+	c, err := g.Listener.Accept()
+	if err != nil {
+		g.free <- l
+		return nil, err
+	}
+	g.count++
+	w.setState(l, StateReading)
+	return g.wrap(c, l, func() {
+		w.setState(l, StateIdle)
+		g.free <- l
+	}), nil
+}
+
+func (g *gatedListener) wrap(c net.Conn, l *lane, release func()) net.Conn {
+	id := g.w.conns.Add(1)
+	if g.w.spec.Trace {
+		g.w.emit(Event{Kind: EventConn, Lane: l.index, Conn: id})
+	}
+	return &gatedConn{Conn: c, cs: &connState{id: id, lane: l}, release: release}
+}
+
+// gatedConn gives its lane back when it closes.
+type gatedConn struct {
+	net.Conn
+	cs      *connState
+	once    sync.Once
+	release func()
+}
+
+func (c *gatedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+type connState struct {
+	id       uint64
+	lane     *lane
+	requests int
+}
+
+type connKey struct{}
+
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if gc, ok := c.(*gatedConn); ok {
+		return context.WithValue(ctx, connKey{}, gc.cs)
+	}
+	return context.WithValue(ctx, connKey{}, &connState{})
+}
+
+// connState follows net/http's view of a connection to keep the
+// scoreboard: reading a request, or waiting for the next one (keep-alive).
+func (w *worker) connState(c net.Conn, s http.ConnState) {
+	gc, ok := c.(*gatedConn)
+	if !ok || w.spec.Model == Reactor {
+		return
+	}
+	switch s {
+	case http.StateActive:
+		w.setState(gc.cs.lane, StateReading)
+	case http.StateIdle:
+		w.setState(gc.cs.lane, StateKeepAlive)
+	}
+}
+
+// onSignal retires the worker when the supervisor asks it to stop.
+func (w *worker) onSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	<-ch
+	w.retire("stopped by the supervisor")
+}
+
+// listen opens a TCP listening socket with an explicit backlog (Go's
+// net.Listen always uses the system maximum), so that --backlog is the
+// real kernel accept queue.
+func listen(addr string, backlog int) (*os.File, *net.TCPAddr, error) {
+	ta, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("address %q: %w", addr, err)
+	}
+	family, sa := syscall.AF_INET, syscall.Sockaddr(nil)
+	if ip4 := ta.IP.To4(); ip4 != nil || ta.IP == nil {
+		s := &syscall.SockaddrInet4{Port: ta.Port}
+		if ip4 != nil {
+			copy(s.Addr[:], ip4)
+		}
+		sa = s
+	} else {
+		family = syscall.AF_INET6
+		s := &syscall.SockaddrInet6{Port: ta.Port}
+		copy(s.Addr[:], ta.IP.To16())
+		sa = s
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(op string, err error) (*os.File, *net.TCPAddr, error) {
+		syscall.Close(fd)
+		return nil, nil, fmt.Errorf("%s %s: %w", op, addr, err)
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		return fail("setsockopt", err)
+	}
+	if err := syscall.Bind(fd, sa); err != nil {
+		return fail("listen on", err)
+	}
+	if err := syscall.Listen(fd, backlog); err != nil {
+		return fail("listen on", err)
+	}
+	got, err := syscall.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", err)
+	}
+	bound := &net.TCPAddr{}
+	switch s := got.(type) {
+	case *syscall.SockaddrInet4:
+		bound.IP, bound.Port = net.IP(s.Addr[:]).To16(), s.Port
+	case *syscall.SockaddrInet6:
+		bound.IP, bound.Port = net.IP(s.Addr[:]), s.Port
+	}
+	return os.NewFile(uintptr(fd), "listener "+bound.String()), bound, nil
+}
+
+// acceptQueueDepth reads the listening socket's accept queue length (what
+// `ss -lt` shows as Recv-Q) from /proc/net/tcp{,6}.
+func acceptQueueDepth(f *os.File) (int, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return 0, err
+	}
+	inode := strconv.FormatUint(st.Ino, 10)
+	for _, name := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		pf, err := os.Open(name)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(pf)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 10 || fields[9] != inode || fields[3] != "0A" {
+				continue
+			}
+			_, rx, _ := strings.Cut(fields[4], ":")
+			n, err := strconv.ParseUint(rx, 16, 32)
+			pf.Close()
+			return int(n), err
+		}
+		pf.Close()
+	}
+	return 0, errors.New("listening socket not found in /proc/net/tcp")
+}

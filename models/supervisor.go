@@ -1,0 +1,538 @@
+package models
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mpmlab/mpmlab/runtime"
+)
+
+// Supervisor is the master process of a model: it owns the listening socket
+// and the worker processes, as Apache's parent process and nginx's master
+// do. It never runs guest code itself.
+//
+//	s, err := models.Start(ctx, models.Config{Model: models.Reactor, Wasm: "hello.wasm", Addr: "127.0.0.1:0"})
+//	...
+//	fmt.Println("listening on", s.URL())
+//	defer s.Close()
+//
+// # Notes
+//
+//   - Workers accept connections themselves from the shared socket; the
+//     supervisor only decides how many workers there are.
+//   - A worker that dies is replaced at once (after its exit is logged with
+//     its cause). A worker that stops sending heartbeats for longer than
+//     Timeout plus a grace period is killed: that is a guest spinning hard
+//     enough to freeze its process.
+//   - Close stops every worker (SIGTERM, then SIGKILL) and reaps them; the
+//     workers also die if the supervisor does (PR_SET_PDEATHSIG, and their
+//     event pipe breaks).
+type Supervisor struct {
+	cfg    Config
+	ln     *os.File
+	addr   *net.TCPAddr
+	exe    string
+	start  time.Time
+	wasmOK bool
+
+	mu      sync.Mutex
+	slots   []*child // index = process index; nil = open slot
+	closing bool
+	wg      sync.WaitGroup
+	stop    chan struct{}
+
+	evMu sync.Mutex
+}
+
+// child is one worker process.
+type child struct {
+	index    int
+	cmd      *exec.Cmd
+	pid      int
+	lanes    []string // lane states
+	spawned  time.Time
+	ready    chan struct{}
+	isReady  bool
+	lastBeat time.Time
+	exit     *Event // the exit the worker reported, if any
+	killed   string // why the supervisor killed it, if it did
+	retiring bool
+}
+
+// Start opens the listening socket, starts the model's worker processes and
+// returns once they are ready to serve.
+func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = runtime.DefaultCacheDir()
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	exe := cfg.Executable
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	wasm, err := filepath.Abs(cfg.Wasm)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Wasm = wasm
+	if err := warmCompilationCache(ctx, cfg); err != nil {
+		return nil, err
+	}
+	ln, addr, err := listen(cfg.Addr, cfg.Backlog)
+	if err != nil {
+		return nil, err
+	}
+	s := &Supervisor{cfg: cfg, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{})}
+	n, size := s.initialPool()
+	s.slots = make([]*child, size)
+	var ready []*child
+	s.mu.Lock()
+	for i := 0; i < n; i++ {
+		c, err := s.spawnLocked(i)
+		if err != nil {
+			s.mu.Unlock()
+			s.Close()
+			return nil, err
+		}
+		ready = append(ready, c)
+	}
+	s.mu.Unlock()
+	for _, c := range ready {
+		if err := s.waitReady(ctx, c); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	s.wg.Add(2)
+	go s.monitor()
+	go s.sampleQueue()
+	return s, nil
+}
+
+// warmCompilationCache compiles the guest once here, so that the workers
+// load it from wazero's on-disk cache instead of each compiling it.
+func warmCompilationCache(ctx context.Context, cfg Config) error {
+	wasm, err := os.ReadFile(cfg.Wasm)
+	if err != nil {
+		return err
+	}
+	e, err := runtime.NewEngine(ctx, runtime.EngineConfig{CacheDir: filepath.Join(cfg.CacheDir, "wazero")})
+	if err != nil {
+		return err
+	}
+	defer e.Close(ctx)
+	_, err = e.Compile(ctx, wasm)
+	return err
+}
+
+// initialPool returns how many workers to start and how many slots the
+// scoreboard has.
+func (s *Supervisor) initialPool() (start, slots int) {
+	switch s.cfg.Model {
+	case Process:
+		return s.cfg.StartServers, s.cfg.MaxRequestWorkers
+	case Thread:
+		return s.cfg.Processes, s.cfg.Processes
+	default:
+		return s.cfg.Loops, s.cfg.Loops
+	}
+}
+
+func (s *Supervisor) lanesPerChild() int {
+	if s.cfg.Model == Thread {
+		return s.cfg.ThreadsPerChild
+	}
+	return 1
+}
+
+// Addr is the address the server listens on.
+func (s *Supervisor) Addr() *net.TCPAddr { return s.addr }
+
+// URL is the server's base URL, e.g. "http://127.0.0.1:8080".
+func (s *Supervisor) URL() string { return "http://" + s.addr.String() }
+
+// Config returns the configuration in effect, defaults filled in.
+func (s *Supervisor) Config() Config { return s.cfg }
+
+func (s *Supervisor) spawnLocked(index int) (*child, error) {
+	spec := workerSpec{
+		Model:       s.cfg.Model,
+		Process:     index,
+		Lanes:       s.lanesPerChild(),
+		Wasm:        s.cfg.Wasm,
+		CacheDir:    filepath.Join(s.cfg.CacheDir, "wazero"),
+		MemoryLimit: s.cfg.MemoryLimit,
+		Trace:       s.cfg.Trace,
+		Serving: Serving{
+			KeepAlive:              s.cfg.KeepAlive,
+			KeepAliveTimeout:       s.cfg.KeepAliveTimeout,
+			MaxKeepAliveRequests:   s.cfg.MaxKeepAliveRequests,
+			MaxConnectionsPerChild: s.cfg.MaxConnectionsPerChild,
+			Connections:            s.cfg.Connections,
+			Timeout:                s.cfg.Timeout,
+		},
+	}
+	js, _ := json.Marshal(spec)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(s.exe, "worker")
+	cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(js))
+	cmd.ExtraFiles = []*os.File{s.ln, pw} // fd 3, fd 4
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:   true,            // Ctrl-C reaches the supervisor only; it stops the workers
+		Pdeathsig: syscall.SIGKILL, // and if the supervisor dies, so do they
+	}
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, fmt.Errorf("starting worker: %w", err)
+	}
+	pw.Close()
+	now := time.Now()
+	c := &child{index: index, cmd: cmd, pid: cmd.Process.Pid, spawned: now, lastBeat: now,
+		ready: make(chan struct{}), lanes: make([]string, s.lanesPerChild())}
+	for i := range c.lanes {
+		c.lanes[i] = StateIdle
+	}
+	s.slots[index] = c
+	s.cfg.Logf("spawned %s (pid %d)", s.label(index), c.pid)
+	s.event(Event{Kind: EventSpawn, Process: index, PID: c.pid})
+	s.wg.Add(2)
+	go s.readEvents(c, pr)
+	go s.reap(c)
+	return c, nil
+}
+
+func (s *Supervisor) label(index int) string {
+	switch s.cfg.Model {
+	case Thread:
+		return fmt.Sprintf("process %d (%d threads)", index, s.cfg.ThreadsPerChild)
+	case Reactor:
+		return fmt.Sprintf("loop %d", index)
+	default:
+		return fmt.Sprintf("process %d", index)
+	}
+}
+
+func (s *Supervisor) waitReady(ctx context.Context, c *child) error {
+	select {
+	case <-c.ready:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !c.isReady {
+			cause := "exited during start-up"
+			if c.exit != nil && c.exit.Cause != "" {
+				cause = c.exit.Cause
+			}
+			return fmt.Errorf("worker %d could not start: %s", c.index, cause)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("worker %d did not become ready within 30s", c.index)
+	}
+}
+
+// readEvents reads a worker's event pipe until it closes.
+func (s *Supervisor) readEvents(c *child, pr *os.File) {
+	defer s.wg.Done()
+	defer pr.Close()
+	sc := bufio.NewScanner(pr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var e Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			continue
+		}
+		s.mu.Lock()
+		c.lastBeat = time.Now()
+		switch e.Kind {
+		case EventReady:
+			if !c.isReady {
+				c.isReady = true
+				close(c.ready)
+				s.cfg.Logf("%s (pid %d) ready in %v", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond))
+			}
+		case EventState:
+			if e.Lane >= 0 && e.Lane < len(c.lanes) {
+				c.lanes[e.Lane] = e.State
+			}
+		case EventExit:
+			ec := e
+			c.exit = &ec
+		case EventLog:
+			s.cfg.Logf("[%s pid %d] %s", laneName(s.cfg.Model, c.index, e.Lane), c.pid, e.Text)
+		}
+		s.mu.Unlock()
+		if e.Kind != EventBeat {
+			s.event(e)
+		}
+	}
+}
+
+func laneName(m Model, process, lane int) string {
+	switch m {
+	case Thread:
+		return fmt.Sprintf("thread %d.%d", process, lane)
+	case Reactor:
+		return fmt.Sprintf("loop %d", process)
+	default:
+		return fmt.Sprintf("process %d", process)
+	}
+}
+
+// reap waits for a worker to end, logs why, and replaces it unless the
+// supervisor is closing or the pool policy retired it.
+func (s *Supervisor) reap(c *child) {
+	defer s.wg.Done()
+	err := c.cmd.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cause, code := "", c.cmd.ProcessState.ExitCode()
+	switch {
+	case c.killed != "":
+		cause = "killed: " + c.killed
+	case c.exit != nil && c.exit.Cause != "":
+		cause = c.exit.Cause
+	case err != nil:
+		cause = err.Error()
+	default:
+		cause = "exited"
+	}
+	if !c.isReady {
+		close(c.ready)
+	}
+	if s.slots[c.index] == c {
+		s.slots[c.index] = nil
+	}
+	s.event(Event{Kind: EventExit, Process: c.index, PID: c.pid, Status: code, Cause: cause})
+	if s.closing {
+		return
+	}
+	if c.retiring {
+		s.cfg.Logf("%s (pid %d) retired: %s", s.label(c.index), c.pid, cause)
+		return
+	}
+	if !c.isReady {
+		s.cfg.Logf("%s (pid %d) failed to start: %s", s.label(c.index), c.pid, cause)
+		return
+	}
+	s.cfg.Logf("%s (pid %d) exited: %s; starting a replacement", s.label(c.index), c.pid, cause)
+	if _, err := s.spawnLocked(c.index); err != nil {
+		s.cfg.Logf("respawning %s: %v", s.label(c.index), err)
+	}
+}
+
+// monitor kills silent workers and, under the process model, manages the
+// pool of spare servers once a second.
+func (s *Supervisor) monitor() {
+	defer s.wg.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	silence := s.cfg.Timeout + 2*time.Second
+	spawnRate, lastPool := 1, time.Now()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		for _, c := range s.slots {
+			if c != nil && c.isReady && c.killed == "" && time.Since(c.lastBeat) > silence {
+				s.killLocked(c, fmt.Sprintf("no heartbeat for %v (a guest froze its process)", silence.Round(time.Second)))
+			}
+		}
+		if s.cfg.Model == Process && time.Since(lastPool) >= time.Second {
+			lastPool = time.Now()
+			spawnRate = s.maintainSparesLocked(spawnRate)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// maintainSparesLocked is prefork's idle-server maintenance (Apache
+// perform_idle_server_maintenance): below MinSpareServers idle processes,
+// spawn 1, then 2, 4, ... 32 per second until enough are idle or
+// MaxRequestWorkers are running; above MaxSpareServers idle, retire one
+// idle process per second. It returns the next spawn rate.
+func (s *Supervisor) maintainSparesLocked(rate int) int {
+	idle, total := 0, 0
+	var idleChild *child
+	for _, c := range s.slots {
+		if c == nil || c.retiring {
+			continue
+		}
+		total++
+		if !c.isReady || c.lanes[0] == StateIdle {
+			idle++
+			if c.isReady {
+				idleChild = c
+			}
+		}
+	}
+	switch {
+	case idle < s.cfg.MinSpare && total < s.cfg.MaxRequestWorkers:
+		n := min(rate, s.cfg.MaxRequestWorkers-total)
+		for i := 0; i < len(s.slots) && n > 0; i++ {
+			if s.slots[i] == nil {
+				if _, err := s.spawnLocked(i); err != nil {
+					s.cfg.Logf("spawning spare server: %v", err)
+					break
+				}
+				n--
+			}
+		}
+		return min(rate*2, 32)
+	case idle > s.cfg.MaxSpare && idleChild != nil:
+		idleChild.retiring = true
+		s.cfg.Logf("retiring idle %s (pid %d): %d idle > max-spare %d", s.label(idleChild.index), idleChild.pid, idle, s.cfg.MaxSpare)
+		idleChild.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	return 1
+}
+
+func (s *Supervisor) killLocked(c *child, why string) {
+	c.killed = why
+	s.cfg.Logf("killing %s (pid %d): %s", s.label(c.index), c.pid, why)
+	s.event(Event{Kind: EventKill, Process: c.index, PID: c.pid, Cause: why})
+	c.cmd.Process.Kill()
+}
+
+// sampleQueue reports the accept queue's depth every 100 ms while tracing.
+func (s *Supervisor) sampleQueue() {
+	defer s.wg.Done()
+	if !s.cfg.Trace {
+		return
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	prev := -1
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		n, err := acceptQueueDepth(s.ln)
+		if err != nil {
+			return
+		}
+		if n != prev {
+			s.event(Event{Kind: EventQueue, Value: float64(n)})
+			prev = n
+		}
+	}
+}
+
+func (s *Supervisor) event(e Event) {
+	if s.cfg.OnEvent == nil {
+		return
+	}
+	e.V = EventSchemaVersion
+	if e.T == 0 {
+		e.T = time.Now().UnixNano()
+	}
+	e.Model = string(s.cfg.Model)
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	s.cfg.OnEvent(e)
+}
+
+// WorkerStatus is one slot of the scoreboard.
+type WorkerStatus struct {
+	Process int      `json:"process"`
+	PID     int      `json:"pid"` // 0: open slot
+	Ready   bool     `json:"ready"`
+	Lanes   []string `json:"lanes"` // lane states (State* constants)
+}
+
+// Workers returns the scoreboard: one entry per slot, open slots included.
+func (s *Supervisor) Workers() []WorkerStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]WorkerStatus, len(s.slots))
+	for i, c := range s.slots {
+		out[i] = WorkerStatus{Process: i}
+		if c == nil {
+			out[i].Lanes = make([]string, s.lanesPerChild())
+			for j := range out[i].Lanes {
+				out[i].Lanes[j] = StateDead
+			}
+			continue
+		}
+		out[i].PID, out[i].Ready = c.pid, c.isReady
+		out[i].Lanes = append([]string(nil), c.lanes...)
+	}
+	return out
+}
+
+// PIDs returns the pids of the running workers, sorted.
+func (s *Supervisor) PIDs() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var pids []int
+	for _, c := range s.slots {
+		if c != nil {
+			pids = append(pids, c.pid)
+		}
+	}
+	sort.Ints(pids)
+	return pids
+}
+
+// Close stops the workers (SIGTERM, then SIGKILL after 3 s), reaps them and
+// closes the listening socket.
+func (s *Supervisor) Close() error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errors.New("supervisor already closed")
+	}
+	s.closing = true
+	close(s.stop)
+	var live []*child
+	for _, c := range s.slots {
+		if c != nil {
+			live = append(live, c)
+			c.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		for _, c := range live {
+			c.cmd.Process.Kill()
+		}
+		<-done
+	}
+	return s.ln.Close()
+}

@@ -1,0 +1,506 @@
+package models
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/abi"
+)
+
+// Worker processes.
+//
+// The supervisor starts every worker as "mpmlab worker" with
+//
+//	fd 3  the listening socket (shared by all workers, as in Apache)
+//	fd 4  the event pipe: the worker writes JSON Events, one per line
+//	env   MPMLAB_WORKER_SPEC: the workerSpec below, as JSON
+//
+// A worker accepts connections itself, from the shared socket: connections
+// that no worker takes wait in the kernel's accept queue, as they would for
+// Apache or nginx. When the event pipe breaks (the supervisor is gone) the
+// worker exits.
+
+const (
+	workerSpecEnv = "MPMLAB_WORKER_SPEC"
+	listenFD      = 3
+	eventFD       = 4
+
+	// maxRequestBody bounds a request body passed into a guest.
+	maxRequestBody = 8 << 20
+	// heartbeatInterval is how often a worker says it is alive; the
+	// supervisor kills a worker that stays silent (a guest spinning can
+	// freeze the whole process, see RATIONALE.md).
+	heartbeatInterval = time.Second
+	// crashDrain is how long a dying worker lets in-flight requests write
+	// their error responses before it exits.
+	crashDrain = 200 * time.Millisecond
+)
+
+// Exit codes of a worker process.
+const (
+	exitCrash   = 3 // a guest crashed (panic, trap, out of memory)
+	exitRunaway = 4 // a request exceeded --timeout
+	exitSetup   = 5 // the worker could not start
+	exitRetired = 0 // asked to stop, or its connection quota was used up
+)
+
+// workerSpec is what the supervisor tells a worker process.
+type workerSpec struct {
+	Model       Model  `json:"model"`
+	Process     int    `json:"process"` // index of this worker process
+	Lanes       int    `json:"lanes"`   // instances (threads); 1 for process and reactor
+	Wasm        string `json:"wasm"`
+	CacheDir    string `json:"cache_dir"`
+	MemoryLimit int    `json:"memory_limit"`
+	Trace       bool   `json:"trace"`
+	Serving
+}
+
+// Serving holds the knobs a worker applies to its connections.
+type Serving struct {
+	KeepAlive              bool          `json:"keepalive"`
+	KeepAliveTimeout       time.Duration `json:"keepalive_timeout"`
+	MaxKeepAliveRequests   int           `json:"max_keepalive_requests"`
+	MaxConnectionsPerChild int           `json:"max_connections_per_child"` // 0: unlimited
+	Connections            int           `json:"connections"`               // reactor: worker_connections
+	Timeout                time.Duration `json:"timeout"`                   // per request
+}
+
+// RunWorker is the body of the hidden "mpmlab worker" command. It returns
+// only on a setup error; otherwise the process exits from within.
+func RunWorker() error {
+	var spec workerSpec
+	if err := json.Unmarshal([]byte(os.Getenv(workerSpecEnv)), &spec); err != nil {
+		return fmt.Errorf("mpmlab worker is started by mpmlab run, bench or serve, not by hand (%s: %v)", workerSpecEnv, err)
+	}
+	w := &worker{spec: spec, start: time.Now(), inflight: map[uint64]*inflight{}}
+	w.events = newEventWriter(os.NewFile(eventFD, "mpmlab-events"))
+	if err := w.run(); err != nil {
+		w.emit(Event{Kind: EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
+		w.events.close()
+		return err
+	}
+	return nil
+}
+
+type worker struct {
+	spec   workerSpec
+	start  time.Time
+	events *eventWriter
+	pid    int
+
+	engine *runtime.Engine
+	lanes  []*lane
+	ln     net.Listener
+	srv    *http.Server
+	conns  atomic.Uint64 // connections accepted
+	reqs   atomic.Uint64
+
+	mu       sync.Mutex
+	inflight map[uint64]*inflight
+	dying    bool
+}
+
+// lane is one guest instance: a prefork process's only instance, one thread
+// of a worker process, or the reactor's loop.
+type lane struct {
+	index int
+	inst  *runtime.Instance
+	label string
+	state atomic.Value // string
+}
+
+type inflight struct {
+	lane   *lane
+	start  time.Time
+	cancel context.CancelCauseFunc
+}
+
+// Causes with which a worker cancels requests in flight.
+var (
+	errRunaway = errors.New("runaway")
+	errCrash   = errors.New("crash")
+)
+
+func (w *worker) run() error {
+	w.pid = os.Getpid()
+	n := max(w.spec.Lanes, 1)
+	if w.spec.Model == Thread {
+		// Every thread runs its guest on an OS thread of its own; a
+		// spinning guest cannot be preempted, so it needs its own P.
+		goruntime.GOMAXPROCS(n + 2)
+	}
+	ctx := context.Background()
+	wasm, err := os.ReadFile(w.spec.Wasm)
+	if err != nil {
+		return err
+	}
+	w.engine, err = runtime.NewEngine(ctx, runtime.EngineConfig{CacheDir: w.spec.CacheDir, MemoryLimit: w.spec.MemoryLimit})
+	if err != nil {
+		return err
+	}
+	mod, err := w.engine.Compile(ctx, wasm)
+	if err != nil {
+		return err
+	}
+	shared := runtime.NewShared() // guest.Shared: one per process
+	for i := 0; i < n; i++ {
+		l := &lane{index: i, label: w.laneLabel(i)}
+		env := []string{
+			"MPMLAB_MODEL=" + string(w.spec.Model),
+			"MPMLAB_PROCESS=" + strconv.Itoa(w.spec.Process),
+			"MPMLAB_THREAD=" + strconv.Itoa(i),
+			"MPMLAB_PID=" + strconv.Itoa(w.pid),
+		}
+		cfg := runtime.InstanceConfig{
+			Env:          env,
+			Shared:       shared,
+			LockOSThread: w.spec.Model == Thread,
+			Log: func(stream, line string) {
+				w.emit(Event{Kind: EventLog, Lane: l.index, Stream: stream, Text: line})
+			},
+			OnBlock: func(blocked bool) {
+				if blocked {
+					w.setState(l, StateBlocked)
+				} else {
+					w.setState(l, StateSending)
+				}
+			},
+		}
+		if w.spec.Model == Reactor {
+			cfg.Env = append(cfg.Env, "MPMLAB_LAG=1")
+			cfg.OnLag = w.lagSampler()
+		}
+		l.inst, err = mod.Start(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		w.lanes = append(w.lanes, l)
+		go w.watch(l)
+	}
+
+	lnFile := os.NewFile(listenFD, "mpmlab-listener")
+	inner, err := net.FileListener(lnFile)
+	if err != nil {
+		return fmt.Errorf("listening socket: %w", err)
+	}
+	lnFile.Close()
+	w.ln = w.gate(inner)
+	w.srv = &http.Server{
+		Handler:           w,
+		IdleTimeout:       w.spec.KeepAliveTimeout,
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnContext:       connContext,
+		ConnState:         w.connState,
+		ErrorLog:          nil,
+	}
+	w.srv.SetKeepAlivesEnabled(w.spec.KeepAlive)
+	for _, l := range w.lanes {
+		w.setState(l, StateIdle)
+	}
+	w.emit(Event{Kind: EventReady, Dur: int64(time.Since(w.start))})
+	go w.heartbeat()
+	go w.watchdog()
+	go w.onSignal()
+	err = w.srv.Serve(w.ln)
+	if errors.Is(err, errRetire) {
+		w.retire("served its connection quota (--max-connections-per-child)")
+	}
+	w.die(fmt.Sprintf("accept: %v", err), exitSetup, errCrash)
+	return nil
+}
+
+func (w *worker) laneLabel(i int) string {
+	switch w.spec.Model {
+	case Thread:
+		return fmt.Sprintf("thread %d.%d", w.spec.Process, i)
+	case Reactor:
+		return fmt.Sprintf("loop %d", w.spec.Process)
+	default:
+		return fmt.Sprintf("process %d", w.spec.Process)
+	}
+}
+
+// ServeHTTP passes one request into the connection's lane.
+func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	cs := r.Context().Value(connKey{}).(*connState)
+	l := cs.lane
+	if l == nil {
+		l = w.lanes[0]
+	}
+	cs.requests++
+	id := w.reqs.Add(1)
+	start := time.Now()
+	rw.Header().Set("X-Mpmlab-Worker", fmt.Sprintf("%s (pid %d)", l.label, w.pid))
+	if w.spec.KeepAlive && w.spec.MaxKeepAliveRequests > 0 && cs.requests >= w.spec.MaxKeepAliveRequests {
+		rw.Header().Set("Connection", "close") // MaxKeepAliveRequests reached
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	if err != nil || len(body) > maxRequestBody {
+		http.Error(rw, "request body too large or unreadable (limit 8 MiB)", http.StatusRequestEntityTooLarge)
+		return
+	}
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	w.mu.Lock()
+	if w.dying {
+		w.mu.Unlock()
+		rw.Header().Set("Connection", "close")
+		http.Error(rw, "worker is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	w.inflight[id] = &inflight{lane: l, start: start, cancel: cancel}
+	w.mu.Unlock()
+	if w.spec.Model != Reactor {
+		w.setState(l, StateSending)
+	}
+	if w.spec.Trace {
+		w.emit(Event{Kind: EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.URL.Path})
+	}
+	resp, err := l.inst.Do(ctx, &abi.Request{
+		Method: r.Method, URI: r.RequestURI, Host: r.Host, RemoteAddr: r.RemoteAddr,
+		Header: r.Header, Body: body,
+	})
+	w.mu.Lock()
+	delete(w.inflight, id)
+	w.mu.Unlock()
+	status, n, cause := 0, 0, ""
+	if err != nil {
+		status, cause = w.failure(ctx, l, err)
+		rw.Header().Set("Connection", "close")
+		http.Error(rw, cause, status)
+	} else {
+		h := rw.Header()
+		for k, v := range resp.Header {
+			h[k] = v
+		}
+		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+		rw.WriteHeader(resp.Status)
+		n, _ = rw.Write(resp.Body)
+		status = resp.Status
+	}
+	if w.spec.Trace {
+		w.emit(Event{Kind: EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: int64(n), Dur: int64(time.Since(start)), Cause: cause})
+	}
+}
+
+// failure turns why a request got no response into a status and message.
+func (w *worker) failure(ctx context.Context, l *lane, err error) (int, string) {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errRunaway):
+		return http.StatusGatewayTimeout, fmt.Sprintf("mpmlab: %s: request exceeded --timeout %v; the worker was killed", l.label, w.spec.Timeout)
+	case errors.Is(cause, errCrash):
+		return http.StatusBadGateway, fmt.Sprintf("mpmlab: %s died with the rest of its process", l.label)
+	}
+	var ee *runtime.ExitError
+	if errors.As(err, &ee) {
+		return http.StatusBadGateway, fmt.Sprintf("mpmlab: %s crashed: %s", l.label, ee.Cause)
+	}
+	return http.StatusBadGateway, fmt.Sprintf("mpmlab: %s: %v", l.label, err)
+}
+
+// watch waits for a lane's instance to end. Any guest that dies takes its
+// whole process down (every thread of it), and the supervisor replaces it.
+func (w *worker) watch(l *lane) {
+	<-l.inst.Done()
+	err := l.inst.Err()
+	w.setState(l, StateDead)
+	w.die(fmt.Sprintf("%s crashed: %v", l.label, err), exitCrash, errCrash)
+}
+
+// watchdog cuts off requests that run past --timeout by ending the worker
+// that runs them: a spinning guest cannot be stopped any other way without
+// slowing every guest loop (RATIONALE.md).
+func (w *worker) watchdog() {
+	if w.spec.Timeout <= 0 {
+		return
+	}
+	t := time.NewTicker(min(w.spec.Timeout/4, 100*time.Millisecond))
+	for range t.C {
+		w.mu.Lock()
+		var overdue *inflight
+		for _, f := range w.inflight {
+			if time.Since(f.start) > w.spec.Timeout {
+				overdue = f
+				break
+			}
+		}
+		w.mu.Unlock()
+		if overdue != nil {
+			overdue.cancel(errRunaway)
+			w.die(fmt.Sprintf("runaway: a request on %s exceeded --timeout %v", overdue.lane.label, w.spec.Timeout), exitRunaway, errCrash)
+		}
+	}
+}
+
+// die fails every request in flight with cause, lets their error responses
+// go out, reports the exit and ends the process.
+func (w *worker) die(cause string, code int, reqCause error) {
+	w.mu.Lock()
+	if w.dying {
+		w.mu.Unlock()
+		select {} // someone else is already exiting
+	}
+	w.dying = true
+	for _, f := range w.inflight {
+		f.cancel(reqCause)
+	}
+	w.mu.Unlock()
+	deadline := time.Now().Add(crashDrain)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		n := len(w.inflight)
+		w.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	w.emit(Event{Kind: EventExit, Cause: cause, Status: code})
+	w.events.close()
+	os.Exit(code)
+}
+
+// retire ends a worker that is done by policy: it stops accepting, finishes
+// its connections and exits cleanly.
+func (w *worker) retire(cause string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w.srv.Shutdown(ctx)
+	w.mu.Lock()
+	w.dying = true
+	w.mu.Unlock()
+	w.emit(Event{Kind: EventExit, Cause: cause, Status: exitRetired})
+	w.events.close()
+	os.Exit(exitRetired)
+}
+
+func (w *worker) heartbeat() {
+	for range time.Tick(heartbeatInterval) {
+		w.emit(Event{Kind: EventBeat})
+	}
+}
+
+func (w *worker) setState(l *lane, s string) {
+	if old, _ := l.state.Swap(s).(string); old == s {
+		return
+	}
+	if w.spec.Trace {
+		w.emit(Event{Kind: EventState, Lane: l.index, State: s})
+	}
+}
+
+// lagSampler batches loop-lag samples into one event every 100 ms, with
+// the loop's utilisation over that period.
+func (w *worker) lagSampler() func(time.Duration) {
+	var mu sync.Mutex
+	var samples []int64
+	last := time.Now()
+	var lastIdle time.Duration
+	return func(lag time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		samples = append(samples, int64(lag))
+		if time.Since(last) < 100*time.Millisecond {
+			return
+		}
+		idle := w.lanes[0].inst.Loop().IdleTime()
+		el := time.Since(last)
+		util := 1 - float64(idle-lastIdle)/float64(el)
+		w.emit(Event{Kind: EventLag, Samples: samples, Value: max(0, min(1, util))})
+		samples, last, lastIdle = nil, time.Now(), idle
+	}
+}
+
+func (w *worker) emit(e Event) {
+	e.V = EventSchemaVersion
+	if e.T == 0 {
+		e.T = time.Now().UnixNano()
+	}
+	e.Model = string(w.spec.Model)
+	e.Process = w.spec.Process
+	e.PID = w.pid
+	w.events.send(e)
+}
+
+// eventWriter sends events to the supervisor from one goroutine, batching
+// whatever queued up into one write.
+type eventWriter struct {
+	ch     chan Event
+	flush  chan chan struct{}
+	closed atomic.Bool
+	f      *os.File
+}
+
+func newEventWriter(f *os.File) *eventWriter {
+	ew := &eventWriter{ch: make(chan Event, 4096), flush: make(chan chan struct{}), f: f}
+	go ew.loop()
+	return ew
+}
+
+func (ew *eventWriter) send(e Event) {
+	if ew.closed.Load() {
+		return
+	}
+	select {
+	case ew.ch <- e:
+	default: // never block serving on tracing; the supervisor sees a gap
+	}
+}
+
+func (ew *eventWriter) loop() {
+	bw := bufio.NewWriterSize(ew.f, 64<<10)
+	enc := json.NewEncoder(bw)
+	for {
+		var ack chan struct{}
+		select {
+		case e := <-ew.ch:
+			enc.Encode(e)
+		case ack = <-ew.flush:
+		}
+	drain:
+		for {
+			select {
+			case e := <-ew.ch:
+				enc.Encode(e)
+			default:
+				break drain
+			}
+		}
+		if err := bw.Flush(); errors.Is(err, syscall.EPIPE) {
+			os.Exit(exitRetired) // the supervisor is gone: so are we
+		}
+		if ack != nil {
+			close(ack)
+		}
+	}
+}
+
+// close stops taking events and flushes those queued; it waits at most a
+// second.
+func (ew *eventWriter) close() {
+	ew.closed.Store(true)
+	ack := make(chan struct{})
+	select {
+	case ew.flush <- ack:
+		select {
+		case <-ack:
+		case <-time.After(time.Second):
+		}
+	case <-time.After(time.Second):
+	}
+}

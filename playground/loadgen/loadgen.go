@@ -1,0 +1,462 @@
+// Package loadgen is the HTTP load generator behind `mpmlab bench` and the
+// playground's experiment runner, in the spirit of hey, oha and wrk2.
+//
+// It only ever targets a loopback URL (127.0.0.0/8, ::1 or localhost), and a
+// run is always bounded: never more than MaxRequests requests, never longer
+// than MaxDuration (plus the drain of requests already in flight).
+//
+// Two ways to apply load:
+//
+//   - Closed loop (Rate == 0): Concurrency clients each send a request, wait for
+//     the response, and send the next. The server sets the pace: when it slows
+//     down, the clients slow down with it, and the time a request would have
+//     spent waiting is never measured. This is "coordinated omission".
+//   - Open loop (Rate > 0): requests are scheduled at a fixed rate whatever the
+//     server does, and latency is measured from the scheduled time. A server
+//     that stalls for a second shows a second of latency for every request
+//     that was due during the stall, as real users would see it.
+//
+// Usage:
+//
+//	sum, err := loadgen.Run(ctx, loadgen.Config{
+//		URL:         "http://127.0.0.1:8080/",
+//		Concurrency: 50,
+//		Duration:    5 * time.Second,
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	sum.WriteText(os.Stdout, "reactor")
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Limits of a run. Validate enforces them; each is checked next to its field.
+const (
+	// MaxConcurrency caps Config.Concurrency: clients in closed loop, requests in
+	// flight in open loop.
+	MaxConcurrency = 1000
+	// MaxRequests caps Config.Requests, and also the requests a Duration-bound
+	// run may send, so that the recorded latencies stay under 8 MB.
+	MaxRequests = 1_000_000
+	// MaxDuration caps Config.Duration and Config.Timeout, and bounds a run
+	// given by Requests alone.
+	MaxDuration = 5 * time.Minute
+	// MaxRate caps Config.Rate, in requests per second.
+	MaxRate = 100_000
+)
+
+// Defaults for zero fields of Config.
+const (
+	defaultMethod          = http.MethodGet
+	defaultConcurrency     = 10   // closed loop: clients
+	defaultOpenConcurrency = 1000 // open loop: cap on requests in flight
+	defaultDuration        = 10 * time.Second
+	defaultTimeout         = 30 * time.Second
+
+	// dialTimeout bounds a TCP connect. A loopback connect completes at once
+	// even when the server is busy (the kernel queues it in the listen
+	// backlog); it only takes long when the backlog itself overflows and SYNs
+	// are dropped, which is worth reporting as a timeout.
+	dialTimeout = 5 * time.Second
+)
+
+// Config describes one load run. The zero value of every field but URL is a
+// useful default.
+//
+// # Notes
+//
+//   - Run does not modify Header or Body; the caller must not modify them
+//     while Run is in progress (they are shared by every request).
+//   - Redirects are not followed: a 3xx response is a result like any other
+//     (and counts as succeeded). Following one could leave loopback.
+type Config struct {
+	// URL is the target. It must be http:// on a loopback host:
+	// http://127.0.0.1:PORT/..., http://localhost:PORT/... or
+	// http://[::1]:PORT/.... Whatever the name resolves to, Run refuses to
+	// dial anything but a loopback address.
+	URL string
+
+	// Method is the HTTP method. Default GET.
+	Method string
+
+	// Body is sent with every request, if not empty.
+	Body []byte
+
+	// Header is added to every request.
+	Header http.Header
+
+	// Concurrency is, in closed loop, the number of clients, each with one
+	// request outstanding at a time (default 10). In open loop it is the cap
+	// on requests in flight (default 1000): a request that is due while the
+	// cap is reached waits for a free slot, and that wait counts in its
+	// latency. Range 1..MaxConcurrency; 0 means the default.
+	Concurrency int
+
+	// Requests is the total number of requests to send, in closed or open
+	// loop. 0 means the run is bounded by Duration instead.
+	Requests int
+
+	// Duration is how long to send requests for when Requests is 0 (default
+	// 10s). When Requests is set, a non-zero Duration is an extra bound: the
+	// run stops at whichever comes first; a zero Duration then means
+	// MaxDuration (and in open loop, Validate rejects Requests/Rate beyond
+	// it). Requests in flight at the end are allowed to finish.
+	Duration time.Duration
+
+	// Rate, if > 0, selects the open loop: requests are scheduled at this
+	// fixed rate (requests per second, up to MaxRate), independent of
+	// responses, and latency is measured from the scheduled send time, so it
+	// includes any wait in the client. This is what exposes coordinated
+	// omission. 0 selects the closed loop.
+	Rate float64
+
+	// KeepAlive, if false, sends every request on a new TCP connection. If
+	// true, connections are reused: each client keeps its connection.
+	KeepAlive bool
+
+	// Timeout bounds each request, from the moment it is sent until its body
+	// has been read (default 30s, max MaxDuration).
+	Timeout time.Duration
+
+	// OnResult, if not nil, is called with every finished request, from the
+	// goroutine that sent it: calls are concurrent and must be cheap. It is the
+	// only place Result.Header is available.
+	OnResult func(Result)
+}
+
+// Validate reports the first field of c that is out of range, naming the field
+// and its range, e.g. "concurrency 5000 out of range 1..1000". Zero fields are
+// valid: they mean the documented default. Run calls Validate.
+func (c Config) Validate() error {
+	if err := checkURL(c.URL); err != nil {
+		return err
+	}
+	if c.Method != "" {
+		if _, err := http.NewRequest(c.Method, c.URL, nil); err != nil {
+			return fmt.Errorf("method %q: %v", c.Method, err)
+		}
+	}
+	if c.Concurrency < 0 || c.Concurrency > MaxConcurrency {
+		return fmt.Errorf("concurrency %d out of range 1..%d", c.Concurrency, MaxConcurrency)
+	}
+	if c.Requests < 0 || c.Requests > MaxRequests {
+		return fmt.Errorf("requests %d out of range 0..%d", c.Requests, MaxRequests)
+	}
+	if c.Duration < 0 || c.Duration > MaxDuration {
+		return fmt.Errorf("duration %v out of range 0..%v", c.Duration, MaxDuration)
+	}
+	if math.IsNaN(c.Rate) || c.Rate < 0 || c.Rate > MaxRate {
+		return fmt.Errorf("rate %v out of range 0..%d requests/s", c.Rate, MaxRate)
+	}
+	if c.Rate > 0 && c.Requests > 0 && c.Duration == 0 {
+		// Without a Duration the run is cut at MaxDuration: say so rather
+		// than send fewer requests than asked.
+		if d := time.Duration(float64(c.Requests) / c.Rate * float64(time.Second)); d > MaxDuration {
+			return fmt.Errorf("requests %d at rate %v/s take %v, over the max duration %v: lower requests or set a duration",
+				c.Requests, c.Rate, d.Round(time.Second), MaxDuration)
+		}
+	}
+	if c.Timeout < 0 || c.Timeout > MaxDuration {
+		return fmt.Errorf("timeout %v out of range 0..%v", c.Timeout, MaxDuration)
+	}
+	return nil
+}
+
+// checkURL accepts only http URLs whose host is a loopback address or
+// "localhost".
+func checkURL(raw string) error {
+	if raw == "" {
+		return errors.New("url is required: a loopback URL such as http://127.0.0.1:8080/")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("url: %v", err)
+	}
+	if u.Scheme != "http" {
+		return fmt.Errorf("url %q: scheme must be http", raw)
+	}
+	if !isLoopbackHost(u.Hostname()) {
+		return fmt.Errorf("loadgen only targets loopback, got %q", raw)
+	}
+	return nil
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// errNotLoopback is returned by the dialer when a name resolved to an address
+// outside loopback.
+var errNotLoopback = errors.New("loadgen only targets loopback")
+
+// dialLoopbackOnly is a net.Dialer.Control: it runs after name resolution,
+// on the address about to be connected, and refuses anything but loopback.
+func dialLoopbackOnly(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%w: refusing to dial %s", errNotLoopback, address)
+	}
+	return nil
+}
+
+// withDefaults returns c with zero fields replaced by their defaults.
+func (c Config) withDefaults() Config {
+	if c.Method == "" {
+		c.Method = defaultMethod
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = defaultConcurrency
+		if c.Rate > 0 {
+			c.Concurrency = defaultOpenConcurrency
+		}
+	}
+	if c.Requests == 0 && c.Duration == 0 {
+		c.Duration = defaultDuration
+	}
+	if c.Duration == 0 { // Requests set: bounded by MaxDuration
+		c.Duration = MaxDuration
+	}
+	if c.Timeout == 0 {
+		c.Timeout = defaultTimeout
+	}
+	return c
+}
+
+// Run sends load to cfg.URL and returns its summary.
+//
+// # Notes
+//
+//   - Bounds: no request is started after Duration (or after Requests have
+//     been sent). Requests in flight then finish, each within Timeout. In open
+//     loop, requests that were due before the end but are still waiting for a
+//     free slot are sent too; those still waiting Timeout after the end are
+//     recorded as errors of kind "not sent", never dropped silently.
+//   - Cancellation: when ctx is done, Run stops sending, abandons the requests
+//     in flight (they are not recorded: they were interrupted by the caller,
+//     not failed by the server), and returns the summary of what finished
+//     together with ctx.Err(). So a non-nil summary comes with every error
+//     except an invalid Config, and err != nil tells a cut-short run from a
+//     complete one.
+//   - Connections: one http.Transport per run, closed at the end.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	r := newRunner(cfg)
+	defer r.transport.CloseIdleConnections()
+
+	start := time.Now()
+	var tallies []*tally
+	if cfg.Rate > 0 {
+		tallies = r.openLoop(ctx, start)
+	} else {
+		tallies = r.closedLoop(ctx, start)
+	}
+	elapsed := time.Since(start)
+
+	total := &tally{}
+	for _, t := range tallies {
+		total.merge(t)
+	}
+	return total.summary(elapsed), ctx.Err()
+}
+
+// runner holds what every request of one run shares.
+type runner struct {
+	cfg       Config
+	transport *http.Transport
+	client    *http.Client
+}
+
+func newRunner(cfg Config) *runner {
+	dialer := &net.Dialer{Timeout: dialTimeout, Control: dialLoopbackOnly}
+	tr := &http.Transport{
+		Proxy:               nil, // never: the target is loopback
+		DialContext:         dialer.DialContext,
+		MaxIdleConns:        cfg.Concurrency,
+		MaxIdleConnsPerHost: cfg.Concurrency,
+		MaxConnsPerHost:     0, // unlimited
+		DisableKeepAlives:   !cfg.KeepAlive,
+		DisableCompression:  true,
+	}
+	return &runner{
+		cfg:       cfg,
+		transport: tr,
+		client: &http.Client{
+			Transport: tr,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+	}
+}
+
+// closedLoop runs cfg.Concurrency clients, each sending its next request when
+// the previous one has finished, until the requests are exhausted or the
+// deadline passes.
+func (r *runner) closedLoop(ctx context.Context, start time.Time) []*tally {
+	limit := int64(r.cfg.Requests)
+	if limit == 0 {
+		limit = MaxRequests
+	}
+	deadline := start.Add(r.cfg.Duration)
+	var issued atomic.Int64
+
+	tallies := make([]*tally, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i := range tallies {
+		t := &tally{}
+		tallies[i] = t
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(deadline) && issued.Add(1) <= limit {
+				r.record(ctx, t, r.do(ctx, time.Now()))
+			}
+		})
+	}
+	wg.Wait()
+	return tallies
+}
+
+// openLoop schedules request n at start + n/Rate and hands it to a pool of
+// cfg.Concurrency senders. The schedule is computed, not accumulated, so it
+// does not drift: a scheduler that falls behind (a busy pool, a late timer)
+// sends at once, and the latency still counts from the scheduled time.
+func (r *runner) openLoop(ctx context.Context, start time.Time) []*tally {
+	limit := r.cfg.Requests
+	if limit == 0 {
+		limit = MaxRequests
+	}
+	deadline := start.Add(r.cfg.Duration)
+	interval := float64(time.Second) / r.cfg.Rate
+	due := func(n int) time.Time { return start.Add(time.Duration(float64(n) * interval)) }
+
+	work := make(chan time.Time)
+	tallies := make([]*tally, r.cfg.Concurrency+1) // the last one is the scheduler's
+	var wg sync.WaitGroup
+	for i := range r.cfg.Concurrency {
+		t := &tally{}
+		tallies[i] = t
+		wg.Go(func() {
+			for at := range work {
+				r.record(ctx, t, r.do(ctx, at))
+			}
+		})
+	}
+	unsent := &tally{}
+	tallies[len(tallies)-1] = unsent
+
+	// Requests due before the deadline are sent even after it, but not later
+	// than drainEnd.
+	drainEnd := time.NewTimer(time.Until(deadline.Add(r.cfg.Timeout)))
+	defer drainEnd.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+
+schedule:
+	for n := 0; n < limit; n++ {
+		at := due(n)
+		if !at.Before(deadline) {
+			break
+		}
+		if wait := time.Until(at); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				break schedule
+			}
+		}
+		select {
+		case work <- at:
+		case <-ctx.Done():
+			break schedule
+		case <-drainEnd.C:
+			for ; n < limit && due(n).Before(deadline); n++ {
+				r.record(ctx, unsent, Result{Start: due(n), Latency: time.Since(due(n)), Err: errNotSent})
+			}
+			break schedule
+		}
+	}
+	close(work)
+	wg.Wait()
+	return tallies
+}
+
+// errNotSent marks an open-loop request that was due but never got a free
+// slot before the run ended.
+var errNotSent = errors.New("request was due but not sent: in-flight cap reached until the end of the run")
+
+// do sends one request that was due at the given time and reads its body.
+func (r *runner) do(ctx context.Context, due time.Time) Result {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	res := Result{Start: due}
+	req, err := http.NewRequestWithContext(ctx, r.cfg.Method, r.cfg.URL, bodyReader(r.cfg.Body))
+	if err != nil {
+		res.Err = err
+		return res
+	}
+	if r.cfg.Header != nil {
+		req.Header = r.cfg.Header
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		res.Latency, res.Err = time.Since(due), err
+		return res
+	}
+	res.Bytes, res.Err = copyDiscard(resp.Body)
+	resp.Body.Close()
+	res.Latency = time.Since(due)
+	res.Status, res.Header = resp.StatusCode, resp.Header
+	return res
+}
+
+// record hands res to OnResult and adds it to t, unless it failed only
+// because the caller cancelled the run.
+func (r *runner) record(ctx context.Context, t *tally, res Result) {
+	if res.Err != nil && ctx.Err() != nil {
+		return
+	}
+	if r.cfg.OnResult != nil {
+		r.cfg.OnResult(res)
+	}
+	t.add(&res)
+}
+
+// bodyReader returns a fresh reader over body, or nil for no body. A
+// *bytes.Reader lets net/http set Content-Length and replay the body on retry.
+func bodyReader(body []byte) io.Reader {
+	if len(body) == 0 {
+		return nil
+	}
+	return bytes.NewReader(body)
+}
+
+// copyDiscard reads body to the end, as a browser would, and counts its bytes.
+func copyDiscard(body io.Reader) (int64, error) {
+	return io.Copy(io.Discard, body)
+}

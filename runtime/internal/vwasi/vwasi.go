@@ -1,0 +1,458 @@
+// Package vwasi is the virtual WASI that turns a long-lived Go guest into a
+// server fed by the host.
+//
+// A guest instance sees two extra file descriptors: abi.RequestFD, from which
+// it reads request frames, and abi.ResponseFD, to which it writes response
+// frames. The Go runtime inside the guest parks goroutines reading the
+// request fd in its netpoller, which ends in poll_oneoff; this package
+// implements that wait on the host, so an idle guest costs no CPU and a
+// busy guest is woken the moment a request arrives.
+//
+// Export fills a "wasi_snapshot_preview1" host module: wazero's own WASI
+// functions for everything (clocks, random, args, environ, proc_exit...),
+// then our versions of the functions that touch file descriptors:
+// fd_read, fd_write, fd_fdstat_get, fd_fdstat_set_flags, fd_close and
+// poll_oneoff. A later Export of the same name on the builder replaces the
+// earlier one. The guest gets no filesystem and no sockets: fds 0-2 are
+// stdin (always empty), stdout and stderr (captured), 3 and 4 are virtual,
+// every other fd is EBADF.
+//
+// Each instance's state is a Conn, found through the context the guest's
+// _start is called with (WithConn).
+//
+// # Notes
+//
+//   - Facts the Go wasip1 runtime relies on: os.NewFile registers an fd with
+//     the netpoller only if fd_fdstat_get reports FDFLAGS_NONBLOCK; an empty
+//     read must return EAGAIN; poll_oneoff must echo each subscription's
+//     userdata; with no timer pending the guest sends no clock subscription,
+//     so the wait has no timeout; any errno but 0 or EINTR kills the guest.
+//   - Every call into poll_oneoff is one pass of the guest's loop. Conn
+//     counts passes and idle time: the reactor uses them to accept at most
+//     one connection per pass and to report loop utilisation.
+package vwasi
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// WASI errno values used here.
+const (
+	errnoSuccess = 0
+	errnoAgain   = 6
+	errnoBadf    = 8
+	errnoFault   = 21
+	errnoInval   = 28
+)
+
+// WASI constants.
+const (
+	filetypeCharacterDevice = 2
+	fdflagNonblock          = 0x4
+	eventClock              = 0
+	eventFdRead             = 1
+	eventFdWrite            = 2
+	subclockAbstime         = 0x1
+	subscriptionSize        = 48
+	eventSize               = 32
+)
+
+// Conn is one guest instance's end of the virtual file descriptors.
+//
+// The host side calls Push to deliver request frames and receives response
+// frames through the callback given to NewConn. A Conn is safe for
+// concurrent use by the host; the guest side (the WASI functions) runs on
+// the single goroutine that called the guest's _start.
+type Conn struct {
+	onFrame func(frame []byte)
+	stdout  io.Writer
+	stderr  io.Writer
+
+	mu     sync.Mutex
+	in     []byte // request bytes not yet read by the guest
+	inOff  int
+	closed bool // no more requests: reads return EOF once in is drained
+
+	wake  chan struct{} // poked when in grows or the Conn is closed
+	abort chan struct{} // closed by Abort: the guest is stopped at its next wait
+	once  sync.Once
+
+	out []byte // response bytes not yet forming a whole frame
+
+	passes atomic.Uint64
+	inPoll atomic.Bool
+	idle   atomic.Int64 // nanoseconds spent waiting in poll_oneoff
+	passCh chan struct{}
+}
+
+// NewConn returns a Conn that hands every whole response frame the guest
+// writes to onFrame (on the guest's goroutine; onFrame must not keep the
+// slice) and copies the guest's stdout and stderr to the given writers.
+func NewConn(onFrame func(frame []byte), stdout, stderr io.Writer) *Conn {
+	return &Conn{
+		onFrame: onFrame,
+		stdout:  stdout,
+		stderr:  stderr,
+		wake:    make(chan struct{}, 1),
+		abort:   make(chan struct{}),
+		passCh:  make(chan struct{}, 1),
+	}
+}
+
+// Push queues one or more whole request frames for the guest.
+func (c *Conn) Push(frames []byte) {
+	c.mu.Lock()
+	if c.inOff == len(c.in) {
+		c.in, c.inOff = c.in[:0], 0
+	}
+	c.in = append(c.in, frames...)
+	c.mu.Unlock()
+	c.poke()
+}
+
+// CloseInput ends the request stream: once the guest has read what is
+// queued, its reads return EOF and guest.Serve returns.
+func (c *Conn) CloseInput() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.poke()
+}
+
+// Abort stops the guest the next time it waits in poll_oneoff, with exit
+// code 0. A guest that never waits (a runaway loop) is not stopped by this:
+// the supervisor kills its process instead.
+func (c *Conn) Abort() { c.once.Do(func() { close(c.abort) }) }
+
+// Passes is the number of times the guest has entered poll_oneoff: passes of
+// its loop.
+func (c *Conn) Passes() uint64 { return c.passes.Load() }
+
+// InPoll reports whether the guest is inside poll_oneoff now, that is, its
+// loop is waiting for events rather than running guest code.
+func (c *Conn) InPoll() bool { return c.inPoll.Load() }
+
+// PassSignal receives a value after each new pass of the loop (coalesced).
+func (c *Conn) PassSignal() <-chan struct{} { return c.passCh }
+
+// IdleTime is the total time the guest has spent waiting in poll_oneoff.
+func (c *Conn) IdleTime() time.Duration { return time.Duration(c.idle.Load()) }
+
+func (c *Conn) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+type connKey struct{}
+
+// WithConn returns a context that binds c to the guest started with it.
+func WithConn(ctx context.Context, c *Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+func connOf(ctx context.Context) *Conn {
+	c, _ := ctx.Value(connKey{}).(*Conn)
+	return c
+}
+
+// Export fills b (a host module named "wasi_snapshot_preview1") with
+// wazero's WASI functions, replacing the ones that touch fds with the
+// virtual versions of this package.
+func Export(b wazero.HostModuleBuilder) {
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
+	_ = i64
+	export := func(name string, fn api.GoModuleFunc, params []api.ValueType, paramNames ...string) {
+		b.NewFunctionBuilder().
+			WithGoModuleFunction(fn, params, []api.ValueType{i32}).
+			WithParameterNames(paramNames...).
+			WithResultNames("errno").
+			Export(name)
+	}
+	export("fd_read", fdRead, []api.ValueType{i32, i32, i32, i32}, "fd", "iovs", "iovs_len", "result.nread")
+	export("fd_write", fdWrite, []api.ValueType{i32, i32, i32, i32}, "fd", "iovs", "iovs_len", "result.nwritten")
+	export("fd_fdstat_get", fdFdstatGet, []api.ValueType{i32, i32}, "fd", "result.stat")
+	export("fd_fdstat_set_flags", fdFdstatSetFlags, []api.ValueType{i32, i32}, "fd", "flags")
+	export("fd_close", fdClose, []api.ValueType{i32}, "fd")
+	export("poll_oneoff", pollOneoff, []api.ValueType{i32, i32, i32, i32}, "in", "out", "nsubscriptions", "result.nevents")
+}
+
+func isOurs(fd uint32) bool { return fd <= abi.ResponseFD }
+
+var fdRead = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+	fd, iovs, iovsLen, resultN := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
+	mem := mod.Memory()
+	switch fd {
+	case 0: // stdin: always at EOF
+		stack[0] = errnoResult(mem.WriteUint32Le(resultN, 0))
+		return
+	case abi.RequestFD:
+	default:
+		stack[0] = errnoBadf
+		return
+	}
+	c := connOf(ctx)
+	c.mu.Lock()
+	avail := c.in[c.inOff:]
+	if len(avail) == 0 {
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			stack[0] = errnoResult(mem.WriteUint32Le(resultN, 0))
+		} else {
+			stack[0] = errnoAgain
+		}
+		return
+	}
+	n := uint32(0)
+	for i := uint32(0); i < iovsLen && len(avail) > 0; i++ {
+		ptr, ok1 := mem.ReadUint32Le(iovs + i*8)
+		l, ok2 := mem.ReadUint32Le(iovs + i*8 + 4)
+		buf, ok3 := mem.Read(ptr, l)
+		if !ok1 || !ok2 || !ok3 {
+			c.mu.Unlock()
+			stack[0] = errnoFault
+			return
+		}
+		k := copy(buf, avail)
+		avail = avail[k:]
+		n += uint32(k)
+	}
+	c.inOff += int(n)
+	c.mu.Unlock()
+	stack[0] = errnoResult(mem.WriteUint32Le(resultN, n))
+})
+
+var fdWrite = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+	fd, iovs, iovsLen, resultN := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
+	mem := mod.Memory()
+	c := connOf(ctx)
+	var w io.Writer
+	switch fd {
+	case 1:
+		w = c.stdout
+	case 2:
+		w = c.stderr
+	case abi.ResponseFD:
+	default:
+		stack[0] = errnoBadf
+		return
+	}
+	n := uint32(0)
+	for i := uint32(0); i < iovsLen; i++ {
+		ptr, ok1 := mem.ReadUint32Le(iovs + i*8)
+		l, ok2 := mem.ReadUint32Le(iovs + i*8 + 4)
+		buf, ok3 := mem.Read(ptr, l)
+		if !ok1 || !ok2 || !ok3 {
+			stack[0] = errnoFault
+			return
+		}
+		if w != nil {
+			w.Write(buf)
+		} else {
+			c.out = append(c.out, buf...)
+		}
+		n += l
+	}
+	if w == nil {
+		c.deliver()
+	}
+	stack[0] = errnoResult(mem.WriteUint32Le(resultN, n))
+})
+
+// deliver hands every whole frame in c.out to onFrame.
+func (c *Conn) deliver() {
+	rest := c.out
+	for {
+		frame, r, ok, err := abi.Split(rest)
+		if err != nil {
+			panic(sys.NewExitError(3)) // a corrupt stream: the guest cannot go on
+		}
+		if !ok {
+			break
+		}
+		c.onFrame(frame)
+		rest = r
+	}
+	c.out = append(c.out[:0], rest...)
+}
+
+var fdFdstatGet = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+	fd, result := uint32(stack[0]), uint32(stack[1])
+	if !isOurs(fd) {
+		stack[0] = errnoBadf
+		return
+	}
+	var stat [24]byte // filetype u8 @0, fdflags u16 @2, rights_base u64 @8, rights_inheriting u64 @16
+	stat[0] = filetypeCharacterDevice
+	if fd == abi.RequestFD {
+		binary.LittleEndian.PutUint16(stat[2:], fdflagNonblock)
+	}
+	binary.LittleEndian.PutUint64(stat[8:], ^uint64(0))
+	binary.LittleEndian.PutUint64(stat[16:], ^uint64(0))
+	stack[0] = errnoResult(mod.Memory().Write(result, stat[:]))
+})
+
+var fdFdstatSetFlags = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+	if !isOurs(uint32(stack[0])) {
+		stack[0] = errnoBadf
+		return
+	}
+	stack[0] = errnoSuccess
+})
+
+var fdClose = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+	if !isOurs(uint32(stack[0])) {
+		stack[0] = errnoBadf
+		return
+	}
+	stack[0] = errnoSuccess
+})
+
+type sub struct {
+	userdata uint64
+	kind     byte
+	fd       uint32
+	deadline time.Time // clock subscriptions
+}
+
+// pollOneoff waits until a subscribed event is ready: the request fd has
+// bytes (or is closed), a clock subscription's time has come, or any write
+// subscription (writes never block). Each call is one pass of the loop.
+var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+	in, out, nsubs, resultN := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
+	c := connOf(ctx)
+	mem := mod.Memory()
+	if nsubs == 0 {
+		stack[0] = errnoInval
+		return
+	}
+	inBuf, ok1 := mem.Read(in, nsubs*subscriptionSize)
+	outBuf, ok2 := mem.Read(out, nsubs*eventSize)
+	if !ok1 || !ok2 {
+		stack[0] = errnoFault
+		return
+	}
+
+	c.inPoll.Store(true)
+	defer c.inPoll.Store(false)
+	c.passes.Add(1)
+	select {
+	case c.passCh <- struct{}{}:
+	default:
+	}
+
+	var arr [8]sub
+	subs := arr[:0]
+	now := time.Now()
+	var earliest time.Time
+	for i := uint32(0); i < nsubs; i++ {
+		s := inBuf[i*subscriptionSize:]
+		x := sub{userdata: binary.LittleEndian.Uint64(s), kind: s[8]}
+		switch x.kind {
+		case eventClock:
+			timeout := time.Duration(binary.LittleEndian.Uint64(s[24:]))
+			if binary.LittleEndian.Uint16(s[40:])&subclockAbstime != 0 {
+				// Absolute: Go's runtime never sends these; treat as realtime.
+				timeout = time.Until(time.Unix(0, int64(timeout)))
+			}
+			x.deadline = now.Add(timeout)
+			if earliest.IsZero() || x.deadline.Before(earliest) {
+				earliest = x.deadline
+			}
+		case eventFdRead, eventFdWrite:
+			x.fd = binary.LittleEndian.Uint32(s[16:])
+		default:
+			stack[0] = errnoInval
+			return
+		}
+		subs = append(subs, x)
+	}
+
+	var timer *time.Timer
+	for {
+		n := c.readyEvents(subs, outBuf, time.Now())
+		if n > 0 {
+			if timer != nil {
+				timer.Stop()
+			}
+			stack[0] = errnoResult(mem.WriteUint32Le(resultN, n))
+			return
+		}
+		var timeC <-chan time.Time
+		if !earliest.IsZero() {
+			if timer == nil {
+				timer = time.NewTimer(time.Until(earliest))
+			}
+			timeC = timer.C
+		}
+		start := time.Now()
+		select {
+		case <-c.wake:
+		case <-timeC:
+		case <-c.abort:
+			c.idle.Add(int64(time.Since(start)))
+			_ = mod.CloseWithExitCode(ctx, 0)
+			panic(sys.NewExitError(0))
+		}
+		c.idle.Add(int64(time.Since(start)))
+	}
+})
+
+// readyEvents writes an event for every ready subscription and returns how
+// many it wrote.
+func (c *Conn) readyEvents(subs []sub, out []byte, now time.Time) uint32 {
+	n := uint32(0)
+	emit := func(s sub, nbytes uint64) {
+		e := out[n*eventSize : (n+1)*eventSize]
+		clear(e)
+		binary.LittleEndian.PutUint64(e, s.userdata)
+		e[10] = s.kind
+		if s.kind != eventClock {
+			binary.LittleEndian.PutUint64(e[16:], nbytes)
+		}
+		n++
+	}
+	for _, s := range subs {
+		switch s.kind {
+		case eventClock:
+			if !now.Before(s.deadline) {
+				emit(s, 0)
+			}
+		case eventFdWrite:
+			emit(s, 0)
+		case eventFdRead:
+			if s.fd != abi.RequestFD {
+				emit(s, 0) // stdin and unknown fds: ready, the read will say EOF or EBADF
+				continue
+			}
+			c.mu.Lock()
+			avail, closed := len(c.in)-c.inOff, c.closed
+			c.mu.Unlock()
+			if avail > 0 || closed {
+				emit(s, uint64(avail))
+			}
+		}
+	}
+	return n
+}
+
+func errnoResult(ok bool) uint64 {
+	if ok {
+		return errnoSuccess
+	}
+	return errnoFault
+}

@@ -1,0 +1,364 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mpmlab/mpmlab/runtime/internal/vwasi"
+	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// DefaultMemoryLimit is the linear memory an instance may grow to.
+const DefaultMemoryLimit = 256 << 20
+
+// EngineConfig configures an Engine. The zero value is usable.
+type EngineConfig struct {
+	// CacheDir holds wazero's compilation cache, so a module compiled once
+	// loads in about a tenth of a second afterwards. Default: DefaultCacheDir()/wazero.
+	CacheDir string
+	// MemoryLimit caps each instance's linear memory, in bytes (rounded
+	// down to 64 KiB pages). Default DefaultMemoryLimit.
+	MemoryLimit int
+}
+
+// Engine compiles and instantiates guest modules with wazero. One Engine
+// serves every instance of a worker process.
+//
+// # Notes
+//
+//   - Guest code must only run in worker processes, never in the supervisor:
+//     a spinning guest cannot be preempted by Go (see RATIONALE.md).
+//     Compiling, which runs no guest code, is fine anywhere.
+//   - An Engine is safe for concurrent use.
+type Engine struct {
+	r     wazero.Runtime
+	cache wazero.CompilationCache
+}
+
+// NewEngine returns an Engine with the virtual WASI and the "mpmlab" host
+// module installed.
+func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(DefaultCacheDir(), "wazero")
+	}
+	if cfg.MemoryLimit <= 0 {
+		cfg.MemoryLimit = DefaultMemoryLimit
+	}
+	cache, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("compilation cache %s: %w", cfg.CacheDir, err)
+	}
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(cache).
+		WithMemoryLimitPages(uint32(cfg.MemoryLimit / 65536))
+	r := wazero.NewRuntimeWithConfig(ctx, rc)
+	b := r.NewHostModuleBuilder("wasi_snapshot_preview1")
+	vwasi.Export(b)
+	if _, err := b.Instantiate(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := exportHost(r.NewHostModuleBuilder("mpmlab")).Instantiate(ctx); err != nil {
+		return nil, err
+	}
+	return &Engine{r: r, cache: cache}, nil
+}
+
+// Close releases the engine and every instance it started.
+func (e *Engine) Close(ctx context.Context) error {
+	err := e.r.Close(ctx)
+	e.cache.Close(ctx)
+	return err
+}
+
+// Module is a compiled guest, ready to be instantiated many times.
+type Module struct {
+	e        *Engine
+	compiled wazero.CompiledModule
+}
+
+// Compile compiles a guest (.wasm bytes built by Builder), using the
+// on-disk compilation cache.
+func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	cm, err := e.r.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("compiling guest: %w", err)
+	}
+	if _, ok := cm.ExportedFunctions()["_start"]; !ok {
+		return nil, errors.New("compiling guest: no _start: is it a package main built for wasip1?")
+	}
+	return &Module{e: e, compiled: cm}, nil
+}
+
+// InstanceConfig configures one guest instance.
+type InstanceConfig struct {
+	// Env is the guest's environment ("KEY=value"); the SDK reads who it is
+	// from it (guest.Worker).
+	Env []string
+	// Log receives the guest's stdout and stderr, one line at a time
+	// (stream is "stdout" or "stderr"). May be nil.
+	Log func(stream, line string)
+	// Shared is the store behind guest.Shared; instances of one worker
+	// process share one. Nil gives the instance a store of its own.
+	Shared *Shared
+	// OnBlock is called when the guest enters (true) and leaves (false)
+	// guest.Block. May be nil.
+	OnBlock func(blocked bool)
+	// OnLag receives the loop-lag samples the guest measures (guest env
+	// MPMLAB_LAG=1). May be nil.
+	OnLag func(lag time.Duration)
+	// LockOSThread runs the guest on an OS thread of its own (the thread
+	// model's threads).
+	LockOSThread bool
+}
+
+// Instance is a running guest: one long-lived Go program serving requests
+// concurrently through the virtual WASI.
+type Instance struct {
+	conn *vwasi.Conn
+	cfg  InstanceConfig
+	mod  api.Module
+
+	nextID  atomic.Uint32
+	mu      sync.Mutex
+	pending map[uint32]chan *abi.Response
+	buf     []byte
+
+	stderr *guestLog
+
+	done    chan struct{}
+	exitErr error
+}
+
+// ErrClosed is returned by Do after the instance was closed.
+var ErrClosed = errors.New("instance closed")
+
+// ExitError says why an instance ended.
+type ExitError struct {
+	Code  uint32 // the guest's exit code; 0 for a clean exit
+	Cause string // e.g. "panic: crash requested", "fatal error: out of memory"
+}
+
+func (e *ExitError) Error() string {
+	if e.Cause != "" {
+		return e.Cause
+	}
+	return fmt.Sprintf("guest exited with code %d", e.Code)
+}
+
+// Start instantiates m and runs its main (which calls guest.Serve) on a
+// goroutine of its own. It returns once the instance is ready for Do.
+func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
+	if cfg.Shared == nil {
+		cfg.Shared = NewShared()
+	}
+	inst := &Instance{cfg: cfg, pending: map[uint32]chan *abi.Response{}, done: make(chan struct{})}
+	stdout := newGuestLog("stdout", cfg.Log)
+	inst.stderr = newGuestLog("stderr", cfg.Log)
+	inst.conn = vwasi.NewConn(inst.onFrame, stdout, inst.stderr)
+
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(). // _start is called below, on the instance's own goroutine
+		WithArgs("handler").
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	for _, kv := range cfg.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		mc = mc.WithEnv(k, v)
+	}
+	mod, err := m.e.r.InstantiateModule(ctx, m.compiled, mc)
+	if err != nil {
+		return nil, fmt.Errorf("instantiating guest: %w", err)
+	}
+	inst.mod = mod
+	runCtx := vwasi.WithConn(context.WithValue(context.Background(), instanceKey{}, inst), inst.conn)
+	go inst.run(runCtx)
+	return inst, nil
+}
+
+func (i *Instance) run(ctx context.Context) {
+	if i.cfg.LockOSThread {
+		goruntime.LockOSThread() // never unlocked: the thread ends with the instance
+	}
+	_, err := i.mod.ExportedFunction("_start").Call(ctx)
+	i.mod.Close(context.Background())
+	i.stderr.flush()
+	exit := &ExitError{}
+	var se *sys.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &se):
+		exit.Code = se.ExitCode()
+	default:
+		exit.Code = 1
+		exit.Cause = "trap: " + firstLine(err.Error())
+	}
+	if c := i.stderr.cause(); c != "" {
+		exit.Cause = c
+	}
+	if exit.Code != 0 && exit.Cause == "" {
+		exit.Cause = fmt.Sprintf("guest exited with code %d", exit.Code)
+	}
+	i.mu.Lock()
+	i.exitErr = exit
+	pending := i.pending
+	i.pending = nil
+	i.mu.Unlock()
+	for _, ch := range pending {
+		close(ch)
+	}
+	close(i.done)
+}
+
+// Do sends req to the guest and waits for its response. It fails with the
+// instance's *ExitError if the instance ends first (a crash), or ctx's
+// error. req.ID is assigned by Do.
+func (i *Instance) Do(ctx context.Context, req *abi.Request) (*abi.Response, error) {
+	ch := make(chan *abi.Response, 1)
+	i.mu.Lock()
+	if i.pending == nil {
+		i.mu.Unlock()
+		return nil, i.Err()
+	}
+	req.ID = i.nextID.Add(1)
+	i.pending[req.ID] = ch
+	i.buf = abi.AppendRequest(i.buf[:0], req)
+	if len(i.buf) > abi.MaxFrame {
+		delete(i.pending, req.ID)
+		i.mu.Unlock()
+		return nil, abi.ErrFrameTooLarge
+	}
+	i.conn.Push(i.buf) // under i.mu: frames stay whole and in order
+	i.mu.Unlock()
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			return nil, i.Err()
+		}
+		return resp, nil
+	case <-ctx.Done():
+		i.mu.Lock()
+		if i.pending != nil {
+			delete(i.pending, req.ID)
+		}
+		i.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+func (i *Instance) onFrame(frame []byte) {
+	resp, err := abi.DecodeResponse(frame)
+	if err != nil {
+		panic(sys.NewExitError(3))
+	}
+	i.mu.Lock()
+	ch := i.pending[resp.ID]
+	delete(i.pending, resp.ID)
+	i.mu.Unlock()
+	if ch != nil {
+		ch <- resp
+	}
+}
+
+// Done is closed when the instance has ended.
+func (i *Instance) Done() <-chan struct{} { return i.done }
+
+// Err returns why the instance ended (an *ExitError), or nil while it runs.
+func (i *Instance) Err() error {
+	select {
+	case <-i.done:
+		return i.exitErr
+	default:
+		return nil
+	}
+}
+
+// Close ends the request stream; the guest's Serve returns once it has read
+// what was queued. Close does not wait; use Done.
+func (i *Instance) Close() { i.conn.CloseInput() }
+
+// Abort stops the guest at its next wait, failing requests in flight.
+func (i *Instance) Abort() { i.conn.Abort() }
+
+// Loop reports the instance's loop: passes through poll_oneoff so far,
+// whether it is waiting in poll_oneoff right now, a signal that receives
+// after each new pass, and the total time spent waiting.
+func (i *Instance) Loop() *vwasi.Conn { return i.conn }
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// guestLog splits a guest stream into lines for Log and remembers the
+// first line that explains a crash ("panic: ...", "fatal error: ...").
+type guestLog struct {
+	stream string
+	log    func(stream, line string)
+	mu     sync.Mutex
+	buf    []byte
+	crash  string
+}
+
+func newGuestLog(stream string, log func(stream, line string)) *guestLog {
+	return &guestLog{stream: stream, log: log}
+}
+
+const maxLogLine = 4 << 10
+
+func (w *guestLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			if len(w.buf) > maxLogLine {
+				i = maxLogLine
+			} else {
+				break
+			}
+		}
+		w.line(string(w.buf[:i]))
+		w.buf = w.buf[min(i+1, len(w.buf)):]
+	}
+	return len(p), nil
+}
+
+func (w *guestLog) line(s string) {
+	if w.crash == "" && (strings.HasPrefix(s, "panic: ") || strings.HasPrefix(s, "fatal error: ")) {
+		w.crash = s
+	}
+	if w.log != nil {
+		w.log(w.stream, s)
+	}
+}
+
+func (w *guestLog) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.line(string(w.buf))
+		w.buf = nil
+	}
+}
+
+func (w *guestLog) cause() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.crash
+}

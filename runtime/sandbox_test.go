@@ -1,0 +1,240 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/abi"
+)
+
+var (
+	engineOnce sync.Once
+	engine     *Engine
+	engineErr  error
+	modules    sync.Map // example name → *Module
+)
+
+// exampleModule builds and compiles an example once per test binary.
+func exampleModule(t testing.TB, name string) *Module {
+	t.Helper()
+	if m, ok := modules.Load(name); ok {
+		return m.(*Module)
+	}
+	engineOnce.Do(func() {
+		engine, engineErr = NewEngine(context.Background(), EngineConfig{MemoryLimit: 64 << 20})
+	})
+	if engineErr != nil {
+		t.Fatal(engineErr)
+	}
+	src, err := ExampleSource(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := (&Builder{}).Build(context.Background(), src, TargetWASI)
+	if err != nil {
+		t.Fatalf("building %s: %v", name, err)
+	}
+	wasm, err := os.ReadFile(art.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := engine.Compile(context.Background(), wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules.Store(name, m)
+	return m
+}
+
+func startInstance(t testing.TB, name string, cfg InstanceConfig) *Instance {
+	t.Helper()
+	inst, err := exampleModule(t, name).Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		inst.Close()
+		select {
+		case <-inst.Done():
+		case <-time.After(5 * time.Second):
+			inst.Abort()
+		}
+	})
+	return inst
+}
+
+func get(t testing.TB, inst *Instance, uri string) (*abi.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return inst.Do(ctx, &abi.Request{Method: "GET", URI: uri, Host: "test"})
+}
+
+func TestInstanceServesRequests(t *testing.T) {
+	inst := startInstance(t, "hello", InstanceConfig{Env: []string{"MPMLAB_MODEL=process", "MPMLAB_PROCESS=3", "MPMLAB_PID=4242"}})
+	for i := 0; i < 3; i++ {
+		resp, err := get(t, inst, "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 200 || string(resp.Body) != "hello from process 3 (pid 4242)\n" {
+			t.Fatalf("got %d %q", resp.Status, resp.Body)
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+			t.Fatalf("Content-Type %q", ct)
+		}
+	}
+}
+
+// The guest is a cooperative loop: time.Sleep parks one goroutine, so 100
+// sleeping requests overlap in one instance.
+func TestSleepingRequestsOverlap(t *testing.T) {
+	inst := startInstance(t, "sleep", InstanceConfig{})
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := get(t, inst, "/")
+			if err == nil && resp.Status != 200 {
+				err = fmt.Errorf("status %d", resp.Status)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// 100 × 50 ms serially would be 5 s.
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("100 concurrent 50ms sleeps took %v: they did not overlap", d)
+	}
+}
+
+// guest.Block holds the whole instance: requests are served one at a time.
+func TestBlockHoldsInstance(t *testing.T) {
+	var mu sync.Mutex
+	blocked, maxBlocked := 0, 0
+	inst := startInstance(t, "blocking", InstanceConfig{OnBlock: func(b bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if b {
+			blocked++
+		} else {
+			blocked--
+		}
+		maxBlocked = max(maxBlocked, blocked)
+	}})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); get(t, inst, "/") }()
+	}
+	wg.Wait()
+	if d := time.Since(start); d < 6*50*time.Millisecond*8/10 {
+		t.Fatalf("6 blocking requests took %v: the instance was not held", d)
+	}
+	if maxBlocked != 1 {
+		t.Fatalf("max concurrently blocked = %d, want 1", maxBlocked)
+	}
+}
+
+func TestCrashFailsInFlightRequests(t *testing.T) {
+	var logged []string
+	var mu sync.Mutex
+	inst := startInstance(t, "crash", InstanceConfig{Log: func(stream, line string) {
+		mu.Lock()
+		logged = append(logged, stream+": "+line)
+		mu.Unlock()
+	}})
+	if _, err := get(t, inst, "/"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := get(t, inst, "/crash")
+	ee, ok := err.(*ExitError)
+	if !ok || ee.Code == 0 || !strings.Contains(ee.Cause, "panic: crash requested") {
+		t.Fatalf("err = %#v, want an ExitError with the panic", err)
+	}
+	<-inst.Done()
+	if _, err := get(t, inst, "/"); err == nil {
+		t.Fatal("a crashed instance served a request")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(strings.Join(logged, "\n"), "stderr: panic: crash requested") {
+		t.Fatalf("guest stderr not captured: %q", logged)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	inst := startInstance(t, "memory", InstanceConfig{})
+	_, err := get(t, inst, "/grow")
+	ee, ok := err.(*ExitError)
+	if !ok || !strings.Contains(ee.Cause, "out of memory") {
+		t.Fatalf("err = %v, want out of memory", err)
+	}
+}
+
+func TestSharedAndGlobals(t *testing.T) {
+	shared := NewShared()
+	a := startInstance(t, "counter", InstanceConfig{Shared: shared})
+	b := startInstance(t, "counter", InstanceConfig{Shared: shared})
+	get(t, a, "/")
+	get(t, a, "/")
+	resp, err := get(t, b, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(resp.Body), "global 1, shared 3") {
+		t.Fatalf("got %q: want instance-local global 1 and shared 3", resp.Body)
+	}
+}
+
+func TestCloseEndsGuest(t *testing.T) {
+	inst, err := exampleModule(t, "hello").Start(context.Background(), InstanceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst.Close()
+	select {
+	case <-inst.Done():
+		if ee := inst.Err().(*ExitError); ee.Code != 0 {
+			t.Fatalf("clean close exited with %v", ee)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("guest did not exit after Close")
+	}
+}
+
+func BenchmarkInstanceDo(b *testing.B) {
+	inst := startInstance(b, "hello", InstanceConfig{})
+	req := &abi.Request{Method: "GET", URI: "/", Host: "bench"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := inst.Do(context.Background(), req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkInstanceDoParallel(b *testing.B) {
+	inst := startInstance(b, "hello", InstanceConfig{})
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := inst.Do(context.Background(), &abi.Request{Method: "GET", URI: "/"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,278 @@
+// Package abi is the wire format between the mpmlab host and a guest instance.
+//
+// A guest is one long-lived Go program. The host writes request frames to the
+// guest's virtual file descriptor RequestFD and reads response frames from
+// ResponseFD. Every frame carries a request id, so many requests can be in
+// flight in one instance at once; the guest answers them in any order.
+//
+// A frame is
+//
+//	u32 length   (of everything after this field, little endian)
+//	u8  kind     (KindRequest or KindResponse)
+//	u32 id
+//	... body     (see AppendRequest and AppendResponse)
+//
+// Strings are u32 length + bytes. Headers are a u32 count of (name, value)
+// pairs. This package is imported by both sides, so it uses only the
+// standard library and builds for wasip1, js and the host.
+package abi
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// Virtual file descriptors the host provides to every guest instance.
+const (
+	RequestFD  = 3 // host → guest request frames; non-blocking, polled by the Go netpoller
+	ResponseFD = 4 // guest → host response frames; writes never block
+)
+
+// Frame kinds.
+const (
+	KindRequest  byte = 1
+	KindResponse byte = 2
+)
+
+// MaxFrame bounds one frame (request or response), body included.
+const MaxFrame = 16 << 20
+
+const headerSize = 4 + 1 + 4
+
+// ErrFrameTooLarge is returned for a frame longer than MaxFrame.
+var ErrFrameTooLarge = errors.New("abi: frame exceeds 16 MiB")
+
+// Request is an HTTP request as the guest sees it.
+type Request struct {
+	ID         uint32
+	Method     string
+	URI        string // the request target, e.g. "/cpu?ms=300"
+	Host       string
+	RemoteAddr string
+	Header     http.Header
+	Body       []byte
+}
+
+// Response is a guest's answer to the request with the same ID.
+type Response struct {
+	ID     uint32
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// AppendRequest appends r as one frame to dst.
+func AppendRequest(dst []byte, r *Request) []byte {
+	start := len(dst)
+	dst = appendHeader(dst, KindRequest, r.ID)
+	dst = appendString(dst, r.Method)
+	dst = appendString(dst, r.URI)
+	dst = appendString(dst, r.Host)
+	dst = appendString(dst, r.RemoteAddr)
+	dst = appendHTTPHeader(dst, r.Header)
+	dst = appendBytes(dst, r.Body)
+	return finish(dst, start)
+}
+
+// AppendResponse appends r as one frame to dst.
+func AppendResponse(dst []byte, r *Response) []byte {
+	start := len(dst)
+	dst = appendHeader(dst, KindResponse, r.ID)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(r.Status))
+	dst = appendHTTPHeader(dst, r.Header)
+	dst = appendBytes(dst, r.Body)
+	return finish(dst, start)
+}
+
+// Split returns the first complete frame in buf and what follows it.
+// ok is false when buf does not yet hold a whole frame.
+func Split(buf []byte) (frame, rest []byte, ok bool, err error) {
+	if len(buf) < 4 {
+		return nil, buf, false, nil
+	}
+	n := binary.LittleEndian.Uint32(buf)
+	if n > MaxFrame {
+		return nil, buf, false, ErrFrameTooLarge
+	}
+	if uint32(len(buf)-4) < n {
+		return nil, buf, false, nil
+	}
+	return buf[:4+n], buf[4+n:], true, nil
+}
+
+// ReadFrame reads one whole frame from r into buf (grown as needed) and
+// returns it.
+func ReadFrame(r io.Reader, buf []byte) ([]byte, error) {
+	buf = buf[:0]
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(hdr[:])
+	if n > MaxFrame {
+		return nil, ErrFrameTooLarge
+	}
+	if cap(buf) < int(4+n) {
+		buf = make([]byte, 0, 4+n)
+	}
+	buf = append(buf, hdr[:]...)
+	buf = buf[:4+n]
+	if _, err := io.ReadFull(r, buf[4:]); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+// Kind reports a whole frame's kind and id.
+func Kind(frame []byte) (kind byte, id uint32, err error) {
+	if len(frame) < headerSize {
+		return 0, 0, errors.New("abi: short frame")
+	}
+	return frame[4], binary.LittleEndian.Uint32(frame[5:]), nil
+}
+
+// DecodeRequest decodes a whole request frame. Strings and the body are
+// copied, so frame may be reused afterwards.
+func DecodeRequest(frame []byte) (*Request, error) {
+	d := decoder{b: frame}
+	kind, id := d.header()
+	if d.err == nil && kind != KindRequest {
+		return nil, fmt.Errorf("abi: frame kind %d, want request", kind)
+	}
+	r := &Request{ID: id}
+	r.Method = d.string()
+	r.URI = d.string()
+	r.Host = d.string()
+	r.RemoteAddr = d.string()
+	r.Header = d.httpHeader()
+	r.Body = d.bytes()
+	return r, d.done()
+}
+
+// DecodeResponse decodes a whole response frame, copying what it keeps.
+func DecodeResponse(frame []byte) (*Response, error) {
+	d := decoder{b: frame}
+	kind, id := d.header()
+	if d.err == nil && kind != KindResponse {
+		return nil, fmt.Errorf("abi: frame kind %d, want response", kind)
+	}
+	r := &Response{ID: id}
+	r.Status = int(d.u32())
+	r.Header = d.httpHeader()
+	r.Body = d.bytes()
+	return r, d.done()
+}
+
+func appendHeader(dst []byte, kind byte, id uint32) []byte {
+	dst = append(dst, 0, 0, 0, 0, kind)
+	return binary.LittleEndian.AppendUint32(dst, id)
+}
+
+func finish(dst []byte, start int) []byte {
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(s)))
+	return append(dst, s...)
+}
+
+func appendBytes(dst []byte, b []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b)))
+	return append(dst, b...)
+}
+
+func appendHTTPHeader(dst []byte, h http.Header) []byte {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	for k, vs := range h {
+		for _, v := range vs {
+			dst = appendString(dst, k)
+			dst = appendString(dst, v)
+		}
+	}
+	return dst
+}
+
+type decoder struct {
+	b   []byte
+	off int
+	err error
+}
+
+var errShort = errors.New("abi: truncated frame")
+
+func (d *decoder) header() (byte, uint32) {
+	if len(d.b) < headerSize {
+		d.err = errShort
+		return 0, 0
+	}
+	d.off = headerSize
+	return d.b[4], binary.LittleEndian.Uint32(d.b[5:])
+}
+
+func (d *decoder) u32() uint32 {
+	if d.err != nil || len(d.b)-d.off < 4 {
+		d.err = errShort
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.b[d.off:])
+	d.off += 4
+	return v
+}
+
+func (d *decoder) raw() []byte {
+	n := int(d.u32())
+	if d.err != nil || n < 0 || len(d.b)-d.off < n {
+		d.err = errShort
+		return nil
+	}
+	v := d.b[d.off : d.off+n]
+	d.off += n
+	return v
+}
+
+func (d *decoder) string() string { return string(d.raw()) }
+
+func (d *decoder) bytes() []byte {
+	v := d.raw()
+	if len(v) == 0 {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+func (d *decoder) httpHeader() http.Header {
+	n := int(d.u32())
+	if d.err != nil || n > (len(d.b)-d.off)/8 {
+		d.err = errShort
+		return nil
+	}
+	h := make(http.Header, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		k := d.string()
+		v := d.string()
+		h[k] = append(h[k], v)
+	}
+	return h
+}
+
+func (d *decoder) done() error {
+	if d.err != nil {
+		return d.err
+	}
+	if d.off != len(d.b) {
+		return fmt.Errorf("abi: %d trailing bytes in frame", len(d.b)-d.off)
+	}
+	return nil
+}

@@ -1,0 +1,20 @@
+// crash panics on /crash (any other path answers normally): the request fails
+// and its worker dies. Count what else dies with it under each model.
+package main
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/mpmlab/mpmlab/wasm/guest"
+)
+
+func main() {
+	http.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
+		panic("crash requested")
+	})
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "still alive: %s\n", guest.Worker())
+	})
+	guest.Serve(nil)
+}

@@ -1,0 +1,130 @@
+// Package guest is the SDK every mpmlab handler imports.
+//
+// A handler is an ordinary Go program that registers net/http handlers and
+// calls Serve:
+//
+//	package main
+//
+//	import (
+//		"fmt"
+//		"net/http"
+//
+//		"github.com/mpmlab/mpmlab/wasm/guest"
+//	)
+//
+//	func main() {
+//		http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+//			fmt.Fprintf(w, "hello from %s\n", guest.Worker())
+//		})
+//		guest.Serve(nil)
+//	}
+//
+// The same source builds for three targets:
+//
+//   - GOOS=wasip1, run by the mpmlab host in a wazero sandbox. Serve is a
+//     long-lived cooperative loop: requests arrive as frames on a virtual
+//     file descriptor, each is served on its own goroutine, and responses
+//     leave as frames. Go on wasm has no preemption, so a goroutine that
+//     computes holds the whole instance until it returns or waits.
+//   - GOOS=js, in a browser tab or a JavaScript runtime, where Serve hands
+//     the handler to github.com/syumai/workers.
+//   - any other GOOS, where Serve is a plain net/http server on MPMLAB_ADDR
+//     (default 127.0.0.1:8080): the native baseline mpmlab compares against.
+//
+// Besides Serve, the SDK offers what a concurrency experiment needs, each with
+// honest semantics: Block (a synchronous call that holds the whole instance),
+// Compute (CPU work), Worker (who is serving) and Shared (state shared by
+// the threads of one worker process).
+package guest
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Compute burns CPU inside the guest for about d, then returns. It never
+// yields: under the reactor it holds the loop, as a CPU-bound handler would.
+func Compute(d time.Duration) {
+	deadline := time.Now().Add(d)
+	x := uint64(1)
+	for time.Now().Before(deadline) {
+		for i := 0; i < 2000; i++ { // some real work between clock reads
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	sink = x
+}
+
+var sink uint64
+
+// WorkerInfo says who is serving a request.
+type WorkerInfo struct {
+	Model   string // "process", "thread", "reactor", "browser" or "native"
+	Process int    // index of the worker process (the loop index under the reactor)
+	Thread  int    // index of the thread within its process (thread model only)
+	PID     int    // OS pid of the worker process (0 in a browser)
+}
+
+// String formats w the way the playground labels lanes:
+// "process 3 (pid 4242)", "thread 2.5 (pid 4242)", "loop 0 (pid 4242)".
+func (w WorkerInfo) String() string {
+	var s string
+	switch w.Model {
+	case "process":
+		s = fmt.Sprintf("process %d", w.Process)
+	case "thread":
+		s = fmt.Sprintf("thread %d.%d", w.Process, w.Thread)
+	case "reactor":
+		s = fmt.Sprintf("loop %d", w.Process)
+	default:
+		s = w.Model
+	}
+	if w.PID != 0 {
+		s += fmt.Sprintf(" (pid %d)", w.PID)
+	}
+	return s
+}
+
+// Environment variables through which the host tells an instance who it is.
+const (
+	envModel   = "MPMLAB_MODEL"
+	envProcess = "MPMLAB_PROCESS"
+	envThread  = "MPMLAB_THREAD"
+	envPID     = "MPMLAB_PID"
+	envLag     = "MPMLAB_LAG" // "1": run the loop-lag monitor (reactor)
+)
+
+// Worker reports who is serving: model, process, thread and OS pid.
+func Worker() WorkerInfo {
+	w := WorkerInfo{Model: os.Getenv(envModel)}
+	if w.Model == "" {
+		w.Model = defaultModel
+	}
+	w.Process, _ = strconv.Atoi(os.Getenv(envProcess))
+	w.Thread, _ = strconv.Atoi(os.Getenv(envThread))
+	w.PID, _ = strconv.Atoi(os.Getenv(envPID))
+	if w.PID == 0 && defaultModel == "native" {
+		w.PID = os.Getpid()
+	}
+	return w
+}
+
+// Shared is state shared by every instance (thread) of one worker process,
+// kept by the host. Processes never share it: each worker process has its
+// own. Add is atomic; Get followed by Set is not, which is how a
+// read-modify-write race between threads is shown.
+var Shared SharedStore
+
+// SharedStore is the type of Shared: named int64 values kept by the host.
+type SharedStore struct{}
+
+// Add atomically adds delta to key and returns the new value.
+func (SharedStore) Add(key string, delta int64) int64 { return sharedAdd(key, delta) }
+
+// Get returns key's value (0 if never set).
+func (SharedStore) Get(key string) int64 { return sharedGet(key) }
+
+// Set stores v under key.
+func (SharedStore) Set(key string, v int64) { sharedSet(key, v) }

@@ -1,0 +1,172 @@
+//go:build wasip1
+
+package guest
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/mpmlab/mpmlab/wasm/abi"
+)
+
+const defaultModel = "wasm"
+
+// Host functions of the "mpmlab" module (runtime/host.go).
+
+//go:wasmimport mpmlab block
+func hostBlock(ns int64)
+
+//go:wasmimport mpmlab loop_lag
+func hostLoopLag(ns int64)
+
+//go:wasmimport mpmlab shared_add
+func hostSharedAdd(key unsafe.Pointer, keyLen uint32, delta int64) int64
+
+//go:wasmimport mpmlab shared_get
+func hostSharedGet(key unsafe.Pointer, keyLen uint32) int64
+
+//go:wasmimport mpmlab shared_set
+func hostSharedSet(key unsafe.Pointer, keyLen uint32, v int64)
+
+// Block holds the whole instance for d in a synchronous host call: no other
+// goroutine of this instance runs meanwhile, as with a blocking disk read or
+// database driver. Under the reactor this stalls every connection of the
+// loop; time.Sleep, by contrast, parks only the calling goroutine.
+func Block(d time.Duration) { hostBlock(int64(d)) }
+
+func sharedAdd(k string, d int64) int64 {
+	return hostSharedAdd(unsafe.Pointer(unsafe.StringData(k)), uint32(len(k)), d)
+}
+func sharedGet(k string) int64 {
+	return hostSharedGet(unsafe.Pointer(unsafe.StringData(k)), uint32(len(k)))
+}
+func sharedSet(k string, v int64) {
+	hostSharedSet(unsafe.Pointer(unsafe.StringData(k)), uint32(len(k)), v)
+}
+
+// Serve runs the instance's cooperative loop until the host closes the
+// request stream. h == nil means http.DefaultServeMux.
+func Serve(h http.Handler) {
+	if h == nil {
+		h = http.DefaultServeMux
+	}
+	in := os.NewFile(abi.RequestFD, "mpmlab-requests") // non-blocking: parks in the netpoller
+	out := &frameWriter{f: os.NewFile(abi.ResponseFD, "mpmlab-responses")}
+	if os.Getenv(envLag) == "1" {
+		go monitorLoopLag()
+	}
+	r := bufio.NewReaderSize(in, 64<<10)
+	var buf []byte
+	for {
+		frame, err := abi.ReadFrame(r, buf)
+		if err == io.EOF {
+			return // the host closed the stream: shut down cleanly
+		}
+		if err != nil {
+			panic("mpmlab: reading request frame: " + err.Error())
+		}
+		req, err := abi.DecodeRequest(frame)
+		if err != nil {
+			panic("mpmlab: " + err.Error())
+		}
+		buf = frame
+		go serveOne(h, req, out)
+	}
+}
+
+// monitorLoopLag measures the loop's delay the way Node's
+// monitorEventLoopDelay does: a 10 ms timer, lag = interval - 10 ms.
+func monitorLoopLag() {
+	const interval = 10 * time.Millisecond
+	for {
+		t := time.Now()
+		time.Sleep(interval)
+		lag := time.Since(t) - interval
+		if lag < 0 {
+			lag = 0
+		}
+		hostLoopLag(int64(lag))
+	}
+}
+
+func serveOne(h http.Handler, in *abi.Request, out *frameWriter) {
+	u, err := url.ParseRequestURI(in.URI)
+	if err != nil {
+		u = &url.URL{Path: "/"}
+	}
+	req := &http.Request{
+		Method:        in.Method,
+		URL:           u,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        in.Header,
+		Body:          io.NopCloser(bytes.NewReader(in.Body)),
+		ContentLength: int64(len(in.Body)),
+		Host:          in.Host,
+		RemoteAddr:    in.RemoteAddr,
+		RequestURI:    in.URI,
+	}
+	if req.Header == nil {
+		req.Header = http.Header{}
+	}
+	w := &responseWriter{header: http.Header{}}
+	h.ServeHTTP(w, req)
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	out.write(&abi.Response{ID: in.ID, Status: w.status, Header: w.header, Body: w.body.Bytes()})
+}
+
+// responseWriter buffers a response; the whole response leaves as one frame
+// when the handler returns.
+type responseWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (w *responseWriter) Header() http.Header { return w.header }
+
+func (w *responseWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.body.Len() == 0 && w.header.Get("Content-Type") == "" {
+		w.header.Set("Content-Type", http.DetectContentType(p))
+	}
+	return w.body.Write(p)
+}
+
+// Flush is accepted for compatibility; the response is sent when the
+// handler returns.
+func (w *responseWriter) Flush() {}
+
+// frameWriter writes whole frames to the response fd, one at a time.
+type frameWriter struct {
+	mu  sync.Mutex
+	f   *os.File
+	buf []byte
+}
+
+func (o *frameWriter) write(r *abi.Response) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.buf = abi.AppendResponse(o.buf[:0], r)
+	if _, err := o.f.Write(o.buf); err != nil {
+		panic("mpmlab: writing response frame: " + err.Error())
+	}
+}
