@@ -125,8 +125,8 @@ const (
 	DefaultTimeout           = 10 * time.Second
 )
 
-// withDefaults fills zero knobs with their defaults.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with every zero knob set to its default.
+func (c Config) WithDefaults() Config {
 	def := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -153,12 +153,12 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Validate checks every knob against its range; the error names the knob.
+// Validate checks every knob against its range; the error names the knob
+// and its range. Zero is not a default here: call WithDefaults first.
 func (c Config) Validate() error {
 	if _, err := ParseModel(string(c.Model)); err != nil {
 		return err
 	}
-	c = c.withDefaults()
 	check := func(name string, v, lo, hi int) error {
 		if v < lo || v > hi {
 			return fmt.Errorf("%s %d out of range %d..%d", name, v, lo, hi)

@@ -73,10 +73,10 @@ type child struct {
 // Start opens the listening socket, starts the model's worker processes and
 // returns once they are ready to serve.
 func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = runtime.DefaultCacheDir()
 	}
@@ -319,6 +319,8 @@ func (s *Supervisor) reap(c *child) {
 		cause = "killed: " + c.killed
 	case c.exit != nil && c.exit.Cause != "":
 		cause = c.exit.Cause
+	case c.cmd.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL:
+		cause = fmt.Sprintf("killed by its runaway guard: a request exceeded --timeout %v and froze the process", s.cfg.Timeout)
 	case err != nil:
 		cause = err.Error()
 	default:
@@ -352,9 +354,9 @@ func (s *Supervisor) reap(c *child) {
 // pool of spare servers once a second.
 func (s *Supervisor) monitor() {
 	defer s.wg.Done()
-	tick := time.NewTicker(250 * time.Millisecond)
+	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	silence := s.cfg.Timeout + 2*time.Second
+	silence := s.cfg.Timeout + 2*heartbeatInterval
 	spawnRate, lastPool := 1, time.Now()
 	for {
 		select {

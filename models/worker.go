@@ -44,7 +44,10 @@ const (
 	// heartbeatInterval is how often a worker says it is alive; the
 	// supervisor kills a worker that stays silent (a guest spinning can
 	// freeze the whole process, see RATIONALE.md).
-	heartbeatInterval = time.Second
+	heartbeatInterval = 2 * time.Second
+	// deadmanGrace is how long past --timeout the kernel kills a worker
+	// whose own timeout handling could not run (see deadman).
+	deadmanGrace = time.Second
 	// crashDrain is how long a dying worker lets in-flight requests write
 	// their error responses before it exits.
 	crashDrain = 200 * time.Millisecond
@@ -110,23 +113,24 @@ type worker struct {
 	conns  atomic.Uint64 // connections accepted
 	reqs   atomic.Uint64
 
-	mu       sync.Mutex
-	inflight map[uint64]*inflight
-	dying    bool
+	mu         sync.Mutex
+	inflight   map[uint64]*inflight
+	dying      bool
+	deathCause string
 }
 
 // lane is one guest instance: a prefork process's only instance, one thread
 // of a worker process, or the reactor's loop.
 type lane struct {
-	index int
-	inst  *runtime.Instance
-	label string
-	state atomic.Value // string
+	index   int
+	inst    *runtime.Instance
+	label   string
+	state   atomic.Value // string
+	deadman *deadman
 }
 
 type inflight struct {
 	lane   *lane
-	start  time.Time
 	cancel context.CancelCauseFunc
 }
 
@@ -159,7 +163,7 @@ func (w *worker) run() error {
 	}
 	shared := runtime.NewShared() // guest.Shared: one per process
 	for i := 0; i < n; i++ {
-		l := &lane{index: i, label: w.laneLabel(i)}
+		l := &lane{index: i, label: w.laneLabel(i), deadman: newDeadman(w.spec.Timeout, deadmanGrace)}
 		env := []string{
 			"MPMLAB_MODEL=" + string(w.spec.Model),
 			"MPMLAB_PROCESS=" + strconv.Itoa(w.spec.Process),
@@ -181,7 +185,9 @@ func (w *worker) run() error {
 				}
 			},
 		}
-		if w.spec.Model == Reactor {
+		if w.spec.Model == Reactor && w.spec.Trace {
+			// The lag monitor wakes the loop 100 times a second: only
+			// when someone watches (the playground, the scoreboard).
 			cfg.Env = append(cfg.Env, "MPMLAB_LAG=1")
 			cfg.OnLag = w.lagSampler()
 		}
@@ -214,7 +220,6 @@ func (w *worker) run() error {
 	}
 	w.emit(Event{Kind: EventReady, Dur: int64(time.Since(w.start))})
 	go w.heartbeat()
-	go w.watchdog()
 	go w.onSignal()
 	err = w.srv.Serve(w.ln)
 	if errors.Is(err, errRetire) {
@@ -263,13 +268,18 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "worker is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	w.inflight[id] = &inflight{lane: l, start: start, cancel: cancel}
+	w.inflight[id] = &inflight{lane: l, cancel: cancel}
 	w.mu.Unlock()
 	if w.spec.Model != Reactor {
 		w.setState(l, StateSending)
 	}
 	if w.spec.Trace {
 		w.emit(Event{Kind: EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.URL.Path})
+	}
+	if w.spec.Timeout > 0 {
+		t := time.AfterFunc(w.spec.Timeout, func() { w.cutOff(l, cancel) })
+		defer t.Stop()
+		defer l.deadman.start()()
 	}
 	resp, err := l.inst.Do(ctx, &abi.Request{
 		Method: r.Method, URI: r.RequestURI, Host: r.Host, RemoteAddr: r.RemoteAddr,
@@ -300,15 +310,17 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // failure turns why a request got no response into a status and message.
 func (w *worker) failure(ctx context.Context, l *lane, err error) (int, string) {
-	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, errRunaway):
+	if errors.Is(context.Cause(ctx), errRunaway) {
 		return http.StatusGatewayTimeout, fmt.Sprintf("mpmlab: %s: request exceeded --timeout %v; the worker was killed", l.label, w.spec.Timeout)
-	case errors.Is(cause, errCrash):
-		return http.StatusBadGateway, fmt.Sprintf("mpmlab: %s died with the rest of its process", l.label)
 	}
-	var ee *runtime.ExitError
-	if errors.As(err, &ee) {
-		return http.StatusBadGateway, fmt.Sprintf("mpmlab: %s crashed: %s", l.label, ee.Cause)
+	if exit := l.inst.Err(); exit != nil {
+		return http.StatusBadGateway, fmt.Sprintf("mpmlab: %s crashed: %v", l.label, exit)
+	}
+	if errors.Is(context.Cause(ctx), errCrash) {
+		w.mu.Lock()
+		why := w.deathCause
+		w.mu.Unlock()
+		return http.StatusBadGateway, fmt.Sprintf("mpmlab: %s died with its process (%s)", l.label, why)
 	}
 	return http.StatusBadGateway, fmt.Sprintf("mpmlab: %s: %v", l.label, err)
 }
@@ -322,29 +334,12 @@ func (w *worker) watch(l *lane) {
 	w.die(fmt.Sprintf("%s crashed: %v", l.label, err), exitCrash, errCrash)
 }
 
-// watchdog cuts off requests that run past --timeout by ending the worker
-// that runs them: a spinning guest cannot be stopped any other way without
-// slowing every guest loop (RATIONALE.md).
-func (w *worker) watchdog() {
-	if w.spec.Timeout <= 0 {
-		return
-	}
-	t := time.NewTicker(min(w.spec.Timeout/4, 100*time.Millisecond))
-	for range t.C {
-		w.mu.Lock()
-		var overdue *inflight
-		for _, f := range w.inflight {
-			if time.Since(f.start) > w.spec.Timeout {
-				overdue = f
-				break
-			}
-		}
-		w.mu.Unlock()
-		if overdue != nil {
-			overdue.cancel(errRunaway)
-			w.die(fmt.Sprintf("runaway: a request on %s exceeded --timeout %v", overdue.lane.label, w.spec.Timeout), exitRunaway, errCrash)
-		}
-	}
+// cutOff ends the worker running a request that exceeded --timeout: a
+// spinning guest cannot be stopped any other way without slowing every
+// guest loop (RATIONALE.md). Its own request gets a 504.
+func (w *worker) cutOff(l *lane, cancel context.CancelCauseFunc) {
+	cancel(errRunaway)
+	w.die(fmt.Sprintf("runaway: a request on %s exceeded --timeout %v", l.label, w.spec.Timeout), exitRunaway, errCrash)
 }
 
 // die fails every request in flight with cause, lets their error responses
@@ -356,6 +351,7 @@ func (w *worker) die(cause string, code int, reqCause error) {
 		select {} // someone else is already exiting
 	}
 	w.dying = true
+	w.deathCause = cause
 	for _, f := range w.inflight {
 		f.cancel(reqCause)
 	}

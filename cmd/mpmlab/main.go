@@ -107,9 +107,12 @@ func newFlags(name, synopsis, description string) *flag.FlagSet {
 // parse parses args and returns the positional arguments; it wants exactly
 // n of them.
 func parse(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
+	usage := fs.Usage
+	fs.Usage = func() {} // a mistake gets one line, not the whole usage
 	fs.SetOutput(discard{})
 	err := fs.Parse(interleave(fs, args))
 	fs.SetOutput(os.Stderr)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
 		fs.Usage()
 		return nil, err

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The integration tests start the real mpmlab binary, built once per test
+// binary, with a cache directory shared by the tests (so each example is
+// built once) and the machine's Go build cache.
+
+var (
+	binPath  string
+	cacheDir string
+)
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mpmlab-test-")
+	if err != nil {
+		panic(err)
+	}
+	binPath = filepath.Join(dir, "mpmlab")
+	cacheDir = filepath.Join(dir, "cache")
+	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building mpmlab: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// mpmlab runs the binary to completion and returns its output and exit code.
+func mpmlab(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(os.Environ(), "MPMLAB_CACHE="+cacheDir)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code = cmd.ProcessState.ExitCode()
+	if err != nil && code < 0 {
+		t.Fatalf("mpmlab %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+// server is a running "mpmlab run".
+type server struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	URL  string
+	mu   sync.Mutex
+	logs strings.Builder
+	done chan struct{}
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// startRun starts "mpmlab run --addr 127.0.0.1:0 args..." and waits until it
+// listens. Cleanup interrupts it and checks that no worker outlives it.
+func startRun(t *testing.T, args ...string) *server {
+	t.Helper()
+	args = append([]string{"run", "--addr", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(binPath, args...)
+	cmd.Env = append(os.Environ(), "MPMLAB_CACHE="+cacheDir)
+	stdout, _ := cmd.StdoutPipe()
+	s := &server{t: t, cmd: cmd, done: make(chan struct{})}
+	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.logs.Write(p)
+	})
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.logs.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+	}()
+	go func() { cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.stop)
+	select {
+	case s.URL = <-urls:
+	case <-s.done:
+		t.Fatalf("mpmlab %v exited before listening:\n%s", args, s.Logs())
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("mpmlab %v did not listen within 3m:\n%s", args, s.Logs())
+	}
+	return s
+}
+
+func (s *server) Logs() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+// Workers returns the pids of the supervisor's children.
+func (s *server) Workers() []int { return children(s.cmd.Process.Pid) }
+
+// Alive reports whether the supervisor is still running.
+func (s *server) Alive() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// stop interrupts the supervisor as Ctrl-C would and checks that it exits
+// and takes every worker with it.
+func (s *server) stop() {
+	workers := s.Workers()
+	s.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		s.t.Errorf("supervisor did not exit within 10s of SIGINT")
+	}
+	for _, pid := range workers {
+		if alive(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			s.t.Errorf("worker %d outlived the supervisor", pid)
+		}
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(s); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// cpuTime is the CPU time pid has used (from /proc/PID/schedstat).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	// schedstat of the thread group leader covers only that thread: sum all.
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	for _, f := range tasks {
+		b, err = os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			total += time.Duration(n)
+		}
+	}
+	return total
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// response is what a test request got.
+type response struct {
+	Status  int
+	Body    string
+	Worker  string
+	Latency time.Duration
+	Err     error
+}
+
+var client = &http.Client{
+	Transport: &http.Transport{MaxIdleConnsPerHost: 200, MaxConnsPerHost: 0, DisableKeepAlives: true},
+	Timeout:   60 * time.Second,
+}
+
+func get(url string) response {
+	return getWith(client, url)
+}
+
+func getWith(c *http.Client, url string) response {
+	start := time.Now()
+	resp, err := c.Get(url)
+	if err != nil {
+		return response{Err: err, Latency: time.Since(start)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Body: string(b), Worker: resp.Header.Get("X-Mpmlab-Worker"), Latency: time.Since(start), Err: err}
+}
+
+// getAll sends n concurrent GETs and returns their responses.
+func getAll(n int, url string) []response {
+	out := make([]response, n)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Add(1)
+		go func() { defer wg.Done(); out[i] = get(url) }()
+	}
+	wg.Wait()
+	return out
+}
+
+func mustOK(t *testing.T, rs ...response) {
+	t.Helper()
+	for _, r := range rs {
+		if r.Err != nil || r.Status != 200 {
+			t.Fatalf("request failed: status %d, err %v, body %q", r.Status, r.Err, r.Body)
+		}
+	}
+}
+
+func median(rs []response) time.Duration {
+	ds := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		ds[i] = r.Latency
+	}
+	for i := range ds {
+		for j := i + 1; j < len(ds); j++ {
+			if ds[j] < ds[i] {
+				ds[i], ds[j] = ds[j], ds[i]
+			}
+		}
+	}
+	return ds[len(ds)/2]
+}
+
+var _ = context.Background

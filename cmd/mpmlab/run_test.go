@@ -1,0 +1,214 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Under the reactor, time.Sleep parks a goroutine: one loop overlaps 100
+// sleeping requests.
+func TestReactorOverlapsSleeps(t *testing.T) {
+	s := startRun(t, "--model", "reactor", "sleep")
+	mustOK(t, get(s.URL)) // warm
+	start := time.Now()
+	rs := getAll(100, s.URL)
+	elapsed := time.Since(start)
+	mustOK(t, rs...)
+	if elapsed > 500*time.Millisecond {
+		t.Fatalf("100 concurrent 50ms sleeps took %v on one loop, want < 0.5s", elapsed)
+	}
+}
+
+// guest.Block holds the loop: 40 blocking requests run one after another.
+func TestReactorBlockingHoldsLoop(t *testing.T) {
+	s := startRun(t, "--model", "reactor", "blocking")
+	start := time.Now()
+	rs := getAll(40, s.URL)
+	elapsed := time.Since(start)
+	mustOK(t, rs...)
+	if min := time.Duration(0.8 * 40 * float64(50*time.Millisecond)); elapsed < min {
+		t.Fatalf("40 blocking requests took %v, want >= %v: the loop was not held", elapsed, min)
+	}
+}
+
+// One CPU-bound request starves the reactor's loop; threads are not starved.
+func TestCPUStarvesReactorNotThreads(t *testing.T) {
+	hellos := func(model string) time.Duration {
+		s := startRun(t, "--model", model, "cpu")
+		mustOK(t, get(s.URL+"/hello"))
+		slow := make(chan response, 1)
+		go func() { slow <- get(s.URL + "/?ms=300") }()
+		time.Sleep(20 * time.Millisecond)
+		rs := getAll(20, s.URL+"/hello")
+		mustOK(t, rs...)
+		mustOK(t, <-slow)
+		return median(rs)
+	}
+	reactor := hellos("reactor")
+	thread := hellos("thread")
+	t.Logf("median /hello latency behind a 300ms computation: reactor %v, thread %v", reactor, thread)
+	if reactor < 200*time.Millisecond {
+		t.Errorf("reactor median %v, want >= 200ms: the loop was not starved", reactor)
+	}
+	if thread >= reactor/4 {
+		t.Errorf("thread median %v, want < reactor/4 = %v", thread, reactor/4)
+	}
+}
+
+func TestBuildReportsCompileErrors(t *testing.T) {
+	dir := t.TempDir()
+	src := "package main\n\nimport \"github.com/mpmlab/mpmlab/wasm/guest\"\n\nfunc main() {\n\tguest.Serve(nil)\n\tundefinedThing()\n}\n"
+	path := filepath.Join(dir, "main.go")
+	os.WriteFile(path, []byte(src), 0o644)
+	_, stderr, code := mpmlab(t, "build", path)
+	if code == 0 {
+		t.Fatalf("build of a broken source succeeded")
+	}
+	if !regexp.MustCompile(`(?m)^main\.go:7:2: undefined: undefinedThing$`).MatchString(stderr) {
+		t.Fatalf("no file:line:col diagnostic in:\n%s", stderr)
+	}
+	out := filepath.Join(dir, "hello.wasm")
+	if _, stderr, code := mpmlab(t, "build", "-o", out, "hello"); code != 0 {
+		t.Fatalf("build hello: %s", stderr)
+	}
+	if b, _ := os.ReadFile(out); !strings.HasPrefix(string(b), "\x00asm") {
+		t.Fatalf("%s is not a wasm module", out)
+	}
+}
+
+// A crash fails its request with a 5xx and a short message; the next one
+// succeeds and the supervisor stays up.
+func TestCrashIsContained(t *testing.T) {
+	for _, model := range []string{"process", "thread", "reactor"} {
+		t.Run(model, func(t *testing.T) {
+			s := startRun(t, "--model", model, "crash")
+			mustOK(t, get(s.URL))
+			r := get(s.URL + "/crash")
+			if r.Status < 500 || !strings.Contains(r.Body, "panic: crash requested") {
+				t.Fatalf("crash got %d %q, want a 5xx naming the panic", r.Status, r.Body)
+			}
+			waitFor(t, 10*time.Second, "a request to succeed after the crash", func() bool {
+				r := get(s.URL)
+				return r.Err == nil && r.Status == 200
+			})
+			if !s.Alive() {
+				t.Fatal("the supervisor exited")
+			}
+			if !strings.Contains(s.Logs(), "crashed: panic: crash requested; starting a replacement") {
+				t.Fatalf("no crash/replacement in the log:\n%s", s.Logs())
+			}
+		})
+	}
+}
+
+// A runaway request is cut off after --timeout; the server keeps serving.
+func TestRunawayIsCutOff(t *testing.T) {
+	for _, model := range []string{"process", "reactor"} {
+		t.Run(model, func(t *testing.T) {
+			s := startRun(t, "--model", model, "--timeout", "1s", "runaway")
+			start := time.Now()
+			r := get(s.URL + "/spin")
+			elapsed := time.Since(start)
+			if r.Status == 200 {
+				t.Fatalf("runaway request succeeded")
+			}
+			if elapsed < time.Second || elapsed > 3*time.Second {
+				t.Fatalf("runaway request ended after %v, want about --timeout 1s", elapsed)
+			}
+			t.Logf("runaway: status %d %q after %v", r.Status, strings.TrimSpace(r.Body), elapsed)
+			waitFor(t, 10*time.Second, "a request to succeed after the runaway", func() bool {
+				r := get(s.URL)
+				return r.Err == nil && r.Status == 200
+			})
+		})
+	}
+}
+
+// A guest that exhausts its memory fails its request cleanly.
+func TestMemoryLimitIsContained(t *testing.T) {
+	s := startRun(t, "--model", "reactor", "--memory-limit", "64", "memory")
+	r := get(s.URL + "/grow")
+	if r.Status != 502 || !strings.Contains(r.Body, "out of memory") {
+		t.Fatalf("grow got %d %q (err %v), want 502 out of memory", r.Status, r.Body, r.Err)
+	}
+	waitFor(t, 10*time.Second, "a request to succeed after the OOM", func() bool {
+		r := get(s.URL)
+		return r.Err == nil && r.Status == 200
+	})
+}
+
+// An idle server costs (almost) nothing: supervisor and workers together
+// use under 1% of a core.
+func TestIdleCPU(t *testing.T) {
+	for _, model := range []string{"process", "thread", "reactor"} {
+		t.Run(model, func(t *testing.T) {
+			s := startRun(t, "--model", model, "hello")
+			mustOK(t, get(s.URL))
+			time.Sleep(300 * time.Millisecond) // let start-up settle
+			pids := append([]int{s.cmd.Process.Pid}, s.Workers()...)
+			total := func() (d time.Duration) {
+				for _, p := range pids {
+					d += cpuTime(p)
+				}
+				return d
+			}
+			before := total()
+			time.Sleep(2 * time.Second)
+			used := total() - before
+			t.Logf("%s: %d processes used %v of CPU in 2s idle", model, len(pids), used)
+			if used > 20*time.Millisecond {
+				t.Fatalf("idle server used %v CPU in 2s (%.1f%% of a core), want < 1%%", used, float64(used)/float64(2*time.Second)*100)
+			}
+		})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	py := filepath.Join(dir, "x.py")
+	os.WriteFile(py, []byte("print(1)"), 0o644)
+	big := filepath.Join(dir, "big.go")
+	os.WriteFile(big, []byte("package main\n\nvar s = `"+strings.Repeat("x", 70<<10)+"`\n\nfunc main() {}\n"), 0o644)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing path", []string{"run"}, "missing PATH"},
+		{"no such file", []string{"build", filepath.Join(dir, "nope.go")}, "no such file"},
+		{"non-Go file", []string{"build", py}, "not a Go source"},
+		{"oversized source", []string{"build", big}, "the limit is 65536"},
+		{"unknown model", []string{"run", "--model", "fork", "hello"}, `unknown model "fork"`},
+		{"unknown flag", []string{"run", "--wat", "hello"}, "flag provided but not defined: -wat"},
+		{"bad knob", []string{"run", "--threads-per-child", "0", "--model", "thread", "hello"}, "threads-per-child 0 out of range 1..64"},
+		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, stderr, code := mpmlab(t, c.args...)
+			if code == 0 {
+				t.Fatalf("exit status 0")
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+				t.Fatalf("want one line containing %q, got:\n%s", c.want, stderr)
+			}
+		})
+	}
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, c := range []string{"run", "build", "bench", "serve"} {
+		_, stderr, code := mpmlab(t, c, "--help")
+		if code != 0 || !strings.Contains(stderr, "Usage: mpmlab "+c) {
+			t.Errorf("mpmlab %s --help: exit %d\n%s", c, code, stderr)
+		}
+	}
+	if _, stderr, _ := mpmlab(t, "--help"); !strings.Contains(stderr, "Commands:") {
+		t.Errorf("mpmlab --help:\n%s", stderr)
+	}
+}

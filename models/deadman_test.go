@@ -1,0 +1,34 @@
+package models
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The deadman kills its process when a request outlives its deadline, even
+// if no goroutine can run; and a request that ends in time disarms it.
+func TestDeadman(t *testing.T) {
+	if os.Getenv("MPMLAB_DEADMAN_CHILD") != "" {
+		d := newDeadman(100*time.Millisecond, 50*time.Millisecond)
+		d.start()() // ends in time: disarmed
+		time.Sleep(300 * time.Millisecond)
+		d.start() // never ends
+		time.Sleep(10 * time.Second)
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDeadman$")
+	cmd.Env = append(os.Environ(), "MPMLAB_DEADMAN_CHILD=1")
+	start := time.Now()
+	err := cmd.Run()
+	elapsed := time.Since(start)
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if err == nil || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child ended with %v, want SIGKILL", err)
+	}
+	if elapsed < 400*time.Millisecond || elapsed > 5*time.Second {
+		t.Fatalf("child killed after %v, want about 0.45s (the first request was disarmed)", elapsed)
+	}
+}
