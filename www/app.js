@@ -1,0 +1,1 @@
+// Starts the Go front end (app.wasm).
