@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -537,4 +538,24 @@ func (s *Supervisor) Close() error {
 		<-done
 	}
 	return s.ln.Close()
+}
+
+// RSS returns the resident memory of each running worker process, in KiB,
+// keyed by pid (from /proc/PID/status VmRSS).
+func (s *Supervisor) RSS() map[int]int {
+	out := map[int]int{}
+	for _, pid := range s.PIDs() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				var kb int
+				fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+				out[pid] = kb
+			}
+		}
+	}
+	return out
 }
