@@ -1,0 +1,465 @@
+// Package experiment is the playground's experiment: a handler's source, a
+// concurrency model with its knobs, and a load profile. It is what a share
+// link restores, and it is shared by the host (package playground) and the
+// browser front end (wasm/app, GOOS=js), so it depends on the standard
+// library only.
+//
+// An experiment has one canonical JSON form (see Canonical), from which come
+// its share id (ShareID: the same experiment always gives the same id) and
+// its fragment link (EncodeFragment, DecodeFragment):
+//
+//	e := experiment.Experiment{
+//		Source: experiment.Source{Files: []experiment.File{{Name: "main.go", Data: code}}},
+//		Model:  "reactor",
+//		Load:   experiment.Load{Path: "/?ms=300", Concurrency: 10, Requests: 200},
+//	}
+//	if err := e.Validate(); err != nil {
+//		return err // e.g. "load.concurrency 500 out of range 1..200"
+//	}
+//	link := "/#x=" + e.EncodeFragment()
+//	id := e.ShareID() // e.g. "AbCdEfGhIjK"
+//
+// # Notes
+//
+//   - Zero (or absent) knobs and load fields mean their defaults; Normalize
+//     fills them in. Two experiments that differ only by a default written
+//     out or left zero are the same experiment: same canonical form, same id.
+//   - The booleans (Knobs.KeepAlive, Load.KeepAlive) are pointers so that
+//     absent (nil: default true) differs from false. Use Bool to set them.
+//   - Knobs.MaxKeepAliveRequests: 0 is the default (100); -1 is unlimited.
+//   - Decoding is strict: an unknown field is an error naming it.
+package experiment
+
+import (
+	"bytes"
+	"compress/flate"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strings"
+)
+
+// Limits of an experiment. Validate enforces them.
+const (
+	// MaxSourceSize is the most bytes of source, over all files (64 KiB, as
+	// runtime.MaxSourceSize and the Go Playground).
+	MaxSourceSize = 64 << 10
+	// MaxFiles is the most files a source may have.
+	MaxFiles = 32
+	// MaxConcurrency caps Load.Concurrency.
+	MaxConcurrency = 200
+	// MaxRequests caps Load.Requests.
+	MaxRequests = 20000
+	// MaxDurationMS caps Load.DurationMS and the whole load of one model:
+	// an experiment is capped at 60 s.
+	MaxDurationMS = 60000
+	// MaxRate caps Load.Rate (requests per second, open loop).
+	MaxRate = 5000
+	// MaxPathLength caps Load.Path.
+	MaxPathLength = 2048
+	// maxFragmentJSON caps the decompressed size of a fragment, so that a
+	// crafted link cannot inflate into gigabytes.
+	maxFragmentJSON = 1 << 20
+)
+
+// Knob limits, as models.Config.Validate (the host checks that they agree).
+const (
+	MaxProcesses       = 64
+	MaxThreadsPerChild = 64
+	MaxLoops           = 16
+	MaxConnections     = 10000
+	MaxBacklog         = 4096
+	MaxTimeoutMS       = 300000
+	MaxKeepAliveMS     = 60000
+	MinMemoryMB        = 16
+	MaxMemoryMB        = 4096
+)
+
+// Defaults of zero fields.
+const (
+	DefaultModel             = "reactor"
+	DefaultStartServers      = 4
+	DefaultMinSpare          = 2
+	DefaultMaxSpare          = 6
+	DefaultMaxRequestWorkers = 8
+	DefaultProcesses         = 1
+	DefaultThreadsPerChild   = 4
+	DefaultLoops             = 1
+	DefaultConnections       = 512
+	DefaultBacklog           = 511
+	DefaultKeepAliveMS       = 5000
+	DefaultMaxKeepAlive      = 100
+	DefaultTimeoutMS         = 10000
+	DefaultMemoryMB          = 256
+	DefaultPath              = "/"
+	DefaultMethod            = "GET"
+	DefaultConcurrency       = 10
+	DefaultRequests          = 200 // when neither Requests nor DurationMS is set
+)
+
+// Models are the values of Experiment.Model; "all" runs the three one after
+// another (Compare).
+var Models = []string{"process", "thread", "reactor", "all"}
+
+// Experiment is everything a share link restores.
+type Experiment struct {
+	Source Source `json:"source"`
+	// Model is "process", "thread", "reactor" or "all" (default reactor).
+	Model string `json:"model"`
+	Knobs Knobs  `json:"knobs"`
+	Load  Load   `json:"load"`
+}
+
+// Source is a handler's source as files.
+type Source struct {
+	Files []File `json:"files"`
+}
+
+// File is one file of a Source.
+type File struct {
+	Name string `json:"name"`
+	Data string `json:"data"`
+}
+
+// Size returns the total bytes of all files, the number MaxSourceSize limits.
+func (s Source) Size() int {
+	n := 0
+	for _, f := range s.Files {
+		n += len(f.Data)
+	}
+	return n
+}
+
+// Knobs are the model's directives, named as the CLI's flags in snake_case.
+// Zero means the default noted.
+type Knobs struct {
+	StartServers      int `json:"start_servers"`       // process: StartServers (4)
+	MinSpare          int `json:"min_spare"`           // process: MinSpareServers (2)
+	MaxSpare          int `json:"max_spare"`           // process: MaxSpareServers (6)
+	MaxRequestWorkers int `json:"max_request_workers"` // process: MaxRequestWorkers (8)
+	Processes         int `json:"processes"`           // thread: worker processes (1)
+	ThreadsPerChild   int `json:"threads_per_child"`   // thread: ThreadsPerChild (4)
+	Loops             int `json:"loops"`               // reactor: worker_processes (1)
+	Connections       int `json:"connections"`         // reactor: worker_connections (512)
+
+	Backlog                int   `json:"backlog"`                   // ListenBacklog (511)
+	KeepAlive              *bool `json:"keepalive"`                 // KeepAlive (true)
+	KeepAliveTimeoutMS     int   `json:"keepalive_timeout_ms"`      // KeepAliveTimeout (5000)
+	MaxKeepAliveRequests   int   `json:"max_keepalive_requests"`    // (100; -1 unlimited)
+	MaxConnectionsPerChild int   `json:"max_connections_per_child"` // (0: never)
+	TimeoutMS              int   `json:"timeout_ms"`                // Timeout (10000)
+	MemoryLimitMB          int   `json:"memory_limit_mb"`           // per instance (256)
+}
+
+// Load is the load profile: closed loop (Rate 0) or open loop (Rate > 0).
+type Load struct {
+	Path        string `json:"path"`   // default "/"
+	Method      string `json:"method"` // default GET
+	Concurrency int    `json:"concurrency"`
+	// Requests or DurationMS bound the load (both: whichever comes first;
+	// neither: DefaultRequests).
+	Requests   int     `json:"requests"`
+	DurationMS int     `json:"duration_ms"`
+	KeepAlive  *bool   `json:"keepalive"` // default true
+	Rate       float64 `json:"rate"`      // > 0: open loop, requests per second
+}
+
+// Bool returns a pointer to b, for the KeepAlive fields.
+func Bool(b bool) *bool { return &b }
+
+// On reports the value of an optional boolean, true when unset.
+func On(b *bool) bool { return b == nil || *b }
+
+// Normalize returns e with every default filled in, files sorted by name
+// and the method upper-cased: the form Canonical encodes. It does not
+// validate.
+func (e Experiment) Normalize() Experiment {
+	files := append([]File{}, e.Source.Files...)
+	sort.SliceStable(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	e.Source.Files = files
+	e.Model = strings.ToLower(strings.TrimSpace(e.Model))
+	if e.Model == "" {
+		e.Model = DefaultModel
+	}
+	e.Knobs = e.Knobs.Normalize()
+	e.Load = e.Load.Normalize()
+	return e
+}
+
+// Normalize returns k with every zero knob set to its default (the same
+// derivation as models.Config.WithDefaults).
+func (k Knobs) Normalize() Knobs {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&k.StartServers, DefaultStartServers)
+	def(&k.MaxRequestWorkers, max(DefaultMaxRequestWorkers, k.StartServers))
+	def(&k.MinSpare, min(DefaultMinSpare, k.MaxRequestWorkers))
+	def(&k.MaxSpare, max(DefaultMaxSpare, k.MinSpare+1))
+	def(&k.Processes, DefaultProcesses)
+	def(&k.ThreadsPerChild, DefaultThreadsPerChild)
+	def(&k.Loops, DefaultLoops)
+	def(&k.Connections, DefaultConnections)
+	def(&k.Backlog, DefaultBacklog)
+	def(&k.KeepAliveTimeoutMS, DefaultKeepAliveMS)
+	def(&k.MaxKeepAliveRequests, DefaultMaxKeepAlive)
+	def(&k.TimeoutMS, DefaultTimeoutMS)
+	def(&k.MemoryLimitMB, DefaultMemoryMB)
+	k.KeepAlive = Bool(On(k.KeepAlive))
+	return k
+}
+
+// Normalize returns l with every default filled in.
+func (l Load) Normalize() Load {
+	if l.Path == "" {
+		l.Path = DefaultPath
+	}
+	l.Method = strings.ToUpper(strings.TrimSpace(l.Method))
+	if l.Method == "" {
+		l.Method = DefaultMethod
+	}
+	if l.Concurrency == 0 {
+		l.Concurrency = DefaultConcurrency
+	}
+	if l.Requests == 0 && l.DurationMS == 0 {
+		l.Requests = DefaultRequests
+	}
+	l.KeepAlive = Bool(On(l.KeepAlive))
+	return l
+}
+
+// Canonical returns the canonical JSON of e: Normalize(e) encoded by
+// encoding/json, so keys come in the fixed order of the struct fields
+// (source, model, knobs, load), every knob and load field is present with
+// its default filled in, files are sorted by name, and there is no
+// insignificant whitespace. The same experiment always gives the same bytes.
+func (e Experiment) Canonical() []byte {
+	b, err := json.Marshal(e.Normalize())
+	if err != nil { // cannot happen: plain strings, ints and a finite float
+		panic(err)
+	}
+	return b
+}
+
+// ShareID returns the experiment's content address: the first 11 characters
+// of the unpadded base64url SHA-256 of Canonical (66 bits).
+func (e Experiment) ShareID() string {
+	sum := sha256.Sum256(e.Canonical())
+	return base64.RawURLEncoding.EncodeToString(sum[:])[:11]
+}
+
+// IsShareID reports whether s has the form of a share id.
+func IsShareID(s string) bool {
+	if len(s) != 11 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// EncodeFragment returns the experiment for a URL fragment: the unpadded
+// base64url of the raw DEFLATE (RFC 1951) of Canonical. Links take the form
+// "/#x=" + EncodeFragment().
+func (e Experiment) EncodeFragment() string {
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, flate.BestCompression)
+	w.Write(e.Canonical())
+	w.Close()
+	return base64.RawURLEncoding.EncodeToString(buf.Bytes())
+}
+
+// DecodeFragment reverses EncodeFragment. It accepts the bare payload or
+// the whole fragment ("#x=...", "x=..."), and returns the experiment
+// normalized (not validated).
+func DecodeFragment(s string) (Experiment, error) {
+	s = strings.TrimPrefix(s, "#")
+	s = strings.TrimPrefix(s, "x=")
+	s = strings.TrimRight(s, "=")
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Experiment{}, fmt.Errorf("fragment is not base64url: %v", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(raw)), maxFragmentJSON+1))
+	if err != nil {
+		return Experiment{}, fmt.Errorf("fragment is not deflate data: %v", err)
+	}
+	if len(data) > maxFragmentJSON {
+		return Experiment{}, fmt.Errorf("fragment inflates beyond %d bytes", maxFragmentJSON)
+	}
+	e, err := Unmarshal(data)
+	if err != nil {
+		return Experiment{}, fmt.Errorf("fragment: %v", err)
+	}
+	return e.Normalize(), nil
+}
+
+// Unmarshal decodes an experiment from JSON strictly: unknown fields and
+// trailing data are errors. It does not normalize or validate.
+func Unmarshal(data []byte) (Experiment, error) {
+	var e Experiment
+	if err := DecodeJSON(bytes.NewReader(data), &e); err != nil {
+		return Experiment{}, err
+	}
+	return e, nil
+}
+
+// DecodeJSON decodes one JSON value from r into v strictly (unknown fields
+// are errors) and checks that nothing follows it. Its errors read well in a
+// 400 response: `json: unknown field "concurency"`.
+func DecodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return errors.New("json: empty body")
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return fmt.Errorf("json: %s: want %s, got %s", te.Field, te.Type, te.Value)
+		}
+		if !strings.HasPrefix(err.Error(), "json: ") {
+			return fmt.Errorf("json: %v", err)
+		}
+		return err
+	}
+	if dec.More() {
+		return errors.New("json: unexpected data after the value")
+	}
+	return nil
+}
+
+// SizeError is the error of a source over MaxSourceSize (the host answers
+// it with 413).
+type SizeError struct{ Size int }
+
+func (e *SizeError) Error() string {
+	return fmt.Sprintf("source is %d bytes; the limit is %d (%d KiB)", e.Size, MaxSourceSize, MaxSourceSize>>10)
+}
+
+// Validate checks the experiment against every limit, after filling
+// defaults: the model, the source's size and file names, each knob and each
+// load field. The error names the field as in JSON ("knobs.loops",
+// "load.concurrency") and its range, e.g. "load.concurrency 500 out of range
+// 1..200". A source too large is a *SizeError.
+func (e Experiment) Validate() error {
+	n := e.Normalize()
+	if err := n.Source.Validate(); err != nil {
+		return err
+	}
+	ok := false
+	for _, m := range Models {
+		ok = ok || n.Model == m
+	}
+	if !ok {
+		return fmt.Errorf("model %q: want process, thread, reactor or all", e.Model)
+	}
+	if err := n.Knobs.Validate(); err != nil {
+		return err
+	}
+	return n.Load.Validate()
+}
+
+// Validate checks the source's size, file count and names (the host's
+// build pipeline checks the rest: package clause, compile errors).
+func (s Source) Validate() error {
+	if size := s.Size(); size > MaxSourceSize {
+		return &SizeError{Size: size}
+	}
+	if len(s.Files) == 0 {
+		return errors.New("source.files: no files (want at least main.go)")
+	}
+	if len(s.Files) > MaxFiles {
+		return fmt.Errorf("source.files: %d files; the limit is %d", len(s.Files), MaxFiles)
+	}
+	seen := map[string]bool{}
+	for _, f := range s.Files {
+		if !strings.HasSuffix(f.Name, ".go") || strings.ContainsAny(f.Name, `/\`) || len(f.Name) > 128 {
+			return fmt.Errorf("source.files: bad file name %q (want a plain name such as main.go)", f.Name)
+		}
+		if seen[f.Name] {
+			return fmt.Errorf("source.files: %s appears twice", f.Name)
+		}
+		seen[f.Name] = true
+	}
+	return nil
+}
+
+func checkRange(name string, v, lo, hi int) error {
+	if v < lo || v > hi {
+		return fmt.Errorf("%s %d out of range %d..%d", name, v, lo, hi)
+	}
+	return nil
+}
+
+// Validate checks every knob of a normalized Knobs against its range.
+func (k Knobs) Validate() error {
+	checks := []error{
+		checkRange("knobs.start_servers", k.StartServers, 1, MaxProcesses),
+		checkRange("knobs.min_spare", k.MinSpare, 0, MaxProcesses),
+		checkRange("knobs.max_spare", k.MaxSpare, 1, MaxProcesses),
+		checkRange("knobs.max_request_workers", k.MaxRequestWorkers, 1, MaxProcesses),
+		checkRange("knobs.processes", k.Processes, 1, MaxProcesses),
+		checkRange("knobs.threads_per_child", k.ThreadsPerChild, 1, MaxThreadsPerChild),
+		checkRange("knobs.loops", k.Loops, 1, MaxLoops),
+		checkRange("knobs.connections", k.Connections, 1, MaxConnections),
+		checkRange("knobs.backlog", k.Backlog, 1, MaxBacklog),
+		checkRange("knobs.keepalive_timeout_ms", k.KeepAliveTimeoutMS, 1, MaxKeepAliveMS),
+		checkRange("knobs.max_keepalive_requests", k.MaxKeepAliveRequests, -1, 1_000_000),
+		checkRange("knobs.max_connections_per_child", k.MaxConnectionsPerChild, 0, 1_000_000),
+		checkRange("knobs.timeout_ms", k.TimeoutMS, 1, MaxTimeoutMS),
+		checkRange("knobs.memory_limit_mb", k.MemoryLimitMB, MinMemoryMB, MaxMemoryMB),
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	if k.StartServers > k.MaxRequestWorkers {
+		return fmt.Errorf("knobs.start_servers %d exceeds knobs.max_request_workers %d", k.StartServers, k.MaxRequestWorkers)
+	}
+	if k.MinSpare >= k.MaxSpare {
+		return fmt.Errorf("knobs.min_spare %d must be below knobs.max_spare %d", k.MinSpare, k.MaxSpare)
+	}
+	return nil
+}
+
+// Validate checks a normalized Load against its limits, including that an
+// open-loop load fits in MaxDurationMS.
+func (l Load) Validate() error {
+	if !strings.HasPrefix(l.Path, "/") || len(l.Path) > MaxPathLength || strings.ContainsAny(l.Path, " \r\n\t") {
+		return fmt.Errorf("load.path %q: want an absolute path such as /?ms=300 (at most %d bytes, no spaces)", l.Path, MaxPathLength)
+	}
+	switch l.Method {
+	case "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS":
+	default:
+		return fmt.Errorf("load.method %q: want GET, POST, PUT, DELETE, HEAD, PATCH or OPTIONS", l.Method)
+	}
+	if err := checkRange("load.concurrency", l.Concurrency, 1, MaxConcurrency); err != nil {
+		return err
+	}
+	if err := checkRange("load.requests", l.Requests, 0, MaxRequests); err != nil {
+		return err
+	}
+	if err := checkRange("load.duration_ms", l.DurationMS, 0, MaxDurationMS); err != nil {
+		return err
+	}
+	if math.IsNaN(l.Rate) || l.Rate < 0 || l.Rate > MaxRate {
+		return fmt.Errorf("load.rate %g out of range 0..%d (requests per second; 0 = closed loop)", l.Rate, MaxRate)
+	}
+	if l.Rate > 0 && l.DurationMS == 0 && float64(l.Requests)/l.Rate > MaxDurationMS/1000 {
+		return fmt.Errorf("load.requests %d at load.rate %g take %.0f s; the limit is %d s (lower requests or raise rate)",
+			l.Requests, l.Rate, float64(l.Requests)/l.Rate, MaxDurationMS/1000)
+	}
+	return nil
+}

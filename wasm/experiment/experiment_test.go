@@ -1,0 +1,121 @@
+package experiment
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func sample() Experiment {
+	return Experiment{
+		Source: Source{Files: []File{
+			{Name: "util.go", Data: "package main\n"},
+			{Name: "main.go", Data: "package main\n\nfunc main() {} // <&> ünïcode\n"},
+		}},
+		Model: "all",
+		Knobs: Knobs{StartServers: 2, KeepAlive: Bool(false), MaxKeepAliveRequests: -1},
+		Load:  Load{Path: "/?ms=300", Method: "post", Concurrency: 7, DurationMS: 1500, Rate: 12.5, KeepAlive: Bool(false)},
+	}
+}
+
+func TestShareFragmentRoundTrip(t *testing.T) {
+	e := sample()
+	frag := e.EncodeFragment()
+	got, err := DecodeFragment("#x=" + frag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, e.Normalize()) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, e.Normalize())
+	}
+	if !bytes.Equal(got.Canonical(), e.Canonical()) || got.ShareID() != e.ShareID() {
+		t.Fatal("canonical form or id changed in a round trip")
+	}
+	if got.Load.KeepAlive == nil || *got.Load.KeepAlive || *got.Knobs.KeepAlive {
+		t.Fatal("keepalive false lost")
+	}
+	for _, bad := range []string{"!!!", "AAAA", ""} {
+		if _, err := DecodeFragment(bad); err == nil {
+			t.Errorf("DecodeFragment(%q): no error", bad)
+		}
+	}
+}
+
+func TestShareIDCanonical(t *testing.T) {
+	a := sample()
+	b := sample()
+	b.Source.Files[0], b.Source.Files[1] = b.Source.Files[1], b.Source.Files[0]
+	b.Knobs.MaxRequestWorkers = DefaultMaxRequestWorkers // a default written out
+	b.Load.Method = "POST"
+	if a.ShareID() != b.ShareID() {
+		t.Fatalf("same experiment, ids %s and %s", a.ShareID(), b.ShareID())
+	}
+	if !IsShareID(a.ShareID()) {
+		t.Fatalf("bad id %q", a.ShareID())
+	}
+	b.Load.Concurrency++
+	if a.ShareID() == b.ShareID() {
+		t.Fatal("different experiments, same id")
+	}
+	var z Experiment
+	if !strings.HasPrefix(string(z.Canonical()), `{"source":{"files":[]},"model":"reactor","knobs":{"start_servers":4,`) {
+		t.Fatalf("canonical = %s", z.Canonical())
+	}
+}
+
+func TestValidate(t *testing.T) {
+	ok := sample()
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		mod  func(*Experiment)
+		want string
+	}{
+		{"model", func(e *Experiment) { e.Model = "fork" }, "model"},
+		{"loops", func(e *Experiment) { e.Knobs.Loops = 99 }, "knobs.loops 99 out of range 1..16"},
+		{"spare", func(e *Experiment) { e.Knobs.MinSpare, e.Knobs.MaxSpare = 5, 3 }, "knobs.min_spare"},
+		{"conc", func(e *Experiment) { e.Load.Concurrency = 201 }, "load.concurrency 201 out of range 1..200"},
+		{"requests", func(e *Experiment) { e.Load.Requests = -1 }, "load.requests"},
+		{"duration", func(e *Experiment) { e.Load.DurationMS = 60001 }, "load.duration_ms"},
+		{"rate", func(e *Experiment) { e.Load.Rate = 1e6 }, "load.rate"},
+		{"open loop too long", func(e *Experiment) { e.Load.DurationMS, e.Load.Requests, e.Load.Rate = 0, 20000, 10 }, "the limit is 60 s"},
+		{"path", func(e *Experiment) { e.Load.Path = "http://x/" }, "load.path"},
+		{"method", func(e *Experiment) { e.Load.Method = "BREW" }, "load.method"},
+		{"no files", func(e *Experiment) { e.Source.Files = nil }, "source.files"},
+		{"file name", func(e *Experiment) { e.Source.Files[0].Name = "../x.go" }, "source.files"},
+		{"size", func(e *Experiment) { e.Source.Files[0].Data = strings.Repeat("x", MaxSourceSize) }, "the limit is 65536 (64 KiB)"},
+	}
+	for _, c := range cases {
+		e := sample()
+		c.mod(&e)
+		err := e.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
+		}
+	}
+	e := sample()
+	e.Source.Files[0].Data = strings.Repeat("x", MaxSourceSize)
+	var se *SizeError
+	if !errors.As(e.Validate(), &se) {
+		t.Error("oversized source: not a *SizeError")
+	}
+}
+
+func TestUnmarshalStrict(t *testing.T) {
+	if _, err := Unmarshal([]byte(`{"load":{"concurency":3}}`)); err == nil || !strings.Contains(err.Error(), "concurency") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	if _, err := Unmarshal([]byte(`{"load":{"concurrency":"x"}}`)); err == nil || !strings.Contains(err.Error(), "load.concurrency") {
+		t.Fatalf("wrong type: %v", err)
+	}
+	if _, err := Unmarshal([]byte(`{} {}`)); err == nil {
+		t.Fatal("trailing data accepted")
+	}
+	if _, err := Unmarshal(sample().Canonical()); err != nil {
+		t.Fatal(err)
+	}
+}
