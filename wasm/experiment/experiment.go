@@ -329,7 +329,7 @@ func DecodeJSON(r io.Reader, v any) error {
 			return fmt.Errorf("json: %s: want %s, got %s", te.Field, te.Type, te.Value)
 		}
 		if !strings.HasPrefix(err.Error(), "json: ") {
-			return fmt.Errorf("json: %v", err)
+			return fmt.Errorf("json: %w", err)
 		}
 		return err
 	}
