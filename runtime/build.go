@@ -22,7 +22,8 @@ import (
 	mpwasm "github.com/mpmlab/mpmlab/wasm"
 )
 
-// Target is the GOOS a handler is built for; GOARCH is always wasm.
+// Target is what a handler is built for: a GOOS with GOARCH=wasm, or
+// TargetNative.
 type Target string
 
 const (
@@ -32,6 +33,10 @@ const (
 	// TargetJS builds for a JavaScript runtime (the browser): the guest
 	// SDK's Serve hands the handler to github.com/syumai/workers.
 	TargetJS Target = "js"
+	// TargetNative builds an ordinary executable for this machine, where
+	// the guest SDK's Serve is a plain net/http server on MPMLAB_ADDR: the
+	// native baseline that "mpmlab bench --baseline" measures against.
+	TargetNative Target = "native"
 )
 
 // DefaultBuildTimeout is the Builder's default Timeout. A first build for a
@@ -133,8 +138,8 @@ const buildVersion = "mpmlab-build-1"
 // timeout ("build timed out after 5m0s") or ctx ending.
 func (b *Builder) Build(ctx context.Context, src *Source, target Target) (*Artifact, error) {
 	start := time.Now()
-	if target != TargetWASI && target != TargetJS {
-		return nil, fmt.Errorf("unknown build target %q (want %q or %q)", target, TargetWASI, TargetJS)
+	if target != TargetWASI && target != TargetJS && target != TargetNative {
+		return nil, fmt.Errorf("unknown build target %q (want %q, %q or %q)", target, TargetWASI, TargetJS, TargetNative)
 	}
 	if err := src.Validate(); err != nil {
 		return nil, err
@@ -149,7 +154,7 @@ func (b *Builder) Build(ctx context.Context, src *Source, target Target) (*Artif
 	}
 	key := buildKey(src, goVersion, target)
 	art := &Artifact{
-		Path:   filepath.Join(cacheDir, "wasm", key+".wasm"),
+		Path:   filepath.Join(cacheDir, "wasm", key+target.ext()),
 		Hash:   key,
 		Target: target,
 	}
@@ -393,8 +398,13 @@ func (b *Builder) cacheDir() (string, error) {
 func buildEnv(cacheDir string, target Target) []string {
 	env := os.Environ()
 	set := func(k, v string) { env = append(env, k+"="+v) } // later entries win
-	set("GOOS", string(target))
-	set("GOARCH", "wasm")
+	if target == TargetNative {
+		set("GOOS", goruntime.GOOS)
+		set("GOARCH", goruntime.GOARCH)
+	} else {
+		set("GOOS", string(target))
+		set("GOARCH", "wasm")
+	}
 	set("CGO_ENABLED", "0")
 	set("GOPROXY", "off")
 	set("GOSUMDB", "off")
@@ -575,4 +585,12 @@ func (l *pathLocks) lock(path string) (unlock func()) {
 		}
 		l.mu.Unlock()
 	}
+}
+
+// ext is the file extension of target's build output.
+func (t Target) ext() string {
+	if t == TargetNative {
+		return ".exe"
+	}
+	return ".wasm"
 }

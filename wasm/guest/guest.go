@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -97,7 +98,10 @@ const (
 )
 
 // Worker reports who is serving: model, process, thread and OS pid.
-func Worker() WorkerInfo {
+// An instance never moves, so the answer is computed once.
+func Worker() WorkerInfo { return workerOnce() }
+
+var workerOnce = sync.OnceValue(func() WorkerInfo {
 	w := WorkerInfo{Model: os.Getenv(envModel)}
 	if w.Model == "" {
 		w.Model = defaultModel
@@ -109,7 +113,7 @@ func Worker() WorkerInfo {
 		w.PID = os.Getpid()
 	}
 	return w
-}
+})
 
 // Shared is state shared by every instance (thread) of one worker process,
 // kept by the host. Processes never share it: each worker process has its

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/playground/loadgen"
+	"github.com/mpmlab/mpmlab/runtime"
+)
+
+// benchResult is one model's (or the baseline's) part of `bench --json`.
+type benchResult struct {
+	Model   string           `json:"model"`           // process, thread, reactor or native
+	Workers int              `json:"workers"`         // worker processes at the end of the run
+	RSSKB   int              `json:"rss_kb"`          // their resident memory, summed, in KiB
+	Summary *loadgen.Summary `json:"summary"`         // the load generator's summary
+	Ratio   float64          `json:"ratio,omitempty"` // req/s relative to the native baseline, if measured
+	Error   string           `json:"error,omitempty"` // why this model could not be measured
+}
+
+const benchDescription = `
+Start a handler under one model, or each of the three in turn (--model all),
+drive it with the built-in load generator on loopback, and print a summary per
+model plus a side-by-side table.
+
+Load is a closed loop (--concurrency clients, each sending its next request
+when the last one answers) for --requests requests or --duration, or an open
+loop (--rate requests per second on a fixed schedule, whatever the server
+does): closed loops hide queueing delay (coordinated omission), open loops
+show it. --baseline also measures the same handler built natively and served
+by Go's net/http, and reports each model's req/s as a ratio of it.
+
+--json prints {"results": [...]} where each result has:
+  model      process, thread, reactor or native
+  workers    worker processes at the end of the run
+  rss_kb     their resident memory, summed (KiB)
+  ratio      req/s relative to the native baseline (with --baseline)
+  summary    requests, succeeded, errors, duration_ns, rps,
+             latency {min_ns, mean_ns, p50_ns, p90_ns, p99_ns, max_ns},
+             status_codes, error_kinds, histogram [{le_ns, count}], bytes_read
+  error      set when the model could not be measured`
+
+func benchCmd(args []string) error {
+	fs := newFlags("bench", "[--model process|thread|reactor|all] [model knobs] [load flags] PATH", benchDescription)
+	m := addModelFlags(fs, true)
+	fs.Lookup("addr").DefValue = "127.0.0.1:0"
+	m.cfg.Addr = "127.0.0.1:0"
+	concurrency := fs.Int("concurrency", 10, "closed loop: clients; open loop: most requests in flight")
+	requests := fs.Int("requests", 0, "requests per model (0: run for --duration)")
+	duration := fs.Duration("duration", 5*time.Second, "how long to load each model when --requests is 0")
+	rate := fs.Float64("rate", 0, "open loop: send this many requests per second on a fixed schedule")
+	keepalive := fs.Bool("client-keepalive", true, "clients reuse connections (the server's --keepalive must allow it)")
+	path := fs.String("path", "/", "request path and query, e.g. /?ms=50")
+	asJSON := fs.Bool("json", false, "print the results as JSON")
+	baseline := fs.Bool("baseline", false, "also measure the handler built natively (net/http) and report ratios")
+	pos, err := parse(fs, args, 1, "PATH: a .go file, a directory, a .txtar file or an example name")
+	if err != nil {
+		return err
+	}
+	var list []models.Model
+	if m.model == "all" {
+		list = models.Models
+	} else {
+		model, err := models.ParseModel(m.model)
+		if err != nil {
+			return usageError{fmt.Errorf("%v, or all", err)}
+		}
+		list = []models.Model{model}
+	}
+	for _, model := range list {
+		if _, err := m.config(model, "x.wasm"); err != nil {
+			return err
+		}
+	}
+	load := loadgen.Config{Concurrency: *concurrency, Requests: *requests, Rate: *rate, KeepAlive: *keepalive, URL: "http://127.0.0.1:1" + *path}
+	if *requests == 0 {
+		load.Duration = *duration
+	}
+	if err := load.Validate(); err != nil {
+		return usageError{err}
+	}
+	if !strings.HasPrefix(*path, "/") {
+		return usagef("path %q must start with /", *path)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	art, err := buildHandler(ctx, pos[0], runtime.TargetWASI, runtime.DefaultBuildTimeout, os.Stderr)
+	if err != nil {
+		return err
+	}
+	var results []benchResult
+	if *baseline {
+		results = append(results, benchNative(ctx, pos[0], load, *path))
+	}
+	for _, model := range list {
+		cfg, _ := m.config(model, art.Path)
+		fmt.Fprintf(os.Stderr, "bench: %s: starting workers...\n", model)
+		results = append(results, benchModel(ctx, cfg, load, *path))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if *baseline && results[0].Summary != nil && results[0].Summary.RPS > 0 {
+		for i := range results[1:] {
+			if s := results[i+1].Summary; s != nil {
+				results[i+1].Ratio = s.RPS / results[0].Summary.RPS
+			}
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{"results": results})
+	}
+	return printBench(os.Stdout, results, load)
+}
+
+// benchModel starts one model, warms it up, loads it and stops it.
+func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, path string) benchResult {
+	res := benchResult{Model: string(cfg.Model)}
+	sup, err := models.Start(ctx, cfg)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer sup.Close()
+	load.URL = sup.URL() + path
+	res.Summary, res.Workers, res.RSSKB, err = drive(ctx, load, func() (int, int) {
+		rss := 0
+		for _, kb := range sup.RSS() {
+			rss += kb
+		}
+		return len(sup.PIDs()), rss
+	})
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+// drive warms the server up, runs the load and samples the workers' memory
+// near its end.
+func drive(ctx context.Context, load loadgen.Config, workers func() (n, rssKB int)) (*loadgen.Summary, int, int, error) {
+	warm := load
+	warm.Requests, warm.Duration, warm.Rate, warm.OnResult = min(50, max(load.Concurrency, 10)), 0, 0, nil
+	loadgen.Run(ctx, warm)
+	var n, rss int
+	var sampled bool
+	load.OnResult = nil
+	done := make(chan struct{})
+	go func() {
+		// Sample memory at about 80% of a duration-bound run, else once the
+		// run ends.
+		if load.Duration > 0 {
+			select {
+			case <-time.After(load.Duration * 8 / 10):
+				n, rss = workers()
+				sampled = true
+			case <-done:
+			}
+		}
+		close(done)
+	}()
+	sum, err := loadgen.Run(ctx, load)
+	select {
+	case <-done:
+	default:
+		done <- struct{}{}
+		<-done
+	}
+	if !sampled {
+		n, rss = workers()
+	}
+	return sum, n, rss, err
+}
+
+// benchNative builds the handler for this machine and measures Go's own
+// net/http serving it: the baseline.
+func benchNative(ctx context.Context, path string, load loadgen.Config, reqPath string) benchResult {
+	res := benchResult{Model: "native"}
+	fmt.Fprintf(os.Stderr, "bench: native: building the baseline...\n")
+	art, err := buildHandler(ctx, path, runtime.TargetNative, runtime.DefaultBuildTimeout, os.Stderr)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	ln, err := freePort()
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	cmd := exec.CommandContext(ctx, art.Path)
+	cmd.Env = append(os.Environ(), "MPMLAB_ADDR="+ln)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.Contains(line, "listening") {
+		res.Error = fmt.Sprintf("native baseline did not start: %v %q", err, line)
+		return res
+	}
+	go io.Copy(io.Discard, out)
+	load.URL = "http://" + ln + reqPath
+	res.Summary, res.Workers, res.RSSKB, err = drive(ctx, load, func() (int, int) {
+		return 1, rssOf(cmd.Process.Pid)
+	})
+	if err != nil {
+		res.Error = err.Error()
+	}
+	return res
+}
+
+func freePort() (string, error) {
+	srv := &http.Server{}
+	_ = srv
+	l, err := listenLoopback()
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr, nil
+}
+
+func rssOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
+}
+
+func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
+	var names []string
+	var sums []*loadgen.Summary
+	for _, r := range results {
+		if r.Error != "" {
+			fmt.Fprintf(w, "%s: %s\n\n", r.Model, r.Error)
+			continue
+		}
+		title := fmt.Sprintf("%s (%d worker processes, %d MiB RSS)", r.Model, r.Workers, r.RSSKB>>10)
+		if err := r.Summary.WriteText(w, title); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		name := r.Model
+		if r.Ratio > 0 {
+			name = fmt.Sprintf("%s (%.2f× native)", r.Model, r.Ratio)
+		}
+		names = append(names, name)
+		sums = append(sums, r.Summary)
+	}
+	if len(sums) > 1 {
+		return loadgen.WriteTable(w, names, sums)
+	}
+	if len(sums) == 0 {
+		return errors.New("no model could be measured")
+	}
+	return nil
+}
