@@ -58,8 +58,16 @@ func (s *Supervisor) StatusHandler() http.Handler {
 		}
 		if _, auto := r.URL.Query()["auto"]; auto {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			fmt.Fprintf(w, "ServerMPM: %s\nUptime: %d\nBusyWorkers: %d\nIdleWorkers: %d\nProcesses: %d\nScoreboard: %s\n",
-				s.cfg.Model, int(time.Since(s.start).Seconds()), busy, idle, len(s.PIDs()), board)
+			fmt.Fprintf(w, "ServerMPM: %s\nUptime: %d\nBusyWorkers: %d\nIdleWorkers: %d\nProcesses: %d\n",
+				s.cfg.Model, int(time.Since(s.start).Seconds()), busy, idle, len(s.PIDs()))
+			if n, ok := acceptQueueDepth(s.ln); ok == nil {
+				fmt.Fprintf(w, "AcceptQueue: %d\n", n)
+			}
+			if l := s.LoopLag(2 * time.Second); l.Samples > 0 {
+				fmt.Fprintf(w, "LoopLagSamples: %d\nLoopLagP50Ms: %.2f\nLoopLagP99Ms: %.2f\nLoopLagMaxMs: %.2f\nLoopUtilisation: %.3f\n",
+					l.Samples, ms(l.P50), ms(l.P99), ms(l.Max), l.Utilisation)
+			}
+			fmt.Fprintf(w, "Scoreboard: %s\n", board)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -84,3 +92,5 @@ func (s *Supervisor) StatusHandler() http.Handler {
 	})
 	return mux
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

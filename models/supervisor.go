@@ -54,6 +54,7 @@ type Supervisor struct {
 	stop    chan struct{}
 
 	evMu sync.Mutex
+	lag  lagWindow // recent loop-lag samples of every loop (reactor, with Trace)
 }
 
 // child is one worker process.
@@ -286,6 +287,8 @@ func (s *Supervisor) readEvents(c *child, pr *os.File) {
 		case EventExit:
 			ec := e
 			c.exit = &ec
+		case EventLag:
+			s.lag.add(time.Now(), e.Samples, e.Value)
 		case EventLog:
 			s.cfg.Logf("[%s pid %d] %s", laneName(s.cfg.Model, c.index, e.Lane), c.pid, e.Text)
 		}
