@@ -18,7 +18,9 @@ type LoopLag struct {
 
 // LoopLag returns the lag of every loop over the last window (needs
 // Config.Trace; zero without samples).
-func (s *Supervisor) LoopLag(window time.Duration) LoopLag { return s.lag.summary(time.Now().Add(-window)) }
+func (s *Supervisor) LoopLag(window time.Duration) LoopLag {
+	return s.lag.summary(time.Now().Add(-window))
+}
 
 // lagWindow keeps the last lagKeep of lag samples.
 type lagWindow struct {
