@@ -31,6 +31,10 @@ type EngineConfig struct {
 	// MemoryLimit caps each instance's linear memory, in bytes (rounded
 	// down to 64 KiB pages). Default DefaultMemoryLimit.
 	MemoryLimit int
+
+	// closeOnContextDone turns on wazero's WithCloseOnContextDone, for
+	// BenchmarkTightLoop's comparison only (see RATIONALE.md).
+	closeOnContextDone bool
 }
 
 // Engine compiles and instantiates guest modules with wazero. One Engine
@@ -62,7 +66,8 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(cache).
-		WithMemoryLimitPages(uint32(cfg.MemoryLimit / 65536))
+		WithMemoryLimitPages(uint32(cfg.MemoryLimit / 65536)).
+		WithCloseOnContextDone(cfg.closeOnContextDone)
 	r := wazero.NewRuntimeWithConfig(ctx, rc)
 	b := r.NewHostModuleBuilder("wasi_snapshot_preview1")
 	vwasi.Export(b)
