@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"math"
+	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -322,6 +325,76 @@ func TestBenchAllJSON(t *testing.T) {
 	for _, f := range []string{"rss_kb", "p99_ns", "status_codes", "histogram"} {
 		if !strings.Contains(stderr, f) {
 			t.Errorf("bench --help does not document %q", f)
+		}
+	}
+}
+
+// Past worker_connections a loop closes new connections at once, as nginx
+// does; it does not queue them.
+func TestReactorConnectionCap(t *testing.T) {
+	s := startRun(t, "--model", "reactor", "--connections", "2", "hello")
+	host := strings.TrimPrefix(s.URL, "http://")
+	open := func() (net.Conn, error) {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			return nil, err
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		resp.Body.Close()
+		return c, nil
+	}
+	a, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := open(); err == nil {
+		c.Close()
+		t.Fatal("a third connection was served with --connections 2")
+	}
+	a.Close()
+	waitFor(t, 5*time.Second, "a connection after one closed", func() bool {
+		c, err := open()
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	b.Close()
+}
+
+// --trace writes versioned JSON events: spawn, ready, request start/end.
+func TestRunTraceEvents(t *testing.T) {
+	file := t.TempDir() + "/events.jsonl"
+	s := startRun(t, "--model", "thread", "--trace", file, "hello")
+	mustOK(t, getAll(3, s.URL)...)
+	kinds := map[string]int{}
+	waitFor(t, 5*time.Second, "req_end events", func() bool {
+		b, _ := os.ReadFile(file)
+		kinds = map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e struct {
+				V    int    `json:"v"`
+				Kind string `json:"kind"`
+			}
+			if json.Unmarshal([]byte(line), &e) == nil && e.V == 1 {
+				kinds[e.Kind]++
+			}
+		}
+		return kinds["req_end"] >= 3
+	})
+	for _, k := range []string{"spawn", "ready", "conn", "req_start", "req_end", "state"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %q event in %v", k, kinds)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -93,6 +94,7 @@ Every response carries X-Mpmlab-Worker naming the worker that served it.`)
 	m := addModelFlags(fs, false)
 	status := fs.String("status-addr", "", "serve a mod_status-style scoreboard at http://ADDR/server-status (e.g. 127.0.0.1:0)")
 	quiet := fs.Bool("quiet", false, "do not print the guest's output and worker lifecycle")
+	trace := fs.String("trace", "", "write every trace event (models.Event, schema v1) as a JSON line to `FILE` (- for stdout)")
 	pos, err := parse(fs, args, 1, "PATH: a .go file, a directory, a .txtar file or an example name")
 	if err != nil {
 		return err
@@ -115,7 +117,20 @@ Every response carries X-Mpmlab-Worker naming the worker that served it.`)
 	if *quiet {
 		cfg.Logf = nil
 	}
-	cfg.Trace = *status != ""
+	cfg.Trace = *status != "" || *trace != ""
+	if *trace != "" {
+		w := os.Stdout
+		if *trace != "-" {
+			f, err := os.Create(*trace)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			w = f
+		}
+		enc := json.NewEncoder(w)
+		cfg.OnEvent = func(e models.Event) { enc.Encode(e) }
+	}
 	sup, err := models.Start(ctx, cfg)
 	if err != nil {
 		return err
