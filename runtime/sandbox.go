@@ -17,6 +17,7 @@ import (
 	"github.com/mpmlab/mpmlab/wasm/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -96,6 +97,9 @@ type Module struct {
 // Compile compiles a guest (.wasm bytes built by Builder), using the
 // on-disk compilation cache.
 func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
+	// Compile functions on every CPU: a miss (a new handler) is what a
+	// user waits for after an edit.
+	ctx = experimental.WithCompilationWorkers(ctx, goruntime.NumCPU())
 	cm, err := e.r.CompileModule(ctx, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("compiling guest: %w", err)
