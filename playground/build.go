@@ -1,0 +1,230 @@
+package playground
+
+import (
+	"context"
+	"errors"
+	"go/format"
+	"go/scanner"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// Limits of building.
+const (
+	// maxBuilds caps go commands at once: a build uses every core.
+	maxBuilds = 2
+	// buildTimeout bounds one build; a first build compiles the standard
+	// library for wasm and takes tens of seconds.
+	buildTimeout = runtime.DefaultBuildTimeout
+)
+
+// sourceRequest is the body of /api/build and /api/format.
+type sourceRequest struct {
+	Source experiment.Source `json:"source"`
+}
+
+// buildResponse is /api/build's answer.
+type buildResponse struct {
+	Hash      string  `json:"hash"`
+	Cached    bool    `json:"cached"`
+	ElapsedMS float64 `json:"elapsed_ms"`
+}
+
+// diagnosticsError is a source that does not compile (or whose package
+// clause is wrong): answered with 422 and its located diagnostics.
+type diagnosticsError struct {
+	diags []runtime.Diagnostic
+}
+
+func (e *diagnosticsError) Error() string { return "does not compile" }
+
+func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
+	var req sourceRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if !checkSource(w, req.Source) {
+		return
+	}
+	art, err := s.build(r.Context(), req.Source, nil)
+	if err != nil {
+		writeBuildError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, buildResponse{
+		Hash: art.Hash, Cached: art.Cached, ElapsedMS: ms(art.Elapsed),
+	})
+}
+
+// checkSource validates a source on its own (413 if too large, 400
+// otherwise) and writes the error.
+func checkSource(w http.ResponseWriter, src experiment.Source) bool {
+	if err := src.Validate(); err != nil {
+		status := http.StatusBadRequest
+		var se *experiment.SizeError
+		if errors.As(err, &se) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, status, err.Error())
+		return false
+	}
+	return true
+}
+
+// writeBuildError answers a failed build: 422 with diagnostics when the
+// source is at fault, 503 when the build could not run.
+func writeBuildError(w http.ResponseWriter, err error) {
+	var de *diagnosticsError
+	if errors.As(err, &de) {
+		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: de.Error(), Diagnostics: de.diags})
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		writeError(w, http.StatusServiceUnavailable, "build cancelled")
+		return
+	}
+	writeError(w, http.StatusServiceUnavailable, "build failed: "+err.Error())
+}
+
+// build compiles src for the host sandbox, at most maxBuilds at once,
+// passing progress lines to progress (which may be nil). A source the
+// compiler (or the package-clause check) rejects gives a
+// *diagnosticsError.
+func (s *Server) build(ctx context.Context, src experiment.Source, progress func(string)) (*runtime.Artifact, error) {
+	rsrc := toRuntimeSource(src)
+	if err := rsrc.Validate(); err != nil {
+		// Package clause and file names: locate them like compile errors.
+		diags := runtime.ParseDiagnostics(err.Error())
+		if len(diags) == 0 {
+			diags = []runtime.Diagnostic{{Message: err.Error()}}
+		}
+		return nil, &diagnosticsError{diags}
+	}
+	select {
+	case s.builds <- struct{}{}:
+		defer func() { <-s.builds }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	default:
+		if progress != nil {
+			progress("waiting for another build to finish")
+		}
+		select {
+		case s.builds <- struct{}{}:
+			defer func() { <-s.builds }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	b := &runtime.Builder{CacheDir: s.cfg.CacheDir, Timeout: buildTimeout, Progress: progress}
+	art, err := b.Build(ctx, rsrc, runtime.TargetWASI)
+	var be *runtime.BuildError
+	if errors.As(err, &be) {
+		diags := be.Diagnostics
+		if len(diags) == 0 {
+			diags = []runtime.Diagnostic{{Message: strings.TrimSpace(be.Output)}}
+		}
+		return nil, &diagnosticsError{diags}
+	}
+	return art, err
+}
+
+func toRuntimeSource(src experiment.Source) *runtime.Source {
+	out := &runtime.Source{}
+	for _, f := range src.Files {
+		out.Files = append(out.Files, runtime.File{Name: f.Name, Data: []byte(f.Data)})
+	}
+	return out
+}
+
+// handleFormat formats every file with go/format: 200 with the formatted
+// source, or 422 with the syntax errors located.
+func (s *Server) handleFormat(w http.ResponseWriter, r *http.Request) {
+	var req sourceRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if !checkSource(w, req.Source) {
+		return
+	}
+	out := sourceRequest{Source: experiment.Source{Files: []experiment.File{}}}
+	var diags []runtime.Diagnostic
+	for _, f := range req.Source.Files {
+		b, err := format.Source([]byte(f.Data))
+		if err != nil {
+			var list scanner.ErrorList
+			if errors.As(err, &list) {
+				for _, e := range list {
+					diags = append(diags, runtime.Diagnostic{File: f.Name, Line: e.Pos.Line, Col: e.Pos.Column, Message: e.Msg})
+				}
+			} else {
+				diags = append(diags, runtime.Diagnostic{File: f.Name, Message: err.Error()})
+			}
+			continue
+		}
+		out.Source.Files = append(out.Source.Files, experiment.File{Name: f.Name, Data: string(b)})
+	}
+	if len(diags) > 0 {
+		writeJSON(w, http.StatusUnprocessableEntity, errorBody{Error: "does not parse", Diagnostics: diags})
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// exampleInfo is one entry of /api/examples.
+type exampleInfo struct {
+	Name    string            `json:"name"`
+	Summary string            `json:"summary"`
+	Source  experiment.Source `json:"source"`
+}
+
+func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
+	list := []exampleInfo{}
+	for _, name := range runtime.ExampleNames() {
+		src, err := runtime.ExampleSource(name)
+		if err != nil {
+			continue
+		}
+		info := exampleInfo{Name: name, Source: experiment.Source{Files: []experiment.File{}}}
+		for _, f := range src.Files {
+			info.Source.Files = append(info.Source.Files, experiment.File{Name: f.Name, Data: string(f.Data)})
+			if info.Summary == "" {
+				info.Summary = docSummary(f.Data)
+			}
+		}
+		list = append(list, info)
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// docSummary returns the first sentence of a Go file's leading comment
+// (the example's doc comment), on one line.
+func docSummary(data []byte) string {
+	var text []string
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		c, ok := strings.CutPrefix(line, "//")
+		if !ok {
+			if len(text) > 0 || strings.HasPrefix(line, "package") {
+				break
+			}
+			continue
+		}
+		if strings.HasPrefix(c, "go:") {
+			continue
+		}
+		text = append(text, strings.TrimSpace(c))
+	}
+	s := strings.Join(text, " ")
+	if i := strings.Index(s, ". "); i >= 0 {
+		s = s[:i+1]
+	}
+	return s
+}
+
+// ms converts a duration to fractional milliseconds.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

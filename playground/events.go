@@ -1,0 +1,369 @@
+package playground
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mpmlab/mpmlab/models"
+)
+
+// Limits of the event stream.
+const (
+	// traceInterval is how often trace events are batched to the browser.
+	traceInterval = 100 * time.Millisecond
+	// maxReqEvents caps the per-request events (conn, req_start, req_end)
+	// of one trace batch; the rest are sampled away and counted in dropped.
+	maxReqEvents = 500
+	// maxStateEvents caps the lane-state events of one batch; past it only
+	// the last state of each lane is kept.
+	maxStateEvents = 500
+	// maxLogEvents caps the guest's log lines in one batch.
+	maxLogEvents = 50
+	// maxPending caps the events held for one batch (memory, at any rate).
+	maxPending = 20000
+	// maxQueuedBytes caps what waits for a slow browser; past it trace
+	// batches are dropped (and counted) rather than held.
+	maxQueuedBytes = 16 << 20
+	// pingInterval keeps an idle stream open through proxies.
+	pingInterval = 15 * time.Second
+)
+
+// message is one server-sent event: its name and JSON data.
+type message struct {
+	event string
+	data  []byte
+}
+
+// outbox queues a run's messages for its event stream. Sending never
+// blocks: the runner must not wait for a browser.
+type outbox struct {
+	mu      sync.Mutex
+	queue   []message
+	bytes   int
+	dropped int // trace batches dropped because the browser did not keep up
+	closed  bool
+	notify  chan struct{} // a message was queued, or the outbox closed
+}
+
+func newOutbox() *outbox { return &outbox{notify: make(chan struct{}, 1)} }
+
+// send queues event with v as its JSON data.
+func (o *outbox) send(event string, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		data, _ = json.Marshal(map[string]string{"error": err.Error()})
+	}
+	o.mu.Lock()
+	if o.closed || (event == "trace" && o.bytes > maxQueuedBytes) {
+		if !o.closed {
+			o.dropped++
+		}
+		o.mu.Unlock()
+		return
+	}
+	o.queue = append(o.queue, message{event, data})
+	o.bytes += len(data)
+	o.mu.Unlock()
+	o.wake()
+}
+
+// close marks the end of the stream: nothing is queued after it.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.wake()
+}
+
+func (o *outbox) wake() {
+	select {
+	case o.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued messages, and whether the stream has ended (no
+// more will come).
+func (o *outbox) take() ([]message, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	q := o.queue
+	o.queue, o.bytes = nil, 0
+	return q, o.closed
+}
+
+// Why a run stops early.
+var (
+	errStopped  = errors.New("stopped by the user")
+	errGone     = errors.New("stopped: the page went away (its event stream closed)")
+	errNoStream = fmt.Errorf("stopped: no one connected to the event stream within %v", attachTimeout)
+	errShutdown = errors.New("stopped: the server is shutting down")
+)
+
+// handleEvents streams a run's events (text/event-stream) until its done
+// event. Only one stream per run: the browser tab that created it. When the
+// stream's connection closes before the end, the run stops and its workers
+// are reaped.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	run := s.runs.get(r.PathValue("id"))
+	if run == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no run %q (it ended, or never existed)", r.PathValue("id")))
+		return
+	}
+	if !run.attached.CompareAndSwap(false, true) {
+		writeError(w, http.StatusConflict, fmt.Sprintf("run %s already has an event stream (or it was abandoned)", run.id))
+		return
+	}
+	defer s.runs.forget(run)
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		run.stop(errGone)
+		writeError(w, http.StatusInternalServerError, "streaming unsupported")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	ping := time.NewTicker(pingInterval)
+	defer ping.Stop()
+	for {
+		msgs, closed := run.out.take()
+		for _, m := range msgs {
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", m.event, m.data); err != nil {
+				run.stop(errGone)
+				return
+			}
+			flusher.Flush()
+		}
+		if closed {
+			return
+		}
+		select {
+		case <-run.out.notify:
+		case <-ping.C:
+			if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+				run.stop(errGone)
+				return
+			}
+			flusher.Flush()
+		case <-r.Context().Done():
+			run.stop(errGone)
+			return
+		}
+	}
+}
+
+// tracer receives a model's events from the supervisor (Config.OnEvent),
+// batches them for the browser every traceInterval, and keeps the
+// aggregates the stats and the summary's sentence need.
+//
+// # Notes
+//
+//   - onEvent runs on the supervisor's event goroutine, sometimes with the
+//     supervisor's lock held: it only appends under t.mu and must never call
+//     the Supervisor.
+//   - Per-request events are sampled by a hash of their request (or
+//     connection) id, so a request's start and end are mostly kept or dropped
+//     together; req_end carries the duration, so it draws a span on its own.
+type tracer struct {
+	out *outbox
+
+	mu      sync.Mutex
+	reqs    []models.Event
+	states  []models.Event
+	other   []models.Event
+	logs    int
+	dropped int
+
+	// Aggregates.
+	loading    bool // counting deaths (the load is running)
+	queue      int
+	queuePeak  int
+	lagWindow  []int64 // lag samples since the last stats tick
+	lagAll     []int64 // every lag sample of the load (capped)
+	utilTime   float64 // seconds of loop time covered by lag events
+	utilBusy   float64 // of which busy
+	winUtilT   float64 // the same since the last stats tick
+	winUtilB   float64
+	lastLag    map[int]int64 // process → T of its last lag event
+	deaths     map[int]bool  // pids that exited during the load
+	kills      int
+	deathCause string
+}
+
+func newTracer(out *outbox) *tracer {
+	return &tracer{out: out, lastLag: map[int]int64{}, deaths: map[int]bool{}}
+}
+
+func (t *tracer) onEvent(e models.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch e.Kind {
+	case models.EventBeat:
+		return
+	case models.EventQueue:
+		t.queue = int(e.Value)
+		t.queuePeak = max(t.queuePeak, t.queue)
+	case models.EventLag:
+		t.lagWindow = append(t.lagWindow, e.Samples...)
+		if len(t.lagAll) < 100000 {
+			t.lagAll = append(t.lagAll, e.Samples...)
+		}
+		dt := float64(traceInterval) / 1e9
+		if last, ok := t.lastLag[e.Process]; ok && e.T > last {
+			dt = float64(e.T-last) / 1e9
+		}
+		t.lastLag[e.Process] = e.T
+		t.utilTime += dt
+		t.utilBusy += dt * e.Value
+		t.winUtilT += dt
+		t.winUtilB += dt * e.Value
+	case models.EventExit, models.EventKill:
+		if t.loading {
+			if e.Kind == models.EventKill {
+				t.kills++
+			}
+			if e.PID != 0 {
+				t.deaths[e.PID] = true
+			}
+			if t.deathCause == "" && e.Cause != "" {
+				t.deathCause = e.Cause
+			}
+		}
+	}
+	if len(t.reqs)+len(t.states)+len(t.other) >= maxPending {
+		t.dropped++
+		return
+	}
+	switch e.Kind {
+	case models.EventConn, models.EventReqStart, models.EventReqEnd:
+		t.reqs = append(t.reqs, e)
+	case models.EventState:
+		t.states = append(t.states, e)
+	case models.EventLog:
+		if t.logs >= maxLogEvents {
+			t.dropped++
+			return
+		}
+		t.logs++
+		t.other = append(t.other, e)
+	default:
+		t.other = append(t.other, e)
+	}
+}
+
+// traceBatch is the data of a "trace" event.
+type traceBatch struct {
+	Events  []models.Event `json:"events"`
+	Dropped int            `json:"dropped"`
+}
+
+// flush sends the events gathered since the last flush as one batch,
+// sampled to the limits above.
+func (t *tracer) flush() {
+	t.mu.Lock()
+	reqs, states, other, dropped := t.reqs, t.states, t.other, t.dropped
+	t.reqs, t.states, t.other, t.dropped, t.logs = nil, nil, nil, 0, 0
+	t.mu.Unlock()
+	if len(reqs)+len(states)+len(other) == 0 && dropped == 0 {
+		return
+	}
+	batch := traceBatch{Events: other, Dropped: dropped}
+	if n := len(reqs); n > maxReqEvents {
+		p := float64(maxReqEvents) / float64(n)
+		kept := 0
+		for _, e := range reqs {
+			if kept < maxReqEvents && keepSample(e, p) {
+				batch.Events = append(batch.Events, e)
+				kept++
+			} else {
+				batch.Dropped++
+			}
+		}
+	} else {
+		batch.Events = append(batch.Events, reqs...)
+	}
+	if len(states) > maxStateEvents {
+		// Keep the last state of each lane, so the lanes end right.
+		type lane struct{ p, l int }
+		last := map[lane]int{}
+		for i, e := range states {
+			last[lane{e.Process, e.Lane}] = i
+		}
+		for i, e := range states {
+			if last[lane{e.Process, e.Lane}] == i {
+				batch.Events = append(batch.Events, e)
+			} else {
+				batch.Dropped++
+			}
+		}
+	} else {
+		batch.Events = append(batch.Events, states...)
+	}
+	sort.SliceStable(batch.Events, func(i, j int) bool { return batch.Events[i].T < batch.Events[j].T })
+	if batch.Events == nil {
+		batch.Events = []models.Event{}
+	}
+	t.out.send("trace", batch)
+}
+
+// keepSample decides by a hash of the event's request (or connection) id
+// whether it is in a sample of fraction p.
+func keepSample(e models.Event, p float64) bool {
+	key := uint64(e.Process)<<48 ^ e.Req
+	if e.Kind == models.EventConn {
+		key = uint64(e.Process)<<48 ^ e.Conn ^ 0x9e3779b97f4a7c15
+	}
+	// splitmix64
+	key += 0x9e3779b97f4a7c15
+	key = (key ^ key>>30) * 0xbf58476d1ce4e5b9
+	key = (key ^ key>>27) * 0x94d049bb133111eb
+	key ^= key >> 31
+	return float64(key>>11)/(1<<53) < p
+}
+
+// run flushes every traceInterval until stop is closed, then once more.
+func (t *tracer) run(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(traceInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			t.flush()
+		case <-stop:
+			t.flush()
+			return
+		}
+	}
+}
+
+// setLoading starts or stops counting deaths (only those during the load
+// count; Close kills every worker).
+func (t *tracer) setLoading(on bool) {
+	t.mu.Lock()
+	t.loading = on
+	t.mu.Unlock()
+}
+
+// window returns the loop-lag samples and utilisation since the last call,
+// and the accept queue's depth now.
+func (t *tracer) window() (lag []int64, util float64, queue int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lag, t.lagWindow = t.lagWindow, nil
+	util = -1
+	if t.winUtilT > 0 {
+		util = t.winUtilB / t.winUtilT
+	}
+	t.winUtilT, t.winUtilB = 0, 0
+	return lag, util, t.queue
+}

@@ -1,0 +1,258 @@
+// Package playground is the service behind `mpmlab serve`: the front end
+// (embedded www/), and the JSON API of API.md that builds handlers, runs
+// experiments with a live event stream, sends single requests, and stores
+// shares.
+//
+//	pg, err := playground.New(playground.Config{DataDir: dir})
+//	if err != nil {
+//		return err
+//	}
+//	defer pg.Close()
+//	http.Serve(ln, pg)
+//
+// # Notes
+//
+//   - Everything a page sends is bounded: request bodies (maxBodySize), the
+//     source (experiment.MaxSourceSize), every knob and load field, the runs
+//     in flight (maxRuns, one per tab) and their length (maxRunTime). Bad
+//     input gets a 4xx with {"error": "..."} naming the field.
+//   - Guest code never runs in this process: runs and tries start a
+//     models.Supervisor, whose workers are child processes, and close it
+//     (reaping them) when the run ends, is stopped, or its page goes away.
+//   - Close stops every run and waits for their workers to be reaped.
+package playground
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// Limits of the API.
+const (
+	// maxBodySize caps every request body: a 64 KiB source with JSON
+	// escaping and the rest of an experiment fits well within it.
+	maxBodySize = 256 << 10
+	// tabHeader names the browser tab a request comes from (one run per tab).
+	tabHeader = "X-Mpmlab-Tab"
+)
+
+// Config configures a playground Server. Only DataDir is required.
+type Config struct {
+	// DataDir holds the share store, DataDir/shares.db. It is created if
+	// missing.
+	DataDir string
+	// CacheDir is mpmlab's build cache (default runtime.DefaultCacheDir()).
+	CacheDir string
+	// Executable is the mpmlab binary that workers run as "mpmlab worker"
+	// (default os.Executable()).
+	Executable string
+	// Logf prints the server's log lines (runs starting and ending, worker
+	// lifecycles). May be nil.
+	Logf func(format string, args ...any)
+}
+
+// Server is the playground: an http.Handler for the front end and the API.
+// Create it with New; it is safe for concurrent use.
+type Server struct {
+	cfg    Config
+	mux    *http.ServeMux
+	shares *shareStore
+	runs   *runRegistry
+	builds chan struct{} // semaphore: go commands at once
+	tries  chan struct{} // semaphore: tries at once
+	static *static
+
+	closeOnce sync.Once
+}
+
+// New opens the share store and returns the playground. Close it to stop
+// every run and release the store.
+func New(cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("playground: no data directory")
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = runtime.DefaultCacheDir()
+	}
+	if cfg.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Executable = exe
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("playground: data directory: %w", err)
+	}
+	shares, err := openShareStore(filepath.Join(cfg.DataDir, "shares.db"))
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		mux:    http.NewServeMux(),
+		shares: shares,
+		runs:   newRunRegistry(),
+		builds: make(chan struct{}, maxBuilds),
+		tries:  make(chan struct{}, maxTries),
+		static: newStatic(),
+	}
+	s.routes()
+	go s.static.file("app.wasm") // compress it before the first page load asks
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /api/examples", s.handleExamples)
+	s.mux.HandleFunc("POST /api/build", s.handleBuild)
+	s.mux.HandleFunc("POST /api/format", s.handleFormat)
+	s.mux.HandleFunc("POST /api/runs", s.handleCreateRun)
+	s.mux.HandleFunc("GET /api/runs/{id}/events", s.handleEvents)
+	s.mux.HandleFunc("POST /api/runs/{id}/stop", s.handleStopRun)
+	s.mux.HandleFunc("POST /api/try", s.handleTry)
+	s.mux.HandleFunc("POST /api/shares", s.handleCreateShare)
+	s.mux.HandleFunc("GET /api/shares/{id}", s.handleGetShare)
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
+	})
+	s.mux.HandleFunc("GET /p/{id}", s.static.serveIndex)
+	s.mux.Handle("/", s.static) // GET and HEAD only (static checks)
+}
+
+// ServeHTTP serves the front end and the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A bug in a handler must not take the host down with it.
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.cfg.Logf("panic serving %s %s: %v", r.Method, r.URL.Path, v)
+			writeError(w, http.StatusInternalServerError, "internal error")
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+// Close stops every run, waits until their workers are reaped, and closes
+// the share store. The Server must not be used afterwards.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.runs.closeAll()
+		err = s.shares.close()
+	})
+	return err
+}
+
+// writeJSON writes v as the JSON response with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error: unencodable response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// errorBody is every error response: {"error": "..."}, with diagnostics
+// when the source does not compile.
+type errorBody struct {
+	Error       string               `json:"error"`
+	Diagnostics []runtime.Diagnostic `json:"diagnostics,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorBody{Error: msg})
+}
+
+// decode reads the request body as JSON into v, strictly (unknown fields
+// are errors), within maxBodySize. On failure it writes the 400 or 413 and
+// returns false.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodySize)
+	if err := experiment.DecodeJSON(r.Body, v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes (%d KiB); the source limit is %d KiB", maxBodySize, maxBodySize>>10, experiment.MaxSourceSize>>10))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, err.Error())
+		return false
+	}
+	return true
+}
+
+// checkExperiment validates e and returns it normalized; on failure it
+// writes the 400 (a field out of range) or 413 (the source too large).
+func checkExperiment(w http.ResponseWriter, e experiment.Experiment) (experiment.Experiment, bool) {
+	if err := validateExperiment(e); err != nil {
+		status := http.StatusBadRequest
+		var se *experiment.SizeError
+		if errors.As(err, &se) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		writeError(w, status, err.Error())
+		return e, false
+	}
+	return e.Normalize(), true
+}
+
+// validateExperiment checks e against the experiment's limits, and each of
+// its models' configurations against models.Config.Validate (the engine's
+// own word, with the knobs named as in JSON).
+func validateExperiment(e experiment.Experiment) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	n := e.Normalize()
+	for _, m := range modelsOf(n.Model) {
+		cfg := modelConfig(n, m)
+		cfg.Wasm = "x.wasm"
+		if err := cfg.WithDefaults().Validate(); err != nil {
+			return errors.New(knobNames.Replace(err.Error()))
+		}
+	}
+	return nil
+}
+
+// knobNames rewrites the CLI's knob names in models' errors to JSON paths.
+var knobNames = strings.NewReplacer(
+	"max-connections-per-child", "knobs.max_connections_per_child",
+	"max-keepalive-requests", "knobs.max_keepalive_requests",
+	"max-request-workers", "knobs.max_request_workers",
+	"threads-per-child", "knobs.threads_per_child",
+	"keepalive-timeout", "knobs.keepalive_timeout_ms",
+	"start-servers", "knobs.start_servers",
+	"min-spare", "knobs.min_spare",
+	"max-spare", "knobs.max_spare",
+	"backlog", "knobs.backlog",
+	"processes", "knobs.processes",
+	"connections", "knobs.connections",
+	"loops", "knobs.loops",
+	"timeout", "knobs.timeout_ms",
+)
+
+// modelsOf lists the models an experiment runs: one, or all three for
+// "all" (Compare), in models.Models order.
+func modelsOf(model string) []models.Model {
+	if model == "all" {
+		return models.Models
+	}
+	return []models.Model{models.Model(model)}
+}

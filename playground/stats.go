@@ -1,0 +1,288 @@
+package playground
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/playground/loadgen"
+)
+
+// statsInterval is how often a run sends a "stats" event.
+const statsInterval = 250 * time.Millisecond
+
+// histBounds are the upper bounds of the stats histogram's buckets, in ms;
+// a last bucket (le_ms -1) counts everything slower.
+var histBounds = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000}
+
+// liveStats tallies the load generator's results as they come
+// (loadgen.Config.OnResult: concurrent, cheap).
+type liveStats struct {
+	mu     sync.Mutex
+	window []time.Duration // latencies since the last snapshot
+	winN   int             // results since the last snapshot
+	ok     int             // 2xx and 3xx, cumulative
+	errors int             // everything else, cumulative
+	hist   []int           // per bucket, cumulative over the run
+}
+
+func newLiveStats() *liveStats { return &liveStats{hist: make([]int, len(histBounds)+1)} }
+
+func (l *liveStats) add(r loadgen.Result) {
+	msv := ms(r.Latency)
+	b := sort.SearchFloat64s(histBounds, msv)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.winN++
+	if r.Err == nil && r.Status >= 200 && r.Status < 400 {
+		l.ok++
+	} else {
+		l.errors++
+	}
+	if r.Err == nil {
+		l.window = append(l.window, r.Latency)
+		l.hist[b]++
+	}
+}
+
+// statsEvent is the data of a "stats" event.
+type statsEvent struct {
+	Model      string       `json:"model"`
+	TMS        float64      `json:"t_ms"` // since the load started
+	RPS        float64      `json:"rps"`  // over the last window
+	OK         int          `json:"ok"`
+	Errors     int          `json:"errors"`
+	P50MS      float64      `json:"p50_ms"` // over the last window
+	P90MS      float64      `json:"p90_ms"`
+	P99MS      float64      `json:"p99_ms"`
+	LagP50MS   float64      `json:"lag_p50_ms"`
+	LagP99MS   float64      `json:"lag_p99_ms"`
+	LoopUtil   float64      `json:"loop_util"` // -1 when there is no loop (or no sample)
+	Queue      int          `json:"queue"`
+	Workers    int          `json:"workers"` // worker processes alive
+	Busy       int          `json:"busy"`    // lanes serving or holding a connection
+	Scoreboard string       `json:"scoreboard"`
+	Histogram  []histBucket `json:"histogram"`
+}
+
+type histBucket struct {
+	LeMS  float64 `json:"le_ms"` // -1: +Inf
+	Count int     `json:"count"`
+}
+
+// snapshot returns the stats of the window since the last snapshot (of
+// length win) and the cumulative counts.
+func (l *liveStats) snapshot(win time.Duration) statsEvent {
+	l.mu.Lock()
+	lat, n := l.window, l.winN
+	l.window, l.winN = nil, 0
+	ev := statsEvent{OK: l.ok, Errors: l.errors, Histogram: make([]histBucket, len(l.hist))}
+	for i, c := range l.hist {
+		le := -1.0
+		if i < len(histBounds) {
+			le = histBounds[i]
+		}
+		ev.Histogram[i] = histBucket{LeMS: le, Count: c}
+	}
+	l.mu.Unlock()
+	if win > 0 {
+		ev.RPS = round2(float64(n) / win.Seconds())
+	}
+	slices.Sort(lat)
+	ev.P50MS, ev.P90MS, ev.P99MS = round2(ms(pct(lat, 50))), round2(ms(pct(lat, 90))), round2(ms(pct(lat, 99)))
+	return ev
+}
+
+// pct is the nearest-rank percentile of sorted durations (0 if none).
+func pct[T ~int64](sorted []T, p float64) T {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// busyLane reports whether a lane state holds a connection.
+func busyLane(state string) bool {
+	switch state {
+	case models.StateReading, models.StateSending, models.StateBlocked, models.StateKeepAlive:
+		return true
+	}
+	return false
+}
+
+// modelResult is what one model's run measured: the summary event's data.
+type modelResult struct {
+	Model   string           `json:"model"`
+	Summary *loadgen.Summary `json:"summary"`
+	// RSSKB is the worker processes' resident memory, summed, sampled near
+	// the end of the load.
+	RSSKB int `json:"rss_kb"`
+	// Sentence says what happened, from the numbers below.
+	Sentence string `json:"sentence"`
+	// Workers is the most worker processes alive at once during the load;
+	// Lanes the threads (or 1) of each; BusyPeak the most lanes holding a
+	// connection at once.
+	Workers  int `json:"workers"`
+	Lanes    int `json:"lanes"`
+	BusyPeak int `json:"busy_peak"`
+	// QueuePeak is the deepest the accept queue got.
+	QueuePeak int `json:"queue_peak"`
+	// LoopUtil is the reactor loops' busy fraction over the load (-1 for the
+	// other models); LagP99MS the 99th percentile of loop lag.
+	LoopUtil float64 `json:"loop_util"`
+	LagP99MS float64 `json:"lag_p99_ms"`
+	// Deaths counts worker processes that died during the load (Kills of
+	// them killed by the supervisor, e.g. a runaway request); DeathCause
+	// is the first cause.
+	Deaths     int    `json:"deaths"`
+	Kills      int    `json:"kills"`
+	DeathCause string `json:"death_cause,omitempty"`
+	// Error is set when the model could not be run.
+	Error string `json:"error,omitempty"`
+}
+
+// sentence says in one sentence what happened under r's model, from its
+// measured numbers; prev is the model run before it in a Compare (or nil),
+// whose p99 it is compared with.
+func sentence(r *modelResult, prev *modelResult) string {
+	var parts []string
+	switch models.Model(r.Model) {
+	case models.Process:
+		parts = append(parts, fmt.Sprintf("%s served one connection each (%s)",
+			plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
+	case models.Thread:
+		parts = append(parts, fmt.Sprintf("%s in %s served one connection each (%s)",
+			plural(r.Workers*r.Lanes, "thread", "threads"), plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
+	case models.Reactor:
+		loop := "the loop was"
+		if r.Workers > 1 {
+			loop = fmt.Sprintf("the %d loops were", r.Workers)
+		}
+		if r.LoopUtil >= 0 {
+			parts = append(parts, fmt.Sprintf("%s busy %.0f%% of the time (loop lag p99 %s)", loop, 100*r.LoopUtil, fmtMS(r.LagP99MS)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s not sampled: the load ended within the first 100 ms lag window", strings.Replace(loop, " was", "'s busy time was", 1)))
+		}
+	}
+	if r.QueuePeak > 0 {
+		parts = append(parts, fmt.Sprintf("%s waited in the accept queue (peak)", plural(r.QueuePeak, "connection", "connections")))
+	} else if models.Model(r.Model) != models.Reactor {
+		parts = append(parts, "no connection waited in the accept queue")
+	}
+	if r.Deaths > 0 {
+		what := plural(r.Deaths, "process", "processes") + " died"
+		switch models.Model(r.Model) {
+		case models.Thread:
+			what += fmt.Sprintf(", each taking its %d threads with it", r.Lanes)
+		case models.Reactor:
+			what = plural(r.Deaths, "loop", "loops") + " died, each dropping every connection it held"
+		}
+		if r.Kills > 0 {
+			what += fmt.Sprintf(" (%d killed by the supervisor)", r.Kills)
+		}
+		if r.DeathCause != "" {
+			what += ": " + firstLine(r.DeathCause)
+		}
+		parts = append(parts, what)
+	}
+	if s := r.Summary; s != nil {
+		if failed := s.Requests - s.Succeeded; failed > 0 {
+			parts = append(parts, fmt.Sprintf("%d of %d requests failed (%s)", failed, s.Requests, failureKinds(s)))
+		}
+		if s.Requests > s.Errors { // some got a response: latency is known
+			p := fmt.Sprintf("p99 %s", fmtMS(ms(s.Latency.P99)))
+			if prev != nil && prev.Summary != nil && prev.Summary.Requests > 0 && prev.Summary.Latency.P99 > 0 {
+				p += ", " + ratioPhrase(float64(s.Latency.P99)/float64(prev.Summary.Latency.P99), prev.Model)
+			}
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing was measured"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func busyPhrase(busy, lanes int) string {
+	if lanes > 0 && busy >= lanes {
+		return fmt.Sprintf("all %d busy at the peak", lanes)
+	}
+	return fmt.Sprintf("%d busy at the peak", busy)
+}
+
+// ratioPhrase compares a p99 with another model's.
+func ratioPhrase(r float64, other string) string {
+	switch {
+	case r >= 1.5:
+		return fmt.Sprintf("%s× the %s model's", fmtRatio(r), other)
+	case r <= 1/1.5:
+		return fmt.Sprintf("%s× lower than the %s model's", fmtRatio(1/r), other)
+	}
+	return fmt.Sprintf("about the %s model's", other)
+}
+
+func fmtRatio(r float64) string {
+	if r >= 10 {
+		return fmt.Sprintf("%.0f", r)
+	}
+	return fmt.Sprintf("%.1f", r)
+}
+
+// failureKinds lists what the failed requests got: "502 ×10, timeout ×2".
+func failureKinds(s *loadgen.Summary) string {
+	type kind struct {
+		name string
+		n    int
+	}
+	var ks []kind
+	for code, n := range s.StatusCodes {
+		if code < 200 || code >= 400 {
+			ks = append(ks, kind{fmt.Sprint(code), n})
+		}
+	}
+	for name, n := range s.ErrorKinds {
+		ks = append(ks, kind{name, n})
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].n > ks[j].n || ks[i].n == ks[j].n && ks[i].name < ks[j].name })
+	var out []string
+	for i, k := range ks {
+		if i == 3 {
+			break
+		}
+		out = append(out, fmt.Sprintf("%s ×%d", k.name, k.n))
+	}
+	return strings.Join(out, ", ")
+}
+
+func fmtMS(v float64) string {
+	switch {
+	case v < 10:
+		return fmt.Sprintf("%.1f ms", v)
+	case v < 1000:
+		return fmt.Sprintf("%.0f ms", v)
+	}
+	return fmt.Sprintf("%.1f s", v/1000)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
