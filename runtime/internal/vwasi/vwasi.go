@@ -36,6 +36,7 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -383,6 +384,7 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 	}
 
 	var timer *time.Timer
+	spins := 0
 	for {
 		n := c.readyEvents(subs, outBuf, time.Now())
 		if n > 0 {
@@ -391,6 +393,19 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 			}
 			stack[0] = errnoResult(mem.WriteUint32Le(resultN, n))
 			return
+		}
+		if spins < maxSpins && (earliest.IsZero() || time.Until(earliest) > spinFor) {
+			// A request often follows the last one within microseconds:
+			// look again briefly before parking, which costs a wake-up.
+			spins++
+			spinStart := time.Now()
+			for time.Since(spinStart) < spinFor {
+				if c.readable() {
+					break
+				}
+				goruntime.Gosched()
+			}
+			continue
 		}
 		var timeC <-chan time.Time
 		if !earliest.IsZero() {
@@ -411,6 +426,18 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 		c.idle.Add(int64(time.Since(start)))
 	}
 })
+
+// Spinning before parking in poll_oneoff.
+const (
+	spinFor  = 50 * time.Microsecond
+	maxSpins = 1
+)
+
+func (c *Conn) readable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.in) > c.inOff || c.closed
+}
 
 // readyEvents writes an event for every ready subscription and returns how
 // many it wrote.
