@@ -213,6 +213,12 @@ func sentence(r *modelResult, prev *modelResult) string {
 
 func busyPhrase(busy, lanes int) string {
 	if lanes > 0 && busy >= lanes {
+		switch lanes {
+		case 1:
+			return "busy at the peak"
+		case 2:
+			return "both busy at the peak"
+		}
 		return fmt.Sprintf("all %d busy at the peak", lanes)
 	}
 	return fmt.Sprintf("%d busy at the peak", busy)
