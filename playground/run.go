@@ -248,12 +248,16 @@ func modelConfig(e experiment.Experiment, m models.Model) models.Config {
 	if maxKA < 0 {
 		maxKA = 0 // unlimited
 	}
+	minSpare := k.MinSpare
+	if minSpare < 0 {
+		minSpare = 0 // no spares
+	}
 	return models.Config{
 		Model:                  m,
 		Addr:                   "127.0.0.1:0",
 		Backlog:                k.Backlog,
 		StartServers:           k.StartServers,
-		MinSpare:               k.MinSpare,
+		MinSpare:               minSpare,
 		MaxSpare:               k.MaxSpare,
 		MaxRequestWorkers:      k.MaxRequestWorkers,
 		Processes:              k.Processes,

@@ -26,7 +26,9 @@
 //     out or left zero are the same experiment: same canonical form, same id.
 //   - The booleans (Knobs.KeepAlive, Load.KeepAlive) are pointers so that
 //     absent (nil: default true) differs from false. Use Bool to set them.
-//   - Knobs.MaxKeepAliveRequests: 0 is the default (100); -1 is unlimited.
+//   - Where zero means something to the engine, -1 says it: Knobs.MinSpare
+//     -1 keeps no spare processes (0 is the default, 2), and
+//     Knobs.MaxKeepAliveRequests -1 is unlimited (0 is the default, 100).
 //   - Decoding is strict: an unknown field is an error naming it.
 package experiment
 
@@ -139,7 +141,7 @@ func (s Source) Size() int {
 // Zero means the default noted.
 type Knobs struct {
 	StartServers      int `json:"start_servers"`       // process: StartServers (4)
-	MinSpare          int `json:"min_spare"`           // process: MinSpareServers (2)
+	MinSpare          int `json:"min_spare"`           // process: MinSpareServers (2; -1 none)
 	MaxSpare          int `json:"max_spare"`           // process: MaxSpareServers (6)
 	MaxRequestWorkers int `json:"max_request_workers"` // process: MaxRequestWorkers (8)
 	Processes         int `json:"processes"`           // thread: worker processes (1)
@@ -406,7 +408,7 @@ func checkRange(name string, v, lo, hi int) error {
 func (k Knobs) Validate() error {
 	checks := []error{
 		checkRange("knobs.start_servers", k.StartServers, 1, MaxProcesses),
-		checkRange("knobs.min_spare", k.MinSpare, 0, MaxProcesses),
+		checkRange("knobs.min_spare", k.MinSpare, -1, MaxProcesses),
 		checkRange("knobs.max_spare", k.MaxSpare, 1, MaxProcesses),
 		checkRange("knobs.max_request_workers", k.MaxRequestWorkers, 1, MaxProcesses),
 		checkRange("knobs.processes", k.Processes, 1, MaxProcesses),
@@ -428,7 +430,7 @@ func (k Knobs) Validate() error {
 	if k.StartServers > k.MaxRequestWorkers {
 		return fmt.Errorf("knobs.start_servers %d exceeds knobs.max_request_workers %d", k.StartServers, k.MaxRequestWorkers)
 	}
-	if k.MinSpare >= k.MaxSpare {
+	if k.MinSpare >= 0 && k.MinSpare >= k.MaxSpare {
 		return fmt.Errorf("knobs.min_spare %d must be below knobs.max_spare %d", k.MinSpare, k.MaxSpare)
 	}
 	return nil

@@ -1,0 +1,180 @@
+package playground
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/playground/loadgen"
+	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// wasm/experiment cannot import the engine: its copies of the limits and
+// defaults must agree with it.
+func TestPlaygroundLimitsMatchEngine(t *testing.T) {
+	pairs := []struct {
+		name      string
+		exp, host int
+	}{
+		{"MaxSourceSize", experiment.MaxSourceSize, runtime.MaxSourceSize},
+		{"MaxProcesses", experiment.MaxProcesses, models.MaxProcesses},
+		{"MaxThreadsPerChild", experiment.MaxThreadsPerChild, models.MaxThreadsPerChild},
+		{"MaxLoops", experiment.MaxLoops, models.MaxLoops},
+		{"MaxConnections", experiment.MaxConnections, models.MaxConnections},
+		{"MaxBacklog", experiment.MaxBacklog, models.MaxBacklog},
+		{"MaxTimeoutMS", experiment.MaxTimeoutMS, int(models.MaxTimeout / time.Millisecond)},
+		{"DefaultStartServers", experiment.DefaultStartServers, models.DefaultStartServers},
+		{"DefaultMinSpare", experiment.DefaultMinSpare, models.DefaultMinSpare},
+		{"DefaultMaxSpare", experiment.DefaultMaxSpare, models.DefaultMaxSpare},
+		{"DefaultMaxRequestWorkers", experiment.DefaultMaxRequestWorkers, models.DefaultMaxRequestWorkers},
+		{"DefaultProcesses", experiment.DefaultProcesses, models.DefaultProcesses},
+		{"DefaultThreadsPerChild", experiment.DefaultThreadsPerChild, models.DefaultThreadsPerChild},
+		{"DefaultLoops", experiment.DefaultLoops, models.DefaultLoops},
+		{"DefaultConnections", experiment.DefaultConnections, models.DefaultConnections},
+		{"DefaultBacklog", experiment.DefaultBacklog, models.DefaultBacklog},
+		{"DefaultKeepAliveMS", experiment.DefaultKeepAliveMS, int(models.DefaultKeepAliveTimeout / time.Millisecond)},
+		{"DefaultMaxKeepAlive", experiment.DefaultMaxKeepAlive, models.DefaultMaxKeepAlive},
+		{"DefaultTimeoutMS", experiment.DefaultTimeoutMS, int(models.DefaultTimeout / time.Millisecond)},
+		{"DefaultMemoryMB", experiment.DefaultMemoryMB, runtime.DefaultMemoryLimit >> 20},
+	}
+	for _, p := range pairs {
+		if p.exp != p.host {
+			t.Errorf("experiment.%s = %d, the engine's is %d", p.name, p.exp, p.host)
+		}
+	}
+	// Every valid experiment is a valid engine configuration, and the
+	// mapping keeps the knobs.
+	e := experiment.Experiment{Source: experiment.Source{Files: []experiment.File{{Name: "main.go", Data: "package main"}}}, Model: "all",
+		Knobs: experiment.Knobs{MinSpare: -1, MaxKeepAliveRequests: -1, KeepAlive: experiment.Bool(false), ThreadsPerChild: 7}}
+	if err := validateExperiment(e); err != nil {
+		t.Fatal(err)
+	}
+	cfg := modelConfig(e.Normalize(), models.Thread)
+	if cfg.MinSpare != 0 || cfg.MaxKeepAliveRequests != 0 || cfg.KeepAlive || cfg.ThreadsPerChild != 7 || cfg.Timeout != models.DefaultTimeout || cfg.MemoryLimit != runtime.DefaultMemoryLimit {
+		t.Fatalf("modelConfig: %+v", cfg)
+	}
+}
+
+func TestPlaygroundTraceSampling(t *testing.T) {
+	out := newOutbox()
+	tr := newTracer(out)
+	now := time.Now().UnixNano()
+	for i := range 3000 {
+		tr.onEvent(models.Event{Kind: models.EventReqStart, Process: i % 4, Req: uint64(i), T: now + int64(i)})
+		tr.onEvent(models.Event{Kind: models.EventReqEnd, Process: i % 4, Req: uint64(i), T: now + int64(i) + 1, Dur: 1})
+		tr.onEvent(models.Event{Kind: models.EventState, Process: i % 4, State: models.StateSending, T: now + int64(i)})
+	}
+	tr.onEvent(models.Event{Kind: models.EventQueue, Value: 7, T: now})
+	tr.onEvent(models.Event{Kind: models.EventBeat, T: now})
+	tr.flush()
+	msgs, _ := out.take()
+	if len(msgs) != 1 || msgs[0].event != "trace" {
+		t.Fatalf("messages %v", msgs)
+	}
+	var b traceBatch
+	if err := json.Unmarshal(msgs[0].data, &b); err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	starts := map[uint64]bool{}
+	paired := 0
+	for _, e := range b.Events {
+		counts[e.Kind]++
+		if e.Kind == models.EventReqStart {
+			starts[uint64(e.Process)<<32|e.Req] = true
+		}
+		if e.Kind == models.EventReqEnd && starts[uint64(e.Process)<<32|e.Req] {
+			paired++
+		}
+	}
+	reqs := counts[models.EventReqStart] + counts[models.EventReqEnd]
+	if reqs > maxReqEvents || reqs < maxReqEvents/2 {
+		t.Errorf("%d request events in the batch, want about %d", reqs, maxReqEvents)
+	}
+	if paired < counts[models.EventReqEnd]*9/10 {
+		t.Errorf("only %d of %d sampled ends have their start", paired, counts[models.EventReqEnd])
+	}
+	if counts[models.EventState] != 4 || counts[models.EventQueue] != 1 || counts[models.EventBeat] != 0 {
+		t.Errorf("counts %v: want the last state of each of 4 lanes, the queue event, no heartbeat", counts)
+	}
+	if want := 9000 - reqs - 4; b.Dropped != want {
+		t.Errorf("dropped %d, want %d", b.Dropped, want)
+	}
+	if tr.queuePeak != 7 {
+		t.Errorf("queue peak %d", tr.queuePeak)
+	}
+}
+
+func TestPlaygroundSentence(t *testing.T) {
+	sum := func(n, ok int, p99 time.Duration, codes map[int]int) *loadgen.Summary {
+		return &loadgen.Summary{Requests: n, Succeeded: ok, StatusCodes: codes, Latency: loadgen.LatencyStats{P99: p99}}
+	}
+	process := &modelResult{Model: "process", Workers: 4, Lanes: 1, BusyPeak: 4, QueuePeak: 31, LoopUtil: -1,
+		Summary: sum(200, 200, 100*time.Millisecond, map[int]int{200: 200})}
+	thread := &modelResult{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 3, LoopUtil: -1, Deaths: 1, DeathCause: "panic: crash requested",
+		Summary: sum(200, 190, 10*time.Millisecond, map[int]int{200: 190, 502: 10})}
+	reactor := &modelResult{Model: "reactor", Workers: 1, Lanes: 1, LoopUtil: 0.94, LagP99MS: 180,
+		Summary: sum(200, 200, 120*time.Millisecond, map[int]int{200: 200})}
+	cases := []struct {
+		r, prev *modelResult
+		want    string
+	}{
+		{process, nil, "4 processes served one connection each (all 4 busy at the peak); 31 connections waited in the accept queue (peak); p99 100 ms"},
+		{thread, process, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; 1 process died, each taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10); p99 10 ms, 10× lower than the process model's"},
+		{reactor, thread, "the loop was busy 94% of the time (loop lag p99 180 ms); p99 120 ms, 12× the thread model's"},
+	}
+	for _, c := range cases {
+		if got := sentence(c.r, c.prev); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.r.Model, got, c.want)
+		}
+	}
+}
+
+// The error paths that need no build or worker, in process.
+func TestPlaygroundHandlerLimits(t *testing.T) {
+	pg, err := New(Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	srv := httptest.NewServer(pg)
+	defer srv.Close()
+	cases := []struct {
+		method, path, body string
+		status             int
+		says               string
+	}{
+		{"POST", "/api/runs", `{"knobs":{"loops":0,"connections":20000}}`, 400, "source.files"},
+		{"POST", "/api/runs", `{"source":{"files":[{"name":"main.go","data":"package main"}]},"knobs":{"connections":20000}}`, 400, "knobs.connections 20000 out of range 1..10000"},
+		{"POST", "/api/shares", `{"source":{"files":[{"name":"main.go","data":"package main"}]},"load":{"method":"BREW"}}`, 400, "load.method"},
+		{"POST", "/api/shares", `{"source":{"files":[{"name":"../main.go","data":"package main"}]}}`, 400, "source.files"},
+		{"POST", "/api/shares", `{"source":` + strings.Repeat(" ", 300<<10) + `}`, 413, "request body over"},
+		{"POST", "/api/runs", `{"model":`, 400, "json"},
+		{"POST", "/api/runs", `{"model":"thread"} trailing`, 400, "after the value"},
+		{"GET", "/api/shares/short", ``, 404, "no share"},
+		{"DELETE", "/api/examples", ``, 404, "no API endpoint DELETE /api/examples"},
+		{"POST", "/", ``, 405, ""},
+		{"GET", "/app.wasm", ``, 0, ""}, // 200 after make, else 404 "front end not built"
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if c.status == 0 {
+			continue
+		}
+		if resp.StatusCode != c.status || !strings.Contains(body.Error, c.says) {
+			t.Errorf("%s %s: %d %q, want %d saying %q", c.method, c.path, resp.StatusCode, body.Error, c.status, c.says)
+		}
+	}
+}
