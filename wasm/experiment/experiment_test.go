@@ -65,7 +65,7 @@ func TestShareIDCanonical(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
+func TestPlaygroundValidate(t *testing.T) {
 	ok := sample()
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
@@ -105,7 +105,7 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestUnmarshalStrict(t *testing.T) {
+func TestPlaygroundUnmarshalStrict(t *testing.T) {
 	if _, err := Unmarshal([]byte(`{"load":{"concurency":3}}`)); err == nil || !strings.Contains(err.Error(), "concurency") {
 		t.Fatalf("unknown field: %v", err)
 	}
