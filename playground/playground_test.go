@@ -125,7 +125,7 @@ func TestPlaygroundSentence(t *testing.T) {
 		want    string
 	}{
 		{process, nil, "4 processes served one connection each (all 4 busy at the peak); 31 connections waited in the accept queue (peak); p99 100 ms"},
-		{thread, process, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; 1 process died, each taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10); p99 10 ms, 10× lower than the process model's"},
+		{thread, process, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; a process died once, each time taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10); p99 10 ms, 10× lower than the process model's"},
 		{reactor, thread, "the loop was busy 94% of the time (loop lag p99 180 ms); p99 120 ms, 12× the thread model's"},
 	}
 	for _, c := range cases {

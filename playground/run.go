@@ -336,8 +336,13 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 	// last sample before the load ends is the summary's.
 	start := time.Now()
 	statsStop, statsDone := make(chan struct{}), make(chan struct{})
-	sample := func(win time.Duration) {
-		ev := live.snapshot(win)
+	sent := false
+	sample := func(win time.Duration, final bool) {
+		ev, n := live.snapshot(win)
+		if final && sent && n == 0 {
+			return // nothing new since the last tick: it was the end
+		}
+		sent = true
 		lag, util, queue := tr.window()
 		slices.Sort(lag)
 		ev.Model, ev.TMS = model, round2(ms(time.Since(start)))
@@ -376,7 +381,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 			case <-statsStop:
 				return
 			case now := <-tick.C:
-				sample(now.Sub(last))
+				sample(now.Sub(last), false)
 				last = now
 			}
 		}
@@ -385,7 +390,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 	cancelLoad()
 	close(statsStop)
 	<-statsDone
-	sample(time.Since(last)) // the end of the load, in the last stats event
+	sample(time.Since(last), true) // the end of the load, in the last stats event
 	tr.setLoading(false)
 
 	sup.Close()

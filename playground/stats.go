@@ -76,8 +76,9 @@ type histBucket struct {
 }
 
 // snapshot returns the stats of the window since the last snapshot (of
-// length win) and the cumulative counts.
-func (l *liveStats) snapshot(win time.Duration) statsEvent {
+// length win) and the cumulative counts, and how many results the window
+// had.
+func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
 	l.mu.Lock()
 	lat, n := l.window, l.winN
 	l.window, l.winN = nil, 0
@@ -95,7 +96,7 @@ func (l *liveStats) snapshot(win time.Duration) statsEvent {
 	}
 	slices.Sort(lat)
 	ev.P50MS, ev.P90MS, ev.P99MS = round2(ms(pct(lat, 50))), round2(ms(pct(lat, 90))), round2(ms(pct(lat, 99)))
-	return ev
+	return ev, n
 }
 
 // pct is the nearest-rank percentile of sorted durations (0 if none).
@@ -168,6 +169,10 @@ func sentence(r *modelResult, prev *modelResult) string {
 		}
 		if r.LoopUtil >= 0 {
 			parts = append(parts, fmt.Sprintf("%s busy %.0f%% of the time (loop lag p99 %s)", loop, 100*r.LoopUtil, fmtMS(r.LagP99MS)))
+		} else if r.Summary != nil && r.Summary.Duration >= 2*traceInterval {
+			// The guest samples its lag every few ms while the loop turns:
+			// no sample in the whole load means the loop never turned.
+			parts = append(parts, fmt.Sprintf("%s held for the whole %s load: it sent no lag sample", loop, fmtMS(ms(r.Summary.Duration))))
 		} else {
 			parts = append(parts, fmt.Sprintf("%s not sampled: the load ended within the first 100 ms lag window", strings.Replace(loop, " was", "'s busy time was", 1)))
 		}
@@ -178,12 +183,18 @@ func sentence(r *modelResult, prev *modelResult) string {
 		parts = append(parts, "no connection waited in the accept queue")
 	}
 	if r.Deaths > 0 {
-		what := plural(r.Deaths, "process", "processes") + " died"
+		times := "once"
+		if r.Deaths > 1 {
+			times = fmt.Sprintf("%d times", r.Deaths)
+		}
+		var what string
 		switch models.Model(r.Model) {
 		case models.Thread:
-			what += fmt.Sprintf(", each taking its %d threads with it", r.Lanes)
+			what = fmt.Sprintf("a process died %s, each time taking its %d threads with it", times, r.Lanes)
 		case models.Reactor:
-			what = plural(r.Deaths, "loop", "loops") + " died, each dropping every connection it held"
+			what = fmt.Sprintf("a loop died %s, each time dropping every connection it held", times)
+		default:
+			what = fmt.Sprintf("a process died %s, each time taking only its own connection", times)
 		}
 		if r.Kills > 0 {
 			what += fmt.Sprintf(" (%d killed by the supervisor)", r.Kills)
