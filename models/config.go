@@ -54,8 +54,8 @@ type Config struct {
 	// worker has accepted wait here; beyond it the kernel drops them.
 	Backlog int
 
-	// Prefork (process): StartServers, MinSpareServers, MaxSpareServers,
-	// MaxRequestWorkers (the most processes).
+	// Prefork (process): StartServers, MinSpareServers (zero is kept: no
+	// spares), MaxSpareServers, MaxRequestWorkers (the most processes).
 	StartServers      int
 	MinSpare          int
 	MaxSpare          int
@@ -125,7 +125,9 @@ const (
 	DefaultTimeout           = 10 * time.Second
 )
 
-// WithDefaults returns c with every zero knob set to its default.
+// WithDefaults returns c with every zero knob set to its default, except
+// those for which zero means something: MinSpare (keep no spare
+// processes), MaxConnectionsPerChild and MaxKeepAliveRequests (no limit).
 func (c Config) WithDefaults() Config {
 	def := func(v *int, d int) {
 		if *v == 0 {
@@ -134,7 +136,6 @@ func (c Config) WithDefaults() Config {
 	}
 	def(&c.StartServers, DefaultStartServers)
 	def(&c.MaxRequestWorkers, max(DefaultMaxRequestWorkers, c.StartServers))
-	def(&c.MinSpare, min(DefaultMinSpare, c.MaxRequestWorkers))
 	def(&c.MaxSpare, max(DefaultMaxSpare, c.MinSpare+1))
 	def(&c.Processes, DefaultProcesses)
 	def(&c.ThreadsPerChild, DefaultThreadsPerChild)

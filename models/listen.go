@@ -13,11 +13,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
-
-// errRetire ends Serve when a worker has taken its quota of connections
-// (MaxConnectionsPerChild).
-var errRetire = errors.New("connection quota reached")
 
 // gatedListener accepts from the shared listening socket only when the
 // model allows it:
@@ -31,16 +28,18 @@ var errRetire = errors.New("connection quota reached")
 //     at once, as nginx does.
 type gatedListener struct {
 	net.Listener
-	w        *worker
-	free     chan *lane
-	lastPass uint64
-	count    int
-	mu       sync.Mutex
-	nopen    int
+	w         *worker
+	free      chan *lane
+	closed    chan struct{}
+	closeOnce sync.Once
+	lastPass  uint64
+	count     int
+	mu        sync.Mutex
+	nopen     int
 }
 
 func (w *worker) gate(inner net.Listener) net.Listener {
-	g := &gatedListener{Listener: inner, w: w, free: make(chan *lane, len(w.lanes))}
+	g := &gatedListener{Listener: inner, w: w, free: make(chan *lane, len(w.lanes)), closed: make(chan struct{})}
 	for _, l := range w.lanes {
 		g.free <- l
 	}
@@ -50,7 +49,11 @@ func (w *worker) gate(inner net.Listener) net.Listener {
 func (g *gatedListener) Accept() (net.Conn, error) {
 	w := g.w
 	if max := w.spec.MaxConnectionsPerChild; max > 0 && g.count >= max {
-		return nil, errRetire
+		// Quota reached: accept nothing more, and retire once the
+		// connections already accepted are done (as Apache's child does).
+		w.retireWhenQuiet()
+		<-g.closed
+		return nil, net.ErrClosed
 	}
 	if w.spec.Model == Reactor {
 		loop := w.lanes[0].inst.Loop()
@@ -60,7 +63,11 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 				g.lastPass = p
 				break
 			}
-			<-loop.PassSignal()
+			select {
+			case <-loop.PassSignal():
+			case <-g.closed:
+				return nil, net.ErrClosed
+			}
 		}
 		for {
 			c, err := g.Listener.Accept()
@@ -85,7 +92,12 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 			}), nil
 		}
 	}
-	l := <-g.free
+	var l *lane
+	select {
+	case l = <-g.free:
+	case <-g.closed:
+		return nil, net.ErrClosed
+	}
 	c, err := g.Listener.Accept()
 	if err != nil {
 		g.free <- l
@@ -97,6 +109,13 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 		w.setState(l, StateIdle)
 		g.free <- l
 	}), nil
+}
+
+// Close stops accepting: it wakes an Accept that waits for a lane, a loop
+// pass or the end of the connection quota.
+func (g *gatedListener) Close() error {
+	g.closeOnce.Do(func() { close(g.closed) })
+	return g.Listener.Close()
 }
 
 func (g *gatedListener) wrap(c net.Conn, l *lane, release func()) net.Conn {
@@ -136,9 +155,18 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, &connState{})
 }
 
-// connState follows net/http's view of a connection to keep the
-// scoreboard: reading a request, or waiting for the next one (keep-alive).
+// connState follows net/http's view of every connection: it keeps the
+// scoreboard (reading a request, or waiting for the next one on a
+// keep-alive connection) and counts connections that are not idle.
 func (w *worker) connState(c net.Conn, s http.ConnState) {
+	w.connMu.Lock()
+	switch s {
+	case http.StateNew, http.StateActive:
+		w.busyConns[c] = true
+	default:
+		delete(w.busyConns, c)
+	}
+	w.connMu.Unlock()
 	gc, ok := c.(*gatedConn)
 	if !ok || w.spec.Model == Reactor {
 		return
@@ -149,6 +177,25 @@ func (w *worker) connState(c net.Conn, s http.ConnState) {
 	case http.StateIdle:
 		w.setState(gc.cs.lane, StateKeepAlive)
 	}
+}
+
+// retireWhenQuiet retires the worker, once, as soon as none of its
+// connections is new or serving a request (idle keep-alive connections are
+// closed by the shutdown).
+func (w *worker) retireWhenQuiet() {
+	w.quietOnce.Do(func() {
+		go func() {
+			for {
+				w.connMu.Lock()
+				n := len(w.busyConns)
+				w.connMu.Unlock()
+				if n == 0 {
+					w.retire("served its connection quota (--max-connections-per-child)")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	})
 }
 
 // onSignal retires the worker when the supervisor asks it to stop.

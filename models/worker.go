@@ -90,7 +90,7 @@ func RunWorker() error {
 	if err := json.Unmarshal([]byte(os.Getenv(workerSpecEnv)), &spec); err != nil {
 		return fmt.Errorf("mpmlab worker is started by mpmlab run, bench or serve, not by hand (%s: %v)", workerSpecEnv, err)
 	}
-	w := &worker{spec: spec, start: time.Now(), inflight: map[uint64]*inflight{}}
+	w := &worker{spec: spec, start: time.Now(), inflight: map[uint64]*inflight{}, busyConns: map[net.Conn]bool{}}
 	w.events = newEventWriter(os.NewFile(eventFD, "mpmlab-events"))
 	if err := w.run(); err != nil {
 		w.emit(Event{Kind: EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
@@ -117,6 +117,10 @@ type worker struct {
 	inflight   map[uint64]*inflight
 	dying      bool
 	deathCause string
+
+	connMu    sync.Mutex
+	busyConns map[net.Conn]bool // connections new or serving a request
+	quietOnce sync.Once
 }
 
 // lane is one guest instance: a prefork process's only instance, one thread
@@ -221,9 +225,9 @@ func (w *worker) run() error {
 	w.emit(Event{Kind: EventReady, Dur: int64(time.Since(w.start))})
 	go w.heartbeat()
 	go w.onSignal()
-	err = w.srv.Serve(w.ln)
-	if errors.Is(err, errRetire) {
-		w.retire("served its connection quota (--max-connections-per-child)")
+	switch err = w.srv.Serve(w.ln); {
+	case errors.Is(err, http.ErrServerClosed):
+		select {} // retire is shutting down gracefully and will exit
 	}
 	w.die(fmt.Sprintf("accept: %v", err), exitSetup, errCrash)
 	return nil
@@ -270,6 +274,13 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	w.inflight[id] = &inflight{lane: l, cancel: cancel}
 	w.mu.Unlock()
+	// Leave the in-flight set only once the response is on the wire: a
+	// dying worker waits for that set to empty before it exits.
+	defer func() {
+		w.mu.Lock()
+		delete(w.inflight, id)
+		w.mu.Unlock()
+	}()
 	if w.spec.Model != Reactor {
 		w.setState(l, StateSending)
 	}
@@ -285,14 +296,12 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		Method: r.Method, URI: r.RequestURI, Host: r.Host, RemoteAddr: r.RemoteAddr,
 		Header: r.Header, Body: body,
 	})
-	w.mu.Lock()
-	delete(w.inflight, id)
-	w.mu.Unlock()
 	status, n, cause := 0, 0, ""
 	if err != nil {
 		status, cause = w.failure(ctx, l, err)
 		rw.Header().Set("Connection", "close")
 		http.Error(rw, cause, status)
+		rw.(http.Flusher).Flush()
 	} else {
 		h := rw.Header()
 		for k, v := range resp.Header {

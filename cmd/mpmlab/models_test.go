@@ -398,3 +398,22 @@ func TestRunTraceEvents(t *testing.T) {
 		}
 	}
 }
+
+// MaxConnectionsPerChild retires a worker after its quota of connections;
+// the supervisor replaces it and no request fails.
+func TestMaxConnectionsPerChild(t *testing.T) {
+	s := startRun(t, "--model", "process", "--start-servers", "1", "--max-request-workers", "1",
+		"--min-spare", "0", "--max-spare", "1", "--max-connections-per-child", "3", "hello")
+	pids := map[string]bool{}
+	for i := 0; i < 9; i++ {
+		r := get(s.URL) // a new connection each time
+		mustOK(t, r)
+		pids[r.Worker] = true
+	}
+	if len(pids) < 3 {
+		t.Fatalf("9 connections with a quota of 3 were served by %d worker(s): %v", len(pids), pids)
+	}
+	if !strings.Contains(s.Logs(), "served its connection quota") {
+		t.Fatalf("no quota retirement logged:\n%s", s.Logs())
+	}
+}
