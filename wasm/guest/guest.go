@@ -112,6 +112,11 @@ var workerOnce = sync.OnceValue(func() WorkerInfo {
 	if w.PID == 0 && defaultModel == "native" {
 		w.PID = os.Getpid()
 	}
+	if defaultModel == "browser" {
+		if b := browserWorker(); b != "" {
+			w.Model = b
+		}
+	}
 	return w
 })
 

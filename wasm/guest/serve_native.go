@@ -52,3 +52,5 @@ func sharedSet(k string, v int64) {
 	defer sharedMu.Unlock()
 	shared[k] = v
 }
+
+func browserWorker() string { return "" }

@@ -170,3 +170,5 @@ func (o *frameWriter) write(r *abi.Response) {
 		panic("mpmlab: writing response frame: " + err.Error())
 	}
 }
+
+func browserWorker() string { return "" }
