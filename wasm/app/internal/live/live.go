@@ -1,0 +1,482 @@
+// Package live is the model behind the playground's live view: it takes the
+// run's event stream (trace batches, stats, phases) and keeps what the view
+// draws — one lane per worker with a bar per request, blocked spans, loop
+// lag, accept-queue depth, throughput, spawns and crashes — then lays each
+// chart out as a Scene of rectangles, polylines and labels for a canvas.
+//
+//	v := live.New("reactor")
+//	v.AddTrace(batch)          // on each SSE "trace" message
+//	v.AddStats(stats)          // on each SSE "stats" message
+//	sc := v.Timeline(800, 300) // on the next animation frame, if v.Dirty
+//
+// It has no dependency on the browser, so it is tested natively.
+//
+// # Notes
+//
+//   - Times are the host's Unix nanoseconds, relative to the first event the
+//     view saw: the browser's clock never enters.
+//   - Memory is bounded: at most MaxRequests bars and MaxLagPoints lag
+//     samples are kept; beyond them the oldest half is dropped, and the
+//     view says how many it dropped.
+//   - Layout aggregates: bars that fall on the same pixels merge, so a
+//     Scene has at most a few rectangles per pixel column and lane however
+//     many requests ran.
+//   - A View is not safe for concurrent use; the app uses it from the
+//     browser's one thread.
+package live
+
+import (
+	"math"
+	"strconv"
+)
+
+// Limits of what a View keeps.
+const (
+	MaxRequests  = 40000
+	MaxLagPoints = 20000
+	MaxSubRows   = 12 // overlapping requests of one lane (a loop) stack up to this many rows
+)
+
+// Event is one trace event, the JSON form of models.Event (wasm/* does not
+// import the host's packages).
+type Event struct {
+	T       int64   `json:"t"`
+	Kind    string  `json:"kind"`
+	Model   string  `json:"model"`
+	Process int     `json:"process"`
+	Lane    int     `json:"lane"`
+	PID     int     `json:"pid"`
+	Conn    uint64  `json:"conn"`
+	Req     uint64  `json:"req"`
+	State   string  `json:"state"`
+	Status  int     `json:"status"`
+	Dur     int64   `json:"dur"`
+	Value   float64 `json:"value"`
+	Samples []int64 `json:"samples"`
+	Cause   string  `json:"cause"`
+	Path    string  `json:"path"`
+}
+
+// Trace is the data of an SSE "trace" message.
+type Trace struct {
+	Events  []Event `json:"events"`
+	Dropped int     `json:"dropped"`
+}
+
+// Bucket is one latency histogram bucket (counts are not cumulative).
+type Bucket struct {
+	LeMS  float64 `json:"le_ms"`
+	Count int     `json:"count"`
+}
+
+// Stats is the data of an SSE "stats" message.
+type Stats struct {
+	Model      string   `json:"model"`
+	TMS        float64  `json:"t_ms"`
+	RPS        float64  `json:"rps"`
+	OK         int      `json:"ok"`
+	Errors     int      `json:"errors"`
+	P50MS      float64  `json:"p50_ms"`
+	P90MS      float64  `json:"p90_ms"`
+	P99MS      float64  `json:"p99_ms"`
+	LagP50MS   float64  `json:"lag_p50_ms"`
+	LagP99MS   float64  `json:"lag_p99_ms"`
+	LoopUtil   float64  `json:"loop_util"` // -1: no loop, or no sample
+	Queue      int      `json:"queue"`
+	Workers    int      `json:"workers"`
+	Busy       int      `json:"busy"`
+	Scoreboard string   `json:"scoreboard"`
+	Histogram  []Bucket `json:"histogram"`
+}
+
+// Req is one request's bar.
+type Req struct {
+	Lane, Sub  int
+	Start, End int64 // End 0: still running
+	Accept     int64 // when its connection was accepted, if that is known and earlier
+	Status     int
+	Failed     bool
+	Lost       bool // its end was never seen (sampled away, or the run stopped)
+}
+
+// Lane is one worker: a process (process model), a thread (thread model) or
+// a loop (reactor).
+type Lane struct {
+	Process, Index int
+	Name           string
+	PID            int
+	State          string
+	subs           []int // per sub-row, the index in View.Reqs of the request on it, or -1
+	blockedSince   int64
+}
+
+// Span is a time interval on a lane.
+type Span struct {
+	Lane       int
+	Start, End int64
+}
+
+// Mark is a lifecycle event drawn on the timeline.
+type Mark struct {
+	T    int64
+	Lane int // the lane it happened on (exit and kill: every lane of Proc)
+	Proc int
+	Kind string // "spawn", "exit", "crash", "kill"
+	Text string
+}
+
+// Point is a sample of a series: X in milliseconds since the view's start.
+type Point struct{ X, Y float64 }
+
+// View is the live view of one model's run.
+type View struct {
+	Model string
+	T0    int64 // first event, Unix ns
+	Now   int64 // latest event, Unix ns
+	Lanes []*Lane
+	Reqs  []Req
+	// Blocked spans (lane held in guest.Block); End 0 while blocked.
+	Blocked []Span
+	Marks   []Mark
+	Lag     []Point // loop lag samples, ms
+	Util    []Point // loop utilisation, 0..1
+	Queue   []Point // accept-queue depth
+	RPS     []Point // throughput from stats (X = stats t_ms)
+	Stats   Stats   // the latest
+	// Dropped counts request events the host sampled away plus bars and
+	// samples this view let go of.
+	Dropped int
+	// Dirty is set by every change; the app clears it after drawing.
+	Dirty bool
+
+	laneIdx map[[2]int]int
+	open    map[[2]uint64]int // (pid, req) → index in Reqs
+	conns   map[[2]uint64]int64
+}
+
+// New returns an empty view for model.
+func New(model string) *View {
+	return &View{
+		Model:   model,
+		laneIdx: map[[2]int]int{},
+		open:    map[[2]uint64]int{},
+		conns:   map[[2]uint64]int64{},
+		Dirty:   true,
+	}
+}
+
+// ms converts a host time to milliseconds since the view's start.
+func (v *View) ms(t int64) float64 { return float64(t-v.T0) / 1e6 }
+
+// lane returns the index of the lane (process, index), adding it.
+func (v *View) lane(process, index, pid int) int {
+	if v.Model != "thread" {
+		index = 0 // one lane per process (process model) or loop (reactor)
+	}
+	k := [2]int{process, index}
+	if i, ok := v.laneIdx[k]; ok {
+		if pid != 0 {
+			v.Lanes[i].PID = pid
+		}
+		return i
+	}
+	var name string
+	switch v.Model {
+	case "thread":
+		name = "thread " + strconv.Itoa(process) + "." + strconv.Itoa(index)
+	case "reactor":
+		name = "loop " + strconv.Itoa(process)
+	default:
+		name = "process " + strconv.Itoa(process)
+	}
+	v.Lanes = append(v.Lanes, &Lane{Process: process, Index: index, Name: name, PID: pid})
+	i := len(v.Lanes) - 1
+	v.laneIdx[k] = i
+	return i
+}
+
+// laneOrder returns the lanes' rows: lanes sorted by (process, index).
+func (v *View) laneOrder() []int {
+	rows := make([]int, len(v.Lanes))
+	order := make([]int, len(v.Lanes))
+	for i := range order {
+		order[i] = i
+	}
+	for i := 1; i < len(order); i++ { // insertion sort: few lanes, mostly sorted
+		for j := i; j > 0 && laneLess(v.Lanes[order[j]], v.Lanes[order[j-1]]); j-- {
+			order[j], order[j-1] = order[j-1], order[j]
+		}
+	}
+	for row, i := range order {
+		rows[i] = row
+	}
+	return rows
+}
+
+func laneLess(a, b *Lane) bool {
+	if a.Process != b.Process {
+		return a.Process < b.Process
+	}
+	return a.Index < b.Index
+}
+
+// AddTrace takes one batch of trace events.
+func (v *View) AddTrace(tr *Trace) {
+	v.Dropped += tr.Dropped
+	for i := range tr.Events {
+		v.add(&tr.Events[i])
+	}
+	v.Dirty = true
+}
+
+func (v *View) add(e *Event) {
+	if e.T == 0 {
+		return
+	}
+	if v.T0 == 0 || e.T < v.T0 && len(v.Reqs) == 0 {
+		v.T0 = e.T
+	}
+	if e.T > v.Now {
+		v.Now = e.T
+	}
+	switch e.Kind {
+	case "spawn":
+		l := v.lane(e.Process, e.Lane, e.PID)
+		v.Marks = append(v.Marks, Mark{T: e.T, Lane: l, Proc: e.Process, Kind: "spawn", Text: "spawned pid " + strconv.Itoa(e.PID)})
+	case "exit":
+		l := v.lane(e.Process, e.Lane, e.PID)
+		kind := "exit"
+		if e.Status != 0 {
+			kind = "crash"
+		}
+		text := "pid " + strconv.Itoa(e.PID) + " exited"
+		if e.Cause != "" {
+			text += ": " + e.Cause
+		}
+		v.Marks = append(v.Marks, Mark{T: e.T, Lane: l, Proc: e.Process, Kind: kind, Text: text})
+		v.endProcess(e.Process, e.T)
+	case "kill":
+		l := v.lane(e.Process, e.Lane, e.PID)
+		v.Marks = append(v.Marks, Mark{T: e.T, Lane: l, Proc: e.Process, Kind: "kill", Text: "killed pid " + strconv.Itoa(e.PID) + ": " + e.Cause})
+	case "conn":
+		v.conns[[2]uint64{uint64(e.PID), e.Conn}] = e.T
+	case "req_start":
+		v.reqStart(e)
+	case "req_end":
+		v.reqEnd(e)
+	case "state":
+		v.state(e)
+	case "queue":
+		v.Queue = append(v.Queue, Point{v.ms(e.T), e.Value})
+	case "lag":
+		v.lag(e)
+	}
+}
+
+func (v *View) reqStart(e *Event) {
+	li := v.lane(e.Process, e.Lane, e.PID)
+	l := v.Lanes[li]
+	if v.Model != "reactor" {
+		// One request at a time per process or thread: one still open
+		// here ended unseen.
+		for _, ri := range l.subs {
+			if ri >= 0 {
+				v.close(ri, e.T, true)
+			}
+		}
+	}
+	r := Req{Lane: li, Start: e.T}
+	ck := [2]uint64{uint64(e.PID), e.Conn}
+	if at, ok := v.conns[ck]; ok {
+		if e.T-at > 1e6 { // show a wait of a millisecond or more
+			r.Accept = at
+		}
+		delete(v.conns, ck)
+	}
+	r.Sub = v.sub(l, len(v.Reqs))
+	v.push(r)
+	v.open[[2]uint64{uint64(e.PID), e.Req}] = len(v.Reqs) - 1
+}
+
+// sub finds a free sub-row of l for request index ri.
+func (v *View) sub(l *Lane, ri int) int {
+	for i, o := range l.subs {
+		if o < 0 {
+			l.subs[i] = ri
+			return i
+		}
+	}
+	if len(l.subs) < MaxSubRows {
+		l.subs = append(l.subs, ri)
+		return len(l.subs) - 1
+	}
+	return MaxSubRows - 1 // overflow: drawn over the last row
+}
+
+func (v *View) push(r Req) {
+	if len(v.Reqs) >= MaxRequests {
+		v.compact()
+	}
+	v.Reqs = append(v.Reqs, r)
+}
+
+// compact drops the older half of the finished bars.
+func (v *View) compact() {
+	half := len(v.Reqs) / 2
+	keep := v.Reqs[:0:0]
+	remap := map[int]int{}
+	for i, r := range v.Reqs {
+		if i < half && r.End != 0 {
+			v.Dropped++
+			continue
+		}
+		remap[i] = len(keep)
+		keep = append(keep, r)
+	}
+	v.Reqs = keep
+	for k, i := range v.open {
+		v.open[k] = remap[i]
+	}
+	for _, l := range v.Lanes {
+		for s, i := range l.subs {
+			if i >= 0 {
+				l.subs[s] = remap[i]
+			}
+		}
+	}
+}
+
+func (v *View) reqEnd(e *Event) {
+	k := [2]uint64{uint64(e.PID), e.Req}
+	ri, ok := v.open[k]
+	if !ok { // its start was sampled away
+		li := v.lane(e.Process, e.Lane, e.PID)
+		start := e.T - e.Dur
+		r := Req{Lane: li, Start: start, Sub: min(len(v.Lanes[li].subs), MaxSubRows-1)}
+		v.push(r)
+		ri = len(v.Reqs) - 1
+		if start < v.T0 {
+			v.Reqs[ri].Start = v.T0
+		}
+	}
+	delete(v.open, k)
+	r := &v.Reqs[ri]
+	r.Status = e.Status
+	r.Failed = e.Status >= 500 || e.Status == 0 || e.Cause != ""
+	v.close(ri, e.T, false)
+}
+
+// close ends request ri at t.
+func (v *View) close(ri int, t int64, lost bool) {
+	r := &v.Reqs[ri]
+	if r.End == 0 {
+		r.End = max(t, r.Start)
+		r.Lost = lost
+	}
+	if r.Lane < len(v.Lanes) {
+		l := v.Lanes[r.Lane]
+		if r.Sub < len(l.subs) && l.subs[r.Sub] == ri {
+			l.subs[r.Sub] = -1
+		}
+	}
+	if lost {
+		for k, i := range v.open {
+			if i == ri {
+				delete(v.open, k)
+			}
+		}
+	}
+}
+
+// endProcess closes every open request and blocked span of a process that
+// exited: a crash takes them with it.
+func (v *View) endProcess(process int, t int64) {
+	for li, l := range v.Lanes {
+		if l.Process != process {
+			continue
+		}
+		for _, ri := range l.subs {
+			if ri >= 0 {
+				v.Reqs[ri].Failed = true
+				v.close(ri, t, true)
+			}
+		}
+		v.unblock(li, t)
+		l.State = "dead"
+	}
+}
+
+func (v *View) state(e *Event) {
+	li := v.lane(e.Process, e.Lane, e.PID)
+	l := v.Lanes[li]
+	if e.State == l.State {
+		return
+	}
+	if e.State == "blocked" {
+		l.blockedSince = e.T
+		v.Blocked = append(v.Blocked, Span{Lane: li, Start: e.T})
+	} else {
+		v.unblock(li, e.T)
+	}
+	l.State = e.State
+}
+
+func (v *View) unblock(li int, t int64) {
+	l := v.Lanes[li]
+	if l.blockedSince == 0 {
+		return
+	}
+	for i := len(v.Blocked) - 1; i >= 0; i-- {
+		if v.Blocked[i].Lane == li && v.Blocked[i].End == 0 {
+			v.Blocked[i].End = t
+			break
+		}
+	}
+	l.blockedSince = 0
+}
+
+func (v *View) lag(e *Event) {
+	v.Util = append(v.Util, Point{v.ms(e.T), e.Value})
+	n := len(e.Samples)
+	// The samples were taken over the 100 ms before the event: spread them.
+	for i, s := range e.Samples {
+		x := v.ms(e.T) - 100*float64(n-1-i)/float64(max(n, 1))
+		v.Lag = append(v.Lag, Point{x, float64(s) / 1e6})
+	}
+	if len(v.Lag) > MaxLagPoints {
+		drop := len(v.Lag) - MaxLagPoints/2
+		v.Dropped += drop
+		v.Lag = append(v.Lag[:0], v.Lag[drop:]...)
+	}
+}
+
+// AddStats takes one stats message.
+func (v *View) AddStats(s *Stats) {
+	v.Stats = *s
+	v.RPS = append(v.RPS, Point{s.TMS, s.RPS})
+	v.Dirty = true
+}
+
+// Stop ends the run at the latest event: requests still open were lost.
+func (v *View) Stop() {
+	for _, ri := range v.open {
+		v.close(ri, v.Now, false)
+		v.Reqs[ri].Lost = true
+	}
+	clear(v.open)
+	for li := range v.Lanes {
+		v.unblock(li, v.Now)
+	}
+	v.Dirty = true
+}
+
+// Running counts the requests in flight.
+func (v *View) Running() int { return len(v.open) }
+
+// Span returns the time the view covers, in ms (at least a second).
+func (v *View) Span() float64 {
+	if v.T0 == 0 {
+		return 1000
+	}
+	return math.Max(1000, v.ms(v.Now))
+}

@@ -1,0 +1,625 @@
+package live
+
+import (
+	"math"
+	"strconv"
+)
+
+// Color is a colour role; the app maps each to the CSS custom property
+// "--c-" + its name, so the charts follow the page's theme.
+type Color uint8
+
+// The colour roles.
+const (
+	CText Color = iota
+	CGrid
+	CRun   // a request in flight
+	COK    // a request that got a response
+	CFail  // a request that failed (5xx, no response, crashed)
+	CLost  // a request whose end was not seen
+	CBlock // a lane held in guest.Block
+	CWait  // accepted, waiting for the worker
+	CSpawn
+	CCrash
+	CKill
+	CLag
+	CUtil
+	CRPS
+	CQueue
+	CBar
+	CP50
+	CP90
+	CP99
+	CProcess
+	CThread
+	CReactor
+	NColors
+)
+
+// ColorNames are the roles' names, as in the CSS properties --c-<name>.
+var ColorNames = [NColors]string{
+	"text", "grid", "run", "ok", "fail", "lost", "block", "wait", "spawn", "crash", "kill",
+	"lag", "util", "rps", "queue", "bar", "p50", "p90", "p99", "process", "thread", "reactor",
+}
+
+// ModelColor is the colour of a model in the compare view.
+func ModelColor(model string) Color {
+	switch model {
+	case "process":
+		return CProcess
+	case "thread":
+		return CThread
+	}
+	return CReactor
+}
+
+// Rect is a filled rectangle.
+type Rect struct {
+	X, Y, W, H float64
+	C          Color
+}
+
+// Line is a polyline: XY holds x0, y0, x1, y1, …
+type Line struct {
+	C     Color
+	Width float64
+	XY    []float64
+}
+
+// Label is a line of text; Align is 'l', 'c' or 'r' around X, Y the
+// baseline.
+type Label struct {
+	X, Y  float64
+	Text  string
+	C     Color
+	Align byte
+}
+
+// Scene is one chart laid out in CSS pixels, drawn in order: rectangles,
+// lines, labels.
+type Scene struct {
+	Rects  []Rect
+	Lines  []Line
+	Labels []Label
+	// Points is the number of data points the chart plots (the lag chart
+	// exposes it to tests).
+	Points int
+}
+
+func (s *Scene) rect(x, y, w, h float64, c Color) {
+	s.Rects = append(s.Rects, Rect{x, y, w, h, c})
+}
+
+func (s *Scene) label(x, y float64, text string, c Color, align byte) {
+	s.Labels = append(s.Labels, Label{x, y, text, c, align})
+}
+
+// merger merges rectangles of one row that touch and share a colour, so a
+// row costs at most about one rectangle per pixel column.
+type merger struct {
+	s    *Scene
+	last map[int]int // row → index of its last rectangle in s.Rects
+}
+
+func (m *merger) add(row int, r Rect) {
+	if i, ok := m.last[row]; ok {
+		p := &m.s.Rects[i]
+		if p.C == r.C && r.X <= p.X+p.W && p.Y == r.Y && p.H == r.H {
+			p.W = math.Max(p.X+p.W, r.X+r.W) - p.X
+			return
+		}
+	}
+	m.s.Rects = append(m.s.Rects, r)
+	m.last[row] = len(m.s.Rects) - 1
+}
+
+// Layout constants of the timeline, in CSS pixels.
+const (
+	labelW = 92 // lane names
+	axisH  = 16 // time axis
+	padR   = 8
+)
+
+// maxSubH is the height of a sub-row when there is room.
+const maxSubH = 14
+
+// subRows returns how many sub-rows each lane used, and their total.
+func (v *View) subRows() (subs []int, total int) {
+	subs = make([]int, len(v.Lanes))
+	for _, r := range v.Reqs {
+		subs[r.Lane] = max(subs[r.Lane], r.Sub+1)
+	}
+	for i := range subs {
+		subs[i] = max(subs[i], 1)
+		total += subs[i]
+	}
+	return subs, total
+}
+
+// TimelineHeight is the height the timeline needs to show every sub-row at
+// full height, between min and max.
+func (v *View) TimelineHeight(min, max float64) float64 {
+	_, total := v.subRows()
+	h := axisH + float64(total)*maxSubH + 2*float64(len(v.Lanes)) + 6
+	return math.Max(min, math.Min(max, h))
+}
+
+// Timeline lays out the lanes and their request bars in w×h.
+func (v *View) Timeline(w, h float64) *Scene {
+	s := &Scene{}
+	x0, x1 := float64(labelW), w-padR
+	y0 := float64(axisH)
+	span := v.Span()
+	px := (x1 - x0) / span // pixels per ms
+	xOf := func(t int64) float64 { return x0 + v.ms(t)*px }
+	timeAxis(s, x0, x1, 0, h, span)
+	if len(v.Lanes) == 0 {
+		s.label(w/2, h/2, "lanes appear here when the run starts", CText, 'c')
+		return s
+	}
+
+	// Rows: each lane as many sub-rows as it used.
+	order := v.laneOrder()
+	subs, total := v.subRows()
+	gap := 2.0
+	subH := math.Floor((h - y0 - gap*float64(len(v.Lanes))) / float64(total))
+	if subH > maxSubH {
+		subH = maxSubH
+	}
+	if subH < 1 {
+		subH, gap = 1, 0
+	}
+	top := make([]float64, len(v.Lanes)) // by lane index
+	byRow := make([]int, len(v.Lanes))
+	for li, row := range order {
+		byRow[row] = li
+	}
+	y := y0
+	for _, li := range byRow {
+		top[li] = y
+		y += float64(subs[li])*subH + gap
+	}
+	for li, l := range v.Lanes {
+		lh := float64(subs[li]) * subH
+		s.rect(x0, top[li]+lh+gap/2-0.5, x1-x0, 0.5, CGrid)
+		if subH*float64(subs[li]) >= 9 {
+			s.label(x0-6, top[li]+math.Min(lh, 14)/2+4, l.Name, CText, 'r')
+		}
+	}
+
+	m := merger{s: s, last: map[int]int{}}
+	for _, r := range v.Reqs {
+		end := r.End
+		c := COK
+		switch {
+		case end == 0:
+			end, c = v.Now, CRun
+		case r.Failed:
+			c = CFail
+		case r.Lost:
+			c = CLost
+		}
+		y := top[r.Lane] + float64(r.Sub)*subH
+		bx0, bx1 := xOf(r.Start), xOf(end)
+		if bx1-bx0 >= 4 {
+			bx1-- // a gap between requests that are wide enough to tell apart
+		}
+		if bx1-bx0 < 1 {
+			bx1 = bx0 + 1
+		}
+		row := r.Lane*MaxSubRows + r.Sub
+		m.add(row, Rect{bx0, y + 1, bx1 - bx0, math.Max(subH-2, 1), c})
+		if r.Accept != 0 && subH >= 4 {
+			wx := xOf(r.Accept)
+			m.add(-1-row, Rect{wx, y + subH/2 - 1, math.Max(bx0-wx, 1), 2, CWait})
+		}
+	}
+	for _, b := range v.Blocked {
+		end := b.End
+		if end == 0 {
+			end = v.Now
+		}
+		lh := float64(subs[b.Lane]) * subH
+		s.rect(xOf(b.Start), top[b.Lane], math.Max(xOf(end)-xOf(b.Start), 1), lh, CBlock)
+	}
+	for _, mk := range v.Marks {
+		x := xOf(mk.T)
+		switch mk.Kind {
+		case "spawn":
+			lh := float64(subs[mk.Lane]) * subH
+			s.rect(x, top[mk.Lane], 2, lh, CSpawn)
+		default:
+			c := CCrash
+			if mk.Kind == "kill" {
+				c = CKill
+			} else if mk.Kind == "exit" {
+				c = CGrid
+			}
+			for li, l := range v.Lanes {
+				if l.Process == mk.Proc {
+					lh := float64(subs[li]) * subH
+					s.rect(x-1, top[li]-1, 2, lh+2, c)
+				}
+			}
+		}
+	}
+	return s
+}
+
+// timeAxis draws ticks for 0..span ms between x0 and x1, and grid lines
+// down to h.
+func timeAxis(s *Scene, x0, x1, ytop, h, span float64) {
+	step := niceStep(span / math.Max(2, (x1-x0)/90))
+	for t := 0.0; t <= span+step/1e3; t += step {
+		x := x0 + t*(x1-x0)/span
+		s.rect(x, ytop+axisH-3, 0.5, h-(ytop+axisH-3), CGrid)
+		s.label(x, ytop+11, fmtMS(t), CText, 'c')
+	}
+}
+
+// niceStep rounds x up to 1, 2 or 5 times a power of ten.
+func niceStep(x float64) float64 {
+	if x <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= x {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// fmtMS formats milliseconds for an axis: "250ms", "1.5s".
+func fmtMS(ms float64) string {
+	switch {
+	case ms == 0:
+		return "0"
+	case ms >= 1000:
+		return strconv.FormatFloat(ms/1000, 'f', -1, 64) + "s"
+	case ms < 1:
+		return strconv.FormatFloat(ms*1000, 'f', 0, 64) + "µs"
+	}
+	return strconv.FormatFloat(ms, 'f', -1, 64) + "ms"
+}
+
+// FormatMS formats a latency for people: "0.42 ms", "12.3 ms", "1.25 s".
+func FormatMS(ms float64) string {
+	switch {
+	case ms >= 1000:
+		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + " s"
+	case ms >= 100:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
+	case ms >= 10:
+		return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
+	}
+	return strconv.FormatFloat(ms, 'f', 2, 64) + " ms"
+}
+
+// chartPad is the margin of the small charts: left (axis labels), top,
+// right, bottom.
+const (
+	padL = 44
+	padT = 8
+	padB = 18
+)
+
+// LagChart plots every loop-lag sample (ms) as a point, and the loop's
+// utilisation as a line on the same height (0..100%).
+func (v *View) LagChart(w, h float64) *Scene {
+	s := &Scene{}
+	x0, x1, y0, y1 := float64(padL), w-padR, float64(padT), h-padB
+	span := v.Span()
+	top := 1.0
+	for _, p := range v.Lag {
+		top = math.Max(top, p.Y)
+	}
+	top = niceStep(top)
+	yAxis(s, x0, x1, y0, y1, top, fmtMS)
+	xAxisBottom(s, x0, x1, y1, span)
+	if len(v.Util) > 0 {
+		xy := make([]float64, 0, 2*len(v.Util))
+		for _, p := range v.Util {
+			xy = append(xy, x0+p.X*(x1-x0)/span, y1-p.Y*(y1-y0))
+		}
+		s.Lines = append(s.Lines, Line{CUtil, 1.5, xy})
+	}
+	// Points: one per sample; in a dense column keep the extremes only.
+	cols := map[int][2]float64{}
+	for _, p := range v.Lag {
+		x := x0 + p.X*(x1-x0)/span
+		y := y1 - math.Min(p.Y/top, 1)*(y1-y0)
+		if len(v.Lag) > 4*int(x1-x0) {
+			c := int(x)
+			mm, ok := cols[c]
+			if ok && y >= mm[0] && y <= mm[1] {
+				continue
+			}
+			if !ok {
+				mm = [2]float64{y, y}
+			}
+			mm[0], mm[1] = math.Min(mm[0], y), math.Max(mm[1], y)
+			cols[c] = mm
+		}
+		s.rect(x-1, y-1, 2.5, 2.5, CLag)
+		s.Points++
+	}
+	if len(v.Lag) == 0 {
+		s.label((x0+x1)/2, (y0+y1)/2, "loop lag: reactor runs only", CText, 'c')
+	}
+	return s
+}
+
+// ThroughputChart plots requests per second and the accept-queue depth.
+func (v *View) ThroughputChart(w, h float64) *Scene {
+	s := &Scene{}
+	x0, x1, y0, y1 := float64(padL), w-padR, float64(padT), h-padB
+	span := v.Span()
+	for _, p := range v.RPS {
+		span = math.Max(span, p.X)
+	}
+	top := 1.0
+	for _, p := range v.RPS {
+		top = math.Max(top, p.Y)
+	}
+	qtop := 1.0
+	for _, p := range v.Queue {
+		qtop = math.Max(qtop, p.Y)
+	}
+	top = niceStep(top)
+	qtop = niceStep(qtop)
+	yAxis(s, x0, x1, y0, y1, top, func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) })
+	xAxisBottom(s, x0, x1, y1, span)
+	series := func(ps []Point, top float64, c Color, step bool) {
+		if len(ps) == 0 {
+			return
+		}
+		xy := make([]float64, 0, 4*len(ps))
+		for i, p := range ps {
+			x, y := x0+p.X*(x1-x0)/span, y1-p.Y/top*(y1-y0)
+			if step && i > 0 {
+				xy = append(xy, x, xy[len(xy)-1])
+			}
+			xy = append(xy, x, y)
+		}
+		s.Lines = append(s.Lines, Line{c, 1.5, xy})
+	}
+	series(v.RPS, top, CRPS, false)
+	series(v.Queue, qtop, CQueue, true)
+	if len(v.Queue) > 0 {
+		s.label(x1, y0+10, "queue max "+strconv.FormatFloat(qtop, 'f', -1, 64), CQueue, 'r')
+	}
+	return s
+}
+
+func yAxis(s *Scene, x0, x1, y0, y1, top float64, format func(float64) string) {
+	for i := 0; i <= 2; i++ {
+		y := y1 - float64(i)/2*(y1-y0)
+		s.rect(x0, y, x1-x0, 0.5, CGrid)
+		s.label(x0-4, y+4, format(top*float64(i)/2), CText, 'r')
+	}
+}
+
+func xAxisBottom(s *Scene, x0, x1, y1, span float64) {
+	step := niceStep(span / math.Max(2, (x1-x0)/80))
+	for t := 0.0; t <= span+step/1e3; t += step {
+		x := x0 + t*(x1-x0)/span
+		s.rect(x, y1, 0.5, 4, CGrid)
+		s.label(x, y1+14, fmtMS(t), CText, 'c')
+	}
+}
+
+// Histogram draws latency buckets as bars of equal width (the buckets are
+// log-spaced, so this is a log axis) with the percentiles marked. A bucket
+// with LeMS < 0 counts everything slower than the one before it. Empty
+// buckets at either end are left out.
+func Histogram(w, h float64, buckets []Bucket, p50, p90, p99 float64) *Scene {
+	s := &Scene{}
+	x0, x1, y0, y1 := float64(8), w-padR, float64(padT+12), h-padB
+	lo, hi := -1, -1
+	for i, b := range buckets {
+		if b.Count > 0 {
+			if lo < 0 {
+				lo = i
+			}
+			hi = i
+		}
+	}
+	if lo < 0 {
+		s.label(w/2, h/2, "latency histogram", CText, 'c')
+		return s
+	}
+	// Keep a bucket of context on each side, when there is one.
+	lo, hi = max(lo-1, 0), min(hi+1, len(buckets)-1)
+	if buckets[hi].LeMS < 0 && buckets[hi].Count == 0 {
+		hi--
+	}
+	buckets = buckets[lo : hi+1]
+	most := 1
+	for _, b := range buckets {
+		most = max(most, b.Count)
+	}
+	bw := (x1 - x0) / float64(len(buckets))
+	labelEvery := max(1, int(math.Ceil(float64(len(buckets))*34/(x1-x0))))
+	for i, b := range buckets {
+		bh := float64(b.Count) / float64(most) * (y1 - y0)
+		s.rect(x0+float64(i)*bw+1, y1-bh, math.Max(bw-2, 1), bh, CBar)
+		if (len(buckets)-1-i)%labelEvery == 0 {
+			text := fmtShort(b.LeMS)
+			if b.LeMS < 0 {
+				text = "more"
+			}
+			s.label(x0+float64(i+1)*bw, y1+14, text, CText, 'r')
+		}
+	}
+	// A percentile's x: its bucket, interpolated in log space.
+	xOf := func(ms float64) float64 {
+		prev := 0.0
+		if lo > 0 {
+			prev = buckets[0].LeMS / 2 // unknown lower edge of the first
+		}
+		for i, b := range buckets {
+			if b.LeMS < 0 || ms <= b.LeMS || i == len(buckets)-1 {
+				f := 0.5
+				if b.LeMS > prev && prev > 0 && ms > prev {
+					f = math.Min(math.Log(ms/prev)/math.Log(b.LeMS/prev), 1)
+				}
+				return x0 + (float64(i)+f)*bw
+			}
+			prev = b.LeMS
+		}
+		return x1
+	}
+	lastX := math.Inf(-1)
+	for _, p := range []struct {
+		ms   float64
+		c    Color
+		name string
+	}{{p50, CP50, "p50"}, {p90, CP90, "p90"}, {p99, CP99, "p99"}} {
+		if p.ms <= 0 {
+			continue
+		}
+		x := xOf(p.ms)
+		s.rect(x-0.75, y0-2, 1.5, y1-y0+2, p.c)
+		// Labels of close percentiles go side by side, not on top.
+		if x-lastX < 24 {
+			x = lastX + 24
+		}
+		s.label(math.Min(x, x1-8), y0-4, p.name, p.c, 'c')
+		lastX = x
+	}
+	return s
+}
+
+// Percentile estimates the p-th percentile (0..1) of a histogram,
+// interpolating in log space inside its bucket.
+func Percentile(buckets []Bucket, p float64) float64 {
+	total := 0
+	for _, b := range buckets {
+		total += b.Count
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := p * float64(total)
+	seen := 0.0
+	prev := 0.0
+	for _, b := range buckets {
+		if b.Count > 0 && seen+float64(b.Count) >= rank {
+			if b.LeMS < 0 {
+				return prev
+			}
+			if prev <= 0 {
+				return b.LeMS
+			}
+			f := (rank - seen) / float64(b.Count)
+			return prev * math.Pow(b.LeMS/prev, f)
+		}
+		seen += float64(b.Count)
+		if b.LeMS > 0 {
+			prev = b.LeMS
+		}
+	}
+	return prev
+}
+
+func fmtShort(ms float64) string {
+	switch {
+	case ms >= 1000:
+		return strconv.FormatFloat(ms/1000, 'g', 2, 64) + "s"
+	case ms >= 10:
+		return strconv.FormatFloat(ms, 'f', 0, 64)
+	case ms >= 1:
+		return strconv.FormatFloat(ms, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(ms, 'g', 2, 64)
+}
+
+// Dist is one model's latency distribution for the compare view.
+type Dist struct {
+	Model   string
+	MinMS   float64
+	Buckets []Bucket
+}
+
+// Overlay draws the distributions on one log axis, as step lines of the
+// share of requests per unit of log latency.
+func Overlay(w, h float64, dists []Dist) *Scene {
+	s := &Scene{}
+	x0, x1, y0, y1 := float64(12), w-padR, float64(padT), h-padB
+	lo, hi := math.Inf(1), 0.0
+	for _, d := range dists {
+		if len(d.Buckets) == 0 {
+			continue
+		}
+		lo = math.Min(lo, math.Max(d.MinMS, 0.01))
+		hi = math.Max(hi, d.Buckets[len(d.Buckets)-1].LeMS)
+	}
+	if hi == 0 {
+		s.label(w/2, h/2, "latency distributions of the models you ran", CText, 'c')
+		return s
+	}
+	if hi <= lo*1.01 {
+		lo, hi = lo/2, hi*2
+	}
+	lo, hi = lo*0.9, hi*1.1
+	xOf := func(ms float64) float64 {
+		return x0 + math.Log(math.Max(ms, lo)/lo)/math.Log(hi/lo)*(x1-x0)
+	}
+	for e := math.Floor(math.Log10(lo)); math.Pow(10, e) <= hi; e++ {
+		for _, m := range []float64{1, 2, 5} {
+			t := m * math.Pow(10, e)
+			if t < lo || t > hi {
+				continue
+			}
+			x := xOf(t)
+			s.rect(x, y0, 0.5, y1-y0+4, CGrid)
+			s.label(x, y1+14, fmtMS(t), CText, 'c')
+		}
+	}
+	type curve struct {
+		c  Color
+		xs []float64 // edges
+		ds []float64 // densities
+	}
+	var curves []curve
+	top := 0.0
+	for _, d := range dists {
+		total := 0
+		for _, b := range d.Buckets {
+			total += b.Count
+		}
+		if total == 0 {
+			continue
+		}
+		cv := curve{c: ModelColor(d.Model)}
+		prev := math.Max(d.MinMS, 0.01)
+		if prev >= d.Buckets[0].LeMS {
+			prev = d.Buckets[0].LeMS / 1.2
+		}
+		cv.xs = append(cv.xs, prev)
+		for _, b := range d.Buckets {
+			width := math.Log(b.LeMS / prev)
+			if width <= 0 {
+				width = 0.05
+			}
+			dens := float64(b.Count) / float64(total) / width
+			cv.xs = append(cv.xs, b.LeMS)
+			cv.ds = append(cv.ds, dens)
+			top = math.Max(top, dens)
+			prev = b.LeMS
+		}
+		curves = append(curves, cv)
+	}
+	for _, cv := range curves {
+		xy := []float64{xOf(cv.xs[0]), y1}
+		for i, d := range cv.ds {
+			y := y1 - d/top*(y1-y0)
+			xy = append(xy, xOf(cv.xs[i]), y, xOf(cv.xs[i+1]), y)
+		}
+		xy = append(xy, xOf(cv.xs[len(cv.xs)-1]), y1)
+		s.Lines = append(s.Lines, Line{cv.c, 2, xy})
+	}
+	return s
+}
