@@ -5,26 +5,48 @@ GO      ?= go
 BIN     := bin/mpmlab
 ADDR    ?= 127.0.0.1:8080
 
-.PHONY: all build run test vet bench clean
+# The front end: wasm/app built for the browser, and Go's JS support file
+# (lib/wasm since Go 1.24, misc/wasm before). Both are embedded by www/.
+GOROOT    := $(shell $(GO) env GOROOT)
+WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/misc/wasm/wasm_exec.js))
+APP_SRC   := $(shell find wasm/app wasm/experiment -name '*.go' ! -name '*_test.go' 2>/dev/null)
+
+.PHONY: all build frontend run test vet bench clean
 
 all: build
 
-build:
+frontend: www/app.wasm www/wasm_exec.js
+
+www/app.wasm: $(APP_SRC)
+	@echo "building the front end (www/app.wasm)..."
+	GOOS=js GOARCH=wasm $(GO) build -ldflags='-s -w' -trimpath -o $@ ./wasm/app
+
+www/wasm_exec.js: $(WASM_EXEC)
+	@test -n "$(WASM_EXEC)" || (echo "wasm_exec.js not found under $(GOROOT)/lib/wasm or misc/wasm" && exit 1)
+	@echo "copying $(WASM_EXEC) to www/"
+	cp $(WASM_EXEC) $@
+
+build: frontend
 	@echo "building mpmlab..."
 	$(GO) build -o $(BIN) ./cmd/mpmlab
 
 run: build
-	./$(BIN) run --addr $(ADDR) hello
+	@echo "starting the playground on http://$(ADDR)"
+	./$(BIN) serve --addr $(ADDR)
 
-vet:
+vet: frontend
+	@echo "vetting..."
 	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app/...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . && echo "gofmt needed" && exit 1)
 
+# The front end is built first: the binary under test embeds it.
 test: vet
+	@echo "running every test (unit, real-binary, real-browser)..."
 	$(GO) test -count=1 -timeout 20m ./...
 
 bench: build
 	$(GO) test -run XXX -bench . -benchtime 2s ./runtime/ ./cmd/mpmlab/
 
 clean:
-	rm -rf bin
+	rm -rf bin www/app.wasm www/wasm_exec.js

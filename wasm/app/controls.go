@@ -1,0 +1,293 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"syscall/js"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// The experiment form: the model, its knobs and the load profile. The
+// fields are built from one table (names, limits, which model they belong
+// to, help), so the form, the checks and a share's restore agree.
+
+type fieldKind int
+
+const (
+	intField fieldKind = iota
+	boolField
+	textField
+	floatField
+	methodField
+)
+
+type field struct {
+	name  string // the JSON path, as in the API's error messages
+	kind  fieldKind
+	model string // "" for every model
+	min   int
+	max   int
+	help  string
+
+	intp   func(*experiment.Experiment) *int
+	boolp  func(*experiment.Experiment) **bool
+	textp  func(*experiment.Experiment) *string
+	floatp func(*experiment.Experiment) *float64
+
+	input js.Value
+	err   js.Value
+}
+
+func knobFields() []*field {
+	k := func(name, model string, lo, hi int, help string, p func(*experiment.Knobs) *int) *field {
+		return &field{name: "knobs." + name, kind: intField, model: model, min: lo, max: hi, help: help,
+			intp: func(e *experiment.Experiment) *int { return p(&e.Knobs) }}
+	}
+	return []*field{
+		k("start_servers", "process", 1, experiment.MaxProcesses, "StartServers: worker processes at start", func(k *experiment.Knobs) *int { return &k.StartServers }),
+		k("min_spare", "process", -1, experiment.MaxProcesses, "MinSpareServers: spawn processes while fewer are idle (-1: no spares)", func(k *experiment.Knobs) *int { return &k.MinSpare }),
+		k("max_spare", "process", 1, experiment.MaxProcesses, "MaxSpareServers: retire processes while more are idle", func(k *experiment.Knobs) *int { return &k.MaxSpare }),
+		k("max_request_workers", "process", 1, experiment.MaxProcesses, "MaxRequestWorkers: the most processes at once", func(k *experiment.Knobs) *int { return &k.MaxRequestWorkers }),
+		k("processes", "thread", 1, experiment.MaxProcesses, "worker processes (each with threads_per_child threads)", func(k *experiment.Knobs) *int { return &k.Processes }),
+		k("threads_per_child", "thread", 1, experiment.MaxThreadsPerChild, "ThreadsPerChild: threads in each process", func(k *experiment.Knobs) *int { return &k.ThreadsPerChild }),
+		k("loops", "reactor", 1, experiment.MaxLoops, "event loops, each its own process (nginx worker_processes)", func(k *experiment.Knobs) *int { return &k.Loops }),
+		k("connections", "reactor", 1, experiment.MaxConnections, "open connections per loop (nginx worker_connections)", func(k *experiment.Knobs) *int { return &k.Connections }),
+		k("backlog", "", 1, experiment.MaxBacklog, "ListenBacklog: connections no worker has accepted wait here", func(k *experiment.Knobs) *int { return &k.Backlog }),
+		{name: "knobs.keepalive", kind: boolField, help: "KeepAlive: let a connection carry more than one request",
+			boolp: func(e *experiment.Experiment) **bool { return &e.Knobs.KeepAlive }},
+		k("keepalive_timeout_ms", "", 1, experiment.MaxKeepAliveMS, "KeepAliveTimeout: close an idle keep-alive connection after this long (ms)", func(k *experiment.Knobs) *int { return &k.KeepAliveTimeoutMS }),
+		k("max_keepalive_requests", "", -1, 1_000_000, "MaxKeepAliveRequests: requests per connection (-1: unlimited)", func(k *experiment.Knobs) *int { return &k.MaxKeepAliveRequests }),
+		k("max_connections_per_child", "", 0, 1_000_000, "MaxConnectionsPerChild: retire a worker process after this many connections (0: never)", func(k *experiment.Knobs) *int { return &k.MaxConnectionsPerChild }),
+		k("timeout_ms", "", 1, experiment.MaxTimeoutMS, "Timeout: cut off a request after this long by killing its worker (ms)", func(k *experiment.Knobs) *int { return &k.TimeoutMS }),
+		k("memory_limit_mb", "", experiment.MinMemoryMB, experiment.MaxMemoryMB, "memory limit of each guest instance (MiB)", func(k *experiment.Knobs) *int { return &k.MemoryLimitMB }),
+	}
+}
+
+func loadFields() []*field {
+	l := func(name string, lo, hi int, help string, p func(*experiment.Load) *int) *field {
+		return &field{name: "load." + name, kind: intField, min: lo, max: hi, help: help,
+			intp: func(e *experiment.Experiment) *int { return p(&e.Load) }}
+	}
+	return []*field{
+		{name: "load.path", kind: textField, help: "the path every request asks for, e.g. /?ms=300",
+			textp: func(e *experiment.Experiment) *string { return &e.Load.Path }},
+		{name: "load.method", kind: methodField, help: "the request method",
+			textp: func(e *experiment.Experiment) *string { return &e.Load.Method }},
+		l("concurrency", 1, experiment.MaxConcurrency, "clients sending at once (closed loop) or the most in flight (open loop)", func(l *experiment.Load) *int { return &l.Concurrency }),
+		l("requests", 0, experiment.MaxRequests, "stop after this many requests (0: use the duration)", func(l *experiment.Load) *int { return &l.Requests }),
+		l("duration_ms", 0, experiment.MaxDurationMS, "stop after this long (ms; 0: use the request count)", func(l *experiment.Load) *int { return &l.DurationMS }),
+		{name: "load.keepalive", kind: boolField, help: "clients reuse connections",
+			boolp: func(e *experiment.Experiment) **bool { return &e.Load.KeepAlive }},
+		{name: "load.rate", kind: floatField, max: experiment.MaxRate, help: "open loop: requests per second whatever the answers (0: closed loop)",
+			floatp: func(e *experiment.Experiment) *float64 { return &e.Load.Rate }},
+	}
+}
+
+// form is the experiment form.
+type form struct {
+	el, model, modelErr js.Value
+	fields              []*field
+	byName              map[string]*field
+	onChange            func()
+}
+
+func newForm() *form {
+	f := &form{el: byID("experiment"), model: byID("model"), modelErr: byID("model-error"), byName: map[string]*field{}}
+	build := func(box js.Value, fields []*field) {
+		for _, fl := range fields {
+			f.fields = append(f.fields, fl)
+			f.byName[fl.name] = fl
+			label := create("label", "field", "")
+			if fl.model != "" {
+				setData(label, "for", fl.model)
+			}
+			label.Set("title", fl.help)
+			short := fl.name[strings.IndexByte(fl.name, '.')+1:]
+			name := create("span", "name", short)
+			var in js.Value
+			switch fl.kind {
+			case methodField:
+				in = document.Call("createElement", "select")
+				for _, m := range []string{"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"} {
+					o := create("option", "", m)
+					o.Set("value", m)
+					in.Call("appendChild", o)
+				}
+			default:
+				in = document.Call("createElement", "input")
+				switch fl.kind {
+				case intField:
+					in.Set("type", "number")
+					in.Set("min", fl.min)
+					in.Set("max", fl.max)
+					in.Set("step", 1)
+				case floatField:
+					in.Set("type", "number")
+					in.Set("min", 0)
+					in.Set("max", fl.max)
+					in.Set("step", "any")
+				case boolField:
+					in.Set("type", "checkbox")
+					label.Get("classList").Call("add", "check")
+				case textField:
+					in.Set("type", "text")
+					in.Set("spellcheck", false)
+					in.Set("autocomplete", "off")
+				}
+			}
+			in.Set("name", fl.name)
+			in.Set("id", "f-"+strings.ReplaceAll(fl.name, ".", "-"))
+			fl.input = in
+			fl.err = create("small", "error", "")
+			fl.err.Set("hidden", true)
+			if fl.kind == boolField {
+				label.Call("append", in, name)
+			} else {
+				label.Call("append", name, in)
+			}
+			label.Call("appendChild", fl.err)
+			box.Call("appendChild", label)
+			on(in, "input", func(js.Value) { f.clearErrors(); f.changed() })
+			on(in, "change", func(js.Value) { f.normalize(fl); f.changed() })
+		}
+	}
+	build(byID("knobs"), knobFields())
+	build(byID("load"), loadFields())
+	on(f.model, "change", func(js.Value) {
+		f.syncModel()
+		f.changed()
+	})
+	return f
+}
+
+func (f *form) changed() {
+	if f.onChange != nil {
+		f.onChange()
+	}
+}
+
+// syncModel shows the current model's knobs and the common ones.
+func (f *form) syncModel() {
+	setData(f.el, "model", f.model.Get("value").String())
+}
+
+// Set fills the form from e (normalized: every field shows its value).
+func (f *form) Set(e experiment.Experiment) {
+	e = e.Normalize()
+	f.model.Set("value", e.Model)
+	f.syncModel()
+	for _, fl := range f.fields {
+		switch fl.kind {
+		case intField:
+			fl.input.Set("value", itoa(*fl.intp(&e)))
+		case floatField:
+			fl.input.Set("value", strconv.FormatFloat(*fl.floatp(&e), 'f', -1, 64))
+		case boolField:
+			fl.input.Set("checked", experiment.On(*fl.boolp(&e)))
+		case textField, methodField:
+			fl.input.Set("value", *fl.textp(&e))
+		}
+	}
+	f.clearErrors()
+}
+
+// Get reads the form into e (keeping e's source). A field that does not
+// parse is an error naming it.
+func (f *form) Get(e *experiment.Experiment) error {
+	e.Model = f.model.Get("value").String()
+	for _, fl := range f.fields {
+		v := strings.TrimSpace(fl.input.Get("value").String())
+		switch fl.kind {
+		case intField:
+			n := 0
+			if v != "" {
+				var err error
+				if n, err = strconv.Atoi(v); err != nil {
+					return errors.New(fl.name + " " + strconv.Quote(v) + " is not a whole number")
+				}
+			}
+			*fl.intp(e) = n
+		case floatField:
+			x := 0.0
+			if v != "" {
+				var err error
+				if x, err = strconv.ParseFloat(v, 64); err != nil {
+					return errors.New(fl.name + " " + strconv.Quote(v) + " is not a number")
+				}
+			}
+			*fl.floatp(e) = x
+		case boolField:
+			*fl.boolp(e) = experiment.Bool(fl.input.Get("checked").Bool())
+		case textField, methodField:
+			*fl.textp(e) = v
+		}
+	}
+	return nil
+}
+
+// ShowError shows an API or validation error next to the field it names
+// ("load.concurrency 500 out of range 1..200"), and reports whether it
+// named one.
+func (f *form) ShowError(msg string) bool {
+	name, _, _ := strings.Cut(msg, " ")
+	name = strings.TrimSuffix(name, ":")
+	if name == "model" {
+		setText(f.modelErr, msg)
+		show(f.modelErr, true)
+		return true
+	}
+	fl, ok := f.byName[name]
+	if !ok {
+		return false
+	}
+	setText(fl.err, msg)
+	show(fl.err, true)
+	fl.input.Call("setAttribute", "aria-invalid", "true")
+	// A knob of another model is hidden: show every knob.
+	if fl.model != "" && fl.model != f.model.Get("value").String() {
+		setData(f.el, "model", "all")
+	}
+	fl.input.Call("focus")
+	return true
+}
+
+func (f *form) clearErrors() {
+	show(f.modelErr, false)
+	for _, fl := range f.fields {
+		if !fl.err.Get("hidden").Bool() {
+			show(fl.err, false)
+			fl.input.Call("removeAttribute", "aria-invalid")
+		}
+	}
+}
+
+// normalize shows the value a number field stands for once it is
+// committed: 0 or empty is the default, shown as its value, so that what
+// the form shows is what a share restores.
+func (f *form) normalize(fl *field) {
+	if fl.kind != intField {
+		return
+	}
+	if v := strings.TrimSpace(fl.input.Get("value").String()); v != "" && v != "0" {
+		return
+	}
+	var e experiment.Experiment
+	if f.Get(&e) != nil {
+		return
+	}
+	e = e.Normalize()
+	fl.input.Set("value", itoa(*fl.intp(&e)))
+}
+
+// SetNormalized shows the normalized form of the form's own values (after a
+// share: the link restores exactly what the form then shows).
+func (f *form) SetNormalized() {
+	var e experiment.Experiment
+	if f.Get(&e) == nil {
+		f.Set(e)
+	}
+}

@@ -1,0 +1,363 @@
+//go:build js && wasm
+
+// Command app is mpmlab's front end, compiled to WebAssembly (GOOS=js) and
+// started by www/app.js. It owns the page's state and logic: the editor
+// (highlighting and formatting in Go), the experiment form, runs and their
+// live view from the server's event stream, the compare table, shares and
+// the try-a-request panel. www/index.html declares the page; this program
+// binds to its elements by id.
+//
+// It speaks the API of playground/API.md through the browser's fetch and
+// EventSource, and shares the experiment type with the server
+// (wasm/experiment), so a share restores exactly what was sent.
+package main
+
+import (
+	"go/format"
+	"go/scanner"
+	"slices"
+	"strings"
+	"syscall/js"
+
+	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// example is one entry of GET /api/examples.
+type example struct {
+	Name    string            `json:"name"`
+	Summary string            `json:"summary"`
+	Source  experiment.Source `json:"source"`
+}
+
+type app struct {
+	ed   *editor
+	form *form
+
+	// files is the handler's source; files[main] is the one in the editor
+	// (the others, from an API-made share, travel unchanged).
+	files    []experiment.File
+	main     int
+	examples []example
+
+	run       *run
+	views     map[string]*live.View
+	view      *live.View        // the one on screen
+	summaries map[string]string // model → key of the experiment its row came from
+
+	timeline, lagChart, rpsChart, histChart, overlay *canvas
+	timelineH                                        float64
+	dists                                            map[string]live.Dist
+	finals                                           map[*live.View]final
+	exited                                           map[int]bool // pids whose exit is listed
+	drawQueued, drawAll                              bool
+}
+
+func main() {
+	a := &app{
+		ed:        newEditor(),
+		form:      newForm(),
+		views:     map[string]*live.View{},
+		summaries: map[string]string{},
+		dists:     map[string]live.Dist{},
+		finals:    map[*live.View]final{},
+		exited:    map[int]bool{},
+		timeline:  newCanvas("timeline"),
+		lagChart:  newCanvas("lag-chart"),
+		rpsChart:  newCanvas("rps-chart"),
+		histChart: newCanvas("hist-chart"),
+		overlay:   newCanvas("overlay-chart"),
+	}
+	a.form.Set(experiment.Experiment{})
+	a.ed.onChange = a.edited
+	a.form.onChange = a.edited
+	a.bind()
+	a.initTheme()
+	go a.start()
+	select {}
+}
+
+// start loads the examples and the experiment to show (a share, a
+// fragment, or the first example), then says the page is ready.
+func (a *app) start() {
+	status := byID("status")
+	setText(status, "loading examples…")
+	if err := call("GET", "/api/examples", nil, &a.examples); err != nil {
+		a.error(byID("run-error"), "examples: "+err.Error())
+	}
+	sel := byID("examples")
+	for _, ex := range a.examples {
+		o := create("option", "", ex.Name+" — "+shorten(ex.Summary, 60))
+		o.Set("value", ex.Name)
+		o.Set("title", ex.Summary)
+		sel.Call("appendChild", o)
+	}
+	if !a.restore() {
+		name := "hello"
+		if !slices.ContainsFunc(a.examples, func(e example) bool { return e.Name == name }) && len(a.examples) > 0 {
+			name = a.examples[0].Name
+		}
+		a.loadExample(name)
+	}
+	setText(status, "")
+	body := document.Get("body")
+	setData(body, "readyMs", ftoa(global.Get("performance").Call("now").Float(), 0))
+	setData(body, "ready", "1")
+	a.queueDraw(true)
+}
+
+// restore loads the experiment of a /p/<id> path or a #x= fragment.
+func (a *app) restore() bool {
+	loc := global.Get("location")
+	path, hash := loc.Get("pathname").String(), loc.Get("hash").String()
+	errEl := byID("restore-error")
+	switch {
+	case strings.HasPrefix(path, "/p/"):
+		id := strings.TrimPrefix(path, "/p/")
+		var e experiment.Experiment
+		if err := call("GET", "/api/shares/"+id, nil, &e); err != nil {
+			a.error(errEl, "could not open share "+id+": "+err.Error())
+			return false
+		}
+		a.apply(e)
+		return true
+	case strings.HasPrefix(hash, "#x="):
+		e, err := experiment.DecodeFragment(hash)
+		if err != nil {
+			a.error(errEl, "could not open this link: "+err.Error())
+			return false
+		}
+		a.apply(e)
+		return true
+	}
+	return false
+}
+
+// apply puts an experiment in the editor and the form.
+func (a *app) apply(e experiment.Experiment) {
+	a.files = slices.Clone(e.Source.Files)
+	if len(a.files) == 0 {
+		a.files = []experiment.File{{Name: "main.go"}}
+	}
+	a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
+	a.ed.SetValue(a.files[a.main].Data)
+	a.form.Set(e)
+	a.matchExample()
+	a.edited()
+}
+
+// matchExample selects the example whose source is the editor's, if any.
+func (a *app) matchExample() {
+	name := ""
+	for _, ex := range a.examples {
+		if len(ex.Source.Files) == len(a.files) && len(a.files) == 1 && ex.Source.Files[0].Data == a.ed.Value() {
+			name = ex.Name
+		}
+	}
+	byID("examples").Set("value", name)
+	a.showSummary(name)
+}
+
+func (a *app) showSummary(name string) {
+	s := ""
+	for _, ex := range a.examples {
+		if ex.Name == name {
+			s = ex.Summary
+		}
+	}
+	setText(byID("example-summary"), s)
+}
+
+func (a *app) loadExample(name string) {
+	for _, ex := range a.examples {
+		if ex.Name == name {
+			a.files = slices.Clone(ex.Source.Files)
+			a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
+			a.ed.SetValue(a.files[a.main].Data)
+			byID("examples").Set("value", name)
+			a.showSummary(name)
+			a.edited()
+			return
+		}
+	}
+}
+
+// experiment is the experiment the page shows.
+func (a *app) experiment() (experiment.Experiment, error) {
+	var e experiment.Experiment
+	files := slices.Clone(a.files)
+	if len(files) == 0 {
+		files = []experiment.File{{Name: "main.go"}}
+	}
+	files[a.main].Data = a.ed.Value()
+	e.Source.Files = files
+	err := a.form.Get(&e)
+	return e, err
+}
+
+// edited runs on every change of the source or the form: the share links
+// no longer describe the page.
+func (a *app) edited() {
+	show(byID("share-panel"), false)
+}
+
+// bind wires the buttons and the keyboard.
+func (a *app) bind() {
+	on(byID("run"), "click", func(js.Value) { a.startRun("") })
+	on(byID("compare"), "click", func(js.Value) { a.startRun("all") })
+	on(byID("stop"), "click", func(js.Value) { a.stopRun() })
+	on(byID("format"), "click", func(js.Value) { a.format() })
+	on(byID("share"), "click", func(js.Value) { a.share() })
+	on(byID("examples"), "change", func(e js.Value) {
+		if name := e.Get("target").Get("value").String(); name != "" {
+			a.loadExample(name)
+		}
+	})
+	on(document, "keydown", func(e js.Value) {
+		mod := e.Get("ctrlKey").Bool() || e.Get("metaKey").Bool()
+		if !mod {
+			return
+		}
+		key := strings.ToLower(e.Get("key").String())
+		shift := e.Get("shiftKey").Bool()
+		switch {
+		case key == "enter":
+			e.Call("preventDefault")
+			a.startRun("")
+		case key == "s" && !shift:
+			e.Call("preventDefault")
+			a.share()
+		case key == "f" && shift:
+			e.Call("preventDefault")
+			a.format()
+		}
+	})
+	on(global.Get("window"), "hashchange", func(js.Value) {
+		if strings.HasPrefix(global.Get("location").Get("hash").String(), "#x=") {
+			a.restore()
+		}
+	})
+	for _, id := range []string{"copy-url", "copy-fragment"} {
+		btn := byID(id)
+		on(btn, "click", func(js.Value) { copyInput(btn) })
+	}
+	on(byID("try-form"), "submit", func(e js.Value) {
+		e.Call("preventDefault")
+		a.try()
+	})
+	on(byID("experiment"), "submit", func(e js.Value) {
+		e.Call("preventDefault")
+		a.startRun("")
+	})
+	ro := global.Get("ResizeObserver")
+	if ro.Truthy() {
+		fn := js.FuncOf(func(js.Value, []js.Value) any { a.queueDraw(true); return nil })
+		funcs = append(funcs, fn)
+		obs := ro.New(fn)
+		obs.Call("observe", byID("live"))
+		obs.Call("observe", byID("compare-view"))
+	}
+}
+
+// format runs go/format on the editor's text, in the browser.
+func (a *app) format() {
+	src := a.ed.Value()
+	out, err := format.Source([]byte(src))
+	if err != nil {
+		var diags []diagnostic
+		if list, ok := err.(scanner.ErrorList); ok {
+			for _, e := range list {
+				diags = append(diags, diagnostic{File: a.files[a.main].Name, Line: e.Pos.Line, Col: e.Pos.Column, Message: e.Msg})
+			}
+		} else {
+			diags = []diagnostic{{File: a.files[a.main].Name, Line: 1, Message: err.Error()}}
+		}
+		a.ed.SetDiagnostics(diags)
+		setText(byID("status"), "format: the source does not parse")
+		return
+	}
+	a.ed.SetDiagnostics(nil)
+	a.ed.Replace(string(out))
+	setText(byID("status"), "formatted")
+}
+
+// error shows msg in el (an error slot near the control that caused it).
+func (a *app) error(el js.Value, msg string) {
+	setText(el, msg)
+	show(el, msg != "")
+}
+
+// copyInput copies the value of the input before btn.
+func copyInput(btn js.Value) {
+	in := btn.Get("previousElementSibling")
+	text := in.Get("value").String()
+	done := func() {
+		setText(btn, "Copied")
+		after(1500, func() { setText(btn, "Copy") })
+	}
+	clip := global.Get("navigator").Get("clipboard")
+	if clip.Truthy() {
+		go func() {
+			if _, err := await(clip.Call("writeText", text)); err == nil {
+				done()
+				return
+			}
+			in.Call("select")
+			document.Call("execCommand", "copy")
+			done()
+		}()
+		return
+	}
+	in.Call("select")
+	document.Call("execCommand", "copy")
+	done()
+}
+
+// Theme: "auto" follows the system; the toggle cycles auto, light, dark and
+// is remembered. www/app.js applies a remembered choice before first paint.
+func (a *app) initTheme() {
+	btn := byID("theme")
+	root := document.Get("documentElement")
+	label := func() {
+		t := root.Get("dataset").Get("theme")
+		name := "auto"
+		if t.Truthy() {
+			name = t.String()
+		}
+		btn.Set("title", "Theme: "+name+" (click to change)")
+		setData(btn, "theme", name)
+	}
+	label()
+	loadPalette()
+	on(btn, "click", func(js.Value) {
+		next := map[string]string{"auto": "light", "light": "dark", "dark": "auto"}[btn.Get("dataset").Get("theme").String()]
+		store := global.Get("localStorage")
+		if next == "auto" {
+			root.Get("dataset").Delete("theme")
+			store.Call("removeItem", "mpmlab-theme")
+		} else {
+			setData(root, "theme", next)
+			store.Call("setItem", "mpmlab-theme", next)
+		}
+		label()
+		loadPalette()
+		a.queueDraw(true)
+	})
+	mq := global.Call("matchMedia", "(prefers-color-scheme: dark)")
+	on(mq, "change", func(js.Value) {
+		loadPalette()
+		a.queueDraw(true)
+	})
+}
+
+// shorten cuts s at a word boundary to about n bytes, with an ellipsis.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := strings.LastIndexByte(s[:n], ' ')
+	if cut < n/2 {
+		cut = n
+	}
+	return strings.TrimRight(s[:cut], " ,.:;") + "…"
+}

@@ -1,0 +1,522 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"syscall/js"
+
+	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// run is an experiment in progress: its id and its event stream.
+type run struct {
+	id      string
+	es      js.Value
+	key     string // the experiment without its model (see rowKey)
+	stopped bool
+	funcs   []js.Func // the stream's listeners
+}
+
+// rowKey identifies an experiment apart from its model: compare rows with
+// another key came from an earlier experiment.
+func rowKey(e experiment.Experiment) string {
+	e.Model = "all"
+	return e.ShareID()
+}
+
+// startRun starts the form's experiment; model "all" is Compare.
+func (a *app) startRun(model string) {
+	if a.run != nil {
+		return
+	}
+	runErr := byID("run-error")
+	a.error(runErr, "")
+	a.form.clearErrors()
+	if model != "" && a.form.model.Get("value").String() != model {
+		a.form.model.Set("value", model)
+		a.form.syncModel()
+		a.edited()
+	}
+	e, err := a.experiment()
+	if err == nil {
+		err = e.Validate()
+	}
+	if err != nil {
+		a.showError(runErr, err.Error())
+		return
+	}
+	a.ed.SetDiagnostics(nil)
+	a.run = &run{key: rowKey(e)}
+	a.running(true)
+	setText(byID("status"), "starting…")
+	for m, key := range a.summaries {
+		setData(byID("summary-"+m), "stale", boolStr(key != a.run.key))
+	}
+	go func() {
+		var res struct {
+			ID string `json:"id"`
+		}
+		if err := call("POST", "/api/runs", e, &res); err != nil {
+			a.runEnded("")
+			var ae *apiError
+			if errors.As(err, &ae) && len(ae.Diagnostics) > 0 {
+				a.ed.SetDiagnostics(ae.Diagnostics)
+			}
+			a.showError(runErr, err.Error())
+			return
+		}
+		a.run.id = res.ID
+		a.listen(res.ID)
+	}()
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "1"
+	}
+	return ""
+}
+
+// showError shows an API error next to the field it names, else in el.
+func (a *app) showError(el js.Value, msg string) {
+	if a.form.ShowError(msg) {
+		return
+	}
+	if strings.HasPrefix(msg, "source") {
+		a.error(byID("source-error"), msg)
+		return
+	}
+	a.error(el, msg)
+}
+
+// running switches the buttons between idle and running.
+func (a *app) running(on bool) {
+	byID("run").Set("disabled", on)
+	byID("compare").Set("disabled", on)
+	byID("stop").Set("disabled", !on)
+	setData(document.Get("body"), "running", boolStr(on))
+}
+
+func (a *app) stopRun() {
+	r := a.run
+	if r == nil || r.id == "" || r.stopped {
+		return
+	}
+	r.stopped = true
+	setText(byID("status"), "stopping…")
+	go func() {
+		if err := call("POST", "/api/runs/"+r.id+"/stop", nil, nil); err != nil {
+			a.error(byID("run-error"), "stop: "+err.Error())
+		}
+	}()
+}
+
+// runEnded resets the page after a run; msg, if any, is its error.
+func (a *app) runEnded(msg string) {
+	if r := a.run; r != nil && r.es.Truthy() {
+		r.es.Call("close")
+		// Release the listeners once the current event has been handled.
+		after(0, func() {
+			for _, f := range r.funcs {
+				f.Release()
+			}
+		})
+	}
+	a.run = nil
+	a.running(false)
+	if a.view != nil {
+		a.view.Stop()
+		a.queueDraw(false)
+	}
+	if msg != "" {
+		a.error(byID("run-error"), msg)
+	}
+}
+
+// listen follows a run's event stream (SSE, API.md).
+func (a *app) listen(id string) {
+	es := global.Get("EventSource").New("/api/runs/" + id + "/events")
+	a.run.es = es
+	r := a.run
+	status := byID("status")
+	handle := func(name string, f func(data []byte)) {
+		r.funcs = append(r.funcs, listen(es, name, func(e js.Value) {
+			if a.run != r {
+				return
+			}
+			f([]byte(e.Get("data").String()))
+		}))
+	}
+	handle("progress", func(data []byte) {
+		var m struct {
+			Message string `json:"message"`
+		}
+		json.Unmarshal(data, &m)
+		setText(status, m.Message)
+		setData(status, "busy", "1")
+	})
+	handle("diagnostics", func(data []byte) {
+		var m struct {
+			Diagnostics []diagnostic `json:"diagnostics"`
+		}
+		json.Unmarshal(data, &m)
+		a.ed.SetDiagnostics(m.Diagnostics)
+		setText(status, "")
+		a.error(byID("run-error"), "does not compile: "+plural(len(m.Diagnostics), "error"))
+	})
+	handle("phase", func(data []byte) {
+		var m struct {
+			Model string `json:"model"`
+			State string `json:"state"`
+			Error string `json:"error"`
+		}
+		json.Unmarshal(data, &m)
+		switch m.State {
+		case "starting":
+			delete(a.finals, a.views[m.Model])
+			v := live.New(m.Model)
+			a.views[m.Model] = v
+			a.view = v
+			a.resetLive(m.Model)
+			setText(status, "starting the "+m.Model+" model…")
+		case "running":
+			setText(status, "running under "+m.Model+"…")
+		case "stopped":
+			if v := a.views[m.Model]; v != nil {
+				v.Stop()
+			}
+			if m.Error != "" {
+				a.error(byID("run-error"), m.Error)
+			}
+		}
+		setData(byID("live"), "state", m.State)
+		a.queueDraw(false)
+	})
+	handle("trace", func(data []byte) {
+		var t live.Trace
+		if json.Unmarshal(data, &t) != nil || a.view == nil {
+			return
+		}
+		a.view.AddTrace(&t)
+		a.logLifecycle(t.Events)
+		a.queueDraw(false)
+	})
+	handle("stats", func(data []byte) {
+		var s live.Stats
+		if json.Unmarshal(data, &s) != nil {
+			return
+		}
+		v := a.views[s.Model]
+		if v == nil {
+			v = a.view
+		}
+		if v != nil {
+			v.AddStats(&s)
+		}
+		if v == a.view {
+			a.showStats(&s)
+		}
+		a.queueDraw(false)
+	})
+	handle("summary", func(data []byte) {
+		var s summaryMsg
+		if json.Unmarshal(data, &s) == nil {
+			a.showSummaryRow(&s, r.key)
+		}
+	})
+	handle("done", func(data []byte) {
+		var m struct {
+			Error   string `json:"error"`
+			Stopped string `json:"stopped"`
+		}
+		json.Unmarshal(data, &m)
+		switch {
+		case m.Error != "":
+			setText(status, "")
+		case m.Stopped != "":
+			setText(status, m.Stopped)
+		default:
+			setText(status, "done")
+		}
+		setData(status, "busy", "")
+		a.runEnded(m.Error)
+	})
+	r.funcs = append(r.funcs, listen(es, "error", func(js.Value) {
+		if a.run != r {
+			return
+		}
+		// EventSource would reconnect and start nothing: the run is gone.
+		setData(status, "busy", "")
+		setText(status, "")
+		a.runEnded("lost the connection to the run")
+	}))
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return itoa(n) + " " + what + "s"
+}
+
+// resetLive clears the live panel for a model starting.
+func (a *app) resetLive(model string) {
+	setText(byID("live-model"), model)
+	for _, id := range []string{"rps", "p50", "p90", "p99", "errors", "inflight", "queue", "util", "lag-p99"} {
+		el := byID(id)
+		setText(el, "–")
+		el.Call("removeAttribute", "data-ms")
+	}
+	clear(a.exited)
+	setData(byID("live"), "model", model)
+	clearChildren(byID("scoreboard"))
+	clearChildren(byID("events"))
+}
+
+// showStats updates the numbers of the live panel. The percentiles are
+// the last window's (250 ms): a window without answers keeps the previous
+// ones; the summary replaces them with the whole run's.
+func (a *app) showStats(s *live.Stats) {
+	setText(byID("rps"), ftoa(s.RPS, 0))
+	if s.P99MS > 0 {
+		a.showPercentiles(s.P50MS, s.P90MS, s.P99MS, "over the last 250 ms")
+	}
+	setText(byID("errors"), itoa(s.Errors))
+	setText(byID("queue"), itoa(s.Queue))
+	if a.view != nil {
+		setText(byID("inflight"), itoa(a.view.Running()))
+	}
+	if s.LoopUtil >= 0 {
+		setText(byID("util"), ftoa(s.LoopUtil*100, 0)+"%")
+		setText(byID("lag-p99"), live.FormatMS(s.LagP99MS))
+	}
+	a.showScoreboard(s.Scoreboard)
+}
+
+// showPercentiles shows latency percentiles in the live panel; #p99 keeps
+// its value in ms in data-ms.
+func (a *app) showPercentiles(p50, p90, p99 float64, over string) {
+	for _, p := range []struct {
+		id string
+		ms float64
+	}{{"p50", p50}, {"p90", p90}, {"p99", p99}} {
+		el := byID(p.id)
+		setText(el, live.FormatMS(p.ms))
+		el.Set("title", p.id+" "+over)
+		setData(el, "ms", ftoa(p.ms, 3))
+	}
+}
+
+// showScoreboard shows mod_status's letters, each run of one letter in a
+// span of its class.
+func (a *app) showScoreboard(board string) {
+	var b strings.Builder
+	for i := 0; i < len(board); {
+		j := i
+		for j < len(board) && board[j] == board[i] {
+			j++
+		}
+		class := map[byte]string{'_': "idle", 'R': "read", 'W': "send", 'K': "keep", 'B': "block", '.': "open"}[board[i]]
+		b.WriteString(`<span class="sb-` + class + `">`)
+		for k := i; k < j; k++ {
+			c := board[k]
+			if c == '<' || c == '&' || c == '>' {
+				c = '?'
+			}
+			b.WriteByte(c)
+		}
+		b.WriteString("</span>")
+		i = j
+	}
+	byID("scoreboard").Set("innerHTML", b.String())
+}
+
+// logLifecycle lists spawns, exits and kills under the timeline.
+func (a *app) logLifecycle(evs []live.Event) {
+	list := byID("events")
+	for _, e := range evs {
+		var text, class string
+		switch e.Kind {
+		case "spawn":
+			text, class = "spawned worker "+itoa(e.Process)+" (pid "+itoa(e.PID)+")", "spawn"
+		case "exit":
+			if a.exited[e.PID] { // the worker's own word and the supervisor's
+				continue
+			}
+			a.exited[e.PID] = true
+			text, class = "worker "+itoa(e.Process)+" (pid "+itoa(e.PID)+") exited", "exit"
+			if e.Status != 0 {
+				class = "crash"
+				text += " with status " + itoa(e.Status)
+			}
+			if e.Cause != "" {
+				text += ": " + e.Cause
+			}
+		case "kill":
+			text, class = "killed worker "+itoa(e.Process)+" (pid "+itoa(e.PID)+"): "+e.Cause, "kill"
+		default:
+			continue
+		}
+		if a.view != nil && a.view.T0 != 0 {
+			text = live.FormatMS(float64(e.T-a.view.T0)/1e6) + "  " + text
+		}
+		li := create("li", class, text)
+		list.Call("prepend", li)
+		if list.Get("childElementCount").Int() > 200 {
+			list.Get("lastElementChild").Call("remove")
+		}
+	}
+}
+
+// final is a model's whole-run latency distribution and percentiles.
+type final struct {
+	dist          live.Dist
+	p50, p90, p99 float64
+}
+
+// summaryMsg is the data of an SSE "summary" message.
+type summaryMsg struct {
+	Model   string `json:"model"`
+	Summary struct {
+		Requests  int     `json:"requests"`
+		Succeeded int     `json:"succeeded"`
+		Errors    int     `json:"errors"`
+		RPS       float64 `json:"rps"`
+		Latency   struct {
+			Min int64 `json:"min_ns"`
+			P50 int64 `json:"p50_ns"`
+			P90 int64 `json:"p90_ns"`
+			P99 int64 `json:"p99_ns"`
+			Max int64 `json:"max_ns"`
+		} `json:"latency"`
+		Histogram []struct {
+			Le    int64 `json:"le_ns"`
+			Count int   `json:"count"`
+		} `json:"histogram"`
+		StatusCodes map[string]int `json:"status_codes"`
+		ErrorKinds  map[string]int `json:"error_kinds"`
+	} `json:"summary"`
+	RSSKB    int64  `json:"rss_kb"`
+	Sentence string `json:"sentence"`
+	Error    string `json:"error"`
+}
+
+// showSummaryRow fills the model's row of the compare table and its curve.
+func (a *app) showSummaryRow(s *summaryMsg, key string) {
+	row := query(document, "#summary-"+s.Model)
+	if row.IsNull() {
+		return
+	}
+	a.summaries[s.Model] = key
+	setData(row, "stale", "")
+	setData(row, "filled", "1")
+	cell := func(stat, text string) js.Value {
+		c := query(row, "[data-stat="+stat+"]")
+		setText(c, text)
+		return c
+	}
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	sum := &s.Summary
+	cell("requests", itoa(sum.Requests))
+	cell("rps", ftoa(sum.RPS, 1))
+	cell("p50", live.FormatMS(ms(sum.Latency.P50)))
+	cell("p90", live.FormatMS(ms(sum.Latency.P90)))
+	p99 := cell("p99", live.FormatMS(ms(sum.Latency.P99)))
+	setData(p99, "ms", ftoa(ms(sum.Latency.P99), 3))
+	failed := sum.Requests - sum.Succeeded
+	errs := cell("errors", itoa(failed))
+	var why []string
+	for k, v := range sum.ErrorKinds {
+		why = append(why, itoa(v)+" "+k)
+	}
+	for k, v := range sum.StatusCodes {
+		if !strings.HasPrefix(k, "2") && !strings.HasPrefix(k, "3") {
+			why = append(why, itoa(v)+" × "+k)
+		}
+	}
+	errs.Set("title", strings.Join(why, ", "))
+	setData(errs, "bad", boolStr(failed > 0))
+	rss := "–"
+	if s.RSSKB > 0 {
+		rss = ftoa(float64(s.RSSKB)/1024, 1) + " MB"
+	}
+	cell("rss", rss)
+	sentence := s.Sentence
+	if s.Error != "" {
+		sentence = strings.TrimSpace(sentence + " " + s.Error)
+	}
+	cell("sentence", sentence)
+	d := live.Dist{Model: s.Model, MinMS: ms(sum.Latency.Min)}
+	for _, b := range sum.Histogram {
+		d.Buckets = append(d.Buckets, live.Bucket{LeMS: ms(b.Le), Count: b.Count})
+	}
+	a.dists[s.Model] = d
+	if v := a.views[s.Model]; v != nil {
+		a.finals[v] = final{d, ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99)}
+		if v == a.view {
+			a.showPercentiles(ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), "over the whole run")
+			setText(byID("rps"), ftoa(sum.RPS, 0))
+		}
+		v.Dirty = true
+	}
+	a.queueDraw(true)
+}
+
+// queueDraw redraws on the next animation frame (at most once a frame);
+// all also redraws charts whose data did not change (a resize, a theme).
+func (a *app) queueDraw(all bool) {
+	a.drawAll = a.drawAll || all
+	if a.drawQueued {
+		return
+	}
+	a.drawQueued = true
+	raf(a.draw)
+}
+
+func (a *app) draw() {
+	a.drawQueued = false
+	all := a.drawAll
+	a.drawAll = false
+	v := a.view
+	if v == nil {
+		v = live.New("reactor")
+	}
+	if v.Dirty || all {
+		v.Dirty = false
+		if h := v.TimelineHeight(140, 420); h != a.timelineH {
+			a.timelineH = h
+			a.timeline.el.Get("style").Set("height", ftoa(h, 0)+"px")
+		}
+		a.timeline.draw(v.Timeline(a.timeline.size()))
+		lag := v.LagChart(a.lagChart.size())
+		a.lagChart.draw(lag)
+		setData(a.lagChart.el, "points", itoa(lag.Points))
+		a.rpsChart.draw(v.ThroughputChart(a.rpsChart.size()))
+		// The whole run's histogram once its summary came, else the live
+		// one with percentiles estimated from it.
+		w, h := a.histChart.size()
+		if f, ok := a.finals[v]; ok {
+			a.histChart.draw(live.Histogram(w, h, f.dist.Buckets, f.p50, f.p90, f.p99))
+		} else {
+			b := v.Stats.Histogram
+			a.histChart.draw(live.Histogram(w, h, b, live.Percentile(b, 0.5), live.Percentile(b, 0.9), live.Percentile(b, 0.99)))
+		}
+		if v.Running() > 0 || a.run != nil {
+			setText(byID("inflight"), itoa(v.Running()))
+		}
+	}
+	if all {
+		var ds []live.Dist
+		for _, m := range []string{"process", "thread", "reactor"} {
+			if d, ok := a.dists[m]; ok {
+				ds = append(ds, d)
+			}
+		}
+		w, h := a.overlay.size()
+		a.overlay.draw(live.Overlay(w, h, ds))
+	}
+}

@@ -1,0 +1,153 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"strings"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// share stores the experiment (POST /api/shares) and shows its two links:
+// the short /p/<id> one and the self-contained #x= one.
+func (a *app) share() {
+	errEl := byID("share-error")
+	a.error(errEl, "")
+	e, err := a.experiment()
+	if err != nil {
+		a.showError(errEl, err.Error())
+		return
+	}
+	origin := global.Get("location").Get("origin").String()
+	go func() {
+		var res struct {
+			ID  string `json:"id"`
+			URL string `json:"url"`
+		}
+		btn := byID("share")
+		btn.Set("disabled", true)
+		defer btn.Set("disabled", false)
+		if err := call("POST", "/api/shares", e, &res); err != nil {
+			a.showError(errEl, "share: "+err.Error())
+			return
+		}
+		a.form.SetNormalized()
+		url := byID("share-url")
+		url.Set("value", origin+res.URL)
+		byID("share-fragment").Set("value", origin+"/#x="+e.EncodeFragment())
+		show(byID("share-panel"), true)
+		global.Get("history").Call("replaceState", nil, "", res.URL)
+		url.Call("focus")
+		url.Call("select")
+		setText(byID("status"), "shared as "+res.ID)
+	}()
+}
+
+// try sends one request to the handler under the form's model
+// (POST /api/try) and shows the answer.
+func (a *app) try() {
+	errEl := byID("try-error")
+	a.error(errEl, "")
+	e, err := a.experiment()
+	if err == nil {
+		err = e.Validate()
+	}
+	if err != nil {
+		a.showError(errEl, err.Error())
+		return
+	}
+	if e.Model == "all" {
+		e.Model = experiment.DefaultModel
+	}
+	req := struct {
+		Experiment experiment.Experiment `json:"experiment"`
+		Method     string                `json:"method"`
+		Path       string                `json:"path"`
+		Headers    map[string]string     `json:"headers"`
+		Body       string                `json:"body"`
+	}{
+		Experiment: e,
+		Method:     byID("try-method").Get("value").String(),
+		Path:       strings.TrimSpace(byID("try-path").Get("value").String()),
+		Headers:    map[string]string{},
+		Body:       byID("try-body").Get("value").String(),
+	}
+	if req.Path == "" {
+		req.Path = "/"
+	}
+	for _, line := range strings.Split(byID("try-headers").Get("value").String(), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			a.error(errEl, "header "+strings.TrimSpace(line)+": want Name: value")
+			return
+		}
+		req.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	btn := byID("try-send")
+	go func() {
+		btn.Set("disabled", true)
+		setText(btn, "Sending…")
+		defer func() {
+			btn.Set("disabled", false)
+			setText(btn, "Send")
+		}()
+		var res struct {
+			Model      string            `json:"model"`
+			Status     int               `json:"status"`
+			Headers    map[string]string `json:"headers"`
+			Body       string            `json:"body"`
+			Truncated  bool              `json:"truncated"`
+			DurationMS float64           `json:"duration_ms"`
+			Worker     string            `json:"worker"`
+			Error      string            `json:"error"`
+			Log        []string          `json:"log"`
+		}
+		if err := call("POST", "/api/try", req, &res); err != nil {
+			if ae, ok := err.(*apiError); ok && len(ae.Diagnostics) > 0 {
+				a.ed.SetDiagnostics(ae.Diagnostics)
+			}
+			a.showError(errEl, err.Error())
+			show(byID("try-result"), false)
+			return
+		}
+		st := byID("try-status")
+		setText(st, itoa(res.Status))
+		setData(st, "class", itoa(res.Status/100)+"xx")
+		setText(byID("try-time"), ftoa(res.DurationMS, 1)+" ms")
+		setText(byID("try-worker"), res.Worker)
+		var h strings.Builder
+		keys := make([]string, 0, len(res.Headers))
+		for k := range res.Headers {
+			keys = append(keys, k)
+		}
+		sortStrings(keys)
+		for _, k := range keys {
+			h.WriteString(k + ": " + res.Headers[k] + "\n")
+		}
+		setText(byID("try-headers-out"), h.String())
+		body := res.Body
+		if res.Truncated {
+			body += "\n… (cut at 1 MiB)"
+		}
+		setText(byID("try-body-out"), body)
+		if res.Error != "" {
+			a.error(errEl, res.Error)
+		}
+		logEl := byID("try-log")
+		setText(logEl, strings.Join(res.Log, "\n"))
+		show(logEl, len(res.Log) > 0)
+		setText(byID("try-model"), res.Model)
+		show(byID("try-result"), true)
+	}()
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
