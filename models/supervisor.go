@@ -59,17 +59,19 @@ type Supervisor struct {
 
 // child is one worker process.
 type child struct {
-	index    int
-	cmd      *exec.Cmd
-	pid      int
-	lanes    []string // lane states
-	spawned  time.Time
-	ready    chan struct{}
-	isReady  bool
-	lastBeat time.Time
-	exit     *Event // the exit the worker reported, if any
-	killed   string // why the supervisor killed it, if it did
-	retiring bool
+	index     int
+	cmd       *exec.Cmd
+	pid       int
+	lanes     []string // lane states
+	spawned   time.Time
+	ready     chan struct{} // closed once: ready, or exited first
+	readyOnce sync.Once
+	isReady   bool
+	exited    bool
+	lastBeat  time.Time
+	exit      *Event // the exit the worker reported, if any
+	killed    string // why the supervisor killed it, if it did
+	retiring  bool
 }
 
 // Start opens the listening socket, starts the model's worker processes and
@@ -275,9 +277,9 @@ func (s *Supervisor) readEvents(c *child, pr *os.File) {
 		c.lastBeat = time.Now()
 		switch e.Kind {
 		case EventReady:
-			if !c.isReady {
+			if !c.isReady && !c.exited {
 				c.isReady = true
-				close(c.ready)
+				c.readyOnce.Do(func() { close(c.ready) })
 				s.cfg.Logf("%s (pid %d) ready in %v", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond))
 			}
 		case EventState:
@@ -330,9 +332,8 @@ func (s *Supervisor) reap(c *child) {
 	default:
 		cause = "exited"
 	}
-	if !c.isReady {
-		close(c.ready)
-	}
+	c.exited = true
+	c.readyOnce.Do(func() { close(c.ready) }) // wakes waitReady; isReady says how it went
 	if s.slots[c.index] == c {
 		s.slots[c.index] = nil
 	}
