@@ -3,6 +3,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"syscall/js"
 
@@ -13,27 +14,41 @@ import (
 // <pre> that shows the same text highlighted, a gutter of line numbers with
 // diagnostic markers, and a list of the diagnostics.
 //
-// The textarea is sized to its content (CSS reads --lines and --cols from
-// the code box), so it never scrolls by itself: the editor box scrolls the
-// text, the highlight and the gutter together.
+// The textarea scrolls itself; the highlight and the gutter hold only the
+// lines in view (and a margin), moved with a transform on every scroll
+// event. So a keystroke costs one highlight of the whole source (a few
+// milliseconds at 64 KiB, in Go) and a small innerHTML, however long the
+// source is.
 type editor struct {
-	ta, pre, gutter, code, list js.Value
+	root, ta, pre, preBox, gutter, gutterBox, numbers, list js.Value
 
-	lines, cols int
+	html        []byte // the whole source highlighted
+	offs        []int  // offs[i]: where line i starts in html; a last entry at its end
+	lines       int
+	first, last int // the lines the highlight holds: [first, last)
 	queued      bool
-	escaped     bool   // the last key was Escape: let Tab leave the editor
-	buf         []byte // highlight output, reused
+	escaped     bool // the last key was Escape: let Tab leave the editor
 	diags       []diagnostic
 	onChange    func()
 }
 
+// Geometry, as in www/style.css (.editor --lh and --pad).
+const (
+	lineHeight = 20
+	editorPad  = 8
+	lineMargin = 40 // lines held above and below the view
+)
+
 func newEditor() *editor {
 	ed := &editor{
-		ta:     byID("source"),
-		pre:    byID("highlight"),
-		gutter: byID("gutter"),
-		code:   byID("code"),
-		list:   byID("diagnostics"),
+		root:      byID("editor"),
+		ta:        byID("source"),
+		pre:       byID("highlight"),
+		preBox:    byID("code-inner"),
+		gutter:    byID("gutter"),
+		gutterBox: byID("gutter-inner"),
+		numbers:   byID("numbers"),
+		list:      byID("diagnostics"),
 	}
 	on(ed.ta, "input", func(js.Value) {
 		ed.schedule()
@@ -41,6 +56,7 @@ func newEditor() *editor {
 			ed.onChange()
 		}
 	})
+	on(ed.ta, "scroll", func(js.Value) { ed.render(false) })
 	on(ed.ta, "keydown", ed.keydown)
 	return ed
 }
@@ -51,8 +67,10 @@ func (ed *editor) Value() string { return ed.ta.Get("value").String() }
 // diagnostics.
 func (ed *editor) SetValue(s string) {
 	ed.ta.Set("value", s)
+	ed.ta.Set("scrollTop", 0)
+	ed.ta.Set("scrollLeft", 0)
 	ed.SetDiagnostics(nil)
-	ed.refresh()
+	ed.render(true)
 }
 
 // Replace replaces the whole text as an edit the user can undo.
@@ -60,13 +78,15 @@ func (ed *editor) Replace(s string) {
 	if s == ed.Value() {
 		return
 	}
+	top := ed.ta.Get("scrollTop")
 	ed.ta.Call("focus")
 	ed.ta.Call("select")
 	if !document.Call("execCommand", "insertText", false, s).Truthy() {
 		ed.ta.Set("value", s)
 	}
 	ed.ta.Call("setSelectionRange", 0, 0)
-	ed.refresh()
+	ed.ta.Set("scrollTop", top)
+	ed.render(true)
 }
 
 func (ed *editor) keydown(e js.Value) {
@@ -93,44 +113,39 @@ func (ed *editor) schedule() {
 	ed.queued = true
 	raf(func() {
 		ed.queued = false
-		ed.refresh()
+		ed.render(true)
 	})
 }
 
-// refresh re-highlights the text and resizes the code box.
-func (ed *editor) refresh() {
-	src := ed.Value()
-	ed.buf = highlight.Go(ed.buf[:0], []byte(src))
-	ed.buf = append(ed.buf, '\n')
-	ed.pre.Set("innerHTML", string(ed.buf))
-
-	lines, cols, col := 1, 0, 0
-	for i := 0; i < len(src); i++ {
-		switch c := src[i]; {
-		case c == '\n':
-			lines++
-			cols, col = max(cols, col), 0
-		case c == '\t':
-			col += 4 - col%4
-		case c < 0x80 || c >= 0xC0: // count runes, not continuation bytes
-			col++
+// render shows the lines in view: after an edit (changed) it highlights the
+// text again; after a scroll it moves the highlight and the gutter, and
+// refills them only if the view left the lines they hold.
+func (ed *editor) render(changed bool) {
+	if changed {
+		ed.html, ed.offs = highlight.Go(ed.html[:0], []byte(ed.Value()), ed.offs)
+		if n := len(ed.offs) - 1; n != ed.lines {
+			ed.lines = n
+			ed.root.Get("style").Call("setProperty", "--digits", strconv.Itoa(len(strconv.Itoa(n))))
 		}
 	}
-	cols = max(cols, col)
-	if lines != ed.lines {
+	top, left := ed.ta.Get("scrollTop").Float(), ed.ta.Get("scrollLeft").Float()
+	height := ed.ta.Get("clientHeight").Float()
+	vFirst := max(0, int((top-editorPad)/lineHeight))
+	vLast := min(ed.lines, int((top+height)/lineHeight)+1)
+	if changed || vFirst < ed.first || vLast > ed.last {
+		ed.first = max(0, vFirst-lineMargin)
+		ed.last = min(ed.lines, vLast+lineMargin)
+		ed.pre.Set("innerHTML", string(ed.html[ed.offs[ed.first]:ed.offs[ed.last]]))
 		var b strings.Builder
-		for i := 1; i <= lines; i++ {
-			b.WriteString(itoa(i))
+		for i := ed.first + 1; i <= ed.last; i++ {
+			b.WriteString(strconv.Itoa(i))
 			b.WriteByte('\n')
 		}
-		setText(query(ed.gutter, ".numbers"), b.String())
-		ed.lines = lines
-		ed.code.Get("style").Call("setProperty", "--lines", itoa(lines))
+		setText(ed.numbers, b.String())
+		ed.root.Get("style").Call("setProperty", "--first", strconv.Itoa(ed.first))
 	}
-	if cols != ed.cols {
-		ed.cols = cols
-		ed.code.Get("style").Call("setProperty", "--cols", itoa(cols))
-	}
+	ed.preBox.Get("style").Set("transform", "translate("+ftoa(-left, 1)+"px,"+ftoa(-top, 1)+"px)")
+	ed.gutterBox.Get("style").Set("transform", "translateY("+ftoa(-top, 1)+"px)")
 }
 
 // SetDiagnostics shows compile errors: a marker in the gutter at each line
@@ -156,10 +171,10 @@ func (ed *editor) SetDiagnostics(ds []diagnostic) {
 			setData(m, "line", itoa(line))
 			m.Set("title", d.Message)
 			m.Get("style").Call("setProperty", "--line", itoa(line))
-			ed.gutter.Call("appendChild", m)
+			ed.gutterBox.Call("appendChild", m)
 			bg := create("div", "diag-line", "")
 			bg.Get("style").Call("setProperty", "--line", itoa(line))
-			ed.code.Call("insertBefore", bg, ed.pre)
+			ed.preBox.Call("insertBefore", bg, ed.pre)
 			seen[line] = m
 		}
 		li := create("li", "", "")
@@ -183,7 +198,7 @@ func (ed *editor) SetDiagnostics(ds []diagnostic) {
 	}
 }
 
-// selectLine puts the caret at the start of line n and scrolls to it.
+// selectLine selects line n and scrolls it to the middle of the view.
 func (ed *editor) selectLine(n int) {
 	src := ed.Value()
 	off := 0
@@ -195,14 +210,11 @@ func (ed *editor) selectLine(n int) {
 		off += j + 1
 	}
 	end := off + max(strings.IndexByte(src[off:], '\n'), 0)
-	// selectionStart counts UTF-16 units; source lines before n are mostly
-	// ASCII, and a drift of a few characters still lands on the line.
 	ed.ta.Call("focus")
+	// selectionStart counts UTF-16 units.
 	ed.ta.Call("setSelectionRange", utf16Len(src[:off]), utf16Len(src[:end]))
-	m := query(ed.gutter, ".diag-marker[data-line=\""+itoa(n)+"\"]")
-	if !m.IsNull() {
-		m.Call("scrollIntoView", map[string]any{"block": "center"})
-	}
+	ed.ta.Set("scrollTop", max(0, float64((n-1)*lineHeight)-ed.ta.Get("clientHeight").Float()/2))
+	ed.render(false)
 }
 
 func utf16Len(s string) int {

@@ -543,17 +543,18 @@ type Dist struct {
 	Buckets []Bucket
 }
 
-// Overlay draws the distributions on one log axis, as step lines of the
-// share of requests per unit of log latency.
+// Overlay draws the distributions on one log axis as cumulative curves:
+// the share of requests answered within each latency (0 to 100%), so
+// models far apart in latency and in spread read the same way.
 func Overlay(w, h float64, dists []Dist) *Scene {
 	s := &Scene{}
-	x0, x1, y0, y1 := float64(12), w-padR, float64(padT), h-padB
+	x0, x1, y0, y1 := float64(padL), w-padR, float64(padT), h-padB
 	lo, hi := math.Inf(1), 0.0
 	for _, d := range dists {
 		if len(d.Buckets) == 0 {
 			continue
 		}
-		lo = math.Min(lo, math.Max(d.MinMS, 0.01))
+		lo = math.Min(lo, math.Max(math.Min(d.MinMS, d.Buckets[0].LeMS), 0.01))
 		hi = math.Max(hi, d.Buckets[len(d.Buckets)-1].LeMS)
 	}
 	if hi == 0 {
@@ -567,6 +568,7 @@ func Overlay(w, h float64, dists []Dist) *Scene {
 	xOf := func(ms float64) float64 {
 		return x0 + math.Log(math.Max(ms, lo)/lo)/math.Log(hi/lo)*(x1-x0)
 	}
+	yAxis(s, x0, x1, y0, y1, 100, func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) + "%" })
 	for e := math.Floor(math.Log10(lo)); math.Pow(10, e) <= hi; e++ {
 		for _, m := range []float64{1, 2, 5} {
 			t := m * math.Pow(10, e)
@@ -578,13 +580,6 @@ func Overlay(w, h float64, dists []Dist) *Scene {
 			s.label(x, y1+14, fmtMS(t), CText, 'c')
 		}
 	}
-	type curve struct {
-		c  Color
-		xs []float64 // edges
-		ds []float64 // densities
-	}
-	var curves []curve
-	top := 0.0
 	for _, d := range dists {
 		total := 0
 		for _, b := range d.Buckets {
@@ -593,33 +588,18 @@ func Overlay(w, h float64, dists []Dist) *Scene {
 		if total == 0 {
 			continue
 		}
-		cv := curve{c: ModelColor(d.Model)}
-		prev := math.Max(d.MinMS, 0.01)
-		if prev >= d.Buckets[0].LeMS {
-			prev = d.Buckets[0].LeMS / 1.2
-		}
-		cv.xs = append(cv.xs, prev)
+		// Within a bucket the curve rises straight from its lower edge to
+		// its upper one: the buckets say no more than that.
+		prev := math.Max(math.Min(d.MinMS, d.Buckets[0].LeMS), 0.01)
+		xy := []float64{xOf(prev), y1}
+		seen := 0
 		for _, b := range d.Buckets {
-			width := math.Log(b.LeMS / prev)
-			if width <= 0 {
-				width = 0.05
-			}
-			dens := float64(b.Count) / float64(total) / width
-			cv.xs = append(cv.xs, b.LeMS)
-			cv.ds = append(cv.ds, dens)
-			top = math.Max(top, dens)
-			prev = b.LeMS
+			seen += b.Count
+			xy = append(xy, xOf(b.LeMS), y1-float64(seen)/float64(total)*(y1-y0))
 		}
-		curves = append(curves, cv)
-	}
-	for _, cv := range curves {
-		xy := []float64{xOf(cv.xs[0]), y1}
-		for i, d := range cv.ds {
-			y := y1 - d/top*(y1-y0)
-			xy = append(xy, xOf(cv.xs[i]), y, xOf(cv.xs[i+1]), y)
-		}
-		xy = append(xy, xOf(cv.xs[len(cv.xs)-1]), y1)
-		s.Lines = append(s.Lines, Line{cv.c, 2, xy})
+		xy = append(xy, x1, y0)
+		s.Lines = append(s.Lines, Line{ModelColor(d.Model), 2, xy})
+		s.Points += len(d.Buckets)
 	}
 	return s
 }
