@@ -554,6 +554,24 @@ func TestBrowserEditor(t *testing.T) {
 	}
 	tb.set("load.concurrency", "10")
 
+	// Try a request: the answer, its timing and who served it.
+	tb.set("example", "hello", "model", "thread")
+	tb.do(chromedp.Click(chromedp.CSS("#try-panel summary")), chromedp.Click(chromedp.ID("try-send")))
+	tb.wait(`!document.getElementById("try-result").hidden || !document.getElementById("try-error").hidden`, 3*time.Minute, "the try answer")
+	if st := tb.evalString(`document.getElementById("try-status").textContent + " " + document.getElementById("try-worker").textContent + " " + document.getElementById("try-error").textContent`); !strings.HasPrefix(st, "200 thread") {
+		t.Errorf("try: %q, want status 200 from a thread", st)
+	}
+
+	// Stop ends a run early and says so.
+	tb.set("model", "reactor", "load.requests", "0", "load.duration_ms", "30000", "load.rate", "20")
+	tb.do(chromedp.Click(chromedp.ID("run")))
+	tb.wait(`document.getElementById("rps").textContent !== "–"`, time.Minute, "the run's first stats")
+	tb.do(chromedp.Click(chromedp.ID("stop")))
+	tb.wait(`document.body.dataset.running === ""`, 30*time.Second, "the stopped run to end")
+	if st := tb.evalString(`document.getElementById("status").textContent`); !strings.Contains(st, "stopped") {
+		t.Errorf("status after Stop: %q", st)
+	}
+
 	// The theme toggle cycles auto, light, dark and is remembered.
 	tb.do(chromedp.Click(chromedp.ID("theme")), chromedp.Click(chromedp.ID("theme")))
 	if th := tb.evalString(`document.documentElement.dataset.theme`); th != "dark" {

@@ -269,7 +269,8 @@ func (f *form) clearErrors() {
 // committed: 0 or empty is the default, shown as its value, so that what
 // the form shows is what a share restores.
 func (f *form) normalize(fl *field) {
-	if fl.kind != intField {
+	// requests 0 with a duration means "until the duration ends".
+	if fl.kind != intField || fl.name == "load.requests" {
 		return
 	}
 	if v := strings.TrimSpace(fl.input.Get("value").String()); v != "" && v != "0" {
