@@ -95,6 +95,12 @@ func writeBuildError(w http.ResponseWriter, err error) {
 // compiler (or the package-clause check) rejects gives a
 // *diagnosticsError.
 func (s *Server) build(ctx context.Context, src experiment.Source, progress func(string)) (*runtime.Artifact, error) {
+	return s.buildFor(ctx, src, runtime.TargetWASI, progress)
+}
+
+// buildFor is build for a target: runtime.TargetWASI (the host) or
+// runtime.TargetJS (the browser, jsbuild.go).
+func (s *Server) buildFor(ctx context.Context, src experiment.Source, target runtime.Target, progress func(string)) (*runtime.Artifact, error) {
 	rsrc := toRuntimeSource(src)
 	if err := rsrc.Validate(); err != nil {
 		// Package clause and file names: locate them like compile errors.
@@ -121,7 +127,7 @@ func (s *Server) build(ctx context.Context, src experiment.Source, progress func
 		}
 	}
 	b := &runtime.Builder{CacheDir: s.cfg.CacheDir, Timeout: buildTimeout, Progress: progress}
-	art, err := b.Build(ctx, rsrc, runtime.TargetWASI)
+	art, err := b.Build(ctx, rsrc, target)
 	var be *runtime.BuildError
 	if errors.As(err, &be) {
 		diags := be.Diagnostics

@@ -71,6 +71,7 @@ type Server struct {
 	builds chan struct{} // semaphore: go commands at once
 	tries  chan struct{} // semaphore: tries at once
 	static *static
+	jsMods *jsModules // browser builds (jsbuild.go)
 
 	closeOnce sync.Once
 }
@@ -109,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 		builds: make(chan struct{}, maxBuilds),
 		tries:  make(chan struct{}, maxTries),
 		static: newStatic(),
+		jsMods: newJSModules(),
 	}
 	s.routes()
 	go s.static.file("app.wasm") // compress it before the first page load asks
@@ -118,6 +120,8 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/examples", s.handleExamples)
 	s.mux.HandleFunc("POST /api/build", s.handleBuild)
+	s.mux.HandleFunc("POST /api/build/js", s.handleBuildJS)
+	s.mux.HandleFunc("GET /api/wasm/{file}", s.handleWasm)
 	s.mux.HandleFunc("POST /api/format", s.handleFormat)
 	s.mux.HandleFunc("POST /api/runs", s.handleCreateRun)
 	s.mux.HandleFunc("GET /api/runs/{id}/events", s.handleEvents)
