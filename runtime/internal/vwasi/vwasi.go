@@ -114,8 +114,15 @@ func NewConn(onFrame func(frame []byte), stdout, stderr io.Writer) *Conn {
 // Push queues one or more whole request frames for the guest.
 func (c *Conn) Push(frames []byte) {
 	c.mu.Lock()
-	if c.inOff == len(c.in) {
+	switch {
+	case c.inOff == len(c.in) && cap(c.in) > maxIdleBuffer:
+		c.in, c.inOff = nil, 0 // a burst is over: give its memory back
+	case c.inOff == len(c.in):
 		c.in, c.inOff = c.in[:0], 0
+	case c.inOff >= len(c.in)/2:
+		// The guest lags: drop what it has read before growing.
+		n := copy(c.in, c.in[c.inOff:])
+		c.in, c.inOff = c.in[:n], 0
 	}
 	c.in = append(c.in, frames...)
 	c.mu.Unlock()
@@ -426,6 +433,10 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 		c.idle.Add(int64(time.Since(start)))
 	}
 })
+
+// maxIdleBuffer is the most request-buffer capacity a Conn keeps while
+// the guest has nothing queued.
+const maxIdleBuffer = 1 << 20
 
 // Spinning before parking in poll_oneoff.
 const (

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -1057,15 +1056,11 @@ func TestGuestLoop(t *testing.T) {
 // little behind the host, so the queue is never empty when Push runs) the
 // bytes the guest has already read must not pile up in the Conn.
 //
-// Known bug: Push compacts c.in only when the guest has read everything
-// (inOff == len(in)); otherwise it appends after the consumed prefix, which
-// is carried along by every reallocation, so memory grows with everything
-// pushed while the backlog lasts (about 2 MiB held for 1 KiB unread here).
-// Skipped unless VWASI_KNOWN_BUGS=1 until vwasi.go is fixed.
+// Push used to compact c.in only when the guest had read everything
+// (inOff == len(in)); otherwise it appended after the consumed prefix,
+// which was carried along by every reallocation, so memory grew with
+// everything pushed while the backlog lasted.
 func TestPushReclaimsReadBytes(t *testing.T) {
-	if os.Getenv("VWASI_KNOWN_BUGS") != "1" {
-		t.Skip("known bug in Conn.Push (set VWASI_KNOWN_BUGS=1 to run)")
-	}
 	f := newFixture(t)
 	chunk := bytes.Repeat([]byte{'r'}, 1024)
 	f.conn.Push(chunk) // the backlog: one chunk ahead
