@@ -87,7 +87,8 @@ func (a *app) start() {
 	}
 	sel := byID("examples")
 	for _, ex := range a.examples {
-		o := create("option", "", ex.Name+" — "+shorten(ex.Summary, 60))
+		summary := strings.TrimPrefix(ex.Summary, ex.Name+" ")
+		o := create("option", "", ex.Name+" — "+shorten(summary, 60))
 		o.Set("value", ex.Name)
 		o.Set("title", ex.Summary)
 		sel.Call("appendChild", o)

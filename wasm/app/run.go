@@ -505,7 +505,7 @@ func (a *app) draw() {
 			b := v.Stats.Histogram
 			a.histChart.draw(live.Histogram(w, h, b, live.Percentile(b, 0.5), live.Percentile(b, 0.9), live.Percentile(b, 0.99)))
 		}
-		if v.Running() > 0 || a.run != nil {
+		if v.T0 != 0 {
 			setText(byID("inflight"), itoa(v.Running()))
 		}
 	}

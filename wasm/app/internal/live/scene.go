@@ -482,12 +482,14 @@ func Histogram(w, h float64, buckets []Bucket, p50, p90, p99 float64) *Scene {
 		}
 		x := xOf(p.ms)
 		s.rect(x-0.75, y0-2, 1.5, y1-y0+2, p.c)
-		// Labels of close percentiles go side by side, not on top.
-		if x-lastX < 24 {
-			x = lastX + 24
+		// A label that would run into the one before goes a line lower,
+		// left of its mark.
+		if x-lastX < 26 {
+			s.label(x-3, y0+9, p.name, p.c, 'r')
+		} else {
+			s.label(math.Min(x, x1-8), y0-4, p.name, p.c, 'c')
+			lastX = x
 		}
-		s.label(math.Min(x, x1-8), y0-4, p.name, p.c, 'c')
-		lastX = x
 	}
 	return s
 }
