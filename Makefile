@@ -40,10 +40,12 @@ vet: frontend
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app/...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . && echo "gofmt needed" && exit 1)
 
-# The front end is built first: the binary under test embeds it.
+# The front end is built first: the binary under test embeds it. Packages
+# run one at a time (-p 1): the integration tests compare timings of real
+# worker processes, which other packages' tests would disturb.
 test: vet
 	@echo "running every test (unit, real-binary, real-browser)..."
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -p 1 -count=1 -timeout 30m ./...
 
 bench: build
 	$(GO) test -run XXX -bench . -benchtime 2s ./runtime/ ./cmd/mpmlab/
