@@ -1,0 +1,61 @@
+// A Web Worker that runs the handler (goserver.js) for the page
+// (handlers.js): one long-lived Go instance (a lane of the worker pool), or
+// a fresh instance for every request (instance per request, as
+// syumai/workers' own glue does). The page builds it from a Blob of
+// wasm_exec.js, goserver.js and this file, so starting a worker needs
+// nothing from the host.
+//
+// Messages from the page:
+//   {type: "start", module, label, perRequest}   → {type: "ready", startMs} | {type: "error", message}
+//   {type: "request", id, url, method, headers, body}
+//       → {type: "response", id, status, headers, body, truncated, serverMs, startMs?, instance?}
+//       | {type: "response", id, error}
+// and, from a long-lived instance that ended (a panic): {type: "exit", code},
+// then {type: "ready", startMs} once its replacement is up — the worker
+// respawns its instance as a master respawns a child.
+"use strict";
+(() => {
+  let module, label, perRequest;
+  let server; // Promise of the long-lived instance
+  let instances = 0;
+
+  function startLongLived() {
+    server = mpmlabGoServer.start(module, { label });
+    server.then((srv) => srv.exited.then((code) => {
+      postMessage({ type: "exit", code });
+      startLongLived().then((next) => postMessage({ type: "ready", startMs: next.startMs }), fail);
+    }), () => {});
+    return server;
+  }
+
+  const fail = (err) => postMessage({ type: "error", message: String(err && err.message || err) });
+
+  async function serve(m) {
+    try {
+      if (perRequest) {
+        const n = ++instances;
+        const srv = await mpmlabGoServer.start(module, { label: `instance ${n}`, perRequest: true });
+        const res = await srv.serve(m);
+        postMessage({ type: "response", id: m.id, ...res, startMs: srv.startMs, instance: n });
+        return;
+      }
+      const res = await (await server).serve(m);
+      postMessage({ type: "response", id: m.id, ...res });
+    } catch (err) {
+      postMessage({ type: "response", id: m.id, error: String(err && err.message || err) });
+    }
+  }
+
+  onmessage = ({ data: m }) => {
+    if (m.type === "start") {
+      ({ module, label, perRequest } = m);
+      if (perRequest) {
+        postMessage({ type: "ready", startMs: 0 });
+        return;
+      }
+      startLongLived().then((srv) => postMessage({ type: "ready", startMs: srv.startMs }), fail);
+    } else if (m.type === "request") {
+      serve(m);
+    }
+  };
+})();

@@ -1,0 +1,245 @@
+// The handler in the tab: the browser models, and the heartbeat that shows
+// what they do to the page. The Go app (wasm/app/browser.go) drives it:
+//
+//   await mpmlabBrowser.start({model: "worker-pool", workers: 2, wasmURL});
+//   const r = await mpmlabBrowser.fetch("/?ms=300", {method: "GET"});
+//   // r: {status, headers, body, truncated, ms, serverMs, worker, t0, t1,
+//   //     startMs (a fresh instance's), error (then status is 0)}
+//   mpmlabBrowser.stop();
+//
+// The models, named for what they are:
+//   instance-per-request  a fresh Go instance for every request, in one Web
+//                         Worker: syumai/workers' own mode (its glue starts
+//                         an instance per request and its Serve ends the
+//                         program after the first response). Nothing
+//                         survives between requests; the CGI end.
+//   worker-pool           N Web Workers, each with one long-lived instance:
+//                         real browser threads. A request goes to the worker
+//                         with the fewest in flight (ties in turn), or to
+//                         init.worker (1..N).
+//   page-loop             one long-lived instance on the page's own thread:
+//                         the tab's event loop is the cooperative loop, and
+//                         a CPU-bound handler freezes the page.
+//
+// The module is compiled once per URL and kept in memory, and the worker
+// code is kept as text, so once a model has started it keeps working, and
+// can be restarted, when the host is gone. The heartbeat (a 10 ms timer
+// and requestAnimationFrame) shows the largest gap of each over the last
+// 5 s in #heartbeat (data-max-gap-ms, data-max-frame-gap-ms), and why the
+// page froze when the page loop held it.
+"use strict";
+(() => {
+  const models = ["instance-per-request", "worker-pool", "page-loop"];
+  const maxWorkers = 8;
+
+  // The worker's code: fetched while the host is there, started from a Blob.
+  const workerURL = Promise.all(["/wasm_exec.js", "/goserver.js", "/handler-worker.js"].map((u) =>
+    fetch(u).then((r) => (r.ok ? r.text() : Promise.reject(new Error(`${u}: ${r.status}`))))))
+    .then((parts) => URL.createObjectURL(new Blob(parts, { type: "text/javascript" })));
+  workerURL.catch(() => {});
+
+  // Compiled modules by URL (content-addressed: they never change).
+  const compiled = new Map();
+  function compile(url) {
+    if (!compiled.has(url)) {
+      const p = fetch(url).then((r) => {
+        if (!r.ok) return r.text().then((t) => Promise.reject(new Error(`${url}: ${r.status} ${t}`)));
+        return WebAssembly.compileStreaming(r);
+      });
+      p.catch(() => compiled.delete(url));
+      compiled.set(url, p);
+    }
+    return compiled.get(url);
+  }
+
+  // A task of its own on the page's event loop (no 4 ms timer clamp).
+  const task = (() => {
+    const ch = new MessageChannel();
+    const queue = [];
+    ch.port1.onmessage = () => queue.shift()();
+    return (f) => { queue.push(f); ch.port2.postMessage(0); };
+  })();
+
+  const now = () => performance.now();
+
+  // A lane serves requests: the page loop, a worker of the pool, or the
+  // worker that starts an instance per request.
+  class PageLane {
+    constructor(name, module) { this.name = name; this.module = module; this.inflight = 0; this.served = 0; this.restarts = 0; }
+    async start() {
+      this.server = mpmlabGoServer.start(this.module, { label: this.name });
+      const srv = await this.server;
+      srv.exited.then(() => { if (lanes.includes(this)) { this.restarts++; this.start().catch(() => {}); } });
+      return srv.startMs;
+    }
+    send(req) {
+      return new Promise((resolve) => task(async () => {
+        try {
+          const srv = await this.server;
+          const s = now();
+          const p = srv.serve(req); // runs the handler until it first waits
+          const held = now() - s;
+          if (held > 50) holds.push({ start: s, end: s + held, what: `${req.method} ${new URL(req.url).pathname + new URL(req.url).search}` });
+          resolve(await p);
+        } catch (err) {
+          resolve({ error: String(err.message || err) });
+        }
+      }));
+    }
+    stop() {}
+  }
+
+  class WorkerLane {
+    constructor(name, module, perRequest) {
+      this.name = name; this.module = module; this.perRequest = perRequest;
+      this.inflight = 0; this.served = 0; this.restarts = 0; this.pending = new Map();
+    }
+    async start() {
+      this.worker = new Worker(await workerURL, { name: this.name });
+      return new Promise((resolve, reject) => {
+        this.worker.onmessage = ({ data: m }) => {
+          if (m.type === "ready") resolve(m.startMs);
+          else if (m.type === "error") reject(new Error(`${this.name}: ${m.message}`));
+          else if (m.type === "exit") this.restarts++;
+          else if (m.type === "response") {
+            const done = this.pending.get(m.id);
+            this.pending.delete(m.id);
+            if (done) done(m);
+          }
+        };
+        this.worker.onerror = (e) => reject(new Error(`${this.name}: ${e.message}`));
+        this.worker.postMessage({ type: "start", module: this.module, label: this.name, perRequest: this.perRequest });
+      });
+    }
+    send(req) {
+      const id = ++seq;
+      return new Promise((resolve) => {
+        this.pending.set(id, resolve);
+        this.worker.postMessage({ type: "request", id, ...req });
+      });
+    }
+    stop() {
+      this.worker && this.worker.terminate();
+      for (const done of this.pending.values()) done({ error: "stopped" });
+      this.pending.clear();
+    }
+  }
+
+  let lanes = [];
+  let model = "";
+  let seq = 0;
+  let turn = 0;
+  const holds = []; // page loop: when a handler held the page's thread
+
+  async function start({ model: m, workers = 2, wasmURL }) {
+    if (!models.includes(m)) throw new Error(`model ${m}: want one of ${models.join(", ")}`);
+    stop();
+    const module = await compile(wasmURL);
+    const n = Math.max(1, Math.min(maxWorkers, workers | 0));
+    let next;
+    if (m === "page-loop") next = [new PageLane("page loop", module)];
+    else if (m === "worker-pool") next = Array.from({ length: n }, (_, i) => new WorkerLane(`worker ${i + 1}`, module, false));
+    else next = [new WorkerLane("instance per request", module, true)];
+    lanes = next;
+    model = m;
+    try {
+      const startMs = await Promise.all(next.map((l) => l.start()));
+      return { model: m, lanes: next.map((l) => l.name), startMs };
+    } catch (err) {
+      if (lanes === next) stop();
+      throw err;
+    }
+  }
+
+  function stop() {
+    for (const l of lanes) l.stop();
+    lanes = [];
+    model = "";
+  }
+
+  function pick(init) {
+    if (init.worker >= 1 && init.worker <= lanes.length) return lanes[init.worker - 1];
+    let best = null;
+    for (let k = 0; k < lanes.length; k++) {
+      const l = lanes[(turn + k) % lanes.length];
+      if (!best || l.inflight < best.inflight) best = l;
+    }
+    turn = (lanes.indexOf(best) + 1) % lanes.length;
+    return best;
+  }
+
+  // fetch sends one request to the running model and resolves (never
+  // rejects) with what it answered.
+  async function fetch_(path, init = {}) {
+    const t0 = now();
+    if (!lanes.length) return { status: 0, error: "no browser model is running", ms: 0, t0, t1: t0, worker: "" };
+    const lane = pick(init);
+    lane.inflight++;
+    const req = {
+      url: new URL(path, location.origin).href,
+      method: (init.method || "GET").toUpperCase(),
+      headers: init.headers || {},
+      body: init.body == null ? null : String(init.body),
+    };
+    const res = await lane.send(req);
+    lane.inflight--;
+    lane.served++;
+    const t1 = now();
+    return {
+      status: res.status || 0, headers: res.headers || {}, body: res.body || "", truncated: !!res.truncated,
+      error: res.error || "", ms: t1 - t0, serverMs: res.serverMs || 0, startMs: res.startMs,
+      worker: res.instance ? `instance ${res.instance}` : lane.name, t0, t1,
+    };
+  }
+
+  function status() {
+    return { model, lanes: lanes.map((l) => ({ name: l.name, inflight: l.inflight, served: l.served, restarts: l.restarts })) };
+  }
+
+  // The heartbeat: a 10 ms timer and requestAnimationFrame. Each records
+  // the gaps between its ticks; the display shows the largest of the last
+  // 5 s, and why, when the page loop held the thread.
+  const windowMs = 5000;
+  const ticks = { timer: [], frame: [] }; // {t, gap}
+  function tick(kind, t) {
+    const list = ticks[kind];
+    const last = list.length ? list[list.length - 1].t : t;
+    list.push({ t, gap: t - last });
+    while (list.length && list[0].t < t - 2 * windowMs) list.shift();
+  }
+  function maxGapSince(since, kind = "timer") {
+    let max = 0;
+    for (const { t, gap } of ticks[kind]) if (t > since && gap > max) max = gap;
+    return max;
+  }
+  let el = null, shown = 0;
+  function show(t) {
+    el = el || document.getElementById("heartbeat");
+    if (!el || t - shown < 200) return;
+    shown = t;
+    const since = t - windowMs;
+    const gap = maxGapSince(since), frame = maxGapSince(since, "frame");
+    while (holds.length && holds[0].end < t - 2 * windowMs) holds.shift();
+    const hold = holds.filter((h) => h.end > since).sort((a, b) => b.end - b.start - (a.end - a.start))[0];
+    el.dataset.maxGapMs = gap.toFixed(0);
+    el.dataset.maxFrameGapMs = frame.toFixed(0);
+    el.dataset.state = gap >= 100 ? "frozen" : gap >= 40 ? "slow" : "ok";
+    const beat = el.querySelector(".beat") || el;
+    beat.textContent = `heartbeat: largest gap ${gap.toFixed(0)} ms (10 ms timer), ${frame.toFixed(0)} ms (frames), last 5 s`;
+    const why = el.querySelector(".why");
+    if (why) {
+      why.textContent = gap >= 100 && hold
+        ? `The page froze: the page loop ran ${hold.what} on the tab's own thread for ${(hold.end - hold.start).toFixed(0)} ms, ` +
+          "and until it returned nothing else on that thread ran: no timer, no frame, no click, no other request."
+        : "";
+    }
+  }
+  setInterval(() => { const t = now(); tick("timer", t); show(t); }, 10);
+  const frame = (t) => { tick("frame", now()); requestAnimationFrame(frame); };
+  requestAnimationFrame(frame);
+
+  window.mpmlabBrowser = {
+    models, start, stop, fetch: fetch_, status,
+    heartbeat: { maxGapSince, now },
+  };
+})();
