@@ -59,31 +59,35 @@ func mpmlab(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), code
 }
 
-// server is a running "mpmlab run".
-type server struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	URL  string
-	mu   sync.Mutex
-	logs strings.Builder
-	done chan struct{}
+// mpmlabProcess is a long-running mpmlab command started by a test ("run"
+// or "serve"), with its output captured.
+type mpmlabProcess struct {
+	// URL is the base URL the command printed.
+	URL string
+
+	t        *testing.T
+	cmd      *exec.Cmd
+	done     chan struct{}
+	stopOnce sync.Once
+	mu       sync.Mutex
+	logs     strings.Builder
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
-
-// startRun starts "mpmlab run --addr 127.0.0.1:0 args..." and waits until it
-// listens. Cleanup interrupts it and checks that no worker outlives it.
-func startRun(t *testing.T, args ...string) *server {
+// startProcess starts mpmlab with args and waits until it prints a line
+// that urlRE matches (its first group is the URL). Cleanup calls Stop.
+func startProcess(t *testing.T, urlRE *regexp.Regexp, args ...string) *mpmlabProcess {
 	t.Helper()
-	args = append([]string{"run", "--addr", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(binPath, args...)
 	cmd.Env = append(os.Environ(), "MPMLAB_CACHE="+cacheDir)
-	stdout, _ := cmd.StdoutPipe()
-	s := &server{t: t, cmd: cmd, done: make(chan struct{})}
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.logs.Write(p)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &mpmlabProcess{t: t, cmd: cmd, done: make(chan struct{})}
+	cmd.Stderr = writerFunc(func(b []byte) (int, error) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.logs.Write(b)
 	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -92,63 +96,83 @@ func startRun(t *testing.T, args ...string) *server {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			s.mu.Lock()
-			s.logs.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+			p.mu.Lock()
+			p.logs.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			if m := urlRE.FindStringSubmatch(sc.Text()); m != nil {
 				urls <- m[1]
 			}
 		}
 	}()
-	go func() { cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.stop)
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.Stop)
 	select {
-	case s.URL = <-urls:
-	case <-s.done:
-		t.Fatalf("mpmlab %v exited before listening:\n%s", args, s.Logs())
+	case p.URL = <-urls:
+	case <-p.done:
+		t.Fatalf("mpmlab %v exited before listening:\n%s", args, p.Logs())
 	case <-time.After(3 * time.Minute):
-		t.Fatalf("mpmlab %v did not listen within 3m:\n%s", args, s.Logs())
+		t.Fatalf("mpmlab %v did not listen within 3m:\n%s", args, p.Logs())
 	}
-	return s
+	return p
 }
 
-func (s *server) Logs() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
+// Logs returns what the process printed so far (stdout and stderr).
+func (p *mpmlabProcess) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
 }
 
-// Workers returns the pids of the supervisor's children.
-func (s *server) Workers() []int { return children(s.cmd.Process.Pid) }
+// Children returns the pids of the process's children (worker processes,
+// and go commands while building).
+func (p *mpmlabProcess) Children() []int { return children(p.cmd.Process.Pid) }
 
-// Alive reports whether the supervisor is still running.
-func (s *server) Alive() bool {
+// Alive reports whether the process is still running.
+func (p *mpmlabProcess) Alive() bool {
 	select {
-	case <-s.done:
+	case <-p.done:
 		return false
 	default:
 		return true
 	}
 }
 
-// stop interrupts the supervisor as Ctrl-C would and checks that it exits
-// and takes every worker with it.
-func (s *server) stop() {
-	workers := s.Workers()
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		s.t.Errorf("supervisor did not exit within 10s of SIGINT")
-	}
-	for _, pid := range workers {
-		if alive(pid) {
-			syscall.Kill(pid, syscall.SIGKILL)
-			s.t.Errorf("worker %d outlived the supervisor", pid)
+// Stop interrupts the process as Ctrl-C would and checks that it exits
+// within 10s and takes every child with it. It is idempotent.
+func (p *mpmlabProcess) Stop() {
+	p.stopOnce.Do(func() {
+		kids := p.Children()
+		p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+			p.t.Errorf("mpmlab did not exit within 10s of SIGINT:\n%s", p.Logs())
 		}
-	}
+		for _, pid := range kids {
+			if alive(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				p.t.Errorf("process %d outlived mpmlab", pid)
+			}
+		}
+	})
 }
+
+// server is a running "mpmlab run".
+type server struct{ *mpmlabProcess }
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// startRun starts "mpmlab run --addr 127.0.0.1:0 args..." and waits until it
+// listens. Cleanup interrupts it and checks that no worker outlives it.
+func startRun(t *testing.T, args ...string) *server {
+	t.Helper()
+	return &server{startProcess(t, listeningRE, append([]string{"run", "--addr", "127.0.0.1:0"}, args...)...)}
+}
+
+// Workers returns the pids of the supervisor's worker processes.
+func (s *server) Workers() []int { return s.Children() }
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {

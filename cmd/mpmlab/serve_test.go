@@ -7,14 +7,10 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,17 +20,9 @@ import (
 // served is a running "mpmlab serve" (the playground), started by
 // startServe. The browser tests use it too.
 type served struct {
-	// URL is the playground's base URL, e.g. "http://127.0.0.1:41234".
-	URL string
+	*mpmlabProcess
 	// DataDir is its --data directory (the share store).
 	DataDir string
-
-	t        *testing.T
-	cmd      *exec.Cmd
-	done     chan struct{}
-	stopOnce sync.Once
-	mu       sync.Mutex
-	logs     strings.Builder
 }
 
 var playgroundRE = regexp.MustCompile(`^playground on (http://\S+)$`)
@@ -47,77 +35,8 @@ func startServe(t *testing.T, dataDir string) *served {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	cmd := exec.Command(binPath, "serve", "--addr", "127.0.0.1:0", "--data", dataDir)
-	cmd.Env = append(os.Environ(), "MPMLAB_CACHE="+cacheDir)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &served{t: t, cmd: cmd, DataDir: dataDir, done: make(chan struct{})}
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.logs.Write(p)
-	})
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.logs.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-			if m := playgroundRE.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
-			}
-		}
-	}()
-	go func() { cmd.Wait(); close(s.done) }()
-	t.Cleanup(s.Stop)
-	select {
-	case s.URL = <-urls:
-	case <-s.done:
-		t.Fatalf("mpmlab serve exited before listening:\n%s", s.Logs())
-	case <-time.After(time.Minute):
-		t.Fatalf("mpmlab serve did not listen within 1m:\n%s", s.Logs())
-	}
-	return s
+	return &served{startProcess(t, playgroundRE, "serve", "--addr", "127.0.0.1:0", "--data", dataDir), dataDir}
 }
-
-// Stop interrupts the server as Ctrl-C would, and checks that it exits
-// within 10s and takes every worker process with it. It is idempotent.
-func (s *served) Stop() {
-	s.stopOnce.Do(func() {
-		workers := children(s.cmd.Process.Pid)
-		s.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.done
-			s.t.Errorf("mpmlab serve did not exit within 10s of SIGINT:\n%s", s.Logs())
-		}
-		for _, pid := range workers {
-			if alive(pid) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				s.t.Errorf("process %d outlived mpmlab serve", pid)
-			}
-		}
-	})
-}
-
-// Logs returns what the server printed so far (stdout and stderr).
-func (s *served) Logs() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.logs.String()
-}
-
-// Children returns the pids of the server's child processes (workers, and
-// go commands while building).
-func (s *served) Children() []int { return children(s.cmd.Process.Pid) }
 
 // call sends a JSON request (body marshalled unless it is []byte or nil)
 // and returns the status and body.
