@@ -421,3 +421,63 @@ func TestMaxConnectionsPerChild(t *testing.T) {
 		t.Fatalf("no quota retirement logged:\n%s", s.Logs())
 	}
 }
+
+// guest.Shared is shared by the threads of one process: Add never loses an
+// update, Get-then-Set does under concurrency; processes do not share it.
+func TestSharedStatePerProcess(t *testing.T) {
+	s := startRun(t, "--model", "thread", "--processes", "1", "--threads-per-child", "4", "testdata/shared.go")
+	const n = 100
+	hammer := func(path string) {
+		var wg sync.WaitGroup
+		for c := 0; c < 4; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n/4; i++ {
+					mustOK(t, get(s.URL+path))
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	hammer("/add")
+	hammer("/getset")
+	r := get(s.URL + "/read")
+	mustOK(t, r)
+	var add, getset int
+	fmt.Sscanf(r.Body, "%d %d", &add, &getset)
+	t.Logf("4 threads, %d requests each way: Add counted %d, Get+Set counted %d", n, add, getset)
+	if add != n {
+		t.Fatalf("atomic Add counted %d of %d", add, n)
+	}
+	if getset >= n {
+		t.Fatalf("Get+Set counted %d of %d: no update was lost, the threads did not race", getset, n)
+	}
+
+	p := startRun(t, "--model", "process", "--start-servers", "4", "--max-request-workers", "4",
+		"--min-spare", "0", "--max-spare", "4", "testdata/shared.go")
+	var wg sync.WaitGroup
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				mustOK(t, get(p.URL+"/add"))
+			}
+		}()
+	}
+	wg.Wait()
+	seen := map[string]int{}
+	for i := 0; i < 20; i++ {
+		r := get(p.URL + "/read")
+		mustOK(t, r)
+		var v int
+		fmt.Sscanf(r.Body, "%d", &v)
+		seen[r.Worker] = v
+	}
+	for w, v := range seen {
+		if v >= 40 {
+			t.Fatalf("%s counted %d of 40 requests spread over 4 processes: processes share state", w, v)
+		}
+	}
+}
