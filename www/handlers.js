@@ -78,8 +78,7 @@
           const srv = await this.server;
           const s = now();
           const p = srv.serve(req); // runs the handler until it first waits
-          const held = now() - s;
-          if (held > 50) holds.push({ start: s, end: s + held, what: `${req.method} ${new URL(req.url).pathname + new URL(req.url).search}` });
+          hold(s, now(), req);
           resolve(await p);
         } catch (err) {
           resolve({ error: String(err.message || err) });
@@ -123,6 +122,13 @@
       for (const done of this.pending.values()) done({ error: "stopped" });
       this.pending.clear();
     }
+  }
+
+  // hold records that the page loop held the thread from s to e serving req.
+  function hold(s, e, req) {
+    if (e - s < 10) return;
+    const u = new URL(req.url);
+    holds.push({ start: s, end: e, what: `${req.method} ${u.pathname + u.search}` });
   }
 
   let lanes = [];
@@ -169,11 +175,16 @@
   }
 
   // fetch sends one request to the running model and resolves (never
-  // rejects) with what it answered.
-  async function fetch_(path, init = {}) {
+  // rejects) with what it answered. The promise's worker property names
+  // the lane it went to, at once.
+  function fetch_(path, init = {}) {
     const t0 = now();
-    if (!lanes.length) return { status: 0, error: "no browser model is running", ms: 0, t0, t1: t0, worker: "" };
+    if (!lanes.length) return Object.assign(Promise.resolve({ status: 0, error: "no browser model is running", ms: 0, t0, t1: t0, worker: "" }), { worker: "" });
     const lane = pick(init);
+    return Object.assign(send(lane, path, init, t0), { worker: lane.name });
+  }
+
+  async function send(lane, path, init, t0) {
     lane.inflight++;
     const req = {
       url: new URL(path, location.origin).href,
@@ -208,9 +219,23 @@
     while (list.length && list[0].t < t - 2 * windowMs) list.shift();
   }
   function maxGapSince(since, kind = "timer") {
-    let max = 0;
-    for (const { t, gap } of ticks[kind]) if (t > since && gap > max) max = gap;
+    return largestGap(since, kind).gap;
+  }
+  function largestGap(since, kind = "timer") {
+    let max = { t: 0, gap: 0 };
+    for (const tk of ticks[kind]) if (tk.t > since && tk.gap > max.gap) max = tk;
     return max;
+  }
+  // heldIn says what the page loop ran during [from, to]: the requests, and
+  // for how long in all.
+  function heldIn(from, to) {
+    let ms = 0, n = 0;
+    const what = new Set();
+    for (const h of holds) {
+      const d = Math.min(to, h.end) - Math.max(from, h.start);
+      if (d > 0) { ms += d; n++; what.add(h.what); }
+    }
+    return { ms, n, what: [...what].slice(0, 3).join(", ") + (what.size > 3 ? ", …" : "") };
   }
   let el = null, shown = 0;
   function show(t) {
@@ -218,9 +243,8 @@
     if (!el || t - shown < 200) return;
     shown = t;
     const since = t - windowMs;
-    const gap = maxGapSince(since), frame = maxGapSince(since, "frame");
+    const worst = largestGap(since), gap = worst.gap, frame = maxGapSince(since, "frame");
     while (holds.length && holds[0].end < t - 2 * windowMs) holds.shift();
-    const hold = holds.filter((h) => h.end > since).sort((a, b) => b.end - b.start - (a.end - a.start))[0];
     el.dataset.maxGapMs = gap.toFixed(0);
     el.dataset.maxFrameGapMs = frame.toFixed(0);
     el.dataset.state = gap >= 100 ? "frozen" : gap >= 40 ? "slow" : "ok";
@@ -228,9 +252,11 @@
     beat.textContent = `heartbeat: largest gap ${gap.toFixed(0)} ms (10 ms timer), ${frame.toFixed(0)} ms (frames), last 5 s`;
     const why = el.querySelector(".why");
     if (why) {
-      why.textContent = gap >= 100 && hold
-        ? `The page froze: the page loop ran ${hold.what} on the tab's own thread for ${(hold.end - hold.start).toFixed(0)} ms, ` +
-          "and until it returned nothing else on that thread ran: no timer, no frame, no click, no other request."
+      const held = gap >= 100 ? heldIn(worst.t - worst.gap, worst.t) : { ms: 0 };
+      why.textContent = gap >= 100 && held.ms >= gap / 2
+        ? `The page froze: the page loop ran ${held.n > 1 ? `${held.n} requests (${held.what})` : held.what} on the tab's ` +
+          `own thread for ${held.ms.toFixed(0)} ms of that ${gap.toFixed(0)} ms, and while a handler runs nothing else on that ` +
+          "thread does: no timer, no frame, no click, no other request."
         : "";
     }
   }
