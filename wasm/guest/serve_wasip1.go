@@ -77,7 +77,24 @@ func Serve(h http.Handler) {
 			panic("mpmlab: " + err.Error())
 		}
 		buf = frame
-		go serveOne(h, req, out)
+		select {
+		case idle <- req: // a warm goroutine takes it
+		default:
+			go serveLoop(h, req, out)
+		}
+	}
+}
+
+// idle hands requests to goroutines that have finished one and wait for
+// the next. Reusing them keeps their grown stacks: a fresh goroutine would
+// grow (copy) its stack through net/http's call depth on every request,
+// which costs more than the rest of the SDK's work.
+var idle = make(chan *abi.Request)
+
+func serveLoop(h http.Handler, req *abi.Request, out *frameWriter) {
+	for {
+		serveOne(h, req, out)
+		req = <-idle
 	}
 }
 
