@@ -93,4 +93,3 @@ func main() {
 	guest.Serve(nil)
 }
 `
-
