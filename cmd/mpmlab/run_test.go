@@ -1,6 +1,8 @@
 package main
 
 import (
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -210,5 +212,39 @@ func TestHelpOnEveryCommand(t *testing.T) {
 	}
 	if _, stderr, _ := mpmlab(t, "--help"); !strings.Contains(stderr, "Commands:") {
 		t.Errorf("mpmlab --help:\n%s", stderr)
+	}
+}
+
+// Malformed and oversized requests get an HTTP error; the server and its
+// workers keep serving.
+func TestMalformedRequests(t *testing.T) {
+	s := startRun(t, "--model", "reactor", "hello")
+	host := strings.TrimPrefix(s.URL, "http://")
+	send := func(raw string) string {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, raw)
+		b, _ := io.ReadAll(c)
+		line, _, _ := strings.Cut(string(b), "\r\n")
+		return line
+	}
+	cases := []struct{ name, raw, want string }{
+		{"garbage", "\x00\x01\x02 not http at all\r\n\r\n", "400"},
+		{"bad method line", "GET\r\n\r\n", "400"},
+		{"header too large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2<<20) + "\r\n\r\n", "431"},
+		{"body too large", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9000000\r\n\r\n" + strings.Repeat("b", 9000000), "413"},
+	}
+	for _, c := range cases {
+		if got := send(c.raw); !strings.Contains(got, c.want) {
+			t.Errorf("%s: got %q, want status %s", c.name, got, c.want)
+		}
+	}
+	mustOK(t, get(s.URL))
+	if !s.Alive() {
+		t.Fatal("the supervisor exited")
 	}
 }
