@@ -72,6 +72,7 @@ func main() {
 	a.ed.onChange = a.edited
 	a.form.onChange = a.edited
 	a.bind()
+	a.bindBrowser()
 	a.initTheme()
 	go a.start()
 	select {}
