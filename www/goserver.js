@@ -76,7 +76,13 @@ globalThis.mpmlabGoServer = (() => {
         const died = exited.then((c) => new Promise((_, reject) => setTimeout(() => {
           reject(new Error(`${label} exited (code ${c}) while serving ${method} ${new URL(url).pathname}`));
         }, 0)));
-        const res = await Promise.race([binding.handleRequest(req), died]);
+        died.catch(() => {});
+        // A panic inside the call ends the program before it returns: the
+        // call throws, or returns nothing. Then the exit is the answer.
+        const answer = (async () => binding.handleRequest(req))()
+          .then((res) => res || (go.exited ? died : Promise.reject(new Error("handleRequest returned no Response"))),
+            (err) => (go.exited ? died : Promise.reject(err)));
+        const res = await Promise.race([answer, died]);
         const buf = await Promise.race([res.arrayBuffer(), died]);
         return {
           status: res.status,

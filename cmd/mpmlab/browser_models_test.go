@@ -233,6 +233,32 @@ func TestBrowserModels(t *testing.T) {
 		}
 	})
 
+	// A panic ends the instance that served it: the request fails, and
+	// the page loop or the worker starts a new one (a master respawning a
+	// child), whose counter starts again.
+	t.Run("crash respawns", func(t *testing.T) {
+		tb.t = t
+		crash := srv.jsModule(t, "crash")
+		for _, m := range []string{"page-loop", "worker-pool"} {
+			tb.startModel(m, 1, crash)
+			var res struct {
+				Crash browserResult `json:"crash"`
+				After browserResult `json:"after"`
+			}
+			tb.await(`(async () => {
+				const B = mpmlabBrowser;
+				const crash = await B.fetch("/crash");
+				for (let i = 0; i < 100 && B.status().lanes[0].restarts < 1; i++) await new Promise(r => setTimeout(r, 20));
+				return {crash, after: await B.fetch("/")};
+			})()`, &res)
+			t.Logf("%s: /crash → %q; then %q", m, res.Crash.Error, res.After.Body)
+			if res.Crash.Status != 0 || !strings.Contains(res.Crash.Error, "exited") {
+				t.Errorf("%s: /crash answered %d %q, error %q; want an error saying the instance exited", m, res.Crash.Status, res.Crash.Body, res.Crash.Error)
+			}
+			res.After.ok(t)
+		}
+	})
+
 	// Latency of hello in each model, and instance start times (logged).
 	t.Run("latency", func(t *testing.T) {
 		tb.t = t
