@@ -1,7 +1,7 @@
 // The handler in the tab: the browser models, and the heartbeat that shows
 // what they do to the page. The Go app (wasm/app/browser.go) drives it:
 //
-//   await mpmlabBrowser.start({model: "worker-pool", workers: 2, wasmURL});
+//   await mpmlabBrowser.start({model: "worker-pool", workers: 2, wasmURL, timeoutMs: 10000});
 //   const r = await mpmlabBrowser.fetch("/?ms=300", {method: "GET"});
 //   // r: {status, headers, body, truncated, ms, serverMs, worker, t0, t1,
 //   //     startMs (a fresh instance's), error (then status is 0)}
@@ -20,6 +20,9 @@
 //   page-loop             one long-lived instance on the page's own thread:
 //                         the tab's event loop is the cooperative loop, and
 //                         a CPU-bound handler freezes the page.
+// In the two worker models a request that runs past timeoutMs terminates
+// its worker, as the host kills a worker process, and a new worker starts;
+// nothing can stop a handler that never returns on the page loop.
 //
 // The module is compiled once per URL and kept in memory, and the worker
 // code is kept as text, so once a model has started it keeps working, and
@@ -88,39 +91,64 @@
     stop() {}
   }
 
+  // A worker lane ends a request that runs past timeoutMs as the host
+  // does: it terminates the worker (failing every request on it) and
+  // starts another.
   class WorkerLane {
-    constructor(name, module, perRequest) {
-      this.name = name; this.module = module; this.perRequest = perRequest;
+    constructor(name, module, perRequest, timeoutMs) {
+      this.name = name; this.module = module; this.perRequest = perRequest; this.timeoutMs = timeoutMs;
       this.inflight = 0; this.served = 0; this.restarts = 0; this.pending = new Map();
     }
-    async start() {
-      this.worker = new Worker(await workerURL, { name: this.name });
+    start() {
+      this.ready = this.spawn();
+      return this.ready;
+    }
+    async spawn() {
+      const worker = new Worker(await workerURL, { name: this.name });
+      this.worker = worker;
       return new Promise((resolve, reject) => {
-        this.worker.onmessage = ({ data: m }) => {
+        worker.onmessage = ({ data: m }) => {
           if (m.type === "ready") resolve(m.startMs);
           else if (m.type === "error") reject(new Error(`${this.name}: ${m.message}`));
           else if (m.type === "exit") this.restarts++;
-          else if (m.type === "response") {
-            const done = this.pending.get(m.id);
-            this.pending.delete(m.id);
-            if (done) done(m);
-          }
+          else if (m.type === "response") this.settle(m.id, m);
         };
-        this.worker.onerror = (e) => reject(new Error(`${this.name}: ${e.message}`));
-        this.worker.postMessage({ type: "start", module: this.module, label: this.name, perRequest: this.perRequest });
+        worker.onerror = (e) => reject(new Error(`${this.name}: ${e.message}`));
+        worker.postMessage({ type: "start", module: this.module, label: this.name, perRequest: this.perRequest });
       });
+    }
+    settle(id, res) {
+      const p = this.pending.get(id);
+      if (!p) return;
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.resolve(res);
     }
     send(req) {
       const id = ++seq;
       return new Promise((resolve) => {
-        this.pending.set(id, resolve);
-        this.worker.postMessage({ type: "request", id, ...req });
+        this.pending.set(id, { resolve });
+        this.ready.then(() => {
+          if (!this.pending.has(id)) return;
+          this.worker.postMessage({ type: "request", id, ...req });
+          if (this.timeoutMs > 0) {
+            const what = `${req.method} ${new URL(req.url).pathname}`;
+            this.pending.get(id).timer = setTimeout(() => this.kill(`${what} ran past the ${this.timeoutMs} ms timeout: ${this.name} was terminated`), this.timeoutMs);
+          }
+        }, (err) => this.settle(id, { error: String(err.message || err) }));
       });
+    }
+    // kill terminates the worker, fails its requests, and starts another.
+    kill(reason) {
+      this.worker.terminate();
+      for (const id of [...this.pending.keys()]) this.settle(id, { error: reason });
+      this.restarts++;
+      this.ready = this.spawn();
+      this.ready.catch(() => {});
     }
     stop() {
       this.worker && this.worker.terminate();
-      for (const done of this.pending.values()) done({ error: "stopped" });
-      this.pending.clear();
+      for (const id of [...this.pending.keys()]) this.settle(id, { error: "stopped" });
     }
   }
 
@@ -137,15 +165,15 @@
   let turn = 0;
   const holds = []; // page loop: when a handler held the page's thread
 
-  async function start({ model: m, workers = 2, wasmURL }) {
+  async function start({ model: m, workers = 2, wasmURL, timeoutMs = 0 }) {
     if (!models.includes(m)) throw new Error(`model ${m}: want one of ${models.join(", ")}`);
     stop();
     const module = await compile(wasmURL);
     const n = Math.max(1, Math.min(maxWorkers, workers | 0));
     let next;
     if (m === "page-loop") next = [new PageLane("page loop", module)];
-    else if (m === "worker-pool") next = Array.from({ length: n }, (_, i) => new WorkerLane(`worker ${i + 1}`, module, false));
-    else next = [new WorkerLane("instance per request", module, true)];
+    else if (m === "worker-pool") next = Array.from({ length: n }, (_, i) => new WorkerLane(`worker ${i + 1}`, module, false, timeoutMs));
+    else next = [new WorkerLane("instance per request", module, true, timeoutMs)];
     lanes = next;
     model = m;
     try {

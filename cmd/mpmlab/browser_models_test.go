@@ -259,6 +259,27 @@ func TestBrowserModels(t *testing.T) {
 		}
 	})
 
+	// A request past the timeout terminates its worker (as the host kills
+	// a worker process); a new one serves the next request.
+	t.Run("runaway terminated", func(t *testing.T) {
+		tb.t = t
+		runaway := srv.jsModule(t, "runaway")
+		var res struct {
+			Spin  browserResult `json:"spin"`
+			After browserResult `json:"after"`
+		}
+		tb.await(fmt.Sprintf(`(async () => {
+			const B = mpmlabBrowser;
+			await B.start({model: "worker-pool", workers: 1, wasmURL: %q, timeoutMs: 300});
+			return {spin: await B.fetch("/spin"), after: await B.fetch("/")};
+		})()`, runaway), &res)
+		t.Logf("/spin: %q after %.0f ms; then %q", res.Spin.Error, res.Spin.MS, res.After.Body)
+		if !strings.Contains(res.Spin.Error, "timeout") || res.Spin.MS < 290 || res.Spin.MS > 2000 {
+			t.Errorf("/spin ended %.0f ms in with %q; want the 300 ms timeout", res.Spin.MS, res.Spin.Error)
+		}
+		res.After.ok(t)
+	})
+
 	// Latency of hello in each model, and instance start times (logged).
 	t.Run("latency", func(t *testing.T) {
 		tb.t = t

@@ -86,6 +86,9 @@ func (a *app) bindBrowser() {
 	on(byID("stop"), "click", func(js.Value) {
 		if brun != nil {
 			brun.stopped = true
+			// Requests in flight end now ("stopped"), a runaway too —
+			// except on the page loop, where nothing can interrupt one.
+			global.Get("mpmlabBrowser").Call("stop")
 		}
 	})
 }
@@ -154,6 +157,7 @@ func (a *app) runBrowser() {
 		opts.Set("model", model)
 		opts.Set("workers", workers)
 		opts.Set("wasmURL", url)
+		opts.Set("timeoutMs", e.Knobs.TimeoutMS)
 		started, err := await(global.Get("mpmlabBrowser").Call("start", opts))
 		if err != nil {
 			setText(byID("status"), "")
