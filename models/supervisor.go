@@ -545,21 +545,30 @@ func (s *Supervisor) Close() error {
 }
 
 // RSS returns the resident memory of each running worker process, in KiB,
-// keyed by pid (from /proc/PID/status VmRSS).
+// keyed by pid.
 func (s *Supervisor) RSS() map[int]int {
 	out := map[int]int{}
 	for _, pid := range s.PIDs() {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-				var kb int
-				fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
-				out[pid] = kb
-			}
+		if kb := ProcessRSS(pid); kb > 0 {
+			out[pid] = kb
 		}
 	}
 	return out
+}
+
+// ProcessRSS returns a process's resident memory in KiB (VmRSS of
+// /proc/PID/status), or 0 if it cannot be read.
+func ProcessRSS(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb int
+			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+			return kb
+		}
+	}
+	return 0
 }

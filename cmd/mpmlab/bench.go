@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -218,7 +217,7 @@ func benchNative(ctx context.Context, path string, load loadgen.Config, reqPath 
 	go io.Copy(io.Discard, out)
 	load.URL = "http://" + ln + reqPath
 	res.Summary, res.Workers, res.RSSKB, err = drive(ctx, load, func() (int, int) {
-		return 1, rssOf(cmd.Process.Pid)
+		return 1, models.ProcessRSS(cmd.Process.Pid)
 	})
 	if err != nil {
 		res.Error = err.Error()
@@ -227,8 +226,6 @@ func benchNative(ctx context.Context, path string, load loadgen.Config, reqPath 
 }
 
 func freePort() (string, error) {
-	srv := &http.Server{}
-	_ = srv
 	l, err := listenLoopback()
 	if err != nil {
 		return "", err
@@ -236,21 +233,6 @@ func freePort() (string, error) {
 	addr := l.Addr().String()
 	l.Close()
 	return addr, nil
-}
-
-func rssOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int
-			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
-			return kb
-		}
-	}
-	return 0
 }
 
 func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
