@@ -129,6 +129,7 @@ type lane struct {
 	index   int
 	inst    *runtime.Instance
 	label   string
+	header  []string     // X-Mpmlab-Worker: "thread 0.2 (pid 4242)"
 	state   atomic.Value // string
 	deadman *deadman
 }
@@ -168,6 +169,7 @@ func (w *worker) run() error {
 	shared := runtime.NewShared() // guest.Shared: one per process
 	for i := 0; i < n; i++ {
 		l := &lane{index: i, label: w.laneLabel(i), deadman: newDeadman(w.spec.Timeout, deadmanGrace)}
+		l.header = []string{fmt.Sprintf("%s (pid %d)", l.label, w.pid)}
 		env := []string{
 			"MPMLAB_MODEL=" + string(w.spec.Model),
 			"MPMLAB_PROCESS=" + strconv.Itoa(w.spec.Process),
@@ -254,11 +256,15 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	cs.requests++
 	id := w.reqs.Add(1)
 	start := time.Now()
-	rw.Header().Set("X-Mpmlab-Worker", fmt.Sprintf("%s (pid %d)", l.label, w.pid))
+	rw.Header()["X-Mpmlab-Worker"] = l.header
 	if w.spec.KeepAlive && w.spec.MaxKeepAliveRequests > 0 && cs.requests >= w.spec.MaxKeepAliveRequests {
 		rw.Header().Set("Connection", "close") // MaxKeepAliveRequests reached
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	var body []byte
+	var err error
+	if r.Body != http.NoBody {
+		body, err = io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+	}
 	if err != nil || len(body) > maxRequestBody {
 		http.Error(rw, "request body too large or unreadable (limit 8 MiB)", http.StatusRequestEntityTooLarge)
 		return
