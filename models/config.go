@@ -198,3 +198,16 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// laneLabel names a lane the way guest.Worker does: "process 3",
+// "thread 2.5", "loop 0".
+func laneLabel(m Model, process, lane int) string {
+	switch m {
+	case Thread:
+		return fmt.Sprintf("thread %d.%d", process, lane)
+	case Reactor:
+		return fmt.Sprintf("loop %d", process)
+	default:
+		return fmt.Sprintf("process %d", process)
+	}
+}

@@ -48,13 +48,15 @@ type Supervisor struct {
 	wasmOK bool
 
 	mu      sync.Mutex
-	slots   []*child // index = process index; nil = open slot
+	slots   []*child              // index = process index; nil = open slot
+	backoff map[int]time.Duration // respawn delay per slot (see respawnDelayLocked)
 	closing bool
 	wg      sync.WaitGroup
 	stop    chan struct{}
 
-	evMu sync.Mutex
-	lag  lagWindow // recent loop-lag samples of every loop (reactor, with Trace)
+	evMu sync.Mutex // serialises calls of cfg.OnEvent
+
+	lag lagWindow // recent loop-lag samples of every loop (reactor, with Trace); has its own lock
 }
 
 // child is one worker process.
@@ -72,6 +74,10 @@ type child struct {
 	exit      *Event // the exit the worker reported, if any
 	killed    string // why the supervisor killed it, if it did
 	retiring  bool
+
+	logTokens  float64 // guest output rate limit (a token bucket)
+	logRefill  time.Time
+	logDropped int
 }
 
 // Start opens the listening socket, starts the model's worker processes and
@@ -106,7 +112,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Supervisor{cfg: cfg, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{})}
+	s := &Supervisor{cfg: cfg, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{}}
 	n, size := s.initialPool()
 	s.slots = make([]*child, size)
 	var ready []*child
@@ -217,7 +223,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 	}
 	pw.Close()
 	now := time.Now()
-	c := &child{index: index, cmd: cmd, pid: cmd.Process.Pid, spawned: now, lastBeat: now,
+	c := &child{index: index, cmd: cmd, pid: cmd.Process.Pid, spawned: now, lastBeat: now, logTokens: logBurst, logRefill: now,
 		ready: make(chan struct{}), lanes: make([]string, s.lanesPerChild())}
 	for i := range c.lanes {
 		c.lanes[i] = StateIdle
@@ -266,49 +272,80 @@ func (s *Supervisor) waitReady(ctx context.Context, c *child) error {
 func (s *Supervisor) readEvents(c *child, pr *os.File) {
 	defer s.wg.Done()
 	defer pr.Close()
-	sc := bufio.NewScanner(pr)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var e Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+	r := bufio.NewReaderSize(pr, maxEventLine)
+	for {
+		line, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// Not an event a worker writes: skip it, but keep the pipe
+			// open (closing it would kill the worker with EPIPE).
+			for err == bufio.ErrBufferFull {
+				_, err = r.ReadSlice('\n')
+			}
 			continue
 		}
-		s.mu.Lock()
-		c.lastBeat = time.Now()
-		switch e.Kind {
-		case EventReady:
-			if !c.isReady && !c.exited {
-				c.isReady = true
-				c.readyOnce.Do(func() { close(c.ready) })
-				s.cfg.Logf("%s (pid %d) ready in %v", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond))
-			}
-		case EventState:
-			if e.Lane >= 0 && e.Lane < len(c.lanes) {
-				c.lanes[e.Lane] = e.State
-			}
-		case EventExit:
-			ec := e
-			c.exit = &ec
-		case EventLag:
-			s.lag.add(time.Now(), e.Samples, e.Value)
-		case EventLog:
-			s.cfg.Logf("[%s pid %d] %s", laneName(s.cfg.Model, c.index, e.Lane), c.pid, e.Text)
+		if len(line) > 0 {
+			s.handleEvent(c, line)
 		}
-		s.mu.Unlock()
-		if e.Kind != EventBeat {
-			s.event(e)
+		if err != nil {
+			return
 		}
 	}
 }
 
-func laneName(m Model, process, lane int) string {
-	switch m {
-	case Thread:
-		return fmt.Sprintf("thread %d.%d", process, lane)
-	case Reactor:
-		return fmt.Sprintf("loop %d", process)
-	default:
-		return fmt.Sprintf("process %d", process)
+// maxEventLine bounds one event line on the pipe (workers cap free text
+// at maxEventText).
+const maxEventLine = 64 << 10
+
+// Guest output printed by the supervisor, per worker: a burst of logBurst
+// lines, then logRate lines a second; the rest is counted and reported.
+// Every line still reaches OnEvent.
+const (
+	logBurst = 100
+	logRate  = 20
+)
+
+func (s *Supervisor) handleEvent(c *child, line []byte) {
+	var e Event
+	if err := json.Unmarshal(line, &e); err != nil {
+		return
+	}
+	s.mu.Lock()
+	now := time.Now()
+	c.lastBeat = now
+	switch e.Kind {
+	case EventReady:
+		if !c.isReady && !c.exited {
+			c.isReady = true
+			c.readyOnce.Do(func() { close(c.ready) })
+			s.cfg.Logf("%s (pid %d) ready in %v", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond))
+		}
+	case EventState:
+		if e.Lane >= 0 && e.Lane < len(c.lanes) {
+			c.lanes[e.Lane] = e.State
+		}
+	case EventExit:
+		ec := e
+		c.exit = &ec
+	case EventLag:
+		s.lag.add(now, e.Samples, e.Value)
+	case EventLog:
+		c.logTokens = min(logBurst, c.logTokens+now.Sub(c.logRefill).Seconds()*logRate)
+		c.logRefill = now
+		name := laneLabel(s.cfg.Model, c.index, e.Lane)
+		if c.logTokens < 1 {
+			c.logDropped++
+			break
+		}
+		c.logTokens--
+		if c.logDropped > 0 {
+			s.cfg.Logf("[%s pid %d] (%d lines of output not shown)", name, c.pid, c.logDropped)
+			c.logDropped = 0
+		}
+		s.cfg.Logf("[%s pid %d] %s", name, c.pid, e.Text)
+	}
+	s.mu.Unlock()
+	if e.Kind != EventBeat {
+		s.event(e)
 	}
 }
 
@@ -345,14 +382,57 @@ func (s *Supervisor) reap(c *child) {
 		s.cfg.Logf("%s (pid %d) retired: %s", s.label(c.index), c.pid, cause)
 		return
 	}
+	what := "exited: " + cause
 	if !c.isReady {
-		s.cfg.Logf("%s (pid %d) failed to start: %s", s.label(c.index), c.pid, cause)
+		what = "failed to start: " + cause
+	}
+	delay := s.respawnDelayLocked(c)
+	if delay == 0 {
+		s.cfg.Logf("%s (pid %d) %s; starting a replacement", s.label(c.index), c.pid, what)
+		if _, err := s.spawnLocked(c.index); err != nil {
+			s.cfg.Logf("respawning %s: %v", s.label(c.index), err)
+		}
 		return
 	}
-	s.cfg.Logf("%s (pid %d) exited: %s; starting a replacement", s.label(c.index), c.pid, cause)
-	if _, err := s.spawnLocked(c.index); err != nil {
-		s.cfg.Logf("respawning %s: %v", s.label(c.index), err)
+	s.cfg.Logf("%s (pid %d) %s; starting a replacement in %v (it keeps dying young)", s.label(c.index), c.pid, what, delay)
+	index := c.index
+	time.AfterFunc(delay, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closing || s.slots[index] != nil {
+			return // closing, or the spare-server manager filled the slot
+		}
+		if _, err := s.spawnLocked(index); err != nil {
+			s.cfg.Logf("respawning %s: %v", s.label(index), err)
+		}
+	})
+}
+
+// Respawn backoff: a worker that dies within youngDeath of its spawn (or
+// never got ready) is replaced after 100 ms, then 200 ms, ... up to
+// maxBackoff, so a handler that crashes at once cannot make the supervisor
+// fork in a tight loop. A worker that lived longer is replaced at once.
+const (
+	youngDeath = 2 * time.Second
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 5 * time.Second
+)
+
+func (s *Supervisor) respawnDelayLocked(c *child) time.Duration {
+	if c.isReady && time.Since(c.spawned) >= youngDeath {
+		delete(s.backoff, c.index)
+		return 0
 	}
+	b := s.backoff[c.index]
+	if b == 0 {
+		// The first young death of a slot is replaced at once: the crash
+		// demonstrations should not wait.
+		s.backoff[c.index] = minBackoff / 2
+		return 0
+	}
+	b = min(2*b, maxBackoff)
+	s.backoff[c.index] = b
+	return b
 }
 
 // monitor kills silent workers and, under the process model, manages the

@@ -235,16 +235,7 @@ func (w *worker) run() error {
 	return nil
 }
 
-func (w *worker) laneLabel(i int) string {
-	switch w.spec.Model {
-	case Thread:
-		return fmt.Sprintf("thread %d.%d", w.spec.Process, i)
-	case Reactor:
-		return fmt.Sprintf("loop %d", w.spec.Process)
-	default:
-		return fmt.Sprintf("process %d", w.spec.Process)
-	}
-}
+func (w *worker) laneLabel(i int) string { return laneLabel(w.spec.Model, w.spec.Process, i) }
 
 // ServeHTTP passes one request into the connection's lane.
 func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -303,6 +294,9 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		Header: r.Header, Body: body,
 	})
 	status, n, cause := 0, 0, ""
+	if err == nil && (resp.Status < 100 || resp.Status > 999) {
+		err = fmt.Errorf("handler wrote invalid status %d", resp.Status)
+	}
 	if err != nil {
 		status, cause = w.failure(ctx, l, err)
 		rw.Header().Set("Connection", "close")
@@ -437,7 +431,17 @@ func (w *worker) lagSampler() func(time.Duration) {
 	}
 }
 
+// maxEventText caps the free-text fields of an event (a guest's log line,
+// a request path), so one event stays a small line on the event pipe.
+const maxEventText = 4 << 10
+
 func (w *worker) emit(e Event) {
+	if len(e.Text) > maxEventText {
+		e.Text = e.Text[:maxEventText] + "…"
+	}
+	if len(e.Path) > maxEventText {
+		e.Path = e.Path[:maxEventText] + "…"
+	}
 	e.V = EventSchemaVersion
 	if e.T == 0 {
 		e.T = time.Now().UnixNano()

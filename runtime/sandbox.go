@@ -335,17 +335,16 @@ func (w *guestLog) Write(p []byte) (int, error) {
 	w.buf = append(w.buf, p...)
 	for {
 		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			if len(w.buf) > maxLogLine {
-				i = maxLogLine
-			} else {
-				break
-			}
+		skip := 1 // the newline
+		switch {
+		case i > maxLogLine || (i < 0 && len(w.buf) > maxLogLine):
+			i, skip = maxLogLine, 0 // a long line is cut in pieces
+		case i < 0:
+			return len(p), nil
 		}
 		w.line(string(w.buf[:i]))
-		w.buf = w.buf[min(i+1, len(w.buf)):]
+		w.buf = w.buf[i+skip:]
 	}
-	return len(p), nil
 }
 
 func (w *guestLog) line(s string) {

@@ -248,3 +248,39 @@ func TestMalformedRequests(t *testing.T) {
 		t.Fatal("the supervisor exited")
 	}
 }
+
+// A worker that keeps dying young is replaced with a growing delay, not in
+// a tight fork loop; the supervisor stays up.
+func TestCrashLoopBacksOff(t *testing.T) {
+	s := startRun(t, "--model", "reactor", "testdata/crashloop.go")
+	time.Sleep(4 * time.Second)
+	spawns := strings.Count(s.Logs(), "spawned loop 0")
+	t.Logf("%d spawns in 4 s", spawns)
+	if !s.Alive() {
+		t.Fatal("the supervisor exited")
+	}
+	if spawns > 12 {
+		t.Fatalf("%d spawns in 4 s: no backoff", spawns)
+	}
+	if !strings.Contains(s.Logs(), "keeps dying young") {
+		t.Fatalf("no backoff logged:\n%s", s.Logs())
+	}
+}
+
+// A guest printing a huge line does not break its worker's event pipe.
+func TestHugeGuestOutput(t *testing.T) {
+	s := startRun(t, "--model", "reactor", "testdata/biglog.go")
+	before := s.Workers()
+	mustOK(t, get(s.URL+"/print"))
+	time.Sleep(300 * time.Millisecond)
+	mustOK(t, get(s.URL))
+	if !sameInts(before, s.Workers()) {
+		t.Fatalf("the worker was replaced after a long log line:\n%s", s.Logs()[:min(len(s.Logs()), 2000)])
+	}
+	// An invalid status panics in the guest, as in net/http: a 502 naming it.
+	r := get(s.URL + "/status?code=42")
+	if r.Status != 502 || !strings.Contains(r.Body, "invalid WriteHeader code 42") {
+		t.Fatalf("status 42 got %d %q", r.Status, r.Body)
+	}
+	waitFor(t, 10*time.Second, "a request after the invalid status", func() bool { return get(s.URL).Status == 200 })
+}

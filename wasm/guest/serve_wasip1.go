@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -153,6 +154,9 @@ type responseWriter struct {
 func (w *responseWriter) Header() http.Header { return w.header }
 
 func (w *responseWriter) WriteHeader(status int) {
+	if status < 100 || status > 999 {
+		panic("invalid WriteHeader code " + strconv.Itoa(status)) // as net/http does
+	}
 	if w.status == 0 {
 		w.status = status
 	}

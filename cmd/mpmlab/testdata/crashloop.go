@@ -1,0 +1,19 @@
+// crashloop becomes ready, then panics 50 ms later, every time it starts.
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/guest"
+)
+
+func main() {
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		panic("dies young")
+	}()
+	guest.Serve(nil)
+}
+
+var _ = http.StatusOK
