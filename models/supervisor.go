@@ -32,10 +32,14 @@ import (
 //
 //   - Workers accept connections themselves from the shared socket; the
 //     supervisor only decides how many workers there are.
-//   - A worker that dies is replaced at once (after its exit is logged with
-//     its cause). A worker that stops sending heartbeats for longer than
-//     Timeout plus a grace period is killed: that is a guest spinning hard
-//     enough to freeze its process.
+//   - A worker that dies is replaced at once, after its exit is logged with
+//     its cause, as Apache's and nginx's masters do. One that keeps dying
+//     within seconds of its start is replaced after a growing delay (100 ms
+//     up to 5 s), so a handler that crashes at once cannot make the
+//     supervisor fork in a tight loop.
+//   - A worker that stops sending heartbeats for longer than Timeout plus a
+//     grace period is killed: that is a guest spinning hard enough to freeze
+//     its process (see deadman for the kill that comes first).
 //   - Close stops every worker (SIGTERM, then SIGKILL) and reaps them; the
 //     workers also die if the supervisor does (PR_SET_PDEATHSIG, and their
 //     event pipe breaks).
