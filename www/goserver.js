@@ -6,6 +6,7 @@
 //   const srv = await mpmlabGoServer.start(module, {label: "page loop"});
 //   const res = await srv.serve({url, method: "GET", headers: {}, body: null});
 //   // res: {status, headers, body, serverMs}; srv.startMs; srv.exited → exit code
+//   srv.halt(); // ends a long-lived instance from outside (see halt)
 //
 // What syumai/workers needs from its loader, provided here without its own
 // glue or its fork of wasm_exec.js (we run Go's own wasm_exec.js):
@@ -43,7 +44,14 @@ globalThis.mpmlabGoServer = (() => {
     const go = new Go();
     go.env = { MPMLAB_MODEL: label };
     let code = 0;
-    go.exit = (c) => { code = c; };
+    // A program that ends leaves its sleeping goroutines' timers set, and
+    // each would throw "Go program has already exited" when it fires (an
+    // uncaught error in the worker): clear them.
+    const clearTimers = () => {
+      for (const t of go._scheduledTimeouts?.values() ?? []) clearTimeout(t);
+      go._scheduledTimeouts?.clear();
+    };
+    go.exit = (c) => { code = c; clearTimers(); };
     let ready;
     const isReady = new Promise((resolve) => { ready = resolve; });
     const instance = await WebAssembly.instantiate(module, {
@@ -65,6 +73,27 @@ globalThis.mpmlabGoServer = (() => {
       startMs: performance.now() - t0,
       exited, // resolves with the exit code when the program ends
       get alive() { return !go.exited; },
+      // halt ends the instance from outside, as terminate ends a worker: a
+      // long-lived program never returns from main, and Go has no way to
+      // stop one, so this uses wasm_exec.js's own bookkeeping — its
+      // pending timers are cleared, and a callback into it (a timer, a
+      // promise it awaits, an event) no longer resumes it. Its goroutines
+      // never run again; exited resolves with code; the instance's memory
+      // goes with the last reference to srv. It cannot interrupt Go code
+      // that is running: the caller runs only once that code yields.
+      halt(c = 143) {
+        if (go.exited) return;
+        code = c;
+        clearTimers();
+        go._resume = () => {};
+        go.exited = true;
+        delete go._inst;
+        delete go._values;
+        delete go._goRefCounts;
+        delete go._ids;
+        delete go._idPool;
+        go._resolveExitPromise?.();
+      },
       // serve sends one request and reads the whole response.
       async serve({ url, method = "GET", headers = {}, body = null }) {
         if (go.exited) throw new Error(`${label} has exited`);

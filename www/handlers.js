@@ -22,7 +22,10 @@
 //                         a CPU-bound handler freezes the page.
 // In the two worker models a request that runs past timeoutMs terminates
 // its worker, as the host kills a worker process, and a new worker starts;
-// nothing can stop a handler that never returns on the page loop.
+// nothing can stop a handler that never returns on the page loop. Stop
+// terminates the workers; the page loop's instance is halted (goserver.js):
+// it never runs again, but a handler running holds the thread until it
+// yields.
 //
 // The module is compiled once per URL and kept in memory, and the worker
 // code is kept as text, so once a model has started it keeps working, and
@@ -35,11 +38,20 @@
   const models = ["instance-per-request", "worker-pool", "page-loop"];
   const maxWorkers = 8;
 
-  // The worker's code: fetched while the host is there, started from a Blob.
-  const workerURL = Promise.all(["/wasm_exec.js", "/goserver.js", "/handler-worker.js"].map((u) =>
-    fetch(u).then((r) => (r.ok ? r.text() : Promise.reject(new Error(`${u}: ${r.status}`))))))
-    .then((parts) => URL.createObjectURL(new Blob(parts, { type: "text/javascript" })));
-  workerURL.catch(() => {});
+  // The worker's code: fetched while the host is there (at load), started
+  // from a Blob. A failed fetch is not kept: the next spawn tries again.
+  let workerURLPromise = null;
+  function workerURL() {
+    if (!workerURLPromise) {
+      const p = Promise.all(["/wasm_exec.js", "/goserver.js", "/handler-worker.js"].map((u) =>
+        fetch(u).then((r) => (r.ok ? r.text() : Promise.reject(new Error(`${u}: ${r.status}`))))))
+        .then((parts) => URL.createObjectURL(new Blob(parts, { type: "text/javascript" })));
+      p.catch(() => { if (workerURLPromise === p) workerURLPromise = null; });
+      workerURLPromise = p;
+    }
+    return workerURLPromise;
+  }
+  workerURL();
 
   // Compiled modules by URL (content-addressed: they never change).
   const compiled = new Map();
@@ -68,27 +80,42 @@
   // A lane serves requests: the page loop, a worker of the pool, or the
   // worker that starts an instance per request.
   class PageLane {
-    constructor(name, module) { this.name = name; this.module = module; this.inflight = 0; this.served = 0; this.restarts = 0; }
+    constructor(name, module) { this.name = name; this.module = module; this.inflight = 0; this.served = 0; this.restarts = 0; this.stopped = false; }
     async start() {
-      this.server = mpmlabGoServer.start(this.module, { label: this.name });
-      const srv = await this.server;
-      srv.exited.then(() => { if (lanes.includes(this)) { this.restarts++; this.start().catch(() => {}); } });
+      const server = mpmlabGoServer.start(this.module, { label: this.name });
+      this.server = server;
+      const srv = await server;
+      if (this.stopped) { srv.halt(); throw new Error(`${this.name}: stopped`); }
+      srv.exited.then(() => { if (!this.stopped && lanes.includes(this)) { this.restarts++; this.start().catch(() => {}); } });
       return srv.startMs;
     }
     send(req) {
       return new Promise((resolve) => task(async () => {
         try {
+          if (this.stopped) throw new Error("stopped");
           const srv = await this.server;
           const s = now();
           const p = srv.serve(req); // runs the handler until it first waits
           hold(s, now(), req);
           resolve(await p);
         } catch (err) {
-          resolve({ error: String(err.message || err) });
+          resolve({ error: this.stopped ? "stopped" : String(err.message || err) });
         }
       }));
     }
-    stop() {}
+    // stop unbinds the lane (no request reaches it again; those in flight
+    // answer "stopped") and halts its instance (goserver.js's halt): a Go
+    // program on the page's thread cannot be terminated as a worker is —
+    // main never returns and wasm has no exit hook — so halt stops
+    // resuming it: its goroutines and timers never run again. A handler
+    // that is running holds the thread, and stop runs after it yields.
+    stop() {
+      if (this.stopped) return;
+      this.stopped = true;
+      const server = this.server;
+      this.server = null;
+      if (server) server.then((srv) => srv.halt(), () => {});
+    }
   }
 
   // A worker lane ends a request that runs past timeoutMs as the host
@@ -104,16 +131,27 @@
       return this.ready;
     }
     async spawn() {
-      const worker = new Worker(await workerURL, { name: this.name });
+      const url = await workerURL();
+      if (this.stopped) throw new Error(`${this.name}: stopped`);
+      const worker = new Worker(url, { name: this.name });
       this.worker = worker;
       return new Promise((resolve, reject) => {
+        let up = false;
         worker.onmessage = ({ data: m }) => {
-          if (m.type === "ready") resolve(m.startMs);
+          if (m.type === "ready") { up = true; resolve(m.startMs); }
           else if (m.type === "error") reject(new Error(`${this.name}: ${m.message}`));
           else if (m.type === "exit") this.restarts++;
           else if (m.type === "response") this.settle(m.id, m);
         };
-        worker.onerror = (e) => reject(new Error(`${this.name}: ${e.message}`));
+        // An uncaught error in the worker: before "ready" its start
+        // failed; after, the instance broke (a wasm trap) and will answer
+        // nothing, so it ends as a crash does — its requests fail now, and
+        // another worker starts.
+        worker.onerror = (e) => {
+          const msg = `${this.name}: ${e.message || "error in the worker"}`;
+          if (!up) reject(new Error(msg));
+          else if (this.worker === worker && !this.stopped) this.kill(`${msg} (the worker was restarted)`);
+        };
         worker.postMessage({ type: "start", module: this.module, label: this.name, perRequest: this.perRequest });
       });
     }
@@ -147,6 +185,7 @@
       this.ready.catch(() => {});
     }
     stop() {
+      this.stopped = true;
       this.worker && this.worker.terminate();
       for (const id of [...this.pending.keys()]) this.settle(id, { error: "stopped" });
     }

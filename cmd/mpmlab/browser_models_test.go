@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
@@ -92,7 +94,8 @@ const jsSettle = `new Promise(r => setTimeout(r, 150))`
 
 func TestBrowserModels(t *testing.T) {
 	srv := startServe(t, "")
-	tb := newTab(t, newBrowser(t), false)
+	browser := newBrowser(t)
+	tb := newTab(t, browser, false)
 	tb.open(srv.URL + "/")
 	tb.wait(`typeof mpmlabBrowser === "object"`, 10*time.Second, "mpmlabBrowser")
 	cpu, counter, sleep, hello := srv.jsModule(t, "cpu"), srv.jsModule(t, "counter"), srv.jsModule(t, "sleep"), srv.jsModule(t, "hello")
@@ -231,6 +234,71 @@ func TestBrowserModels(t *testing.T) {
 		if res.Wall >= 300 {
 			t.Errorf("20 concurrent sleeps took %.0f ms on the page loop; want < 300", res.Wall)
 		}
+	})
+
+	// Stop halts the page loop's instance: a request in flight answers
+	// "stopped" instead of its handler's answer, and the halted instance
+	// stays quiet past its sleep (no error, no answer).
+	t.Run("stop halts the page loop", func(t *testing.T) {
+		tb.t = t
+		tb.startModel("page-loop", 0, sleep)
+		var res struct {
+			InFlight browserResult `json:"inFlight"`
+			After    browserResult `json:"after"`
+			Lanes    int           `json:"lanes"`
+		}
+		tb.await(`(async () => {
+			const B = mpmlabBrowser;
+			await B.fetch("/");
+			const p = B.fetch("/");
+			await new Promise(r => setTimeout(r, 10));
+			B.stop();
+			const inFlight = await p;
+			await `+jsSettle+`;
+			return {inFlight, after: await B.fetch("/"), lanes: B.status().lanes.length};
+		})()`, &res)
+		if res.InFlight.Error != "stopped" {
+			t.Errorf("a request in flight on a stopped page loop answered %d %q, error %q; want error \"stopped\"", res.InFlight.Status, res.InFlight.Body, res.InFlight.Error)
+		}
+		if res.After.Error == "" || res.Lanes != 0 {
+			t.Errorf("after Stop: %d lanes, a request answered %q (error %q); want none", res.Lanes, res.After.Body, res.After.Error)
+		}
+	})
+
+	// The worker code fetched at load failed (the host was down then):
+	// starting a worker model fetches it again.
+	t.Run("worker code fetched again", func(t *testing.T) {
+		other := newTab(t, browser, true)
+		other.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+				const f = window.fetch;
+				let n = 0;
+				window.workerCodeFailed = false;
+				window.fetch = function (u, o) {
+					if (String(u).endsWith("/handler-worker.js") && n++ === 0) {
+						window.workerCodeFailed = true;
+						return Promise.reject(new TypeError("the host is down (test)"));
+					}
+					return f.call(this, u, o);
+				};
+			})()`})
+			return err
+		}))
+		other.open(srv.URL + "/")
+		var res struct {
+			Failed bool          `json:"failed"`
+			R      browserResult `json:"r"`
+		}
+		other.await(fmt.Sprintf(`(async () => {
+			await mpmlabBrowser.start({model: "worker-pool", workers: 1, wasmURL: %q});
+			const r = await mpmlabBrowser.fetch("/");
+			mpmlabBrowser.stop();
+			return {failed: window.workerCodeFailed, r};
+		})()`, hello), &res)
+		if !res.Failed {
+			t.Fatalf("the page's first fetch of the worker code did not fail")
+		}
+		res.R.ok(t)
 	})
 
 	// A panic ends the instance that served it: the request fails, and

@@ -527,6 +527,20 @@ func TestBrowserEditor(t *testing.T) {
 	tb.do(chromedp.KeyEvent("s", chromedp.KeyModifiers(chromedp.ModifierCtrl)))
 	tb.wait(`!document.getElementById("share-panel").hidden`, 30*time.Second, "Ctrl+S to share")
 
+	// After a Share the path is /p/<id>; a #x= link followed in the same
+	// tab wins over it, and becomes the page's address.
+	helloSrc := tb.state().Source
+	frag := tb.evalString(`document.getElementById("share-fragment").value`)
+	if path := tb.evalString(`location.pathname`); !strings.HasPrefix(path, "/p/") || !strings.Contains(frag, "#x=") {
+		t.Fatalf("after Share: path %q, fragment link %q", path, frag)
+	}
+	tb.set("example", "sleep")
+	tb.eval(`(location.hash = `+strconv.Quote(frag[strings.Index(frag, "#"):])+`, true)`, &ok)
+	tb.wait(`location.pathname === "/" && document.getElementById("examples").value === "hello"`, 10*time.Second, "the #x= link to open")
+	if got := tb.state().Source; got != helloSrc {
+		t.Errorf("after following the #x= link the editor holds\n%s\nwant\n%s", got, helloSrc)
+	}
+
 	// Format, in the browser; a syntax error gets a marker.
 	tb.set("source", "package main\nfunc main(){\nx:=1\n_ = x}\n")
 	tb.do(chromedp.Click(chromedp.ID("format")))
@@ -534,6 +548,17 @@ func TestBrowserEditor(t *testing.T) {
 	tb.set("source", "package main\n\nfunc main() {\n\tx := \n}\n")
 	tb.do(chromedp.KeyEvent("F", chromedp.KeyModifiers(chromedp.ModifierCtrl, chromedp.ModifierShift)))
 	tb.wait(`document.querySelector('.diag-marker[data-line="5"]') !== null`, 10*time.Second, "a format error marker on line 5")
+	// Clicking a diagnostic selects its line (twice: the list's one
+	// listener survives a new set of diagnostics).
+	for range 2 {
+		tb.do(chromedp.Click(chromedp.ID("format")))
+		tb.wait(`document.querySelector('#diagnostics a[data-line="5"]') !== null`, 10*time.Second, "the diagnostic in the list")
+		tb.eval(`(() => { document.getElementById("source").setSelectionRange(0, 0); return true })()`, &ok)
+		tb.do(chromedp.Click(chromedp.CSS(`#diagnostics a[data-line="5"]`)))
+		if sel := tb.evalString(`(() => { const ta = document.getElementById("source"); return ta.value.slice(ta.selectionStart, ta.selectionEnd) })()`); sel != "}" {
+			t.Errorf("clicking the line-5 diagnostic selected %q, want %q", sel, "}")
+		}
+	}
 
 	// 413 next to Share.
 	big := "package main\n\n// " + strings.Repeat("x", 70<<10) + "\nfunc main() {}\n"
@@ -560,6 +585,30 @@ func TestBrowserEditor(t *testing.T) {
 	tb.wait(`!document.getElementById("try-result").hidden || !document.getElementById("try-error").hidden`, 3*time.Minute, "the try answer")
 	if st := tb.evalString(`document.getElementById("try-status").textContent + " " + document.getElementById("try-worker").textContent + " " + document.getElementById("try-error").textContent`); !strings.HasPrefix(st, "200 thread") {
 		t.Errorf("try: %q, want status 200 from a thread", st)
+	}
+
+	// Stop while the run is starting (its POST slowed down here) cancels
+	// it: the page says so, and the host stops the run once it has its id.
+	tb.set("model", "reactor", "load.requests", "0", "load.duration_ms", "30000", "load.rate", "20")
+	tb.eval(`(() => {
+		const f = window.fetch;
+		window.fetch = (u, o) => u === "/api/runs" && o && o.method === "POST"
+			? new Promise(r => setTimeout(r, 1000)).then(() => { window.fetch = f; return f(u, o); })
+			: f(u, o);
+		return true;
+	})()`, &ok)
+	tb.do(chromedp.Click(chromedp.ID("run")))
+	tb.wait(`document.getElementById("status").textContent === "starting…"`, 5*time.Second, "the run to be starting")
+	tb.do(chromedp.Click(chromedp.ID("stop")))
+	if st := tb.evalString(`document.getElementById("status").textContent + (document.getElementById("stop").disabled ? " (stop disabled)" : "")`); st != "cancelling… (stop disabled)" {
+		t.Errorf("status after Stop while starting: %q", st)
+	}
+	tb.wait(`document.body.dataset.running === ""`, time.Minute, "the cancelled run to end")
+	if st := tb.evalString(`document.getElementById("status").textContent`); !strings.Contains(st, "stopped") {
+		t.Errorf("status after a run stopped while starting: %q", st)
+	}
+	if msg := tb.evalString(`document.querySelector("#run-error").hidden ? "" : document.querySelector("#run-error").textContent`); msg != "" {
+		t.Errorf("a run stopped while starting shows the error %q", msg)
 	}
 
 	// Stop ends a run early and says so.

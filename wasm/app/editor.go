@@ -58,6 +58,22 @@ func newEditor() *editor {
 	})
 	on(ed.ta, "scroll", func(js.Value) { ed.render(false) })
 	on(ed.ta, "keydown", ed.keydown)
+	// One listener for the list's links, whatever SetDiagnostics puts in
+	// it: a link carries its line in data-line.
+	on(ed.list, "click", func(e js.Value) {
+		t := e.Get("target")
+		if !t.Truthy() || t.Get("closest").Type() != js.TypeFunction {
+			return
+		}
+		link := t.Call("closest", "a[data-line]")
+		if link.IsNull() || !ed.list.Call("contains", link).Bool() {
+			return
+		}
+		e.Call("preventDefault")
+		if n, err := strconv.Atoi(link.Get("dataset").Get("line").String()); err == nil {
+			ed.selectLine(n)
+		}
+	})
 	return ed
 }
 
@@ -150,7 +166,8 @@ func (ed *editor) render(changed bool) {
 
 // SetDiagnostics shows compile errors: a marker in the gutter at each line
 // (.diag-marker[data-line=N], the message as its title), the line tinted,
-// and the list under the editor. Clicking an entry selects its line.
+// and the list under the editor. Clicking an entry selects its line (one
+// listener on the list, bound in newEditor).
 func (ed *editor) SetDiagnostics(ds []diagnostic) {
 	ed.diags = ds
 	for _, sel := range []string{".diag-marker", ".diag-line"} {
@@ -191,10 +208,6 @@ func (ed *editor) SetDiagnostics(ds []diagnostic) {
 		setData(a, "line", itoa(line))
 		li.Call("append", a, " "+d.Message)
 		ed.list.Call("appendChild", li)
-		on(a, "click", func(e js.Value) {
-			e.Call("preventDefault")
-			ed.selectLine(line)
-		})
 	}
 }
 

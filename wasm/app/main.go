@@ -124,15 +124,29 @@ func (a *app) restore() bool {
 		a.apply(e)
 		return true
 	case strings.HasPrefix(hash, "#x="):
-		e, err := experiment.DecodeFragment(hash)
-		if err != nil {
-			a.error(errEl, "could not open this link: "+err.Error())
-			return false
-		}
-		a.apply(e)
-		return true
+		return a.restoreFragment()
 	}
 	return false
+}
+
+// restoreFragment loads the experiment of the page's #x= fragment. It is
+// the page's link from then on: a /p/<id> path (left by a Share) becomes
+// "/", so a reload shows the fragment's experiment too.
+func (a *app) restoreFragment() bool {
+	loc := global.Get("location")
+	hash := loc.Get("hash").String()
+	errEl := byID("restore-error")
+	e, err := experiment.DecodeFragment(hash)
+	if err != nil {
+		a.error(errEl, "could not open this link: "+err.Error())
+		return false
+	}
+	a.error(errEl, "")
+	if strings.HasPrefix(loc.Get("pathname").String(), "/p/") {
+		global.Get("history").Call("replaceState", nil, "", "/"+hash)
+	}
+	a.apply(e)
+	return true
 }
 
 // apply puts an experiment in the editor and the form.
@@ -234,9 +248,12 @@ func (a *app) bind() {
 			a.format()
 		}
 	})
+	// A #x= link followed in this tab (after a Share the path is
+	// /p/<id>: the fragment wins). restoreFragment does not wait, but
+	// nothing in an event callback may: it runs in a goroutine.
 	on(global.Get("window"), "hashchange", func(js.Value) {
 		if strings.HasPrefix(global.Get("location").Get("hash").String(), "#x=") {
-			a.restore()
+			go a.restoreFragment()
 		}
 	})
 	for _, id := range []string{"copy-url", "copy-fragment"} {

@@ -16,8 +16,9 @@ import (
 type run struct {
 	id      string
 	es      js.Value
-	key     string // the experiment without its model (see rowKey)
-	stopped bool
+	key     string    // the experiment without its model (see rowKey)
+	host    bool      // a run on the host (not the browser run's placeholder)
+	stopped bool      // Stop was clicked (maybe before the id came)
 	funcs   []js.Func // the stream's listeners
 }
 
@@ -50,18 +51,30 @@ func (a *app) startRun(model string) {
 		return
 	}
 	a.ed.SetDiagnostics(nil)
-	a.run = &run{key: rowKey(e)}
+	r := &run{key: rowKey(e), host: true}
+	a.run = r
 	a.running(true)
 	setText(byID("status"), "starting…")
 	for m, key := range a.summaries {
-		setData(byID("summary-"+m), "stale", boolStr(key != a.run.key))
+		setData(byID("summary-"+m), "stale", boolStr(key != r.key))
 	}
 	go func() {
 		var res struct {
 			ID string `json:"id"`
 		}
-		if err := call("POST", "/api/runs", e, &res); err != nil {
+		err := call("POST", "/api/runs", e, &res)
+		if a.run != r { // ended meanwhile: a run the page no longer follows
+			if err == nil {
+				go call("POST", "/api/runs/"+res.ID+"/stop", nil, nil)
+			}
+			return
+		}
+		if err != nil {
 			a.runEnded("")
+			if r.stopped { // Stop while starting: nothing started
+				setText(byID("status"), "stopped by the user")
+				return
+			}
 			var ae *apiError
 			if errors.As(err, &ae) && len(ae.Diagnostics) > 0 {
 				a.ed.SetDiagnostics(ae.Diagnostics)
@@ -69,8 +82,16 @@ func (a *app) startRun(model string) {
 			a.showError(runErr, err.Error())
 			return
 		}
-		a.run.id = res.ID
-		a.listen(res.ID)
+		r.id = res.ID
+		if r.stopped {
+			// Stop came while starting: stop it at once, and follow its
+			// stream to its "done" (the server frees the tab's run then).
+			a.sendStop(r)
+			if a.run != r {
+				return
+			}
+		}
+		a.listen(r)
 	}()
 }
 
@@ -101,18 +122,28 @@ func (a *app) running(on bool) {
 	setData(document.Get("body"), "running", boolStr(on))
 }
 
+// stopRun stops the host run. Before its id has come (starting…) it marks
+// the run stopped: startRun's goroutine sends the stop once it has the id.
 func (a *app) stopRun() {
 	r := a.run
-	if r == nil || r.id == "" || r.stopped {
+	if r == nil || !r.host || r.stopped {
 		return
 	}
 	r.stopped = true
+	byID("stop").Set("disabled", true)
+	if r.id == "" {
+		setText(byID("status"), "cancelling…")
+		return
+	}
 	setText(byID("status"), "stopping…")
-	go func() {
-		if err := call("POST", "/api/runs/"+r.id+"/stop", nil, nil); err != nil {
-			a.error(byID("run-error"), "stop: "+err.Error())
-		}
-	}()
+	go a.sendStop(r)
+}
+
+// sendStop asks the host to stop r (POST /api/runs/{id}/stop).
+func (a *app) sendStop(r *run) {
+	if err := call("POST", "/api/runs/"+r.id+"/stop", nil, nil); err != nil && a.run == r {
+		a.error(byID("run-error"), "stop: "+err.Error())
+	}
 }
 
 // runEnded resets the page after a run; msg, if any, is its error.
@@ -138,10 +169,9 @@ func (a *app) runEnded(msg string) {
 }
 
 // listen follows a run's event stream (SSE, API.md).
-func (a *app) listen(id string) {
-	es := global.Get("EventSource").New("/api/runs/" + id + "/events")
-	a.run.es = es
-	r := a.run
+func (a *app) listen(r *run) {
+	es := global.Get("EventSource").New("/api/runs/" + r.id + "/events")
+	r.es = es
 	status := byID("status")
 	handle := func(name string, f func(data []byte)) {
 		r.funcs = append(r.funcs, listen(es, name, func(e js.Value) {
@@ -189,7 +219,9 @@ func (a *app) listen(id string) {
 			if v := a.views[m.Model]; v != nil {
 				v.Stop()
 			}
-			if m.Error != "" {
+			// A model stopped by the user while starting may say it
+			// could not start ("context canceled"): that is the Stop.
+			if m.Error != "" && !r.stopped {
 				a.error(byID("run-error"), m.Error)
 			}
 		}
