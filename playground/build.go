@@ -7,6 +7,7 @@ import (
 	"go/scanner"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mpmlab/mpmlab/runtime"
@@ -50,7 +51,9 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 	if !checkSource(w, req.Source) {
 		return
 	}
-	art, err := s.build(r.Context(), req.Source, nil)
+	ctx, cancel := s.requestContext(r) // Stop cancels it
+	defer cancel()
+	art, err := s.build(ctx, req.Source, nil)
 	if err != nil {
 		writeBuildError(w, err)
 		return
@@ -110,9 +113,9 @@ func (s *Server) buildFor(ctx context.Context, src experiment.Source, target run
 		}
 		return nil, &diagnosticsError{diags}
 	}
+	var slot *buildSlot
 	select {
-	case s.builds <- struct{}{}:
-		defer func() { <-s.builds }()
+	case slot = <-s.builds:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	default:
@@ -120,13 +123,14 @@ func (s *Server) buildFor(ctx context.Context, src experiment.Source, target run
 			progress("waiting for another build to finish")
 		}
 		select {
-		case s.builds <- struct{}{}:
-			defer func() { <-s.builds }()
+		case slot = <-s.builds:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-	b := &runtime.Builder{CacheDir: s.cfg.CacheDir, Timeout: buildTimeout, Progress: progress}
+	defer func() { s.builds <- slot }()
+	b := slot.use(progress)
+	defer slot.use(nil)
 	art, err := b.Build(ctx, rsrc, target)
 	var be *runtime.BuildError
 	if errors.As(err, &be) {
@@ -137,6 +141,41 @@ func (s *Server) buildFor(ctx context.Context, src experiment.Source, target run
 		return nil, &diagnosticsError{diags}
 	}
 	return art, err
+}
+
+// buildSlot is one of the maxBuilds places to build, with its own
+// runtime.Builder: kept for the server's life, so `go env GOVERSION` runs
+// once per slot rather than on every build (cache hits included). Its
+// Builder's Progress goes to the progress function of the build that holds
+// the slot, which is the only one using the Builder.
+type buildSlot struct {
+	b        *runtime.Builder
+	mu       sync.Mutex
+	progress func(string) // of the build holding the slot; may be nil
+}
+
+func newBuildSlot(cacheDir string) *buildSlot {
+	slot := &buildSlot{}
+	slot.b = &runtime.Builder{CacheDir: cacheDir, Timeout: buildTimeout, Progress: slot.report}
+	return slot
+}
+
+// use routes the Builder's progress to progress (nil: nowhere) and returns
+// the Builder.
+func (slot *buildSlot) use(progress func(string)) *runtime.Builder {
+	slot.mu.Lock()
+	slot.progress = progress
+	slot.mu.Unlock()
+	return slot.b
+}
+
+func (slot *buildSlot) report(msg string) {
+	slot.mu.Lock()
+	progress := slot.progress
+	slot.mu.Unlock()
+	if progress != nil {
+		progress(msg)
+	}
 }
 
 func toRuntimeSource(src experiment.Source) *runtime.Source {

@@ -331,8 +331,7 @@ func keepSample(e models.Event, p float64) bool {
 }
 
 // run flushes every traceInterval until stop is closed, then once more.
-func (t *tracer) run(stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
+func (t *tracer) run(stop <-chan struct{}) {
 	tick := time.NewTicker(traceInterval)
 	defer tick.Stop()
 	for {

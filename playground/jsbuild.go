@@ -155,8 +155,10 @@ func (s *Server) handleBuildJS(w http.ResponseWriter, r *http.Request) {
 	if !checkSource(w, req.Source) {
 		return
 	}
+	ctx, cancel := s.requestContext(r) // Stop cancels it
+	defer cancel()
 	if r.URL.Query().Get("progress") == "" {
-		res, err := s.buildJS(r.Context(), req, nil)
+		res, err := s.buildJS(ctx, req, nil)
 		if err != nil {
 			writeBuildError(w, err)
 			return
@@ -179,7 +181,7 @@ func (s *Server) handleBuildJS(w http.ResponseWriter, r *http.Request) {
 		rc.Flush()
 	}
 	line(map[string]string{"progress": "building for the browser (GOOS=js)"})
-	res, err := s.buildJS(r.Context(), req, func(msg string) { line(map[string]string{"progress": msg}) })
+	res, err := s.buildJS(ctx, req, func(msg string) { line(map[string]string{"progress": msg}) })
 	if err != nil {
 		rec := &recorder{header: http.Header{}}
 		writeBuildError(rec, err)

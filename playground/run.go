@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -23,8 +24,10 @@ import (
 const (
 	// maxRuns caps the experiments running at once, over every tab.
 	maxRuns = 2
-	// maxRunTime caps the load on one model (an experiment is capped at
-	// 60 s; Compare runs three models one after another).
+	// maxRunTime caps the load on each model: a run of one model lasts at
+	// most about 60 s plus its build, Compare (three models one after
+	// another) about 3 × 60 s plus the build and each model's start and
+	// stop.
 	maxRunTime = time.Duration(experiment.MaxDurationMS) * time.Millisecond
 	// attachTimeout is how long a run waits for its event stream before it
 	// is abandoned.
@@ -197,12 +200,21 @@ type doneEvent struct {
 
 // execute runs the experiment to its end, releases its place, and ends
 // its stream with a done event.
+//
+// A panic in the run's goroutines (here, runModel's tracer and stats, the
+// tracer's event callback) is logged with its stack and ends the run with
+// done {"error": "internal error: ..."}; runModel's defers stop the
+// supervisor and reap its workers on the way out. A bug in a run never
+// takes the server down.
 func (s *Server) execute(run *run) {
 	start := time.Now()
-	err := s.experiment(run)
+	err := s.guard(run, "run", func() error { return s.experiment(run) })
 	s.runs.finish(run)
 	done := doneEvent{}
-	if cause := context.Cause(run.ctx); run.ctx.Err() != nil {
+	var ie *internalError
+	if cause := context.Cause(run.ctx); errors.As(err, &ie) {
+		done.Error = err.Error()
+	} else if run.ctx.Err() != nil {
 		done.Stopped = cause.Error()
 	} else if err != nil {
 		done.Error = err.Error()
@@ -213,8 +225,63 @@ func (s *Server) execute(run *run) {
 	run.cancel(nil)
 }
 
+// internalError is a panic caught in a run: a bug, not the experiment's
+// fault.
+type internalError struct{ v any }
+
+func (e *internalError) Error() string { return fmt.Sprintf("internal error: %v", e.v) }
+
+// testHookPanic, if set (by tests), is called at named points of a run
+// ("experiment", "stats", "trace", "event"), so that a test can force a
+// panic there.
+var testHookPanic func(where string)
+
+func hook(where string) {
+	if testHookPanic != nil {
+		testHookPanic(where)
+	}
+}
+
+// guard calls f and returns its error, or the *internalError of a panic in
+// it, logged with its stack. what names f in the log.
+func (s *Server) guard(run *run, what string, f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.cfg.Logf("run %s: panic in %s: %v\n%s", run.id, what, v, debug.Stack())
+			err = &internalError{v}
+		}
+	}()
+	return f()
+}
+
+// panicBox keeps the first panic caught in one model's goroutines, for
+// runModel to return.
+type panicBox struct {
+	mu   sync.Mutex
+	err  error
+	flag atomic.Bool // err is set
+}
+
+func (p *panicBox) set(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
+		p.flag.Store(true)
+	}
+}
+
+func (p *panicBox) failed() bool { return p.flag.Load() }
+
+func (p *panicBox) get() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
 // experiment builds the handler and runs each model in turn.
 func (s *Server) experiment(run *run) error {
+	hook("experiment")
 	art, err := s.build(run.ctx, run.exp.Source, func(msg string) {
 		run.out.send("progress", map[string]string{"message": msg})
 	})
@@ -294,24 +361,59 @@ func loadConfig(l experiment.Load, url string, timeout time.Duration) loadgen.Co
 
 // runModel starts one model, loads it while streaming stats and trace
 // batches, stops it (reaping its workers) and sends its summary.
+//
+// A panic in its goroutines (the tracer, the stats ticker, the event
+// callback) cancels the load and is returned as an *internalError; a panic
+// in runModel itself unwinds through its defers, which stop the supervisor,
+// the tracer and the stats ticker, to execute's guard.
 func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev *modelResult) (*modelResult, error) {
 	model := string(m)
 	run.out.send("phase", phaseEvent{Model: model, State: "starting"})
+	// loadCtx is the load's; a panic in a goroutine ends it early.
+	loadCtx, cancelLoad := context.WithTimeout(run.ctx, maxRunTime)
+	defer cancelLoad()
+	var panicked panicBox
+	caught := func(what string, f func() error) {
+		if err := s.guard(run, what, f); err != nil {
+			panicked.set(err)
+			cancelLoad()
+		}
+	}
+
 	tr := newTracer(run.out)
 	trStop, trDone := make(chan struct{}, 1), make(chan struct{})
-	go tr.run(trStop, trDone)
-	stopTracer := func() { close(trStop); <-trDone }
+	go caught("the tracer", func() error {
+		defer close(trDone)
+		hook("trace")
+		tr.run(trStop)
+		return nil
+	})
+	var trOnce sync.Once
+	stopTracer := func() { trOnce.Do(func() { close(trStop); <-trDone }) }
+	defer stopTracer()
 
 	cfg := modelConfig(run.exp, m)
 	cfg.Wasm = art.Path
 	cfg.CacheDir = s.cfg.CacheDir
 	cfg.Executable = s.cfg.Executable
 	cfg.Trace = true
-	cfg.OnEvent = tr.onEvent
+	cfg.OnEvent = func(ev models.Event) {
+		if panicked.failed() {
+			return // the run is ending: drop the rest
+		}
+		caught("the event callback", func() error {
+			hook("event")
+			tr.onEvent(ev)
+			return nil
+		})
+	}
 	cfg.Logf = func(format string, args ...any) { s.cfg.Logf("run %s: "+format, append([]any{run.id}, args...)...) }
 	sup, err := models.Start(run.ctx, cfg)
 	if err != nil {
 		stopTracer()
+		if err := panicked.get(); err != nil {
+			return nil, err
+		}
 		msg := fmt.Sprintf("%s: could not start: %v", model, err)
 		run.out.send("phase", phaseEvent{Model: model, State: "stopped", Error: msg})
 		if run.ctx.Err() != nil {
@@ -319,6 +421,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		}
 		return nil, errors.New(msg)
 	}
+	defer sup.Close() // no-op once closed below; reaps the workers after a panic
 	cfg = sup.Config()
 	res := &modelResult{Model: model, Lanes: 1, LoopUtil: -1}
 	if m == models.Thread {
@@ -328,8 +431,15 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 	run.out.send("phase", phaseEvent{Model: model, State: "running"})
 	live := newLiveStats()
 	load := loadConfig(run.exp.Load, sup.URL(), cfg.Timeout)
-	load.OnResult = live.add
-	loadCtx, cancelLoad := context.WithTimeout(run.ctx, maxRunTime)
+	load.OnResult = func(r loadgen.Result) {
+		if panicked.failed() {
+			return
+		}
+		caught("the stats callback", func() error {
+			live.add(r)
+			return nil
+		})
+	}
 	tr.setLoading(true)
 
 	// Stats every statsInterval, and the workers' memory with them: the
@@ -372,29 +482,38 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		run.out.send("stats", ev)
 	}
 	last := time.Now() // of the last sample; the goroutine owns it until statsDone
-	go func() {
+	go caught("the stats ticker", func() error {
 		defer close(statsDone)
 		tick := time.NewTicker(statsInterval)
 		defer tick.Stop()
 		for {
 			select {
 			case <-statsStop:
-				return
+				return nil
 			case now := <-tick.C:
+				hook("stats")
 				sample(now.Sub(last), false)
 				last = now
 			}
 		}
-	}()
+	})
+	var statsOnce sync.Once
+	stopStats := func() { statsOnce.Do(func() { close(statsStop); <-statsDone }) }
+	defer stopStats()
 	sum, loadErr := loadgen.Run(loadCtx, load)
 	cancelLoad()
-	close(statsStop)
-	<-statsDone
+	stopStats()
+	if err := panicked.get(); err != nil {
+		return nil, err // the defers stop the supervisor and the tracer
+	}
 	sample(time.Since(last), true) // the end of the load, in the last stats event
 	tr.setLoading(false)
 
 	sup.Close()
 	stopTracer()
+	if err := panicked.get(); err != nil {
+		return nil, err
+	}
 
 	tr.mu.Lock()
 	res.QueuePeak = tr.queuePeak

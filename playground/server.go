@@ -13,16 +13,26 @@
 // # Notes
 //
 //   - Everything a page sends is bounded: request bodies (maxBodySize), the
-//     source (experiment.MaxSourceSize), every knob and load field, the runs
-//     in flight (maxRuns, one per tab) and their length (maxRunTime). Bad
+//     source (experiment.MaxSourceSize), every knob and load field (with
+//     guest instances per model and memory per instance capped below the
+//     CLI's: experiment.MaxInstances, experiment.MaxMemoryMB), the runs in
+//     flight (maxRuns, one per tab) and the load on each model (maxRunTime,
+//     60 s: Compare runs three models, so about 3 × 60 s plus builds). Bad
 //     input gets a 4xx with {"error": "..."} naming the field.
 //   - Guest code never runs in this process: runs and tries start a
 //     models.Supervisor, whose workers are child processes, and close it
 //     (reaping them) when the run ends, is stopped, or its page goes away.
-//   - Close stops every run and waits for their workers to be reaped.
+//   - A panic in a run's goroutines is logged with its stack and ends that
+//     run with done {"error": "internal error: ..."}, its workers reaped; a
+//     panic in a handler answers 500. Neither takes the process down.
+//   - Stop ends every run and try (refusing new ones) and waits for their
+//     workers to be reaped; Close does that and then closes the share store.
+//     A graceful shutdown is Stop, then http.Server.Shutdown (shares in
+//     flight finish), then Close.
 package playground
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,10 +78,19 @@ type Server struct {
 	mux    *http.ServeMux
 	shares *shareStore
 	runs   *runRegistry
-	builds chan struct{} // semaphore: go commands at once
-	tries  chan struct{} // semaphore: tries at once
+	builds chan *buildSlot // maxBuilds slots: go commands at once
+	tries  chan struct{}   // semaphore: tries at once
 	static *static
 	jsMods *jsModules // browser builds (jsbuild.go)
+
+	// stopCtx ends when Stop is called: it cancels tries and builds in
+	// flight.
+	stopCtx  context.Context
+	stopAll  context.CancelFunc
+	tryMu    sync.Mutex
+	stopped  bool           // under tryMu: no new tries
+	tryWG    sync.WaitGroup // tries in flight
+	stopOnce sync.Once
 
 	closeOnce sync.Once
 }
@@ -107,10 +126,14 @@ func New(cfg Config) (*Server, error) {
 		mux:    http.NewServeMux(),
 		shares: shares,
 		runs:   newRunRegistry(),
-		builds: make(chan struct{}, maxBuilds),
+		builds: make(chan *buildSlot, maxBuilds),
 		tries:  make(chan struct{}, maxTries),
 		static: newStatic(),
 		jsMods: newJSModules(),
+	}
+	s.stopCtx, s.stopAll = context.WithCancel(context.Background())
+	for range maxBuilds {
+		s.builds <- newBuildSlot(cfg.CacheDir)
 	}
 	s.routes()
 	go s.static.file("app.wasm") // compress it before the first page load asks
@@ -151,15 +174,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// Close stops every run, waits until their workers are reaped, and closes
-// the share store. The Server must not be used afterwards.
+// Stop stops every run and try, refuses new ones (503), and waits until
+// their workers are reaped; builds in flight are cancelled. The rest of the
+// API (shares, examples, the front end) keeps working until Close, so that
+// http.Server.Shutdown can drain it.
+func (s *Server) Stop() {
+	s.stopOnce.Do(func() {
+		s.tryMu.Lock()
+		s.stopped = true
+		s.tryMu.Unlock()
+		s.stopAll()
+		s.runs.closeAll()
+		s.tryWG.Wait()
+	})
+}
+
+// Close stops every run and try as Stop does, then closes the share store.
+// The Server must not be used afterwards.
 func (s *Server) Close() error {
+	s.Stop()
 	var err error
 	s.closeOnce.Do(func() {
-		s.runs.closeAll()
 		err = s.shares.close()
 	})
 	return err
+}
+
+// requestContext returns r's context, also ended by Stop.
+func (s *Server) requestContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	unhook := context.AfterFunc(s.stopCtx, cancel)
+	return ctx, func() { unhook(); cancel() }
 }
 
 // writeJSON writes v as the JSON response with the given status.

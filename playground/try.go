@@ -47,6 +47,26 @@ type tryResponse struct {
 	Log        []string          `json:"log,omitempty"` // what the guest printed
 }
 
+// startTry takes a place for a try, under maxTries and tracked by Stop,
+// or refuses it (errShutdown once stopping).
+func (s *Server) startTry() (release func(), err error) {
+	s.tryMu.Lock()
+	defer s.tryMu.Unlock()
+	if s.stopped {
+		return nil, errShutdown
+	}
+	select {
+	case s.tries <- struct{}{}:
+	default:
+		return nil, fmt.Errorf("%d tries are already in flight (the limit is %d): try again in a moment", maxTries, maxTries)
+	}
+	s.tryWG.Add(1)
+	return func() {
+		<-s.tries
+		s.tryWG.Done()
+	}, nil
+}
+
 // handleTry starts the experiment's model (the reactor for "all"), sends
 // it one request, stops it and answers with the response.
 func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
@@ -83,15 +103,19 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 		}
 		hreq.Header.Set(k, v)
 	}
-	select {
-	case s.tries <- struct{}{}:
-		defer func() { <-s.tries }()
-	default:
-		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("%d tries are already in flight (the limit is %d): try again in a moment", maxTries, maxTries))
+	release, err := s.startTry()
+	if err != nil {
+		status := http.StatusTooManyRequests
+		if err == errShutdown {
+			status = http.StatusServiceUnavailable
+		}
+		writeError(w, status, err.Error())
 		return
 	}
+	defer release()
 
-	ctx := r.Context()
+	ctx, cancelCtx := s.requestContext(r) // Stop ends the try
+	defer cancelCtx()
 	art, err := s.build(ctx, e.Source, nil)
 	if err != nil {
 		writeBuildError(w, err)

@@ -66,16 +66,22 @@ port 0 picks a free port.`)
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(os.Stderr, "stopping runs and workers...")
-	// Stop the runs first: their event streams then end, and Shutdown does
-	// not wait on them.
-	pg.Close()
+	// Stop the runs and tries first (their event streams and answers then
+	// end, so Shutdown does not wait on them), then drain the other
+	// requests (a share in flight still finds the store open), then close
+	// the store.
+	pg.Stop()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	serr := <-served
+	if err := pg.Close(); err != nil {
 		return err
+	}
+	if serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
 	}
 	return nil
 }

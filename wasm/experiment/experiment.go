@@ -42,6 +42,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"sort"
 	"strings"
 )
@@ -57,8 +58,11 @@ const (
 	MaxConcurrency = 200
 	// MaxRequests caps Load.Requests.
 	MaxRequests = 20000
-	// MaxDurationMS caps Load.DurationMS and the whole load of one model:
-	// an experiment is capped at 60 s.
+	// MaxDurationMS caps Load.DurationMS and the load on each model: each
+	// model's load is cut at 60 s, so a single-model experiment takes at
+	// most about 60 s plus its build, and Compare ("all": three models one
+	// after another) about 3 × 60 s plus its build and each model's start
+	// and stop.
 	MaxDurationMS = 60000
 	// MaxRate caps Load.Rate (requests per second, open loop).
 	MaxRate = 5000
@@ -79,7 +83,18 @@ const (
 	MaxTimeoutMS       = 300000
 	MaxKeepAliveMS     = 60000
 	MinMemoryMB        = 16
-	MaxMemoryMB        = 4096
+)
+
+// Limits of the playground that are stricter than the CLI's (mpmlab run
+// allows 64 × 64 threads and 4096 MiB per instance): a page must not be able
+// to exhaust the machine.
+const (
+	// MaxInstances caps the guest instances one model starts: process
+	// max_request_workers, thread processes × threads_per_child, reactor
+	// loops.
+	MaxInstances = 128
+	// MaxMemoryMB caps Knobs.MemoryLimitMB, each instance's memory.
+	MaxMemoryMB = 1024
 )
 
 // Defaults of zero fields.
@@ -404,7 +419,9 @@ func checkRange(name string, v, lo, hi int) error {
 	return nil
 }
 
-// Validate checks every knob of a normalized Knobs against its range.
+// Validate checks every knob of a normalized Knobs against its range, and
+// the guest instances of each model against MaxInstances (the knobs of
+// every model are checked, whichever model runs).
 func (k Knobs) Validate() error {
 	checks := []error{
 		checkRange("knobs.start_servers", k.StartServers, 1, MaxProcesses),
@@ -427,6 +444,11 @@ func (k Knobs) Validate() error {
 			return err
 		}
 	}
+	for _, m := range []string{"process", "thread", "reactor"} {
+		if n := k.Instances(m); n > MaxInstances {
+			return fmt.Errorf("%s = %d guest instances; the limit is %d", k.instanceKnobs(m), n, MaxInstances)
+		}
+	}
 	if k.StartServers > k.MaxRequestWorkers {
 		return fmt.Errorf("knobs.start_servers %d exceeds knobs.max_request_workers %d", k.StartServers, k.MaxRequestWorkers)
 	}
@@ -436,11 +458,41 @@ func (k Knobs) Validate() error {
 	return nil
 }
 
+// Instances returns how many guest instances model ("process", "thread" or
+// "reactor") starts at most under the normalized knobs k: process
+// max_request_workers, thread processes × threads_per_child, reactor loops.
+// It returns 0 for any other model.
+func (k Knobs) Instances(model string) int {
+	switch model {
+	case "process":
+		return k.MaxRequestWorkers
+	case "thread":
+		return k.Processes * k.ThreadsPerChild
+	case "reactor":
+		return k.Loops
+	}
+	return 0
+}
+
+// instanceKnobs spells out Instances(model) for an error message.
+func (k Knobs) instanceKnobs(model string) string {
+	switch model {
+	case "process":
+		return fmt.Sprintf("knobs.max_request_workers %d", k.MaxRequestWorkers)
+	case "thread":
+		return fmt.Sprintf("knobs.processes %d × knobs.threads_per_child %d", k.Processes, k.ThreadsPerChild)
+	}
+	return fmt.Sprintf("knobs.loops %d", k.Loops)
+}
+
 // Validate checks a normalized Load against its limits, including that an
 // open-loop load fits in MaxDurationMS.
 func (l Load) Validate() error {
-	if !strings.HasPrefix(l.Path, "/") || len(l.Path) > MaxPathLength || strings.ContainsAny(l.Path, " \r\n\t") {
-		return fmt.Errorf("load.path %q: want an absolute path such as /?ms=300 (at most %d bytes, no spaces)", l.Path, MaxPathLength)
+	if !strings.HasPrefix(l.Path, "/") || len(l.Path) > MaxPathLength || strings.ContainsFunc(l.Path, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("load.path %q: want an absolute path such as /?ms=300 (at most %d bytes, no spaces or control characters)", l.Path, MaxPathLength)
+	}
+	if _, err := url.ParseRequestURI(l.Path); err != nil {
+		return fmt.Errorf("load.path %q: %v", l.Path, errors.Unwrap(err))
 	}
 	switch l.Method {
 	case "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS":

@@ -84,7 +84,16 @@ func TestPlaygroundValidate(t *testing.T) {
 		{"rate", func(e *Experiment) { e.Load.Rate = 1e6 }, "load.rate"},
 		{"open loop too long", func(e *Experiment) { e.Load.DurationMS, e.Load.Requests, e.Load.Rate = 0, 20000, 10 }, "the limit is 60 s"},
 		{"path", func(e *Experiment) { e.Load.Path = "http://x/" }, "load.path"},
+		{"path escape", func(e *Experiment) { e.Load.Path = "/%zz" }, `load.path "/%zz": invalid URL escape`},
+		{"path NUL", func(e *Experiment) { e.Load.Path = "/\x00" }, "control characters"},
+		{"path DEL", func(e *Experiment) { e.Load.Path = "/a\x7fb" }, "control characters"},
+		{"path space", func(e *Experiment) { e.Load.Path = "/a b" }, "no spaces"},
 		{"method", func(e *Experiment) { e.Load.Method = "BREW" }, "load.method"},
+		{"threads", func(e *Experiment) { e.Knobs.Processes, e.Knobs.ThreadsPerChild = 64, 64 },
+			"knobs.processes 64 × knobs.threads_per_child 64 = 4096 guest instances; the limit is 128"},
+		{"threads, any model", func(e *Experiment) { e.Model, e.Knobs.Processes, e.Knobs.ThreadsPerChild = "process", 3, 43 },
+			"knobs.processes 3 × knobs.threads_per_child 43 = 129 guest instances; the limit is 128"},
+		{"memory", func(e *Experiment) { e.Knobs.MemoryLimitMB = 4096 }, "knobs.memory_limit_mb 4096 out of range 16..1024"},
 		{"no files", func(e *Experiment) { e.Source.Files = nil }, "source.files"},
 		{"file name", func(e *Experiment) { e.Source.Files[0].Name = "../x.go" }, "source.files"},
 		{"size", func(e *Experiment) { e.Source.Files[0].Data = strings.Repeat("x", MaxSourceSize) }, "the limit is 65536 (64 KiB)"},
@@ -97,7 +106,18 @@ func TestPlaygroundValidate(t *testing.T) {
 			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
 		}
 	}
+	// At the limits.
 	e := sample()
+	e.Knobs.Processes, e.Knobs.ThreadsPerChild, e.Knobs.MemoryLimitMB = 2, 64, MaxMemoryMB
+	e.Knobs.MaxRequestWorkers, e.Knobs.Loops = MaxProcesses, MaxLoops
+	e.Load.Path = "/a/%C3%A9?x=1&y=%20"
+	if err := e.Validate(); err != nil {
+		t.Errorf("at the limits: %v", err)
+	}
+	if n := e.Normalize().Knobs.Instances("thread"); n != 128 {
+		t.Errorf("thread instances = %d, want 128", n)
+	}
+	e = sample()
 	e.Source.Files[0].Data = strings.Repeat("x", MaxSourceSize)
 	var se *SizeError
 	if !errors.As(e.Validate(), &se) {
