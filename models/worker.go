@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -225,6 +226,9 @@ func (w *worker) run() error {
 		w.setState(l, StateIdle)
 	}
 	w.emit(Event{Kind: EventReady, Dur: int64(time.Since(w.start))})
+	// Loading the guest left garbage (the .wasm bytes, the compiler's
+	// work): give it back now rather than when the scavenger gets to it.
+	go debug.FreeOSMemory()
 	go w.heartbeat()
 	go w.onSignal()
 	switch err = w.srv.Serve(w.ln); {
