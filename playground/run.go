@@ -414,11 +414,14 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		if err := panicked.get(); err != nil {
 			return nil, err
 		}
-		msg := fmt.Sprintf("%s: could not start: %v", model, err)
-		run.out.send("phase", phaseEvent{Model: model, State: "stopped", Error: msg})
 		if run.ctx.Err() != nil {
+			// Stopped while starting (by the user, or the page went
+			// away): not the handler's fault, so no error to show.
+			run.out.send("phase", phaseEvent{Model: model, State: "stopped"})
 			return nil, run.ctx.Err()
 		}
+		msg := fmt.Sprintf("%s: could not start: %v", model, err)
+		run.out.send("phase", phaseEvent{Model: model, State: "stopped", Error: msg})
 		return nil, errors.New(msg)
 	}
 	defer sup.Close() // no-op once closed below; reaps the workers after a panic
