@@ -37,7 +37,8 @@ run: build
 vet: frontend
 	@echo "vetting..."
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app/...
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app/... ./wasm/guest ./wasm/experiment
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./wasm/guest ./wasm/abi
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . && echo "gofmt needed" && exit 1)
 
 # The front end is built first: the binary under test embeds it. Packages
