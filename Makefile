@@ -11,7 +11,7 @@ GOROOT    := $(shell $(GO) env GOROOT)
 WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/misc/wasm/wasm_exec.js))
 APP_SRC   := $(shell find wasm/app wasm/experiment -name '*.go' ! -name '*_test.go' 2>/dev/null)
 
-.PHONY: all build frontend run test vet bench clean
+.PHONY: all build frontend run test vet bench clean chromium
 
 all: build
 
@@ -41,10 +41,21 @@ vet: frontend
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./wasm/guest ./wasm/abi
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . && echo "gofmt needed" && exit 1)
 
+# The real-browser tests drive headless Chromium. On Debian/Ubuntu a
+# missing Chromium is installed (apt-get, with sudo when not root);
+# elsewhere, install Chromium or set MPMLAB_CHROMIUM to a Chrome binary.
+chromium:
+	@if [ -n "$$MPMLAB_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the real-browser tests (apt-get)..."; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
+	else echo "Chromium not found: install it or set MPMLAB_CHROMIUM (the real-browser tests need it)"; exit 1; fi
+
 # The front end is built first: the binary under test embeds it. Packages
 # run one at a time (-p 1): the integration tests compare timings of real
 # worker processes, which other packages' tests would disturb.
-test: vet
+test: vet chromium
 	@echo "running every test (unit, real-binary, real-browser)..."
 	$(GO) test -p 1 -count=1 -timeout 30m ./...
 
