@@ -197,7 +197,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		CacheDir:    filepath.Join(s.cfg.CacheDir, "wazero"),
 		MemoryLimit: s.cfg.MemoryLimit,
 		Trace:       s.cfg.Trace,
-		Serving: Serving{
+		serving: serving{
 			KeepAlive:              s.cfg.KeepAlive,
 			KeepAliveTimeout:       s.cfg.KeepAliveTimeout,
 			MaxKeepAliveRequests:   s.cfg.MaxKeepAliveRequests,

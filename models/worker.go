@@ -71,11 +71,11 @@ type workerSpec struct {
 	CacheDir    string `json:"cache_dir"`
 	MemoryLimit int    `json:"memory_limit"`
 	Trace       bool   `json:"trace"`
-	Serving
+	serving
 }
 
-// Serving holds the knobs a worker applies to its connections.
-type Serving struct {
+// serving holds the knobs a worker applies to its connections.
+type serving struct {
 	KeepAlive              bool          `json:"keepalive"`
 	KeepAliveTimeout       time.Duration `json:"keepalive_timeout"`
 	MaxKeepAliveRequests   int           `json:"max_keepalive_requests"`

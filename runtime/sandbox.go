@@ -150,9 +150,6 @@ type Instance struct {
 	exitErr error
 }
 
-// ErrClosed is returned by Do after the instance was closed.
-var ErrClosed = errors.New("instance closed")
-
 // ExitError says why an instance ended.
 type ExitError struct {
 	Code  uint32 // the guest's exit code; 0 for a clean exit
