@@ -11,14 +11,15 @@ import (
 
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/playground/loadgen"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // statsInterval is how often a run sends a "stats" event.
 const statsInterval = 250 * time.Millisecond
 
 // histBounds are the upper bounds of the stats histogram's buckets, in ms;
-// a last bucket (le_ms -1) counts everything slower.
-var histBounds = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000}
+// a last bucket holds the rest.
+var histBounds = experiment.HistogramBoundsMS
 
 // liveStats tallies the load generator's results as they come
 // (loadgen.Config.OnResult: concurrent, cheap).

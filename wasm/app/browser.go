@@ -40,7 +40,7 @@ var browserModels = []struct {
 
 // histBounds are the live histogram's bucket bounds (ms), as the host's
 // stats events have them; -1 is +Inf.
-var histBounds = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000, -1}
+var histBounds = append(slices.Clone(experiment.HistogramBoundsMS), -1) // -1: the unbounded last bucket
 
 // built remembers the module of each source built for the browser.
 var built = map[string]string{} // experiment.Experiment{Source}.ShareID() → module URL

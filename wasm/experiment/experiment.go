@@ -517,3 +517,8 @@ func (l Load) Validate() error {
 	}
 	return nil
 }
+
+// HistogramBoundsMS are the upper bounds, in milliseconds, of the live
+// latency histogram's buckets, shared by the host's stats and the browser
+// runs so both draw the same chart; a last, unbounded bucket follows.
+var HistogramBoundsMS = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000}
