@@ -523,9 +523,9 @@ func TestServeDisconnectReapsWorkers(t *testing.T) {
 		}
 		return len(s.Children()) == 0
 	})
-	if !strings.Contains(s.Logs(), "the page went away") {
-		t.Errorf("log does not say why the run stopped:\n%s", s.Logs())
-	}
+	waitFor(t, 5*time.Second, "the log to say why the run stopped", func() bool {
+		return strings.Contains(s.Logs(), "the page went away")
+	})
 }
 
 // A run whose page never connects to its event stream is stopped after 10s.
