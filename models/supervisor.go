@@ -109,8 +109,12 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	cfg.Wasm = wasm
+	compileStart := time.Now()
 	if err := warmCompilationCache(ctx, cfg); err != nil {
 		return nil, err
+	}
+	if d := time.Since(compileStart); d > 300*time.Millisecond {
+		cfg.Logf("compiled the guest to machine code in %v (cached from now on)", d.Round(10*time.Millisecond))
 	}
 	ln, addr, err := listen(cfg.Addr, cfg.Backlog)
 	if err != nil {
@@ -244,7 +248,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 func (s *Supervisor) label(index int) string {
 	switch s.cfg.Model {
 	case Thread:
-		return fmt.Sprintf("process %d (%d threads)", index, s.cfg.ThreadsPerChild)
+		return fmt.Sprintf("process %d with %d threads", index, s.cfg.ThreadsPerChild)
 	case Reactor:
 		return fmt.Sprintf("loop %d", index)
 	default:

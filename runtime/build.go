@@ -172,7 +172,7 @@ func (b *Builder) Build(ctx context.Context, src *Source, target Target) (*Artif
 		return art, nil
 	}
 
-	b.progress(fmt.Sprintf("building handler for %s (first build compiles the standard library for wasm: this takes a while)", target))
+	b.progress(fmt.Sprintf("building handler for %s", target))
 	if err := b.compile(ctx, cacheDir, key, src, target, art.Path); err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (b *Builder) compile(ctx context.Context, cacheDir, key string, src *Source
 	// they may hold the output pipe open for a moment. Do not wait for them.
 	cmd.WaitDelay = 2 * time.Second
 
-	output, runErr := b.run(cmd, work)
+	output, runErr := b.run(cmd, work, target)
 	switch {
 	case runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil:
 		return fmt.Errorf("build timed out after %s", timeout)
@@ -251,7 +251,7 @@ func (b *Builder) compile(ctx context.Context, cacheDir, key string, src *Source
 // run starts cmd and reads its output line by line until it exits, turning
 // the package names of "go build -v" into progress messages. It returns the
 // rest of the output, with the work directory's path made relative.
-func (b *Builder) run(cmd *exec.Cmd, work string) (string, error) {
+func (b *Builder) run(cmd *exec.Cmd, work string, target Target) (string, error) {
 	lines := make(chan string, 64)
 	lw := &lineWriter{ch: lines}
 	cmd.Stdout, cmd.Stderr = lw, lw // the same comparable writer: one Write at a time
@@ -275,6 +275,11 @@ func (b *Builder) run(cmd *exec.Cmd, work string) (string, error) {
 			switch {
 			case line == handlerModule:
 				b.progress("compiling the handler and linking")
+			case packages == 1:
+				// Only a first build compiles packages other than the
+				// handler: the standard library, for this target.
+				last = time.Now()
+				b.progress(fmt.Sprintf("first build for %s: compiling Go's standard library too (tens of seconds, once)", target))
 			case time.Since(last) >= 250*time.Millisecond:
 				last = time.Now()
 				b.progress(fmt.Sprintf("compiling %s (%d %s so far)", line, packages, plural(packages, "package")))
