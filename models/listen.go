@@ -227,7 +227,12 @@ func listen(addr string, backlog int) (*os.File, *net.TCPAddr, error) {
 		copy(s.Addr[:], ta.IP.To16())
 		sa = s
 	}
-	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	syscall.ForkLock.RLock() // no fork between socket and close-on-exec
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fd) // workers get it explicitly, as ExtraFiles
+	}
+	syscall.ForkLock.RUnlock()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -220,10 +220,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 	cmd.ExtraFiles = []*os.File{s.ln, pw} // fd 3, fd 4
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid:   true,            // Ctrl-C reaches the supervisor only; it stops the workers
-		Pdeathsig: syscall.SIGKILL, // and if the supervisor dies, so do they
-	}
+	cmd.SysProcAttr = workerProcAttr()
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
