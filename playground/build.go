@@ -44,11 +44,8 @@ type diagnosticsError struct {
 func (e *diagnosticsError) Error() string { return "does not compile" }
 
 func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
-	var req sourceRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	if !checkSource(w, req.Source) {
+	req, ok := decodeSource(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := s.requestContext(r) // Stop cancels it
@@ -65,6 +62,16 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 
 // checkSource validates a source on its own (413 if too large, 400
 // otherwise) and writes the error.
+// decodeSource reads a {"source": ...} body and checks the source; on
+// failure it has written the error answer.
+func decodeSource(w http.ResponseWriter, r *http.Request) (sourceRequest, bool) {
+	var req sourceRequest
+	if !decode(w, r, &req) || !checkSource(w, req.Source) {
+		return req, false
+	}
+	return req, true
+}
+
 func checkSource(w http.ResponseWriter, src experiment.Source) bool {
 	if err := src.Validate(); err != nil {
 		status := http.StatusBadRequest
@@ -189,11 +196,8 @@ func toRuntimeSource(src experiment.Source) *runtime.Source {
 // handleFormat formats every file with go/format: 200 with the formatted
 // source, or 422 with the syntax errors located.
 func (s *Server) handleFormat(w http.ResponseWriter, r *http.Request) {
-	var req sourceRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	if !checkSource(w, req.Source) {
+	req, ok := decodeSource(w, r)
+	if !ok {
 		return
 	}
 	out := sourceRequest{Source: experiment.Source{Files: []experiment.File{}}}

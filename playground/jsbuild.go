@@ -148,11 +148,8 @@ func (j *jsModules) lookup(cacheDir, hash string) bool {
 // answer is a stream of JSON lines: {"progress": "..."} while building,
 // then one {"result": ...} or {"error": ..., "status": 422, ...}.
 func (s *Server) handleBuildJS(w http.ResponseWriter, r *http.Request) {
-	var req sourceRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	if !checkSource(w, req.Source) {
+	req, ok := decodeSource(w, r)
+	if !ok {
 		return
 	}
 	ctx, cancel := s.requestContext(r) // Stop cancels it

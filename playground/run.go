@@ -139,11 +139,7 @@ func newRunID() string {
 }
 
 func (s *Server) handleCreateRun(w http.ResponseWriter, r *http.Request) {
-	var e experiment.Experiment
-	if !decode(w, r, &e) {
-		return
-	}
-	e, ok := checkExperiment(w, e)
+	e, ok := decodeExperiment(w, r)
 	if !ok {
 		return
 	}

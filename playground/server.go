@@ -247,6 +247,16 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
+// decodeExperiment reads an experiment body, validates it and returns it
+// normalized; on failure it has written the error answer.
+func decodeExperiment(w http.ResponseWriter, r *http.Request) (experiment.Experiment, bool) {
+	var e experiment.Experiment
+	if !decode(w, r, &e) {
+		return e, false
+	}
+	return checkExperiment(w, e)
+}
+
 // checkExperiment validates e and returns it normalized; on failure it
 // writes the 400 (a field out of range) or 413 (the source too large).
 func checkExperiment(w http.ResponseWriter, e experiment.Experiment) (experiment.Experiment, bool) {

@@ -80,11 +80,7 @@ type shareResponse struct {
 }
 
 func (s *Server) handleCreateShare(w http.ResponseWriter, r *http.Request) {
-	var e experiment.Experiment
-	if !decode(w, r, &e) {
-		return
-	}
-	e, ok := checkExperiment(w, e)
+	e, ok := decodeExperiment(w, r)
 	if !ok {
 		return
 	}
