@@ -89,6 +89,9 @@ type Config struct {
 	// Trace asks workers for per-request and state events (the playground's
 	// live view and the scoreboard need them; a benchmark need not pay).
 	Trace bool
+	// NoPhases turns off the per-request bookkeeping of the server-side
+	// phases (runtime.InstanceConfig.NoPhases): only to measure its cost.
+	NoPhases bool
 	// Executable is the mpmlab binary started as "mpmlab worker"
 	// (default: os.Executable()).
 	Executable string

@@ -5,7 +5,12 @@ import "time"
 // EventSchemaVersion is the version of Event's JSON form. It changes when a
 // field changes meaning or goes away; new fields may be added within a
 // version.
-const EventSchemaVersion = 1
+//
+// Version 2: req_start's path is the request URI (path and query); req_end
+// carries the server-side phases (wait, service, run, compute, block, hold,
+// where) and method and path; new kinds pass (a loop's busy stretches) and
+// conns (a loop's connections by state, as nginx's stub_status counts them).
+const EventSchemaVersion = 2
 
 // Event kinds.
 const (
@@ -15,12 +20,14 @@ const (
 	EventKill     = "kill"      // the supervisor killed a worker (Cause)
 	EventConn     = "conn"      // a worker accepted a connection (Lane, Conn)
 	EventReqStart = "req_start" // a request went into a guest (Lane, Conn, Req)
-	EventReqEnd   = "req_end"   // its response is written (Status, Bytes, Dur, Cause if it failed)
+	EventReqEnd   = "req_end"   // its response is written (Status, Bytes, Dur, Cause if it failed; the phases)
 	EventState    = "state"     // a lane changed state (State: a Scoreboard letter's name)
 	EventQueue    = "queue"     // accept-queue depth of the listening socket (Value)
 	EventLag      = "lag"       // reactor loop lag samples (Samples, ns) and utilisation (Value, 0..1)
 	EventLog      = "log"       // a line the guest printed (Stream, Text)
 	EventBeat     = "heartbeat" // the worker is alive (sent every second)
+	EventPass     = "pass"      // the reactor loop's busy stretches since the last pass event (Passes)
+	EventConns    = "conns"     // the reactor's connections: Reading, Writing, Waiting (nginx stub_status)
 )
 
 // Lane states, named after Apache's scoreboard (mod_status).
@@ -58,7 +65,59 @@ type Event struct {
 	Stream  string  `json:"stream,omitempty"`
 	Text    string  `json:"text,omitempty"`
 	Method  string  `json:"method,omitempty"`
-	Path    string  `json:"path,omitempty"`
+	Path    string  `json:"path,omitempty"` // request URI: path and query
+
+	// The server-side phases of a request (req_end), in ns: Wait from the
+	// request's delivery to its guest instance until its handler first ran
+	// (queued behind whatever held a loop); Service from then until the
+	// handler returned, of which Run it held the loop (its code ran: Compute
+	// in guest.Compute and Block in guest.Block included) and the rest it
+	// was parked (time.Sleep, channels) or ready while others ran. Hold is
+	// its longest contiguous stretch on the loop, Where the position in the
+	// handler's source that made it ("main.go:22").
+	Wait    int64  `json:"wait,omitempty"`
+	Service int64  `json:"service,omitempty"`
+	Run     int64  `json:"run,omitempty"`
+	Compute int64  `json:"compute,omitempty"`
+	Block   int64  `json:"block,omitempty"`
+	Hold    int64  `json:"hold,omitempty"`
+	Where   string `json:"where,omitempty"`
+
+	// Passes (pass events) are the loop's busy stretches, in order.
+	Passes []Pass `json:"passes,omitempty"`
+
+	// A loop's connections (conns events), as nginx's stub_status counts
+	// them: reading a request, writing (a request in the loop: its handler
+	// runs, waits or is parked), waiting (idle keep-alive).
+	Reading int `json:"reading,omitempty"`
+	Writing int `json:"writing,omitempty"`
+	Waiting int `json:"waiting,omitempty"`
+}
+
+// Pass is one busy stretch of a reactor loop: from poll_oneoff returning
+// until the guest waits in it again. At every instant at most one request
+// holds the loop; Segs say which, in order. Time in a pass but in no
+// segment was the loop's own (reading frames, scheduling).
+//
+// Passes too short to see are merged: N passes (N > 1) that followed each
+// other with gaps under a millisecond make one Pass whose Busy is their
+// summed length (Dur then spans them, gaps included), and whose segments
+// under 100 µs are left out.
+type Pass struct {
+	T    int64     `json:"t"`   // start, Unix ns
+	Dur  int64     `json:"dur"` // ns
+	Busy int64     `json:"busy,omitempty"`
+	N    int       `json:"n,omitempty"`
+	Segs []PassSeg `json:"segs,omitempty"`
+}
+
+// PassSeg is one request's stretch on the loop within a Pass.
+type PassSeg struct {
+	Req   uint64 `json:"req"`            // the request (Event.Req)
+	T     int64  `json:"t"`              // start, Unix ns
+	Dur   int64  `json:"dur"`            // ns
+	Kind  string `json:"kind,omitempty"` // "compute", "block", or "" (the handler's own code)
+	Where string `json:"where,omitempty"`
 }
 
 // Time returns e.T as a time.Time.

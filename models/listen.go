@@ -166,6 +166,11 @@ func (w *worker) connState(c net.Conn, s http.ConnState) {
 	default:
 		delete(w.busyConns, c)
 	}
+	if s == http.StateIdle {
+		w.idleConns[c] = true
+	} else {
+		delete(w.idleConns, c)
+	}
 	w.connMu.Unlock()
 	gc, ok := c.(*gatedConn)
 	if !ok || w.spec.Model == Reactor {

@@ -201,6 +201,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		CacheDir:    filepath.Join(s.cfg.CacheDir, "wazero"),
 		MemoryLimit: s.cfg.MemoryLimit,
 		Trace:       s.cfg.Trace,
+		NoPhases:    s.cfg.NoPhases,
 		serving: serving{
 			KeepAlive:              s.cfg.KeepAlive,
 			KeepAliveTimeout:       s.cfg.KeepAliveTimeout,

@@ -71,6 +71,7 @@ type workerSpec struct {
 	CacheDir    string `json:"cache_dir"`
 	MemoryLimit int    `json:"memory_limit"`
 	Trace       bool   `json:"trace"`
+	NoPhases    bool   `json:"no_phases"`
 	serving
 }
 
@@ -91,7 +92,7 @@ func RunWorker() error {
 	if err := json.Unmarshal([]byte(os.Getenv(workerSpecEnv)), &spec); err != nil {
 		return fmt.Errorf("mpmlab worker is started by mpmlab run, bench or serve, not by hand (%s: %v)", workerSpecEnv, err)
 	}
-	w := &worker{spec: spec, start: time.Now(), inflight: map[uint64]*inflight{}, busyConns: map[net.Conn]bool{}}
+	w := &worker{spec: spec, start: time.Now(), inflight: map[uint64]*inflight{}, busyConns: map[net.Conn]bool{}, idleConns: map[net.Conn]bool{}}
 	w.events = newEventWriter(os.NewFile(eventFD, "mpmlab-events"))
 	if err := w.run(); err != nil {
 		w.emit(Event{Kind: EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
@@ -113,6 +114,9 @@ type worker struct {
 	srv    *http.Server
 	conns  atomic.Uint64 // connections accepted
 	reqs   atomic.Uint64
+	// writing counts requests in a guest: a loop's "Writing" (stub_status).
+	writing atomic.Int64
+	passes  passBatcher // the reactor's loop passes, when tracing
 
 	mu         sync.Mutex
 	inflight   map[uint64]*inflight
@@ -121,6 +125,7 @@ type worker struct {
 
 	connMu    sync.Mutex
 	busyConns map[net.Conn]bool // connections new or serving a request
+	idleConns map[net.Conn]bool // keep-alive connections between requests
 	quietOnce sync.Once
 }
 
@@ -180,6 +185,7 @@ func (w *worker) run() error {
 		cfg := runtime.InstanceConfig{
 			Env:          env,
 			Shared:       shared,
+			NoPhases:     w.spec.NoPhases,
 			LockOSThread: w.spec.Model == Thread,
 			Log: func(stream, line string) {
 				w.emit(Event{Kind: EventLog, Lane: l.index, Stream: stream, Text: line})
@@ -197,6 +203,7 @@ func (w *worker) run() error {
 			// when someone watches (the playground, the scoreboard).
 			cfg.Env = append(cfg.Env, "MPMLAB_LAG=1")
 			cfg.OnLag = w.lagSampler()
+			cfg.OnPass = w.passes.add
 		}
 		l.inst, err = mod.Start(ctx, cfg)
 		if err != nil {
@@ -230,6 +237,9 @@ func (w *worker) run() error {
 	// work): give it back now rather than when the scavenger gets to it.
 	go debug.FreeOSMemory()
 	go w.heartbeat()
+	if w.spec.Model == Reactor && w.spec.Trace {
+		go w.traceLoop()
+	}
 	go w.onSignal()
 	switch err = w.srv.Serve(w.ln); {
 	case errors.Is(err, http.ErrServerClosed):
@@ -285,15 +295,18 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if w.spec.Model != Reactor {
 		w.setState(l, StateSending)
 	}
+	w.writing.Add(1)
+	defer w.writing.Add(-1)
 	if w.spec.Trace {
-		w.emit(Event{Kind: EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.URL.Path})
+		w.emit(Event{Kind: EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI})
 	}
 	if w.spec.Timeout > 0 {
 		t := time.AfterFunc(w.spec.Timeout, func() { w.cutOff(l, cancel) })
 		defer t.Stop()
 		defer l.deadman.start()()
 	}
-	resp, err := l.inst.Do(ctx, &abi.Request{
+	resp, ph, err := l.inst.DoPhases(ctx, &abi.Request{
+		ID:     uint32(id),
 		Method: r.Method, URI: r.RequestURI, Host: r.Host, RemoteAddr: r.RemoteAddr,
 		Header: r.Header, Body: body,
 	})
@@ -312,13 +325,30 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			h[k] = v
 		}
 		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
+		if r.Header[phasesHeader] != nil {
+			h[phasesHeader] = []string{formatPhases(ph)}
+		}
 		rw.WriteHeader(resp.Status)
 		n, _ = rw.Write(resp.Body)
 		status = resp.Status
 	}
 	if w.spec.Trace {
-		w.emit(Event{Kind: EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: int64(n), Dur: int64(time.Since(start)), Cause: cause})
+		w.emit(Event{Kind: EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: int64(n), Dur: int64(time.Since(start)), Cause: cause,
+			Method: r.Method, Path: r.RequestURI,
+			Wait: int64(ph.Wait), Service: int64(ph.Service), Run: int64(ph.Run), Compute: int64(ph.Compute), Block: int64(ph.Block),
+			Hold: int64(ph.Hold), Where: ph.HoldWhere})
 	}
+}
+
+// phasesHeader asks for a request's server-side phases: a request that
+// carries it (any value) gets them back in a response header of the same
+// name, as formatPhases writes them. mpmlab bench uses it.
+const phasesHeader = PhasesHeader
+
+// formatPhases writes p as "wait=NS service=NS run=NS hold=NS where=POS"
+// (ParsePhases reads it).
+func formatPhases(p runtime.Phases) string {
+	return fmt.Sprintf("wait=%d service=%d run=%d hold=%d where=%s", p.Wait, p.Service, p.Run, p.Hold, p.HoldWhere)
 }
 
 // failure turns why a request got no response into a status and message.
@@ -401,6 +431,42 @@ func (w *worker) retire(cause string) {
 func (w *worker) heartbeat() {
 	for range time.Tick(heartbeatInterval) {
 		w.emit(Event{Kind: EventBeat})
+	}
+}
+
+// traceInterval is how often a reactor worker sends its loop's passes and
+// connection counts.
+const traceInterval = 100 * time.Millisecond
+
+// traceLoop sends the reactor loop's passes, its connections by state
+// (nginx's stub_status: reading, writing, waiting) and the loop's
+// scoreboard state every traceInterval: W while it has requests in it,
+// K while it only holds idle keep-alive connections, _ otherwise.
+func (w *worker) traceLoop() {
+	var last Event
+	for range time.Tick(traceInterval) {
+		if passes, dropped := w.passes.take(); len(passes) > 0 || dropped > 0 {
+			w.emit(Event{Kind: EventPass, Passes: passes, Value: float64(dropped)})
+		}
+		w.connMu.Lock()
+		open, idle := len(w.busyConns), len(w.idleConns)
+		w.connMu.Unlock()
+		writing := int(w.writing.Load())
+		c := Event{Kind: EventConns, Reading: max(0, open-writing), Writing: writing, Waiting: idle}
+		if c.Reading != last.Reading || c.Writing != last.Writing || c.Waiting != last.Waiting {
+			w.emit(c)
+			last = c
+		}
+		state := StateIdle
+		switch {
+		case writing > 0:
+			state = StateSending
+		case open > 0:
+			state = StateReading
+		case idle > 0:
+			state = StateKeepAlive
+		}
+		w.setState(w.lanes[0], state)
 	}
 }
 

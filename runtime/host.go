@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mpmlab/mpmlab/runtime/internal/timeline"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -22,11 +23,19 @@ func instanceOf(ctx context.Context) *Instance {
 
 // exportHost defines the "mpmlab" host module the guest SDK imports:
 //
-//	block(ns i64)                               guest.Block: hold the instance for ns
-//	loop_lag(ns i64)                            one loop-lag sample
-//	shared_add(key i32, key_len i32, d i64) i64 guest.Shared.Add
-//	shared_get(key i32, key_len i32) i64        guest.Shared.Get
-//	shared_set(key i32, key_len i32, v i64)     guest.Shared.Set
+//	block(ns i64, id i32, where i32, where_len i32)  guest.Block: hold the instance for ns
+//	span(begin i32, id i32, where i32, where_len i32) guest.Compute starts (1) or ends (0)
+//	req_begin(id i32)                                 request id's handler starts
+//	req_end(id i32) i32                               it returned; 1: send req_where
+//	req_where(id i32, where i32, where_len i32)       the handler's position
+//	loop_lag(ns i64)                                  one loop-lag sample
+//	shared_add(key i32, key_len i32, d i64) i64       guest.Shared.Add
+//	shared_get(key i32, key_len i32) i64              guest.Shared.Get
+//	shared_set(key i32, key_len i32, v i64)           guest.Shared.Set
+//
+// id is the request's frame id (0: the SDK could not tell which request
+// called); where is a position in the handler's source, "main.go:22". The
+// request marks feed the instance's timeline (timeline.Timeline).
 func exportHost(b wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	fn := func(name string, f api.GoModuleFunc, params, results []api.ValueType) {
@@ -35,6 +44,9 @@ func exportHost(b wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 	fn("block", func(ctx context.Context, mod api.Module, stack []uint64) {
 		d := min(time.Duration(int64(stack[0])), maxBlock)
 		i := instanceOf(ctx)
+		if i.tl != nil {
+			i.tl.SpanBegin(uint32(stack[1]), timeline.Block, readWhere(mod, stack[2], stack[3]), time.Now().UnixNano())
+		}
 		if i.cfg.OnBlock != nil {
 			i.cfg.OnBlock(true)
 		}
@@ -42,7 +54,48 @@ func exportHost(b wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 		if i.cfg.OnBlock != nil {
 			i.cfg.OnBlock(false)
 		}
-	}, []api.ValueType{i64}, nil)
+		if i.tl != nil {
+			i.tl.SpanEnd(uint32(stack[1]), time.Now().UnixNano())
+		}
+	}, []api.ValueType{i64, i32, i32, i32}, nil)
+	fn("span", func(ctx context.Context, mod api.Module, stack []uint64) {
+		i := instanceOf(ctx)
+		if i.tl == nil {
+			return
+		}
+		if now := time.Now().UnixNano(); stack[0] != 0 {
+			i.tl.SpanBegin(uint32(stack[1]), timeline.Compute, readWhere(mod, stack[2], stack[3]), now)
+		} else {
+			i.tl.SpanEnd(uint32(stack[1]), now)
+		}
+	}, []api.ValueType{i32, i32, i32, i32}, nil)
+	fn("req_begin", func(ctx context.Context, mod api.Module, stack []uint64) {
+		if i := instanceOf(ctx); i.tl != nil {
+			i.tl.Begin(uint32(stack[0]), time.Now().UnixNano())
+		}
+	}, []api.ValueType{i32}, nil)
+	fn("req_end", func(ctx context.Context, mod api.Module, stack []uint64) {
+		i, id := instanceOf(ctx), uint32(stack[0])
+		stack[0] = 0
+		if i.tl == nil {
+			return
+		}
+		p, ok := i.tl.End(id, time.Now().UnixNano())
+		if !ok {
+			return
+		}
+		i.ended[id] = p
+		if p.HoldWhere == "" && p.Hold >= whereAfter {
+			stack[0] = 1 // a long hold in the handler's own code: ask where it is
+		}
+	}, []api.ValueType{i32}, []api.ValueType{i32})
+	fn("req_where", func(ctx context.Context, mod api.Module, stack []uint64) {
+		i, id := instanceOf(ctx), uint32(stack[0])
+		if p, ok := i.ended[id]; ok && i.tl != nil {
+			i.tl.SetWhere(id, readWhere(mod, stack[1], stack[2]), &p)
+			i.ended[id] = p
+		}
+	}, []api.ValueType{i32, i32, i32}, nil)
 	fn("loop_lag", func(ctx context.Context, mod api.Module, stack []uint64) {
 		if i := instanceOf(ctx); i.cfg.OnLag != nil {
 			i.cfg.OnLag(time.Duration(int64(stack[0])))
@@ -59,6 +112,22 @@ func exportHost(b wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 		instanceOf(ctx).cfg.Shared.Set(readKey(mod, stack), int64(stack[2]))
 	}, []api.ValueType{i32, i32, i64}, nil)
 	return b
+}
+
+// whereAfter is the shortest hold in a handler's own code whose position
+// the host asks the SDK for (finding it costs the SDK a second routing).
+const whereAfter = int64(time.Millisecond)
+
+// maxWhere caps a position string from the guest.
+const maxWhere = 256
+
+// readWhere reads a position string from guest memory ("" if out of bounds).
+func readWhere(mod api.Module, ptr, n uint64) string {
+	b, ok := mod.Memory().Read(uint32(ptr), min(uint32(n), maxWhere))
+	if !ok {
+		return ""
+	}
+	return string(b)
 }
 
 const maxSharedKey = 256

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mpmlab/mpmlab/runtime/internal/timeline"
 	"github.com/mpmlab/mpmlab/runtime/internal/vwasi"
 	"github.com/mpmlab/mpmlab/wasm/abi"
 	"github.com/tetratelabs/wazero"
@@ -130,7 +131,44 @@ type InstanceConfig struct {
 	// LockOSThread runs the guest on an OS thread of its own (the thread
 	// model's threads).
 	LockOSThread bool
+	// OnPass, if set, receives every pass of the instance's loop that ran a
+	// request (see Pass), on the guest's goroutine: it must be quick and
+	// must copy what it keeps.
+	OnPass func(*Pass)
+	// NoPhases turns the per-request bookkeeping off (Phases are then zero,
+	// OnPass is never called): only to measure what it costs.
+	NoPhases bool
 }
+
+// Pass is one busy stretch of an instance's loop, between two waits in
+// poll_oneoff, with the requests that ran in it one after another.
+type Pass = timeline.Pass
+
+// Segment is one request's contiguous stretch within a Pass.
+type Segment = timeline.Segment
+
+// Phases is what one request did inside its instance, measured by the host
+// from the guest's marks (see package timeline's doc for how time is
+// attributed).
+type Phases struct {
+	// Wait runs from the frame's delivery to the instance until its
+	// handler first ran: the time it queued behind whatever held the loop.
+	Wait time.Duration
+	// Service runs from the handler's first run until it returned.
+	Service time.Duration
+	// Run is how long of Service it held the loop (Compute and Block
+	// included); the rest it was parked or ready while others ran.
+	Run     time.Duration
+	Compute time.Duration // in guest.Compute
+	Block   time.Duration // in guest.Block
+	// Hold is its longest contiguous stretch on the loop, and HoldWhere the
+	// position in the handler's source that made it ("main.go:22").
+	Hold      time.Duration
+	HoldWhere string
+}
+
+// Parked is the part of Service the request was not running.
+func (p Phases) Parked() time.Duration { return max(0, p.Service-p.Run) }
 
 // Instance is a running guest: one long-lived Go program serving requests
 // concurrently through the virtual WASI.
@@ -141,8 +179,14 @@ type Instance struct {
 
 	nextID  atomic.Uint32
 	mu      sync.Mutex
-	pending map[uint32]chan *abi.Response
+	pending map[uint32]chan reply
 	buf     []byte
+
+	// tl keeps the loop's books; ended holds the phases of requests whose
+	// handler returned until their response frame arrives. Both are used on
+	// the guest's goroutine only (nil with NoPhases).
+	tl    *timeline.Timeline
+	ended map[uint32]timeline.Phases
 
 	stderr *guestLog
 
@@ -169,10 +213,17 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 	if cfg.Shared == nil {
 		cfg.Shared = NewShared()
 	}
-	inst := &Instance{cfg: cfg, pending: map[uint32]chan *abi.Response{}, done: make(chan struct{})}
+	inst := &Instance{cfg: cfg, pending: map[uint32]chan reply{}, done: make(chan struct{})}
 	stdout := newGuestLog("stdout", cfg.Log)
 	inst.stderr = newGuestLog("stderr", cfg.Log)
 	inst.conn = vwasi.NewConn(inst.onFrame, stdout, inst.stderr)
+	if !cfg.NoPhases {
+		inst.tl, inst.ended = timeline.New(), map[uint32]timeline.Phases{}
+		inst.tl.OnPass = cfg.OnPass
+		inst.conn.SetTimeline(inst.tl)
+	} else {
+		cfg.Env = append(cfg.Env, "MPMLAB_PHASES=0")
+	}
 
 	mc := wazero.NewModuleConfig().
 		WithName("").
@@ -199,6 +250,9 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 func (i *Instance) run(ctx context.Context) {
 	if i.cfg.LockOSThread {
 		goruntime.LockOSThread() // never unlocked: the thread ends with the instance
+	}
+	if i.tl != nil {
+		i.tl.PollExit(time.Now().UnixNano()) // the loop's first pass: main runs
 	}
 	_, err := i.mod.ExportedFunction("_start").Call(ctx)
 	i.mod.Close(context.Background())
@@ -230,39 +284,73 @@ func (i *Instance) run(ctx context.Context) {
 	close(i.done)
 }
 
+// reply is a response frame with the phases of its request.
+type reply struct {
+	resp *abi.Response
+	tl   timeline.Phases
+}
+
 // Do sends req to the guest and waits for its response. It fails with the
 // instance's *ExitError if the instance ends first (a crash), or ctx's
-// error. req.ID is assigned by Do.
+// error. A zero req.ID is assigned by Do; a caller may set its own, unique
+// among the instance's requests in flight, to find the request in the
+// loop's passes (Segment.Req).
 func (i *Instance) Do(ctx context.Context, req *abi.Request) (*abi.Response, error) {
-	ch := make(chan *abi.Response, 1)
+	resp, _, err := i.DoPhases(ctx, req)
+	return resp, err
+}
+
+// DoPhases is Do, also returning what the request did inside the instance.
+func (i *Instance) DoPhases(ctx context.Context, req *abi.Request) (*abi.Response, Phases, error) {
+	ch := make(chan reply, 1)
 	i.mu.Lock()
 	if i.pending == nil {
 		i.mu.Unlock()
-		return nil, i.Err()
+		return nil, Phases{}, i.Err()
 	}
-	req.ID = i.nextID.Add(1)
+	if req.ID == 0 || i.pending[req.ID] != nil {
+		req.ID = i.nextID.Add(1)
+	}
 	i.pending[req.ID] = ch
 	i.buf = abi.AppendRequest(i.buf[:0], req)
 	if len(i.buf) > abi.MaxFrame {
 		delete(i.pending, req.ID)
 		i.mu.Unlock()
-		return nil, abi.ErrFrameTooLarge
+		return nil, Phases{}, abi.ErrFrameTooLarge
 	}
+	delivered := time.Now().UnixNano()
 	i.conn.Push(i.buf) // under i.mu: frames stay whole and in order
 	i.mu.Unlock()
 	select {
-	case resp, ok := <-ch:
+	case r, ok := <-ch:
 		if !ok {
-			return nil, i.Err()
+			return nil, Phases{}, i.Err()
 		}
-		return resp, nil
+		return r.resp, phasesOf(r.tl, delivered), nil
 	case <-ctx.Done():
 		i.mu.Lock()
 		if i.pending != nil {
 			delete(i.pending, req.ID)
 		}
 		i.mu.Unlock()
-		return nil, ctx.Err()
+		return nil, Phases{}, ctx.Err()
+	}
+}
+
+// phasesOf turns the timeline's books of a request delivered at delivered
+// into Phases (zero if the guest sent no marks).
+func phasesOf(p timeline.Phases, delivered int64) Phases {
+	if p.Start == 0 {
+		return Phases{}
+	}
+	return Phases{
+		Wait:      time.Duration(max(0, p.Start-delivered)),
+		Service:   time.Duration(p.End - p.Start),
+		Run:       time.Duration(p.Run),
+		Compute:   time.Duration(p.Compute),
+		Block:     time.Duration(p.Block),
+		Hold:      time.Duration(p.Hold),
+		HoldWhere: p.HoldWhere,
 	}
 }
 
@@ -271,12 +359,17 @@ func (i *Instance) onFrame(frame []byte) {
 	if err != nil {
 		panic(sys.NewExitError(3))
 	}
+	var p timeline.Phases
+	if i.ended != nil {
+		p = i.ended[resp.ID]
+		delete(i.ended, resp.ID)
+	}
 	i.mu.Lock()
 	ch := i.pending[resp.ID]
 	delete(i.pending, resp.ID)
 	i.mu.Unlock()
 	if ch != nil {
-		ch <- resp
+		ch <- reply{resp, p}
 	}
 }
 

@@ -217,14 +217,23 @@ func TestCloseEndsGuest(t *testing.T) {
 	}
 }
 
+// BenchmarkInstanceDo measures one request's round trip into a guest, with
+// the per-request bookkeeping (phases: the timeline's marks) and without.
 func BenchmarkInstanceDo(b *testing.B) {
-	inst := startInstance(b, "hello", InstanceConfig{})
-	req := &abi.Request{Method: "GET", URI: "/", Host: "bench"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := inst.Do(context.Background(), req); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name     string
+		noPhases bool
+	}{{"phases", false}, {"nophases", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			inst := startInstance(b, "hello", InstanceConfig{NoPhases: bc.noPhases})
+			req := &abi.Request{Method: "GET", URI: "/", Host: "bench"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := inst.Do(context.Background(), req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -7,11 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/mpmlab/mpmlab/models"
@@ -26,7 +30,72 @@ type benchResult struct {
 	RSSKB   int              `json:"rss_kb"`          // their resident memory, summed, in KiB
 	Summary *loadgen.Summary `json:"summary"`         // the load generator's summary
 	Ratio   float64          `json:"ratio,omitempty"` // req/s relative to the native baseline, if measured
+	Server  *serverSummary   `json:"server,omitempty"`
 	Error   string           `json:"error,omitempty"` // why this model could not be measured
+}
+
+// serverSummary is what the workers measured of the requests that got a
+// response: their server-side phases (models.PhasesHeader).
+type serverSummary struct {
+	Wait    percentiles `json:"wait"`    // delivered to the instance → handler runs
+	Service percentiles `json:"service"` // handler runs → returns
+	// LongestHold is the longest time one request held a loop while
+	// nothing else could run in it (reactor only).
+	LongestHold *hold `json:"longest_hold,omitempty"`
+}
+
+type percentiles struct {
+	P50 time.Duration `json:"p50_ns"`
+	P99 time.Duration `json:"p99_ns"`
+}
+
+type hold struct {
+	NS    time.Duration `json:"ns"`
+	Path  string        `json:"path"`  // the request URI, path and query
+	Where string        `json:"where"` // the position in the handler's source, "main.go:22"
+}
+
+// phaseCollector gathers the phases the workers send back, from the load
+// generator's goroutines.
+type phaseCollector struct {
+	mu            sync.Mutex
+	wait, service []time.Duration
+	hold          hold
+}
+
+func (c *phaseCollector) onResult(r loadgen.Result) {
+	p, ok := models.ParsePhases(r.Header.Get(models.PhasesHeader))
+	if !ok || r.Err != nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wait = append(c.wait, p.Wait)
+	c.service = append(c.service, p.Service)
+	if p.Hold > c.hold.NS {
+		c.hold = hold{NS: p.Hold, Where: p.Where}
+	}
+}
+
+// summary returns the collected phases (nil if none came back); path is
+// the load's request URI.
+func (c *phaseCollector) summary(model models.Model, path string) *serverSummary {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.wait) == 0 {
+		return nil
+	}
+	pct := func(d []time.Duration) percentiles {
+		slices.Sort(d)
+		return percentiles{P50: loadgen.Percentile(d, 0.50), P99: loadgen.Percentile(d, 0.99)}
+	}
+	s := &serverSummary{Wait: pct(c.wait), Service: pct(c.service)}
+	if model == models.Reactor {
+		h := c.hold
+		h.Path = path
+		s.LongestHold = &h
+	}
+	return s
 }
 
 const benchDescription = `
@@ -49,6 +118,13 @@ by Go's net/http, and reports each model's req/s as a ratio of it.
   summary    requests, succeeded, errors, duration_ns, rps,
              latency {min_ns, mean_ns, p50_ns, p90_ns, p99_ns, max_ns},
              status_codes, error_kinds, histogram [{le_ns, count}], bytes_read
+  server     what the workers measured of each answered request:
+             wait {p50_ns, p99_ns}: delivered to its guest instance until
+               its handler ran (queued behind whatever held a loop);
+             service {p50_ns, p99_ns}: its handler running until it returned;
+             longest_hold {ns, path, where} (reactor): the longest time one
+               request held the loop while nothing else could, its request
+               URI, and the position in the handler's source that held it
   error      set when the model could not be measured`
 
 func benchCmd(args []string) error {
@@ -64,6 +140,7 @@ func benchCmd(args []string) error {
 	path := fs.String("path", "/", "request path and query, e.g. /?ms=50")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	baseline := fs.Bool("baseline", false, "also measure the handler built natively (net/http) and report ratios")
+	phases := fs.Bool("server-phases", true, "measure each request's server-side wait and service (false: without that bookkeeping, to see its cost)")
 	pos, err := parse(fs, args, 1, "PATH: a .go file, a directory, a .txtar file or an example name")
 	if err != nil {
 		return err
@@ -106,6 +183,7 @@ func benchCmd(args []string) error {
 	}
 	for _, model := range list {
 		cfg, _ := m.config(model, art.Path)
+		cfg.NoPhases = !*phases
 		fmt.Fprintf(os.Stderr, "bench: %s: starting workers...\n", model)
 		results = append(results, benchModel(ctx, cfg, load, *path))
 		if ctx.Err() != nil {
@@ -128,8 +206,8 @@ func benchCmd(args []string) error {
 }
 
 // benchModel starts one model, warms it up, loads it and stops it.
-func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, path string) benchResult {
-	res := benchResult{Model: string(cfg.Model)}
+func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, path string) (res benchResult) {
+	res = benchResult{Model: string(cfg.Model)}
 	sup, err := models.Start(ctx, cfg)
 	if err != nil {
 		res.Error = err.Error()
@@ -137,6 +215,12 @@ func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, pat
 	}
 	defer sup.Close()
 	load.URL = sup.URL() + path
+	var phases phaseCollector
+	if !cfg.NoPhases {
+		load.Header = http.Header{models.PhasesHeader: {"1"}}
+		load.OnResult = phases.onResult
+	}
+	defer func() { res.Server = phases.summary(cfg.Model, path) }()
 	res.Summary, res.Workers, res.RSSKB, err = drive(ctx, load, func() (int, int) {
 		rss := 0
 		for _, kb := range sup.RSS() {
@@ -158,7 +242,6 @@ func drive(ctx context.Context, load loadgen.Config, workers func() (n, rssKB in
 	loadgen.Run(ctx, warm)
 	var n, rss int
 	var sampled bool
-	load.OnResult = nil
 	done := make(chan struct{})
 	go func() {
 		// Sample memory at about 80% of a duration-bound run, else once the
@@ -247,6 +330,9 @@ func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
 		if err := r.Summary.WriteText(w, title); err != nil {
 			return err
 		}
+		if line := r.Server.text(); line != "" {
+			fmt.Fprintf(w, "Server side (measured in the workers):\n  %s\n", line)
+		}
 		fmt.Fprintln(w)
 		name := r.Model
 		if r.Ratio > 0 {
@@ -256,10 +342,57 @@ func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
 		sums = append(sums, r.Summary)
 	}
 	if len(sums) > 1 {
-		return loadgen.WriteTable(w, names, sums)
+		if err := loadgen.WriteTable(w, names, sums); err != nil {
+			return err
+		}
+		return writeServerTable(w, results)
 	}
 	if len(sums) == 0 {
 		return errors.New("no model could be measured")
 	}
 	return nil
+}
+
+// text is the server-side line of a model's summary.
+func (s *serverSummary) text() string {
+	if s == nil {
+		return ""
+	}
+	f := loadgen.FormatDuration
+	t := fmt.Sprintf("wait p50 %s p99 %s, service p50 %s p99 %s", f(s.Wait.P50), f(s.Wait.P99), f(s.Service.P50), f(s.Service.P99))
+	if h := s.LongestHold; h != nil && h.NS > 0 {
+		t += fmt.Sprintf("; the loop was held %s by %s", f(h.NS), h.Path)
+		if h.Where != "" {
+			t += " at " + h.Where
+		}
+	}
+	return t
+}
+
+// writeServerTable prints the server-side phases beside the client's
+// latency: where a request's time went inside the server.
+func writeServerTable(w io.Writer, results []benchResult) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nname\tclient p50\tserver wait p50\tservice p50\tclient p99\twait p99\tservice p99\tlongest hold")
+	f := loadgen.FormatDuration
+	for _, r := range results {
+		if r.Error != "" || r.Summary == nil {
+			continue
+		}
+		if r.Server == nil {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%s\t-\t-\t-\n", r.Model, f(r.Summary.Latency.P50), f(r.Summary.Latency.P99))
+			continue
+		}
+		held := "-"
+		if h := r.Server.LongestHold; h != nil {
+			held = f(h.NS)
+			if h.Where != "" {
+				held += " at " + h.Where
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Model,
+			f(r.Summary.Latency.P50), f(r.Server.Wait.P50), f(r.Server.Service.P50),
+			f(r.Summary.Latency.P99), f(r.Server.Wait.P99), f(r.Server.Service.P99), held)
+	}
+	return tw.Flush()
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/models"
 )
 
 // These tests check the laws each model must keep, on the real binary.
@@ -390,7 +392,7 @@ func TestRunTraceEvents(t *testing.T) {
 				V    int    `json:"v"`
 				Kind string `json:"kind"`
 			}
-			if json.Unmarshal([]byte(line), &e) == nil && e.V == 1 {
+			if json.Unmarshal([]byte(line), &e) == nil && e.V == models.EventSchemaVersion {
 				kinds[e.Kind]++
 			}
 		}

@@ -35,7 +35,7 @@ func (s *Summary) WriteText(w io.Writer, title string) error {
 		b.WriteString("Summary:\n")
 	}
 	fmt.Fprintf(&b, "  Requests:      %d (succeeded %d, errors %d)\n", s.Requests, s.Succeeded, s.Errors)
-	fmt.Fprintf(&b, "  Total:         %s\n", fmtDuration(s.Duration))
+	fmt.Fprintf(&b, "  Total:         %s\n", FormatDuration(s.Duration))
 	fmt.Fprintf(&b, "  Requests/sec:  %.1f\n", s.RPS)
 	fmt.Fprintf(&b, "  Bytes read:    %d\n", s.BytesRead)
 
@@ -45,7 +45,7 @@ func (s *Summary) WriteText(w io.Writer, title string) error {
 		name string
 		d    time.Duration
 	}{{"min", l.Min}, {"mean", l.Mean}, {"p50", l.P50}, {"p90", l.P90}, {"p99", l.P99}, {"max", l.Max}} {
-		fmt.Fprintf(&b, "  %-5s %10s\n", row.name, fmtDuration(row.d))
+		fmt.Fprintf(&b, "  %-5s %10s\n", row.name, FormatDuration(row.d))
 	}
 
 	if len(s.Histogram) > 0 {
@@ -63,7 +63,7 @@ func (s *Summary) WriteText(w io.Writer, title string) error {
 			if h.Count > 0 {
 				bar = max(bar, 1)
 			}
-			fmt.Fprintf(&b, "  %10s [%*d] %s\n", fmtDuration(h.Le), width, h.Count, strings.Repeat("■", bar))
+			fmt.Fprintf(&b, "  %10s [%*d] %s\n", FormatDuration(h.Le), width, h.Count, strings.Repeat("■", bar))
 		}
 	}
 
@@ -105,8 +105,8 @@ func WriteTable(w io.Writer, names []string, sums []*Summary) error {
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\n", names[i], s.RPS,
-			fmtDuration(s.Latency.P50), fmtDuration(s.Latency.P90), fmtDuration(s.Latency.P99),
-			fmtDuration(s.Latency.Max), s.Errors, s.non2xx())
+			FormatDuration(s.Latency.P50), FormatDuration(s.Latency.P90), FormatDuration(s.Latency.P99),
+			FormatDuration(s.Latency.Max), s.Errors, s.non2xx())
 	}
 	return tw.Flush()
 }
@@ -122,9 +122,9 @@ func (s *Summary) non2xx() int {
 	return n
 }
 
-// fmtDuration prints d with three or four significant digits in a unit that
+// FormatDuration prints d with three or four significant digits in a unit that
 // suits it, so columns of latencies stay short: 850ns, 12.3µs, 4.56ms, 1.204s.
-func fmtDuration(d time.Duration) string {
+func FormatDuration(d time.Duration) string {
 	switch {
 	case d < time.Microsecond:
 		return fmt.Sprintf("%dns", int64(d))

@@ -181,16 +181,16 @@ func latencyStats(sorted []time.Duration) LatencyStats {
 	return LatencyStats{
 		Min:  sorted[0],
 		Mean: time.Duration(sum / float64(n)),
-		P50:  percentile(sorted, 0.50),
-		P90:  percentile(sorted, 0.90),
-		P99:  percentile(sorted, 0.99),
+		P50:  Percentile(sorted, 0.50),
+		P90:  Percentile(sorted, 0.90),
+		P99:  Percentile(sorted, 0.99),
 		Max:  sorted[n-1],
 	}
 }
 
-// percentile returns the nearest-rank p-th percentile of sorted: the smallest
+// Percentile returns the nearest-rank p-th percentile of sorted (not empty): the smallest
 // latency that at least p of all latencies are at or below.
-func percentile(sorted []time.Duration, p float64) time.Duration {
+func Percentile(sorted []time.Duration, p float64) time.Duration {
 	i := int(math.Ceil(p*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
 }

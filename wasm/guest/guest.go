@@ -40,7 +40,9 @@ package guest
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -48,6 +50,8 @@ import (
 // Compute burns CPU inside the guest for about d, then returns. It never
 // yields: under the reactor it holds the loop, as a CPU-bound handler would.
 func Compute(d time.Duration) {
+	computeBegin(callerPos())
+	defer computeEnd()
 	deadline := time.Now().Add(d)
 	x := uint64(1)
 	for time.Now().Before(deadline) {
@@ -59,6 +63,30 @@ func Compute(d time.Duration) {
 }
 
 var sink uint64
+
+// handlerModule is the module path mpmlab builds handlers in
+// (runtime/build.go); positions are reported relative to it.
+const handlerModule = "mpmlab.local/handler/"
+
+// callerPos is the position in the handler's source ("main.go:22") of the
+// call of the SDK function that called callerPos.
+func callerPos() string {
+	_, file, line, ok := runtime.Caller(2)
+	if !ok {
+		return ""
+	}
+	return position(file, line)
+}
+
+// position formats file:line relative to the handler's module.
+func position(file string, line int) string {
+	if i := strings.Index(file, handlerModule); i >= 0 {
+		file = file[i+len(handlerModule):]
+	} else if i := strings.LastIndexByte(file, '/'); i >= 0 {
+		file = file[i+1:]
+	}
+	return file + ":" + strconv.Itoa(line)
+}
 
 // WorkerInfo says who is serving a request.
 type WorkerInfo struct {
@@ -94,7 +122,8 @@ const (
 	envProcess = "MPMLAB_PROCESS"
 	envThread  = "MPMLAB_THREAD"
 	envPID     = "MPMLAB_PID"
-	envLag     = "MPMLAB_LAG" // "1": run the loop-lag monitor (reactor)
+	envLag     = "MPMLAB_LAG"    // "1": run the loop-lag monitor (reactor)
+	envPhases  = "MPMLAB_PHASES" // "0": send no request marks (to measure their cost)
 )
 
 // Worker reports who is serving: model, process, thread and OS pid.

@@ -57,3 +57,6 @@ var shared = map[string]int64{}
 func sharedAdd(k string, d int64) int64 { shared[k] += d; return shared[k] }
 func sharedGet(k string) int64          { return shared[k] }
 func sharedSet(k string, v int64)       { shared[k] = v }
+
+func computeBegin(string) {}
+func computeEnd()         {}

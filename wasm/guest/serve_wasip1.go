@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -22,7 +24,19 @@ const defaultModel = "wasm"
 // Host functions of the "mpmlab" module (runtime/host.go).
 
 //go:wasmimport mpmlab block
-func hostBlock(ns int64)
+func hostBlock(ns int64, id uint32, where unsafe.Pointer, whereLen uint32)
+
+//go:wasmimport mpmlab span
+func hostSpan(begin uint32, id uint32, where unsafe.Pointer, whereLen uint32)
+
+//go:wasmimport mpmlab req_begin
+func hostReqBegin(id uint32)
+
+//go:wasmimport mpmlab req_end
+func hostReqEnd(id uint32) uint32
+
+//go:wasmimport mpmlab req_where
+func hostReqWhere(id uint32, where unsafe.Pointer, whereLen uint32)
 
 //go:wasmimport mpmlab loop_lag
 func hostLoopLag(ns int64)
@@ -40,7 +54,65 @@ func hostSharedSet(key unsafe.Pointer, keyLen uint32, v int64)
 // goroutine of this instance runs meanwhile, as with a blocking disk read or
 // database driver. Under the reactor this stalls every connection of the
 // loop; time.Sleep, by contrast, parks only the calling goroutine.
-func Block(d time.Duration) { hostBlock(int64(d)) }
+func Block(d time.Duration) {
+	where := callerPos()
+	hostBlock(int64(d), currentRequest(), unsafe.Pointer(unsafe.StringData(where)), uint32(len(where)))
+}
+
+func computeBegin(where string) {
+	if marks {
+		hostSpan(1, currentRequest(), unsafe.Pointer(unsafe.StringData(where)), uint32(len(where)))
+	}
+}
+
+func computeEnd() {
+	if marks {
+		hostSpan(0, currentRequest(), nil, 0)
+	}
+}
+
+// Request marks.
+//
+// The host keeps the books of the loop (runtime/internal/timeline): which
+// request holds it, when. It learns of waits from poll_oneoff; the SDK tells
+// it the rest with host calls: req_begin when a handler first runs, req_end
+// when it returns, span around guest.Compute, and guest.Block itself. Those
+// calls name the request; guest.Compute and guest.Block find theirs through
+// the goroutine that calls them (each serving goroutine registers the
+// request it serves), or send 0 — "whoever runs" — from a goroutine of the
+// handler's own.
+
+// marks is false when the host asked for no request marks (MPMLAB_PHASES=0).
+var marks = os.Getenv(envPhases) != "0"
+
+var (
+	servingMu sync.Mutex
+	serving   = map[uint64]uint32{} // goroutine id → request it serves
+)
+
+// currentRequest is the request the calling goroutine serves, or 0.
+func currentRequest() uint32 {
+	g := goid()
+	servingMu.Lock()
+	defer servingMu.Unlock()
+	return serving[g]
+}
+
+// goid parses the calling goroutine's id from its stack trace header,
+// "goroutine 18 [running]:".
+func goid() uint64 {
+	var buf [32]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	var id uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		id = id*10 + uint64(c-'0')
+	}
+	return id
+}
 
 func sharedAdd(k string, d int64) int64 {
 	return hostSharedAdd(unsafe.Pointer(unsafe.StringData(k)), uint32(len(k)), d)
@@ -93,7 +165,21 @@ func Serve(h http.Handler) {
 var idle = make(chan *abi.Request)
 
 func serveLoop(h http.Handler, req *abi.Request, out *frameWriter) {
+	g := uint64(0)
+	if marks {
+		g = goid()
+		defer func() {
+			servingMu.Lock()
+			delete(serving, g)
+			servingMu.Unlock()
+		}()
+	}
 	for {
+		if marks {
+			servingMu.Lock()
+			serving[g] = req.ID
+			servingMu.Unlock()
+		}
 		serveOne(h, req, out)
 		req = <-idle
 	}
@@ -136,7 +222,15 @@ func serveOne(h http.Handler, in *abi.Request, out *frameWriter) {
 		req.Header = http.Header{}
 	}
 	w := &responseWriter{header: http.Header{}}
+	if marks {
+		hostReqBegin(in.ID)
+	}
 	h.ServeHTTP(w, req)
+	if marks && hostReqEnd(in.ID) != 0 {
+		// It held the loop in its own code: say where that code is.
+		where := handlerPos(h, req)
+		hostReqWhere(in.ID, unsafe.Pointer(unsafe.StringData(where)), uint32(len(where)))
+	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -193,3 +287,20 @@ func (o *frameWriter) write(r *abi.Response) {
 }
 
 func browserWorker() string { return "" }
+
+// handlerPos is the position of the function that serves req: the handler
+// the mux routes it to, when that is a func.
+func handlerPos(h http.Handler, req *http.Request) string {
+	if mux, ok := h.(*http.ServeMux); ok {
+		h, _ = mux.Handler(req)
+	}
+	v := reflect.ValueOf(h)
+	if v.Kind() != reflect.Func {
+		return ""
+	}
+	f := runtime.FuncForPC(v.Pointer())
+	if f == nil {
+		return ""
+	}
+	return position(f.FileLine(v.Pointer()))
+}

@@ -27,9 +27,11 @@
 //     read must return EAGAIN; poll_oneoff must echo each subscription's
 //     userdata; with no timer pending the guest sends no clock subscription,
 //     so the wait has no timeout; any errno but 0 or EINTR kills the guest.
-//   - Every call into poll_oneoff is one pass of the guest's loop. Conn
+//   - Every call into poll_oneoff ends one pass of the guest's loop. Conn
 //     counts passes and idle time: the reactor uses them to accept at most
-//     one connection per pass and to report loop utilisation.
+//     one connection per pass and to report loop utilisation. With a
+//     timeline (SetTimeline) it also reports each wait's start and end, so
+//     the time between is attributed to the requests that ran.
 package vwasi
 
 import (
@@ -41,6 +43,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mpmlab/mpmlab/runtime/internal/timeline"
 	"github.com/mpmlab/mpmlab/wasm/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -91,6 +94,9 @@ type Conn struct {
 
 	out []byte // response bytes not yet forming a whole frame
 
+	// tl, if set, is told of every wait: passes for the loop's timeline.
+	tl *timeline.Timeline
+
 	passes atomic.Uint64
 	inPoll atomic.Bool
 	idle   atomic.Int64 // nanoseconds spent waiting in poll_oneoff
@@ -110,6 +116,10 @@ func NewConn(onFrame func(frame []byte), stdout, stderr io.Writer) *Conn {
 		passCh:  make(chan struct{}, 1),
 	}
 }
+
+// SetTimeline makes c report every wait in poll_oneoff to tl (PollEnter,
+// PollExit), from the guest's goroutine. Call it before the guest starts.
+func (c *Conn) SetTimeline(tl *timeline.Timeline) { c.tl = tl }
 
 // Push queues one or more whole request frames for the guest.
 func (c *Conn) Push(frames []byte) {
@@ -181,8 +191,7 @@ func connOf(ctx context.Context) *Conn {
 // virtual versions of this package.
 func Export(b wazero.HostModuleBuilder) {
 	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
-	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
-	_ = i64
+	i32 := api.ValueTypeI32
 	export := func(name string, fn api.GoModuleFunc, params []api.ValueType, paramNames ...string) {
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(fn, params, []api.ValueType{i32}).
@@ -358,6 +367,9 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 	c.inPoll.Store(true)
 	defer c.inPoll.Store(false)
 	c.passes.Add(1)
+	if c.tl != nil {
+		c.tl.PollEnter(time.Now().UnixNano())
+	}
 	select {
 	case c.passCh <- struct{}{}:
 	default:
@@ -397,6 +409,9 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 		if n > 0 {
 			if timer != nil {
 				timer.Stop()
+			}
+			if c.tl != nil {
+				c.tl.PollExit(time.Now().UnixNano())
 			}
 			stack[0] = errnoResult(mem.WriteUint32Le(resultN, n))
 			return

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpmlab/mpmlab/models"
+)
+
+// serverPhases reads a bench result's "server" object.
+func serverPhases(t *testing.T, r map[string]any) (wait50, service50 float64, hold map[string]any) {
+	t.Helper()
+	s, ok := r["server"].(map[string]any)
+	if !ok {
+		t.Fatalf("%s: no server phases in %v", r["model"], r)
+	}
+	wait50 = s["wait"].(map[string]any)["p50_ns"].(float64)
+	service50 = s["service"].(map[string]any)["p50_ns"].(float64)
+	hold, _ = s["longest_hold"].(map[string]any)
+	return
+}
+
+// The workers measure where a request's time goes: under the reactor a
+// CPU-bound request waits for the loop far longer than it runs, and the
+// longest hold is named with its request and its line; under threads a
+// request runs as soon as its thread has it.
+func TestBenchServerPhases(t *testing.T) {
+	where := regexp.MustCompile(`^main\.go:\d+$`)
+	t.Run("reactor", func(t *testing.T) {
+		r := benchJSON(t, "--model", "reactor", "--concurrency", "10", "--requests", "40", "--path", "/?ms=200", "cpu")["reactor"]
+		wait, service, hold := serverPhases(t, r)
+		if wait < 3*service {
+			t.Errorf("wait p50 %v < 3 × service p50 %v: requests did not queue for the loop", time.Duration(wait), time.Duration(service))
+		}
+		if service < 150e6 || service > 400e6 {
+			t.Errorf("service p50 %v, want 150..400 ms (a 200 ms compute)", time.Duration(service))
+		}
+		if hold == nil {
+			t.Fatal("no longest_hold for the reactor")
+		}
+		if ns := hold["ns"].(float64); ns < 150e6 {
+			t.Errorf("longest hold %v, want ≥ 150 ms", time.Duration(ns))
+		}
+		if p, _ := hold["path"].(string); !strings.Contains(p, "ms=200") {
+			t.Errorf("longest hold's path %q, want the request's URI", p)
+		}
+		if w, _ := hold["where"].(string); !where.MatchString(w) {
+			t.Errorf("longest hold's where %q, want main.go:LINE", w)
+		}
+	})
+	t.Run("thread", func(t *testing.T) {
+		r := benchJSON(t, "--model", "thread", "--processes", "1", "--threads-per-child", "4", "--concurrency", "4",
+			"--requests", "40", "--path", "/?ms=200", "cpu")["thread"]
+		wait, service, hold := serverPhases(t, r)
+		if wait > service/4 {
+			t.Errorf("wait p50 %v > service p50 %v / 4: a thread's request should run at once", time.Duration(wait), time.Duration(service))
+		}
+		if hold != nil {
+			t.Errorf("longest_hold %v for threads: only loops have one", hold)
+		}
+	})
+}
+
+// traceEvent is the part of a trace event these tests read.
+type traceEvent struct {
+	V       int           `json:"v"`
+	Kind    string        `json:"kind"`
+	Req     uint64        `json:"req"`
+	Path    string        `json:"path"`
+	Wait    int64         `json:"wait"`
+	Service int64         `json:"service"`
+	Run     int64         `json:"run"`
+	Hold    int64         `json:"hold"`
+	Where   string        `json:"where"`
+	Passes  []models.Pass `json:"passes"`
+	Writing int           `json:"writing"`
+}
+
+func readTrace(t *testing.T, file string) []traceEvent {
+	b, _ := os.ReadFile(file)
+	var out []traceEvent
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e traceEvent
+		if json.Unmarshal([]byte(line), &e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// The trace shows the loop one request at a time: pass events whose
+// segments never overlap, each long one a CPU-bound request at its
+// guest.Compute line; req_end events carry the phases.
+func TestRunTraceLoopPasses(t *testing.T) {
+	file := t.TempDir() + "/events.jsonl"
+	s := startRun(t, "--model", "reactor", "--trace", file, "cpu")
+	mustOK(t, getAll(3, s.URL+"/?ms=100")...)
+	var events []traceEvent
+	var segs []models.PassSeg
+	waitFor(t, 10*time.Second, "three 100 ms segments in pass events", func() bool {
+		events, segs = readTrace(t, file), nil
+		long := 0
+		for _, e := range events {
+			for _, p := range e.Passes {
+				for _, sg := range p.Segs {
+					segs = append(segs, sg)
+					if sg.Dur >= 100e6 {
+						long++
+					}
+				}
+			}
+		}
+		return long >= 3
+	})
+	sort.Slice(segs, func(i, j int) bool { return segs[i].T < segs[j].T })
+	for i := 1; i < len(segs); i++ {
+		if segs[i].T < segs[i-1].T+segs[i-1].Dur {
+			t.Fatalf("segments %+v and %+v overlap: two requests held the loop at once", segs[i-1], segs[i])
+		}
+	}
+	ends := map[uint64]traceEvent{}
+	for _, e := range events {
+		if e.Kind == "req_end" {
+			ends[e.Req] = e
+		}
+	}
+	for _, sg := range segs {
+		if sg.Dur < 100e6 {
+			continue
+		}
+		if sg.Kind != "compute" || !strings.HasPrefix(sg.Where, "main.go:") {
+			t.Errorf("segment %+v: want compute at main.go:LINE", sg)
+		}
+		e, ok := ends[sg.Req]
+		if !ok {
+			t.Errorf("segment of request %d, which has no req_end", sg.Req)
+			continue
+		}
+		if e.Path != "/?ms=100" || e.Hold < 100e6 || e.Service < e.Run || e.Run < e.Hold || e.Where != sg.Where {
+			t.Errorf("req_end %+v does not match its segment %+v", e, sg)
+		}
+	}
+}
