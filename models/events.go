@@ -8,7 +8,7 @@ import "time"
 //
 // Version 2: req_start's path is the request URI (path and query); req_end
 // carries the server-side phases (wait, service, run, compute, block, hold,
-// where) and method and path; new kinds pass (a loop's busy stretches) and
+// where) and method and path; new kinds req_run (a handler starts), pass (a loop's busy stretches) and
 // conns (a loop's connections by state, as nginx's stub_status counts them).
 const EventSchemaVersion = 2
 
@@ -20,6 +20,7 @@ const (
 	EventKill     = "kill"      // the supervisor killed a worker (Cause)
 	EventConn     = "conn"      // a worker accepted a connection (Lane, Conn)
 	EventReqStart = "req_start" // a request went into a guest (Lane, Conn, Req)
+	EventReqRun   = "req_run"   // its handler first ran in the guest (Lane, Req): before it, it waited for the instance
 	EventReqEnd   = "req_end"   // its response is written (Status, Bytes, Dur, Cause if it failed; the phases)
 	EventState    = "state"     // a lane changed state (State: a Scoreboard letter's name)
 	EventQueue    = "queue"     // accept-queue depth of the listening socket (Value)
@@ -98,6 +99,10 @@ type Event struct {
 // until the guest waits in it again. At every instant at most one request
 // holds the loop; Segs say which, in order. Time in a pass but in no
 // segment was the loop's own (reading frames, scheduling).
+//
+// A pass that runs longer than a millisecond is sent as it goes, in
+// chunks: events with the same T are one pass, each with its Dur so far
+// and the segments that closed since the last.
 //
 // Passes too short to see are merged: N passes (N > 1) that followed each
 // other with gaps under a millisecond make one Pass whose Busy is their

@@ -37,12 +37,19 @@ type passBatcher struct {
 
 func (b *passBatcher) add(p *runtime.Pass) {
 	end := p.Start + p.Dur
-	long := p.Dur > passShort
+	long := p.Dur > passShort || !p.Final // a pass reported in chunks is long
 	for _, s := range p.Segs {
 		long = long || s.Dur >= passSegMin
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if n := len(b.passes); n > 0 && b.passes[n-1].T == p.Start && b.passes[n-1].N == 0 {
+		// The next chunk of a long pass: it grows.
+		last := &b.passes[n-1]
+		last.Dur = p.Dur
+		last.Segs = appendSegs(last.Segs, p.Segs, true)
+		return
+	}
 	if n := len(b.passes); !long && n > 0 {
 		last := &b.passes[n-1]
 		if last.N > 0 && p.Start-(last.T+last.Dur) < passMergeGap {
@@ -60,17 +67,24 @@ func (b *passBatcher) add(p *runtime.Pass) {
 	if !long {
 		out.Busy, out.N = p.Dur, 1 // may merge with the next
 	}
-	for _, s := range p.Segs {
-		if !long && s.Dur < passSegMin {
+	out.Segs = appendSegs(nil, p.Segs, long)
+	b.passes = append(b.passes, out)
+}
+
+// appendSegs appends segs to dst as trace segments, all of them or (for a
+// short pass) those of passSegMin or longer.
+func appendSegs(dst []PassSeg, segs []runtime.Segment, all bool) []PassSeg {
+	for _, s := range segs {
+		if !all && s.Dur < passSegMin {
 			continue
 		}
 		kind := s.Kind.String()
 		if kind == "run" {
 			kind = ""
 		}
-		out.Segs = append(out.Segs, PassSeg{Req: uint64(s.Req), T: s.Start, Dur: s.Dur, Kind: kind, Where: s.Where})
+		dst = append(dst, PassSeg{Req: uint64(s.Req), T: s.Start, Dur: s.Dur, Kind: kind, Where: s.Where})
 	}
-	b.passes = append(b.passes, out)
+	return dst
 }
 
 // take returns the passes gathered since the last take, and how many were

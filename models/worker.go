@@ -190,6 +190,11 @@ func (w *worker) run() error {
 			Log: func(stream, line string) {
 				w.emit(Event{Kind: EventLog, Lane: l.index, Stream: stream, Text: line})
 			},
+			OnHandlerStart: func(id uint32, t time.Time) {
+				if w.spec.Trace {
+					w.emit(Event{Kind: EventReqRun, T: t.UnixNano(), Lane: l.index, Req: uint64(id)})
+				}
+			},
 			OnBlock: func(blocked bool) {
 				if blocked {
 					w.setState(l, StateBlocked)
@@ -409,6 +414,7 @@ func (w *worker) die(cause string, code int, reqCause error) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	w.flushPasses()
 	w.emit(Event{Kind: EventExit, Cause: cause, Status: code})
 	w.events.close()
 	os.Exit(code)
@@ -423,6 +429,7 @@ func (w *worker) retire(cause string) {
 	w.mu.Lock()
 	w.dying = true
 	w.mu.Unlock()
+	w.flushPasses()
 	w.emit(Event{Kind: EventExit, Cause: cause, Status: exitRetired})
 	w.events.close()
 	os.Exit(exitRetired)
@@ -445,9 +452,7 @@ const traceInterval = 100 * time.Millisecond
 func (w *worker) traceLoop() {
 	var last Event
 	for range time.Tick(traceInterval) {
-		if passes, dropped := w.passes.take(); len(passes) > 0 || dropped > 0 {
-			w.emit(Event{Kind: EventPass, Passes: passes, Value: float64(dropped)})
-		}
+		w.flushPasses()
 		w.connMu.Lock()
 		open, idle := len(w.busyConns), len(w.idleConns)
 		w.connMu.Unlock()
@@ -467,6 +472,13 @@ func (w *worker) traceLoop() {
 			state = StateKeepAlive
 		}
 		w.setState(w.lanes[0], state)
+	}
+}
+
+// flushPasses sends the loop passes gathered since the last pass event.
+func (w *worker) flushPasses() {
+	if passes, dropped := w.passes.take(); len(passes) > 0 || dropped > 0 {
+		w.emit(Event{Kind: EventPass, Passes: passes, Value: float64(dropped)})
 	}
 }
 

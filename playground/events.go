@@ -29,6 +29,9 @@ const (
 	// maxQueuedBytes caps what waits for a slow browser; past it trace
 	// batches are dropped (and counted) rather than held.
 	maxQueuedBytes = 16 << 20
+	// maxPhaseSamples caps the requests whose wait and service a run keeps
+	// for its summary.
+	maxPhaseSamples = 100000
 	// pingInterval keeps an idle stream open through proxies.
 	pingInterval = 15 * time.Second
 )
@@ -197,10 +200,15 @@ type tracer struct {
 	deaths     map[int]bool  // pids that exited during the load
 	kills      int
 	deathCause string
+	// The server-side phases of the load's requests (req_end, before
+	// sampling): waits and services (capped), and the longest hold.
+	waits, services []int64
+	hold            models.Event         // the req_end with the longest Hold
+	conns           map[int]models.Event // process → its loop's latest conns event
 }
 
 func newTracer(out *outbox) *tracer {
-	return &tracer{out: out, lastLag: map[int]int64{}, deaths: map[int]bool{}}
+	return &tracer{out: out, lastLag: map[int]int64{}, deaths: map[int]bool{}, conns: map[int]models.Event{}}
 }
 
 func (t *tracer) onEvent(e models.Event) {
@@ -226,7 +234,22 @@ func (t *tracer) onEvent(e models.Event) {
 		t.utilBusy += dt * e.Value
 		t.winUtilT += dt
 		t.winUtilB += dt * e.Value
+	case models.EventReqEnd:
+		if t.loading && e.Service > 0 {
+			if len(t.waits) < maxPhaseSamples {
+				t.waits = append(t.waits, e.Wait)
+				t.services = append(t.services, e.Service)
+			}
+			if e.Hold > t.hold.Hold {
+				t.hold = e
+			}
+		}
+	case models.EventConns:
+		t.conns[e.Process] = e
 	case models.EventExit, models.EventKill:
+		if e.Kind == models.EventExit {
+			delete(t.conns, e.Process)
+		}
 		if t.loading {
 			if e.Kind == models.EventKill {
 				t.kills++
@@ -244,7 +267,7 @@ func (t *tracer) onEvent(e models.Event) {
 		return
 	}
 	switch e.Kind {
-	case models.EventConn, models.EventReqStart, models.EventReqEnd:
+	case models.EventConn, models.EventReqStart, models.EventReqRun, models.EventReqEnd:
 		t.reqs = append(t.reqs, e)
 	case models.EventState:
 		t.states = append(t.states, e)
@@ -343,6 +366,23 @@ func (t *tracer) run(stop <-chan struct{}) {
 			return
 		}
 	}
+}
+
+// loopConns sums the loops' latest connection counts (nil: no loop sent
+// any).
+func (t *tracer) loopConns() *connCounts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.conns) == 0 {
+		return nil
+	}
+	c := &connCounts{}
+	for _, e := range t.conns {
+		c.Reading += e.Reading
+		c.Writing += e.Writing
+		c.Waiting += e.Waiting
+	}
+	return c
 }
 
 // setLoading starts or stops counting deaths (only those during the load

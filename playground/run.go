@@ -471,6 +471,9 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 			}
 		}
 		ev.Scoreboard = sup.Scoreboard()
+		if m == models.Reactor {
+			ev.Conns = tr.loopConns()
+		}
 		res.Workers = max(res.Workers, ev.Workers)
 		res.BusyPeak = max(res.BusyPeak, ev.Busy)
 		rss := 0
@@ -522,6 +525,15 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 	slices.Sort(tr.lagAll)
 	res.LagP99MS = round2(ms(time.Duration(pct(tr.lagAll, 99))))
 	res.Deaths, res.Kills, res.DeathCause = len(tr.deaths), tr.kills, tr.deathCause
+	res.WaitP50MS, res.ServiceP50MS = -1, -1
+	if len(tr.waits) > 0 {
+		slices.Sort(tr.waits)
+		slices.Sort(tr.services)
+		res.WaitP50MS, res.ServiceP50MS = round2(ms(time.Duration(pct(tr.waits, 50)))), round2(ms(time.Duration(pct(tr.services, 50))))
+	}
+	if h := tr.hold; h.Hold > 0 && m == models.Reactor {
+		res.LongestHold = &holdInfo{MS: round2(ms(time.Duration(h.Hold))), Method: h.Method, Path: h.Path, Where: h.Where}
+	}
 	tr.mu.Unlock()
 	res.Summary = sum
 	if loadErr != nil && run.ctx.Err() == nil && !errors.Is(loadErr, context.DeadlineExceeded) {

@@ -53,22 +53,50 @@ func (l *liveStats) add(r loadgen.Result) {
 
 // statsEvent is the data of a "stats" event.
 type statsEvent struct {
-	Model      string       `json:"model"`
-	TMS        float64      `json:"t_ms"` // since the load started
-	RPS        float64      `json:"rps"`  // over the last window
-	OK         int          `json:"ok"`
-	Errors     int          `json:"errors"`
-	P50MS      float64      `json:"p50_ms"` // over the last window
-	P90MS      float64      `json:"p90_ms"`
-	P99MS      float64      `json:"p99_ms"`
-	LagP50MS   float64      `json:"lag_p50_ms"`
-	LagP99MS   float64      `json:"lag_p99_ms"`
-	LoopUtil   float64      `json:"loop_util"` // -1 when there is no loop (or no sample)
-	Queue      int          `json:"queue"`
-	Workers    int          `json:"workers"` // worker processes alive
-	Busy       int          `json:"busy"`    // lanes serving or holding a connection
-	Scoreboard string       `json:"scoreboard"`
-	Histogram  []histBucket `json:"histogram"`
+	Model      string  `json:"model"`
+	TMS        float64 `json:"t_ms"` // since the load started
+	RPS        float64 `json:"rps"`  // over the last window
+	OK         int     `json:"ok"`
+	Errors     int     `json:"errors"`
+	P50MS      float64 `json:"p50_ms"` // over the last window
+	P90MS      float64 `json:"p90_ms"`
+	P99MS      float64 `json:"p99_ms"`
+	LagP50MS   float64 `json:"lag_p50_ms"`
+	LagP99MS   float64 `json:"lag_p99_ms"`
+	LoopUtil   float64 `json:"loop_util"` // -1 when there is no loop (or no sample)
+	Queue      int     `json:"queue"`
+	Workers    int     `json:"workers"` // worker processes alive
+	Busy       int     `json:"busy"`    // lanes serving or holding a connection
+	Scoreboard string  `json:"scoreboard"`
+	// Conns are the reactor loops' connections as nginx's stub_status
+	// counts them (nil for the other models).
+	Conns     *connCounts  `json:"conns,omitempty"`
+	Histogram []histBucket `json:"histogram"`
+}
+
+// connCounts are a loop's connections by state (stub_status).
+type connCounts struct {
+	Reading int `json:"reading"` // reading a request
+	Writing int `json:"writing"` // its request is in the loop: running, waiting for it, or parked
+	Waiting int `json:"waiting"` // idle keep-alive
+}
+
+// holdInfo names the longest time one request held a loop.
+type holdInfo struct {
+	MS     float64 `json:"ms"`
+	Method string  `json:"method"`
+	Path   string  `json:"path"`  // request URI
+	Where  string  `json:"where"` // position in the handler's source
+}
+
+// String says it as the live view and the sentence do:
+// "212 ms by GET /?ms=200 at main.go:22".
+func (h *holdInfo) String() string {
+	s := fmtMS(h.MS) + " by " + strings.TrimSpace(h.Method+" "+h.Path)
+	if h.Where != "" {
+		s += " at " + h.Where
+	}
+	return s
 }
 
 type histBucket struct {
@@ -141,6 +169,14 @@ type modelResult struct {
 	// other models); LagP99MS the 99th percentile of loop lag.
 	LoopUtil float64 `json:"loop_util"`
 	LagP99MS float64 `json:"lag_p99_ms"`
+	// WaitP50MS and ServiceP50MS are the requests' server-side phases:
+	// from their delivery to the worker's guest until the handler ran, and
+	// from then until it returned (-1: not measured).
+	WaitP50MS    float64 `json:"wait_p50_ms"`
+	ServiceP50MS float64 `json:"service_p50_ms"`
+	// LongestHold is the longest time one request held a loop while
+	// nothing else could run in it (reactor only).
+	LongestHold *holdInfo `json:"longest_hold,omitempty"`
 	// Deaths counts worker processes that died during the load (Kills of
 	// them killed by the supervisor, e.g. a runaway request); DeathCause
 	// is the first cause.
@@ -150,6 +186,10 @@ type modelResult struct {
 	// Error is set when the model could not be run.
 	Error string `json:"error,omitempty"`
 }
+
+// holdCallout is the shortest hold of a loop the summary names (the live
+// view marks the same ones).
+const holdCallout = 50 // ms
 
 // sentence says in one sentence what happened under r's model, from its
 // measured numbers; prev is the model run before it in a Compare (or nil),
@@ -170,6 +210,13 @@ func sentence(r *modelResult, prev *modelResult) string {
 		}
 		if r.LoopUtil >= 0 {
 			parts = append(parts, fmt.Sprintf("%s busy %.0f%% of the time (loop lag p99 %s)", loop, 100*r.LoopUtil, fmtMS(r.LagP99MS)))
+			if h := r.LongestHold; h != nil && h.MS >= holdCallout {
+				held := fmt.Sprintf("it was held %s", h)
+				if r.WaitP50MS > r.ServiceP50MS && r.ServiceP50MS > 0 {
+					held += fmt.Sprintf(", so requests waited p50 %s for it and ran %s", fmtMS(r.WaitP50MS), fmtMS(r.ServiceP50MS))
+				}
+				parts = append(parts, held)
+			}
 		} else if r.Summary != nil && r.Summary.Duration >= 2*traceInterval {
 			// The guest samples its lag every few ms while the loop turns:
 			// no sample in the whole load means the loop never turned.

@@ -71,7 +71,11 @@ func exportHost(b wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 	}, []api.ValueType{i32, i32, i32, i32}, nil)
 	fn("req_begin", func(ctx context.Context, mod api.Module, stack []uint64) {
 		if i := instanceOf(ctx); i.tl != nil {
-			i.tl.Begin(uint32(stack[0]), time.Now().UnixNano())
+			now := time.Now()
+			i.tl.Begin(uint32(stack[0]), now.UnixNano())
+			if i.cfg.OnHandlerStart != nil {
+				i.cfg.OnHandlerStart(uint32(stack[0]), now)
+			}
 		}
 	}, []api.ValueType{i32}, nil)
 	fn("req_end", func(ctx context.Context, mod api.Module, stack []uint64) {

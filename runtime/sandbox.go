@@ -135,6 +135,9 @@ type InstanceConfig struct {
 	// request (see Pass), on the guest's goroutine: it must be quick and
 	// must copy what it keeps.
 	OnPass func(*Pass)
+	// OnHandlerStart, if set, is told when a request's handler first runs
+	// (id is abi.Request.ID), on the guest's goroutine: it must be quick.
+	OnHandlerStart func(id uint32, t time.Time)
 	// NoPhases turns the per-request bookkeeping off (Phases are then zero,
 	// OnPass is never called): only to measure what it costs.
 	NoPhases bool

@@ -213,6 +213,9 @@ func (a *app) listen(r *run) {
 			a.view = v
 			a.resetLive(m.Model)
 			setText(status, "starting the "+m.Model+" model…")
+			// The live view is what the person came for: bring it on
+			// screen (it sits below the editor and the form).
+			byID("live").Call("scrollIntoView", map[string]any{"block": "start", "behavior": "smooth"})
 		case "running":
 			setText(status, "running under "+m.Model+"…")
 		case "stopped":
@@ -307,6 +310,8 @@ func (a *app) resetLive(model string) {
 	setData(byID("live"), "model", model)
 	clearChildren(byID("scoreboard"))
 	clearChildren(byID("events"))
+	setText(byID("stub-status"), "")
+	setText(byID("hold-callout"), "")
 }
 
 // showStats updates the numbers of the live panel. The percentiles are
@@ -327,6 +332,34 @@ func (a *app) showStats(s *live.Stats) {
 		setText(byID("lag-p99"), live.FormatMS(s.LagP99MS))
 	}
 	a.showScoreboard(s.Scoreboard)
+	conns := ""
+	if c := s.Conns; c != nil {
+		// nginx's stub_status, for the loop: its letter alone is one
+		// character for all its connections.
+		conns = "Active connections: " + itoa(c.Reading+c.Writing+c.Waiting) +
+			" · Reading: " + itoa(c.Reading) + " · Writing: " + itoa(c.Writing) + " · Waiting: " + itoa(c.Waiting)
+	}
+	setText(byID("stub-status"), conns)
+}
+
+// showLoop writes what the loop's picture shows under the timeline: the
+// longest hold in words, and, as data attributes of the timeline, the
+// numbers the picture is drawn from (how many requests hold a loop at once,
+// the share drawn waiting and parked), which the browser tests read.
+func (a *app) showLoop(v *live.View) {
+	st := v.LoopStats()
+	el := a.timeline.el
+	setData(el, "maxHolders", itoa(st.MaxHolders))
+	setData(el, "maxParked", itoa(st.MaxParked))
+	setData(el, "queued", ftoa(st.Queued, 3))
+	setData(el, "parked", ftoa(st.Parked, 3))
+	setData(el, "busy", ftoa(st.Busy, 3))
+	setData(el, "maxInFlight", itoa(v.MaxInFlight()))
+	text := ""
+	if h, ok := v.LongestHold(); ok {
+		text = h.Text()
+	}
+	setText(byID("hold-callout"), text)
 }
 
 // showPercentiles shows latency percentiles in the live panel; #p99 keeps
@@ -524,6 +557,7 @@ func (a *app) draw() {
 			a.timeline.el.Get("style").Set("height", ftoa(h, 0)+"px")
 		}
 		a.timeline.draw(v.Timeline(a.timeline.size()))
+		a.showLoop(v)
 		lag := v.LagChart(a.lagChart.size())
 		a.lagChart.draw(lag)
 		setData(a.lagChart.el, "points", itoa(lag.Points))

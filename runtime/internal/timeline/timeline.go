@@ -79,11 +79,19 @@ type Segment struct {
 // Pass is one busy stretch of the loop, between two waits in poll_oneoff.
 type Pass struct {
 	Start int64 // Unix ns: poll_oneoff returned
-	Dur   int64 // ns until the next poll_oneoff
+	Dur   int64 // ns until the next poll_oneoff (Final), or so far
 	// Segs are the requests that ran in it, in order. Time not in a segment
 	// was the loop's own (reading frames, scheduling).
 	Segs []Segment
+	// Final is set when the pass has ended. A long pass is reported in
+	// chunks as its segments close (see Timeline.OnPass).
+	Final bool
 }
+
+// chunkAfter is how long a pass runs before its closed segments are
+// reported without waiting for its end: a loop held for seconds is seen
+// while it is held.
+const chunkAfter = int64(1e6) // 1 ms
 
 // Phases is what one request did on its instance.
 type Phases struct {
@@ -115,8 +123,12 @@ type request struct {
 // Timeline is the bookkeeping of one instance's loop. The zero value is not
 // usable; call New.
 type Timeline struct {
-	// OnPass, if set, receives every pass that ran a request, when the loop
-	// waits again. The Pass is reused afterwards: copy what is kept.
+	// OnPass, if set, receives every pass that ran a request. A pass
+	// shorter than a millisecond comes whole when the loop waits again
+	// (Final set); a longer one comes in chunks, each with the pass's Start,
+	// its Dur so far and the segments that closed since the last chunk,
+	// the last chunk Final. The Pass is reused afterwards: copy what is
+	// kept.
 	OnPass func(*Pass)
 
 	reqs map[uint32]*request
@@ -132,6 +144,8 @@ type Timeline struct {
 
 	inPass bool
 	pass   Pass
+	sent   int // segments of pass already reported
+	chunk  Pass
 }
 
 // New returns an empty Timeline.
@@ -142,6 +156,7 @@ func New() *Timeline { return &Timeline{reqs: map[uint32]*request{}} }
 func (tl *Timeline) PollExit(t int64) {
 	tl.inPass = true
 	tl.pass.Start, tl.pass.Dur, tl.pass.Segs = t, 0, tl.pass.Segs[:0]
+	tl.sent = 0
 	tl.cur, tl.since, tl.last = 0, t, 0
 }
 
@@ -154,14 +169,38 @@ func (tl *Timeline) PollEnter(t int64) {
 	tl.inPass = false
 	tl.cur, tl.last = 0, 0
 	tl.pass.Dur = t - tl.pass.Start
-	if tl.OnPass != nil && len(tl.pass.Segs) > 0 {
-		tl.OnPass(&tl.pass)
+	if tl.OnPass != nil && (len(tl.pass.Segs) > 0 || tl.sent > 0) {
+		tl.report(t, len(tl.pass.Segs), true)
+	}
+}
+
+// report sends the pass's segments from sent up to n, at t.
+func (tl *Timeline) report(t int64, n int, final bool) {
+	tl.chunk = Pass{Start: tl.pass.Start, Dur: t - tl.pass.Start, Segs: tl.pass.Segs[tl.sent:n], Final: final}
+	tl.sent = n
+	tl.OnPass(&tl.chunk)
+}
+
+// closed reports the segments that can no longer grow, once the pass is
+// long enough to be worth seeing before its end: all but the last, or all
+// when the last one's request has ended.
+func (tl *Timeline) closed(t int64, lastToo bool) {
+	if tl.OnPass == nil || !tl.inPass || t-tl.pass.Start < chunkAfter {
+		return
+	}
+	n := len(tl.pass.Segs)
+	if !lastToo {
+		n--
+	}
+	if n > tl.sent {
+		tl.report(t, n, false)
 	}
 }
 
 // Begin marks request id's handler starting at t.
 func (tl *Timeline) Begin(id uint32, t int64) {
 	tl.account(t, tl.runner(0))
+	tl.closed(t, true) // the loop's own work came before: no segment goes on
 	tl.reqs[id] = &request{Phases: Phases{Start: t}}
 	tl.cur, tl.curKind, tl.curWhere = id, Run, ""
 }
@@ -196,6 +235,7 @@ func (tl *Timeline) End(id uint32, t int64) (p Phases, ok bool) {
 	if tl.last == id {
 		tl.last = 0 // the stretch ended with the handler
 	}
+	// Its segment is reported at the next Begin or wait, after SetWhere.
 	return r.Phases, true
 }
 
@@ -206,7 +246,7 @@ func (tl *Timeline) SetWhere(id uint32, where string, p *Phases) {
 	if p.HoldWhere == "" {
 		p.HoldWhere = where
 	}
-	for i := range tl.pass.Segs {
+	for i := tl.sent; i < len(tl.pass.Segs); i++ {
 		if s := &tl.pass.Segs[i]; s.Req == id && s.Where == "" {
 			s.Where = where
 		}

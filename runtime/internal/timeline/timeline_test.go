@@ -227,3 +227,49 @@ func TestEndOfUnknownRequest(t *testing.T) {
 		t.Error("End of a request that never began reported ok")
 	}
 }
+
+// A pass that holds the loop for long is reported in chunks as its
+// segments close, so a loop held for seconds is seen while it is held; the
+// chunks add up to the pass.
+func TestLongPassComesInChunks(t *testing.T) {
+	var chunks []Pass
+	tl := New()
+	tl.OnPass = func(p *Pass) {
+		c := *p
+		c.Segs = append([]Segment(nil), p.Segs...)
+		chunks = append(chunks, c)
+	}
+	tl.PollExit(0)
+	const hold = int64(200e6)
+	at := int64(1000)
+	for id := uint32(1); id <= 3; id++ {
+		tl.Begin(id, at)
+		tl.SpanBegin(id, Compute, "main.go:22", at+1)
+		tl.SpanEnd(id, at+hold)
+		p := end(t, tl, id, at+hold+1)
+		tl.SetWhere(id, "main.go:17", &p) // named before it is reported
+		at += hold + 10
+	}
+	if len(chunks) != 2 {
+		t.Fatalf("%d chunks before the pass ended, want 2 (requests 1 and 2, reported at the next Begin)", len(chunks))
+	}
+	tl.PollEnter(at)
+	if len(chunks) != 3 || !chunks[2].Final || chunks[0].Final {
+		t.Fatalf("chunks %+v: want 3, the last one final", chunks)
+	}
+	var segs []Segment
+	for i, c := range chunks {
+		if c.Start != 0 {
+			t.Errorf("chunk %d has start %d, want the pass's", i, c.Start)
+		}
+		segs = append(segs, c.Segs...)
+	}
+	if len(segs) != 3 || chunks[2].Dur != at {
+		t.Fatalf("segments %+v over %d ns, want 3 over %d", segs, chunks[2].Dur, at)
+	}
+	for i, s := range segs {
+		if s.Req != uint32(i+1) || s.Where != "main.go:22" {
+			t.Errorf("segment %d: %+v", i, s)
+		}
+	}
+}

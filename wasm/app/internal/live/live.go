@@ -38,7 +38,7 @@ const (
 )
 
 // Event is one trace event, the JSON form of models.Event (wasm/* does not
-// import the host's packages).
+// import the host's packages), schema version 2.
 type Event struct {
 	T       int64   `json:"t"`
 	Kind    string  `json:"kind"`
@@ -54,7 +54,38 @@ type Event struct {
 	Value   float64 `json:"value"`
 	Samples []int64 `json:"samples"`
 	Cause   string  `json:"cause"`
+	Method  string  `json:"method"`
 	Path    string  `json:"path"`
+	// The server-side phases (req_end), ns.
+	Wait    int64  `json:"wait"`
+	Service int64  `json:"service"`
+	Run     int64  `json:"run"`
+	Hold    int64  `json:"hold"`
+	Where   string `json:"where"`
+	// A loop's busy stretches (pass).
+	Passes []PassEvent `json:"passes"`
+	// A loop's connections by state (conns).
+	Reading int `json:"reading"`
+	Writing int `json:"writing"`
+	Waiting int `json:"waiting"`
+}
+
+// PassEvent is one busy stretch of a loop (models.Pass).
+type PassEvent struct {
+	T    int64     `json:"t"`
+	Dur  int64     `json:"dur"`
+	Busy int64     `json:"busy"` // merged passes: their summed length
+	N    int       `json:"n"`
+	Segs []SegJSON `json:"segs"`
+}
+
+// SegJSON is one request's stretch on a loop (models.PassSeg).
+type SegJSON struct {
+	Req   uint64 `json:"req"`
+	T     int64  `json:"t"`
+	Dur   int64  `json:"dur"`
+	Kind  string `json:"kind"` // "compute", "block" or "" (handler code)
+	Where string `json:"where"`
 }
 
 // Trace is the data of an SSE "trace" message.
@@ -86,7 +117,15 @@ type Stats struct {
 	Workers    int      `json:"workers"`
 	Busy       int      `json:"busy"`
 	Scoreboard string   `json:"scoreboard"`
+	Conns      *Conns   `json:"conns"` // a loop's connections (reactor)
 	Histogram  []Bucket `json:"histogram"`
+}
+
+// Conns are a loop's connections as nginx's stub_status counts them.
+type Conns struct {
+	Reading int `json:"reading"`
+	Writing int `json:"writing"`
+	Waiting int `json:"waiting"`
 }
 
 // Req is one request's bar.
@@ -97,6 +136,43 @@ type Req struct {
 	Status     int
 	Failed     bool
 	Lost       bool // its end was never seen (sampled away, or the run stopped)
+	// Served is when its handler first ran (0: not yet, or not known): on
+	// a loop, before it the request waited for the loop.
+	Served int64
+	// Label is "GET /?ms=200".
+	Label string
+}
+
+// Seg is one request's stretch on a loop: the loop ran it and nothing else.
+type Seg struct {
+	Lane   int
+	Req    int // index in View.Reqs, -1 if its request's events were sampled away
+	T, Dur int64
+	Kind   string // "compute", "block" or "" (the handler's own code)
+	Label  string // "GET /?ms=200 at main.go:22"
+}
+
+// LoopPass is one busy stretch of a loop lane.
+type LoopPass struct {
+	Lane   int
+	T, Dur int64
+	Busy   int64 // of Dur, busy (merged passes leave gaps)
+}
+
+// Hold is a long stretch of one request on a loop, called out on the
+// charts: "the loop was held 212 ms by GET /?ms=200 at main.go:22".
+type Hold struct {
+	Lane   int
+	T, Dur int64
+	Label  string // "GET /?ms=200 at main.go:22"
+}
+
+// HoldCallout is the shortest hold the view calls out (ms).
+const HoldCallout = 50
+
+// Text says the hold in words.
+func (h Hold) Text() string {
+	return "the loop was held " + FormatMS(float64(h.Dur)/1e6) + " by " + h.Label
 }
 
 // Lane is one worker: a process (process model), a thread (thread model) or
@@ -137,12 +213,22 @@ type View struct {
 	Reqs  []Req
 	// Blocked spans (lane held in guest.Block); End 0 while blocked.
 	Blocked []Span
-	Marks   []Mark
-	Lag     []Point // loop lag samples, ms
-	Util    []Point // loop utilisation, 0..1
-	Queue   []Point // accept-queue depth
-	RPS     []Point // throughput from stats (X = stats t_ms)
-	Stats   Stats   // the latest
+	// KeepAlive spans: a process or thread held by an idle keep-alive
+	// connection; End 0 while held.
+	KeepAlive []Span
+	// A loop's passes and the requests' stretches in them (reactor).
+	Passes []LoopPass
+	Segs   []Seg
+	// Holds are the stretches of HoldCallout ms or more.
+	Holds []Hold
+	// Conns is the loops' latest stub_status counts, by process.
+	Conns map[int]Conns
+	Marks []Mark
+	Lag   []Point // loop lag samples, ms
+	Util  []Point // loop utilisation, 0..1
+	Queue []Point // accept-queue depth
+	RPS   []Point // throughput from stats (X = stats t_ms)
+	Stats Stats   // the latest
 	// Dropped counts request events the host sampled away plus bars and
 	// samples this view let go of.
 	Dropped int
@@ -150,7 +236,8 @@ type View struct {
 	Dirty bool
 
 	laneIdx map[[2]int]int
-	open    map[[2]uint64]int // (pid, req) → index in Reqs
+	open    map[[2]uint64]int // (pid, req) → index in Reqs, while in flight
+	known   map[[2]uint64]int // (pid, req) → index in Reqs, for passes that come after req_end
 	conns   map[[2]uint64]int64
 }
 
@@ -160,7 +247,9 @@ func New(model string) *View {
 		Model:   model,
 		laneIdx: map[[2]int]int{},
 		open:    map[[2]uint64]int{},
+		known:   map[[2]uint64]int{},
 		conns:   map[[2]uint64]int64{},
+		Conns:   map[int]Conns{},
 		Dirty:   true,
 	}
 }
@@ -262,6 +351,10 @@ func (v *View) add(e *Event) {
 		v.conns[[2]uint64{uint64(e.PID), e.Conn}] = e.T
 	case "req_start":
 		v.reqStart(e)
+	case "req_run":
+		if ri, ok := v.open[[2]uint64{uint64(e.PID), e.Req}]; ok && v.Reqs[ri].Served == 0 {
+			v.Reqs[ri].Served = e.T
+		}
 	case "req_end":
 		v.reqEnd(e)
 	case "state":
@@ -270,7 +363,86 @@ func (v *View) add(e *Event) {
 		v.Queue = append(v.Queue, Point{v.ms(e.T), e.Value})
 	case "lag":
 		v.lag(e)
+	case "pass":
+		v.passes(e)
+	case "conns":
+		v.Conns[e.Process] = Conns{e.Reading, e.Writing, e.Waiting}
 	}
+}
+
+// MaxPasses caps the loop passes (and, alike, the segments) a view keeps.
+const MaxPasses = 40000
+
+// passes takes a loop's pass event: busy stretches, and which request ran
+// when.
+func (v *View) passes(e *Event) {
+	li := v.lane(e.Process, 0, e.PID)
+	for _, p := range e.Passes {
+		busy := p.Busy
+		if busy == 0 {
+			busy = p.Dur
+		}
+		if i := v.lastPass(li); i >= 0 && v.Passes[i].T == p.T {
+			v.Passes[i].Dur, v.Passes[i].Busy = p.Dur, busy // a long pass, sent in chunks
+		} else {
+			v.Passes = append(v.Passes, LoopPass{Lane: li, T: p.T, Dur: p.Dur, Busy: busy})
+		}
+		for _, s := range p.Segs {
+			ri, ok := v.known[[2]uint64{uint64(e.PID), s.Req}]
+			if !ok {
+				ri = -1
+			}
+			label := "a request"
+			if ri >= 0 {
+				r := &v.Reqs[ri]
+				label = r.Label
+				if r.Served == 0 || s.T < r.Served {
+					r.Served = s.T
+				}
+			}
+			if s.Where != "" {
+				label += " at " + s.Where
+			}
+			v.Segs = append(v.Segs, Seg{Lane: li, Req: ri, T: s.T, Dur: s.Dur, Kind: s.Kind, Label: label})
+			if s.Dur >= HoldCallout*1e6 && len(v.Holds) < MaxPasses {
+				v.Holds = append(v.Holds, Hold{Lane: li, T: s.T, Dur: s.Dur, Label: label})
+			}
+		}
+		if p.T+p.Dur > v.Now {
+			v.Now = p.T + p.Dur
+		}
+	}
+	if len(v.Passes) > MaxPasses {
+		drop := len(v.Passes) - MaxPasses/2
+		v.Dropped += drop
+		v.Passes = append(v.Passes[:0], v.Passes[drop:]...)
+	}
+	if len(v.Segs) > MaxPasses {
+		drop := len(v.Segs) - MaxPasses/2
+		v.Dropped += drop
+		v.Segs = append(v.Segs[:0], v.Segs[drop:]...)
+	}
+}
+
+// lastPass is the index of lane li's latest pass among the last few, or -1.
+func (v *View) lastPass(li int) int {
+	for i := len(v.Passes) - 1; i >= 0 && i >= len(v.Passes)-64; i-- {
+		if v.Passes[i].Lane == li {
+			return i
+		}
+	}
+	return -1
+}
+
+// LongestHold is the longest stretch one request held a loop (ok false if
+// no request held one for HoldCallout ms).
+func (v *View) LongestHold() (h Hold, ok bool) {
+	for _, x := range v.Holds {
+		if x.Dur > h.Dur {
+			h, ok = x, true
+		}
+	}
+	return h, ok
 }
 
 func (v *View) reqStart(e *Event) {
@@ -285,7 +457,7 @@ func (v *View) reqStart(e *Event) {
 			}
 		}
 	}
-	r := Req{Lane: li, Start: e.T}
+	r := Req{Lane: li, Start: e.T, Label: label(e)}
 	ck := [2]uint64{uint64(e.PID), e.Conn}
 	if at, ok := v.conns[ck]; ok {
 		if e.T-at > 1e6 { // show a wait of a millisecond or more
@@ -296,6 +468,15 @@ func (v *View) reqStart(e *Event) {
 	r.Sub = v.sub(l, len(v.Reqs))
 	v.push(r)
 	v.open[[2]uint64{uint64(e.PID), e.Req}] = len(v.Reqs) - 1
+	v.known[[2]uint64{uint64(e.PID), e.Req}] = len(v.Reqs) - 1
+}
+
+// label names a request as the view writes it: "GET /?ms=200".
+func label(e *Event) string {
+	if e.Method == "" {
+		return e.Path
+	}
+	return e.Method + " " + e.Path
 }
 
 // sub finds a free sub-row of l for request index ri.
@@ -337,6 +518,20 @@ func (v *View) compact() {
 	for k, i := range v.open {
 		v.open[k] = remap[i]
 	}
+	for k, i := range v.known {
+		if j, ok := remap[i]; ok {
+			v.known[k] = j
+		} else {
+			delete(v.known, k)
+		}
+	}
+	for i := range v.Segs {
+		if j, ok := remap[v.Segs[i].Req]; ok {
+			v.Segs[i].Req = j
+		} else {
+			v.Segs[i].Req = -1
+		}
+	}
 	for _, l := range v.Lanes {
 		for s, i := range l.subs {
 			if i >= 0 {
@@ -358,9 +553,18 @@ func (v *View) reqEnd(e *Event) {
 		if start < v.T0 {
 			v.Reqs[ri].Start = v.T0
 		}
+		v.known[k] = ri
 	}
 	delete(v.open, k)
 	r := &v.Reqs[ri]
+	if r.Label == "" {
+		r.Label = label(e)
+	}
+	if e.Service > 0 && r.Served == 0 {
+		// Its handler ran Service before the response went out (on a
+		// loop, its first segment says exactly when).
+		r.Served = max(r.Start, e.T-e.Service)
+	}
 	r.Status = e.Status
 	r.Failed = e.Status >= 500 || e.Status == 0 || e.Cause != ""
 	v.close(ri, e.T, false)
@@ -402,6 +606,7 @@ func (v *View) endProcess(process int, t int64) {
 			}
 		}
 		v.unblock(li, t)
+		endSpan(v.KeepAlive, li, t)
 		l.State = "dead"
 	}
 }
@@ -418,7 +623,25 @@ func (v *View) state(e *Event) {
 	} else {
 		v.unblock(li, e.T)
 	}
+	if v.Model != "reactor" {
+		if l.State == "keepalive" {
+			endSpan(v.KeepAlive, li, e.T)
+		}
+		if e.State == "keepalive" {
+			v.KeepAlive = append(v.KeepAlive, Span{Lane: li, Start: e.T})
+		}
+	}
 	l.State = e.State
+}
+
+// endSpan ends the open span of lane li in spans at t.
+func endSpan(spans []Span, li int, t int64) {
+	for i := len(spans) - 1; i >= 0; i-- {
+		if spans[i].Lane == li && spans[i].End == 0 {
+			spans[i].End = t
+			return
+		}
+	}
 }
 
 func (v *View) unblock(li int, t int64) {
@@ -466,6 +689,7 @@ func (v *View) Stop() {
 	clear(v.open)
 	for li := range v.Lanes {
 		v.unblock(li, v.Now)
+		endSpan(v.KeepAlive, li, v.Now)
 	}
 	v.Dirty = true
 }

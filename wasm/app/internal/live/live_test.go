@@ -141,3 +141,111 @@ func BenchmarkIngestAndLayout(b *testing.B) {
 		v.Timeline(1000, 300)
 	}
 }
+
+// loopRun feeds a reactor run of n requests sent at once to one loop,
+// each holding the loop for hold ms (a CPU-bound handler) and then, if
+// sleep > 0, sleeping that long (parked) before it answers.
+func loopRun(n int, hold, sleep int64) *View {
+	v := New("reactor")
+	t0 := int64(1e18)
+	evs := []Event{{T: t0, Kind: "spawn", PID: 7}}
+	var segs []SegJSON
+	var passes []PassEvent
+	at := t0 + ms
+	for i := 1; i <= n; i++ {
+		evs = append(evs, Event{T: t0 + ms, Kind: "req_start", PID: 7, Req: uint64(i), Method: "GET", Path: "/?ms=200"})
+	}
+	for i := 1; i <= n; i++ {
+		segs = append(segs, SegJSON{Req: uint64(i), T: at, Dur: hold * ms, Kind: "compute", Where: "main.go:22"})
+		at += hold * ms
+	}
+	passes = append(passes, PassEvent{T: t0 + ms, Dur: at - t0 - ms, Segs: segs})
+	evs = append(evs, Event{T: at, Kind: "pass", PID: 7, Passes: passes})
+	for i := 1; i <= n; i++ {
+		end := t0 + ms + int64(i)*hold*ms + sleep*ms
+		evs = append(evs, Event{T: end, Kind: "req_end", PID: 7, Req: uint64(i), Status: 200, Dur: end - t0 - ms,
+			Service: hold*ms + sleep*ms, Wait: int64(i-1) * hold * ms, Method: "GET", Path: "/?ms=200"})
+	}
+	v.AddTrace(&Trace{Events: evs})
+	return v
+}
+
+// CPU-bound requests on one loop: the picture shows one request holding
+// the loop at a time, the rest waiting for it, and the longest hold named.
+func TestLoopHeldOneAtATime(t *testing.T) {
+	v := loopRun(10, 200, 0)
+	st := v.LoopStats()
+	if st.MaxHolders != 1 {
+		t.Errorf("%d requests drawn holding the loop at once, want 1", st.MaxHolders)
+	}
+	if st.Queued < 0.6 {
+		t.Errorf("%.0f%% of the requests' time drawn waiting, want most of it (each waits for the ones before)", 100*st.Queued)
+	}
+	h, ok := v.LongestHold()
+	if !ok || h.Dur != 200*ms || h.Text() != "the loop was held 200 ms by GET /?ms=200 at main.go:22" {
+		t.Errorf("longest hold %+v %q", h, h.Text())
+	}
+	sc := v.Timeline(900, 300)
+	holds, queued, labelled := 0, 0, 0
+	for _, r := range sc.Rects {
+		switch r.C {
+		case CHold:
+			holds++
+		case CQueued:
+			queued++
+		}
+	}
+	for _, l := range sc.Labels {
+		if l.Text != "" && l.Text[0] == 'G' {
+			labelled++
+		}
+	}
+	if holds < 10 || queued < 9 || labelled == 0 {
+		t.Errorf("timeline: %d hold rects, %d queued bars, %d labelled holds; want ≥ 10, ≥ 9, some", holds, queued, labelled)
+	}
+	lag := v.LagChart(600, 200)
+	found := false
+	for _, l := range lag.Labels {
+		found = found || l.Text == h.Text()
+	}
+	if !found {
+		t.Errorf("lag chart does not call out %q", h.Text())
+	}
+}
+
+// Sleeping requests on one loop: many parked at once, the loop mostly idle.
+func TestLoopSleepersPark(t *testing.T) {
+	v := loopRun(20, 0, 50) // holds of 0 ms: the loop barely runs them
+	st := v.LoopStats()
+	if st.MaxParked < 15 || st.Parked < 0.5 {
+		t.Errorf("max %d parked at once, %.0f%% of the time parked; want ≥ 15 and most", st.MaxParked, 100*st.Parked)
+	}
+	if st.Busy > 0.2 {
+		t.Errorf("loop drawn %.0f%% busy, want mostly idle", 100*st.Busy)
+	}
+	if _, ok := v.LongestHold(); ok {
+		t.Error("a hold called out for sleeping requests")
+	}
+}
+
+// A process held by an idle keep-alive connection shows it.
+func TestKeepAlivePinningShown(t *testing.T) {
+	v := run("process", 1, 2, 50)
+	t0 := v.Reqs[0].End
+	v.AddTrace(&Trace{Events: []Event{
+		{T: t0, Kind: "state", PID: 100, State: "keepalive"},
+		{T: t0 + 500*ms, Kind: "state", PID: 100, State: "idle"},
+	}})
+	if len(v.KeepAlive) != 1 || v.KeepAlive[0].End-v.KeepAlive[0].Start != 500*ms {
+		t.Fatalf("keep-alive spans %+v, want one of 500 ms", v.KeepAlive)
+	}
+	n := 0
+	for _, r := range v.Timeline(800, 100).Rects {
+		if r.C == CKeep {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d keep-alive bands drawn, want 1", n)
+	}
+}

@@ -2,6 +2,7 @@ package live
 
 import (
 	"math"
+	"sort"
 	"strconv"
 )
 
@@ -33,6 +34,14 @@ const (
 	CProcess
 	CThread
 	CReactor
+	CLoop      // a loop busy with its own work (reading frames, scheduling)
+	CHold      // a request holding a loop: its code runs, nothing else can
+	CHoldBlock // a request holding a loop in guest.Block
+	CQueued    // a request waiting for a loop held by others
+	CParked    // a request parked in an asynchronous wait (sleep, channel)
+	CKeep      // a process or thread held by an idle keep-alive connection
+	CCallout   // a long hold called out on the charts
+	CHoldText  // a label on a hold
 	NColors
 )
 
@@ -40,6 +49,7 @@ const (
 var ColorNames = [NColors]string{
 	"text", "grid", "run", "ok", "fail", "lost", "block", "wait", "spawn", "crash", "kill",
 	"lag", "util", "rps", "queue", "bar", "p50", "p90", "p99", "process", "thread", "reactor",
+	"loop", "hold", "hold-block", "queued", "parked", "keep", "callout", "hold-text",
 }
 
 // ModelColor is the colour of a model in the compare view.
@@ -136,15 +146,41 @@ func (v *View) subRows() (subs []int, total int) {
 	return subs, total
 }
 
+// loopLanes reports which lanes are loops with a track of their passes.
+func (v *View) loopLanes() []bool {
+	loop := make([]bool, len(v.Lanes))
+	for _, p := range v.Passes {
+		loop[p.Lane] = true
+	}
+	return loop
+}
+
+// trackRows is the height of a loop's track, in sub-rows.
+const trackRows = 2
+
 // TimelineHeight is the height the timeline needs to show every sub-row at
 // full height, between min and max.
 func (v *View) TimelineHeight(min, max float64) float64 {
 	_, total := v.subRows()
-	h := axisH + float64(total)*maxSubH + 2*float64(len(v.Lanes)) + 6
+	for _, l := range v.loopLanes() {
+		if l {
+			total += trackRows
+		}
+	}
+	h := axisH + float64(total)*maxSubH + 4*float64(len(v.Lanes)) + 6
 	return math.Max(min, math.Min(max, h))
 }
 
 // Timeline lays out the lanes and their request bars in w×h.
+//
+// A process or thread lane shows one request at a time, a bar each, and
+// the idle keep-alive connection that holds it between requests. A loop
+// lane shows the loop itself on top — one track on which, at every
+// instant, at most one request holds it (solid, labelled with the
+// request), its own work pale and idle time as gaps — and below it the
+// requests in the loop, each waiting for the loop (queued) until its
+// handler first runs, then parked while others hold it, solid while it
+// holds it.
 func (v *View) Timeline(w, h float64) *Scene {
 	s := &Scene{}
 	x0, x1 := float64(labelW), w-padR
@@ -158,36 +194,60 @@ func (v *View) Timeline(w, h float64) *Scene {
 		return s
 	}
 
-	// Rows: each lane as many sub-rows as it used.
+	// Rows: each lane as many sub-rows as it used, a loop its track too.
 	order := v.laneOrder()
 	subs, total := v.subRows()
-	gap := 2.0
-	subH := math.Floor((h - y0 - gap*float64(len(v.Lanes))) / float64(total))
+	loop := v.loopLanes()
+	tracks := 0
+	for _, l := range loop {
+		if l {
+			tracks += trackRows
+		}
+	}
+	gap := 4.0
+	subH := math.Floor((h - y0 - gap*float64(len(v.Lanes))) / float64(total+tracks))
 	if subH > maxSubH {
 		subH = maxSubH
 	}
 	if subH < 1 {
 		subH, gap = 1, 0
 	}
-	top := make([]float64, len(v.Lanes)) // by lane index
+	top := make([]float64, len(v.Lanes))    // by lane index: its first request row
+	trackY := make([]float64, len(v.Lanes)) // a loop's track
 	byRow := make([]int, len(v.Lanes))
 	for li, row := range order {
 		byRow[row] = li
 	}
 	y := y0
 	for _, li := range byRow {
+		if loop[li] {
+			trackY[li] = y
+			y += trackRows * subH
+		}
 		top[li] = y
 		y += float64(subs[li])*subH + gap
 	}
 	for li, l := range v.Lanes {
 		lh := float64(subs[li]) * subH
 		s.rect(x0, top[li]+lh+gap/2-0.5, x1-x0, 0.5, CGrid)
-		if subH*float64(subs[li]) >= 9 {
+		switch {
+		case loop[li]:
+			s.label(x0-6, trackY[li]+trackRows*subH/2+4, l.Name, CText, 'r')
+			if lh >= 9 {
+				s.label(x0-6, top[li]+math.Min(lh, 14)/2+4, "requests", CText, 'r')
+			}
+		case subH*float64(subs[li]) >= 9:
 			s.label(x0-6, top[li]+math.Min(lh, 14)/2+4, l.Name, CText, 'r')
 		}
 	}
 
 	m := merger{s: s, last: map[int]int{}}
+	bar := func(row int, y, a, b float64, c Color) {
+		if b-a < 1 {
+			b = a + 1
+		}
+		m.add(row, Rect{a, y + 1, b - a, math.Max(subH-2, 1), c})
+	}
 	for _, r := range v.Reqs {
 		end := r.End
 		c := COK
@@ -200,19 +260,67 @@ func (v *View) Timeline(w, h float64) *Scene {
 			c = CLost
 		}
 		y := top[r.Lane] + float64(r.Sub)*subH
+		row := r.Lane*MaxSubRows + r.Sub
 		bx0, bx1 := xOf(r.Start), xOf(end)
+		if loop[r.Lane] {
+			// Queued until its handler first ran, then parked (its
+			// stretches on the loop are drawn over it below); a tick at
+			// the end says how it ended.
+			served := r.Served
+			if served == 0 || served > end {
+				served = end
+			}
+			sx := math.Max(bx0, xOf(served))
+			bar(row, y, bx0, sx, CQueued)
+			if sx < bx1 {
+				bar(row, y, sx, bx1, CParked)
+			}
+			if r.End != 0 {
+				s.rect(math.Max(bx0, bx1-2), y+1, 2, math.Max(subH-2, 1), c)
+			}
+			continue
+		}
 		if bx1-bx0 >= 4 {
 			bx1-- // a gap between requests that are wide enough to tell apart
 		}
-		if bx1-bx0 < 1 {
-			bx1 = bx0 + 1
-		}
-		row := r.Lane*MaxSubRows + r.Sub
-		m.add(row, Rect{bx0, y + 1, bx1 - bx0, math.Max(subH-2, 1), c})
+		bar(row, y, bx0, bx1, c)
 		if r.Accept != 0 && subH >= 4 {
 			wx := xOf(r.Accept)
 			m.add(-1-row, Rect{wx, y + subH/2 - 1, math.Max(bx0-wx, 1), 2, CWait})
 		}
+	}
+	// The loops' tracks: passes pale, then each request's stretch solid,
+	// on the track and on its own row.
+	for _, p := range v.Passes {
+		c := CLoop
+		a, b := xOf(p.T), xOf(p.T+p.Dur)
+		if b-a < 1 && p.Busy < p.Dur {
+			continue // merged short passes narrower than a pixel
+		}
+		m.add(-1000-p.Lane, Rect{a, trackY[p.Lane] + 1, math.Max(b-a, 1), trackRows*subH - 2, c})
+	}
+	for _, sg := range v.Segs {
+		c := CHold
+		if sg.Kind == "block" {
+			c = CHoldBlock
+		}
+		a, b := xOf(sg.T), xOf(sg.T+sg.Dur)
+		m.add(-2000-sg.Lane, Rect{a, trackY[sg.Lane] + 1, math.Max(b-a, 1), trackRows*subH - 2, c})
+		if sg.Req >= 0 && sg.Req < len(v.Reqs) {
+			r := v.Reqs[sg.Req]
+			s.rect(a, top[r.Lane]+float64(r.Sub)*subH+1, math.Max(b-a, 1), math.Max(subH-2, 1), c)
+		}
+		if b-a >= 60 && subH*trackRows >= 10 {
+			s.label(a+3, trackY[sg.Lane]+trackRows*subH/2+4, fit(sg.Label, b-a-6), CHoldText, 'l')
+		}
+	}
+	for _, k := range v.KeepAlive {
+		end := k.End
+		if end == 0 {
+			end = v.Now
+		}
+		lh := float64(subs[k.Lane]) * subH
+		s.rect(xOf(k.Start), top[k.Lane]+lh/2-1.5, math.Max(xOf(end)-xOf(k.Start), 1), 3, CKeep)
 	}
 	for _, b := range v.Blocked {
 		end := b.End
@@ -224,10 +332,17 @@ func (v *View) Timeline(w, h float64) *Scene {
 	}
 	for _, mk := range v.Marks {
 		x := xOf(mk.T)
+		lh := func(li int) (float64, float64) {
+			t := top[li]
+			if loop[li] {
+				t = trackY[li]
+			}
+			return t, top[li] + float64(subs[li])*subH - t
+		}
 		switch mk.Kind {
 		case "spawn":
-			lh := float64(subs[mk.Lane]) * subH
-			s.rect(x, top[mk.Lane], 2, lh, CSpawn)
+			t, hh := lh(mk.Lane)
+			s.rect(x, t, 2, hh, CSpawn)
 		default:
 			c := CCrash
 			if mk.Kind == "kill" {
@@ -237,13 +352,137 @@ func (v *View) Timeline(w, h float64) *Scene {
 			}
 			for li, l := range v.Lanes {
 				if l.Process == mk.Proc {
-					lh := float64(subs[li]) * subH
-					s.rect(x-1, top[li]-1, 2, lh+2, c)
+					t, hh := lh(li)
+					s.rect(x-1, t-1, 2, hh+2, c)
 				}
 			}
 		}
 	}
 	return s
+}
+
+// fit cuts text to about w pixels of the charts' font.
+func fit(text string, w float64) string {
+	n := int(w / 6.2)
+	if len(text) <= n {
+		return text
+	}
+	if n <= 1 {
+		return ""
+	}
+	r := []rune(text)
+	if len(r) <= n {
+		return text
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// LoopStats are what a loop's picture shows, in numbers: the tests' and
+// the page's check that it tells the truth.
+type LoopStats struct {
+	// MaxHolders is the most requests drawn holding one loop at once
+	// (never more than 1: a loop runs one request at a time).
+	MaxHolders int
+	// Busy is the share of the view's time some loop was drawn busy.
+	Busy float64
+	// Queued is the share of the loop requests' bar time drawn waiting
+	// for the loop; Parked the share drawn parked.
+	Queued, Parked float64
+	// MaxParked is the most requests drawn parked at once on one loop.
+	MaxParked int
+}
+
+// MaxInFlight is the most request bars drawn at one instant, over every
+// lane: how many requests the model served in parallel.
+func (v *View) MaxInFlight() int {
+	var es []edge
+	for _, r := range v.Reqs {
+		end := r.End
+		if end == 0 {
+			end = v.Now
+		}
+		es = append(es, edge{r.Start, 1, 0}, edge{end, -1, 0})
+	}
+	return maxOverlap(es)
+}
+
+// LoopStats measures the loop lanes' picture (zero without loop lanes).
+func (v *View) LoopStats() LoopStats {
+	var st LoopStats
+	loop := v.loopLanes()
+	var holds, parked []edge
+	for _, sg := range v.Segs {
+		holds = append(holds, edge{sg.T, 1, sg.Lane}, edge{sg.T + sg.Dur, -1, sg.Lane})
+	}
+	st.MaxHolders = maxOverlap(holds)
+	var busy int64
+	for _, p := range v.Passes {
+		busy += p.Busy
+	}
+	if span := v.Now - v.T0; span > 0 {
+		st.Busy = math.Min(1, float64(busy)/float64(span))
+	}
+	// Running time per request, to take from its parked time.
+	ran := map[int]int64{}
+	for _, sg := range v.Segs {
+		if sg.Req >= 0 {
+			ran[sg.Req] += sg.Dur
+		}
+	}
+	var queued, parkedT, all int64
+	for i, r := range v.Reqs {
+		if !loop[r.Lane] {
+			continue
+		}
+		end := r.End
+		if end == 0 {
+			end = v.Now
+		}
+		served := r.Served
+		if served == 0 || served > end {
+			served = end
+		}
+		queued += served - r.Start
+		parkedT += max(0, end-served-ran[i])
+		all += end - r.Start
+		if served < end {
+			parked = append(parked, edge{served, 1, r.Lane}, edge{end, -1, r.Lane})
+		}
+	}
+	// A request running is not parked: take its stretches out.
+	for _, sg := range v.Segs {
+		if sg.Req >= 0 {
+			parked = append(parked, edge{sg.T, -1, sg.Lane}, edge{sg.T + sg.Dur, 1, sg.Lane})
+		}
+	}
+	st.MaxParked = maxOverlap(parked)
+	if all > 0 {
+		st.Queued, st.Parked = float64(queued)/float64(all), float64(parkedT)/float64(all)
+	}
+	return st
+}
+
+// edge is a +1 (start) or -1 (end) at time t on a lane.
+type edge struct {
+	t    int64
+	d    int
+	lane int
+}
+
+// maxOverlap is the largest sum of edges at one instant, on any one lane.
+func maxOverlap(es []edge) int {
+	sort.Slice(es, func(i, j int) bool {
+		if es[i].t != es[j].t {
+			return es[i].t < es[j].t
+		}
+		return es[i].d < es[j].d // ends before starts at the same instant
+	})
+	cur, best := map[int]int{}, 0
+	for _, x := range es {
+		cur[x.lane] += x.d
+		best = max(best, cur[x.lane])
+	}
+	return best
 }
 
 // timeAxis draws ticks for 0..span ms between x0 and x1, and grid lines
@@ -347,6 +586,18 @@ func (v *View) LagChart(w, h float64) *Scene {
 	}
 	if len(v.Lag) == 0 {
 		s.label((x0+x1)/2, (y0+y1)/2, "loop lag: reactor runs only", CText, 'c')
+	}
+	// The longest hold, called out: the lag it caused is the points
+	// after it.
+	if hd, ok := v.LongestHold(); ok {
+		a := x0 + v.ms(hd.T)*(x1-x0)/span
+		b := x0 + v.ms(hd.T+hd.Dur)*(x1-x0)/span
+		s.Rects = append([]Rect{{a, y0, math.Max(b-a, 1), y1 - y0, CCallout}}, s.Rects...)
+		align, x, room := byte('l'), a+4, x1-a-8
+		if a > (x0+x1)/2 {
+			align, x, room = 'r', b-4, b-x0-8
+		}
+		s.label(x, y0+10, fit(hd.Text(), room), CText, align)
 	}
 	return s
 }

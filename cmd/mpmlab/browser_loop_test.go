@@ -1,0 +1,101 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserLoopPicture checks that the live view tells the truth about
+// each model, on the real `mpmlab serve` in real Chromium: a CPU-bound
+// handler holds the reactor's loop one request at a time while the rest
+// wait for it; sleeping requests park together on a mostly idle loop;
+// threads serve in parallel. The picture's numbers are read from what the
+// timeline drew (its data attributes); the screenshots are for people.
+func TestBrowserLoopPicture(t *testing.T) {
+	srv := startServe(t, "")
+	browser := newBrowser(t)
+	tb := newTab(t, browser, false)
+	tb.open(srv.URL + "/")
+	data := func(key string) float64 {
+		return tb.evalFloat(`+(document.getElementById("timeline").dataset.` + key + ` || 0)`)
+	}
+	// start clicks Run and waits until the run is under way.
+	start := func(model string) {
+		tb.set("model", model)
+		tb.do(chromedp.Click(chromedp.ID("run")))
+		tb.wait(`document.body.dataset.running === "1" || document.querySelector("#run-error:not([hidden])")`, 10*time.Second, "the run to start")
+	}
+	end := func(what string) {
+		tb.wait(`document.body.dataset.running === ""`, 3*time.Minute, what+" to end")
+		if msg := tb.evalString(`document.querySelector("#run-error").hidden ? "" : document.querySelector("#run-error").textContent`); msg != "" {
+			tb.t.Fatalf("%s failed: %s", what, msg)
+		}
+	}
+
+	t.Run("cpu holds the loop", func(t *testing.T) {
+		tb.t = t
+		tb.set("example", "cpu", "load.path", "/?ms=200", "load.rate", "0", "load.concurrency", "10",
+			"load.requests", "20", "load.duration_ms", "0", "load.keepalive", "true")
+		start("reactor")
+		// The live view comes on screen by itself.
+		tb.wait(`(() => { const r = document.getElementById("live").getBoundingClientRect(); return r.top >= -1 && r.top < innerHeight / 2; })()`,
+			5*time.Second, "the live view on screen")
+		// While the loop computes, its scoreboard letter is W (not _) and
+		// stub_status counts the requests in it.
+		tb.wait(`document.getElementById("scoreboard").textContent.includes("W") && /Writing: [1-9]/.test(document.getElementById("stub-status").textContent)`,
+			30*time.Second, "the scoreboard to show the busy loop")
+		end("the reactor run")
+		tb.screenshot("loop-cpu-reactor")
+		if n := data("maxHolders"); n != 1 {
+			t.Errorf("the loop track drew %v requests holding the loop at once, want 1", n)
+		}
+		if q := data("queued"); q < 0.5 {
+			t.Errorf("%.0f%% of the requests' bars drawn waiting for the loop, want most", 100*q)
+		}
+		callout := tb.evalString(`document.getElementById("hold-callout").textContent`)
+		if !strings.Contains(callout, "the loop was held") || !strings.Contains(callout, "GET /?ms=200") || !strings.Contains(callout, "main.go:") {
+			t.Errorf("hold callout %q, want the loop held by GET /?ms=200 at main.go:LINE", callout)
+		}
+		sentence := tb.evalString(`document.querySelector("#summary-reactor [data-stat=sentence]").textContent`)
+		if !strings.Contains(sentence, "held") || !strings.Contains(sentence, "main.go:") {
+			t.Errorf("the Compare sentence %q does not name the hold", sentence)
+		}
+	})
+
+	t.Run("sleep parks", func(t *testing.T) {
+		tb.t = t
+		tb.set("example", "sleep", "load.path", "/", "load.rate", "0", "load.concurrency", "30",
+			"load.requests", "300", "load.duration_ms", "0", "load.keepalive", "true")
+		start("reactor")
+		end("the reactor run")
+		tb.screenshot("loop-sleep-reactor")
+		if n := data("maxParked"); n < 10 {
+			t.Errorf("at most %v requests drawn parked at once, want many (30 clients sleeping)", n)
+		}
+		if b := data("busy"); b > 0.5 {
+			t.Errorf("the loop drawn %.0f%% busy, want mostly idle", 100*b)
+		}
+		if n := data("maxHolders"); n > 1 {
+			t.Errorf("%v requests drawn holding the loop at once", n)
+		}
+	})
+
+	t.Run("threads in parallel", func(t *testing.T) {
+		tb.t = t
+		tb.set("example", "cpu", "load.path", "/?ms=200", "load.rate", "0", "load.concurrency", "4",
+			"load.requests", "12", "load.duration_ms", "0", "load.keepalive", "true",
+			"model", "thread", "knobs.processes", "1", "knobs.threads_per_child", "4")
+		start("thread")
+		end("the thread run")
+		tb.screenshot("loop-cpu-thread")
+		if n := data("maxInFlight"); n < 3 {
+			t.Errorf("at most %v requests drawn in flight at once, want the 4 threads serving in parallel", n)
+		}
+		if n := data("maxHolders"); n != 0 {
+			t.Errorf("a loop track (%v holders) drawn for threads", n)
+		}
+	})
+}
