@@ -83,6 +83,23 @@ func TestBrowserLoopPicture(t *testing.T) {
 		}
 	})
 
+	t.Run("200 clients stay readable", func(t *testing.T) {
+		tb.t = t
+		tb.set("example", "sleep", "load.path", "/", "load.rate", "0", "load.concurrency", "200",
+			"load.requests", "600", "load.duration_ms", "0", "load.keepalive", "true")
+		start("reactor")
+		end("the reactor run")
+		tb.screenshot("loop-sleep-reactor-200")
+		// The timeline keeps its rows: it grows to a bounded height, not
+		// one row per request.
+		if h := tb.evalFloat(`document.getElementById("timeline").getBoundingClientRect().height`); h > 430 {
+			t.Errorf("timeline %v px high at 200 clients, want at most 420", h)
+		}
+		if n := data("maxHolders"); n > 1 {
+			t.Errorf("%v requests drawn holding the loop at once", n)
+		}
+	})
+
 	t.Run("threads in parallel", func(t *testing.T) {
 		tb.t = t
 		tb.set("example", "cpu", "load.path", "/?ms=200", "load.rate", "0", "load.concurrency", "4",

@@ -132,6 +132,7 @@ type Timeline struct {
 	OnPass func(*Pass)
 
 	reqs map[uint32]*request
+	free []*request // ended requests' records, for reuse
 
 	// who runs now: a request id, or 0 when unknown; since when; doing what.
 	cur      uint32
@@ -201,7 +202,15 @@ func (tl *Timeline) closed(t int64, lastToo bool) {
 func (tl *Timeline) Begin(id uint32, t int64) {
 	tl.account(t, tl.runner(0))
 	tl.closed(t, true) // the loop's own work came before: no segment goes on
-	tl.reqs[id] = &request{Phases: Phases{Start: t}}
+	var r *request
+	if n := len(tl.free); n > 0 {
+		r, tl.free = tl.free[n-1], tl.free[:n-1]
+		*r = request{}
+	} else {
+		r = new(request)
+	}
+	r.Start = t
+	tl.reqs[id] = r
 	tl.cur, tl.curKind, tl.curWhere = id, Run, ""
 }
 
@@ -230,6 +239,9 @@ func (tl *Timeline) End(id uint32, t int64) (p Phases, ok bool) {
 		return Phases{}, false
 	}
 	delete(tl.reqs, id)
+	if len(tl.free) < 64 {
+		defer func() { tl.free = append(tl.free, r) }()
+	}
 	r.End = t
 	tl.cur, tl.curKind, tl.curWhere = 0, Run, ""
 	if tl.last == id {
