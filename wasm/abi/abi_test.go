@@ -2,6 +2,7 @@ package abi
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/http"
 	"reflect"
 	"testing"
@@ -52,6 +53,15 @@ func TestTruncatedFrames(t *testing.T) {
 			if _, err := DecodeRequest(bad); err == nil {
 				t.Fatalf("DecodeRequest accepted a frame cut at %d", n)
 			}
+		}
+	}
+	// A frame whose length field is not its size (a guest's bad frame, a
+	// caller's bug) is refused, not decoded from what follows the field.
+	for _, delta := range []int{-1, 1, 1 << 20} {
+		bad := append([]byte(nil), frame...)
+		binary.LittleEndian.PutUint32(bad, uint32(len(frame)-4+delta))
+		if _, err := DecodeRequest(bad); err == nil {
+			t.Errorf("DecodeRequest accepted a length field %+d off", delta)
 		}
 	}
 	huge := []byte{0xff, 0xff, 0xff, 0xff}
