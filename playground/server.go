@@ -19,6 +19,8 @@
 //     flight (maxRuns, one per tab) and the load on each model (maxRunTime,
 //     60 s: Compare runs three models, so about 3 × 60 s plus builds). Bad
 //     input gets a 4xx with {"error": "..."} naming the field.
+//   - Only requests that name this server in their Host are served
+//     (access.go): any other Host gets 403, against DNS rebinding.
 //   - Guest code never runs in this process: runs and tries start a
 //     models.Supervisor, whose workers are child processes, and close it
 //     (reaping them) when the run ends, is stopped, or its page goes away.
@@ -69,6 +71,18 @@ type Config struct {
 	// Logf prints the server's log lines (runs starting and ending, worker
 	// lifecycles). May be nil.
 	Logf func(format string, args ...any)
+
+	// Addr is the address the server listens on, as `mpmlab serve --addr`
+	// gives it ("127.0.0.1:8080"). Its host is one of the server's names
+	// (see AllowedHosts); an unspecified host ("0.0.0.0", "::", none)
+	// allows every IP address. May be empty.
+	Addr string
+	// AllowedHosts are names the server answers to in the Host header,
+	// besides the loopback names (localhost, *.localhost, 127.0.0.0/8,
+	// ::1) and Addr's host: "mybox.lan", or ".example.org" for
+	// example.org and every name under it. Any other Host is refused with
+	// 403, against DNS rebinding.
+	AllowedHosts []string
 }
 
 // Server is the playground: an http.Handler for the front end and the API.
@@ -82,6 +96,8 @@ type Server struct {
 	tries  chan struct{}   // semaphore: tries at once
 	static *static
 	jsMods *jsModules // browser builds (jsbuild.go)
+
+	access *access // Host checks (access.go)
 
 	// stopCtx ends when Stop is called: it cancels tries and builds in
 	// flight.
@@ -114,6 +130,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	acc, err := newAccess(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("playground: data directory: %w", err)
 	}
@@ -130,6 +150,7 @@ func New(cfg Config) (*Server, error) {
 		tries:  make(chan struct{}, maxTries),
 		static: newStatic(),
 		jsMods: newJSModules(),
+		access: acc,
 	}
 	s.stopCtx, s.stopAll = context.WithCancel(context.Background())
 	for range maxBuilds {
@@ -159,7 +180,8 @@ func (s *Server) routes() {
 	s.mux.Handle("/", s.static) // GET and HEAD only (static checks)
 }
 
-// ServeHTTP serves the front end and the API.
+// ServeHTTP serves the front end and the API to the requests that name
+// this server in their Host (access.go); others get 403.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		// A bug in a handler must not take the host down with it.
@@ -171,6 +193,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "internal error")
 		}
 	}()
+	if !s.access.admit(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
