@@ -135,8 +135,115 @@ func TestAccessHost(t *testing.T) {
 	}
 }
 
+// A request that may change state is served only from this server's own
+// page or an allowed origin; reads are served to any page (the browser
+// keeps a foreign page from reading them); answers to an allowed origin
+// carry CORS headers.
+func TestAccessOrigin(t *testing.T) {
+	s := newAccessServer(t, Config{Addr: "127.0.0.1:8080", AllowedOrigins: []string{"https://share.example", "http://localhost:3000/"}})
+	const host = "127.0.0.1:8080"
+	cases := []struct {
+		method, path, origin, contentType string
+		status                            int
+		acao                              string // Access-Control-Allow-Origin
+	}{
+		{"POST", "/api/shares", "", "application/json", 200, ""},
+		{"POST", "/api/shares", "http://127.0.0.1:8080", "application/json", 200, ""},
+		{"POST", "/api/shares", "https://127.0.0.1:8080", "application/json", 200, ""}, // behind a TLS proxy
+		{"POST", "/api/shares", "https://evil.example", "application/json", 403, ""},
+		{"POST", "/api/shares", "https://evil.example", "text/plain", 403, ""},
+		{"POST", "/api/shares", "null", "application/json", 403, ""},
+		{"POST", "/api/shares", "http://localhost:8080", "application/json", 403, ""}, // another origin, same machine
+		{"POST", "/api/shares", "http://127.0.0.1:9999", "application/json", 403, ""},
+		{"POST", "/api/shares", "http://127.0.0.1:8080/x", "application/json", 403, ""},
+		{"POST", "/api/shares", "https://share.example", "application/json", 200, "https://share.example"},
+		{"POST", "/api/shares", "HTTPS://Share.Example:443", "application/json", 200, "HTTPS://Share.Example:443"},
+		{"POST", "/api/shares", "http://share.example", "application/json", 403, ""},
+		{"POST", "/api/shares", "https://share.example.evil.example", "application/json", 403, ""},
+		{"POST", "/api/shares", "http://localhost:3000", "application/json", 200, "http://localhost:3000"},
+		{"POST", "/api/runs", "https://evil.example", "text/plain", 403, ""},
+		{"POST", "/api/build", "https://evil.example", "text/plain", 403, ""},
+		{"POST", "/api/try", "https://evil.example", "text/plain", 403, ""},
+		{"POST", "/api/runs/rnope/stop", "https://evil.example", "", 403, ""},
+		{"POST", "/api/runs/rnope/stop", "http://127.0.0.1:8080", "", 404, ""},
+		{"PUT", "/api/shares", "https://evil.example", "application/json", 403, ""},
+		{"GET", "/api/examples", "https://evil.example", "", 200, ""},
+		{"GET", "/api/shares/AAAAAAAAAAA", "https://evil.example", "", 404, ""},
+		{"GET", "/api/shares/AAAAAAAAAAA", "https://share.example", "", 404, "https://share.example"},
+	}
+	for _, c := range cases {
+		rec := send(s, c.method, host, c.path, helloJSON, "Origin", c.origin, "Content-Type", c.contentType)
+		if rec.Code != c.status || rec.Header().Get("Access-Control-Allow-Origin") != c.acao {
+			t.Errorf("%s %s from %q (%s): %d %q, Access-Control-Allow-Origin %q; want %d, %q",
+				c.method, c.path, c.origin, c.contentType, rec.Code, errorOf(rec), rec.Header().Get("Access-Control-Allow-Origin"), c.status, c.acao)
+		}
+		if !strings.Contains(rec.Header().Get("Vary"), "Origin") {
+			t.Errorf("%s %s from %q: Vary %q lacks Origin", c.method, c.path, c.origin, rec.Header().Get("Vary"))
+		}
+	}
+	rec := send(s, "POST", host, "/api/shares", helloJSON, "Origin", "https://evil.example", "Content-Type", "application/json")
+	if want := "origin https://evil.example may not call this host (the page's own origin is http://127.0.0.1:8080); to allow it, start mpmlab serve with --allow-origin https://evil.example"; errorOf(rec) != want {
+		t.Errorf("403 says %q, want %q", errorOf(rec), want)
+	}
+}
+
+// An allowed origin's preflight is answered with what it may send,
+// Private Network Access included; any other origin's is refused.
+func TestAccessPreflight(t *testing.T) {
+	s := newAccessServer(t, Config{Addr: "127.0.0.1:8080", AllowedOrigins: []string{"https://share.example"}})
+	preflight := func(origin, method string, private bool) *httptest.ResponseRecorder {
+		h := []string{"Origin", origin, "Access-Control-Request-Method", method, "Access-Control-Request-Headers", "content-type,x-mpmlab-tab"}
+		if private {
+			h = append(h, "Access-Control-Request-Private-Network", "true")
+		}
+		return send(s, "OPTIONS", "127.0.0.1:8080", "/api/runs", "", h...)
+	}
+	rec := preflight("https://share.example", "POST", true)
+	want := map[string]string{
+		"Access-Control-Allow-Origin":          "https://share.example",
+		"Access-Control-Allow-Methods":         "GET, HEAD, POST",
+		"Access-Control-Allow-Headers":         "Content-Type, X-Mpmlab-Tab",
+		"Access-Control-Allow-Private-Network": "true",
+		"Access-Control-Max-Age":               "600",
+	}
+	if rec.Code != http.StatusNoContent {
+		t.Fatalf("preflight: %d %s", rec.Code, rec.Body)
+	}
+	for k, v := range want {
+		if got := rec.Header().Get(k); got != v {
+			t.Errorf("preflight %s: %q, want %q", k, got, v)
+		}
+	}
+	if v := strings.Join(rec.Header().Values("Vary"), ", "); !strings.Contains(v, "Origin") || !strings.Contains(v, "Access-Control-Request-Private-Network") {
+		t.Errorf("preflight Vary %q", v)
+	}
+	if rec := preflight("https://share.example", "GET", false); rec.Code != http.StatusNoContent || rec.Header().Get("Access-Control-Allow-Private-Network") != "" {
+		t.Errorf("preflight without private network: %d %v", rec.Code, rec.Header())
+	}
+	for _, c := range []struct{ origin, method string }{
+		{"https://evil.example", "POST"},
+		{"null", "POST"},
+		{"https://share.example", "DELETE"},
+		{"https://share.example", "ET"},
+	} {
+		rec := preflight(c.origin, c.method, true)
+		if rec.Code != http.StatusForbidden || rec.Header().Get("Access-Control-Allow-Origin") != "" || rec.Header().Get("Access-Control-Allow-Private-Network") != "" {
+			t.Errorf("preflight of %s from %s: %d %v, want 403 without CORS headers", c.method, c.origin, rec.Code, rec.Header())
+		}
+	}
+	// An OPTIONS that is no preflight is an ordinary request.
+	if rec := send(s, "OPTIONS", "127.0.0.1:8080", "/api/runs", "", "Origin", "https://share.example"); rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("OPTIONS without Access-Control-Request-Method: %d", rec.Code)
+	}
+}
+
 func TestAccessConfigErrors(t *testing.T) {
 	for _, cfg := range []Config{
+		{AllowedOrigins: []string{"share.example"}},
+		{AllowedOrigins: []string{"https://share.example/app"}},
+		{AllowedOrigins: []string{"ftp://share.example"}},
+		{AllowedOrigins: []string{"null"}},
+		{AllowedOrigins: []string{"*"}},
 		{AllowedHosts: []string{"https://mybox.lan"}},
 		{AllowedHosts: []string{"mybox.lan:8080"}},
 		{AllowedHosts: []string{"[::1]:8080"}},

@@ -19,8 +19,10 @@
 //     flight (maxRuns, one per tab) and the load on each model (maxRunTime,
 //     60 s: Compare runs three models, so about 3 × 60 s plus builds). Bad
 //     input gets a 4xx with {"error": "..."} naming the field.
-//   - Only requests that name this server in their Host are served
-//     (access.go): any other Host gets 403, against DNS rebinding.
+//   - Only this server's page may call it (access.go): a Host that is not
+//     one of its names gets 403 (DNS rebinding), a state-changing request
+//     from another Origin 403 unless Config.AllowedOrigins lists it (then
+//     CORS).
 //   - Guest code never runs in this process: runs and tries start a
 //     models.Supervisor, whose workers are child processes, and close it
 //     (reaping them) when the run ends, is stopped, or its page goes away.
@@ -83,6 +85,12 @@ type Config struct {
 	// example.org and every name under it. Any other Host is refused with
 	// 403, against DNS rebinding.
 	AllowedHosts []string
+	// AllowedOrigins are the origins of pages served elsewhere that may
+	// call the API ("https://share.example"): their requests are served
+	// with CORS headers and their preflights answered. A request that
+	// changes state from any other page (its Origin neither this server's
+	// nor listed) is refused with 403.
+	AllowedOrigins []string
 }
 
 // Server is the playground: an http.Handler for the front end and the API.
@@ -97,7 +105,7 @@ type Server struct {
 	static *static
 	jsMods *jsModules // browser builds (jsbuild.go)
 
-	access *access // Host checks (access.go)
+	access *access // Host and Origin checks (access.go)
 
 	// stopCtx ends when Stop is called: it cancels tries and builds in
 	// flight.
@@ -181,7 +189,8 @@ func (s *Server) routes() {
 }
 
 // ServeHTTP serves the front end and the API to the requests that name
-// this server in their Host (access.go); others get 403.
+// this server in their Host and, when they may change state, come from its
+// own page or an allowed origin (access.go); others get 403.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		// A bug in a handler must not take the host down with it.
