@@ -162,6 +162,8 @@ func TestAccessOrigin(t *testing.T) {
 		{"POST", "/api/shares", "https://share.example.evil.example", "application/json", 403, ""},
 		{"POST", "/api/shares", "http://localhost:3000", "application/json", 200, "http://localhost:3000"},
 		{"POST", "/api/runs", "https://evil.example", "text/plain", 403, ""},
+		{"POST", "/api/runs", "http://127.0.0.1:8080", "text/plain", 415, ""},
+		{"POST", "/api/runs", "", "text/plain", 415, ""},
 		{"POST", "/api/build", "https://evil.example", "text/plain", 403, ""},
 		{"POST", "/api/try", "https://evil.example", "text/plain", 403, ""},
 		{"POST", "/api/runs/rnope/stop", "https://evil.example", "", 403, ""},
@@ -256,6 +258,25 @@ func TestAccessConfigErrors(t *testing.T) {
 			t.Errorf("New(%+v): no error", cfg)
 		} else if !strings.HasPrefix(err.Error(), "playground: allowed ") && !strings.HasPrefix(err.Error(), "playground: address ") {
 			t.Errorf("New(%+v): %v", cfg, err)
+		}
+	}
+}
+
+// A JSON endpoint takes application/json only: text/plain and the form
+// encodings, which a foreign page may send without a preflight, get 415.
+func TestAccessContentType(t *testing.T) {
+	s := newAccessServer(t, Config{})
+	for _, path := range []string{"/api/runs", "/api/shares", "/api/build", "/api/build/js", "/api/format", "/api/try"} {
+		for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonp", "application/json; charset"} {
+			rec := send(s, "POST", "127.0.0.1:8080", path, helloJSON, "Content-Type", ct)
+			if rec.Code != http.StatusUnsupportedMediaType || !strings.Contains(errorOf(rec), "this endpoint takes application/json") {
+				t.Errorf("POST %s as %q: %d %q, want 415", path, ct, rec.Code, errorOf(rec))
+			}
+		}
+	}
+	for _, ct := range []string{"application/json", "application/json; charset=utf-8", "Application/JSON"} {
+		if rec := send(s, "POST", "127.0.0.1:8080", "/api/shares", helloJSON, "Content-Type", ct); rec.Code != http.StatusOK {
+			t.Errorf("POST /api/shares as %q: %d %s", ct, rec.Code, rec.Body)
 		}
 	}
 }

@@ -22,7 +22,7 @@
 //   - Only this server's page may call it (access.go): a Host that is not
 //     one of its names gets 403 (DNS rebinding), a state-changing request
 //     from another Origin 403 unless Config.AllowedOrigins lists it (then
-//     CORS).
+//     CORS), a JSON body not sent as application/json 415.
 //   - Guest code never runs in this process: runs and tries start a
 //     models.Supervisor, whose workers are child processes, and close it
 //     (reaping them) when the run ends, is stopped, or its page goes away.
@@ -40,6 +40,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -265,9 +266,20 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 // decode reads the request body as JSON into v, strictly (unknown fields
-// are errors), within maxBodySize. On failure it writes the 400 or 413 and
-// returns false.
+// are errors), within maxBodySize. On failure it writes the 415 (not sent
+// as application/json), 400 or 413 and returns false.
+//
+// Requiring application/json is part of the access checks (access.go): a
+// foreign page can send text/plain, a form or nothing without a preflight,
+// but application/json only after one, which only an allowed origin passes.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+		if ct == "" {
+			ct = "none"
+		}
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %s: this endpoint takes application/json", ct))
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodySize)
 	if err := experiment.DecodeJSON(r.Body, v); err != nil {
 		var mbe *http.MaxBytesError
@@ -279,6 +291,13 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// isJSON reports whether a Content-Type is application/json (parameters
+// such as charset allowed).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
 }
 
 // decodeExperiment reads an experiment body, validates it and returns it
