@@ -22,7 +22,8 @@
 //   - Only this server's page may call it (access.go): a Host that is not
 //     one of its names gets 403 (DNS rebinding), a state-changing request
 //     from another Origin 403 unless Config.AllowedOrigins lists it (then
-//     CORS), a JSON body not sent as application/json 415.
+//     CORS), a JSON body not sent as application/json 415. A Public server
+//     limits each client address (clients.go, ClientLimits).
 //   - Guest code never runs in this process: runs and tries start a
 //     models.Supervisor, whose workers are child processes, and close it
 //     (reaping them) when the run ends, is stopped, or its page goes away.
@@ -92,6 +93,10 @@ type Config struct {
 	// changes state from any other page (its Origin neither this server's
 	// nor listed) is refused with 403.
 	AllowedOrigins []string
+	// Public marks a server reachable beyond loopback (a classroom host):
+	// each client address is then limited (see ClientLimits), and runs one
+	// experiment at a time rather than one per tab.
+	Public bool
 }
 
 // Server is the playground: an http.Handler for the front end and the API.
@@ -106,7 +111,8 @@ type Server struct {
 	static *static
 	jsMods *jsModules // browser builds (jsbuild.go)
 
-	access *access // Host and Origin checks (access.go)
+	access  *access  // Host and Origin checks (access.go)
+	clients *clients // per-client limits when Public (clients.go); nil otherwise
 
 	// stopCtx ends when Stop is called: it cancels tries and builds in
 	// flight.
@@ -161,6 +167,9 @@ func New(cfg Config) (*Server, error) {
 		jsMods: newJSModules(),
 		access: acc,
 	}
+	if cfg.Public {
+		s.clients = newClients()
+	}
 	s.stopCtx, s.stopAll = context.WithCancel(context.Background())
 	for range maxBuilds {
 		s.builds <- newBuildSlot(cfg.CacheDir)
@@ -206,6 +215,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.access.admit(w, r) {
 		return
 	}
+	done, ok := s.clients.enter(w, r)
+	if !ok {
+		return
+	}
+	defer done()
 	s.mux.ServeHTTP(w, r)
 }
 
