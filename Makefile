@@ -11,7 +11,7 @@ GOROOT    := $(shell $(GO) env GOROOT)
 WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/misc/wasm/wasm_exec.js))
 APP_SRC   := $(shell find wasm/app wasm/experiment -name '*.go' ! -name '*_test.go' 2>/dev/null)
 
-.PHONY: all build frontend run test vet bench clean chromium
+.PHONY: all build frontend run test vet bench clean chromium fuzz-smoke
 
 all: build
 
@@ -55,9 +55,22 @@ chromium:
 # The front end is built first: the binary under test embeds it. Packages
 # run one at a time (-p 1): the integration tests compare timings of real
 # worker processes, which other packages' tests would disturb.
-test: vet chromium
+test: vet chromium fuzz-smoke
 	@echo "running every test (unit, real-binary, real-browser)..."
 	$(GO) test -p 1 -count=1 -timeout 30m ./...
+
+# fuzz-smoke runs every fuzz target (each func Fuzz... in a _test.go file)
+# for FUZZTIME, from its seed corpus in testdata/fuzz/<target>: long enough
+# to catch a decoder that panics on a near miss, short enough for CI. Fuzz
+# one for longer with: go test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime 10m ./wasm/abi
+FUZZTIME ?= 3s
+fuzz-smoke:
+	@set -e; for file in $$(grep -rl --include='*_test.go' --exclude-dir=.git --exclude-dir=node_modules '^func Fuzz' . | sort); do \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzzing $$target ($$(dirname $$file)) for $(FUZZTIME)..."; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $$(dirname $$file); \
+		done; \
+	done
 
 bench: build
 	$(GO) test -run XXX -bench . -benchtime 2s ./runtime/ ./cmd/mpmlab/

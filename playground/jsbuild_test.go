@@ -66,7 +66,7 @@ func TestWasmNotFound(t *testing.T) {
 		"/api/wasm/" + strings.Repeat("a", 64) + ".wasm",
 	} {
 		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		s.ServeHTTP(rec, httptest.NewRequest("GET", "http://localhost"+path, nil))
 		if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), `"error"`) {
 			t.Errorf("GET %s: %d %s", path, rec.Code, rec.Body)
 		}
@@ -76,14 +76,14 @@ func TestWasmNotFound(t *testing.T) {
 	os.MkdirAll(filepath.Join(s.cfg.CacheDir, "wasm"), 0o755)
 	os.WriteFile(filepath.Join(s.cfg.CacheDir, "wasm", hash+".wasm"), []byte("\x00asm\x01\x00\x00\x00\x16wasi_snapshot_preview1"), 0o644)
 	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, httptest.NewRequest("GET", "/api/wasm/"+hash+".wasm", nil))
+	s.ServeHTTP(rec, httptest.NewRequest("GET", "http://localhost/api/wasm/"+hash+".wasm", nil))
 	if rec.Code != http.StatusNotFound {
 		t.Errorf("a wasip1 module was served: %d", rec.Code)
 	}
 	// A js module built by an earlier server is.
 	os.WriteFile(filepath.Join(s.cfg.CacheDir, "wasm", hash+".wasm"), []byte("\x00asm\x01\x00\x00\x00\x04gojs"), 0o644)
 	rec = httptest.NewRecorder()
-	req := httptest.NewRequest("GET", "/api/wasm/"+hash+".wasm", nil)
+	req := httptest.NewRequest("GET", "http://localhost/api/wasm/"+hash+".wasm", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
 	s.ServeHTTP(rec, req)
 	if rec.Code != 200 || rec.Header().Get("Content-Encoding") != "gzip" || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {

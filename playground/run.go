@@ -79,7 +79,11 @@ func (g *runRegistry) create(tab string, e experiment.Experiment) (*run, error) 
 		return nil, errShutdown
 	}
 	if r := g.tabs[tab]; tab != "" && r != nil {
-		return nil, errBusy{fmt.Sprintf("this tab already has a running experiment (%s): stop it first", r.id)}
+		who := "this tab"
+		if addr, ok := strings.CutPrefix(tab, clientTabPrefix); ok {
+			who = "this client address (" + addr + ")"
+		}
+		return nil, errBusy{fmt.Sprintf("%s already has a running experiment (%s): stop it first", who, r.id)}
 	}
 	if g.running >= maxRuns {
 		return nil, errBusy{fmt.Sprintf("%d experiments are already running (the limit is %d): try again when one ends", g.running, maxRuns)}
@@ -143,11 +147,11 @@ func (s *Server) handleCreateRun(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tab := r.Header.Get(tabHeader)
-	if len(tab) > maxTabLength {
+	if len(r.Header.Get(tabHeader)) > maxTabLength {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("%s header over %d bytes", tabHeader, maxTabLength))
 		return
 	}
+	tab := s.runTab(r)
 	run, err := s.runs.create(tab, e)
 	var busy errBusy
 	switch {

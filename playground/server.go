@@ -19,6 +19,11 @@
 //     flight (maxRuns, one per tab) and the load on each model (maxRunTime,
 //     60 s: Compare runs three models, so about 3 × 60 s plus builds). Bad
 //     input gets a 4xx with {"error": "..."} naming the field.
+//   - Only this server's page may call it (access.go): a Host that is not
+//     one of its names gets 403 (DNS rebinding), a state-changing request
+//     from another Origin 403 unless Config.AllowedOrigins lists it (then
+//     CORS), a JSON body not sent as application/json 415. A Public server
+//     limits each client address (clients.go, ClientLimits).
 //   - Guest code never runs in this process: runs and tries start a
 //     models.Supervisor, whose workers are child processes, and close it
 //     (reaping them) when the run ends, is stopped, or its page goes away.
@@ -36,6 +41,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,6 +75,28 @@ type Config struct {
 	// Logf prints the server's log lines (runs starting and ending, worker
 	// lifecycles). May be nil.
 	Logf func(format string, args ...any)
+
+	// Addr is the address the server listens on, as `mpmlab serve --addr`
+	// gives it ("127.0.0.1:8080"). Its host is one of the server's names
+	// (see AllowedHosts); an unspecified host ("0.0.0.0", "::", none)
+	// allows every IP address. May be empty.
+	Addr string
+	// AllowedHosts are names the server answers to in the Host header,
+	// besides the loopback names (localhost, *.localhost, 127.0.0.0/8,
+	// ::1) and Addr's host: "mybox.lan", or ".example.org" for
+	// example.org and every name under it. Any other Host is refused with
+	// 403, against DNS rebinding.
+	AllowedHosts []string
+	// AllowedOrigins are the origins of pages served elsewhere that may
+	// call the API ("https://share.example"): their requests are served
+	// with CORS headers and their preflights answered. A request that
+	// changes state from any other page (its Origin neither this server's
+	// nor listed) is refused with 403.
+	AllowedOrigins []string
+	// Public marks a server reachable beyond loopback (a classroom host):
+	// each client address is then limited (see ClientLimits), and runs one
+	// experiment at a time rather than one per tab.
+	Public bool
 }
 
 // Server is the playground: an http.Handler for the front end and the API.
@@ -82,6 +110,9 @@ type Server struct {
 	tries  chan struct{}   // semaphore: tries at once
 	static *static
 	jsMods *jsModules // browser builds (jsbuild.go)
+
+	access  *access  // Host and Origin checks (access.go)
+	clients *clients // per-client limits when Public (clients.go); nil otherwise
 
 	// stopCtx ends when Stop is called: it cancels tries and builds in
 	// flight.
@@ -114,6 +145,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
+	acc, err := newAccess(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("playground: data directory: %w", err)
 	}
@@ -130,6 +165,10 @@ func New(cfg Config) (*Server, error) {
 		tries:  make(chan struct{}, maxTries),
 		static: newStatic(),
 		jsMods: newJSModules(),
+		access: acc,
+	}
+	if cfg.Public {
+		s.clients = newClients()
 	}
 	s.stopCtx, s.stopAll = context.WithCancel(context.Background())
 	for range maxBuilds {
@@ -159,7 +198,9 @@ func (s *Server) routes() {
 	s.mux.Handle("/", s.static) // GET and HEAD only (static checks)
 }
 
-// ServeHTTP serves the front end and the API.
+// ServeHTTP serves the front end and the API to the requests that name
+// this server in their Host and, when they may change state, come from its
+// own page or an allowed origin (access.go); others get 403.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		// A bug in a handler must not take the host down with it.
@@ -171,6 +212,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusInternalServerError, "internal error")
 		}
 	}()
+	if !s.access.admit(w, r) {
+		return
+	}
+	done, ok := s.clients.enter(w, r)
+	if !ok {
+		return
+	}
+	defer done()
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -231,9 +280,20 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 // decode reads the request body as JSON into v, strictly (unknown fields
-// are errors), within maxBodySize. On failure it writes the 400 or 413 and
-// returns false.
+// are errors), within maxBodySize. On failure it writes the 415 (not sent
+// as application/json), 400 or 413 and returns false.
+//
+// Requiring application/json is part of the access checks (access.go): a
+// foreign page can send text/plain, a form or nothing without a preflight,
+// but application/json only after one, which only an allowed origin passes.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+		if ct == "" {
+			ct = "none"
+		}
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %s: this endpoint takes application/json", ct))
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodySize)
 	if err := experiment.DecodeJSON(r.Body, v); err != nil {
 		var mbe *http.MaxBytesError
@@ -245,6 +305,13 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// isJSON reports whether a Content-Type is application/json (parameters
+// such as charset allowed).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
 }
 
 // decodeExperiment reads an experiment body, validates it and returns it

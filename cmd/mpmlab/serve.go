@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,7 +18,7 @@ import (
 )
 
 func serveCmd(args []string) error {
-	fs := newFlags("serve", "[--addr 127.0.0.1:8080] [--data DIR]", `
+	fs := newFlags("serve", "[--addr 127.0.0.1:8080] [--data DIR] [--allow-host NAME] [--allow-origin ORIGIN] [--public]", `
 Start the playground: the browser front end and its JSON API (see
 playground/API.md). Edit a handler, run it under one model or all three with
 a live view, and share a link to the experiment.
@@ -24,24 +26,40 @@ a live view, and share a link to the experiment.
 Shares are kept in DIR/shares.db, which survives restarts. The default DIR is
 $MPMLAB_DATA, else the user config directory's mpmlab/ (e.g.
 ~/.config/mpmlab). Prints "playground on http://HOST:PORT" once listening;
-port 0 picks a free port.`)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
+port 0 picks a free port.
+
+The playground runs code on this machine, so it answers only its own page:
+a request whose Host is not a loopback name, the --addr host or an
+--allow-host name gets 403 (against DNS rebinding), and one that changes
+state from another page (its Origin neither the playground's nor an
+--allow-origin) gets 403. Listening beyond loopback takes --public: anyone
+who can reach the port can then run code in the sandbox and load the
+machine, within per-client limits.`)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address (port 0 picks a free port); beyond loopback it needs --public")
 	data := fs.String("data", "", "directory of the share store (default $MPMLAB_DATA, else the user config dir's mpmlab/)")
 	quiet := fs.Bool("quiet", false, "do not log runs and worker lifecycles")
+	var hosts, origins listFlag
+	fs.Var(&hosts, "allow-host", "a further `name` this server answers to in the Host header, e.g. mybox.lan (.example.org: it and its subdomains); repeatable or comma-separated")
+	fs.Var(&origins, "allow-origin", "the `origin` of a page served elsewhere that may call the API, e.g. https://share.example (CORS); repeatable or comma-separated")
+	public := fs.Bool("public", false, "allow an --addr beyond loopback (e.g. 0.0.0.0:8080, a classroom host), with per-client limits")
 	if _, err := parse(fs, args, 0, ""); err != nil {
 		return err
+	}
+	beyond := !isLoopback(*addr)
+	if beyond && !*public {
+		return usagef("--addr %s listens beyond loopback, where anyone who can reach it could run code on this machine: add --public to allow that (with per-client limits), or listen on 127.0.0.1", *addr)
 	}
 	dir, err := dataDir(*data)
 	if err != nil {
 		return err
 	}
-	cfg := playground.Config{DataDir: dir, Logf: logf}
+	cfg := playground.Config{DataDir: dir, Logf: logf, Addr: *addr, AllowedHosts: hosts, AllowedOrigins: origins, Public: *public}
 	if *quiet {
 		cfg.Logf = nil
 	}
 	pg, err := playground.New(cfg)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	defer pg.Close()
 	ln, err := net.Listen("tcp", *addr)
@@ -56,6 +74,9 @@ port 0 picks a free port.`)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	if beyond {
+		fmt.Fprintf(os.Stderr, "mpmlab serve: warning: --public: listening on %s, beyond loopback: anyone who can reach this port can run code in the sandbox and load this machine; limits %s\n", ln.Addr(), playground.ClientLimits())
+	}
 	fmt.Printf("playground on http://%s\n", ln.Addr())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -100,4 +121,45 @@ func dataDir(flagValue string) (string, error) {
 		return "", usagef("no --data directory and no user config directory (%v): pass --data DIR", err)
 	}
 	return filepath.Join(cfg, "mpmlab"), nil
+}
+
+// isLoopback reports whether a listen address is on loopback only: its host
+// is localhost or resolves to loopback addresses. An empty or unspecified
+// host (":8080", "0.0.0.0:8080") listens on every address, so is not.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false // net.Listen says what is wrong with it
+	}
+	if host == "localhost" {
+		return true
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.Unmap().IsLoopback()
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
+// listFlag is a flag that may be repeated, each time with one value or
+// several separated by commas.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }

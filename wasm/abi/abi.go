@@ -137,7 +137,8 @@ func Kind(frame []byte) (kind byte, id uint32, err error) {
 	return frame[4], binary.LittleEndian.Uint32(frame[5:]), nil
 }
 
-// DecodeRequest decodes a whole request frame. Strings and the body are
+// DecodeRequest decodes a whole request frame (as Split or ReadFrame
+// return it: its length field must be its size). Strings and the body are
 // copied, so frame may be reused afterwards.
 func DecodeRequest(frame []byte) (*Request, error) {
 	d := decoder{b: frame}
@@ -215,6 +216,10 @@ var errShort = errors.New("abi: truncated frame")
 func (d *decoder) header() (byte, uint32) {
 	if len(d.b) < headerSize {
 		d.err = errShort
+		return 0, 0
+	}
+	if n := binary.LittleEndian.Uint32(d.b); uint64(n) != uint64(len(d.b)-4) {
+		d.err = fmt.Errorf("abi: frame length says %d bytes, the frame has %d", n, len(d.b)-4)
 		return 0, 0
 	}
 	d.off = headerSize
