@@ -219,8 +219,8 @@ func (a *app) edited() {
 
 // bind wires the buttons and the keyboard.
 func (a *app) bind() {
-	on(byID("run"), "click", func(js.Value) { a.startRun("") })
-	on(byID("compare"), "click", func(js.Value) { a.startRun("all") })
+	on(byID("run"), "click", func(js.Value) { a.startRun(false) })
+	on(byID("compare"), "click", func(js.Value) { a.startRun(true) })
 	on(byID("stop"), "click", func(js.Value) { a.stopRun() })
 	on(byID("format"), "click", func(js.Value) { a.format() })
 	on(byID("share"), "click", func(js.Value) { a.share() })
@@ -239,7 +239,7 @@ func (a *app) bind() {
 		switch {
 		case key == "enter":
 			e.Call("preventDefault")
-			a.startRun("")
+			a.startRun(false)
 		case key == "s" && !shift:
 			e.Call("preventDefault")
 			a.share()
@@ -266,7 +266,7 @@ func (a *app) bind() {
 	})
 	on(byID("experiment"), "submit", func(e js.Value) {
 		e.Call("preventDefault")
-		a.startRun("")
+		a.startRun(false)
 	})
 	ro := global.Get("ResizeObserver")
 	if ro.Truthy() {
