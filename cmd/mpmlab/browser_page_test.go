@@ -70,3 +70,27 @@ func TestBrowserCompareKeepsModel(t *testing.T) {
 		t.Errorf("Compare then Run asked the host for %q, want %q", got, "all thread")
 	}
 }
+
+// TestBrowserExampleMenu: the Example menu names an example only while the
+// editor holds its source.
+func TestBrowserExampleMenu(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "sleep")
+	sleep := tb.state().Source
+	tb.set("source", sleep+"// mine\n")
+	if v := tb.evalString(`document.getElementById("examples").value`); v != "" {
+		t.Errorf("after editing the sleep example the Example menu says %q, want (your own)", v)
+	}
+	if s := tb.evalString(`document.getElementById("example-summary").textContent`); s != "" {
+		t.Errorf("after editing the sleep example its summary still shows: %q", s)
+	}
+	tb.set("source", sleep)
+	if v := tb.evalString(`document.getElementById("examples").value`); v != "sleep" {
+		t.Errorf("with the sleep example's source back the Example menu says %q, want sleep", v)
+	}
+	if s := tb.evalString(`document.getElementById("example-summary").textContent`); !strings.HasPrefix(s, "sleep ") {
+		t.Errorf("with the sleep example's source back the summary is %q", s)
+	}
+}

@@ -158,20 +158,26 @@ func (a *app) apply(e experiment.Experiment) {
 	a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
 	a.ed.SetValue(a.files[a.main].Data)
 	a.form.Set(e)
-	a.matchExample()
 	a.edited()
 }
 
-// matchExample selects the example whose source is the editor's, if any.
+// matchExample selects the example whose source is the editor's, if any:
+// an edit away from an example's source shows "(your own)", and undoing it
+// names the example again.
 func (a *app) matchExample() {
 	name := ""
-	for _, ex := range a.examples {
-		if len(ex.Source.Files) == len(a.files) && len(a.files) == 1 && ex.Source.Files[0].Data == a.ed.Value() {
-			name = ex.Name
+	if len(a.files) == 1 {
+		src := a.ed.Value()
+		for _, ex := range a.examples {
+			if len(ex.Source.Files) == 1 && ex.Source.Files[0].Data == src {
+				name = ex.Name
+			}
 		}
 	}
-	byID("examples").Set("value", name)
-	a.showSummary(name)
+	if sel := byID("examples"); sel.Get("value").String() != name {
+		sel.Set("value", name)
+		a.showSummary(name)
+	}
 }
 
 func (a *app) showSummary(name string) {
@@ -212,9 +218,11 @@ func (a *app) experiment() (experiment.Experiment, error) {
 }
 
 // edited runs on every change of the source or the form: the share links
-// no longer describe the page.
+// no longer describe the page, and the Example menu names the example only
+// while the editor holds its source.
 func (a *app) edited() {
 	show(byID("share-panel"), false)
+	a.matchExample()
 }
 
 // bind wires the buttons and the keyboard.
