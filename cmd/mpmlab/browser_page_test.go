@@ -1,11 +1,14 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // The page's own state around runs and edits: the menus, the status line,
@@ -93,4 +96,45 @@ func TestBrowserExampleMenu(t *testing.T) {
 	if s := tb.evalString(`document.getElementById("example-summary").textContent`); !strings.HasPrefix(s, "sleep ") {
 		t.Errorf("with the sleep example's source back the summary is %q", s)
 	}
+}
+
+// TestBrowserRunErrorClearsStatus: a run the host refuses, or cannot
+// receive, shows its error and no "starting…" beside it.
+func TestBrowserRunErrorClearsStatus(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "hello")
+
+	// wantError clicks Run and waits for its error, which must say says,
+	// with nothing left in the status line.
+	wantError := func(t *testing.T, says string) {
+		t.Helper()
+		tb.do(chromedp.Click(chromedp.ID("run")))
+		tb.wait(`!document.getElementById("run-error").hidden && document.body.dataset.running === ""`, time.Minute, "the run's error")
+		if msg := tb.evalString(`document.getElementById("run-error").textContent`); !strings.Contains(msg, says) {
+			t.Errorf("the run's error is %q, want it to say %q", msg, says)
+		}
+		if st := tb.evalString(`document.getElementById("status").textContent`); st != "" {
+			t.Errorf("beside the error %q the status says %q", says, st)
+		}
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		tb.t = t
+		// Two long runs from other tabs take the host's places.
+		long := experiment.Experiment{Source: srv.example(t, "hello"), Load: experiment.Load{Rate: 2, DurationMS: 60000}}
+		for i := range 2 {
+			tab := "other-tab-" + strconv.Itoa(i)
+			id := srv.startRunAPI(t, long, tab)
+			defer srv.wantStatus(t, 204, "POST", "/api/runs/"+id+"/stop", nil, "X-Mpmlab-Tab", tab)
+		}
+		wantError(t, "2 experiments are already running")
+	})
+
+	t.Run("host gone", func(t *testing.T) {
+		tb.t = t
+		srv.Stop()
+		wantError(t, "cannot reach mpmlab")
+	})
 }

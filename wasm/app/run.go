@@ -76,6 +76,8 @@ func (a *app) startRun(compare bool) {
 				setText(byID("status"), "stopped by the user")
 				return
 			}
+			// Refused, or the host is gone: nothing is starting.
+			setText(byID("status"), "")
 			var ae *apiError
 			if errors.As(err, &ae) && len(ae.Diagnostics) > 0 {
 				a.ed.SetDiagnostics(ae.Diagnostics)
