@@ -138,3 +138,59 @@ func TestBrowserRunErrorClearsStatus(t *testing.T) {
 		wantError(t, "cannot reach mpmlab")
 	})
 }
+
+// TestBrowserHeartbeatIdle: the heartbeat of a page just loaded, with
+// nothing running, is not red. (The page's own start holds the thread for
+// 100-600 ms here: the heartbeat must not count it.)
+//
+// A machine too busy to run the tab freezes it for real, and the heartbeat
+// rightly says so: a red first beat is forgiven, and the page loaded again
+// (at most 3 times), when the browser saw a frame at least about as long
+// as the gap, after the page was ready, that ran almost none of the
+// page's scripts.
+func TestBrowserHeartbeatIdle(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	for try := 1; ; try++ {
+		tb.open(srv.URL + "/")
+		// The first state the heartbeat shows once the app is ready: the
+		// largest gap of the last 5 s, the page's load included. And the
+		// browser's long frames.
+		var ok bool
+		tb.eval(`(() => {
+			delete window.beat;
+			const hb = document.getElementById("heartbeat");
+			new MutationObserver((_, obs) => {
+				window.beat = {state: hb.dataset.state, gap: +hb.dataset.maxGapMs};
+				obs.disconnect();
+			}).observe(hb, {attributes: true, attributeFilter: ["data-max-gap-ms", "data-state"]});
+			window.longFrames = [];
+			window.framesSeen = new PerformanceObserver((list) => longFrames.push(...list.getEntries()));
+			framesSeen.observe({type: "long-animation-frame", buffered: true});
+			return true;
+		})()`, &ok)
+		tb.wait(`window.beat !== undefined`, 10*time.Second, "a heartbeat")
+		var beat struct {
+			State string  `json:"state"`
+			Gap   float64 `json:"gap"`
+		}
+		tb.eval(`beat`, &beat)
+		t.Logf("heartbeat after load: %s (largest gap %.0f ms)", beat.State, beat.Gap)
+		if beat.State != "frozen" {
+			return
+		}
+		// The longest frame after ready in which the page's scripts ran
+		// for less than half of it.
+		idle := tb.evalFloat(`(() => {
+			longFrames.push(...framesSeen.takeRecords());
+			const ready = +document.body.dataset.readyMs;
+			return Math.max(0, ...longFrames
+				.filter(f => f.startTime >= ready && f.scripts.reduce((ms, s) => ms + s.duration, 0) < f.duration / 2)
+				.map(f => f.duration));
+		})()`)
+		if idle < 0.8*beat.Gap || try == 3 {
+			t.Fatalf("the idle page's heartbeat is frozen (largest gap %.0f ms; the longest frame the browser spent outside the page's scripts after it was ready: %.0f ms)", beat.Gap, idle)
+		}
+		t.Logf("the machine held the tab for %.0f ms outside the page's scripts: loading the page again", idle)
+	}
+}
