@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -192,5 +193,51 @@ func TestBrowserHeartbeatIdle(t *testing.T) {
 			t.Fatalf("the idle page's heartbeat is frozen (largest gap %.0f ms; the longest frame the browser spent outside the page's scripts after it was ready: %.0f ms)", beat.Gap, idle)
 		}
 		t.Logf("the machine held the tab for %.0f ms outside the page's scripts: loading the page again", idle)
+	}
+}
+
+// field returns a form field's value as T.state lists it.
+func (s pageState) field(name string) string {
+	for _, f := range s.Fields {
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			return v
+		}
+	}
+	return "(no field " + name + ")"
+}
+
+// TestBrowserExampleLoads: picking an example puts its own load (and the
+// knobs it needs) in the form, as GET /api/examples gives them.
+func TestBrowserExampleLoads(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	var list []struct {
+		Name  string           `json:"name"`
+		Knobs experiment.Knobs `json:"knobs"`
+		Load  experiment.Load  `json:"load"`
+	}
+	if err := json.Unmarshal(srv.wantStatus(t, 200, "GET", "/api/examples", nil), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range list {
+		// Something else in the form first: the example replaces it.
+		tb.set("model", "thread", "load.concurrency", "199", "load.path", "/before", "knobs.timeout_ms", "123")
+		tb.set("example", ex.Name)
+		e := experiment.Experiment{Knobs: ex.Knobs, Load: ex.Load}.Normalize()
+		got := tb.state()
+		if got.Model != "thread" {
+			t.Errorf("example %s: the Model menu went to %q, want it left on thread", ex.Name, got.Model)
+		}
+		for name, want := range map[string]string{
+			"load.path": e.Load.Path, "load.concurrency": strconv.Itoa(e.Load.Concurrency),
+			"load.requests": strconv.Itoa(e.Load.Requests), "load.duration_ms": strconv.Itoa(e.Load.DurationMS),
+			"load.rate": strconv.FormatFloat(e.Load.Rate, 'f', -1, 64), "load.keepalive": strconv.FormatBool(*e.Load.KeepAlive),
+			"knobs.timeout_ms": strconv.Itoa(e.Knobs.TimeoutMS), "knobs.memory_limit_mb": strconv.Itoa(e.Knobs.MemoryLimitMB),
+		} {
+			if got.field(name) != want {
+				t.Errorf("example %s: %s is %s, want %s", ex.Name, name, got.field(name), want)
+			}
+		}
 	}
 }

@@ -23,11 +23,14 @@ import (
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
-// example is one entry of GET /api/examples.
+// example is one entry of GET /api/examples: a source, and the knobs and
+// load that show its point.
 type example struct {
 	Name    string            `json:"name"`
 	Summary string            `json:"summary"`
 	Source  experiment.Source `json:"source"`
+	Knobs   experiment.Knobs  `json:"knobs"`
+	Load    experiment.Load   `json:"load"`
 }
 
 type app struct {
@@ -190,12 +193,15 @@ func (a *app) showSummary(name string) {
 	setText(byID("example-summary"), s)
 }
 
+// loadExample puts an example in the editor, and its knobs and load in the
+// form (the Model menu stays as it is).
 func (a *app) loadExample(name string) {
 	for _, ex := range a.examples {
 		if ex.Name == name {
 			a.files = slices.Clone(ex.Source.Files)
 			a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
 			a.ed.SetValue(a.files[a.main].Data)
+			a.form.Set(experiment.Experiment{Model: a.form.model.Get("value").String(), Knobs: ex.Knobs, Load: ex.Load})
 			byID("examples").Set("value", name)
 			a.showSummary(name)
 			a.edited()
