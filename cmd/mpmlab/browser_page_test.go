@@ -241,3 +241,109 @@ func TestBrowserExampleLoads(t *testing.T) {
 		}
 	}
 }
+
+// reload reloads the tab and waits for the new page's ready signal.
+func (tb *tab) reload() {
+	tb.t.Helper()
+	var ok bool
+	tb.eval(`(window.mpmlabOldPage = true)`, &ok)
+	tb.do(chromedp.Reload())
+	tb.wait(`!window.mpmlabOldPage && document.body.dataset.ready === "1"`, time.Minute, "the reloaded app to be ready")
+}
+
+// browserSettings are the "In the browser" controls: model and workers.
+func (tb *tab) browserSettings() string {
+	tb.t.Helper()
+	return tb.evalString(`document.getElementById("browser-model").value + " " + document.getElementById("browser-workers").value`)
+}
+
+func (tb *tab) setBrowserSettings(model string, workers int) {
+	tb.t.Helper()
+	var ok bool
+	tb.eval(`(() => {
+		const m = document.getElementById("browser-model");
+		m.value = `+strconv.Quote(model)+`;
+		m.dispatchEvent(new Event("change", {bubbles: true}));
+		const w = document.getElementById("browser-workers");
+		w.value = "`+strconv.Itoa(workers)+`";
+		w.dispatchEvent(new Event("input", {bubbles: true}));
+		w.dispatchEvent(new Event("change", {bubbles: true}));
+		return true;
+	})()`, &ok)
+}
+
+// TestBrowserPageKeepsWork: a reload keeps the person's experiment (the
+// source, the form and the browser settings), and a link opened in the
+// same browser wins over it until the person edits what it opened.
+func TestBrowserPageKeepsWork(t *testing.T) {
+	srv := startServe(t, "")
+	browser := newBrowser(t)
+	tb := newTab(t, browser, false)
+	tb.open(srv.URL + "/")
+
+	var want pageState
+	t.Run("reload restores the experiment", func(t *testing.T) {
+		tb.t = t
+		tb.set("example", "sleep", "model", "thread", "knobs.threads_per_child", "6", "load.concurrency", "7",
+			"load.path", "/?mine=1", "load.keepalive", "false", "load.method", "POST")
+		tb.set("source", tb.state().Source+"// my edit\n")
+		tb.setBrowserSettings("page-loop", 3)
+		want = tb.state()
+		tb.reload()
+		if got := tb.state(); !equalState(got, want) {
+			t.Errorf("after a reload the page shows\n%+v\nwant\n%+v", got, want)
+		}
+		if got := tb.browserSettings(); got != "page-loop 3" {
+			t.Errorf("after a reload the browser settings are %q, want %q", got, "page-loop 3")
+		}
+		if v := tb.evalString(`document.getElementById("examples").value`); v != "" {
+			t.Errorf("the restored edit is named as example %q", v)
+		}
+	})
+
+	// Links, opened in other tabs of the same browser (same storage).
+	hello := srv.example(t, "hello")
+	link := experiment.Experiment{Source: hello, Model: "process", Load: experiment.Load{Concurrency: 3, Path: "/link"}}
+	checkLink := func(t *testing.T, got pageState) {
+		t.Helper()
+		if got.Source != hello.Files[0].Data || got.Model != "process" || got.field("load.concurrency") != "3" || got.field("load.path") != "/link" {
+			t.Errorf("the link opened\n%+v\nwant the hello example, process, concurrency 3, path /link", got)
+		}
+	}
+	t.Run("a #x= link wins over the stored experiment", func(t *testing.T) {
+		other := newTab(t, browser, false)
+		other.open(srv.URL + "/#x=" + link.EncodeFragment())
+		checkLink(t, other.state())
+		if got := other.browserSettings(); got != "page-loop 3" {
+			t.Errorf("the browser settings are %q, want the stored %q", got, "page-loop 3")
+		}
+		// Opening a link keeps nothing: the work kept is still there.
+		tb.t = t
+		tb.reload()
+		if got := tb.state(); !equalState(got, want) {
+			t.Errorf("after a link was opened in another tab, a reload shows\n%+v\nwant the work kept\n%+v", got, want)
+		}
+		// Editing the link's experiment makes it the person's: the address
+		// no longer names the link, and a reload keeps the edit.
+		other.set("load.concurrency", "4")
+		if loc := other.evalString(`location.pathname + location.hash`); loc != "/" {
+			t.Errorf("after an edit the address is %q, want /", loc)
+		}
+		edited := other.state()
+		other.reload()
+		if got := other.state(); !equalState(got, edited) {
+			t.Errorf("after editing a link and reloading the page shows\n%+v\nwant\n%+v", got, edited)
+		}
+	})
+	t.Run("a /p/ link wins over the stored experiment", func(t *testing.T) {
+		var res struct {
+			URL string `json:"url"`
+		}
+		if err := json.Unmarshal(srv.wantStatus(t, 200, "POST", "/api/shares", link), &res); err != nil || !strings.HasPrefix(res.URL, "/p/") {
+			t.Fatalf("share: %v %q", err, res.URL)
+		}
+		other := newTab(t, browser, false)
+		other.open(srv.URL + res.URL)
+		checkLink(t, other.state())
+	})
+}

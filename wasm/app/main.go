@@ -3,8 +3,9 @@
 // Command app is mpmlab's front end, compiled to WebAssembly (GOOS=js) and
 // started by www/app.js. It owns the page's state and logic: the editor
 // (highlighting and formatting in Go), the experiment form, runs and their
-// live view from the server's event stream, the compare table, shares and
-// the try-a-request panel. www/index.html declares the page; this program
+// live view from the server's event stream, the compare table, shares,
+// the try-a-request panel, and the experiment kept across reloads
+// (keep.go). www/index.html declares the page; this program
 // binds to its elements by id.
 //
 // It speaks the API of playground/API.md through the browser's fetch and
@@ -82,7 +83,8 @@ func main() {
 }
 
 // start loads the examples and the experiment to show (a share, a
-// fragment, or the first example), then says the page is ready.
+// fragment, the experiment kept from the last visit, or the hello
+// example), then says the page is ready.
 func (a *app) start() {
 	status := byID("status")
 	setText(status, "loading examples…")
@@ -97,7 +99,7 @@ func (a *app) start() {
 		o.Set("title", ex.Summary)
 		sel.Call("appendChild", o)
 	}
-	if !a.restore() {
+	if !a.restore() && !a.restoreKept() {
 		name := "hello"
 		if !slices.ContainsFunc(a.examples, func(e example) bool { return e.Name == name }) && len(a.examples) > 0 {
 			name = a.examples[0].Name
@@ -152,7 +154,8 @@ func (a *app) restoreFragment() bool {
 	return true
 }
 
-// apply puts an experiment in the editor and the form.
+// apply puts an experiment in the editor and the form: a link's, or the
+// one kept from the last visit (it keeps nothing itself: see keep.go).
 func (a *app) apply(e experiment.Experiment) {
 	a.files = slices.Clone(e.Source.Files)
 	if len(a.files) == 0 {
@@ -161,7 +164,7 @@ func (a *app) apply(e experiment.Experiment) {
 	a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
 	a.ed.SetValue(a.files[a.main].Data)
 	a.form.Set(e)
-	a.edited()
+	a.changed()
 }
 
 // matchExample selects the example whose source is the editor's, if any:
@@ -204,7 +207,7 @@ func (a *app) loadExample(name string) {
 			a.form.Set(experiment.Experiment{Model: a.form.model.Get("value").String(), Knobs: ex.Knobs, Load: ex.Load})
 			byID("examples").Set("value", name)
 			a.showSummary(name)
-			a.edited()
+			a.changed()
 			return
 		}
 	}
@@ -223,12 +226,21 @@ func (a *app) experiment() (experiment.Experiment, error) {
 	return e, err
 }
 
-// edited runs on every change of the source or the form: the share links
-// no longer describe the page, and the Example menu names the example only
+// changed runs whenever the page shows another experiment: the share
+// links no longer describe it, and the Example menu names the example only
 // while the editor holds its source.
-func (a *app) edited() {
+func (a *app) changed() {
 	show(byID("share-panel"), false)
 	a.matchExample()
+}
+
+// edited runs on every change the person makes to the source or the form,
+// and on their picking an example: the experiment is theirs, kept for the
+// next visit, and the address no longer names a link.
+func (a *app) edited() {
+	a.changed()
+	a.keep()
+	dropLink()
 }
 
 // bind wires the buttons and the keyboard.
@@ -241,6 +253,7 @@ func (a *app) bind() {
 	on(byID("examples"), "change", func(e js.Value) {
 		if name := e.Get("target").Get("value").String(); name != "" {
 			a.loadExample(name)
+			a.edited() // the person's choice: kept
 		}
 	})
 	on(document, "keydown", func(e js.Value) {
