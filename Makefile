@@ -17,9 +17,12 @@ all: build
 
 frontend: www/app.wasm www/wasm_exec.js
 
+# Every go build lists the packages it compiles (-v): nothing once they are
+# cached, the standard library and the dependencies on a fresh machine.
 www/app.wasm: $(APP_SRC)
-	@echo "building the front end (www/app.wasm)..."
-	GOOS=js GOARCH=wasm $(GO) build -ldflags='-s -w' -trimpath -o $@ ./wasm/app
+	@echo "building the front end (wasm/app for the browser: www/app.wasm)..."
+	@echo "  a first build compiles Go's standard library for js/wasm and takes tens of seconds; packages are listed as they compile"
+	GOOS=js GOARCH=wasm $(GO) build -v -ldflags='-s -w' -trimpath -o $@ ./wasm/app
 
 www/wasm_exec.js: $(WASM_EXEC)
 	@test -n "$(WASM_EXEC)" || (echo "wasm_exec.js not found under $(GOROOT)/lib/wasm or misc/wasm" && exit 1)
@@ -27,8 +30,9 @@ www/wasm_exec.js: $(WASM_EXEC)
 	cp $(WASM_EXEC) $@
 
 build: frontend
-	@echo "building mpmlab..."
-	$(GO) build -o $(BIN) ./cmd/mpmlab
+	@echo "building mpmlab ($(BIN), the front end embedded)..."
+	@echo "  a first build compiles wazero and the standard library and takes tens of seconds; packages are listed as they compile"
+	$(GO) build -v -o $(BIN) ./cmd/mpmlab
 
 run: build
 	@echo "starting the playground on http://$(ADDR)"

@@ -1,16 +1,20 @@
 package playground
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"go/format"
 	"go/scanner"
+	"io/fs"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/mpmlab/mpmlab/runtime"
+	mpwasm "github.com/mpmlab/mpmlab/wasm"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
@@ -224,11 +228,47 @@ func (s *Server) handleFormat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// exampleInfo is one entry of /api/examples.
+// exampleInfo is one entry of /api/examples: an example's source, and the
+// knobs and load it is meant to run with, which the page puts in its form
+// when the person picks the example.
 type exampleInfo struct {
 	Name    string            `json:"name"`
 	Summary string            `json:"summary"`
 	Source  experiment.Source `json:"source"`
+	exampleSettings
+}
+
+// exampleSettings are an example's knobs and load: its experiment.json
+// (wasm/examples/<name>/experiment.json), a load that shows the example's
+// point in a few seconds per model, and the knobs it needs for that (a
+// short timeout for runaway). Zero fields are defaults, as in an
+// experiment.
+type exampleSettings struct {
+	Knobs experiment.Knobs `json:"knobs"`
+	Load  experiment.Load  `json:"load"`
+}
+
+// readExampleSettings reads and checks an example's experiment.json. An
+// example without one runs with the defaults.
+func readExampleSettings(name string) (exampleSettings, error) {
+	var set exampleSettings
+	data, err := fs.ReadFile(mpwasm.Examples, "examples/"+name+"/experiment.json")
+	if errors.Is(err, fs.ErrNotExist) {
+		return set, nil
+	}
+	if err == nil {
+		err = experiment.DecodeJSON(bytes.NewReader(data), &set)
+	}
+	if err == nil {
+		set.Knobs, set.Load = set.Knobs.Normalize(), set.Load.Normalize()
+		if err = set.Knobs.Validate(); err == nil {
+			err = set.Load.Validate()
+		}
+	}
+	if err != nil {
+		return exampleSettings{}, fmt.Errorf("example %s: experiment.json: %w", name, err)
+	}
+	return set, nil
 }
 
 func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
@@ -239,6 +279,10 @@ func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		info := exampleInfo{Name: name, Source: experiment.Source{Files: []experiment.File{}}}
+		// A bad experiment.json (a test catches it) leaves the defaults.
+		if info.exampleSettings, err = readExampleSettings(name); err != nil {
+			s.cfg.Logf("%v", err)
+		}
 		for _, f := range src.Files {
 			info.Source.Files = append(info.Source.Files, experiment.File{Name: f.Name, Data: string(f.Data)})
 			if info.Summary == "" {

@@ -179,3 +179,50 @@ func TestPlaygroundHandlerLimits(t *testing.T) {
 		}
 	}
 }
+
+// Every example carries its own knobs and load (GET /api/examples), and
+// the load ends within a few seconds on each model: bounded by
+// duration_ms, or by requests at an open-loop rate.
+func TestPlaygroundExampleLoads(t *testing.T) {
+	const most = 5 * time.Second
+	pg, err := New(Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	srv := httptest.NewServer(pg)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list []struct {
+		Name  string           `json:"name"`
+		Knobs experiment.Knobs `json:"knobs"`
+		Load  experiment.Load  `json:"load"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != len(runtime.ExampleNames()) {
+		t.Fatalf("%d examples listed, want %d", len(list), len(runtime.ExampleNames()))
+	}
+	for _, ex := range list {
+		if _, err := readExampleSettings(ex.Name); err != nil {
+			t.Error(err)
+			continue
+		}
+		l := ex.Load.Normalize()
+		var bound time.Duration
+		switch {
+		case l.DurationMS > 0:
+			bound = time.Duration(l.DurationMS) * time.Millisecond
+		case l.Rate > 0:
+			bound = time.Duration(float64(l.Requests) / l.Rate * float64(time.Second))
+		}
+		if bound == 0 || bound > most {
+			t.Errorf("example %s: load %+v is not bounded to %v per model (set duration_ms, or requests at a rate, in wasm/examples/%s/experiment.json)", ex.Name, l, most, ex.Name)
+		}
+	}
+}

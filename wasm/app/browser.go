@@ -73,9 +73,11 @@ func (r *browserResult) ok() bool { return r.Error == "" && r.Status >= 200 && r
 // bindBrowser wires the browser controls; main calls it once.
 func (a *app) bindBrowser() {
 	sel := byID("browser-model")
+	restoreBrowser()
 	showModel := func() { setData(byID("browser"), "model", sel.Get("value").String()) }
 	showModel()
-	on(sel, "change", func(js.Value) { showModel() })
+	on(sel, "change", func(js.Value) { showModel(); keepBrowser() })
+	on(byID("browser-workers"), "input", func(js.Value) { keepBrowser() })
 	on(byID("run-browser"), "click", func(js.Value) { a.runBrowser() })
 	on(byID("browser-workers"), "keydown", func(e js.Value) {
 		if e.Get("key").String() == "Enter" { // not the form's submit: that is Run on host

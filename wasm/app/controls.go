@@ -176,8 +176,14 @@ func (f *form) syncModel() {
 }
 
 // Set fills the form from e (normalized: every field shows its value).
+// The Model menu names one model: an experiment of model "all" (Compare,
+// from a share made through the API) shows the default model, and Compare
+// runs it under all three.
 func (f *form) Set(e experiment.Experiment) {
 	e = e.Normalize()
+	if e.Model == "all" {
+		e.Model = experiment.DefaultModel
+	}
 	f.model.Set("value", e.Model)
 	f.syncModel()
 	for _, fl := range f.fields {

@@ -3,8 +3,9 @@
 // Command app is mpmlab's front end, compiled to WebAssembly (GOOS=js) and
 // started by www/app.js. It owns the page's state and logic: the editor
 // (highlighting and formatting in Go), the experiment form, runs and their
-// live view from the server's event stream, the compare table, shares and
-// the try-a-request panel. www/index.html declares the page; this program
+// live view from the server's event stream, the compare table, shares,
+// the try-a-request panel, and the experiment kept across reloads
+// (keep.go). www/index.html declares the page; this program
 // binds to its elements by id.
 //
 // It speaks the API of playground/API.md through the browser's fetch and
@@ -23,11 +24,14 @@ import (
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
-// example is one entry of GET /api/examples.
+// example is one entry of GET /api/examples: a source, and the knobs and
+// load that show its point.
 type example struct {
 	Name    string            `json:"name"`
 	Summary string            `json:"summary"`
 	Source  experiment.Source `json:"source"`
+	Knobs   experiment.Knobs  `json:"knobs"`
+	Load    experiment.Load   `json:"load"`
 }
 
 type app struct {
@@ -79,7 +83,8 @@ func main() {
 }
 
 // start loads the examples and the experiment to show (a share, a
-// fragment, or the first example), then says the page is ready.
+// fragment, the experiment kept from the last visit, or the hello
+// example), then says the page is ready.
 func (a *app) start() {
 	status := byID("status")
 	setText(status, "loading examples…")
@@ -94,7 +99,7 @@ func (a *app) start() {
 		o.Set("title", ex.Summary)
 		sel.Call("appendChild", o)
 	}
-	if !a.restore() {
+	if !a.restore() && !a.restoreKept() {
 		name := "hello"
 		if !slices.ContainsFunc(a.examples, func(e example) bool { return e.Name == name }) && len(a.examples) > 0 {
 			name = a.examples[0].Name
@@ -149,7 +154,8 @@ func (a *app) restoreFragment() bool {
 	return true
 }
 
-// apply puts an experiment in the editor and the form.
+// apply puts an experiment in the editor and the form: a link's, or the
+// one kept from the last visit (it keeps nothing itself: see keep.go).
 func (a *app) apply(e experiment.Experiment) {
 	a.files = slices.Clone(e.Source.Files)
 	if len(a.files) == 0 {
@@ -158,20 +164,26 @@ func (a *app) apply(e experiment.Experiment) {
 	a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
 	a.ed.SetValue(a.files[a.main].Data)
 	a.form.Set(e)
-	a.matchExample()
-	a.edited()
+	a.changed()
 }
 
-// matchExample selects the example whose source is the editor's, if any.
+// matchExample selects the example whose source is the editor's, if any:
+// an edit away from an example's source shows "(your own)", and undoing it
+// names the example again.
 func (a *app) matchExample() {
 	name := ""
-	for _, ex := range a.examples {
-		if len(ex.Source.Files) == len(a.files) && len(a.files) == 1 && ex.Source.Files[0].Data == a.ed.Value() {
-			name = ex.Name
+	if len(a.files) == 1 {
+		src := a.ed.Value()
+		for _, ex := range a.examples {
+			if len(ex.Source.Files) == 1 && ex.Source.Files[0].Data == src {
+				name = ex.Name
+			}
 		}
 	}
-	byID("examples").Set("value", name)
-	a.showSummary(name)
+	if sel := byID("examples"); sel.Get("value").String() != name {
+		sel.Set("value", name)
+		a.showSummary(name)
+	}
 }
 
 func (a *app) showSummary(name string) {
@@ -184,15 +196,18 @@ func (a *app) showSummary(name string) {
 	setText(byID("example-summary"), s)
 }
 
+// loadExample puts an example in the editor, and its knobs and load in the
+// form (the Model menu stays as it is).
 func (a *app) loadExample(name string) {
 	for _, ex := range a.examples {
 		if ex.Name == name {
 			a.files = slices.Clone(ex.Source.Files)
 			a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
 			a.ed.SetValue(a.files[a.main].Data)
+			a.form.Set(experiment.Experiment{Model: a.form.model.Get("value").String(), Knobs: ex.Knobs, Load: ex.Load})
 			byID("examples").Set("value", name)
 			a.showSummary(name)
-			a.edited()
+			a.changed()
 			return
 		}
 	}
@@ -211,22 +226,34 @@ func (a *app) experiment() (experiment.Experiment, error) {
 	return e, err
 }
 
-// edited runs on every change of the source or the form: the share links
-// no longer describe the page.
-func (a *app) edited() {
+// changed runs whenever the page shows another experiment: the share
+// links no longer describe it, and the Example menu names the example only
+// while the editor holds its source.
+func (a *app) changed() {
 	show(byID("share-panel"), false)
+	a.matchExample()
+}
+
+// edited runs on every change the person makes to the source or the form,
+// and on their picking an example: the experiment is theirs, kept for the
+// next visit, and the address no longer names a link.
+func (a *app) edited() {
+	a.changed()
+	a.keep()
+	dropLink()
 }
 
 // bind wires the buttons and the keyboard.
 func (a *app) bind() {
-	on(byID("run"), "click", func(js.Value) { a.startRun("") })
-	on(byID("compare"), "click", func(js.Value) { a.startRun("all") })
+	on(byID("run"), "click", func(js.Value) { a.startRun(false) })
+	on(byID("compare"), "click", func(js.Value) { a.startRun(true) })
 	on(byID("stop"), "click", func(js.Value) { a.stopRun() })
 	on(byID("format"), "click", func(js.Value) { a.format() })
 	on(byID("share"), "click", func(js.Value) { a.share() })
 	on(byID("examples"), "change", func(e js.Value) {
 		if name := e.Get("target").Get("value").String(); name != "" {
 			a.loadExample(name)
+			a.edited() // the person's choice: kept
 		}
 	})
 	on(document, "keydown", func(e js.Value) {
@@ -239,7 +266,7 @@ func (a *app) bind() {
 		switch {
 		case key == "enter":
 			e.Call("preventDefault")
-			a.startRun("")
+			a.startRun(false)
 		case key == "s" && !shift:
 			e.Call("preventDefault")
 			a.share()
@@ -266,7 +293,7 @@ func (a *app) bind() {
 	})
 	on(byID("experiment"), "submit", func(e js.Value) {
 		e.Call("preventDefault")
-		a.startRun("")
+		a.startRun(false)
 	})
 	ro := global.Get("ResizeObserver")
 	if ro.Truthy() {

@@ -29,20 +29,21 @@ func rowKey(e experiment.Experiment) string {
 	return e.ShareID()
 }
 
-// startRun starts the form's experiment; model "all" is Compare.
-func (a *app) startRun(model string) {
+// startRun starts the form's experiment: under the Model menu's model
+// (Run on host), or under all three one after another (Compare: the
+// experiment's model is "all", the menu stays as it is, so the next Run
+// runs one model again).
+func (a *app) startRun(compare bool) {
 	if a.run != nil {
 		return
 	}
 	runErr := byID("run-error")
 	a.error(runErr, "")
 	a.form.clearErrors()
-	if model != "" && a.form.model.Get("value").String() != model {
-		a.form.model.Set("value", model)
-		a.form.syncModel()
-		a.edited()
-	}
 	e, err := a.experiment()
+	if compare {
+		e.Model = "all"
+	}
 	if err == nil {
 		err = e.Validate()
 	}
@@ -75,6 +76,8 @@ func (a *app) startRun(model string) {
 				setText(byID("status"), "stopped by the user")
 				return
 			}
+			// Refused, or the host is gone: nothing is starting.
+			setText(byID("status"), "")
 			var ae *apiError
 			if errors.As(err, &ae) && len(ae.Diagnostics) > 0 {
 				a.ed.SetDiagnostics(ae.Diagnostics)

@@ -56,9 +56,6 @@ func (a *app) try() {
 		a.showError(errEl, err.Error())
 		return
 	}
-	if e.Model == "all" {
-		e.Model = experiment.DefaultModel
-	}
 	req := struct {
 		Experiment experiment.Experiment `json:"experiment"`
 		Method     string                `json:"method"`

@@ -692,17 +692,19 @@ func Histogram(w, h float64, buckets []Bucket, p50, p90, p99 float64) *Scene {
 		most = max(most, b.Count)
 	}
 	bw := (x1 - x0) / float64(len(buckets))
-	labelEvery := max(1, int(math.Ceil(float64(len(buckets))*34/(x1-x0))))
+	labelEvery := max(1, int(math.Ceil(float64(len(buckets))*44/(x1-x0))))
+	var labelled []int // the buckets whose upper bound is labelled
+	var bounds []float64
 	for i, b := range buckets {
 		bh := float64(b.Count) / float64(most) * (y1 - y0)
 		s.rect(x0+float64(i)*bw+1, y1-bh, math.Max(bw-2, 1), bh, CBar)
 		if (len(buckets)-1-i)%labelEvery == 0 {
-			text := fmtShort(b.LeMS)
-			if b.LeMS < 0 {
-				text = "more"
-			}
-			s.label(x0+float64(i+1)*bw, y1+14, text, CText, 'r')
+			labelled = append(labelled, i)
+			bounds = append(bounds, b.LeMS)
 		}
+	}
+	for j, text := range latencyLabels(bounds) {
+		s.label(x0+float64(labelled[j]+1)*bw, y1+14, text, CText, 'r')
 	}
 	// A percentile's x: its bucket, interpolated in log space.
 	xOf := func(ms float64) float64 {
@@ -775,18 +777,6 @@ func Percentile(buckets []Bucket, p float64) float64 {
 		}
 	}
 	return prev
-}
-
-func fmtShort(ms float64) string {
-	switch {
-	case ms >= 1000:
-		return strconv.FormatFloat(ms/1000, 'g', 2, 64) + "s"
-	case ms >= 10:
-		return strconv.FormatFloat(ms, 'f', 0, 64)
-	case ms >= 1:
-		return strconv.FormatFloat(ms, 'f', 1, 64)
-	}
-	return strconv.FormatFloat(ms, 'g', 2, 64)
 }
 
 // Dist is one model's latency distribution for the compare view.

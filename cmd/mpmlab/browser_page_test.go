@@ -1,0 +1,349 @@
+package main
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// The page's own state around runs and edits: the menus, the status line,
+// the heartbeat, and what survives a reload.
+
+// recordRuns makes the page record the model of each POST /api/runs it
+// sends; runModels returns them.
+func (tb *tab) recordRuns() {
+	tb.t.Helper()
+	var ok bool
+	tb.eval(`(() => {
+		if (window.runModels) return true;
+		window.runModels = [];
+		const f = window.fetch;
+		window.fetch = (u, o) => {
+			if (u === "/api/runs" && o && o.method === "POST") runModels.push(JSON.parse(o.body).model);
+			return f(u, o);
+		};
+		return true;
+	})()`, &ok)
+}
+
+func (tb *tab) runModels() string {
+	tb.t.Helper()
+	var ms []string
+	tb.eval(`runModels`, &ms)
+	return strings.Join(ms, " ")
+}
+
+// waitRun waits for a run (what) just clicked to start and end, failing
+// on its error.
+func (tb *tab) waitRun(what string) {
+	tb.t.Helper()
+	tb.wait(`document.body.dataset.running === "1" || document.querySelector("#run-error:not([hidden])")`, 10*time.Second, what+" to start")
+	tb.wait(`document.body.dataset.running === ""`, 4*time.Minute, what+" to end")
+	if msg := tb.evalString(`document.querySelector("#run-error").hidden ? "" : document.querySelector("#run-error").textContent`); msg != "" {
+		tb.t.Fatalf("%s failed: %s", what, msg)
+	}
+}
+
+// TestBrowserCompareKeepsModel: Compare runs all three models and leaves
+// the Model menu as it was, so the next Run on host runs that one model.
+func TestBrowserCompareKeepsModel(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "hello", "model", "thread", "load.requests", "20", "load.duration_ms", "0", "load.rate", "0")
+	tb.recordRuns()
+	tb.do(chromedp.Click(chromedp.ID("compare")))
+	tb.waitRun("Compare")
+	if m := tb.evalString(`document.getElementById("model").value`); m != "thread" {
+		t.Errorf("after Compare the Model menu says %q, want thread", m)
+	}
+	for _, m := range []string{"process", "thread", "reactor"} {
+		if tb.evalString(`document.getElementById("summary-`+m+`").dataset.filled || ""`) != "1" {
+			t.Errorf("after Compare the %s row is empty", m)
+		}
+	}
+	tb.do(chromedp.Click(chromedp.ID("run")))
+	tb.waitRun("the run after Compare")
+	if got := tb.runModels(); got != "all thread" {
+		t.Errorf("Compare then Run asked the host for %q, want %q", got, "all thread")
+	}
+}
+
+// TestBrowserExampleMenu: the Example menu names an example only while the
+// editor holds its source.
+func TestBrowserExampleMenu(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "sleep")
+	sleep := tb.state().Source
+	tb.set("source", sleep+"// mine\n")
+	if v := tb.evalString(`document.getElementById("examples").value`); v != "" {
+		t.Errorf("after editing the sleep example the Example menu says %q, want (your own)", v)
+	}
+	if s := tb.evalString(`document.getElementById("example-summary").textContent`); s != "" {
+		t.Errorf("after editing the sleep example its summary still shows: %q", s)
+	}
+	tb.set("source", sleep)
+	if v := tb.evalString(`document.getElementById("examples").value`); v != "sleep" {
+		t.Errorf("with the sleep example's source back the Example menu says %q, want sleep", v)
+	}
+	if s := tb.evalString(`document.getElementById("example-summary").textContent`); !strings.HasPrefix(s, "sleep ") {
+		t.Errorf("with the sleep example's source back the summary is %q", s)
+	}
+}
+
+// TestBrowserRunErrorClearsStatus: a run the host refuses, or cannot
+// receive, shows its error and no "starting…" beside it.
+func TestBrowserRunErrorClearsStatus(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "hello")
+
+	// wantError clicks Run and waits for its error, which must say says,
+	// with nothing left in the status line.
+	wantError := func(t *testing.T, says string) {
+		t.Helper()
+		tb.do(chromedp.Click(chromedp.ID("run")))
+		tb.wait(`!document.getElementById("run-error").hidden && document.body.dataset.running === ""`, time.Minute, "the run's error")
+		if msg := tb.evalString(`document.getElementById("run-error").textContent`); !strings.Contains(msg, says) {
+			t.Errorf("the run's error is %q, want it to say %q", msg, says)
+		}
+		if st := tb.evalString(`document.getElementById("status").textContent`); st != "" {
+			t.Errorf("beside the error %q the status says %q", says, st)
+		}
+	}
+
+	t.Run("refused", func(t *testing.T) {
+		tb.t = t
+		// Two long runs from other tabs take the host's places.
+		long := experiment.Experiment{Source: srv.example(t, "hello"), Load: experiment.Load{Rate: 2, DurationMS: 60000}}
+		for i := range 2 {
+			tab := "other-tab-" + strconv.Itoa(i)
+			id := srv.startRunAPI(t, long, tab)
+			defer srv.wantStatus(t, 204, "POST", "/api/runs/"+id+"/stop", nil, "X-Mpmlab-Tab", tab)
+		}
+		wantError(t, "2 experiments are already running")
+	})
+
+	t.Run("host gone", func(t *testing.T) {
+		tb.t = t
+		srv.Stop()
+		wantError(t, "cannot reach mpmlab")
+	})
+}
+
+// TestBrowserHeartbeatIdle: the heartbeat of a page just loaded, with
+// nothing running, is not red. (The page's own start holds the thread for
+// 100-600 ms here: the heartbeat must not count it.)
+//
+// A machine too busy to run the tab freezes it for real, and the heartbeat
+// rightly says so: a red first beat is forgiven, and the page loaded again
+// (at most 3 times), when the browser saw a frame at least about as long
+// as the gap, after the page was ready, that ran almost none of the
+// page's scripts.
+func TestBrowserHeartbeatIdle(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	for try := 1; ; try++ {
+		tb.open(srv.URL + "/")
+		// The first state the heartbeat shows once the app is ready: the
+		// largest gap of the last 5 s, the page's load included. And the
+		// browser's long frames.
+		var ok bool
+		tb.eval(`(() => {
+			delete window.beat;
+			const hb = document.getElementById("heartbeat");
+			new MutationObserver((_, obs) => {
+				window.beat = {state: hb.dataset.state, gap: +hb.dataset.maxGapMs};
+				obs.disconnect();
+			}).observe(hb, {attributes: true, attributeFilter: ["data-max-gap-ms", "data-state"]});
+			window.longFrames = [];
+			window.framesSeen = new PerformanceObserver((list) => longFrames.push(...list.getEntries()));
+			framesSeen.observe({type: "long-animation-frame", buffered: true});
+			return true;
+		})()`, &ok)
+		tb.wait(`window.beat !== undefined`, 10*time.Second, "a heartbeat")
+		var beat struct {
+			State string  `json:"state"`
+			Gap   float64 `json:"gap"`
+		}
+		tb.eval(`beat`, &beat)
+		t.Logf("heartbeat after load: %s (largest gap %.0f ms)", beat.State, beat.Gap)
+		if beat.State != "frozen" {
+			return
+		}
+		// The longest frame after ready in which the page's scripts ran
+		// for less than half of it.
+		idle := tb.evalFloat(`(() => {
+			longFrames.push(...framesSeen.takeRecords());
+			const ready = +document.body.dataset.readyMs;
+			return Math.max(0, ...longFrames
+				.filter(f => f.startTime >= ready && f.scripts.reduce((ms, s) => ms + s.duration, 0) < f.duration / 2)
+				.map(f => f.duration));
+		})()`)
+		if idle < 0.8*beat.Gap || try == 3 {
+			t.Fatalf("the idle page's heartbeat is frozen (largest gap %.0f ms; the longest frame the browser spent outside the page's scripts after it was ready: %.0f ms)", beat.Gap, idle)
+		}
+		t.Logf("the machine held the tab for %.0f ms outside the page's scripts: loading the page again", idle)
+	}
+}
+
+// field returns a form field's value as T.state lists it.
+func (s pageState) field(name string) string {
+	for _, f := range s.Fields {
+		if v, ok := strings.CutPrefix(f, name+"="); ok {
+			return v
+		}
+	}
+	return "(no field " + name + ")"
+}
+
+// TestBrowserExampleLoads: picking an example puts its own load (and the
+// knobs it needs) in the form, as GET /api/examples gives them.
+func TestBrowserExampleLoads(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	var list []struct {
+		Name  string           `json:"name"`
+		Knobs experiment.Knobs `json:"knobs"`
+		Load  experiment.Load  `json:"load"`
+	}
+	if err := json.Unmarshal(srv.wantStatus(t, 200, "GET", "/api/examples", nil), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range list {
+		// Something else in the form first: the example replaces it.
+		tb.set("model", "thread", "load.concurrency", "199", "load.path", "/before", "knobs.timeout_ms", "123")
+		tb.set("example", ex.Name)
+		e := experiment.Experiment{Knobs: ex.Knobs, Load: ex.Load}.Normalize()
+		got := tb.state()
+		if got.Model != "thread" {
+			t.Errorf("example %s: the Model menu went to %q, want it left on thread", ex.Name, got.Model)
+		}
+		for name, want := range map[string]string{
+			"load.path": e.Load.Path, "load.concurrency": strconv.Itoa(e.Load.Concurrency),
+			"load.requests": strconv.Itoa(e.Load.Requests), "load.duration_ms": strconv.Itoa(e.Load.DurationMS),
+			"load.rate": strconv.FormatFloat(e.Load.Rate, 'f', -1, 64), "load.keepalive": strconv.FormatBool(*e.Load.KeepAlive),
+			"knobs.timeout_ms": strconv.Itoa(e.Knobs.TimeoutMS), "knobs.memory_limit_mb": strconv.Itoa(e.Knobs.MemoryLimitMB),
+		} {
+			if got.field(name) != want {
+				t.Errorf("example %s: %s is %s, want %s", ex.Name, name, got.field(name), want)
+			}
+		}
+	}
+}
+
+// reload reloads the tab and waits for the new page's ready signal.
+func (tb *tab) reload() {
+	tb.t.Helper()
+	var ok bool
+	tb.eval(`(window.mpmlabOldPage = true)`, &ok)
+	tb.do(chromedp.Reload())
+	tb.wait(`!window.mpmlabOldPage && document.body.dataset.ready === "1"`, time.Minute, "the reloaded app to be ready")
+}
+
+// browserSettings are the "In the browser" controls: model and workers.
+func (tb *tab) browserSettings() string {
+	tb.t.Helper()
+	return tb.evalString(`document.getElementById("browser-model").value + " " + document.getElementById("browser-workers").value`)
+}
+
+func (tb *tab) setBrowserSettings(model string, workers int) {
+	tb.t.Helper()
+	var ok bool
+	tb.eval(`(() => {
+		const m = document.getElementById("browser-model");
+		m.value = `+strconv.Quote(model)+`;
+		m.dispatchEvent(new Event("change", {bubbles: true}));
+		const w = document.getElementById("browser-workers");
+		w.value = "`+strconv.Itoa(workers)+`";
+		w.dispatchEvent(new Event("input", {bubbles: true}));
+		w.dispatchEvent(new Event("change", {bubbles: true}));
+		return true;
+	})()`, &ok)
+}
+
+// TestBrowserPageKeepsWork: a reload keeps the person's experiment (the
+// source, the form and the browser settings), and a link opened in the
+// same browser wins over it until the person edits what it opened.
+func TestBrowserPageKeepsWork(t *testing.T) {
+	srv := startServe(t, "")
+	browser := newBrowser(t)
+	tb := newTab(t, browser, false)
+	tb.open(srv.URL + "/")
+
+	var want pageState
+	t.Run("reload restores the experiment", func(t *testing.T) {
+		tb.t = t
+		tb.set("example", "sleep", "model", "thread", "knobs.threads_per_child", "6", "load.concurrency", "7",
+			"load.path", "/?mine=1", "load.keepalive", "false", "load.method", "POST")
+		tb.set("source", tb.state().Source+"// my edit\n")
+		tb.setBrowserSettings("page-loop", 3)
+		want = tb.state()
+		tb.reload()
+		if got := tb.state(); !equalState(got, want) {
+			t.Errorf("after a reload the page shows\n%+v\nwant\n%+v", got, want)
+		}
+		if got := tb.browserSettings(); got != "page-loop 3" {
+			t.Errorf("after a reload the browser settings are %q, want %q", got, "page-loop 3")
+		}
+		if v := tb.evalString(`document.getElementById("examples").value`); v != "" {
+			t.Errorf("the restored edit is named as example %q", v)
+		}
+	})
+
+	// Links, opened in other tabs of the same browser (same storage).
+	hello := srv.example(t, "hello")
+	link := experiment.Experiment{Source: hello, Model: "process", Load: experiment.Load{Concurrency: 3, Path: "/link"}}
+	checkLink := func(t *testing.T, got pageState) {
+		t.Helper()
+		if got.Source != hello.Files[0].Data || got.Model != "process" || got.field("load.concurrency") != "3" || got.field("load.path") != "/link" {
+			t.Errorf("the link opened\n%+v\nwant the hello example, process, concurrency 3, path /link", got)
+		}
+	}
+	t.Run("a #x= link wins over the stored experiment", func(t *testing.T) {
+		other := newTab(t, browser, false)
+		other.open(srv.URL + "/#x=" + link.EncodeFragment())
+		checkLink(t, other.state())
+		if got := other.browserSettings(); got != "page-loop 3" {
+			t.Errorf("the browser settings are %q, want the stored %q", got, "page-loop 3")
+		}
+		// Opening a link keeps nothing: the work kept is still there.
+		tb.t = t
+		tb.reload()
+		if got := tb.state(); !equalState(got, want) {
+			t.Errorf("after a link was opened in another tab, a reload shows\n%+v\nwant the work kept\n%+v", got, want)
+		}
+		// Editing the link's experiment makes it the person's: the address
+		// no longer names the link, and a reload keeps the edit.
+		other.set("load.concurrency", "4")
+		if loc := other.evalString(`location.pathname + location.hash`); loc != "/" {
+			t.Errorf("after an edit the address is %q, want /", loc)
+		}
+		edited := other.state()
+		other.reload()
+		if got := other.state(); !equalState(got, edited) {
+			t.Errorf("after editing a link and reloading the page shows\n%+v\nwant\n%+v", got, edited)
+		}
+	})
+	t.Run("a /p/ link wins over the stored experiment", func(t *testing.T) {
+		var res struct {
+			URL string `json:"url"`
+		}
+		if err := json.Unmarshal(srv.wantStatus(t, 200, "POST", "/api/shares", link), &res); err != nil || !strings.HasPrefix(res.URL, "/p/") {
+			t.Fatalf("share: %v %q", err, res.URL)
+		}
+		other := newTab(t, browser, false)
+		other.open(srv.URL + res.URL)
+		checkLink(t, other.state())
+	})
+}
