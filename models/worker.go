@@ -471,13 +471,21 @@ func newEventWriter(f *os.File) *eventWriter {
 	return ew
 }
 
+// send queues e. Trace events and guest output are dropped when the queue
+// is full (serving never waits for tracing; the supervisor sees a gap), but
+// a worker's lifecycle events (ready, exit) wait for room: the supervisor
+// logs and acts on them.
 func (ew *eventWriter) send(e Event) {
 	if ew.closed.Load() {
 		return
 	}
+	if e.Kind == EventReady || e.Kind == EventExit {
+		ew.ch <- e
+		return
+	}
 	select {
 	case ew.ch <- e:
-	default: // never block serving on tracing; the supervisor sees a gap
+	default:
 	}
 }
 
@@ -509,17 +517,22 @@ func (ew *eventWriter) loop() {
 	}
 }
 
-// close stops taking events and flushes those queued; it waits at most a
-// second.
+// close stops taking events and flushes those queued (an exit event among
+// them); it waits at most eventFlushTimeout, which only a supervisor that
+// stopped reading would need.
 func (ew *eventWriter) close() {
 	ew.closed.Store(true)
 	ack := make(chan struct{})
+	timeout := time.After(eventFlushTimeout)
 	select {
 	case ew.flush <- ack:
 		select {
 		case <-ack:
-		case <-time.After(time.Second):
+		case <-timeout:
 		}
-	case <-time.After(time.Second):
+	case <-timeout:
 	}
 }
+
+// eventFlushTimeout bounds the last flush of a worker's events.
+const eventFlushTimeout = 10 * time.Second
