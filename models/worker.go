@@ -49,9 +49,10 @@ const (
 	// deadmanGrace is how long past --timeout the kernel kills a worker
 	// whose own timeout handling could not run (see deadman).
 	deadmanGrace = time.Second
-	// crashDrain is how long a dying worker lets in-flight requests write
-	// their error responses before it exits.
-	crashDrain = 200 * time.Millisecond
+	// crashDrain is how long a dying worker waits for its connections to
+	// finish writing their responses (the crash's 502 among them) before it
+	// exits; it usually takes a millisecond.
+	crashDrain = time.Second
 )
 
 // Exit codes of a worker process.
@@ -109,8 +110,8 @@ type worker struct {
 
 	engine *runtime.Engine
 	lanes  []*lane
-	ln     net.Listener
-	srv    *http.Server
+	ln     net.Listener  // set under mu (die may come first)
+	srv    *http.Server  // set under mu
 	conns  atomic.Uint64 // connections accepted
 	reqs   atomic.Uint64
 
@@ -212,8 +213,8 @@ func (w *worker) run() error {
 		return fmt.Errorf("listening socket: %w", err)
 	}
 	lnFile.Close()
-	w.ln = w.gate(inner)
-	w.srv = &http.Server{
+	ln := w.gate(inner)
+	srv := &http.Server{
 		Handler:           w,
 		IdleTimeout:       w.spec.KeepAliveTimeout,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -221,7 +222,14 @@ func (w *worker) run() error {
 		ConnState:         w.connState,
 		ErrorLog:          nil,
 	}
-	w.srv.SetKeepAlivesEnabled(w.spec.KeepAlive)
+	srv.SetKeepAlivesEnabled(w.spec.KeepAlive)
+	w.mu.Lock()
+	w.ln, w.srv = ln, srv
+	dying := w.dying
+	w.mu.Unlock()
+	if dying {
+		select {} // a guest died while starting: die exits
+	}
 	for _, l := range w.lanes {
 		w.setState(l, StateIdle)
 	}
@@ -355,8 +363,13 @@ func (w *worker) cutOff(l *lane, cancel context.CancelCauseFunc) {
 	w.die(fmt.Sprintf("runaway: a request on %s exceeded --timeout %v", l.label, w.spec.Timeout), exitRunaway, errCrash)
 }
 
-// die fails every request in flight with cause, lets their error responses
-// go out, reports the exit and ends the process.
+// die stops taking connections, fails every request in flight with cause,
+// waits until every response is on the wire, reports the exit and ends the
+// process.
+//
+// Connections not yet accepted stay in the kernel's accept queue for the
+// other workers or the replacement, as with Apache's children: a dying
+// worker must not take one only to drop it when it exits.
 func (w *worker) die(cause string, code int, reqCause error) {
 	w.mu.Lock()
 	if w.dying {
@@ -365,23 +378,52 @@ func (w *worker) die(cause string, code int, reqCause error) {
 	}
 	w.dying = true
 	w.deathCause = cause
+	ln, srv := w.ln, w.srv
 	for _, f := range w.inflight {
 		f.cancel(reqCause)
 	}
 	w.mu.Unlock()
-	deadline := time.Now().Add(crashDrain)
-	for time.Now().Before(deadline) {
-		w.mu.Lock()
-		n := len(w.inflight)
-		w.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	if ln != nil {
+		ln.Close()
+		srv.SetKeepAlivesEnabled(false) // closes idle connections; the others after their response
 	}
+	w.drain(crashDrain)
 	w.emit(Event{Kind: EventExit, Cause: cause, Status: code})
 	w.events.close()
 	os.Exit(code)
+}
+
+// drain waits until no connection is reading a request or writing a
+// response (net/http reports a connection idle or closed only once its
+// response is flushed), or for at most d.
+func (w *worker) drain(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		w.connMu.Lock()
+		n := len(w.busyConns)
+		w.connMu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stopping reports whether the worker is about to exit: it is dying, or the
+// guest of one of its lanes has ended (and die is on its way).
+func (w *worker) stopping() bool {
+	w.mu.Lock()
+	dying := w.dying
+	w.mu.Unlock()
+	if dying {
+		return true
+	}
+	for _, l := range w.lanes {
+		if l.inst.Err() != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // retire ends a worker that is done by policy: it stops accepting, finishes
