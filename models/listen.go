@@ -70,6 +70,9 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 			}
 		}
 		for {
+			if w.stopping() {
+				return g.closedAccept()
+			}
 			c, err := g.Listener.Accept()
 			if err != nil {
 				return nil, err
@@ -98,6 +101,11 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 	case <-g.closed:
 		return nil, net.ErrClosed
 	}
+	if w.stopping() {
+		// The lane came back from the request that crashed it: take no
+		// connection that the exit would drop.
+		return g.closedAccept()
+	}
 	c, err := g.Listener.Accept()
 	if err != nil {
 		g.free <- l
@@ -109,6 +117,13 @@ func (g *gatedListener) Accept() (net.Conn, error) {
 		w.setState(l, StateIdle)
 		g.free <- l
 	}), nil
+}
+
+// closedAccept waits for the listener to close (a dying worker closes it)
+// and reports it closed.
+func (g *gatedListener) closedAccept() (net.Conn, error) {
+	<-g.closed
+	return nil, net.ErrClosed
 }
 
 // Close stops accepting: it wakes an Accept that waits for a lane, a loop

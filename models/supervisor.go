@@ -71,6 +71,7 @@ type child struct {
 	lanes     []string // lane states
 	spawned   time.Time
 	ready     chan struct{} // closed once: ready, or exited first
+	events    chan struct{} // closed when the event pipe has been read to its end
 	readyOnce sync.Once
 	isReady   bool
 	exited    bool
@@ -230,7 +231,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 	pw.Close()
 	now := time.Now()
 	c := &child{index: index, cmd: cmd, pid: cmd.Process.Pid, spawned: now, lastBeat: now, logTokens: logBurst, logRefill: now,
-		ready: make(chan struct{}), lanes: make([]string, s.lanesPerChild())}
+		ready: make(chan struct{}), events: make(chan struct{}), lanes: make([]string, s.lanesPerChild())}
 	for i := range c.lanes {
 		c.lanes[i] = StateIdle
 	}
@@ -277,6 +278,7 @@ func (s *Supervisor) waitReady(ctx context.Context, c *child) error {
 // readEvents reads a worker's event pipe until it closes.
 func (s *Supervisor) readEvents(c *child, pr *os.File) {
 	defer s.wg.Done()
+	defer close(c.events)
 	defer pr.Close()
 	r := bufio.NewReaderSize(pr, maxEventLine)
 	for {
@@ -297,6 +299,10 @@ func (s *Supervisor) readEvents(c *child, pr *os.File) {
 		}
 	}
 }
+
+// eventDrainTimeout bounds how long reap waits for the rest of a dead
+// worker's events.
+const eventDrainTimeout = 5 * time.Second
 
 // maxEventLine bounds one event line on the pipe (workers cap free text
 // at maxEventText).
@@ -357,9 +363,18 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 
 // reap waits for a worker to end, logs why, and replaces it unless the
 // supervisor is closing or the pool policy retired it.
+//
+// The cause is the worker's exit event, which readEvents may still be
+// reading when Wait returns: reap waits for the pipe's end (the worker's
+// exit closed it) before it looks.
 func (s *Supervisor) reap(c *child) {
 	defer s.wg.Done()
 	err := c.cmd.Wait()
+	select {
+	case <-c.events:
+	case <-time.After(eventDrainTimeout):
+		// Only a process that inherited the pipe could hold it open.
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cause, code := "", c.cmd.ProcessState.ExitCode()

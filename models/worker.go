@@ -49,9 +49,10 @@ const (
 	// deadmanGrace is how long past --timeout the kernel kills a worker
 	// whose own timeout handling could not run (see deadman).
 	deadmanGrace = time.Second
-	// crashDrain is how long a dying worker lets in-flight requests write
-	// their error responses before it exits.
-	crashDrain = 200 * time.Millisecond
+	// crashDrain is how long a dying worker waits for its connections to
+	// finish writing their responses (the crash's 502 among them) before it
+	// exits; it usually takes a millisecond.
+	crashDrain = time.Second
 )
 
 // Exit codes of a worker process.
@@ -110,8 +111,8 @@ type worker struct {
 
 	engine *runtime.Engine
 	lanes  []*lane
-	ln     net.Listener
-	srv    *http.Server
+	ln     net.Listener  // set under mu (die may come first)
+	srv    *http.Server  // set under mu
 	conns  atomic.Uint64 // connections accepted
 	reqs   atomic.Uint64
 	// writing counts requests in a guest: a loop's "Writing" (stub_status).
@@ -224,8 +225,8 @@ func (w *worker) run() error {
 		return fmt.Errorf("listening socket: %w", err)
 	}
 	lnFile.Close()
-	w.ln = w.gate(inner)
-	w.srv = &http.Server{
+	ln := w.gate(inner)
+	srv := &http.Server{
 		Handler:           w,
 		IdleTimeout:       w.spec.KeepAliveTimeout,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -233,7 +234,14 @@ func (w *worker) run() error {
 		ConnState:         w.connState,
 		ErrorLog:          nil,
 	}
-	w.srv.SetKeepAlivesEnabled(w.spec.KeepAlive)
+	srv.SetKeepAlivesEnabled(w.spec.KeepAlive)
+	w.mu.Lock()
+	w.ln, w.srv = ln, srv
+	dying := w.dying
+	w.mu.Unlock()
+	if dying {
+		select {} // a guest died while starting: die exits
+	}
 	for _, l := range w.lanes {
 		w.setState(l, StateIdle)
 	}
@@ -390,8 +398,13 @@ func (w *worker) cutOff(l *lane, cancel context.CancelCauseFunc) {
 	w.die(fmt.Sprintf("runaway: a request on %s exceeded --timeout %v", l.label, w.spec.Timeout), exitRunaway, errCrash)
 }
 
-// die fails every request in flight with cause, lets their error responses
-// go out, reports the exit and ends the process.
+// die stops taking connections, fails every request in flight with cause,
+// waits until every response is on the wire, reports the exit and ends the
+// process.
+//
+// Connections not yet accepted stay in the kernel's accept queue for the
+// other workers or the replacement, as with Apache's children: a dying
+// worker must not take one only to drop it when it exits.
 func (w *worker) die(cause string, code int, reqCause error) {
 	w.mu.Lock()
 	if w.dying {
@@ -400,24 +413,53 @@ func (w *worker) die(cause string, code int, reqCause error) {
 	}
 	w.dying = true
 	w.deathCause = cause
+	ln, srv := w.ln, w.srv
 	for _, f := range w.inflight {
 		f.cancel(reqCause)
 	}
 	w.mu.Unlock()
-	deadline := time.Now().Add(crashDrain)
-	for time.Now().Before(deadline) {
-		w.mu.Lock()
-		n := len(w.inflight)
-		w.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
+	if ln != nil {
+		ln.Close()
+		srv.SetKeepAlivesEnabled(false) // closes idle connections; the others after their response
 	}
+	w.drain(crashDrain)
 	w.flushPasses()
 	w.emit(Event{Kind: EventExit, Cause: cause, Status: code})
 	w.events.close()
 	os.Exit(code)
+}
+
+// drain waits until no connection is reading a request or writing a
+// response (net/http reports a connection idle or closed only once its
+// response is flushed), or for at most d.
+func (w *worker) drain(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		w.connMu.Lock()
+		n := len(w.busyConns)
+		w.connMu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// stopping reports whether the worker is about to exit: it is dying, or the
+// guest of one of its lanes has ended (and die is on its way).
+func (w *worker) stopping() bool {
+	w.mu.Lock()
+	dying := w.dying
+	w.mu.Unlock()
+	if dying {
+		return true
+	}
+	for _, l := range w.lanes {
+		if l.inst.Err() != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // retire ends a worker that is done by policy: it stops accepting, finishes
@@ -549,13 +591,21 @@ func newEventWriter(f *os.File) *eventWriter {
 	return ew
 }
 
+// send queues e. Trace events and guest output are dropped when the queue
+// is full (serving never waits for tracing; the supervisor sees a gap), but
+// a worker's lifecycle events (ready, exit) wait for room: the supervisor
+// logs and acts on them.
 func (ew *eventWriter) send(e Event) {
 	if ew.closed.Load() {
 		return
 	}
+	if e.Kind == EventReady || e.Kind == EventExit {
+		ew.ch <- e
+		return
+	}
 	select {
 	case ew.ch <- e:
-	default: // never block serving on tracing; the supervisor sees a gap
+	default:
 	}
 }
 
@@ -587,17 +637,22 @@ func (ew *eventWriter) loop() {
 	}
 }
 
-// close stops taking events and flushes those queued; it waits at most a
-// second.
+// close stops taking events and flushes those queued (an exit event among
+// them); it waits at most eventFlushTimeout, which only a supervisor that
+// stopped reading would need.
 func (ew *eventWriter) close() {
 	ew.closed.Store(true)
 	ack := make(chan struct{})
+	timeout := time.After(eventFlushTimeout)
 	select {
 	case ew.flush <- ack:
 		select {
 		case <-ack:
-		case <-time.After(time.Second):
+		case <-timeout:
 		}
-	case <-time.After(time.Second):
+	case <-timeout:
 	}
 }
+
+// eventFlushTimeout bounds the last flush of a worker's events.
+const eventFlushTimeout = 10 * time.Second

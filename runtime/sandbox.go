@@ -380,13 +380,12 @@ func (i *Instance) onFrame(frame []byte) {
 func (i *Instance) Done() <-chan struct{} { return i.done }
 
 // Err returns why the instance ended (an *ExitError), or nil while it runs.
+// It is set before the requests in flight are failed, so a Do that fails
+// because the instance ended always returns it (Done is closed just after).
 func (i *Instance) Err() error {
-	select {
-	case <-i.done:
-		return i.exitErr
-	default:
-		return nil
-	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.exitErr
 }
 
 // Close ends the request stream; the guest's Serve returns once it has read

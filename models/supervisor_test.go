@@ -1,0 +1,100 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The supervisor tests start this test binary as their worker: with
+// MPMLAB_FAKE_WORKER set, TestMain plays a worker that speaks the event
+// protocol and does what the variable says.
+func TestMain(m *testing.M) {
+	if how := os.Getenv("MPMLAB_FAKE_WORKER"); how != "" && os.Getenv(workerSpecEnv) != "" {
+		os.Exit(fakeWorker(how))
+	}
+	os.Exit(m.Run())
+}
+
+// fakeWorker is a worker process: "chatty-crash" says it is ready, then
+// writes about 900 KiB of guest output and its exit event into the event
+// pipe (enlarged to hold them all) and exits at once, before the supervisor
+// can have read them.
+func fakeWorker(how string) int {
+	f := os.NewFile(eventFD, "events")
+	enc := json.NewEncoder(f)
+	enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
+	if how != "chatty-crash" {
+		return exitSetup
+	}
+	const fSetPipeSize = 1031 // F_SETPIPE_SZ
+	syscall.Syscall(syscall.SYS_FCNTL, f.Fd(), fSetPipeSize, 1<<20)
+	var batch strings.Builder
+	line := strings.Repeat("o", 60)
+	for i := range 9000 {
+		b, _ := json.Marshal(Event{V: EventSchemaVersion, Kind: EventLog, Stream: "stdout", Text: fmt.Sprint(i, line)})
+		batch.Write(b)
+		batch.WriteByte('\n')
+	}
+	f.WriteString(batch.String())
+	enc.Encode(Event{V: EventSchemaVersion, Kind: EventExit, Cause: "loop 0 crashed: panic: after output", Status: exitCrash})
+	return exitCrash
+}
+
+// emptyWasm is the smallest module the supervisor accepts: an empty _start.
+var emptyWasm = []byte{
+	0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+	0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: () -> ()
+	0x03, 0x02, 0x01, 0x00, // function 0 has type 0
+	0x07, 0x0a, 0x01, 0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00, // export _start
+	0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // its body: end
+}
+
+// A worker's exit is logged with the cause its exit event gives, even when
+// the process is reaped before the supervisor has read the events that
+// came before (here 900 KiB of guest output).
+func TestExitCauseSurvivesOutput(t *testing.T) {
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "empty.wasm")
+	if err := os.WriteFile(wasm, emptyWasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MPMLAB_FAKE_WORKER", "chatty-crash")
+	exits := make(chan string, 64)
+	s, err := Start(context.Background(), Config{
+		Model: Reactor, Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe,
+		Logf: func(format string, args ...any) {
+			if line := fmt.Sprintf(format, args...); strings.Contains(line, "exited: ") {
+				select {
+				case exits <- line:
+				default:
+				}
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	timeout := time.After(10 * time.Second)
+	for i := 0; i < 3; i++ {
+		select {
+		case line := <-exits:
+			if !strings.Contains(line, "exited: loop 0 crashed: panic: after output; starting a replacement") {
+				t.Errorf("exit logged without its cause: %q", line)
+			}
+		case <-timeout:
+			t.Fatalf("%d exits logged in 10 s, want 3", i)
+		}
+	}
+}
