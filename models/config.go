@@ -1,12 +1,17 @@
-// Package models runs a handler under one of three concurrency models, each
-// a faithful small copy of a real server:
+// Package models runs a handler under one of four concurrency models, each
+// a faithful small copy of a real server and each a Policy in a file of its
+// own:
 //
-//   - Process: Apache's prefork MPM. Worker processes with one guest
-//     instance each, one connection per process at a time.
-//   - Thread: Apache's worker MPM. Worker processes with ThreadsPerChild
-//     threads, an instance per thread, one connection per thread.
-//   - Reactor: nginx (and node, and Apache's event MPM). One loop per worker
-//     process, a single instance serving every connection of its loop.
+//   - Process (process.go): Apache's prefork MPM. Worker processes with one
+//     guest instance each, one connection per process at a time.
+//   - Thread (thread.go): Apache's worker MPM. Worker processes with
+//     ThreadsPerChild threads, an instance per thread, one connection per
+//     thread.
+//   - Reactor (reactor.go): nginx and node. One loop per worker process, a
+//     single instance serving every connection of its loop.
+//   - EventMPM (event.go): Apache's event MPM. The worker MPM's threads plus
+//     a listener per process that holds idle keep-alive connections, so a
+//     thread serves a request, not a connection.
 //
 // A Supervisor owns the listening socket and the worker processes ("mpmlab
 // worker", see worker.go): it spawns them, replaces those that die, kills
@@ -18,27 +23,26 @@ import (
 	"time"
 )
 
-// Model names a concurrency model.
+// Model names a concurrency model; each has a Policy (policy.go) in a file
+// of its own: Process, Thread, Reactor, EventMPM.
 type Model string
 
-// The models.
-const (
-	Process Model = "process"
-	Thread  Model = "thread"
-	Reactor Model = "reactor"
-)
-
 // Models lists every model in the order mpmlab compares them.
-var Models = []Model{Process, Thread, Reactor}
+var Models = func() []Model {
+	var ms []Model
+	for _, p := range Policies {
+		ms = append(ms, p.Model())
+	}
+	return ms
+}()
 
 // ParseModel checks a model name.
 func ParseModel(s string) (Model, error) {
-	for _, m := range Models {
-		if string(m) == s {
-			return m, nil
-		}
+	p, err := PolicyOf(Model(s))
+	if err != nil {
+		return "", err
 	}
-	return "", fmt.Errorf("unknown model %q (want process, thread or reactor)", s)
+	return p.Model(), nil
 }
 
 // Config describes one server: the handler, the model and its knobs. The
@@ -61,10 +65,11 @@ type Config struct {
 	MaxSpare          int
 	MaxRequestWorkers int
 
-	// Worker (thread): processes (StartServers = ServerLimit here) and
-	// ThreadsPerChild.
-	Processes       int
-	ThreadsPerChild int
+	// Worker (thread) and event: processes (StartServers = ServerLimit
+	// here) and ThreadsPerChild; event also AsyncRequestWorkerFactor.
+	Processes                int
+	ThreadsPerChild          int
+	AsyncRequestWorkerFactor int
 
 	// Reactor: Loops (nginx worker_processes) and Connections per loop
 	// (worker_connections).
@@ -106,6 +111,7 @@ type Config struct {
 const (
 	MaxProcesses       = 64
 	MaxThreadsPerChild = 64
+	MaxAsyncFactor     = 64
 	MaxLoops           = 16
 	MaxConnections     = 10000
 	MaxBacklog         = 4096
@@ -120,6 +126,7 @@ const (
 	DefaultMaxRequestWorkers = 8
 	DefaultProcesses         = 1
 	DefaultThreadsPerChild   = 4
+	DefaultAsyncFactor       = 2 // AsyncRequestWorkerFactor, as Apache
 	DefaultLoops             = 1
 	DefaultConnections       = 512
 	DefaultBacklog           = 511
@@ -142,6 +149,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.MaxSpare, max(DefaultMaxSpare, c.MinSpare+1))
 	def(&c.Processes, DefaultProcesses)
 	def(&c.ThreadsPerChild, DefaultThreadsPerChild)
+	def(&c.AsyncRequestWorkerFactor, DefaultAsyncFactor)
 	def(&c.Loops, DefaultLoops)
 	def(&c.Connections, DefaultConnections)
 	def(&c.Backlog, DefaultBacklog)
@@ -177,6 +185,7 @@ func (c Config) Validate() error {
 		check("max-spare", c.MaxSpare, 1, MaxProcesses),
 		check("processes", c.Processes, 1, MaxProcesses),
 		check("threads-per-child", c.ThreadsPerChild, 1, MaxThreadsPerChild),
+		check("async-request-worker-factor", c.AsyncRequestWorkerFactor, 1, MaxAsyncFactor),
 		check("loops", c.Loops, 1, MaxLoops),
 		check("connections", c.Connections, 1, MaxConnections),
 		check("max-connections-per-child", c.MaxConnectionsPerChild, 0, 1_000_000),
@@ -200,17 +209,4 @@ func (c Config) Validate() error {
 		return fmt.Errorf("keepalive-timeout %v out of range 0..1m", c.KeepAliveTimeout)
 	}
 	return nil
-}
-
-// laneLabel names a lane the way guest.Worker does: "process 3",
-// "thread 2.5", "loop 0".
-func laneLabel(m Model, process, lane int) string {
-	switch m {
-	case Thread:
-		return fmt.Sprintf("thread %d.%d", process, lane)
-	case Reactor:
-		return fmt.Sprintf("loop %d", process)
-	default:
-		return fmt.Sprintf("process %d", process)
-	}
 }

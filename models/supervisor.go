@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,6 +43,7 @@ import (
 //     workers also die if the supervisor does (PR_SET_PDEATHSIG, and their
 //     event pipe breaks).
 type Supervisor struct {
+	policy Policy // the model's answers
 	cfg    Config
 	ln     *os.File
 	addr   *net.TCPAddr
@@ -121,8 +121,9 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Supervisor{cfg: cfg, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{}}
-	n, size := s.initialPool()
+	policy, _ := PolicyOf(cfg.Model) // Validate checked it
+	s := &Supervisor{cfg: cfg, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{}}
+	n, size := policy.Pool(&s.cfg)
 	s.slots = make([]*child, size)
 	var ready []*child
 	s.mu.Lock()
@@ -164,25 +165,7 @@ func warmCompilationCache(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// initialPool returns how many workers to start and how many slots the
-// scoreboard has.
-func (s *Supervisor) initialPool() (start, slots int) {
-	switch s.cfg.Model {
-	case Process:
-		return s.cfg.StartServers, s.cfg.MaxRequestWorkers
-	case Thread:
-		return s.cfg.Processes, s.cfg.Processes
-	default:
-		return s.cfg.Loops, s.cfg.Loops
-	}
-}
-
-func (s *Supervisor) lanesPerChild() int {
-	if s.cfg.Model == Thread {
-		return s.cfg.ThreadsPerChild
-	}
-	return 1
-}
+func (s *Supervisor) lanesPerChild() int { return s.policy.Lanes(&s.cfg) }
 
 // Addr is the address the server listens on.
 func (s *Supervisor) Addr() *net.TCPAddr { return s.addr }
@@ -204,12 +187,13 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		Trace:       s.cfg.Trace,
 		NoPhases:    s.cfg.NoPhases,
 		serving: serving{
-			KeepAlive:              s.cfg.KeepAlive,
-			KeepAliveTimeout:       s.cfg.KeepAliveTimeout,
-			MaxKeepAliveRequests:   s.cfg.MaxKeepAliveRequests,
-			MaxConnectionsPerChild: s.cfg.MaxConnectionsPerChild,
-			Connections:            s.cfg.Connections,
-			Timeout:                s.cfg.Timeout,
+			KeepAlive:                s.cfg.KeepAlive,
+			KeepAliveTimeout:         s.cfg.KeepAliveTimeout,
+			MaxKeepAliveRequests:     s.cfg.MaxKeepAliveRequests,
+			MaxConnectionsPerChild:   s.cfg.MaxConnectionsPerChild,
+			Connections:              s.cfg.Connections,
+			AsyncRequestWorkerFactor: s.cfg.AsyncRequestWorkerFactor,
+			Timeout:                  s.cfg.Timeout,
 		},
 	}
 	js, _ := json.Marshal(spec)
@@ -244,16 +228,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 	return c, nil
 }
 
-func (s *Supervisor) label(index int) string {
-	switch s.cfg.Model {
-	case Thread:
-		return fmt.Sprintf("process %d with %d threads", index, s.cfg.ThreadsPerChild)
-	case Reactor:
-		return fmt.Sprintf("loop %d", index)
-	default:
-		return fmt.Sprintf("process %d", index)
-	}
-}
+func (s *Supervisor) label(index int) string { return s.policy.ProcessLabel(&s.cfg, index) }
 
 func (s *Supervisor) waitReady(ctx context.Context, c *child) error {
 	select {
@@ -343,7 +318,7 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 	case EventLog:
 		c.logTokens = min(logBurst, c.logTokens+now.Sub(c.logRefill).Seconds()*logRate)
 		c.logRefill = now
-		name := laneLabel(s.cfg.Model, c.index, e.Lane)
+		name := s.policy.LaneLabel(c.index, e.Lane)
 		if c.logTokens < 1 {
 			c.logDropped++
 			break
@@ -476,7 +451,7 @@ func (s *Supervisor) monitor() {
 				s.killLocked(c, fmt.Sprintf("no heartbeat for %v (a guest froze its process)", silence.Round(time.Second)))
 			}
 		}
-		if s.cfg.Model == Process && time.Since(lastPool) >= time.Second {
+		if time.Since(lastPool) >= time.Second {
 			lastPool = time.Now()
 			spawnRate = s.maintainSparesLocked(spawnRate)
 		}
@@ -484,11 +459,10 @@ func (s *Supervisor) monitor() {
 	}
 }
 
-// maintainSparesLocked is prefork's idle-server maintenance (Apache
-// perform_idle_server_maintenance): below MinSpareServers idle processes,
-// spawn 1, then 2, 4, ... 32 per second until enough are idle or
-// MaxRequestWorkers are running; above MaxSpareServers idle, retire one
-// idle process per second. It returns the next spawn rate.
+// maintainSparesLocked runs the model's idle-server maintenance
+// (Policy.Spares: prefork's perform_idle_server_maintenance) on the
+// processes alive now, spawning or retiring as it says. It returns the
+// next spawn rate.
 func (s *Supervisor) maintainSparesLocked(rate int) int {
 	idle, total := 0, 0
 	var idleChild *child
@@ -504,9 +478,8 @@ func (s *Supervisor) maintainSparesLocked(rate int) int {
 			}
 		}
 	}
-	switch {
-	case idle < s.cfg.MinSpare && total < s.cfg.MaxRequestWorkers:
-		n := min(rate, s.cfg.MaxRequestWorkers-total)
+	switch n := s.policy.Spares(&s.cfg, total, idle, rate); {
+	case n > 0:
 		for i := 0; i < len(s.slots) && n > 0; i++ {
 			if s.slots[i] == nil {
 				if _, err := s.spawnLocked(i); err != nil {
@@ -516,14 +489,18 @@ func (s *Supervisor) maintainSparesLocked(rate int) int {
 				n--
 			}
 		}
-		return min(rate*2, 32)
-	case idle > s.cfg.MaxSpare && idleChild != nil:
+		return min(rate*2, maxSpawnRate)
+	case n < 0 && idleChild != nil:
 		idleChild.retiring = true
 		s.cfg.Logf("retiring idle %s (pid %d): %d idle > max-spare %d", s.label(idleChild.index), idleChild.pid, idle, s.cfg.MaxSpare)
 		idleChild.cmd.Process.Signal(syscall.SIGTERM)
 	}
 	return 1
 }
+
+// maxSpawnRate caps the spare processes spawned in one second (Apache's
+// MAX_SPAWN_RATE).
+const maxSpawnRate = 32
 
 func (s *Supervisor) killLocked(c *child, why string) {
 	c.killed = why
@@ -655,21 +632,4 @@ func (s *Supervisor) RSS() map[int]int {
 		}
 	}
 	return out
-}
-
-// ProcessRSS returns a process's resident memory in KiB (VmRSS of
-// /proc/PID/status), or 0 if it cannot be read.
-func ProcessRSS(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int
-			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
-			return kb
-		}
-	}
-	return 0
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
@@ -67,7 +68,7 @@ const (
 type workerSpec struct {
 	Model       Model  `json:"model"`
 	Process     int    `json:"process"` // index of this worker process
-	Lanes       int    `json:"lanes"`   // instances (threads); 1 for process and reactor
+	Lanes       int    `json:"lanes"`   // guest instances (Policy.Lanes)
 	Wasm        string `json:"wasm"`
 	CacheDir    string `json:"cache_dir"`
 	MemoryLimit int    `json:"memory_limit"`
@@ -78,12 +79,13 @@ type workerSpec struct {
 
 // serving holds the knobs a worker applies to its connections.
 type serving struct {
-	KeepAlive              bool          `json:"keepalive"`
-	KeepAliveTimeout       time.Duration `json:"keepalive_timeout"`
-	MaxKeepAliveRequests   int           `json:"max_keepalive_requests"`
-	MaxConnectionsPerChild int           `json:"max_connections_per_child"` // 0: unlimited
-	Connections            int           `json:"connections"`               // reactor: worker_connections
-	Timeout                time.Duration `json:"timeout"`                   // per request
+	KeepAlive                bool          `json:"keepalive"`
+	KeepAliveTimeout         time.Duration `json:"keepalive_timeout"`
+	MaxKeepAliveRequests     int           `json:"max_keepalive_requests"`
+	MaxConnectionsPerChild   int           `json:"max_connections_per_child"`   // 0: unlimited
+	Connections              int           `json:"connections"`                 // reactor: worker_connections
+	AsyncRequestWorkerFactor int           `json:"async_request_worker_factor"` // event
+	Timeout                  time.Duration `json:"timeout"`                     // per request
 }
 
 // RunWorker is the body of the hidden "mpmlab worker" command. It returns
@@ -95,6 +97,12 @@ func RunWorker() error {
 	}
 	w := &worker{spec: spec, start: time.Now(), inflight: map[uint64]*inflight{}, busyConns: map[net.Conn]bool{}, idleConns: map[net.Conn]bool{}}
 	w.events = newEventWriter(os.NewFile(eventFD, "mpmlab-events"))
+	var err error
+	if w.policy, err = PolicyOf(spec.Model); err != nil {
+		w.emit(Event{Kind: EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
+		w.events.close()
+		return err
+	}
 	if err := w.run(); err != nil {
 		w.emit(Event{Kind: EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
 		w.events.close()
@@ -108,6 +116,9 @@ type worker struct {
 	start  time.Time
 	events *eventWriter
 	pid    int
+
+	policy Policy
+	gate   gate // the model's accept policy (accept.go)
 
 	engine *runtime.Engine
 	lanes  []*lane
@@ -135,6 +146,7 @@ type worker struct {
 type lane struct {
 	index   int
 	inst    *runtime.Instance
+	loop    loopClock // inst.Loop(): the passes of its loop
 	label   string
 	header  []string     // X-Mpmlab-Worker: "thread 0.2 (pid 4242)"
 	state   atomic.Value // string
@@ -155,7 +167,7 @@ var (
 func (w *worker) run() error {
 	w.pid = os.Getpid()
 	n := max(w.spec.Lanes, 1)
-	if w.spec.Model == Thread {
+	if w.policy.Threads() {
 		// Every thread runs its guest on an OS thread of its own; a
 		// spinning guest cannot be preempted, so it needs its own P.
 		goruntime.GOMAXPROCS(n + 2)
@@ -187,7 +199,7 @@ func (w *worker) run() error {
 			Env:          env,
 			Shared:       shared,
 			NoPhases:     w.spec.NoPhases,
-			LockOSThread: w.spec.Model == Thread,
+			LockOSThread: w.policy.Threads(),
 			Log: func(stream, line string) {
 				w.emit(Event{Kind: EventLog, Lane: l.index, Stream: stream, Text: line})
 			},
@@ -204,7 +216,7 @@ func (w *worker) run() error {
 				}
 			},
 		}
-		if w.spec.Model == Reactor && w.spec.Trace {
+		if w.policy.Loop() && w.spec.Trace {
 			// The lag monitor wakes the loop 100 times a second: only
 			// when someone watches (the playground, the scoreboard).
 			cfg.Env = append(cfg.Env, "MPMLAB_LAG=1")
@@ -215,6 +227,7 @@ func (w *worker) run() error {
 		if err != nil {
 			return err
 		}
+		l.loop = l.inst.Loop()
 		w.lanes = append(w.lanes, l)
 		go w.watch(l)
 	}
@@ -225,7 +238,8 @@ func (w *worker) run() error {
 		return fmt.Errorf("listening socket: %w", err)
 	}
 	lnFile.Close()
-	ln := w.gate(inner)
+	w.gate = w.policy.gate(w, inner)
+	ln := net.Listener(w.gate)
 	srv := &http.Server{
 		Handler:           w,
 		IdleTimeout:       w.spec.KeepAliveTimeout,
@@ -250,7 +264,7 @@ func (w *worker) run() error {
 	// work): give it back now rather than when the scavenger gets to it.
 	go debug.FreeOSMemory()
 	go w.heartbeat()
-	if w.spec.Model == Reactor && w.spec.Trace {
+	if w.policy.Loop() && w.spec.Trace {
 		go w.traceLoop()
 	}
 	go w.onSignal()
@@ -262,15 +276,20 @@ func (w *worker) run() error {
 	return nil
 }
 
-func (w *worker) laneLabel(i int) string { return laneLabel(w.spec.Model, w.spec.Process, i) }
+func (w *worker) laneLabel(i int) string { return w.policy.LaneLabel(w.spec.Process, i) }
 
 // ServeHTTP passes one request into the connection's lane.
 func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	cs := r.Context().Value(connKey{}).(*connState)
-	l := cs.lane
-	if l == nil {
-		l = w.lanes[0]
+	// The lane that serves it: the one the connection holds, or (event)
+	// a thread handed out for this request alone.
+	l, done, ok := w.gate.serve(cs)
+	if !ok {
+		rw.Header().Set("Connection", "close")
+		http.Error(rw, "worker is shutting down", http.StatusServiceUnavailable)
+		return
 	}
+	defer done()
 	cs.requests++
 	id := w.reqs.Add(1)
 	start := time.Now()
@@ -305,7 +324,7 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		delete(w.inflight, id)
 		w.mu.Unlock()
 	}()
-	if w.spec.Model != Reactor {
+	if !w.policy.Loop() {
 		w.setState(l, StateSending)
 	}
 	w.writing.Add(1)
@@ -455,7 +474,7 @@ func (w *worker) stopping() bool {
 		return true
 	}
 	for _, l := range w.lanes {
-		if l.inst.Err() != nil {
+		if l.inst != nil && l.inst.Err() != nil {
 			return true
 		}
 	}
@@ -656,3 +675,30 @@ func (ew *eventWriter) close() {
 
 // eventFlushTimeout bounds the last flush of a worker's events.
 const eventFlushTimeout = 10 * time.Second
+
+// retireWhenQuiet retires the worker, once, as soon as none of its
+// connections is new or serving a request (idle keep-alive connections are
+// closed by the shutdown).
+func (w *worker) retireWhenQuiet() {
+	w.quietOnce.Do(func() {
+		go func() {
+			for {
+				w.connMu.Lock()
+				n := len(w.busyConns)
+				w.connMu.Unlock()
+				if n == 0 {
+					w.retire("served its connection quota (--max-connections-per-child)")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	})
+}
+
+// onSignal retires the worker when the supervisor asks it to stop.
+func (w *worker) onSignal() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM, syscall.SIGINT)
+	<-ch
+	w.retire("stopped by the supervisor")
+}

@@ -90,7 +90,7 @@ func (c *phaseCollector) summary(model models.Model, path string) *serverSummary
 		return percentiles{P50: loadgen.Percentile(d, 0.50), P99: loadgen.Percentile(d, 0.99)}
 	}
 	s := &serverSummary{Wait: pct(c.wait), Service: pct(c.service)}
-	if model == models.Reactor {
+	if p, _ := models.PolicyOf(model); p != nil && p.Loop() {
 		h := c.hold
 		h.Path = path
 		s.LongestHold = &h
@@ -99,7 +99,7 @@ func (c *phaseCollector) summary(model models.Model, path string) *serverSummary
 }
 
 const benchDescription = `
-Start a handler under one model, or each of the three in turn (--model all),
+Start a handler under one model, or each of the four in turn (--model all),
 drive it with the built-in load generator on loopback, and print a summary per
 model plus a side-by-side table.
 
@@ -111,7 +111,7 @@ show it. --baseline also measures the same handler built natively and served
 by Go's net/http, and reports each model's req/s as a ratio of it.
 
 --json prints {"results": [...]} where each result has:
-  model      process, thread, reactor or native
+  model      process, thread, reactor, event or native
   workers    worker processes at the end of the run
   rss_kb     their resident memory, summed (KiB)
   ratio      req/s relative to the native baseline (with --baseline)
@@ -128,7 +128,7 @@ by Go's net/http, and reports each model's req/s as a ratio of it.
   error      set when the model could not be measured`
 
 func benchCmd(args []string) error {
-	fs := newFlags("bench", "[--model process|thread|reactor|all] [model knobs] [load flags] PATH", benchDescription)
+	fs := newFlags("bench", "[--model process|thread|reactor|event|all] [model knobs] [load flags] PATH", benchDescription)
 	m := addModelFlags(fs, true)
 	fs.Lookup("addr").DefValue = "127.0.0.1:0"
 	m.cfg.Addr = "127.0.0.1:0"
@@ -136,6 +136,7 @@ func benchCmd(args []string) error {
 	requests := fs.Int("requests", 0, "requests per model (0: run for --duration)")
 	duration := fs.Duration("duration", 5*time.Second, "how long to load each model when --requests is 0")
 	rate := fs.Float64("rate", 0, "open loop: send this many requests per second on a fixed schedule")
+	think := fs.Duration("think", 0, "closed loop: each client waits this long after a response before its next request, its connection kept (e.g. 1s)")
 	keepalive := fs.Bool("client-keepalive", true, "clients reuse connections (the server's --keepalive must allow it)")
 	path := fs.String("path", "/", "request path and query, e.g. /?ms=50")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
@@ -160,7 +161,7 @@ func benchCmd(args []string) error {
 			return err
 		}
 	}
-	load := loadgen.Config{Concurrency: *concurrency, Requests: *requests, Rate: *rate, KeepAlive: *keepalive, URL: "http://127.0.0.1:1" + *path}
+	load := loadgen.Config{Concurrency: *concurrency, Requests: *requests, Rate: *rate, Think: *think, KeepAlive: *keepalive, URL: "http://127.0.0.1:1" + *path}
 	if *requests == 0 {
 		load.Duration = *duration
 	}
@@ -238,7 +239,7 @@ func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, pat
 // near its end.
 func drive(ctx context.Context, load loadgen.Config, workers func() (n, rssKB int)) (*loadgen.Summary, int, int, error) {
 	warm := load
-	warm.Requests, warm.Duration, warm.Rate, warm.OnResult = min(50, max(load.Concurrency, 10)), 0, 0, nil
+	warm.Requests, warm.Duration, warm.Rate, warm.Think, warm.OnResult = min(50, max(load.Concurrency, 10)), 0, 0, 0, nil
 	loadgen.Run(ctx, warm)
 	var n, rss int
 	var sampled bool

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,11 +25,15 @@ type modelFlags struct {
 
 func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
 	m := &modelFlags{}
-	models := "process, thread or reactor"
-	if allowAll {
-		models += ", or all"
+	names := make([]string, len(models.Models))
+	for i, m := range models.Models {
+		names[i] = string(m)
 	}
-	fs.StringVar(&m.model, "model", "reactor", "concurrency model: "+models)
+	list := strings.Join(names, ", ")
+	if allowAll {
+		list += ", or all"
+	}
+	fs.StringVar(&m.model, "model", "reactor", "concurrency model: "+list)
 	fs.StringVar(&m.cfg.Addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
 	fs.DurationVar(&m.cfg.Timeout, "timeout", defaultTimeout, "cut off a request after this long by killing its worker")
 	fs.IntVar(&m.cfg.Backlog, "backlog", defaultBacklog, "kernel listen backlog (ListenBacklog); beyond it the kernel drops connections")
@@ -40,8 +45,10 @@ func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
 	fs.IntVar(&m.cfg.MinSpare, "min-spare", defaultMinSpare, "process: spawn processes while fewer are idle (MinSpareServers)")
 	fs.IntVar(&m.cfg.MaxSpare, "max-spare", defaultMaxSpare, "process: retire processes while more are idle (MaxSpareServers)")
 	fs.IntVar(&m.cfg.MaxRequestWorkers, "max-request-workers", defaultMaxRequestWorkers, "process: most processes at once (MaxRequestWorkers)")
-	fs.IntVar(&m.cfg.Processes, "processes", defaultProcesses, "thread: worker processes")
-	fs.IntVar(&m.cfg.ThreadsPerChild, "threads-per-child", defaultThreadsPerChild, "thread: threads in each process (ThreadsPerChild)")
+	fs.IntVar(&m.cfg.Processes, "processes", defaultProcesses, "thread, event: worker processes")
+	fs.IntVar(&m.cfg.ThreadsPerChild, "threads-per-child", defaultThreadsPerChild, "thread, event: threads in each process (ThreadsPerChild)")
+	fs.IntVar(&m.cfg.AsyncRequestWorkerFactor, "async-request-worker-factor", models.DefaultAsyncFactor,
+		"event: a process accepts while it has fewer than threads-per-child + this × its idle threads connections (AsyncRequestWorkerFactor)")
 	fs.IntVar(&m.cfg.Loops, "loops", defaultLoops, "reactor: event loops, each its own process (nginx worker_processes)")
 	fs.IntVar(&m.cfg.Connections, "connections", defaultConnections, "reactor: open connections per loop; past it new ones are closed (nginx worker_connections)")
 	fs.IntVar(&m.mem, "memory-limit", runtime.DefaultMemoryLimit>>20, "memory limit of each guest instance, in MiB")
@@ -81,7 +88,7 @@ func (m *modelFlags) config(model models.Model, wasm string) (models.Config, err
 }
 
 func runCmd(args []string) error {
-	fs := newFlags("run", "[--model process|thread|reactor] [--addr HOST:PORT] [knobs] PATH", `
+	fs := newFlags("run", "[--model process|thread|reactor|event] [--addr HOST:PORT] [knobs] PATH", `
 Build a handler and serve it under one concurrency model on a real port until
 interrupted (Ctrl-C). Worker processes accept connections from one shared
 socket, as Apache's children and nginx's workers do.
@@ -89,12 +96,15 @@ socket, as Apache's children and nginx's workers do.
   process  Apache prefork: worker processes with one instance each, one connection each
   thread   Apache worker: processes with threads, an instance and a connection per thread
   reactor  nginx / node: one event loop per process, every connection in one instance
+  event    Apache event: worker's processes and threads, plus a listener per process
+           that holds idle keep-alive connections; a thread serves a request, not a
+           connection
 
 Every response carries X-Mpmlab-Worker naming the worker that served it.`)
 	m := addModelFlags(fs, false)
 	status := fs.String("status-addr", "", "serve a mod_status-style scoreboard at http://ADDR/server-status (e.g. 127.0.0.1:0)")
 	quiet := fs.Bool("quiet", false, "do not print the guest's output and worker lifecycle")
-	trace := fs.String("trace", "", "write every trace event (models.Event, schema v1) as a JSON line to `FILE` (- for stdout)")
+	trace := fs.String("trace", "", "write every trace event (models.Event, schema v2) as a JSON line to `FILE` (- for stdout)")
 	pos, err := parse(fs, args, 1, "PATH: a .go file, a directory, a .txtar file or an example name")
 	if err != nil {
 		return err

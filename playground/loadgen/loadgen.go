@@ -59,6 +59,8 @@ const (
 	MaxDuration = 5 * time.Minute
 	// MaxRate caps Config.Rate, in requests per second.
 	MaxRate = 100_000
+	// MaxThink caps Config.Think.
+	MaxThink = time.Minute
 )
 
 // Defaults for zero fields of Config.
@@ -126,6 +128,12 @@ type Config struct {
 	// omission. 0 selects the closed loop.
 	Rate float64
 
+	// Think, in closed loop, is how long each client waits after a
+	// response before it sends its next request, on the same connection if
+	// kept alive: a person reading a page. 0: none. An open loop has no
+	// think time (its schedule is the rate).
+	Think time.Duration
+
 	// KeepAlive, if false, sends every request on a new TCP connection. If
 	// true, connections are reused: each client keeps its connection.
 	KeepAlive bool
@@ -174,6 +182,12 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 || c.Timeout > MaxDuration {
 		return fmt.Errorf("timeout %v out of range 0..%v", c.Timeout, MaxDuration)
+	}
+	if c.Think < 0 || c.Think > MaxThink {
+		return fmt.Errorf("think %v out of range 0..%v", c.Think, MaxThink)
+	}
+	if c.Think > 0 && c.Rate > 0 {
+		return errors.New("think time is for a closed loop: an open loop's schedule is its rate")
 	}
 	return nil
 }
@@ -334,11 +348,30 @@ func (r *runner) closedLoop(ctx context.Context, start time.Time) []*tally {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) && issued.Add(1) <= limit {
 				r.record(ctx, t, r.do(ctx, time.Now()))
+				if r.cfg.Think > 0 && !think(ctx, r.cfg.Think, deadline) {
+					break
+				}
 			}
 		})
 	}
 	wg.Wait()
 	return tallies
+}
+
+// think waits d between a client's requests (its connection stays open if
+// kept alive); it reports false if the run ends first.
+func think(ctx context.Context, d time.Duration, deadline time.Time) bool {
+	if time.Until(deadline) < d {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // openLoop schedules request n at start + n/Rate and hands it to a pool of

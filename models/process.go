@@ -1,0 +1,46 @@
+package models
+
+import (
+	"fmt"
+	"net"
+)
+
+// Process is Apache's prefork MPM: worker processes with one guest instance
+// each, so one connection per process at a time.
+//
+// Directives: StartServers (processes at start), MinSpareServers and
+// MaxSpareServers (idle processes the parent keeps ready: below the
+// minimum it spawns 1, then 2, 4 … up to 32 a second; above the maximum it
+// retires one a second), MaxRequestWorkers (the most processes; beyond
+// them connections wait in the listen backlog), MaxConnectionsPerChild,
+// KeepAlive, KeepAliveTimeout and MaxKeepAliveRequests. A connection
+// holds its process until it closes, idle keep-alive time included. A
+// crash takes down only its process's own connection.
+const Process Model = "process"
+
+type processPolicy struct{}
+
+func (processPolicy) Model() Model { return Process }
+
+func (processPolicy) Pool(c *Config) (int, int) { return c.StartServers, c.MaxRequestWorkers }
+
+func (processPolicy) Lanes(*Config) int { return 1 }
+
+// Spares is Apache's perform_idle_server_maintenance.
+func (processPolicy) Spares(c *Config, alive, idle, rate int) int {
+	switch {
+	case idle < c.MinSpare && alive < c.MaxRequestWorkers:
+		return min(max(rate, 1), c.MaxRequestWorkers-alive)
+	case idle > c.MaxSpare:
+		return -1
+	}
+	return 0
+}
+
+func (processPolicy) ProcessLabel(_ *Config, i int) string { return fmt.Sprintf("process %d", i) }
+func (processPolicy) LaneLabel(p, _ int) string            { return fmt.Sprintf("process %d", p) }
+func (processPolicy) Threads() bool                        { return false }
+func (processPolicy) Loop() bool                           { return false }
+func (processPolicy) Crash(*Config) string                 { return "only its own connection" }
+
+func (processPolicy) gate(w *worker, inner net.Listener) gate { return newLaneGate(w, inner) }

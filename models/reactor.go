@@ -1,0 +1,34 @@
+package models
+
+import (
+	"fmt"
+	"net"
+)
+
+// Reactor is nginx (and node): one cooperative loop per worker process, a
+// single guest instance serving every connection of its loop.
+//
+// Directives: worker_processes (Loops), worker_connections (Connections:
+// past them a loop accepts a new connection and closes it at once), the
+// keep-alive knobs, and multi_accept off: a loop accepts at most one
+// connection per pass, so a loop held by a handler accepts nothing. A
+// handler that computes or blocks holds the whole loop; time.Sleep and
+// channels park only their request. A crash drops every connection of the
+// loop.
+const Reactor Model = "reactor"
+
+type reactorPolicy struct{}
+
+func (reactorPolicy) Model() Model                      { return Reactor }
+func (reactorPolicy) Pool(c *Config) (int, int)         { return c.Loops, c.Loops }
+func (reactorPolicy) Lanes(*Config) int                 { return 1 }
+func (reactorPolicy) Spares(*Config, int, int, int) int { return 0 }
+func (reactorPolicy) ProcessLabel(_ *Config, i int) string {
+	return fmt.Sprintf("loop %d", i)
+}
+func (reactorPolicy) LaneLabel(p, _ int) string { return fmt.Sprintf("loop %d", p) }
+func (reactorPolicy) Threads() bool             { return false }
+func (reactorPolicy) Loop() bool                { return true }
+func (reactorPolicy) Crash(*Config) string      { return "every connection of its loop" }
+
+func (reactorPolicy) gate(w *worker, inner net.Listener) gate { return newLoopGate(w, inner) }
