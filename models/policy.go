@@ -88,4 +88,3 @@ func modelList() string {
 	}
 	return s
 }
-
