@@ -25,8 +25,8 @@ const (
 	// maxRuns caps the experiments running at once, over every tab.
 	maxRuns = 2
 	// maxRunTime caps the load on each model: a run of one model lasts at
-	// most about 60 s plus its build, Compare (three models one after
-	// another) about 3 × 60 s plus the build and each model's start and
+	// most about 60 s plus its build, Compare (four models one after
+	// another) about 4 × 60 s plus the build and each model's start and
 	// stop.
 	maxRunTime = time.Duration(experiment.MaxDurationMS) * time.Millisecond
 	// attachTimeout is how long a run waits for its event stream before it
@@ -320,23 +320,24 @@ func modelConfig(e experiment.Experiment, m models.Model) models.Config {
 		minSpare = 0 // no spares
 	}
 	return models.Config{
-		Model:                  m,
-		Addr:                   "127.0.0.1:0",
-		Backlog:                k.Backlog,
-		StartServers:           k.StartServers,
-		MinSpare:               minSpare,
-		MaxSpare:               k.MaxSpare,
-		MaxRequestWorkers:      k.MaxRequestWorkers,
-		Processes:              k.Processes,
-		ThreadsPerChild:        k.ThreadsPerChild,
-		Loops:                  k.Loops,
-		Connections:            k.Connections,
-		MaxConnectionsPerChild: k.MaxConnectionsPerChild,
-		KeepAlive:              experiment.On(k.KeepAlive),
-		KeepAliveTimeout:       time.Duration(k.KeepAliveTimeoutMS) * time.Millisecond,
-		MaxKeepAliveRequests:   maxKA,
-		Timeout:                time.Duration(k.TimeoutMS) * time.Millisecond,
-		MemoryLimit:            k.MemoryLimitMB << 20,
+		Model:                    m,
+		Addr:                     "127.0.0.1:0",
+		Backlog:                  k.Backlog,
+		StartServers:             k.StartServers,
+		MinSpare:                 minSpare,
+		MaxSpare:                 k.MaxSpare,
+		MaxRequestWorkers:        k.MaxRequestWorkers,
+		Processes:                k.Processes,
+		ThreadsPerChild:          k.ThreadsPerChild,
+		AsyncRequestWorkerFactor: k.AsyncRequestWorkerFactor,
+		Loops:                    k.Loops,
+		Connections:              k.Connections,
+		MaxConnectionsPerChild:   k.MaxConnectionsPerChild,
+		KeepAlive:                experiment.On(k.KeepAlive),
+		KeepAliveTimeout:         time.Duration(k.KeepAliveTimeoutMS) * time.Millisecond,
+		MaxKeepAliveRequests:     maxKA,
+		Timeout:                  time.Duration(k.TimeoutMS) * time.Millisecond,
+		MemoryLimit:              k.MemoryLimitMB << 20,
 	}
 }
 
@@ -350,6 +351,7 @@ func loadConfig(l experiment.Load, url string, timeout time.Duration) loadgen.Co
 		Requests:    l.Requests,
 		Duration:    time.Duration(l.DurationMS) * time.Millisecond,
 		Rate:        l.Rate,
+		Think:       time.Duration(l.ThinkMS) * time.Millisecond,
 		KeepAlive:   experiment.On(l.KeepAlive),
 		Timeout:     min(timeout+5*time.Second, maxRunTime),
 	}
@@ -426,10 +428,8 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 	}
 	defer sup.Close() // no-op once closed below; reaps the workers after a panic
 	cfg = sup.Config()
-	res := &modelResult{Model: model, Lanes: 1, LoopUtil: -1}
-	if m == models.Thread {
-		res.Lanes = cfg.ThreadsPerChild
-	}
+	policy, _ := models.PolicyOf(m)
+	res := &modelResult{Model: model, Lanes: policy.Lanes(&cfg), LoopUtil: -1}
 
 	run.out.send("phase", phaseEvent{Model: model, State: "running"})
 	live := newLiveStats()
@@ -475,7 +475,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 			}
 		}
 		ev.Scoreboard = sup.Scoreboard()
-		if m == models.Reactor {
+		if policy.Loop() {
 			ev.Conns = tr.loopConns()
 		}
 		res.Workers = max(res.Workers, ev.Workers)
@@ -535,7 +535,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		slices.Sort(tr.services)
 		res.WaitP50MS, res.ServiceP50MS = round2(ms(time.Duration(pct(tr.waits, 50)))), round2(ms(time.Duration(pct(tr.services, 50))))
 	}
-	if h := tr.hold; h.Hold > 0 && m == models.Reactor {
+	if h := tr.hold; h.Hold > 0 && policy.Loop() {
 		res.LongestHold = &holdInfo{MS: round2(ms(time.Duration(h.Hold))), Method: h.Method, Path: h.Path, Where: h.Where}
 	}
 	tr.mu.Unlock()

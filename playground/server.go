@@ -17,7 +17,7 @@
 //     guest instances per model and memory per instance capped below the
 //     CLI's: experiment.MaxInstances, experiment.MaxMemoryMB), the runs in
 //     flight (maxRuns, one per tab) and the load on each model (maxRunTime,
-//     60 s: Compare runs three models, so about 3 × 60 s plus builds). Bad
+//     60 s: Compare runs four models, so about 4 × 60 s plus builds). Bad
 //     input gets a 4xx with {"error": "..."} naming the field.
 //   - Only this server's page may call it (access.go): a Host that is not
 //     one of its names gets 403 (DNS rebinding), a state-changing request
@@ -363,6 +363,7 @@ var knobNames = strings.NewReplacer(
 	"max-keepalive-requests", "knobs.max_keepalive_requests",
 	"max-request-workers", "knobs.max_request_workers",
 	"threads-per-child", "knobs.threads_per_child",
+	"async-request-worker-factor", "knobs.async_request_worker_factor",
 	"keepalive-timeout", "knobs.keepalive_timeout_ms",
 	"start-servers", "knobs.start_servers",
 	"min-spare", "knobs.min_spare",
@@ -374,7 +375,7 @@ var knobNames = strings.NewReplacer(
 	"timeout", "knobs.timeout_ms",
 )
 
-// modelsOf lists the models an experiment runs: one, or all three for
+// modelsOf lists the models an experiment runs: one, or all four for
 // "all" (Compare), in models.Models order.
 func modelsOf(model string) []models.Model {
 	if model == "all" {

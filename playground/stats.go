@@ -203,6 +203,9 @@ func sentence(r *modelResult, prev *modelResult) string {
 	case models.Thread:
 		parts = append(parts, fmt.Sprintf("%s in %s served one connection each (%s)",
 			plural(r.Workers*r.Lanes, "thread", "threads"), plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
+	case models.EventMPM:
+		parts = append(parts, fmt.Sprintf("%s in %s served one request each, their listeners holding the idle connections (%s)",
+			plural(r.Workers*r.Lanes, "thread", "threads"), plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
 	case models.Reactor:
 		loop := "the loop was"
 		if r.Workers > 1 {
@@ -237,7 +240,7 @@ func sentence(r *modelResult, prev *modelResult) string {
 		}
 		var what string
 		switch models.Model(r.Model) {
-		case models.Thread:
+		case models.Thread, models.EventMPM:
 			what = fmt.Sprintf("a process died %s, each time taking its %d threads with it", times, r.Lanes)
 		case models.Reactor:
 			what = fmt.Sprintf("a loop died %s, each time dropping every connection it held", times)

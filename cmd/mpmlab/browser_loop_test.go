@@ -116,3 +116,34 @@ func TestBrowserLoopPicture(t *testing.T) {
 		}
 	})
 }
+
+// The event model from the page: its knobs in the form, its lanes (one per
+// thread), its Compare row and sentence.
+func TestBrowserEventModel(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "blocking", "model", "event", "knobs.processes", "2", "knobs.threads_per_child", "2",
+		"knobs.async_request_worker_factor", "3", "load.path", "/", "load.rate", "0", "load.concurrency", "12",
+		"load.requests", "36", "load.duration_ms", "0", "load.keepalive", "true", "load.think_ms", "100")
+	visible := tb.evalString(`[...document.querySelectorAll("#knobs label.field")].filter(l => l.offsetParent !== null).map(l => l.querySelector(".name").textContent).join(",")`)
+	for _, k := range []string{"processes", "threads_per_child", "async_request_worker_factor"} {
+		if !strings.Contains(visible, k) {
+			t.Errorf("knob %s not shown for the event model (shown: %s)", k, visible)
+		}
+	}
+	if strings.Contains(visible, "loops") || strings.Contains(visible, "start_servers") {
+		t.Errorf("another model's knobs shown for event: %s", visible)
+	}
+	p99 := tb.runModel("event")
+	tb.screenshot("event-model")
+	lanes := tb.evalFloat(`+(document.getElementById("timeline").dataset.maxInFlight || 0)`)
+	sentence := tb.evalString(`document.querySelector("#summary-event [data-stat=sentence]").textContent`)
+	t.Logf("event: p99 %.1f ms, at most %v in flight; %s", p99, lanes, sentence)
+	if !strings.Contains(sentence, "4 threads in 2 processes") || !strings.Contains(sentence, "listeners") {
+		t.Errorf("event sentence %q, want the 4 threads in 2 processes and their listeners", sentence)
+	}
+	if lanes < 2 {
+		t.Errorf("at most %v requests drawn in flight, want the threads serving in parallel", lanes)
+	}
+}

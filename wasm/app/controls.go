@@ -28,7 +28,7 @@ const (
 type field struct {
 	name  string // the JSON path, as in the API's error messages
 	kind  fieldKind
-	model string // "" for every model
+	model string // the models it applies to, space-separated; "" for every model
 	min   int
 	max   int
 	help  string
@@ -52,8 +52,9 @@ func knobFields() []*field {
 		k("min_spare", "process", -1, experiment.MaxProcesses, "MinSpareServers: spawn processes while fewer are idle (-1: no spares)", func(k *experiment.Knobs) *int { return &k.MinSpare }),
 		k("max_spare", "process", 1, experiment.MaxProcesses, "MaxSpareServers: retire processes while more are idle", func(k *experiment.Knobs) *int { return &k.MaxSpare }),
 		k("max_request_workers", "process", 1, experiment.MaxProcesses, "MaxRequestWorkers: the most processes at once", func(k *experiment.Knobs) *int { return &k.MaxRequestWorkers }),
-		k("processes", "thread", 1, experiment.MaxProcesses, "worker processes (each with threads_per_child threads)", func(k *experiment.Knobs) *int { return &k.Processes }),
-		k("threads_per_child", "thread", 1, experiment.MaxThreadsPerChild, "ThreadsPerChild: threads in each process", func(k *experiment.Knobs) *int { return &k.ThreadsPerChild }),
+		k("processes", "thread event", 1, experiment.MaxProcesses, "worker processes (each with threads_per_child threads)", func(k *experiment.Knobs) *int { return &k.Processes }),
+		k("threads_per_child", "thread event", 1, experiment.MaxThreadsPerChild, "ThreadsPerChild: threads in each process", func(k *experiment.Knobs) *int { return &k.ThreadsPerChild }),
+		k("async_request_worker_factor", "event", 1, experiment.MaxAsyncFactor, "AsyncRequestWorkerFactor: a process holds at most threads_per_child + this × its idle threads connections; past it, it stops accepting and closes idle keep-alive connections", func(k *experiment.Knobs) *int { return &k.AsyncRequestWorkerFactor }),
 		k("loops", "reactor", 1, experiment.MaxLoops, "event loops, each its own process (nginx worker_processes)", func(k *experiment.Knobs) *int { return &k.Loops }),
 		k("connections", "reactor", 1, experiment.MaxConnections, "open connections per loop (nginx worker_connections)", func(k *experiment.Knobs) *int { return &k.Connections }),
 		k("backlog", "", 1, experiment.MaxBacklog, "ListenBacklog: connections no worker has accepted wait here", func(k *experiment.Knobs) *int { return &k.Backlog }),
@@ -82,6 +83,7 @@ func loadFields() []*field {
 		l("duration_ms", 0, experiment.MaxDurationMS, "stop after this long (ms; 0: use the request count)", func(l *experiment.Load) *int { return &l.DurationMS }),
 		{name: "load.keepalive", kind: boolField, help: "clients reuse connections",
 			boolp: func(e *experiment.Experiment) **bool { return &e.Load.KeepAlive }},
+		l("think_ms", 0, experiment.MaxThinkMS, "closed loop: each client's pause between a response and its next request, on its kept connection (ms)", func(l *experiment.Load) *int { return &l.ThinkMS }),
 		{name: "load.rate", kind: floatField, max: experiment.MaxRate, help: "open loop: requests per second whatever the answers (0: closed loop)",
 			floatp: func(e *experiment.Experiment) *float64 { return &e.Load.Rate }},
 	}

@@ -580,7 +580,7 @@ func (a *app) draw() {
 	}
 	if all {
 		var ds []live.Dist
-		for _, m := range []string{"process", "thread", "reactor", "instance-per-request", "worker-pool", "page-loop"} {
+		for _, m := range []string{"process", "thread", "reactor", "event", "instance-per-request", "worker-pool", "page-loop"} {
 			if d, ok := a.dists[m]; ok {
 				ds = append(ds, d)
 			}

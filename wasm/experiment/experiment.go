@@ -60,12 +60,14 @@ const (
 	MaxRequests = 20000
 	// MaxDurationMS caps Load.DurationMS and the load on each model: each
 	// model's load is cut at 60 s, so a single-model experiment takes at
-	// most about 60 s plus its build, and Compare ("all": three models one
-	// after another) about 3 × 60 s plus its build and each model's start
+	// most about 60 s plus its build, and Compare ("all": four models one
+	// after another) about 4 × 60 s plus its build and each model's start
 	// and stop.
 	MaxDurationMS = 60000
 	// MaxRate caps Load.Rate (requests per second, open loop).
 	MaxRate = 5000
+	// MaxThinkMS caps Load.ThinkMS.
+	MaxThinkMS = 10000
 	// MaxPathLength caps Load.Path.
 	MaxPathLength = 2048
 	// maxFragmentJSON caps the decompressed size of a fragment, so that a
@@ -77,6 +79,7 @@ const (
 const (
 	MaxProcesses       = 64
 	MaxThreadsPerChild = 64
+	MaxAsyncFactor     = 64
 	MaxLoops           = 16
 	MaxConnections     = 10000
 	MaxBacklog         = 4096
@@ -106,6 +109,7 @@ const (
 	DefaultMaxRequestWorkers = 8
 	DefaultProcesses         = 1
 	DefaultThreadsPerChild   = 4
+	DefaultAsyncFactor       = 2
 	DefaultLoops             = 1
 	DefaultConnections       = 512
 	DefaultBacklog           = 511
@@ -119,14 +123,14 @@ const (
 	DefaultRequests          = 200 // when neither Requests nor DurationMS is set
 )
 
-// Models are the values of Experiment.Model; "all" runs the three one after
+// Models are the values of Experiment.Model; "all" runs the four one after
 // another (Compare).
-var Models = []string{"process", "thread", "reactor", "all"}
+var Models = []string{"process", "thread", "reactor", "event", "all"}
 
 // Experiment is everything a share link restores.
 type Experiment struct {
 	Source Source `json:"source"`
-	// Model is "process", "thread", "reactor" or "all" (default reactor).
+	// Model is "process", "thread", "reactor", "event" or "all" (default reactor).
 	Model string `json:"model"`
 	Knobs Knobs  `json:"knobs"`
 	Load  Load   `json:"load"`
@@ -159,8 +163,11 @@ type Knobs struct {
 	MinSpare          int `json:"min_spare"`           // process: MinSpareServers (2; -1 none)
 	MaxSpare          int `json:"max_spare"`           // process: MaxSpareServers (6)
 	MaxRequestWorkers int `json:"max_request_workers"` // process: MaxRequestWorkers (8)
-	Processes         int `json:"processes"`           // thread: worker processes (1)
-	ThreadsPerChild   int `json:"threads_per_child"`   // thread: ThreadsPerChild (4)
+	Processes         int `json:"processes"`           // thread, event: worker processes (1)
+	ThreadsPerChild   int `json:"threads_per_child"`   // thread, event: ThreadsPerChild (4)
+	// event: AsyncRequestWorkerFactor (2): a process holds at most
+	// ThreadsPerChild + this × its idle threads connections.
+	AsyncRequestWorkerFactor int `json:"async_request_worker_factor"`
 	Loops             int `json:"loops"`               // reactor: worker_processes (1)
 	Connections       int `json:"connections"`         // reactor: worker_connections (512)
 
@@ -184,6 +191,9 @@ type Load struct {
 	DurationMS int     `json:"duration_ms"`
 	KeepAlive  *bool   `json:"keepalive"` // default true
 	Rate       float64 `json:"rate"`      // > 0: open loop, requests per second
+	// ThinkMS, in closed loop, is each client's pause between a response
+	// and its next request, on its kept connection (0: none).
+	ThinkMS int `json:"think_ms"`
 }
 
 // Bool returns a pointer to b, for the KeepAlive fields.
@@ -222,6 +232,7 @@ func (k Knobs) Normalize() Knobs {
 	def(&k.MaxSpare, max(DefaultMaxSpare, k.MinSpare+1))
 	def(&k.Processes, DefaultProcesses)
 	def(&k.ThreadsPerChild, DefaultThreadsPerChild)
+	def(&k.AsyncRequestWorkerFactor, DefaultAsyncFactor)
 	def(&k.Loops, DefaultLoops)
 	def(&k.Connections, DefaultConnections)
 	def(&k.Backlog, DefaultBacklog)
@@ -379,7 +390,7 @@ func (e Experiment) Validate() error {
 		ok = ok || n.Model == m
 	}
 	if !ok {
-		return fmt.Errorf("model %q: want process, thread, reactor or all", e.Model)
+		return fmt.Errorf("model %q: want process, thread, reactor, event or all", e.Model)
 	}
 	if err := n.Knobs.Validate(); err != nil {
 		return err
@@ -430,6 +441,7 @@ func (k Knobs) Validate() error {
 		checkRange("knobs.max_request_workers", k.MaxRequestWorkers, 1, MaxProcesses),
 		checkRange("knobs.processes", k.Processes, 1, MaxProcesses),
 		checkRange("knobs.threads_per_child", k.ThreadsPerChild, 1, MaxThreadsPerChild),
+		checkRange("knobs.async_request_worker_factor", k.AsyncRequestWorkerFactor, 1, MaxAsyncFactor),
 		checkRange("knobs.loops", k.Loops, 1, MaxLoops),
 		checkRange("knobs.connections", k.Connections, 1, MaxConnections),
 		checkRange("knobs.backlog", k.Backlog, 1, MaxBacklog),
@@ -444,7 +456,7 @@ func (k Knobs) Validate() error {
 			return err
 		}
 	}
-	for _, m := range []string{"process", "thread", "reactor"} {
+	for _, m := range Models[:len(Models)-1] {
 		if n := k.Instances(m); n > MaxInstances {
 			return fmt.Errorf("%s = %d guest instances; the limit is %d", k.instanceKnobs(m), n, MaxInstances)
 		}
@@ -458,15 +470,16 @@ func (k Knobs) Validate() error {
 	return nil
 }
 
-// Instances returns how many guest instances model ("process", "thread" or
-// "reactor") starts at most under the normalized knobs k: process
-// max_request_workers, thread processes × threads_per_child, reactor loops.
+// Instances returns how many guest instances model ("process", "thread",
+// "reactor" or "event") starts at most under the normalized knobs k: process
+// max_request_workers, thread and event processes × threads_per_child,
+// reactor loops.
 // It returns 0 for any other model.
 func (k Knobs) Instances(model string) int {
 	switch model {
 	case "process":
 		return k.MaxRequestWorkers
-	case "thread":
+	case "thread", "event":
 		return k.Processes * k.ThreadsPerChild
 	case "reactor":
 		return k.Loops
@@ -479,7 +492,7 @@ func (k Knobs) instanceKnobs(model string) string {
 	switch model {
 	case "process":
 		return fmt.Sprintf("knobs.max_request_workers %d", k.MaxRequestWorkers)
-	case "thread":
+	case "thread", "event":
 		return fmt.Sprintf("knobs.processes %d × knobs.threads_per_child %d", k.Processes, k.ThreadsPerChild)
 	}
 	return fmt.Sprintf("knobs.loops %d", k.Loops)
@@ -510,6 +523,12 @@ func (l Load) Validate() error {
 	}
 	if math.IsNaN(l.Rate) || l.Rate < 0 || l.Rate > MaxRate {
 		return fmt.Errorf("load.rate %g out of range 0..%d (requests per second; 0 = closed loop)", l.Rate, MaxRate)
+	}
+	if err := checkRange("load.think_ms", l.ThinkMS, 0, MaxThinkMS); err != nil {
+		return err
+	}
+	if l.ThinkMS > 0 && l.Rate > 0 {
+		return errors.New("load.think_ms is for a closed loop (rate 0): an open loop's schedule is its rate")
 	}
 	if l.Rate > 0 && l.DurationMS == 0 && float64(l.Requests)/l.Rate > MaxDurationMS/1000 {
 		return fmt.Errorf("load.requests %d at load.rate %g take %.0f s; the limit is %d s (lower requests or raise rate)",

@@ -259,7 +259,8 @@ func (v *View) ms(t int64) float64 { return float64(t-v.T0) / 1e6 }
 
 // lane returns the index of the lane (process, index), adding it.
 func (v *View) lane(process, index, pid int) int {
-	if v.Model != "thread" {
+	threads := v.Model == "thread" || v.Model == "event"
+	if !threads {
 		index = 0 // one lane per process (process model) or loop (reactor)
 	}
 	k := [2]int{process, index}
@@ -270,10 +271,10 @@ func (v *View) lane(process, index, pid int) int {
 		return i
 	}
 	var name string
-	switch v.Model {
-	case "thread":
+	switch {
+	case threads:
 		name = "thread " + strconv.Itoa(process) + "." + strconv.Itoa(index)
-	case "reactor":
+	case v.Model == "reactor":
 		name = "loop " + strconv.Itoa(process)
 	default:
 		name = "process " + strconv.Itoa(process)

@@ -34,6 +34,7 @@ const (
 	CProcess
 	CThread
 	CReactor
+	CEvent
 	CLoop      // a loop busy with its own work (reading frames, scheduling)
 	CHold      // a request holding a loop: its code runs, nothing else can
 	CHoldBlock // a request holding a loop in guest.Block
@@ -48,7 +49,7 @@ const (
 // ColorNames are the roles' names, as in the CSS properties --c-<name>.
 var ColorNames = [NColors]string{
 	"text", "grid", "run", "ok", "fail", "lost", "block", "wait", "spawn", "crash", "kill",
-	"lag", "util", "rps", "queue", "bar", "p50", "p90", "p99", "process", "thread", "reactor",
+	"lag", "util", "rps", "queue", "bar", "p50", "p90", "p99", "process", "thread", "reactor", "event",
 	"loop", "hold", "hold-block", "queued", "parked", "keep", "callout", "hold-text",
 }
 
@@ -59,6 +60,8 @@ func ModelColor(model string) Color {
 		return CProcess
 	case "thread":
 		return CThread
+	case "event":
+		return CEvent
 	}
 	return CReactor
 }
