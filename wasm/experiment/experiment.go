@@ -168,8 +168,8 @@ type Knobs struct {
 	// event: AsyncRequestWorkerFactor (2): a process holds at most
 	// ThreadsPerChild + this × its idle threads connections.
 	AsyncRequestWorkerFactor int `json:"async_request_worker_factor"`
-	Loops             int `json:"loops"`               // reactor: worker_processes (1)
-	Connections       int `json:"connections"`         // reactor: worker_connections (512)
+	Loops                    int `json:"loops"`       // reactor: worker_processes (1)
+	Connections              int `json:"connections"` // reactor: worker_connections (512)
 
 	Backlog                int   `json:"backlog"`                   // ListenBacklog (511)
 	KeepAlive              *bool `json:"keepalive"`                 // KeepAlive (true)
