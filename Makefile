@@ -11,7 +11,7 @@ GOROOT    := $(shell $(GO) env GOROOT)
 WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/misc/wasm/wasm_exec.js))
 APP_SRC   := $(shell find wasm/app wasm/experiment -name '*.go' ! -name '*_test.go' 2>/dev/null)
 
-.PHONY: all build frontend run test vet bench clean chromium fuzz-smoke
+.PHONY: all build frontend run test test-short lint vet bench clean chromium fuzz-smoke
 
 all: build
 
@@ -56,10 +56,30 @@ chromium:
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
 	else echo "Chromium not found: install it or set MPMLAB_CHROMIUM (the real-browser tests need it)"; exit 1; fi
 
-# The front end is built first: the binary under test embeds it. Packages
-# run one at a time (-p 1): the integration tests compare timings of real
-# worker processes, which other packages' tests would disturb.
-test: vet chromium fuzz-smoke
+# staticcheck, pinned, installed into bin/ on first use.
+STATICCHECK := bin/staticcheck
+STATICCHECK_VERSION := v0.8.2
+$(STATICCHECK):
+	@echo "installing staticcheck $(STATICCHECK_VERSION) into bin/ (once)..."
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: frontend $(STATICCHECK)
+	@echo "staticcheck..."
+	./$(STATICCHECK) ./...
+	GOOS=js GOARCH=wasm ./$(STATICCHECK) ./wasm/app/... ./wasm/guest ./wasm/experiment
+
+# test-short is the inner loop: the unit tests alone (no guest builds, no
+# real binary, no browser), in seconds.
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# The front end is built first: the binary under test embeds it. The unit
+# tests run under the race detector (-short: they alone); then every test,
+# packages one at a time (-p 1): the integration tests compare timings of
+# real worker processes, which other packages' tests would disturb.
+test: vet lint chromium fuzz-smoke
+	@echo "unit tests under the race detector..."
+	$(GO) test -race -short -count=1 ./...
 	@echo "running every test (unit, real-binary, real-browser)..."
 	$(GO) test -p 1 -count=1 -timeout 30m ./...
 
@@ -77,7 +97,8 @@ fuzz-smoke:
 	done
 
 bench: build
-	$(GO) test -run XXX -bench . -benchtime 2s ./runtime/ ./cmd/mpmlab/
+	$(GO) test -run XXX -bench . -benchtime 2s ./runtime/
+	./$(BIN) bench --model all --baseline --concurrency 8 --duration 3s hello
 
 clean:
 	rm -rf bin www/app.wasm www/wasm_exec.js

@@ -100,7 +100,11 @@ type Config struct {
 	// Executable is the mpmlab binary started as "mpmlab worker"
 	// (default: os.Executable()).
 	Executable string
-	// OnEvent receives every event, from one goroutine at a time. May be nil.
+	// OnEvent receives every event, from one goroutine at a time and
+	// sometimes while the supervisor holds its lock: it must be quick and
+	// must not call the Supervisor (a slow OnEvent stalls spawning and
+	// reaping; queue the events and write them elsewhere, as run --trace
+	// does). May be nil.
 	OnEvent func(Event)
 	// Logf prints the supervisor's log lines (spawns, exits, kills, guest
 	// output). May be nil.

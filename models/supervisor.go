@@ -49,7 +49,6 @@ type Supervisor struct {
 	addr   *net.TCPAddr
 	exe    string
 	start  time.Time
-	wasmOK bool
 
 	mu      sync.Mutex
 	slots   []*child              // index = process index; nil = open slot

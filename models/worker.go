@@ -103,12 +103,10 @@ func RunWorker() error {
 		w.events.close()
 		return err
 	}
-	if err := w.run(); err != nil {
-		w.emit(Event{Kind: EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
-		w.events.close()
-		return err
-	}
-	return nil
+	err = w.run() // returns only if the worker could not start; else it exits from within
+	w.emit(Event{Kind: EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
+	w.events.close()
+	return err
 }
 
 type worker struct {

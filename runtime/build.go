@@ -375,6 +375,7 @@ func (b *Builder) goCmdLocked() (string, error) {
 		candidates = []string{b.GoCmd}
 	} else {
 		candidates = []string{"go"}
+		//lint:ignore SA1019 the GOROOT mpmlab was built with is a fallback for a machine without go on PATH
 		if root := goruntime.GOROOT(); root != "" {
 			candidates = append(candidates, filepath.Join(root, "bin", "go"))
 		}

@@ -191,7 +191,7 @@ type Instance struct {
 	tl    *timeline.Timeline
 	ended map[uint32]timeline.Phases
 
-	stderr *guestLog
+	stdout, stderr *guestLog
 
 	done    chan struct{}
 	exitErr error
@@ -217,9 +217,9 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 		cfg.Shared = NewShared()
 	}
 	inst := &Instance{cfg: cfg, pending: map[uint32]chan reply{}, done: make(chan struct{})}
-	stdout := newGuestLog("stdout", cfg.Log)
+	inst.stdout = newGuestLog("stdout", cfg.Log)
 	inst.stderr = newGuestLog("stderr", cfg.Log)
-	inst.conn = vwasi.NewConn(inst.onFrame, stdout, inst.stderr)
+	inst.conn = vwasi.NewConn(inst.onFrame, inst.stdout, inst.stderr)
 	if !cfg.NoPhases {
 		inst.tl, inst.ended = timeline.New(), map[uint32]timeline.Phases{}
 		inst.tl.OnPass = cfg.OnPass
@@ -259,6 +259,7 @@ func (i *Instance) run(ctx context.Context) {
 	}
 	_, err := i.mod.ExportedFunction("_start").Call(ctx)
 	i.mod.Close(context.Background())
+	i.stdout.flush() // a last line without its newline is still a line
 	i.stderr.flush()
 	exit := &ExitError{}
 	var se *sys.ExitError

@@ -19,9 +19,19 @@ var (
 	modules    sync.Map // example name → *Module
 )
 
+// skipBuilds skips a test that builds a guest with the Go toolchain (seconds
+// each, a minute cold) in -short mode, the unit tests' inner loop.
+func skipBuilds(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a guest with the Go toolchain: not in -short mode")
+	}
+}
+
 // exampleModule builds and compiles an example once per test binary.
 func exampleModule(t testing.TB, name string) *Module {
 	t.Helper()
+	skipBuilds(t)
 	if m, ok := modules.Load(name); ok {
 		return m.(*Module)
 	}

@@ -241,30 +241,30 @@ func drive(ctx context.Context, load loadgen.Config, workers func() (n, rssKB in
 	warm := load
 	warm.Requests, warm.Duration, warm.Rate, warm.Think, warm.OnResult = min(50, max(load.Concurrency, 10)), 0, 0, 0, nil
 	loadgen.Run(ctx, warm)
+	// Sample memory at about 80% of a duration-bound run, else once the
+	// run ends. The sampler reports on a channel of its own, so the end of
+	// the load can never race its send.
 	var n, rss int
-	var sampled bool
-	done := make(chan struct{})
-	go func() {
-		// Sample memory at about 80% of a duration-bound run, else once the
-		// run ends.
-		if load.Duration > 0 {
+	sampled := make(chan [2]int, 1)
+	loadDone := make(chan struct{})
+	if load.Duration > 0 {
+		go func() {
 			select {
 			case <-time.After(load.Duration * 8 / 10):
-				n, rss = workers()
-				sampled = true
-			case <-done:
+				n, rss := workers()
+				sampled <- [2]int{n, rss}
+			case <-loadDone:
+				close(sampled)
 			}
-		}
-		close(done)
-	}()
-	sum, err := loadgen.Run(ctx, load)
-	select {
-	case <-done:
-	default:
-		done <- struct{}{}
-		<-done
+		}()
+	} else {
+		close(sampled)
 	}
-	if !sampled {
+	sum, err := loadgen.Run(ctx, load)
+	close(loadDone)
+	if v, ok := <-sampled; ok {
+		n, rss = v[0], v[1]
+	} else {
 		n, rss = workers()
 	}
 	return sum, n, rss, err

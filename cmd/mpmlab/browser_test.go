@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -326,6 +327,10 @@ func (tb *tab) screenshot(name string) string {
 	return abs
 }
 
+// maxKeystrokeRatio bounds a keystroke in the editor with a 64 KiB source
+// against one in a bare textarea of the same text, measured in one run.
+const maxKeystrokeRatio = 25
+
 // TestBrowserPlayground is the playground as a person uses it: the cpu
 // example starving the reactor's loop but not the threads, a compile error
 // marked on its line, and a share link that restores the editor and every
@@ -466,7 +471,7 @@ func TestBrowserEditor(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("highlighting 64 KiB: %.1f ms from input to frame", highlightMS)
-	keySmall, _ := chromedp.Run(hctx, chromedp.Evaluate[float64](`new Promise(done => {
+	keySmall, err := chromedp.Run(hctx, chromedp.Evaluate[float64](`new Promise(done => {
 		const ta = document.getElementById("source");
 		const big = ta.value;
 		ta.value = "package main\n\nfunc main() {}\n";
@@ -483,6 +488,9 @@ func TestBrowserEditor(t *testing.T) {
 		};
 		setTimeout(key, 100);
 	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("a keystroke in a small source: %.1f ms from input to painted", keySmall)
 	keyMS, err := chromedp.Run(hctx, chromedp.Evaluate[float64](`new Promise(done => {
 		const ta = document.getElementById("source");
@@ -502,7 +510,7 @@ func TestBrowserEditor(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("a keystroke in 64 KiB: %.1f ms from input to painted", keyMS)
-	bare, _ := chromedp.Run(hctx, chromedp.Evaluate[float64](`new Promise(done => {
+	bare, err := chromedp.Run(hctx, chromedp.Evaluate[float64](`new Promise(done => {
 		const src = document.getElementById("source");
 		const ta = document.createElement("textarea");
 		ta.style.cssText = "position:fixed;top:0;left:0;width:600px;height:400px;white-space:pre;font:13px monospace";
@@ -520,7 +528,16 @@ func TestBrowserEditor(t *testing.T) {
 		};
 		key();
 	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("a keystroke in a bare 64 KiB textarea: %.1f ms", bare)
+	// The editor's keystroke against a bare textarea's, in the same run:
+	// highlighting must not make typing in a large source many times
+	// slower than the browser's own textarea.
+	if keyMS > maxKeystrokeRatio*math.Max(bare, 1) {
+		t.Errorf("a keystroke in 64 KiB took %.1f ms, %.0f× a bare textarea's %.1f ms; want at most %v×", keyMS, keyMS/math.Max(bare, 1), bare, maxKeystrokeRatio)
+	}
 
 	// Ctrl+S shares.
 	tb.set("example", "hello")

@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,6 +28,13 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here starts the real binary, worker processes or a
+		// browser: none is a unit test.
+		fmt.Println("cmd/mpmlab: real-binary and real-browser tests skipped in -short mode")
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "mpmlab-test-")
 	if err != nil {
 		panic(err)
@@ -211,18 +218,18 @@ func alive(pid int) bool {
 }
 
 // cpuTime is the CPU time pid has used (from /proc/PID/schedstat).
-func cpuTime(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
-	if err != nil {
-		return 0
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	// schedstat of the thread group leader covers only that thread: sum all.
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("cannot read the CPU time of pid %d from /proc/%d/task/*/schedstat: the idle-CPU law needs Linux's /proc", pid, pid)
 	}
 	var total time.Duration
-	// schedstat of the thread group leader covers only that thread: sum all.
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	for _, f := range tasks {
-		b, err = os.ReadFile(f)
+		b, err := os.ReadFile(f)
 		if err != nil {
-			continue
+			continue // the thread ended meanwhile
 		}
 		f := strings.Fields(string(b))
 		if len(f) > 0 {
@@ -301,5 +308,3 @@ func median(rs []response) time.Duration {
 	}
 	return ds[len(ds)/2]
 }
-
-var _ = context.Background

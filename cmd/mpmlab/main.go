@@ -55,10 +55,20 @@ func usage() {
 	fmt.Fprintf(os.Stderr, "\nRun 'mpmlab <command> --help' for a command's flags.\n")
 }
 
+// Exit statuses of mpmlab.
+const (
+	exitFailed = 1 // the command failed: a compile error, a port in use, ...
+	exitUsage  = 2 // a mistake on the command line
+	// exitWorkerSetup is a worker process that could not start (the
+	// supervisor reports its cause); models' own exit codes for workers
+	// follow it.
+	exitWorkerSetup = 5
+)
+
 func main() {
 	if len(os.Args) < 2 {
 		usage()
-		os.Exit(2)
+		os.Exit(exitUsage)
 	}
 	name := os.Args[1]
 	if name == "-h" || name == "--help" || name == "help" {
@@ -75,19 +85,19 @@ func main() {
 				var ue usageError
 				if errors.As(err, &ue) {
 					fmt.Fprintf(os.Stderr, "mpmlab %s: %v\n", name, err)
-					os.Exit(2)
+					os.Exit(exitUsage)
 				}
 				fmt.Fprintf(os.Stderr, "mpmlab %s: %v\n", name, err)
-				os.Exit(1)
+				os.Exit(exitFailed)
 			}
 			return
 		}
 	}
 	fmt.Fprintf(os.Stderr, "mpmlab: unknown command %q (want serve, run, bench or build; see mpmlab --help)\n", name)
-	os.Exit(2)
+	os.Exit(exitUsage)
 }
 
-// usageError is a mistake on the command line (exit status 2).
+// usageError is a mistake on the command line (exit status exitUsage).
 type usageError struct{ error }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
@@ -166,9 +176,8 @@ type discard struct{}
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func workerCmd(args []string) error {
-	if err := models.RunWorker(); err != nil {
-		fmt.Fprintf(os.Stderr, "mpmlab worker: %v\n", err)
-		os.Exit(5)
-	}
+	err := models.RunWorker() // returns only if the worker could not start
+	fmt.Fprintf(os.Stderr, "mpmlab worker: %v\n", err)
+	os.Exit(exitWorkerSetup)
 	return nil
 }

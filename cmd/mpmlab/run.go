@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -138,8 +141,9 @@ Every response carries X-Mpmlab-Worker naming the worker that served it.`)
 			defer f.Close()
 			w = f
 		}
-		enc := json.NewEncoder(w)
-		cfg.OnEvent = func(e models.Event) { enc.Encode(e) }
+		tw := newTraceWriter(w)
+		defer tw.close()
+		cfg.OnEvent = tw.send
 	}
 	sup, err := models.Start(ctx, cfg)
 	if err != nil {
@@ -161,4 +165,51 @@ Every response carries X-Mpmlab-Worker naming the worker that served it.`)
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+// traceWriter writes trace events as JSON lines from a goroutine of its own,
+// so that a slow file or pipe never stalls the supervisor, which calls
+// OnEvent with its lock held. Past maxQueuedTrace events waiting, events are
+// dropped and counted.
+type traceWriter struct {
+	ch      chan models.Event
+	done    chan struct{}
+	dropped atomic.Int64
+}
+
+// maxQueuedTrace bounds the events waiting to be written.
+const maxQueuedTrace = 1 << 16
+
+func newTraceWriter(w io.Writer) *traceWriter {
+	tw := &traceWriter{ch: make(chan models.Event, maxQueuedTrace), done: make(chan struct{})}
+	go func() {
+		defer close(tw.done)
+		bw := bufio.NewWriterSize(w, 64<<10)
+		enc := json.NewEncoder(bw)
+		for e := range tw.ch {
+			enc.Encode(e)
+			if len(tw.ch) == 0 {
+				bw.Flush() // nothing else waiting: let a reader see it now
+			}
+		}
+		bw.Flush()
+	}()
+	return tw
+}
+
+func (tw *traceWriter) send(e models.Event) {
+	select {
+	case tw.ch <- e:
+	default:
+		tw.dropped.Add(1)
+	}
+}
+
+// close writes what is queued and says how many events were dropped.
+func (tw *traceWriter) close() {
+	close(tw.ch)
+	<-tw.done
+	if n := tw.dropped.Load(); n > 0 {
+		fmt.Fprintf(os.Stderr, "mpmlab run: --trace dropped %d events: its file could not keep up\n", n)
+	}
 }

@@ -200,7 +200,7 @@ func TestIdleCPU(t *testing.T) {
 			pids := append([]int{s.cmd.Process.Pid}, s.Workers()...)
 			total := func() (d time.Duration) {
 				for _, p := range pids {
-					d += cpuTime(p)
+					d += cpuTime(t, p)
 				}
 				return d
 			}

@@ -218,8 +218,11 @@ func (e Experiment) Normalize() Experiment {
 	return e
 }
 
-// Normalize returns k with every zero knob set to its default (the same
-// derivation as models.Config.WithDefaults).
+// Normalize returns k with every zero knob set to its default. Where zero
+// means something to the engine, the experiment says it with -1 (min_spare:
+// no spares; max_keepalive_requests: unlimited), so unlike
+// models.Config.WithDefaults every zero here becomes its default; the
+// playground maps -1 to the engine's zero.
 func (k Knobs) Normalize() Knobs {
 	def := func(v *int, d int) {
 		if *v == 0 {

@@ -59,10 +59,8 @@ func Compute(d time.Duration) {
 			x = x*6364136223846793005 + 1442695040888963407
 		}
 	}
-	sink = x
+	runtime.KeepAlive(x) // the work is not optimised away
 }
-
-var sink uint64
 
 // handlerModule is the module path mpmlab builds handlers in
 // (runtime/build.go); positions are reported relative to it.

@@ -2,7 +2,6 @@
 package main
 
 import (
-	"net/http"
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/guest"
@@ -15,5 +14,3 @@ func main() {
 	}()
 	guest.Serve(nil)
 }
-
-var _ = http.StatusOK

@@ -10,12 +10,9 @@ import (
 	"github.com/mpmlab/mpmlab/wasm/guest"
 )
 
-var n uint64
-
 func main() {
 	http.HandleFunc("/spin", func(w http.ResponseWriter, r *http.Request) {
-		for {
-			n++
+		for n := uint64(0); ; n++ {
 		}
 	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
