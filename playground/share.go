@@ -8,6 +8,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
@@ -25,7 +26,7 @@ type shareStore struct {
 
 func openShareStore(path string) (*shareStore, error) {
 	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("share store %s is in use by another mpmlab serve (use --data to pick another directory)", path)
 	}
 	if err != nil {
