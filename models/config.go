@@ -21,6 +21,8 @@ package models
 import (
 	"fmt"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // Model names a concurrency model; each has a Policy (policy.go) in a file
@@ -111,33 +113,61 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
-// Limits of the knobs (the playground and the CLI validate against these).
+// Limits of the knobs: experiment.KnobTable's, which the CLI and the
+// playground validate against.
 const (
-	MaxProcesses       = 64
-	MaxThreadsPerChild = 64
-	MaxAsyncFactor     = 64
-	MaxLoops           = 16
-	MaxConnections     = 10000
-	MaxBacklog         = 4096
-	MaxTimeout         = 5 * time.Minute
+	MaxProcesses       = experiment.MaxProcesses
+	MaxThreadsPerChild = experiment.MaxThreadsPerChild
+	MaxAsyncFactor     = experiment.MaxAsyncFactor
+	MaxLoops           = experiment.MaxLoops
+	MaxConnections     = experiment.MaxConnections
+	MaxBacklog         = experiment.MaxBacklog
+	MaxTimeout         = experiment.MaxTimeoutMS * time.Millisecond
 )
 
-// Defaults.
+// Defaults of zero fields: experiment.KnobTable's.
 const (
-	DefaultStartServers      = 4
-	DefaultMinSpare          = 2
-	DefaultMaxSpare          = 6
-	DefaultMaxRequestWorkers = 8
-	DefaultProcesses         = 1
-	DefaultThreadsPerChild   = 4
-	DefaultAsyncFactor       = 2 // AsyncRequestWorkerFactor, as Apache
-	DefaultLoops             = 1
-	DefaultConnections       = 512
-	DefaultBacklog           = 511
-	DefaultKeepAliveTimeout  = 5 * time.Second
-	DefaultMaxKeepAlive      = 100
-	DefaultTimeout           = 10 * time.Second
+	DefaultStartServers      = experiment.DefaultStartServers
+	DefaultMinSpare          = experiment.DefaultMinSpare
+	DefaultMaxSpare          = experiment.DefaultMaxSpare
+	DefaultMaxRequestWorkers = experiment.DefaultMaxRequestWorkers
+	DefaultProcesses         = experiment.DefaultProcesses
+	DefaultThreadsPerChild   = experiment.DefaultThreadsPerChild
+	DefaultAsyncFactor       = experiment.DefaultAsyncFactor
+	DefaultLoops             = experiment.DefaultLoops
+	DefaultConnections       = experiment.DefaultConnections
+	DefaultBacklog           = experiment.DefaultBacklog
+	DefaultKeepAliveTimeout  = experiment.DefaultKeepAliveMS * time.Millisecond
+	DefaultMaxKeepAlive      = experiment.DefaultMaxKeepAlive
+	DefaultTimeout           = experiment.DefaultTimeoutMS * time.Millisecond
 )
+
+// FromKnobs is the configuration of model m from an experiment's knobs:
+// the one conversion the CLI and the playground share. The knobs'
+// "none", "unlimited" and "never" (-1) become the engine's 0.
+func FromKnobs(m Model, k experiment.Knobs) Config {
+	k = k.Normalize()
+	none := func(v int) int { return max(v, 0) }
+	return Config{
+		Model:                    m,
+		Backlog:                  k.Backlog,
+		StartServers:             k.StartServers,
+		MinSpare:                 none(k.MinSpare),
+		MaxSpare:                 k.MaxSpare,
+		MaxRequestWorkers:        k.MaxRequestWorkers,
+		Processes:                k.Processes,
+		ThreadsPerChild:          k.ThreadsPerChild,
+		AsyncRequestWorkerFactor: k.AsyncRequestWorkerFactor,
+		Loops:                    k.Loops,
+		Connections:              k.Connections,
+		MaxConnectionsPerChild:   none(k.MaxConnectionsPerChild),
+		KeepAlive:                experiment.On(k.KeepAlive),
+		KeepAliveTimeout:         time.Duration(k.KeepAliveTimeoutMS) * time.Millisecond,
+		MaxKeepAliveRequests:     none(k.MaxKeepAliveRequests),
+		Timeout:                  time.Duration(k.TimeoutMS) * time.Millisecond,
+		MemoryLimit:              k.MemoryLimitMB << 20,
+	}
+}
 
 // WithDefaults returns c with every zero knob set to its default, except
 // those for which zero means something: MinSpare (keep no spare

@@ -22,25 +22,6 @@ func TestPlaygroundLimitsMatchEngine(t *testing.T) {
 		exp, host int
 	}{
 		{"MaxSourceSize", experiment.MaxSourceSize, runtime.MaxSourceSize},
-		{"MaxProcesses", experiment.MaxProcesses, models.MaxProcesses},
-		{"MaxThreadsPerChild", experiment.MaxThreadsPerChild, models.MaxThreadsPerChild},
-		{"MaxLoops", experiment.MaxLoops, models.MaxLoops},
-		{"MaxConnections", experiment.MaxConnections, models.MaxConnections},
-		{"MaxBacklog", experiment.MaxBacklog, models.MaxBacklog},
-		{"MaxTimeoutMS", experiment.MaxTimeoutMS, int(models.MaxTimeout / time.Millisecond)},
-		{"DefaultStartServers", experiment.DefaultStartServers, models.DefaultStartServers},
-		{"DefaultMinSpare", experiment.DefaultMinSpare, models.DefaultMinSpare},
-		{"DefaultMaxSpare", experiment.DefaultMaxSpare, models.DefaultMaxSpare},
-		{"DefaultMaxRequestWorkers", experiment.DefaultMaxRequestWorkers, models.DefaultMaxRequestWorkers},
-		{"DefaultProcesses", experiment.DefaultProcesses, models.DefaultProcesses},
-		{"DefaultThreadsPerChild", experiment.DefaultThreadsPerChild, models.DefaultThreadsPerChild},
-		{"DefaultLoops", experiment.DefaultLoops, models.DefaultLoops},
-		{"DefaultConnections", experiment.DefaultConnections, models.DefaultConnections},
-		{"DefaultBacklog", experiment.DefaultBacklog, models.DefaultBacklog},
-		{"DefaultKeepAliveMS", experiment.DefaultKeepAliveMS, int(models.DefaultKeepAliveTimeout / time.Millisecond)},
-		{"DefaultMaxKeepAlive", experiment.DefaultMaxKeepAlive, models.DefaultMaxKeepAlive},
-		{"DefaultTimeoutMS", experiment.DefaultTimeoutMS, int(models.DefaultTimeout / time.Millisecond)},
-		{"DefaultMemoryMB", experiment.DefaultMemoryMB, runtime.DefaultMemoryLimit >> 20},
 	}
 	for _, p := range pairs {
 		if p.exp != p.host {

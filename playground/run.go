@@ -307,38 +307,12 @@ func (s *Server) experiment(run *run) error {
 	return nil
 }
 
-// modelConfig maps an experiment's knobs (normalized) to the engine's
-// configuration of one model.
+// modelConfig maps an experiment's knobs to the engine's configuration of
+// one model (models.FromKnobs), on a free loopback port.
 func modelConfig(e experiment.Experiment, m models.Model) models.Config {
-	k := e.Knobs
-	maxKA := k.MaxKeepAliveRequests
-	if maxKA < 0 {
-		maxKA = 0 // unlimited
-	}
-	minSpare := k.MinSpare
-	if minSpare < 0 {
-		minSpare = 0 // no spares
-	}
-	return models.Config{
-		Model:                    m,
-		Addr:                     "127.0.0.1:0",
-		Backlog:                  k.Backlog,
-		StartServers:             k.StartServers,
-		MinSpare:                 minSpare,
-		MaxSpare:                 k.MaxSpare,
-		MaxRequestWorkers:        k.MaxRequestWorkers,
-		Processes:                k.Processes,
-		ThreadsPerChild:          k.ThreadsPerChild,
-		AsyncRequestWorkerFactor: k.AsyncRequestWorkerFactor,
-		Loops:                    k.Loops,
-		Connections:              k.Connections,
-		MaxConnectionsPerChild:   k.MaxConnectionsPerChild,
-		KeepAlive:                experiment.On(k.KeepAlive),
-		KeepAliveTimeout:         time.Duration(k.KeepAliveTimeoutMS) * time.Millisecond,
-		MaxKeepAliveRequests:     maxKA,
-		Timeout:                  time.Duration(k.TimeoutMS) * time.Millisecond,
-		MemoryLimit:              k.MemoryLimitMB << 20,
-	}
+	cfg := models.FromKnobs(m, e.Knobs)
+	cfg.Addr = "127.0.0.1:0"
+	return cfg
 }
 
 // loadConfig maps an experiment's load (normalized) to the load

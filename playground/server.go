@@ -45,6 +45,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -357,23 +358,17 @@ func validateExperiment(e experiment.Experiment) error {
 	return nil
 }
 
-// knobNames rewrites the CLI's knob names in models' errors to JSON paths.
-var knobNames = strings.NewReplacer(
-	"max-connections-per-child", "knobs.max_connections_per_child",
-	"max-keepalive-requests", "knobs.max_keepalive_requests",
-	"max-request-workers", "knobs.max_request_workers",
-	"threads-per-child", "knobs.threads_per_child",
-	"async-request-worker-factor", "knobs.async_request_worker_factor",
-	"keepalive-timeout", "knobs.keepalive_timeout_ms",
-	"start-servers", "knobs.start_servers",
-	"min-spare", "knobs.min_spare",
-	"max-spare", "knobs.max_spare",
-	"backlog", "knobs.backlog",
-	"processes", "knobs.processes",
-	"connections", "knobs.connections",
-	"loops", "knobs.loops",
-	"timeout", "knobs.timeout_ms",
-)
+// knobNames rewrites the CLI's knob names (flags) in models' errors to
+// JSON paths, longest flag first so none is cut short by another.
+var knobNames = func() *strings.Replacer {
+	ks := slices.Clone(experiment.KnobTable)
+	slices.SortFunc(ks, func(a, b experiment.Knob) int { return len(b.Flag) - len(a.Flag) })
+	var pairs []string
+	for _, k := range ks {
+		pairs = append(pairs, k.Flag, "knobs."+k.Name)
+	}
+	return strings.NewReplacer(pairs...)
+}()
 
 // modelsOf lists the models an experiment runs: one, or all four for
 // "all" (Compare), in models.Models order.

@@ -131,7 +131,7 @@ func benchCmd(args []string) error {
 	fs := newFlags("bench", "[--model process|thread|reactor|event|all] [model knobs] [load flags] PATH", benchDescription)
 	m := addModelFlags(fs, true)
 	fs.Lookup("addr").DefValue = "127.0.0.1:0"
-	m.cfg.Addr = "127.0.0.1:0"
+	m.addr = "127.0.0.1:0"
 	concurrency := fs.Int("concurrency", 10, "closed loop: clients; open loop: most requests in flight")
 	requests := fs.Int("requests", 0, "requests per model (0: run for --duration)")
 	duration := fs.Duration("duration", 5*time.Second, "how long to load each model when --requests is 0")

@@ -58,7 +58,7 @@ func TestThroughputLaws(t *testing.T) {
 		want  float64
 		ratio float64 // allowed relative error
 	}{
-		{"process 4", []string{"--model", "process", "--start-servers", "4", "--max-request-workers", "4", "--min-spare", "0", "--max-spare", "4"}, 4 / S, 0.2},
+		{"process 4", []string{"--model", "process", "--start-servers", "4", "--max-request-workers", "4", "--min-spare", "-1", "--max-spare", "4"}, 4 / S, 0.2},
 		{"thread 1x4", []string{"--model", "thread", "--processes", "1", "--threads-per-child", "4"}, 4 / S, 0.2},
 		{"reactor 1", []string{"--model", "reactor", "--loops", "1"}, 1 / S, 0.2},
 	}
@@ -87,7 +87,7 @@ func TestThroughputLaws(t *testing.T) {
 func TestKeepAlivePinsProcesses(t *testing.T) {
 	latencies := func(keepalive bool) []time.Duration {
 		s := startRun(t, "--model", "process", "--start-servers", "4", "--max-request-workers", "4",
-			"--min-spare", "0", "--max-spare", "4", "--keepalive-timeout", "2s", "--keepalive="+strconv.FormatBool(keepalive), "blocking")
+			"--min-spare", "-1", "--max-spare", "4", "--keepalive-timeout", "2s", "--keepalive="+strconv.FormatBool(keepalive), "blocking")
 		var mu sync.Mutex
 		var all []time.Duration
 		var wg sync.WaitGroup
@@ -147,7 +147,7 @@ func TestCrashBlastRadius(t *testing.T) {
 		args  []string
 		lost  int // of 4 in flight
 	}{
-		{"process", []string{"--start-servers", "4", "--max-request-workers", "4", "--min-spare", "0", "--max-spare", "4"}, 1},
+		{"process", []string{"--start-servers", "4", "--max-request-workers", "4", "--min-spare", "-1", "--max-spare", "4"}, 1},
 		{"thread", []string{"--processes", "1", "--threads-per-child", "4"}, 4},
 		{"reactor", []string{"--loops", "1"}, 4},
 	}
@@ -409,7 +409,7 @@ func TestRunTraceEvents(t *testing.T) {
 // the supervisor replaces it and no request fails.
 func TestMaxConnectionsPerChild(t *testing.T) {
 	s := startRun(t, "--model", "process", "--start-servers", "1", "--max-request-workers", "1",
-		"--min-spare", "0", "--max-spare", "1", "--max-connections-per-child", "3", "hello")
+		"--min-spare", "-1", "--max-spare", "1", "--max-connections-per-child", "3", "hello")
 	pids := map[string]bool{}
 	for i := 0; i < 9; i++ {
 		r := get(s.URL) // a new connection each time
@@ -457,7 +457,7 @@ func TestSharedStatePerProcess(t *testing.T) {
 	}
 
 	p := startRun(t, "--model", "process", "--start-servers", "4", "--max-request-workers", "4",
-		"--min-spare", "0", "--max-spare", "4", "testdata/shared.go")
+		"--min-spare", "-1", "--max-spare", "4", "testdata/shared.go")
 	var wg sync.WaitGroup
 	for c := 0; c < 4; c++ {
 		wg.Add(1)

@@ -16,18 +16,23 @@ import (
 
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
-// modelFlags registers the model and its knobs, with Apache's and nginx's
-// names, on fs.
+// modelFlags registers the model and its knobs on fs: a flag for every row
+// of experiment.KnobTable, with Apache's and nginx's names in its help.
 type modelFlags struct {
 	model string
-	cfg   models.Config
-	mem   int
+	addr  string
+	knobs experiment.Knobs
+	// Flags whose type is not the knob's: Millis knobs take a duration,
+	// Switch knobs a bool.
+	durations map[*experiment.Knob]*time.Duration
+	switches  map[*experiment.Knob]*bool
 }
 
 func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
-	m := &modelFlags{}
+	m := &modelFlags{durations: map[*experiment.Knob]*time.Duration{}, switches: map[*experiment.Knob]*bool{}}
 	names := make([]string, len(models.Models))
 	for i, m := range models.Models {
 		names[i] = string(m)
@@ -37,53 +42,48 @@ func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
 		list += ", or all"
 	}
 	fs.StringVar(&m.model, "model", "reactor", "concurrency model: "+list)
-	fs.StringVar(&m.cfg.Addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
-	fs.DurationVar(&m.cfg.Timeout, "timeout", defaultTimeout, "cut off a request after this long by killing its worker")
-	fs.IntVar(&m.cfg.Backlog, "backlog", defaultBacklog, "kernel listen backlog (ListenBacklog); beyond it the kernel drops connections")
-	fs.BoolVar(&m.cfg.KeepAlive, "keepalive", true, "allow keep-alive connections (KeepAlive)")
-	fs.DurationVar(&m.cfg.KeepAliveTimeout, "keepalive-timeout", defaultKeepAliveTimeout, "close an idle keep-alive connection after this long (KeepAliveTimeout)")
-	fs.IntVar(&m.cfg.MaxKeepAliveRequests, "max-keepalive-requests", defaultMaxKeepAlive, "requests per keep-alive connection, 0 = unlimited (MaxKeepAliveRequests)")
-	fs.IntVar(&m.cfg.MaxConnectionsPerChild, "max-connections-per-child", 0, "retire a worker process after this many connections, 0 = never (MaxConnectionsPerChild)")
-	fs.IntVar(&m.cfg.StartServers, "start-servers", defaultStartServers, "process: worker processes at start (StartServers)")
-	fs.IntVar(&m.cfg.MinSpare, "min-spare", defaultMinSpare, "process: spawn processes while fewer are idle (MinSpareServers)")
-	fs.IntVar(&m.cfg.MaxSpare, "max-spare", defaultMaxSpare, "process: retire processes while more are idle (MaxSpareServers)")
-	fs.IntVar(&m.cfg.MaxRequestWorkers, "max-request-workers", defaultMaxRequestWorkers, "process: most processes at once (MaxRequestWorkers)")
-	fs.IntVar(&m.cfg.Processes, "processes", defaultProcesses, "thread, event: worker processes")
-	fs.IntVar(&m.cfg.ThreadsPerChild, "threads-per-child", defaultThreadsPerChild, "thread, event: threads in each process (ThreadsPerChild)")
-	fs.IntVar(&m.cfg.AsyncRequestWorkerFactor, "async-request-worker-factor", models.DefaultAsyncFactor,
-		"event: a process accepts while it has fewer than threads-per-child + this × its idle threads connections (AsyncRequestWorkerFactor)")
-	fs.IntVar(&m.cfg.Loops, "loops", defaultLoops, "reactor: event loops, each its own process (nginx worker_processes)")
-	fs.IntVar(&m.cfg.Connections, "connections", defaultConnections, "reactor: open connections per loop; past it new ones are closed (nginx worker_connections)")
-	fs.IntVar(&m.mem, "memory-limit", runtime.DefaultMemoryLimit>>20, "memory limit of each guest instance, in MiB")
+	fs.StringVar(&m.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
+	for i := range experiment.KnobTable {
+		k := &experiment.KnobTable[i]
+		help := k.FlagHelp()
+		switch k.Unit {
+		case experiment.Switch:
+			m.switches[k] = fs.Bool(k.Flag, k.Default == 1, help)
+		case experiment.Millis:
+			m.durations[k] = fs.Duration(k.Flag, time.Duration(k.Default)*time.Millisecond, help)
+		default:
+			def := k.Default
+			if k.Derived() {
+				def = 0
+				help += "; 0: derived from the others"
+			}
+			if k.Unit == experiment.MiB {
+				help += ", in MiB"
+			}
+			fs.IntVar(k.Int(&m.knobs), k.Flag, def, help)
+		}
+	}
 	return m
 }
 
-// Defaults of the CLI: the fixed forms of the engine (4 processes; 1×4
-// threads; one loop).
-const (
-	defaultTimeout           = 10 * time.Second
-	defaultBacklog           = models.DefaultBacklog
-	defaultKeepAliveTimeout  = models.DefaultKeepAliveTimeout
-	defaultMaxKeepAlive      = models.DefaultMaxKeepAlive
-	defaultStartServers      = models.DefaultStartServers
-	defaultMinSpare          = models.DefaultMinSpare
-	defaultMaxSpare          = models.DefaultMaxSpare
-	defaultMaxRequestWorkers = models.DefaultMaxRequestWorkers
-	defaultProcesses         = models.DefaultProcesses
-	defaultThreadsPerChild   = models.DefaultThreadsPerChild
-	defaultLoops             = models.DefaultLoops
-	defaultConnections       = models.DefaultConnections
-)
-
-// config returns the models.Config for one model, validated.
+// config returns the models.Config for one model, validated against the
+// engine's ranges (the knobs named by their flags).
 func (m *modelFlags) config(model models.Model, wasm string) (models.Config, error) {
-	cfg := m.cfg
-	cfg.Model = model
-	cfg.Wasm = wasm
-	cfg.MemoryLimit = m.mem << 20
-	if m.mem < 16 || m.mem > 4096 {
-		return cfg, usagef("memory-limit %d out of range 16..4096 (MiB)", m.mem)
+	k := m.knobs
+	for kb, d := range m.durations {
+		if *d > 0 && *d < time.Millisecond {
+			*d = time.Millisecond
+		}
+		*kb.Int(&k) = int(*d / time.Millisecond)
 	}
+	for kb, b := range m.switches {
+		*kb.On(&k) = experiment.Bool(*b)
+	}
+	if err := k.Normalize().ValidateFlags(); err != nil {
+		return models.Config{}, usageError{err}
+	}
+	cfg := models.FromKnobs(model, k)
+	cfg.Addr, cfg.Wasm = m.addr, wasm
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}

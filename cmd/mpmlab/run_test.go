@@ -114,7 +114,7 @@ func TestCrashIsContained(t *testing.T) {
 func TestEveryCrashAnswers(t *testing.T) {
 	const workers, rounds = 8, 4
 	s := startRun(t, "--model", "process", "--start-servers", fmt.Sprint(workers), "--max-request-workers", fmt.Sprint(workers),
-		"--min-spare", "0", "--max-spare", fmt.Sprint(workers), "crash")
+		"--min-spare", "-1", "--max-spare", fmt.Sprint(workers), "crash")
 	ready := func() int { return strings.Count(s.Logs(), " ready in ") }
 	for round := 1; round <= rounds; round++ {
 		for _, r := range getAll(workers, s.URL+"/crash") {
@@ -136,7 +136,7 @@ func TestEveryCrashAnswers(t *testing.T) {
 // process (a 503, or a connection dropped when it exits).
 func TestDyingWorkerTakesNoConnection(t *testing.T) {
 	s := startRun(t, "--model", "process", "--start-servers", "1", "--max-request-workers", "1",
-		"--min-spare", "0", "--max-spare", "1", "crash")
+		"--min-spare", "-1", "--max-spare", "1", "crash")
 	mustOK(t, get(s.URL))
 	for i := 0; i < 3; i++ {
 		before := s.Workers()
@@ -232,7 +232,8 @@ func TestBadInput(t *testing.T) {
 		{"oversized source", []string{"build", big}, "the limit is 65536"},
 		{"unknown model", []string{"run", "--model", "fork", "hello"}, `unknown model "fork"`},
 		{"unknown flag", []string{"run", "--wat", "hello"}, "flag provided but not defined: -wat"},
-		{"bad knob", []string{"run", "--threads-per-child", "0", "--model", "thread", "hello"}, "threads-per-child 0 out of range 1..64"},
+		{"bad knob", []string{"run", "--threads-per-child", "99", "--model", "thread", "hello"}, "threads-per-child 99 out of range 1..64"},
+		{"knobs that contradict", []string{"run", "--min-spare", "9", "--max-spare", "3", "--model", "process", "hello"}, "min-spare 9 must be below max-spare 3"},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 	}
 	for _, c := range cases {

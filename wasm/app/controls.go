@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall/js"
@@ -42,30 +43,22 @@ type field struct {
 	err   js.Value
 }
 
+// knobFields are the form's knobs: one per row of experiment.KnobTable.
 func knobFields() []*field {
-	k := func(name, model string, lo, hi int, help string, p func(*experiment.Knobs) *int) *field {
-		return &field{name: "knobs." + name, kind: intField, model: model, min: lo, max: hi, help: help,
-			intp: func(e *experiment.Experiment) *int { return p(&e.Knobs) }}
+	var fs []*field
+	for i := range experiment.KnobTable {
+		k := &experiment.KnobTable[i]
+		f := &field{name: "knobs." + k.Name, model: strings.Join(k.Models, " "), min: k.Min, max: k.Limit(), help: k.Title()}
+		if k.Unit == experiment.Switch {
+			f.kind = boolField
+			f.boolp = func(e *experiment.Experiment) **bool { return k.On(&e.Knobs) }
+		} else {
+			f.kind = intField
+			f.intp = func(e *experiment.Experiment) *int { return k.Int(&e.Knobs) }
+		}
+		fs = append(fs, f)
 	}
-	return []*field{
-		k("start_servers", "process", 1, experiment.MaxProcesses, "StartServers: worker processes at start", func(k *experiment.Knobs) *int { return &k.StartServers }),
-		k("min_spare", "process", -1, experiment.MaxProcesses, "MinSpareServers: spawn processes while fewer are idle (-1: no spares)", func(k *experiment.Knobs) *int { return &k.MinSpare }),
-		k("max_spare", "process", 1, experiment.MaxProcesses, "MaxSpareServers: retire processes while more are idle", func(k *experiment.Knobs) *int { return &k.MaxSpare }),
-		k("max_request_workers", "process", 1, experiment.MaxProcesses, "MaxRequestWorkers: the most processes at once", func(k *experiment.Knobs) *int { return &k.MaxRequestWorkers }),
-		k("processes", "thread event", 1, experiment.MaxProcesses, "worker processes (each with threads_per_child threads)", func(k *experiment.Knobs) *int { return &k.Processes }),
-		k("threads_per_child", "thread event", 1, experiment.MaxThreadsPerChild, "ThreadsPerChild: threads in each process", func(k *experiment.Knobs) *int { return &k.ThreadsPerChild }),
-		k("async_request_worker_factor", "event", 1, experiment.MaxAsyncFactor, "AsyncRequestWorkerFactor: a process holds at most threads_per_child + this × its idle threads connections; past it, it stops accepting and closes idle keep-alive connections", func(k *experiment.Knobs) *int { return &k.AsyncRequestWorkerFactor }),
-		k("loops", "reactor", 1, experiment.MaxLoops, "event loops, each its own process (nginx worker_processes)", func(k *experiment.Knobs) *int { return &k.Loops }),
-		k("connections", "reactor", 1, experiment.MaxConnections, "open connections per loop (nginx worker_connections)", func(k *experiment.Knobs) *int { return &k.Connections }),
-		k("backlog", "", 1, experiment.MaxBacklog, "ListenBacklog: connections no worker has accepted wait here", func(k *experiment.Knobs) *int { return &k.Backlog }),
-		{name: "knobs.keepalive", kind: boolField, help: "KeepAlive: let a connection carry more than one request",
-			boolp: func(e *experiment.Experiment) **bool { return &e.Knobs.KeepAlive }},
-		k("keepalive_timeout_ms", "", 1, experiment.MaxKeepAliveMS, "KeepAliveTimeout: close an idle keep-alive connection after this long (ms)", func(k *experiment.Knobs) *int { return &k.KeepAliveTimeoutMS }),
-		k("max_keepalive_requests", "", -1, 1_000_000, "MaxKeepAliveRequests: requests per connection (-1: unlimited)", func(k *experiment.Knobs) *int { return &k.MaxKeepAliveRequests }),
-		k("max_connections_per_child", "", 0, 1_000_000, "MaxConnectionsPerChild: retire a worker process after this many connections (0: never)", func(k *experiment.Knobs) *int { return &k.MaxConnectionsPerChild }),
-		k("timeout_ms", "", 1, experiment.MaxTimeoutMS, "Timeout: cut off a request after this long by killing its worker (ms)", func(k *experiment.Knobs) *int { return &k.TimeoutMS }),
-		k("memory_limit_mb", "", experiment.MinMemoryMB, experiment.MaxMemoryMB, "memory limit of each guest instance (MiB)", func(k *experiment.Knobs) *int { return &k.MemoryLimitMB }),
-	}
+	return fs
 }
 
 func loadFields() []*field {
@@ -256,7 +249,7 @@ func (f *form) ShowError(msg string) bool {
 	show(fl.err, true)
 	fl.input.Call("setAttribute", "aria-invalid", "true")
 	// A knob of another model is hidden: show every knob.
-	if fl.model != "" && fl.model != f.model.Get("value").String() {
+	if fl.model != "" && !slices.Contains(strings.Fields(fl.model), f.model.Get("value").String()) {
 		setData(f.el, "model", "all")
 	}
 	fl.input.Call("focus")

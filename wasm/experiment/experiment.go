@@ -156,7 +156,8 @@ func (s Source) Size() int {
 	return n
 }
 
-// Knobs are the model's directives, named as the CLI's flags in snake_case.
+// Knobs are the model's directives, named as the CLI's flags in snake_case;
+// each is defined once, with its range, default and help, in KnobTable.
 // Zero means the default noted.
 type Knobs struct {
 	StartServers      int `json:"start_servers"`       // process: StartServers (4)
@@ -175,7 +176,7 @@ type Knobs struct {
 	KeepAlive              *bool `json:"keepalive"`                 // KeepAlive (true)
 	KeepAliveTimeoutMS     int   `json:"keepalive_timeout_ms"`      // KeepAliveTimeout (5000)
 	MaxKeepAliveRequests   int   `json:"max_keepalive_requests"`    // (100; -1 unlimited)
-	MaxConnectionsPerChild int   `json:"max_connections_per_child"` // (0: never)
+	MaxConnectionsPerChild int   `json:"max_connections_per_child"` // (-1: never)
 	TimeoutMS              int   `json:"timeout_ms"`                // Timeout (10000)
 	MemoryLimitMB          int   `json:"memory_limit_mb"`           // per instance (256)
 }
@@ -224,26 +225,7 @@ func (e Experiment) Normalize() Experiment {
 // models.Config.WithDefaults every zero here becomes its default; the
 // playground maps -1 to the engine's zero.
 func (k Knobs) Normalize() Knobs {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	def(&k.StartServers, DefaultStartServers)
-	def(&k.MaxRequestWorkers, max(DefaultMaxRequestWorkers, k.StartServers))
-	def(&k.MinSpare, min(DefaultMinSpare, k.MaxRequestWorkers))
-	def(&k.MaxSpare, max(DefaultMaxSpare, k.MinSpare+1))
-	def(&k.Processes, DefaultProcesses)
-	def(&k.ThreadsPerChild, DefaultThreadsPerChild)
-	def(&k.AsyncRequestWorkerFactor, DefaultAsyncFactor)
-	def(&k.Loops, DefaultLoops)
-	def(&k.Connections, DefaultConnections)
-	def(&k.Backlog, DefaultBacklog)
-	def(&k.KeepAliveTimeoutMS, DefaultKeepAliveMS)
-	def(&k.MaxKeepAliveRequests, DefaultMaxKeepAlive)
-	def(&k.TimeoutMS, DefaultTimeoutMS)
-	def(&k.MemoryLimitMB, DefaultMemoryMB)
-	k.KeepAlive = Bool(On(k.KeepAlive))
+	k.normalize() // KnobTable's defaults
 	return k
 }
 
@@ -437,40 +419,15 @@ func checkRange(name string, v, lo, hi int) error {
 // the guest instances of each model against MaxInstances (the knobs of
 // every model are checked, whichever model runs).
 func (k Knobs) Validate() error {
-	checks := []error{
-		checkRange("knobs.start_servers", k.StartServers, 1, MaxProcesses),
-		checkRange("knobs.min_spare", k.MinSpare, -1, MaxProcesses),
-		checkRange("knobs.max_spare", k.MaxSpare, 1, MaxProcesses),
-		checkRange("knobs.max_request_workers", k.MaxRequestWorkers, 1, MaxProcesses),
-		checkRange("knobs.processes", k.Processes, 1, MaxProcesses),
-		checkRange("knobs.threads_per_child", k.ThreadsPerChild, 1, MaxThreadsPerChild),
-		checkRange("knobs.async_request_worker_factor", k.AsyncRequestWorkerFactor, 1, MaxAsyncFactor),
-		checkRange("knobs.loops", k.Loops, 1, MaxLoops),
-		checkRange("knobs.connections", k.Connections, 1, MaxConnections),
-		checkRange("knobs.backlog", k.Backlog, 1, MaxBacklog),
-		checkRange("knobs.keepalive_timeout_ms", k.KeepAliveTimeoutMS, 1, MaxKeepAliveMS),
-		checkRange("knobs.max_keepalive_requests", k.MaxKeepAliveRequests, -1, 1_000_000),
-		checkRange("knobs.max_connections_per_child", k.MaxConnectionsPerChild, 0, 1_000_000),
-		checkRange("knobs.timeout_ms", k.TimeoutMS, 1, MaxTimeoutMS),
-		checkRange("knobs.memory_limit_mb", k.MemoryLimitMB, MinMemoryMB, MaxMemoryMB),
-	}
-	for _, err := range checks {
-		if err != nil {
-			return err
-		}
+	if err := k.validate(true, func(kb *Knob) string { return "knobs." + kb.Name }); err != nil {
+		return err
 	}
 	for _, m := range Models[:len(Models)-1] {
 		if n := k.Instances(m); n > MaxInstances {
 			return fmt.Errorf("%s = %d guest instances; the limit is %d", k.instanceKnobs(m), n, MaxInstances)
 		}
 	}
-	if k.StartServers > k.MaxRequestWorkers {
-		return fmt.Errorf("knobs.start_servers %d exceeds knobs.max_request_workers %d", k.StartServers, k.MaxRequestWorkers)
-	}
-	if k.MinSpare >= 0 && k.MinSpare >= k.MaxSpare {
-		return fmt.Errorf("knobs.min_spare %d must be below knobs.max_spare %d", k.MinSpare, k.MaxSpare)
-	}
-	return nil
+	return k.consistent(func(name string) string { return "knobs." + name })
 }
 
 // Instances returns how many guest instances model ("process", "thread",

@@ -139,3 +139,45 @@ func TestPlaygroundUnmarshalStrict(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Every knob of Knobs has one row in KnobTable, and every row a field:
+// the table is the one definition the CLI, the API and the form derive.
+func TestKnobTableCoversKnobs(t *testing.T) {
+	seen := map[string]int{}
+	for i := range KnobTable {
+		k := &KnobTable[i]
+		seen[k.Name]++
+		var ks Knobs
+		switch {
+		case k.Unit == Switch && k.On(&ks) == nil, k.Unit != Switch && k.Int(&ks) == nil:
+			t.Errorf("knob %s has no field", k.Name)
+		}
+		if k.Flag == "" || k.Help == "" || k.Max < k.Min && k.Unit != Switch {
+			t.Errorf("knob %s: flag %q, help %q, range %d..%d", k.Name, k.Flag, k.Help, k.Min, k.Max)
+		}
+	}
+	ty := reflect.TypeOf(Knobs{})
+	for i := range ty.NumField() {
+		name := strings.Split(ty.Field(i).Tag.Get("json"), ",")[0]
+		if seen[name] != 1 {
+			t.Errorf("Knobs.%s (%q) has %d rows in KnobTable, want 1", ty.Field(i).Name, name, seen[name])
+		}
+		delete(seen, name)
+	}
+	for name := range seen {
+		t.Errorf("KnobTable row %q has no Knobs field", name)
+	}
+	// Defaults fill every zero, and the defaults validate.
+	k := Knobs{}.Normalize()
+	for i := range KnobTable {
+		if p := KnobTable[i].Int(&k); p != nil && *p == 0 {
+			t.Errorf("knob %s has no default", KnobTable[i].Name)
+		}
+	}
+	if err := k.Validate(); err != nil {
+		t.Errorf("the defaults do not validate: %v", err)
+	}
+	if err := k.ValidateFlags(); err != nil {
+		t.Errorf("the defaults do not validate as flags: %v", err)
+	}
+}
