@@ -433,7 +433,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		lag, util, queue := tr.window()
 		slices.Sort(lag)
 		ev.Model, ev.TMS = model, round2(ms(time.Since(start)))
-		ev.LagP50MS, ev.LagP99MS = round2(ms(time.Duration(pct(lag, 50)))), round2(ms(time.Duration(pct(lag, 99))))
+		ev.LagP50MS, ev.LagP99MS = round2(ms(time.Duration(experiment.Percentile(lag, 0.50)))), round2(ms(time.Duration(experiment.Percentile(lag, 0.99))))
 		ev.LoopUtil, ev.Queue = util, queue
 		if util >= 0 {
 			ev.LoopUtil = round2(util)
@@ -501,13 +501,13 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		res.LoopUtil = round2(tr.utilBusy / tr.utilTime)
 	}
 	slices.Sort(tr.lagAll)
-	res.LagP99MS = round2(ms(time.Duration(pct(tr.lagAll, 99))))
+	res.LagP99MS = round2(ms(time.Duration(experiment.Percentile(tr.lagAll, 0.99))))
 	res.Deaths, res.Kills, res.DeathCause = len(tr.deaths), tr.kills, tr.deathCause
 	res.WaitP50MS, res.ServiceP50MS = -1, -1
 	if len(tr.waits) > 0 {
 		slices.Sort(tr.waits)
 		slices.Sort(tr.services)
-		res.WaitP50MS, res.ServiceP50MS = round2(ms(time.Duration(pct(tr.waits, 50)))), round2(ms(time.Duration(pct(tr.services, 50))))
+		res.WaitP50MS, res.ServiceP50MS = round2(ms(time.Duration(experiment.Percentile(tr.waits, 0.50)))), round2(ms(time.Duration(experiment.Percentile(tr.services, 0.50))))
 	}
 	if h := tr.hold; h.Hold > 0 && policy.Loop() {
 		res.LongestHold = &holdInfo{MS: round2(ms(time.Duration(h.Hold))), Method: h.Method, Path: h.Path, Where: h.Where}

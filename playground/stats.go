@@ -124,17 +124,8 @@ func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
 		ev.RPS = round2(float64(n) / win.Seconds())
 	}
 	slices.Sort(lat)
-	ev.P50MS, ev.P90MS, ev.P99MS = round2(ms(pct(lat, 50))), round2(ms(pct(lat, 90))), round2(ms(pct(lat, 99)))
+	ev.P50MS, ev.P90MS, ev.P99MS = round2(ms(experiment.Percentile(lat, 0.50))), round2(ms(experiment.Percentile(lat, 0.90))), round2(ms(experiment.Percentile(lat, 0.99)))
 	return ev, n
-}
-
-// pct is the nearest-rank percentile of sorted durations (0 if none).
-func pct[T ~int64](sorted []T, p float64) T {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // benchResult is one model's (or the baseline's) part of `bench --json`.
@@ -87,7 +88,7 @@ func (c *phaseCollector) summary(model models.Model, path string) *serverSummary
 	}
 	pct := func(d []time.Duration) percentiles {
 		slices.Sort(d)
-		return percentiles{P50: loadgen.Percentile(d, 0.50), P99: loadgen.Percentile(d, 0.99)}
+		return percentiles{P50: experiment.Percentile(d, 0.50), P99: experiment.Percentile(d, 0.99)}
 	}
 	s := &serverSummary{Wait: pct(c.wait), Service: pct(c.service)}
 	if p, _ := models.PolicyOf(model); p != nil && p.Loop() {

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 	"math"
 	"net/http"
 	"slices"
@@ -181,18 +182,11 @@ func latencyStats(sorted []time.Duration) LatencyStats {
 	return LatencyStats{
 		Min:  sorted[0],
 		Mean: time.Duration(sum / float64(n)),
-		P50:  Percentile(sorted, 0.50),
-		P90:  Percentile(sorted, 0.90),
-		P99:  Percentile(sorted, 0.99),
+		P50:  experiment.Percentile(sorted, 0.50),
+		P90:  experiment.Percentile(sorted, 0.90),
+		P99:  experiment.Percentile(sorted, 0.99),
 		Max:  sorted[n-1],
 	}
-}
-
-// Percentile returns the nearest-rank p-th percentile of sorted (not empty): the smallest
-// latency that at least p of all latencies are at or below.
-func Percentile(sorted []time.Duration, p float64) time.Duration {
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // histogram distributes sorted latencies over log-spaced buckets from the

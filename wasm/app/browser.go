@@ -560,14 +560,8 @@ func (a *app) browserSummary(r *browserRun, key string, elapsed float64, starts 
 	a.queueDraw(true)
 }
 
-// quantile is the q-quantile of sorted xs (nearest rank).
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
+// quantile is the q-quantile of sorted xs (experiment.Percentile).
+func quantile(sorted []float64, q float64) float64 { return experiment.Percentile(sorted, q) }
 
 // logBuckets distributes sorted latencies (ms) over 12 log-spaced buckets
 // from the least to the greatest, as the host's summaries do.
