@@ -178,3 +178,23 @@ func TestPlaygroundHandlerLimits(t *testing.T) {
 		}
 	}
 }
+
+// The load ends between two stats ticks: a last window of 1 ms with 6
+// results must not read 6000 req/s when the run did about 64.
+func TestPlaygroundShortLastStatsWindow(t *testing.T) {
+	l := newLiveStats()
+	add := func(n int) {
+		for range n {
+			l.add(loadgen.Result{Status: 200, Latency: 10 * time.Millisecond})
+		}
+	}
+	add(16)
+	if ev, n := l.snapshot(statsInterval); ev.RPS != 64 || n != 16 {
+		t.Fatalf("a 250 ms window of 16 results: rps %v, n %d", ev.RPS, n)
+	}
+	add(6)
+	ev, n := l.snapshot(time.Millisecond)
+	if n != 6 || ev.RPS < 60 || ev.RPS > 100 || ev.OK != 22 {
+		t.Fatalf("a last window of 1 ms with 6 results: rps %v (want it joined to the window before, about 88), n %d, ok %d", ev.RPS, n, ev.OK)
+	}
+}

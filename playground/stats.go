@@ -30,6 +30,11 @@ type liveStats struct {
 	ok     int             // 2xx and 3xx, cumulative
 	errors int             // everything else, cumulative
 	hist   []int           // per bucket, cumulative over the run
+
+	// The previous snapshot's window, which a short last one joins.
+	prev    []time.Duration
+	prevN   int
+	prevWin time.Duration
 }
 
 func newLiveStats() *liveStats { return &liveStats{hist: make([]int, len(histBounds)+1)} }
@@ -76,13 +81,24 @@ type histBucket struct {
 	Count int     `json:"count"`
 }
 
+// minStatsWindow is the shortest window a stats event's rate and
+// percentiles are taken over. The load ends between two ticks: its last
+// window, often a few milliseconds long, joins the one before it, else a
+// handful of results in 1 ms would read as thousands of requests a second.
+const minStatsWindow = statsInterval / 2
+
 // snapshot returns the stats of the window since the last snapshot (of
-// length win) and the cumulative counts, and how many results the window
-// had.
+// length win; joined to the previous one when shorter than minStatsWindow)
+// and the cumulative counts, and how many results the window had.
 func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
 	l.mu.Lock()
 	lat, n := l.window, l.winN
 	l.window, l.winN = nil, 0
+	fresh := n
+	if win < minStatsWindow && l.prevWin > 0 {
+		lat, n, win = append(slices.Clone(l.prev), lat...), n+l.prevN, win+l.prevWin
+	}
+	l.prev, l.prevN, l.prevWin = lat, n, win
 	ev := statsEvent{OK: l.ok, Errors: l.errors, Histogram: make([]histBucket, len(l.hist))}
 	for i, c := range l.hist {
 		le := -1.0
@@ -97,7 +113,7 @@ func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
 	}
 	slices.Sort(lat)
 	ev.P50MS, ev.P90MS, ev.P99MS = round2(ms(pct(lat, 50))), round2(ms(pct(lat, 90))), round2(ms(pct(lat, 99)))
-	return ev, n
+	return ev, fresh
 }
 
 // pct is the nearest-rank percentile of sorted durations (0 if none).
