@@ -153,6 +153,8 @@ type modelResult struct {
 	BusyPeak int `json:"busy_peak"`
 	// QueuePeak is the deepest the accept queue got.
 	QueuePeak int `json:"queue_peak"`
+	// Pinning is keep-alive pinning, if a stats tick saw it (nil if not).
+	Pinning *pinning `json:"pinning,omitempty"`
 	// LoopUtil is the reactor loops' busy fraction over the load (-1 for the
 	// other models); LagP99MS the 99th percentile of loop lag.
 	LoopUtil float64 `json:"loop_util"`
@@ -165,6 +167,39 @@ type modelResult struct {
 	DeathCause string `json:"death_cause,omitempty"`
 	// Error is set when the model could not be run.
 	Error string `json:"error,omitempty"`
+}
+
+// pinning is what the stats ticks saw of keep-alive pinning under the
+// process and thread models: every lane held by a keep-alive connection,
+// up to Idle of them idle waiting for their client's next request, while up
+// to Queue connections waited in the accept queue for one to close.
+type pinning struct {
+	Lanes int `json:"lanes"`
+	Idle  int `json:"idle"`
+	Queue int `json:"queue"`
+}
+
+// observePinning records one stats tick's lanes (their states) and the
+// accept queue's depth, if they show keep-alive pinning.
+func (r *modelResult) observePinning(states []string, queue int) {
+	idle := 0
+	for _, st := range states {
+		if !busyLane(st) {
+			return // a free lane: whoever waits is about to be served
+		}
+		if st == models.StateKeepAlive {
+			idle++
+		}
+	}
+	if queue == 0 || len(states) == 0 {
+		return
+	}
+	if r.Pinning == nil {
+		r.Pinning = &pinning{}
+	}
+	r.Pinning.Lanes = max(r.Pinning.Lanes, len(states))
+	r.Pinning.Idle = max(r.Pinning.Idle, idle)
+	r.Pinning.Queue = max(r.Pinning.Queue, queue)
 }
 
 // sentence says in one sentence what happened under r's model, from its
@@ -223,20 +258,85 @@ func sentence(r *modelResult, prev *modelResult) string {
 	}
 	if s := r.Summary; s != nil {
 		if failed := s.Requests - s.Succeeded; failed > 0 {
-			parts = append(parts, fmt.Sprintf("%d of %d requests failed (%s)", failed, s.Requests, failureKinds(s)))
+			what := fmt.Sprintf("%d of %d requests failed (%s)", failed, s.Requests, failureKinds(s))
+			if r.Pinning != nil && s.ErrorKinds["timeout"] > 0 {
+				what += ", from " + r.pinningPhrase()
+			}
+			parts = append(parts, what)
 		}
 		if s.Requests > s.Errors { // some got a response: latency is known
-			p := fmt.Sprintf("p99 %s", fmtMS(ms(s.Latency.P99)))
-			if prev != nil && prev.Summary != nil && prev.Summary.Requests > 0 && prev.Summary.Latency.P99 > 0 {
-				p += ", " + ratioPhrase(float64(s.Latency.P99)/float64(prev.Summary.Latency.P99), prev.Model)
-			}
-			parts = append(parts, p)
+			parts = append(parts, p99Phrase(r, prev))
 		}
 	}
 	if len(parts) == 0 {
 		return "nothing was measured"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// pinningPhrase names keep-alive pinning as the cause of timeouts.
+func (r *modelResult) pinningPhrase() string {
+	p := r.Pinning
+	what := plural(p.Lanes, "thread", "threads")
+	if models.Model(r.Model) == models.Process {
+		what = plural(p.Lanes, "process", "processes")
+	}
+	if p.Lanes > 1 {
+		what = "all " + what
+	}
+	idle := ""
+	if p.Idle > 0 {
+		idle = fmt.Sprintf(" (up to %d idle, waiting for their client's next request)", p.Idle)
+	}
+	return fmt.Sprintf("keep-alive pinning: %s held by keep-alive connections%s while up to %s waited in the accept queue for one to close",
+		what, idle, plural(p.Queue, "connection", "connections"))
+}
+
+// p99Tail is the share of requests a p99 leaves out. When more requests
+// than that failed, the failures are the model's tail, not the p99: a
+// timeout has no latency in the percentiles, a fast 502 lowers them.
+const p99Tail = 0.01
+
+func failedShare(s *loadgen.Summary) float64 {
+	if s == nil || s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Requests-s.Succeeded) / float64(s.Requests)
+}
+
+// p99Phrase gives r's p99 and how it compares with prev's, saying when
+// failures make the comparison meaningless.
+func p99Phrase(r, prev *modelResult) string {
+	s := r.Summary
+	p := "p99 " + fmtMS(ms(s.Latency.P99))
+	share := failedShare(s)
+	hasPrev := prev != nil && prev.Summary != nil && prev.Summary.Requests > 0 && prev.Summary.Latency.P99 > 0
+	if share > p99Tail {
+		why := fmt.Sprintf("%s of requests failed, more than the 1%% a p99 leaves out, so the failures, not the p99, are this model's tail", fmtShare(share))
+		if hasPrev {
+			return fmt.Sprintf("%s, not compared with the %s model's: %s", p, prev.Model, why)
+		}
+		return p + ", but " + why
+	}
+	if failed := s.Requests - s.Succeeded; failed > 0 {
+		p += fmt.Sprintf(" (%s, within the 1%% a p99 leaves out)", plural(failed, "failure", "failures"))
+	}
+	if !hasPrev {
+		return p
+	}
+	if ps := failedShare(prev.Summary); ps > p99Tail {
+		return fmt.Sprintf("%s, not compared with the %s model's, whose failures (%s of its requests) are more than the 1%% a p99 leaves out", p, prev.Model, fmtShare(ps))
+	}
+	return p + ", " + ratioPhrase(float64(s.Latency.P99)/float64(prev.Summary.Latency.P99), prev.Model)
+}
+
+// fmtShare prints a fraction as a percentage: "3%", "0.5%", "12%".
+func fmtShare(f float64) string {
+	pct := 100 * f
+	if pct >= 10 || pct == math.Trunc(pct) {
+		return fmt.Sprintf("%.0f%%", pct)
+	}
+	return fmt.Sprintf("%.1f%%", pct)
 }
 
 func busyPhrase(busy, lanes int) string {
