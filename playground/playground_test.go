@@ -213,6 +213,19 @@ func TestPlaygroundShortLastStatsWindow(t *testing.T) {
 	}
 }
 
+// Failure kinds name the three most common and count the rest, so that
+// they add up.
+func TestPlaygroundFailureKinds(t *testing.T) {
+	s := &loadgen.Summary{Requests: 6, StatusCodes: map[int]int{502: 1, 504: 2}, ErrorKinds: map[string]int{"EOF": 2, "timeout": 1}}
+	if got, want := failureKinds(s), "504 ×2, EOF ×2, 502 ×1 and 1 other"; got != want {
+		t.Errorf("failureKinds = %q, want %q", got, want)
+	}
+	s.ErrorKinds["connection reset"] = 3
+	if got, want := failureKinds(s), "connection reset ×3, 504 ×2, EOF ×2 and 2 others"; got != want {
+		t.Errorf("failureKinds = %q, want %q", got, want)
+	}
+}
+
 // Keep-alive pinning is every lane held while connections wait; a free
 // lane, or an empty queue, is not.
 func TestPlaygroundObservePinning(t *testing.T) {

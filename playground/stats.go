@@ -370,7 +370,9 @@ func fmtRatio(r float64) string {
 	return fmt.Sprintf("%.1f", r)
 }
 
-// failureKinds lists what the failed requests got: "502 ×10, timeout ×2".
+// failureKinds lists what the failed requests got, the three most common
+// kinds and how many others: "502 ×10, timeout ×2", "504 ×2, EOF ×2, 502 ×1
+// and 1 other".
 func failureKinds(s *loadgen.Summary) string {
 	type kind struct {
 		name string
@@ -387,13 +389,19 @@ func failureKinds(s *loadgen.Summary) string {
 	}
 	sort.Slice(ks, func(i, j int) bool { return ks[i].n > ks[j].n || ks[i].n == ks[j].n && ks[i].name < ks[j].name })
 	var out []string
+	others := 0
 	for i, k := range ks {
-		if i == 3 {
-			break
+		if i >= 3 {
+			others += k.n
+			continue
 		}
 		out = append(out, fmt.Sprintf("%s ×%d", k.name, k.n))
 	}
-	return strings.Join(out, ", ")
+	list := strings.Join(out, ", ")
+	if others > 0 {
+		list += " and " + plural(others, "other", "others")
+	}
+	return list
 }
 
 func fmtMS(v float64) string {
