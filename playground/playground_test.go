@@ -50,13 +50,24 @@ func TestPlaygroundLimitsMatchEngine(t *testing.T) {
 	// Every valid experiment is a valid engine configuration, and the
 	// mapping keeps the knobs.
 	e := experiment.Experiment{Source: experiment.Source{Files: []experiment.File{{Name: "main.go", Data: "package main"}}}, Model: "all",
-		Knobs: experiment.Knobs{MinSpare: -1, MaxKeepAliveRequests: -1, KeepAlive: experiment.Bool(false), ThreadsPerChild: 7}}
+		Knobs: experiment.Knobs{MinSpare: -1, MaxKeepAliveRequests: experiment.Int(0), KeepAlive: experiment.Bool(false), ThreadsPerChild: 7}}
 	if err := validateExperiment(e); err != nil {
 		t.Fatal(err)
 	}
 	cfg := modelConfig(e.Normalize(), models.Thread)
 	if cfg.MinSpare != 0 || cfg.MaxKeepAliveRequests != 0 || cfg.KeepAlive || cfg.ThreadsPerChild != 7 || cfg.Timeout != models.DefaultTimeout || cfg.MemoryLimit != runtime.DefaultMemoryLimit {
 		t.Fatalf("modelConfig: %+v", cfg)
+	}
+	// max_keepalive_requests means what the CLI's --max-keepalive-requests
+	// (the engine's MaxKeepAliveRequests) means: 0 unlimited, absent 100.
+	for js, want := range map[string]int{`{}`: models.DefaultMaxKeepAlive, `{"max_keepalive_requests":0}`: 0, `{"max_keepalive_requests":3}`: 3} {
+		var k experiment.Knobs
+		if err := json.Unmarshal([]byte(js), &k); err != nil {
+			t.Fatal(err)
+		}
+		if got := modelConfig(experiment.Experiment{Knobs: k}.Normalize(), models.Process).MaxKeepAliveRequests; got != want {
+			t.Errorf("knobs %s: the engine's MaxKeepAliveRequests is %d, want %d", js, got, want)
+		}
 	}
 }
 

@@ -307,10 +307,6 @@ func (s *Server) experiment(run *run) error {
 // configuration of one model.
 func modelConfig(e experiment.Experiment, m models.Model) models.Config {
 	k := e.Knobs
-	maxKA := k.MaxKeepAliveRequests
-	if maxKA < 0 {
-		maxKA = 0 // unlimited
-	}
 	minSpare := k.MinSpare
 	if minSpare < 0 {
 		minSpare = 0 // no spares
@@ -330,7 +326,7 @@ func modelConfig(e experiment.Experiment, m models.Model) models.Config {
 		MaxConnectionsPerChild: k.MaxConnectionsPerChild,
 		KeepAlive:              experiment.On(k.KeepAlive),
 		KeepAliveTimeout:       time.Duration(k.KeepAliveTimeoutMS) * time.Millisecond,
-		MaxKeepAliveRequests:   maxKA,
+		MaxKeepAliveRequests:   *k.MaxKeepAliveRequests, // 0: unlimited, as in the engine
 		Timeout:                time.Duration(k.TimeoutMS) * time.Millisecond,
 		MemoryLimit:            k.MemoryLimitMB << 20,
 	}

@@ -555,7 +555,7 @@ func TestServeShare(t *testing.T) {
 			{Name: "main.go", Data: s.example(t, "cpu").Files[0].Data},
 		}},
 		Model: "all",
-		Knobs: experiment.Knobs{ThreadsPerChild: 8, KeepAlive: experiment.Bool(false), MaxKeepAliveRequests: -1},
+		Knobs: experiment.Knobs{ThreadsPerChild: 8, KeepAlive: experiment.Bool(false), MaxKeepAliveRequests: experiment.Int(0)},
 		Load:  experiment.Load{Path: "/?ms=300", Method: "POST", Concurrency: 7, DurationMS: 1500, Rate: 12.5, KeepAlive: experiment.Bool(false)},
 	}
 	type shareResp struct{ ID, URL, Fragment string }

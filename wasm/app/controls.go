@@ -18,7 +18,8 @@ import (
 type fieldKind int
 
 const (
-	intField fieldKind = iota
+	intField    fieldKind = iota
+	optIntField           // a *int knob: empty is the default, 0 a value of its own
 	boolField
 	textField
 	floatField
@@ -33,10 +34,11 @@ type field struct {
 	max   int
 	help  string
 
-	intp   func(*experiment.Experiment) *int
-	boolp  func(*experiment.Experiment) **bool
-	textp  func(*experiment.Experiment) *string
-	floatp func(*experiment.Experiment) *float64
+	intp    func(*experiment.Experiment) *int
+	optIntp func(*experiment.Experiment) **int
+	boolp   func(*experiment.Experiment) **bool
+	textp   func(*experiment.Experiment) *string
+	floatp  func(*experiment.Experiment) *float64
 
 	input js.Value
 	err   js.Value
@@ -60,7 +62,8 @@ func knobFields() []*field {
 		{name: "knobs.keepalive", kind: boolField, help: "KeepAlive: let a connection carry more than one request",
 			boolp: func(e *experiment.Experiment) **bool { return &e.Knobs.KeepAlive }},
 		k("keepalive_timeout_ms", "", 1, experiment.MaxKeepAliveMS, "KeepAliveTimeout: close an idle keep-alive connection after this long (ms)", func(k *experiment.Knobs) *int { return &k.KeepAliveTimeoutMS }),
-		k("max_keepalive_requests", "", -1, 1_000_000, "MaxKeepAliveRequests: requests per connection (-1: unlimited)", func(k *experiment.Knobs) *int { return &k.MaxKeepAliveRequests }),
+		{name: "knobs.max_keepalive_requests", kind: optIntField, min: 0, max: 1_000_000, help: "MaxKeepAliveRequests: requests per connection (0: unlimited)",
+			optIntp: func(e *experiment.Experiment) **int { return &e.Knobs.MaxKeepAliveRequests }},
 		k("max_connections_per_child", "", 0, 1_000_000, "MaxConnectionsPerChild: retire a worker process after this many connections (0: never)", func(k *experiment.Knobs) *int { return &k.MaxConnectionsPerChild }),
 		k("timeout_ms", "", 1, experiment.MaxTimeoutMS, "Timeout: cut off a request after this long by killing its worker (ms)", func(k *experiment.Knobs) *int { return &k.TimeoutMS }),
 		k("memory_limit_mb", "", experiment.MinMemoryMB, experiment.MaxMemoryMB, "memory limit of each guest instance (MiB)", func(k *experiment.Knobs) *int { return &k.MemoryLimitMB }),
@@ -120,7 +123,7 @@ func newForm() *form {
 			default:
 				in = document.Call("createElement", "input")
 				switch fl.kind {
-				case intField:
+				case intField, optIntField:
 					in.Set("type", "number")
 					in.Set("min", fl.min)
 					in.Set("max", fl.max)
@@ -184,6 +187,8 @@ func (f *form) Set(e experiment.Experiment) {
 		switch fl.kind {
 		case intField:
 			fl.input.Set("value", itoa(*fl.intp(&e)))
+		case optIntField:
+			fl.input.Set("value", itoa(**fl.optIntp(&e)))
 		case floatField:
 			fl.input.Set("value", strconv.FormatFloat(*fl.floatp(&e), 'f', -1, 64))
 		case boolField:
@@ -202,7 +207,7 @@ func (f *form) Get(e *experiment.Experiment) error {
 	for _, fl := range f.fields {
 		v := strings.TrimSpace(fl.input.Get("value").String())
 		switch fl.kind {
-		case intField:
+		case intField, optIntField:
 			n := 0
 			if v != "" {
 				var err error
@@ -210,7 +215,14 @@ func (f *form) Get(e *experiment.Experiment) error {
 					return errors.New(fl.name + " " + strconv.Quote(v) + " is not a whole number")
 				}
 			}
-			*fl.intp(e) = n
+			switch {
+			case fl.kind == intField:
+				*fl.intp(e) = n
+			case v == "":
+				*fl.optIntp(e) = nil // the default
+			default:
+				*fl.optIntp(e) = experiment.Int(n)
+			}
 		case floatField:
 			x := 0.0
 			if v != "" {
@@ -266,14 +278,15 @@ func (f *form) clearErrors() {
 }
 
 // normalize shows the value a number field stands for once it is
-// committed: 0 or empty is the default, shown as its value, so that what
-// the form shows is what a share restores.
+// committed: 0 or empty is the default (only empty for an optIntField,
+// where 0 is a value), shown as its value, so that what the form shows is
+// what a share restores.
 func (f *form) normalize(fl *field) {
 	// requests 0 with a duration means "until the duration ends".
-	if fl.kind != intField || fl.name == "load.requests" {
+	if (fl.kind != intField && fl.kind != optIntField) || fl.name == "load.requests" {
 		return
 	}
-	if v := strings.TrimSpace(fl.input.Get("value").String()); v != "" && v != "0" {
+	if v := strings.TrimSpace(fl.input.Get("value").String()); v != "" && (v != "0" || fl.kind == optIntField) {
 		return
 	}
 	var e experiment.Experiment
@@ -281,6 +294,10 @@ func (f *form) normalize(fl *field) {
 		return
 	}
 	e = e.Normalize()
+	if fl.kind == optIntField {
+		fl.input.Set("value", itoa(**fl.optIntp(&e)))
+		return
+	}
 	fl.input.Set("value", itoa(*fl.intp(&e)))
 }
 

@@ -26,9 +26,10 @@
 //     out or left zero are the same experiment: same canonical form, same id.
 //   - The booleans (Knobs.KeepAlive, Load.KeepAlive) are pointers so that
 //     absent (nil: default true) differs from false. Use Bool to set them.
-//   - Where zero means something to the engine, -1 says it: Knobs.MinSpare
-//     -1 keeps no spare processes (0 is the default, 2), and
-//     Knobs.MaxKeepAliveRequests -1 is unlimited (0 is the default, 100).
+//     Knobs.MaxKeepAliveRequests is one too, so that 0 can mean what it
+//     means to Apache and to the CLI: unlimited (nil is the default, 100;
+//     set it with Int). Its old spelling of unlimited, -1, is still read.
+//   - Knobs.MinSpare -1 keeps no spare processes (0 is the default, 2).
 //   - Decoding is strict: an unknown field is an error naming it.
 package experiment
 
@@ -167,7 +168,7 @@ type Knobs struct {
 	Backlog                int   `json:"backlog"`                   // ListenBacklog (511)
 	KeepAlive              *bool `json:"keepalive"`                 // KeepAlive (true)
 	KeepAliveTimeoutMS     int   `json:"keepalive_timeout_ms"`      // KeepAliveTimeout (5000)
-	MaxKeepAliveRequests   int   `json:"max_keepalive_requests"`    // (100; -1 unlimited)
+	MaxKeepAliveRequests   *int  `json:"max_keepalive_requests"`    // MaxKeepAliveRequests (nil: 100; 0 unlimited)
 	MaxConnectionsPerChild int   `json:"max_connections_per_child"` // (0: never)
 	TimeoutMS              int   `json:"timeout_ms"`                // Timeout (10000)
 	MemoryLimitMB          int   `json:"memory_limit_mb"`           // per instance (256)
@@ -188,6 +189,9 @@ type Load struct {
 
 // Bool returns a pointer to b, for the KeepAlive fields.
 func Bool(b bool) *bool { return &b }
+
+// Int returns a pointer to n, for Knobs.MaxKeepAliveRequests.
+func Int(n int) *int { return &n }
 
 // On reports the value of an optional boolean, true when unset.
 func On(b *bool) bool { return b == nil || *b }
@@ -226,7 +230,12 @@ func (k Knobs) Normalize() Knobs {
 	def(&k.Connections, DefaultConnections)
 	def(&k.Backlog, DefaultBacklog)
 	def(&k.KeepAliveTimeoutMS, DefaultKeepAliveMS)
-	def(&k.MaxKeepAliveRequests, DefaultMaxKeepAlive)
+	switch v := k.MaxKeepAliveRequests; {
+	case v == nil:
+		k.MaxKeepAliveRequests = Int(DefaultMaxKeepAlive)
+	case *v == -1:
+		k.MaxKeepAliveRequests = Int(0) // unlimited, as it was once spelt
+	}
 	def(&k.TimeoutMS, DefaultTimeoutMS)
 	def(&k.MemoryLimitMB, DefaultMemoryMB)
 	k.KeepAlive = Bool(On(k.KeepAlive))
@@ -434,7 +443,7 @@ func (k Knobs) Validate() error {
 		checkRange("knobs.connections", k.Connections, 1, MaxConnections),
 		checkRange("knobs.backlog", k.Backlog, 1, MaxBacklog),
 		checkRange("knobs.keepalive_timeout_ms", k.KeepAliveTimeoutMS, 1, MaxKeepAliveMS),
-		checkRange("knobs.max_keepalive_requests", k.MaxKeepAliveRequests, -1, 1_000_000),
+		checkRange("knobs.max_keepalive_requests", *k.MaxKeepAliveRequests, 0, 1_000_000),
 		checkRange("knobs.max_connections_per_child", k.MaxConnectionsPerChild, 0, 1_000_000),
 		checkRange("knobs.timeout_ms", k.TimeoutMS, 1, MaxTimeoutMS),
 		checkRange("knobs.memory_limit_mb", k.MemoryLimitMB, MinMemoryMB, MaxMemoryMB),
