@@ -143,8 +143,9 @@ const (
 )
 
 // FromKnobs is the configuration of model m from an experiment's knobs:
-// the one conversion the CLI and the playground share. The knobs'
-// "none", "unlimited" and "never" (-1) become the engine's 0.
+// the one conversion the CLI and the playground share. The knobs' "none"
+// and "never" (-1) become the engine's 0; max_keepalive_requests 0 is
+// unlimited in both.
 func FromKnobs(m Model, k experiment.Knobs) Config {
 	k = k.Normalize()
 	none := func(v int) int { return max(v, 0) }
@@ -163,7 +164,7 @@ func FromKnobs(m Model, k experiment.Knobs) Config {
 		MaxConnectionsPerChild:   none(k.MaxConnectionsPerChild),
 		KeepAlive:                experiment.On(k.KeepAlive),
 		KeepAliveTimeout:         time.Duration(k.KeepAliveTimeoutMS) * time.Millisecond,
-		MaxKeepAliveRequests:     none(k.MaxKeepAliveRequests),
+		MaxKeepAliveRequests:     *k.MaxKeepAliveRequests, // 0: unlimited, as in the engine
 		Timeout:                  time.Duration(k.TimeoutMS) * time.Millisecond,
 		MemoryLimit:              k.MemoryLimitMB << 20,
 	}

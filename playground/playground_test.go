@@ -31,13 +31,24 @@ func TestPlaygroundLimitsMatchEngine(t *testing.T) {
 	// Every valid experiment is a valid engine configuration, and the
 	// mapping keeps the knobs.
 	e := experiment.Experiment{Source: experiment.Source{Files: []experiment.File{{Name: "main.go", Data: "package main"}}}, Model: "all",
-		Knobs: experiment.Knobs{MinSpare: -1, MaxKeepAliveRequests: -1, KeepAlive: experiment.Bool(false), ThreadsPerChild: 7}}
+		Knobs: experiment.Knobs{MinSpare: -1, MaxKeepAliveRequests: experiment.Int(0), KeepAlive: experiment.Bool(false), ThreadsPerChild: 7}}
 	if err := validateExperiment(e); err != nil {
 		t.Fatal(err)
 	}
 	cfg := modelConfig(e.Normalize(), models.Thread)
 	if cfg.MinSpare != 0 || cfg.MaxKeepAliveRequests != 0 || cfg.KeepAlive || cfg.ThreadsPerChild != 7 || cfg.Timeout != models.DefaultTimeout || cfg.MemoryLimit != runtime.DefaultMemoryLimit {
 		t.Fatalf("modelConfig: %+v", cfg)
+	}
+	// max_keepalive_requests means what the CLI's --max-keepalive-requests
+	// (the engine's MaxKeepAliveRequests) means: 0 unlimited, absent 100.
+	for js, want := range map[string]int{`{}`: models.DefaultMaxKeepAlive, `{"max_keepalive_requests":0}`: 0, `{"max_keepalive_requests":3}`: 3} {
+		var k experiment.Knobs
+		if err := json.Unmarshal([]byte(js), &k); err != nil {
+			t.Fatal(err)
+		}
+		if got := modelConfig(experiment.Experiment{Knobs: k}.Normalize(), models.Process).MaxKeepAliveRequests; got != want {
+			t.Errorf("knobs %s: the engine's MaxKeepAliveRequests is %d, want %d", js, got, want)
+		}
 	}
 }
 
@@ -101,13 +112,27 @@ func TestPlaygroundSentence(t *testing.T) {
 		Summary: sum(200, 190, 10*time.Millisecond, map[int]int{200: 190, 502: 10})}
 	reactor := &modelResult{Model: "reactor", Workers: 1, Lanes: 1, LoopUtil: 0.94, LagP99MS: 180,
 		Summary: sum(200, 200, 120*time.Millisecond, map[int]int{200: 200})}
+	// Keep-alive pinning: 4 clients hold the 4 threads, 6 wait in the
+	// accept queue and time out; the p99 of those answered is low.
+	pinned := &modelResult{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 4, QueuePeak: 6, LoopUtil: -1,
+		Pinning: &pinning{Lanes: 4, Idle: 3, Queue: 6},
+		Summary: &loadgen.Summary{Requests: 200, Succeeded: 194, Errors: 6, StatusCodes: map[int]int{200: 194},
+			ErrorKinds: map[string]int{"timeout": 6}, Latency: loadgen.LatencyStats{P99: 398 * time.Millisecond}}}
+	slowProcess := &modelResult{Model: "process", Workers: 4, Lanes: 1, BusyPeak: 4, LoopUtil: -1,
+		Summary: sum(200, 200, 4400*time.Millisecond, map[int]int{200: 200})}
+	oneFailure := &modelResult{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 4, LoopUtil: -1,
+		Summary: sum(200, 199, 10*time.Millisecond, map[int]int{200: 199, 502: 1})}
 	cases := []struct {
 		r, prev *modelResult
 		want    string
 	}{
 		{process, nil, "4 processes served one connection each (all 4 busy at the peak); 31 connections waited in the accept queue (peak); p99 100 ms"},
-		{thread, process, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; a process died once, each time taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10); p99 10 ms, 10× lower than the process model's"},
-		{reactor, thread, "the loop was busy 94% of the time (loop lag p99 180 ms); p99 120 ms, 12× the thread model's"},
+		{thread, process, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; a process died once, each time taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10); p99 10 ms, not compared with the process model's: 5% of requests failed, more than the 1% a p99 leaves out, so the failures, not the p99, are this model's tail"},
+		{reactor, thread, "the loop was busy 94% of the time (loop lag p99 180 ms); p99 120 ms, not compared with the thread model's, whose failures (5% of its requests) are more than the 1% a p99 leaves out"},
+		{reactor, process, "the loop was busy 94% of the time (loop lag p99 180 ms); p99 120 ms, about the process model's"},
+		{thread, nil, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; a process died once, each time taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10); p99 10 ms, but 5% of requests failed, more than the 1% a p99 leaves out, so the failures, not the p99, are this model's tail"},
+		{pinned, slowProcess, "4 threads in 1 process served one connection each (all 4 busy at the peak); 6 connections waited in the accept queue (peak); 6 of 200 requests failed (timeout ×6), from keep-alive pinning: all 4 threads held by keep-alive connections (up to 3 idle, waiting for their client's next request) while up to 6 connections waited in the accept queue for one to close; p99 398 ms, not compared with the process model's: 3% of requests failed, more than the 1% a p99 leaves out, so the failures, not the p99, are this model's tail"},
+		{oneFailure, slowProcess, "4 threads in 1 process served one connection each (all 4 busy at the peak); no connection waited in the accept queue; 1 of 200 requests failed (502 ×1); p99 10 ms (1 failure, within the 1% a p99 leaves out), 440× lower than the process model's"},
 	}
 	for _, c := range cases {
 		if got := sentence(c.r, c.prev); got != c.want {
@@ -208,5 +233,54 @@ func TestPlaygroundExampleLoads(t *testing.T) {
 		if bound == 0 || bound > most {
 			t.Errorf("example %s: load %+v is not bounded to %v per model (set duration_ms, or requests at a rate, in wasm/examples/%s/experiment.json)", ex.Name, l, most, ex.Name)
 		}
+	}
+}
+
+// The load ends between two stats ticks: a last window of 1 ms with 6
+// results must not read 6000 req/s when the run did about 64.
+func TestPlaygroundShortLastStatsWindow(t *testing.T) {
+	l := newLiveStats()
+	add := func(n int) {
+		for range n {
+			l.add(loadgen.Result{Status: 200, Latency: 10 * time.Millisecond})
+		}
+	}
+	add(16)
+	if ev, n := l.snapshot(statsInterval); ev.RPS != 64 || n != 16 {
+		t.Fatalf("a 250 ms window of 16 results: rps %v, n %d", ev.RPS, n)
+	}
+	add(6)
+	ev, n := l.snapshot(time.Millisecond)
+	if n != 6 || ev.RPS < 60 || ev.RPS > 100 || ev.OK != 22 {
+		t.Fatalf("a last window of 1 ms with 6 results: rps %v (want it joined to the window before, about 88), n %d, ok %d", ev.RPS, n, ev.OK)
+	}
+}
+
+// Failure kinds name the three most common and count the rest, so that
+// they add up.
+func TestPlaygroundFailureKinds(t *testing.T) {
+	s := &loadgen.Summary{Requests: 6, StatusCodes: map[int]int{502: 1, 504: 2}, ErrorKinds: map[string]int{"EOF": 2, "timeout": 1}}
+	if got, want := failureKinds(s), "504 ×2, EOF ×2, 502 ×1 and 1 other"; got != want {
+		t.Errorf("failureKinds = %q, want %q", got, want)
+	}
+	s.ErrorKinds["connection reset"] = 3
+	if got, want := failureKinds(s), "connection reset ×3, 504 ×2, EOF ×2 and 2 others"; got != want {
+		t.Errorf("failureKinds = %q, want %q", got, want)
+	}
+}
+
+// Keep-alive pinning is every lane held while connections wait; a free
+// lane, or an empty queue, is not.
+func TestPlaygroundObservePinning(t *testing.T) {
+	r := &modelResult{Model: "thread"}
+	r.observePinning([]string{models.StateSending, models.StateKeepAlive, models.StateIdle, models.StateSending}, 5)
+	r.observePinning([]string{models.StateSending, models.StateKeepAlive, models.StateKeepAlive, models.StateSending}, 0)
+	if r.Pinning != nil {
+		t.Fatalf("pinning %+v with a free lane or no one waiting", r.Pinning)
+	}
+	r.observePinning([]string{models.StateSending, models.StateKeepAlive, models.StateKeepAlive, models.StateSending}, 3)
+	r.observePinning([]string{models.StateKeepAlive, models.StateSending, models.StateSending, models.StateSending}, 6)
+	if want := (pinning{Lanes: 4, Idle: 2, Queue: 6}); r.Pinning == nil || *r.Pinning != want {
+		t.Fatalf("pinning %+v, want %+v", r.Pinning, want)
 	}
 }

@@ -406,6 +406,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 	res := &modelResult{Model: model, Lanes: policy.Lanes(&cfg), LoopUtil: -1}
 
 	run.out.send("phase", phaseEvent{Model: model, State: "running"})
+	keepAlive := cfg.KeepAlive && experiment.On(run.exp.Load.KeepAlive) // connections can pin lanes
 	live := newLiveStats()
 	load := loadConfig(run.exp.Load, sup.URL(), cfg.Timeout)
 	load.OnResult = func(r loadgen.Result) {
@@ -438,15 +439,20 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		if util >= 0 {
 			ev.LoopUtil = round2(util)
 		}
+		var lanes []string // lane states of the running workers
 		for _, w := range sup.Workers() {
 			if w.PID != 0 {
 				ev.Workers++
+				lanes = append(lanes, w.Lanes...)
 			}
 			for _, st := range w.Lanes {
 				if busyLane(st) {
 					ev.Busy++
 				}
 			}
+		}
+		if keepAlive && m != models.Reactor {
+			res.observePinning(lanes, queue)
 		}
 		ev.Scoreboard = sup.Scoreboard()
 		if policy.Loop() {

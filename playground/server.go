@@ -25,13 +25,15 @@
 //     CORS), a JSON body not sent as application/json 415. A Public server
 //     limits each client address (clients.go, ClientLimits).
 //   - Guest code never runs in this process: runs and tries start a
-//     models.Supervisor, whose workers are child processes, and close it
-//     (reaping them) when the run ends, is stopped, or its page goes away.
+//     models.Supervisor, whose workers are child processes. A run closes it
+//     (reaping them) when it ends, is stopped, or its page goes away; a try
+//     keeps it for the next try of the same experiment (warmModels), until
+//     it has been idle for a minute.
 //   - A panic in a run's goroutines is logged with its stack and ends that
 //     run with done {"error": "internal error: ..."}, its workers reaped; a
 //     panic in a handler answers 500. Neither takes the process down.
-//   - Stop ends every run and try (refusing new ones) and waits for their
-//     workers to be reaped; Close does that and then closes the share store.
+//   - Stop ends every run and try (refusing new ones), closes the models
+//     kept for tries, and waits for their workers to be reaped; Close does that and then closes the share store.
 //     A graceful shutdown is Stop, then http.Server.Shutdown (shares in
 //     flight finish), then Close.
 package playground
@@ -109,6 +111,7 @@ type Server struct {
 	runs   *runRegistry
 	builds chan *buildSlot // maxBuilds slots: go commands at once
 	tries  chan struct{}   // semaphore: tries at once
+	warm   *warmModels     // the models of recent tries, kept running
 	static *static
 	jsMods *jsModules // browser builds (jsbuild.go)
 
@@ -164,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 		runs:   newRunRegistry(),
 		builds: make(chan *buildSlot, maxBuilds),
 		tries:  make(chan struct{}, maxTries),
+		warm:   newWarmModels(warmIdle),
 		static: newStatic(),
 		jsMods: newJSModules(),
 		access: acc,
@@ -236,6 +240,7 @@ func (s *Server) Stop() {
 		s.stopAll()
 		s.runs.closeAll()
 		s.tryWG.Wait()
+		s.warm.closeAll()
 	})
 }
 

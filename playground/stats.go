@@ -30,6 +30,11 @@ type liveStats struct {
 	ok     int             // 2xx and 3xx, cumulative
 	errors int             // everything else, cumulative
 	hist   []int           // per bucket, cumulative over the run
+
+	// The previous snapshot's window, which a short last one joins.
+	prev    []time.Duration
+	prevN   int
+	prevWin time.Duration
 }
 
 func newLiveStats() *liveStats { return &liveStats{hist: make([]int, len(histBounds)+1)} }
@@ -104,13 +109,24 @@ type histBucket struct {
 	Count int     `json:"count"`
 }
 
+// minStatsWindow is the shortest window a stats event's rate and
+// percentiles are taken over. The load ends between two ticks: its last
+// window, often a few milliseconds long, joins the one before it, else a
+// handful of results in 1 ms would read as thousands of requests a second.
+const minStatsWindow = statsInterval / 2
+
 // snapshot returns the stats of the window since the last snapshot (of
-// length win) and the cumulative counts, and how many results the window
-// had.
+// length win; joined to the previous one when shorter than minStatsWindow)
+// and the cumulative counts, and how many results the window had.
 func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
 	l.mu.Lock()
 	lat, n := l.window, l.winN
 	l.window, l.winN = nil, 0
+	fresh := n
+	if win < minStatsWindow && l.prevWin > 0 {
+		lat, n, win = append(slices.Clone(l.prev), lat...), n+l.prevN, win+l.prevWin
+	}
+	l.prev, l.prevN, l.prevWin = lat, n, win
 	ev := statsEvent{OK: l.ok, Errors: l.errors, Histogram: make([]histBucket, len(l.hist))}
 	for i, c := range l.hist {
 		le := -1.0
@@ -125,7 +141,7 @@ func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
 	}
 	slices.Sort(lat)
 	ev.P50MS, ev.P90MS, ev.P99MS = round2(ms(experiment.Percentile(lat, 0.50))), round2(ms(experiment.Percentile(lat, 0.90))), round2(ms(experiment.Percentile(lat, 0.99)))
-	return ev, n
+	return ev, fresh
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
@@ -156,6 +172,8 @@ type modelResult struct {
 	BusyPeak int `json:"busy_peak"`
 	// QueuePeak is the deepest the accept queue got.
 	QueuePeak int `json:"queue_peak"`
+	// Pinning is keep-alive pinning, if a stats tick saw it (nil if not).
+	Pinning *pinning `json:"pinning,omitempty"`
 	// LoopUtil is the reactor loops' busy fraction over the load (-1 for the
 	// other models); LagP99MS the 99th percentile of loop lag.
 	LoopUtil float64 `json:"loop_util"`
@@ -181,6 +199,39 @@ type modelResult struct {
 // holdCallout is the shortest hold of a loop the summary names (the live
 // view marks the same ones).
 const holdCallout = 50 // ms
+
+// pinning is what the stats ticks saw of keep-alive pinning under the
+// process and thread models: every lane held by a keep-alive connection,
+// up to Idle of them idle waiting for their client's next request, while up
+// to Queue connections waited in the accept queue for one to close.
+type pinning struct {
+	Lanes int `json:"lanes"`
+	Idle  int `json:"idle"`
+	Queue int `json:"queue"`
+}
+
+// observePinning records one stats tick's lanes (their states) and the
+// accept queue's depth, if they show keep-alive pinning.
+func (r *modelResult) observePinning(states []string, queue int) {
+	idle := 0
+	for _, st := range states {
+		if !busyLane(st) {
+			return // a free lane: whoever waits is about to be served
+		}
+		if st == models.StateKeepAlive {
+			idle++
+		}
+	}
+	if queue == 0 || len(states) == 0 {
+		return
+	}
+	if r.Pinning == nil {
+		r.Pinning = &pinning{}
+	}
+	r.Pinning.Lanes = max(r.Pinning.Lanes, len(states))
+	r.Pinning.Idle = max(r.Pinning.Idle, idle)
+	r.Pinning.Queue = max(r.Pinning.Queue, queue)
+}
 
 // sentence says in one sentence what happened under r's model, from its
 // measured numbers; prev is the model run before it in a Compare (or nil),
@@ -248,20 +299,85 @@ func sentence(r *modelResult, prev *modelResult) string {
 	}
 	if s := r.Summary; s != nil {
 		if failed := s.Requests - s.Succeeded; failed > 0 {
-			parts = append(parts, fmt.Sprintf("%d of %d requests failed (%s)", failed, s.Requests, failureKinds(s)))
+			what := fmt.Sprintf("%d of %d requests failed (%s)", failed, s.Requests, failureKinds(s))
+			if r.Pinning != nil && s.ErrorKinds["timeout"] > 0 {
+				what += ", from " + r.pinningPhrase()
+			}
+			parts = append(parts, what)
 		}
 		if s.Requests > s.Errors { // some got a response: latency is known
-			p := fmt.Sprintf("p99 %s", fmtMS(ms(s.Latency.P99)))
-			if prev != nil && prev.Summary != nil && prev.Summary.Requests > 0 && prev.Summary.Latency.P99 > 0 {
-				p += ", " + ratioPhrase(float64(s.Latency.P99)/float64(prev.Summary.Latency.P99), prev.Model)
-			}
-			parts = append(parts, p)
+			parts = append(parts, p99Phrase(r, prev))
 		}
 	}
 	if len(parts) == 0 {
 		return "nothing was measured"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// pinningPhrase names keep-alive pinning as the cause of timeouts.
+func (r *modelResult) pinningPhrase() string {
+	p := r.Pinning
+	what := plural(p.Lanes, "thread", "threads")
+	if models.Model(r.Model) == models.Process {
+		what = plural(p.Lanes, "process", "processes")
+	}
+	if p.Lanes > 1 {
+		what = "all " + what
+	}
+	idle := ""
+	if p.Idle > 0 {
+		idle = fmt.Sprintf(" (up to %d idle, waiting for their client's next request)", p.Idle)
+	}
+	return fmt.Sprintf("keep-alive pinning: %s held by keep-alive connections%s while up to %s waited in the accept queue for one to close",
+		what, idle, plural(p.Queue, "connection", "connections"))
+}
+
+// p99Tail is the share of requests a p99 leaves out. When more requests
+// than that failed, the failures are the model's tail, not the p99: a
+// timeout has no latency in the percentiles, a fast 502 lowers them.
+const p99Tail = 0.01
+
+func failedShare(s *loadgen.Summary) float64 {
+	if s == nil || s.Requests == 0 {
+		return 0
+	}
+	return float64(s.Requests-s.Succeeded) / float64(s.Requests)
+}
+
+// p99Phrase gives r's p99 and how it compares with prev's, saying when
+// failures make the comparison meaningless.
+func p99Phrase(r, prev *modelResult) string {
+	s := r.Summary
+	p := "p99 " + fmtMS(ms(s.Latency.P99))
+	share := failedShare(s)
+	hasPrev := prev != nil && prev.Summary != nil && prev.Summary.Requests > 0 && prev.Summary.Latency.P99 > 0
+	if share > p99Tail {
+		why := fmt.Sprintf("%s of requests failed, more than the 1%% a p99 leaves out, so the failures, not the p99, are this model's tail", fmtShare(share))
+		if hasPrev {
+			return fmt.Sprintf("%s, not compared with the %s model's: %s", p, prev.Model, why)
+		}
+		return p + ", but " + why
+	}
+	if failed := s.Requests - s.Succeeded; failed > 0 {
+		p += fmt.Sprintf(" (%s, within the 1%% a p99 leaves out)", plural(failed, "failure", "failures"))
+	}
+	if !hasPrev {
+		return p
+	}
+	if ps := failedShare(prev.Summary); ps > p99Tail {
+		return fmt.Sprintf("%s, not compared with the %s model's, whose failures (%s of its requests) are more than the 1%% a p99 leaves out", p, prev.Model, fmtShare(ps))
+	}
+	return p + ", " + ratioPhrase(float64(s.Latency.P99)/float64(prev.Summary.Latency.P99), prev.Model)
+}
+
+// fmtShare prints a fraction as a percentage: "3%", "0.5%", "12%".
+func fmtShare(f float64) string {
+	pct := 100 * f
+	if pct >= 10 || pct == math.Trunc(pct) {
+		return fmt.Sprintf("%.0f%%", pct)
+	}
+	return fmt.Sprintf("%.1f%%", pct)
 }
 
 func busyPhrase(busy, lanes int) string {
@@ -295,7 +411,9 @@ func fmtRatio(r float64) string {
 	return fmt.Sprintf("%.1f", r)
 }
 
-// failureKinds lists what the failed requests got: "502 ×10, timeout ×2".
+// failureKinds lists what the failed requests got, the three most common
+// kinds and how many others: "502 ×10, timeout ×2", "504 ×2, EOF ×2, 502 ×1
+// and 1 other".
 func failureKinds(s *loadgen.Summary) string {
 	type kind struct {
 		name string
@@ -312,13 +430,19 @@ func failureKinds(s *loadgen.Summary) string {
 	}
 	sort.Slice(ks, func(i, j int) bool { return ks[i].n > ks[j].n || ks[i].n == ks[j].n && ks[i].name < ks[j].name })
 	var out []string
+	others := 0
 	for i, k := range ks {
-		if i == 3 {
-			break
+		if i >= 3 {
+			others += k.n
+			continue
 		}
 		out = append(out, fmt.Sprintf("%s ×%d", k.name, k.n))
 	}
-	return strings.Join(out, ", ")
+	list := strings.Join(out, ", ")
+	if others > 0 {
+		list += " and " + plural(others, "other", "others")
+	}
+	return list
 }
 
 func fmtMS(v float64) string {

@@ -133,7 +133,9 @@ const buildVersion = "mpmlab-build-1"
 
 // Build compiles src for target, or returns the cached module built from
 // the same inputs earlier. The error is a *BuildError when the go command
-// rejected the source (see BuildError), and a plain error for anything else:
+// rejected the source, or when the source compiles but its main never calls
+// guest.Serve, so it could never answer a request (BuildError.NoServe; see
+// checkServe); and a plain error for anything else:
 // an invalid source (see Source.Validate), the go command missing, the
 // timeout ("build timed out after 5m0s") or ctx ending.
 func (b *Builder) Build(ctx context.Context, src *Source, target Target) (*Artifact, error) {
@@ -158,23 +160,33 @@ func (b *Builder) Build(ctx context.Context, src *Source, target Target) (*Artif
 		Hash:   key,
 		Target: target,
 	}
-	if fileExists(art.Path) {
+	// Compile errors come first; a handler that compiles but cannot serve
+	// is refused whether it was just built or found in the cache.
+	noServe := checkServe(src)
+	cached := func() (*Artifact, error) {
+		if noServe != nil {
+			return nil, noServeError(noServe)
+		}
 		art.Cached = true
 		art.Elapsed = time.Since(start)
 		return art, nil
+	}
+	if fileExists(art.Path) {
+		return cached()
 	}
 
 	unlock := keyLocks.lock(art.Path)
 	defer unlock()
 	if fileExists(art.Path) { // built by a concurrent Build while we waited
-		art.Cached = true
-		art.Elapsed = time.Since(start)
-		return art, nil
+		return cached()
 	}
 
 	b.progress(fmt.Sprintf("building handler for %s", target))
 	if err := b.compile(ctx, cacheDir, key, src, target, art.Path); err != nil {
 		return nil, err
+	}
+	if noServe != nil {
+		return nil, noServeError(noServe)
 	}
 	art.Elapsed = time.Since(start)
 	b.progress(fmt.Sprintf("built in %s", art.Elapsed.Round(100*time.Millisecond)))

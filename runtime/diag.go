@@ -34,7 +34,8 @@ func (d Diagnostic) String() string {
 }
 
 // BuildError is returned by Builder.Build when the go command rejects the
-// handler: a compile error, a bad import, an error in the build setup.
+// handler (a compile error, a bad import, an error in the build setup), or
+// when the handler compiles but its main never calls guest.Serve (NoServe).
 // Use errors.As to reach the diagnostics:
 //
 //	var be *runtime.BuildError
@@ -50,6 +51,14 @@ type BuildError struct {
 	// Output is what the go command printed, less the package names of
 	// "go build -v", with paths relative to the handler's directory.
 	Output string
+	// NoServe is set when the go command built the handler but it cannot
+	// serve: its main never calls guest.Serve (the one diagnostic says
+	// where, and what to do).
+	NoServe bool
+}
+
+func noServeError(d *Diagnostic) *BuildError {
+	return &BuildError{Diagnostics: []Diagnostic{*d}, Output: d.String(), NoServe: true}
 }
 
 // Error returns the diagnostics, one per line, or the trimmed output of the

@@ -62,6 +62,9 @@ func buildHandler(ctx context.Context, path string, target runtime.Target, timeo
 	b := &runtime.Builder{Timeout: timeout, Progress: func(msg string) { fmt.Fprintf(log, "build: %s\n", msg) }}
 	art, err := b.Build(ctx, src, target)
 	var be *runtime.BuildError
+	if errors.As(err, &be) && be.NoServe {
+		return nil, fmt.Errorf("%s cannot serve requests:\n%v", path, be)
+	}
 	if errors.As(err, &be) {
 		return nil, fmt.Errorf("%s does not compile:\n%v", path, be)
 	}

@@ -29,10 +29,11 @@ type modelFlags struct {
 	// Switch knobs a bool.
 	durations map[*experiment.Knob]*time.Duration
 	switches  map[*experiment.Knob]*bool
+	optional  map[*experiment.Knob]*int
 }
 
 func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
-	m := &modelFlags{durations: map[*experiment.Knob]*time.Duration{}, switches: map[*experiment.Knob]*bool{}}
+	m := &modelFlags{durations: map[*experiment.Knob]*time.Duration{}, switches: map[*experiment.Knob]*bool{}, optional: map[*experiment.Knob]*int{}}
 	names := make([]string, len(models.Models))
 	for i, m := range models.Models {
 		names[i] = string(m)
@@ -51,6 +52,12 @@ func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
 			m.switches[k] = fs.Bool(k.Flag, k.Default == 1, help)
 		case experiment.Millis:
 			m.durations[k] = fs.Duration(k.Flag, time.Duration(k.Default)*time.Millisecond, help)
+		case experiment.Count:
+			if k.Optional() {
+				m.optional[k] = fs.Int(k.Flag, k.Default, help)
+				continue
+			}
+			fallthrough
 		default:
 			def := k.Default
 			if k.Derived() {
@@ -78,6 +85,9 @@ func (m *modelFlags) config(model models.Model, wasm string) (models.Config, err
 	}
 	for kb, b := range m.switches {
 		*kb.On(&k) = experiment.Bool(*b)
+	}
+	for kb, v := range m.optional {
+		*kb.Opt(&k) = experiment.Int(*v)
 	}
 	if err := k.Normalize().ValidateFlags(); err != nil {
 		return models.Config{}, usageError{err}

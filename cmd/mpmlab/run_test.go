@@ -83,6 +83,29 @@ func TestBuildReportsCompileErrors(t *testing.T) {
 	}
 }
 
+// A main that never calls guest.Serve could answer nothing (it returns, and
+// its worker exits again and again; or it listens on a port of its own):
+// build and run refuse it, at the line, saying what to do.
+func TestNoServeIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ name, body, at string }{
+		{"returns", "func main() {\n\thttp.HandleFunc(\"/\", nil)\n}\n", "main.go:9:6"},
+		{"listens", "func main() {\n\thttp.HandleFunc(\"/\", nil)\n\thttp.ListenAndServe(\":8080\", nil)\n}\n", "main.go:11:2"},
+	} {
+		src := "package main\n\nimport (\n\t\"net/http\"\n\n\t\"github.com/mpmlab/mpmlab/wasm/guest\"\n)\n\n" + c.body + "\nvar _ = guest.Worker\n"
+		path := filepath.Join(dir, c.name, "main.go")
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		os.WriteFile(path, []byte(src), 0o644)
+		want := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c.at) + `: main never calls guest\.Serve: call guest\.Serve\(nil\) at the end of main \(http\.ListenAndServe does not work here\)$`)
+		for _, cmd := range []string{"build", "run"} {
+			_, stderr, code := mpmlab(t, cmd, path)
+			if code == 0 || !want.MatchString(stderr) {
+				t.Errorf("mpmlab %s of a main that %s: exit %d, want a refusal at %s naming guest.Serve:\n%s", cmd, c.name, code, c.at, stderr)
+			}
+		}
+	}
+}
+
 // A crash fails its request with a 5xx and a short message; the next one
 // succeeds and the supervisor stays up.
 func TestCrashIsContained(t *testing.T) {

@@ -555,7 +555,7 @@ func TestServeShare(t *testing.T) {
 			{Name: "main.go", Data: s.example(t, "cpu").Files[0].Data},
 		}},
 		Model: "all",
-		Knobs: experiment.Knobs{ThreadsPerChild: 8, KeepAlive: experiment.Bool(false), MaxKeepAliveRequests: -1},
+		Knobs: experiment.Knobs{ThreadsPerChild: 8, KeepAlive: experiment.Bool(false), MaxKeepAliveRequests: experiment.Int(0)},
 		Load:  experiment.Load{Path: "/?ms=300", Method: "POST", Concurrency: 7, DurationMS: 1500, Rate: 12.5, KeepAlive: experiment.Bool(false)},
 	}
 	type shareResp struct{ ID, URL, Fragment string }
@@ -629,7 +629,18 @@ func TestServeTry(t *testing.T) {
 	if !strings.Contains(string(body), `"line":3`) {
 		t.Fatalf("422: %s", body)
 	}
-	waitFor(t, 5*time.Second, "no children after the tries", func() bool { return len(s.Children()) == 0 })
+	// The model keeps running for the next try of the same experiment: a
+	// global counts across tries. Stop (at cleanup) reaps its workers.
+	counter := experiment.Experiment{Source: s.example(t, "counter"), Model: "reactor"}
+	var c1, c2 struct{ Body, Worker string }
+	json.Unmarshal(s.wantStatus(t, 200, "POST", "/api/try", map[string]any{"experiment": counter}), &c1)
+	json.Unmarshal(s.wantStatus(t, 200, "POST", "/api/try", map[string]any{"experiment": counter}), &c2)
+	if !strings.HasPrefix(c1.Body, "global 1,") || !strings.HasPrefix(c2.Body, "global 2,") || c1.Worker != c2.Worker {
+		t.Fatalf("two tries of counter answered %q (%s) and %q (%s): want global 1 then 2 from one worker", c1.Body, c1.Worker, c2.Body, c2.Worker)
+	}
+	if len(s.Children()) == 0 {
+		t.Fatal("no worker kept running after the tries")
+	}
 }
 
 // The static front end: index (or the not-built page), and app.wasm gzipped.

@@ -135,7 +135,9 @@ type Config struct {
 	Think time.Duration
 
 	// KeepAlive, if false, sends every request on a new TCP connection. If
-	// true, connections are reused: each client keeps its connection.
+	// true, connections are reused: in closed loop each client keeps a
+	// connection of its own, in open loop the senders share a pool of them.
+	// A client (a sender) that is done closes its idle connection.
 	KeepAlive bool
 
 	// Timeout bounds each request, from the moment it is sent until its body
@@ -274,14 +276,19 @@ func (c Config) withDefaults() Config {
 //     together with ctx.Err(). So a non-nil summary comes with every error
 //     except an invalid Config, and err != nil tells a cut-short run from a
 //     complete one.
-//   - Connections: one http.Transport per run, closed at the end.
+//   - Connections: each closed-loop client has its own, open-loop senders
+//     share a pool; a client or sender closes its idle connection as soon as
+//     it has sent its last request. A finished client
+//     that kept an idle keep-alive connection open would hold a prefork
+//     process or a thread until the server's keep-alive timeout, while the
+//     clients still running wait in the accept queue: the run would end
+//     late, its rate diluted by a tail the load did not make.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	r := newRunner(cfg)
-	defer r.transport.CloseIdleConnections()
+	r := &runner{cfg: cfg}
 
 	start := time.Now()
 	var tallies []*tally
@@ -301,32 +308,28 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 
 // runner holds what every request of one run shares.
 type runner struct {
-	cfg       Config
-	transport *http.Transport
-	client    *http.Client
+	cfg Config
 }
 
-func newRunner(cfg Config) *runner {
+// newClient returns an HTTP client with a pool of up to maxIdle idle
+// connections; done closes those idle (call it when the client is done).
+func (r *runner) newClient(maxIdle int) (c *http.Client, done func()) {
 	dialer := &net.Dialer{Timeout: dialTimeout, Control: dialLoopbackOnly}
 	tr := &http.Transport{
 		Proxy:               nil, // never: the target is loopback
 		DialContext:         dialer.DialContext,
-		MaxIdleConns:        cfg.Concurrency,
-		MaxIdleConnsPerHost: cfg.Concurrency,
-		MaxConnsPerHost:     0, // unlimited
-		DisableKeepAlives:   !cfg.KeepAlive,
+		MaxIdleConns:        maxIdle,
+		MaxIdleConnsPerHost: maxIdle,
+		DisableKeepAlives:   !r.cfg.KeepAlive,
 		DisableCompression:  true,
 	}
-	return &runner{
-		cfg:       cfg,
-		transport: tr,
-		client: &http.Client{
-			Transport: tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
+	c = &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
 		},
 	}
+	return c, tr.CloseIdleConnections
 }
 
 // closedLoop runs cfg.Concurrency clients, each sending its next request when
@@ -346,8 +349,10 @@ func (r *runner) closedLoop(ctx context.Context, start time.Time) []*tally {
 		t := &tally{}
 		tallies[i] = t
 		wg.Go(func() {
+			c, done := r.newClient(1)
+			defer done()
 			for ctx.Err() == nil && time.Now().Before(deadline) && issued.Add(1) <= limit {
-				r.record(ctx, t, r.do(ctx, time.Now()))
+				r.record(ctx, t, r.do(ctx, c, time.Now()))
 				if r.cfg.Think > 0 && !think(ctx, r.cfg.Think, deadline) {
 					break
 				}
@@ -389,13 +394,16 @@ func (r *runner) openLoop(ctx context.Context, start time.Time) []*tally {
 
 	work := make(chan time.Time)
 	tallies := make([]*tally, r.cfg.Concurrency+1) // the last one is the scheduler's
+	c, closeIdle := r.newClient(r.cfg.Concurrency)
+	defer closeIdle()
 	var wg sync.WaitGroup
 	for i := range r.cfg.Concurrency {
 		t := &tally{}
 		tallies[i] = t
 		wg.Go(func() {
+			defer closeIdle() // the schedule is over: so is this sender's connection
 			for at := range work {
-				r.record(ctx, t, r.do(ctx, at))
+				r.record(ctx, t, r.do(ctx, c, at))
 			}
 		})
 	}
@@ -443,8 +451,9 @@ schedule:
 // slot before the run ended.
 var errNotSent = errors.New("request was due but not sent: in-flight cap reached until the end of the run")
 
-// do sends one request that was due at the given time and reads its body.
-func (r *runner) do(ctx context.Context, due time.Time) Result {
+// do sends one request that was due at the given time with c and reads its
+// body.
+func (r *runner) do(ctx context.Context, c *http.Client, due time.Time) Result {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	res := Result{Start: due}
@@ -456,7 +465,7 @@ func (r *runner) do(ctx context.Context, due time.Time) Result {
 	if r.cfg.Header != nil {
 		req.Header = r.cfg.Header
 	}
-	resp, err := r.client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		res.Latency, res.Err = time.Since(due), err
 		return res

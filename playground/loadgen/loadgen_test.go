@@ -601,3 +601,61 @@ func TestSummaryJSON(t *testing.T) {
 		t.Errorf("round trip:\n%+v\nwant\n%+v", back, *sum)
 	}
 }
+
+// gatedListener accepts at most n connections at once, as a prefork server
+// with n processes does: the others wait in the kernel's accept queue.
+type gatedListener struct {
+	net.Listener
+	slots chan struct{}
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	l.slots <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &slotConn{Conn: c, free: func() { <-l.slots }}, nil
+}
+
+type slotConn struct {
+	net.Conn
+	once sync.Once
+	free func()
+}
+
+func (c *slotConn) Close() error {
+	c.once.Do(c.free)
+	return c.Conn.Close()
+}
+
+// A client that is done closes its keep-alive connection: left idle, it
+// would hold the server's only process until the server's idle timeout,
+// while the other client's request waits in the accept queue, and the run
+// would end that much late.
+func TestFinishedClientFreesItsConnection(t *testing.T) {
+	const idleTimeout = 5 * time.Second
+	for _, rate := range []float64{0, 50} {
+		t.Run(fmt.Sprintf("rate=%v", rate), func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+				time.Sleep(30 * time.Millisecond) // requests overlap: a second connection is dialled
+			}))
+			srv.Listener = &gatedListener{Listener: srv.Listener, slots: make(chan struct{}, 1)}
+			srv.Config.IdleTimeout = idleTimeout
+			srv.Start()
+			t.Cleanup(srv.Close)
+			begin := time.Now()
+			sum := mustRun(t, Config{URL: srv.URL, Concurrency: 2, Duration: 300 * time.Millisecond, Rate: rate, KeepAlive: true})
+			wall := time.Since(begin)
+			t.Logf("%d requests, total %v, max latency %v", sum.Requests, sum.Duration, sum.Latency.Max)
+			if sum.Errors != 0 {
+				t.Errorf("errors: %v", sum.ErrorKinds)
+			}
+			if wall > idleTimeout/2 || sum.Duration > idleTimeout/2 {
+				t.Errorf("a 300ms load took %v (total %v): a finished client's idle connection held the server until its %v idle timeout",
+					wall, sum.Duration, idleTimeout)
+			}
+		})
+	}
+}

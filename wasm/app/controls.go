@@ -19,7 +19,8 @@ import (
 type fieldKind int
 
 const (
-	intField fieldKind = iota
+	intField    fieldKind = iota
+	optIntField           // a *int knob: empty is the default, 0 a value of its own
 	boolField
 	textField
 	floatField
@@ -34,10 +35,11 @@ type field struct {
 	max   int
 	help  string
 
-	intp   func(*experiment.Experiment) *int
-	boolp  func(*experiment.Experiment) **bool
-	textp  func(*experiment.Experiment) *string
-	floatp func(*experiment.Experiment) *float64
+	intp    func(*experiment.Experiment) *int
+	optIntp func(*experiment.Experiment) **int
+	boolp   func(*experiment.Experiment) **bool
+	textp   func(*experiment.Experiment) *string
+	floatp  func(*experiment.Experiment) *float64
 
 	input js.Value
 	err   js.Value
@@ -49,10 +51,14 @@ func knobFields() []*field {
 	for i := range experiment.KnobTable {
 		k := &experiment.KnobTable[i]
 		f := &field{name: "knobs." + k.Name, model: strings.Join(k.Models, " "), min: k.Min, max: k.Limit(), help: k.Title()}
-		if k.Unit == experiment.Switch {
+		switch {
+		case k.Unit == experiment.Switch:
 			f.kind = boolField
 			f.boolp = func(e *experiment.Experiment) **bool { return k.On(&e.Knobs) }
-		} else {
+		case k.Optional():
+			f.kind = optIntField
+			f.optIntp = func(e *experiment.Experiment) **int { return k.Opt(&e.Knobs) }
+		default:
 			f.kind = intField
 			f.intp = func(e *experiment.Experiment) *int { return k.Int(&e.Knobs) }
 		}
@@ -115,7 +121,7 @@ func newForm() *form {
 			default:
 				in = document.Call("createElement", "input")
 				switch fl.kind {
-				case intField:
+				case intField, optIntField:
 					in.Set("type", "number")
 					in.Set("min", fl.min)
 					in.Set("max", fl.max)
@@ -185,6 +191,8 @@ func (f *form) Set(e experiment.Experiment) {
 		switch fl.kind {
 		case intField:
 			fl.input.Set("value", itoa(*fl.intp(&e)))
+		case optIntField:
+			fl.input.Set("value", itoa(**fl.optIntp(&e)))
 		case floatField:
 			fl.input.Set("value", strconv.FormatFloat(*fl.floatp(&e), 'f', -1, 64))
 		case boolField:
@@ -203,7 +211,7 @@ func (f *form) Get(e *experiment.Experiment) error {
 	for _, fl := range f.fields {
 		v := strings.TrimSpace(fl.input.Get("value").String())
 		switch fl.kind {
-		case intField:
+		case intField, optIntField:
 			n := 0
 			if v != "" {
 				var err error
@@ -211,7 +219,14 @@ func (f *form) Get(e *experiment.Experiment) error {
 					return errors.New(fl.name + " " + strconv.Quote(v) + " is not a whole number")
 				}
 			}
-			*fl.intp(e) = n
+			switch {
+			case fl.kind == intField:
+				*fl.intp(e) = n
+			case v == "":
+				*fl.optIntp(e) = nil // the default
+			default:
+				*fl.optIntp(e) = experiment.Int(n)
+			}
 		case floatField:
 			x := 0.0
 			if v != "" {
@@ -267,14 +282,15 @@ func (f *form) clearErrors() {
 }
 
 // normalize shows the value a number field stands for once it is
-// committed: 0 or empty is the default, shown as its value, so that what
-// the form shows is what a share restores.
+// committed: 0 or empty is the default (only empty for an optIntField,
+// where 0 is a value), shown as its value, so that what the form shows is
+// what a share restores.
 func (f *form) normalize(fl *field) {
 	// requests 0 with a duration means "until the duration ends".
-	if fl.kind != intField || fl.name == "load.requests" {
+	if (fl.kind != intField && fl.kind != optIntField) || fl.name == "load.requests" {
 		return
 	}
-	if v := strings.TrimSpace(fl.input.Get("value").String()); v != "" && v != "0" {
+	if v := strings.TrimSpace(fl.input.Get("value").String()); v != "" && (v != "0" || fl.kind == optIntField) {
 		return
 	}
 	var e experiment.Experiment
@@ -282,6 +298,10 @@ func (f *form) normalize(fl *field) {
 		return
 	}
 	e = e.Normalize()
+	if fl.kind == optIntField {
+		fl.input.Set("value", itoa(**fl.optIntp(&e)))
+		return
+	}
 	fl.input.Set("value", itoa(*fl.intp(&e)))
 }
 

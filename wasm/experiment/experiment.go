@@ -26,9 +26,10 @@
 //     out or left zero are the same experiment: same canonical form, same id.
 //   - The booleans (Knobs.KeepAlive, Load.KeepAlive) are pointers so that
 //     absent (nil: default true) differs from false. Use Bool to set them.
-//   - Where zero means something to the engine, -1 says it: Knobs.MinSpare
-//     -1 keeps no spare processes (0 is the default, 2), and
-//     Knobs.MaxKeepAliveRequests -1 is unlimited (0 is the default, 100).
+//     Knobs.MaxKeepAliveRequests is one too, so that 0 can mean what it
+//     means to Apache and to the CLI: unlimited (nil is the default, 100;
+//     set it with Int). Its old spelling of unlimited, -1, is still read.
+//   - Knobs.MinSpare -1 keeps no spare processes (0 is the default, 2).
 //   - Decoding is strict: an unknown field is an error naming it.
 package experiment
 
@@ -175,7 +176,7 @@ type Knobs struct {
 	Backlog                int   `json:"backlog"`                   // ListenBacklog (511)
 	KeepAlive              *bool `json:"keepalive"`                 // KeepAlive (true)
 	KeepAliveTimeoutMS     int   `json:"keepalive_timeout_ms"`      // KeepAliveTimeout (5000)
-	MaxKeepAliveRequests   int   `json:"max_keepalive_requests"`    // (100; -1 unlimited)
+	MaxKeepAliveRequests   *int  `json:"max_keepalive_requests"`    // MaxKeepAliveRequests (nil: 100; 0 unlimited)
 	MaxConnectionsPerChild int   `json:"max_connections_per_child"` // (-1: never)
 	TimeoutMS              int   `json:"timeout_ms"`                // Timeout (10000)
 	MemoryLimitMB          int   `json:"memory_limit_mb"`           // per instance (256)
@@ -199,6 +200,9 @@ type Load struct {
 
 // Bool returns a pointer to b, for the KeepAlive fields.
 func Bool(b bool) *bool { return &b }
+
+// Int returns a pointer to n, for Knobs.MaxKeepAliveRequests.
+func Int(n int) *int { return &n }
 
 // On reports the value of an optional boolean, true when unset.
 func On(b *bool) bool { return b == nil || *b }

@@ -15,7 +15,7 @@ func sample() Experiment {
 			{Name: "main.go", Data: "package main\n\nfunc main() {} // <&> ünïcode\n"},
 		}},
 		Model: "all",
-		Knobs: Knobs{StartServers: 2, KeepAlive: Bool(false), MaxKeepAliveRequests: -1},
+		Knobs: Knobs{StartServers: 2, KeepAlive: Bool(false), MaxKeepAliveRequests: Int(0)},
 		Load:  Load{Path: "/?ms=300", Method: "post", Concurrency: 7, DurationMS: 1500, Rate: 12.5, KeepAlive: Bool(false)},
 	}
 }
@@ -149,7 +149,7 @@ func TestKnobTableCoversKnobs(t *testing.T) {
 		seen[k.Name]++
 		var ks Knobs
 		switch {
-		case k.Unit == Switch && k.On(&ks) == nil, k.Unit != Switch && k.Int(&ks) == nil:
+		case k.Unit == Switch && k.On(&ks) == nil, k.Optional() && k.Opt(&ks) == nil, k.Unit != Switch && !k.Optional() && k.Int(&ks) == nil:
 			t.Errorf("knob %s has no field", k.Name)
 		}
 		if k.Flag == "" || k.Help == "" || k.Max < k.Min && k.Unit != Switch {
@@ -179,5 +179,37 @@ func TestKnobTableCoversKnobs(t *testing.T) {
 	}
 	if err := k.ValidateFlags(); err != nil {
 		t.Errorf("the defaults do not validate as flags: %v", err)
+	}
+}
+
+// knobs.max_keepalive_requests means what Apache's MaxKeepAliveRequests and
+// the CLI's flag mean: 0 is unlimited; absent is the default, 100. The old
+// spelling of unlimited, -1, still reads as unlimited.
+func TestMaxKeepAliveRequests(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		want int
+	}{
+		{`{}`, DefaultMaxKeepAlive},
+		{`{"knobs":{}}`, DefaultMaxKeepAlive},
+		{`{"knobs":{"max_keepalive_requests":0}}`, 0},
+		{`{"knobs":{"max_keepalive_requests":-1}}`, 0},
+		{`{"knobs":{"max_keepalive_requests":7}}`, 7},
+	} {
+		e, err := Unmarshal([]byte(tc.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := e.Normalize()
+		if got := *n.Knobs.MaxKeepAliveRequests; got != tc.want {
+			t.Errorf("%s: max_keepalive_requests %d, want %d", tc.json, got, tc.want)
+		}
+		if err := n.Knobs.Validate(); err != nil {
+			t.Errorf("%s: %v", tc.json, err)
+		}
+	}
+	bad := Knobs{MaxKeepAliveRequests: Int(-2)}.Normalize()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "knobs.max_keepalive_requests -2 out of range 0..1000000") {
+		t.Errorf("max_keepalive_requests -2: %v", err)
 	}
 }

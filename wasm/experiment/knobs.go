@@ -39,6 +39,9 @@ type Knob struct {
 
 	// value returns the knob's field in a Knobs (Count, Millis, MiB).
 	value func(*Knobs) *int
+	// opt returns the knob's field in a Knobs when it is a *int: nil is
+	// the default, so 0 can be a value of its own (Apache's "unlimited").
+	opt func(*Knobs) **int
 	// on returns the knob's field in a Knobs (Switch).
 	on func(*Knobs) **bool
 	// derive, if set, is the default computed from other knobs (already
@@ -86,8 +89,8 @@ var KnobTable = []Knob{
 		Min: 1, Max: MaxKeepAliveMS, Default: DefaultKeepAliveMS, Help: "close an idle keep-alive connection after this long",
 		value: func(k *Knobs) *int { return &k.KeepAliveTimeoutMS }},
 	{Name: "max_keepalive_requests", Flag: "max-keepalive-requests", Directive: "MaxKeepAliveRequests",
-		Min: -1, Max: 1_000_000, Default: DefaultMaxKeepAlive, Help: "requests per keep-alive connection (-1: unlimited)",
-		value: func(k *Knobs) *int { return &k.MaxKeepAliveRequests }},
+		Min: 0, Max: 1_000_000, Default: DefaultMaxKeepAlive, Help: "requests per keep-alive connection (0: unlimited, as in Apache)",
+		opt: func(k *Knobs) **int { return &k.MaxKeepAliveRequests }},
 	{Name: "max_connections_per_child", Flag: "max-connections-per-child", Directive: "MaxConnectionsPerChild",
 		Min: -1, Max: 1_000_000, Default: -1, Help: "retire a worker process after this many connections (-1: never)",
 		value: func(k *Knobs) *int { return &k.MaxConnectionsPerChild }},
@@ -127,12 +130,28 @@ func (k *Knob) AppliesTo(model string) bool {
 	return false
 }
 
-// Int returns the knob's field in ks (nil for a Switch).
+// Int returns the knob's field in ks (nil for a Switch, and for an
+// Optional knob not set in ks).
 func (k *Knob) Int(ks *Knobs) *int {
-	if k.value == nil {
+	switch {
+	case k.value != nil:
+		return k.value(ks)
+	case k.opt != nil:
+		return *k.opt(ks)
+	}
+	return nil
+}
+
+// Optional reports whether the knob is a *int, whose nil is its default
+// (so that 0 can be a value: max_keepalive_requests 0 is unlimited).
+func (k *Knob) Optional() bool { return k.opt != nil }
+
+// Opt returns an Optional knob's field in ks (nil otherwise).
+func (k *Knob) Opt(ks *Knobs) **int {
+	if k.opt == nil {
 		return nil
 	}
-	return k.value(ks)
+	return k.opt(ks)
 }
 
 // On returns the knob's field in ks (nil unless a Switch).
@@ -199,6 +218,15 @@ func (ks *Knobs) normalize() {
 			*p = Bool(v)
 			continue
 		}
+		if p := k.Opt(ks); p != nil {
+			switch {
+			case *p == nil:
+				*p = Int(k.Default)
+			case **p == -1:
+				*p = Int(0) // how "unlimited" was once spelt
+			}
+			continue
+		}
 		if p := k.Int(ks); *p == 0 {
 			*p = k.Default
 			if k.derive != nil {
@@ -215,6 +243,9 @@ func (ks *Knobs) validate(page bool, name func(*Knob) string) error {
 		k := &KnobTable[i]
 		p := k.Int(ks)
 		if p == nil {
+			if k.Optional() {
+				return fmt.Errorf("%s: not set (call Normalize first)", name(k))
+			}
 			continue
 		}
 		hi := k.Max
