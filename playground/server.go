@@ -38,10 +38,8 @@ package playground
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,6 +47,7 @@ import (
 	"sync"
 
 	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/playground/share"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
@@ -57,7 +56,7 @@ import (
 const (
 	// maxBodySize caps every request body: a 64 KiB source with JSON
 	// escaping and the rest of an experiment fits well within it.
-	maxBodySize = 256 << 10
+	maxBodySize = share.MaxBodySize
 	// tabHeader names the browser tab a request comes from (one run per tab).
 	tabHeader = "X-Mpmlab-Tab"
 )
@@ -104,7 +103,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	mux    *http.ServeMux
-	shares *shareStore
+	shares *boltStore // the share store (share.go), served by package share
 	runs   *runRegistry
 	builds chan *buildSlot // maxBuilds slots: go commands at once
 	tries  chan struct{}   // semaphore: tries at once
@@ -152,7 +151,7 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("playground: data directory: %w", err)
 	}
-	shares, err := openShareStore(filepath.Join(cfg.DataDir, "shares.db"))
+	shares, err := openBoltStore(filepath.Join(cfg.DataDir, "shares.db"))
 	if err != nil {
 		return nil, err
 	}
@@ -189,12 +188,15 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/runs/{id}/events", s.handleEvents)
 	s.mux.HandleFunc("POST /api/runs/{id}/stop", s.handleStopRun)
 	s.mux.HandleFunc("POST /api/try", s.handleTry)
-	s.mux.HandleFunc("POST /api/shares", s.handleCreateShare)
-	s.mux.HandleFunc("GET /api/shares/{id}", s.handleGetShare)
+	(&share.Handler{
+		Store: s.shares,
+		Check: validateExperiment,
+		Page:  http.HandlerFunc(s.static.serveIndex),
+		Logf:  s.cfg.Logf,
+	}).Register(s.mux)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})
-	s.mux.HandleFunc("GET /p/{id}", s.static.serveIndex)
 	s.mux.Handle("/", s.static) // GET and HEAD only (static checks)
 }
 
@@ -257,16 +259,7 @@ func (s *Server) requestContext(r *http.Request) (context.Context, context.Cance
 }
 
 // writeJSON writes v as the JSON response with the given status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error: unencodable response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { share.WriteJSON(w, status, v) }
 
 // errorBody is every error response: {"error": "..."}, with diagnostics
 // when the source does not compile.
@@ -279,39 +272,14 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Error: msg})
 }
 
-// decode reads the request body as JSON into v, strictly (unknown fields
-// are errors), within maxBodySize. On failure it writes the 415 (not sent
-// as application/json), 400 or 413 and returns false.
+// decode reads the request body as JSON into v, strictly, within
+// maxBodySize; on failure it has written the 415, 400 or 413 (share.Decode).
 //
 // Requiring application/json is part of the access checks (access.go): a
 // foreign page can send text/plain, a form or nothing without a preflight,
 // but application/json only after one, which only an allowed origin passes.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
-		if ct == "" {
-			ct = "none"
-		}
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %s: this endpoint takes application/json", ct))
-		return false
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodySize)
-	if err := experiment.DecodeJSON(r.Body, v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes (%d KiB); the source limit is %d KiB", maxBodySize, maxBodySize>>10, experiment.MaxSourceSize>>10))
-			return false
-		}
-		writeError(w, http.StatusBadRequest, err.Error())
-		return false
-	}
-	return true
-}
-
-// isJSON reports whether a Content-Type is application/json (parameters
-// such as charset allowed).
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "application/json"
+	return share.Decode(w, r, v, maxBodySize)
 }
 
 // decodeExperiment reads an experiment body, validates it and returns it
@@ -327,16 +295,7 @@ func decodeExperiment(w http.ResponseWriter, r *http.Request) (experiment.Experi
 // checkExperiment validates e and returns it normalized; on failure it
 // writes the 400 (a field out of range) or 413 (the source too large).
 func checkExperiment(w http.ResponseWriter, e experiment.Experiment) (experiment.Experiment, bool) {
-	if err := validateExperiment(e); err != nil {
-		status := http.StatusBadRequest
-		var se *experiment.SizeError
-		if errors.As(err, &se) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeError(w, status, err.Error())
-		return e, false
-	}
-	return e.Normalize(), true
+	return share.CheckExperiment(w, e, validateExperiment)
 }
 
 // validateExperiment checks e against the experiment's limits, and each of
