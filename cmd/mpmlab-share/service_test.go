@@ -1,0 +1,279 @@
+package main
+
+// These tests run the share service as Workers would: wrangler's local mode
+// (workerd, with local R2 state in a temporary directory), started from the
+// pinned wrangler and Node.js in node_modules (make share-npm installs
+// them; make test does so first).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mpmlab/mpmlab/playground"
+	"github.com/mpmlab/mpmlab/playground/share/sharetest"
+)
+
+// Workers' limits on a deployed script, after gzip (Cloudflare's Workers
+// limits page): the free plan's, which the service keeps within so that
+// anyone can deploy it, and the paid plan's.
+const (
+	freeScriptLimitKiB = 3 << 10
+	paidScriptLimitKiB = 10 << 10
+)
+
+// readyTimeout bounds a wrangler dev start (a first start compiles the
+// service's 11 MB of wasm in workerd).
+const readyTimeout = 90 * time.Second
+
+// wranglerCmd returns a command running the pinned wrangler on the pinned
+// Node.js in this directory, or skips the test when they are not installed
+// (it fails instead under CI, where make test installs them).
+func wranglerCmd(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
+	t.Helper()
+	node, wrangler := "node_modules/.bin/node", "node_modules/wrangler/bin/wrangler.js"
+	for _, f := range []string{node, wrangler} {
+		if _, err := os.Stat(f); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is missing: make share-npm installs wrangler (make test does)", f)
+			}
+			t.Skipf("%s is missing: run make share-npm (make test does)", f)
+		}
+	}
+	cmd := exec.CommandContext(ctx, node, append([]string{wrangler}, args...)...)
+	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "NO_COLOR=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	return cmd
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// devServer is a running `wrangler dev --local`.
+type devServer struct {
+	URL  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// startDev starts wrangler dev with its local state in state and waits
+// for its "Ready on" line.
+func startDev(t *testing.T, state string) *devServer {
+	t.Helper()
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := wranglerCmd(t, ctx, "dev", "--local", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--inspector-port", strconv.Itoa(freePort(t)), "--persist-to", state, "--show-interactive-dev-session=false")
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	d := &devServer{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{}), out: &syncBuffer{}}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		once := sync.Once{}
+		for sc.Scan() {
+			fmt.Fprintln(d.out, sc.Text())
+			if strings.Contains(sc.Text(), "Ready on http://127.0.0.1:"+strconv.Itoa(port)) {
+				once.Do(func() { close(ready) })
+			}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		pw.Close()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-d.done
+		if t.Failed() {
+			t.Logf("wrangler dev said:\n%s", d.out.String())
+		}
+	})
+	select {
+	case <-ready:
+	case <-d.done:
+		t.Fatalf("wrangler dev exited before it was ready:\n%s", d.out.String())
+	case <-time.After(readyTimeout):
+		t.Fatalf("wrangler dev not ready after %v:\n%s", readyTimeout, d.out.String())
+	}
+	return d
+}
+
+// stop ends the server and waits for it.
+func (d *devServer) stop() {
+	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+		<-d.done
+	}
+}
+
+// TestShareServiceWrangler runs the share conformance suite against the
+// Worker in wrangler's local mode, checks that it serves the front end,
+// that a share and mpmlab serve's share of the same experiment have one id
+// and the same bytes, and that a share survives a restart.
+func TestShareServiceWrangler(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts wrangler")
+	}
+	state := t.TempDir()
+	d := startDev(t, state)
+	sharetest.Run(t, d.URL, sharetest.Options{Page: true})
+
+	t.Run("front end", func(t *testing.T) {
+		for _, f := range []struct{ path, ctype string }{
+			{"/", "text/html"}, {"/app.wasm", "application/wasm"}, {"/wasm_exec.js", "javascript"}, {"/app.js", "javascript"},
+		} {
+			status, data, h := sharetest.Do(t, nil, "GET", d.URL+f.path, "", nil)
+			want, err := os.ReadFile(filepath.Join("public", strings.TrimPrefix(f.path, "/")))
+			if f.path == "/" {
+				want, err = os.ReadFile("public/index.html")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status != 200 || !strings.Contains(h.Get("Content-Type"), f.ctype) || !bytes.Equal(data, want) {
+				t.Errorf("GET %s: %d %s, %d bytes; want 200 %s with public%s's %d bytes", f.path, status, h.Get("Content-Type"), len(data), f.ctype, f.path, len(want))
+			}
+		}
+	})
+
+	e := sharetest.Experiment(fmt.Sprintf("one id on both hosts %d", time.Now().UnixNano()))
+	id := sharetest.Post(t, nil, d.URL, e)
+	t.Run("same as mpmlab serve", func(t *testing.T) {
+		pg, err := playground.New(playground.Config{DataDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pg.Close()
+		srv := httptest.NewServer(pg)
+		defer srv.Close()
+		if local := sharetest.Post(t, nil, srv.URL, e); local != id {
+			t.Fatalf("mpmlab serve gave id %s, the share service %s", local, id)
+		}
+		_, a, _ := sharetest.Do(t, nil, "GET", srv.URL+"/api/shares/"+id, "", nil)
+		_, b, _ := sharetest.Do(t, nil, "GET", d.URL+"/api/shares/"+id, "", nil)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("GET /api/shares/%s differs:\nmpmlab serve: %s\nshare service: %s", id, a, b)
+		}
+	})
+
+	t.Run("survives a restart", func(t *testing.T) {
+		d.stop()
+		d2 := startDev(t, state)
+		status, data, _ := sharetest.Do(t, nil, "GET", d2.URL+"/api/shares/"+id, "", nil)
+		if status != 200 || !bytes.Equal(data, append(e.Canonical(), '\n')) {
+			t.Fatalf("after a restart: GET /api/shares/%s: %d %s", id, status, data)
+		}
+
+		// Last, as it spends this client's writes: the WRITES limit.
+		if toml, _ := os.ReadFile("wrangler.toml"); !bytes.Contains(toml, []byte(fmt.Sprintf("simple = { limit = %d, period = 60 }", writeLimit))) {
+			t.Fatalf("wrangler.toml's WRITES limit is not %d a minute", writeLimit)
+		}
+		body, _ := json.Marshal(e)
+		for n := 1; n <= writeLimit+10; n++ {
+			status, data, h := sharetest.Do(t, nil, "POST", d2.URL+"/api/shares", "application/json", body)
+			switch {
+			case status == 200 && n <= writeLimit:
+			case status == 429 && n > writeLimit/2 && h.Get("Retry-After") != "" && bytes.Contains(data, []byte("too many shares")):
+				return
+			default:
+				t.Fatalf("write %d of a client: %d %s (Retry-After %q), want 200 up to the limit (%d a minute), then 429", n, status, data, h.Get("Retry-After"), writeLimit)
+			}
+		}
+		t.Fatalf("%d writes of one client within a minute all passed; the limit is %d", writeLimit+10, writeLimit)
+	})
+}
+
+// writeLimit is the WRITES rate limit of wrangler.toml: writes per client
+// address a minute.
+const writeLimit = 30
+
+// uploadSize is wrangler's report of the script it would upload.
+var uploadSize = regexp.MustCompile(`Total Upload: ([0-9.]+) KiB / gzip: ([0-9.]+) KiB`)
+
+// TestShareServiceBundleSize builds the deployable bundle (wrangler deploy
+// --dry-run --outdir) and checks it against Workers' script size limit.
+func TestShareServiceBundleSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs wrangler")
+	}
+	out := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := wranglerCmd(t, ctx, "deploy", "--dry-run", "--outdir", out)
+	said, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("wrangler deploy --dry-run: %v\n%s", err, said)
+	}
+	m := uploadSize.FindSubmatch(said)
+	if m == nil {
+		t.Fatalf("wrangler deploy --dry-run did not report its upload size:\n%s", said)
+	}
+	raw, _ := strconv.ParseFloat(string(m[1]), 64)
+	gz, _ := strconv.ParseFloat(string(m[2]), 64)
+	// The bundle in out must be what wrangler measured: the service's wasm
+	// is most of it.
+	var files int64
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && !strings.HasSuffix(e.Name(), ".map") && e.Name() != "README.md" {
+			files += info.Size()
+		}
+	}
+	if kib := float64(files) / 1024; kib < raw*0.99 || kib > raw*1.01 {
+		t.Errorf("the bundle in --outdir is %.0f KiB; wrangler reported %.0f KiB", kib, raw)
+	}
+	t.Logf("bundle: %.0f KiB, gzip %.0f KiB; Workers' limit %d KiB (free plan), %d KiB (paid)", raw, gz, freeScriptLimitKiB, paidScriptLimitKiB)
+	if gz > freeScriptLimitKiB {
+		t.Errorf("the bundle is %.0f KiB gzipped, over the free plan's %d KiB (the paid plan allows %d KiB)", gz, freeScriptLimitKiB, paidScriptLimitKiB)
+	}
+}
