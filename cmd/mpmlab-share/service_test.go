@@ -1,3 +1,5 @@
+//go:build !js
+
 package main
 
 // These tests run the share service as Workers would: wrangler's local mode
@@ -275,5 +277,53 @@ func TestShareServiceBundleSize(t *testing.T) {
 	t.Logf("bundle: %.0f KiB, gzip %.0f KiB; Workers' limit %d KiB (free plan), %d KiB (paid)", raw, gz, freeScriptLimitKiB, paidScriptLimitKiB)
 	if gz > freeScriptLimitKiB {
 		t.Errorf("the bundle is %.0f KiB gzipped, over the free plan's %d KiB (the paid plan allows %d KiB)", gz, freeScriptLimitKiB, paidScriptLimitKiB)
+	}
+}
+
+// TestShareDevMake runs `make share-dev` as a person would and waits for
+// the line it promises, "listening on http://127.0.0.1:PORT", then asks
+// the service for the front end.
+func TestShareDevMake(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts wrangler")
+	}
+	wranglerCmd(t, context.Background()) // skips when wrangler is not installed
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, "make", "-C", "../..", "share-dev", "SHARE_PORT="+strconv.Itoa(port), "SHARE_STATE="+t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	said := &syncBuffer{}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			fmt.Fprintln(said, sc.Text())
+			if sc.Text() == fmt.Sprintf("listening on http://127.0.0.1:%d", port) {
+				close(ready)
+			}
+		}
+	}()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-ready:
+	case <-done:
+		t.Fatalf("make share-dev exited before it was ready:\n%s", said.String())
+	case <-time.After(readyTimeout + 2*time.Minute): // it may build first
+		t.Fatalf("make share-dev printed no listening line:\n%s", said.String())
+	}
+	status, data, _ := sharetest.Do(t, nil, "GET", fmt.Sprintf("http://127.0.0.1:%d/app.wasm", port), "", nil)
+	if status != 200 || !bytes.HasPrefix(data, []byte("\x00asm")) {
+		t.Fatalf("GET /app.wasm after the listening line: %d, %d bytes", status, len(data))
 	}
 }
