@@ -6,7 +6,7 @@
 // both.
 //
 //	h := &share.Handler{Store: store, Page: indexHTML}
-//	h.Register(mux) // POST /api/shares, GET /api/shares/{id}, GET /p/{id}
+//	h.Register(mux) // POST /api/shares, GET /api/shares/{id}, POST /api/blobs, GET /api/blobs/{id}, GET /p/{id}
 //
 // A share is an experiment's canonical JSON (experiment.Experiment.Canonical)
 // stored under its content address (experiment.Experiment.ShareID). Larger
@@ -44,8 +44,6 @@ const (
 	// MaxBlobSize caps a blob: a handler's browser build is about 5.5 MB
 	// (1.6 MB gzipped), a bounded recording a few MiB at most.
 	MaxBlobSize = 16 << 20
-	// blobIDLen is the length of a blob id: unpadded base64url of 32 bytes.
-	blobIDLen = 43
 )
 
 // Keys of the store: a share's and a blob's.
@@ -92,9 +90,19 @@ type Handler struct {
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/shares", h.createShare)
 	mux.HandleFunc("GET /api/shares/{id}", h.getShare)
+	mux.HandleFunc("POST /api/blobs", h.createBlob)
+	mux.HandleFunc("GET /api/blobs/{id}", h.getBlob)
+	mux.HandleFunc("HEAD /api/blobs/{id}", h.getBlob)
 	if h.Page != nil {
 		mux.Handle("GET /p/{id}", h.Page)
 	}
+}
+
+// BlobResponse is the answer to POST /api/blobs.
+type BlobResponse struct {
+	ID    string `json:"id"`
+	URL   string `json:"url"` // "/api/blobs/<id>"
+	Bytes int    `json:"bytes"`
 }
 
 // Response is the answer to POST /api/shares.
@@ -127,6 +135,18 @@ func (h *Handler) createShare(w http.ResponseWriter, r *http.Request) {
 	e, ok := CheckExperiment(w, e, check)
 	if !ok {
 		return
+	}
+	for _, ref := range e.Blobs() {
+		data, err := h.Store.Get(r.Context(), BlobPrefix+ref.ID)
+		if err != nil {
+			h.logf("share: blob %s: %v", ref.ID, err)
+			WriteError(w, http.StatusInternalServerError, "reading the share store: "+err.Error())
+			return
+		}
+		if data == nil {
+			WriteError(w, http.StatusBadRequest, fmt.Sprintf("%s: no blob %s (POST /api/blobs it first)", ref.Field, ref.ID))
+			return
+		}
 	}
 	id := e.ShareID()
 	if err := h.Store.Put(r.Context(), SharePrefix+id, e.Canonical()); err != nil {

@@ -11,6 +11,8 @@ package sharetest
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -128,6 +130,7 @@ func Run(t *testing.T, base string, opt Options) {
 			t.Fatalf("GET /p/%s: 404 %s", id, data)
 		}
 	})
+	t.Run("blobs", func(t *testing.T) { runBlobs(t, c, base) })
 	big := Experiment("big")
 	big.Source.Files[0].Data += "// " + strings.Repeat("x", experiment.MaxSourceSize) + "\n"
 	bigBody, _ := json.Marshal(big)
@@ -159,3 +162,85 @@ func Run(t *testing.T, base string, opt Options) {
 		})
 	}
 }
+
+// PostBlob stores data on the host at base and returns its id; it fails
+// the test unless the answer is 200 with the id share.BlobID(data).
+func PostBlob(t testing.TB, c *http.Client, base string, data []byte) string {
+	t.Helper()
+	status, body, _ := Do(t, c, "POST", base+"/api/blobs", "application/octet-stream", data)
+	var res struct {
+		ID, URL string
+		Bytes   int
+	}
+	sum := sha256.Sum256(data)
+	want := base64.RawURLEncoding.EncodeToString(sum[:])
+	if status != http.StatusOK || json.Unmarshal(body, &res) != nil || res.ID != want || res.URL != "/api/blobs/"+want || res.Bytes != len(data) {
+		t.Fatalf("POST /api/blobs (%d bytes): %d %s, want id %s", len(data), status, body, want)
+	}
+	return res.ID
+}
+
+// runBlobs checks the blob endpoints and a share that names blobs.
+func runBlobs(t *testing.T, c *http.Client, base string) {
+	rec := []byte(fmt.Sprintf("a recording %d", time.Now().UnixNano()))
+	wasm := append([]byte("\x00asm\x01\x00\x00\x00"), rec...)
+	recID, wasmID := PostBlob(t, c, base, rec), PostBlob(t, c, base, wasm)
+	if again := PostBlob(t, c, base, rec); again != recID {
+		t.Fatalf("the same blob twice: %s, %s", recID, again)
+	}
+	for _, b := range []struct {
+		id    string
+		data  []byte
+		ctype string
+	}{{recID, rec, "application/octet-stream"}, {wasmID, wasm, "application/wasm"}} {
+		status, data, h := Do(t, c, "GET", base+"/api/blobs/"+b.id, "", nil)
+		if status != 200 || !bytes.Equal(data, b.data) || h.Get("Content-Type") != b.ctype {
+			t.Errorf("GET /api/blobs/%s: %d %s %q, want 200 %s with the blob", b.id, status, h.Get("Content-Type"), data, b.ctype)
+		}
+	}
+	e := Experiment(fmt.Sprintf("with blobs %d", time.Now().UnixNano()))
+	e.Recording, e.BrowserBuild = recID, wasmID
+	e.Browser = &experiment.Browser{Model: "page-loop"}
+	id := Post(t, c, base, e)
+	status, data, _ := Do(t, c, "GET", base+"/api/shares/"+id, "", nil)
+	if status != 200 || !bytes.Equal(data, append(e.Canonical(), '\n')) || !bytes.Contains(data, []byte(`"browser":{"model":"page-loop","workers":2}`)) {
+		t.Fatalf("GET /api/shares/%s: %d %s, want the canonical JSON with the browser settings and blobs", id, status, data)
+	}
+	missing := Experiment("missing blob")
+	missing.Recording = strings.Repeat("A", 43)
+	body, _ := json.Marshal(missing)
+	badBlob := Experiment("bad blob id")
+	badBlob.BrowserBuild = "short"
+	badBody, _ := json.Marshal(badBlob)
+	badBrowser := Experiment("bad browser")
+	badBrowser.Browser = &experiment.Browser{Model: "fork"}
+	badBrowserBody, _ := json.Marshal(badBrowser)
+	for _, tc := range []struct {
+		name, method, path, ctype string
+		body                      []byte
+		status                    int
+		says                      string
+	}{
+		{"missing blob", "POST", "/api/shares", "application/json", body, 400, "recording: no blob"},
+		{"bad blob id", "POST", "/api/shares", "application/json", badBody, 400, "browser_build"},
+		{"bad browser model", "POST", "/api/shares", "application/json", badBrowserBody, 400, "browser.model"},
+		{"blob not octet-stream", "POST", "/api/blobs", "text/plain", rec, 415, "application/octet-stream"},
+		{"empty blob", "POST", "/api/blobs", "application/octet-stream", nil, 400, "empty"},
+		{"blob too large", "POST", "/api/blobs", "application/octet-stream", make([]byte, maxBlobSize+1), 413, "blob over"},
+		{"unknown blob", "GET", "/api/blobs/" + strings.Repeat("A", 43), "", nil, 404, "no blob"},
+		{"not a blob id", "GET", "/api/blobs/short", "", nil, 404, "no blob"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, data, _ := Do(t, c, tc.method, base+tc.path, tc.ctype, tc.body)
+			var res struct{ Error string }
+			json.Unmarshal(data, &res)
+			if status != tc.status || !strings.Contains(res.Error, tc.says) {
+				t.Fatalf("%s %s: %d %.300s, want %d saying %q", tc.method, tc.path, status, data, tc.status, tc.says)
+			}
+		})
+	}
+}
+
+// maxBlobSize is share.MaxBlobSize, spelled out: the suite checks the
+// limit a host enforces, not the constant.
+const maxBlobSize = 16 << 20
