@@ -92,6 +92,11 @@ type Config struct {
 	// changes state from any other page (its Origin neither this server's
 	// nor listed) is refused with 403.
 	AllowedOrigins []string
+	// ShareService, when set, is the origin of a share service
+	// (cmd/mpmlab-share, "https://…") that Share publishes to, through
+	// this server (share.RemoteStore): links then open anywhere. Empty:
+	// shares stay in DataDir's store.
+	ShareService string
 	// Public marks a server reachable beyond loopback (a classroom host):
 	// each client address is then limited (see ClientLimits), and runs one
 	// experiment at a time rather than one per tab.
@@ -151,6 +156,12 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("playground: data directory: %w", err)
 	}
+	var remote *share.RemoteStore
+	if cfg.ShareService != "" {
+		if remote, err = share.NewRemoteStore(cfg.ShareService); err != nil {
+			return nil, fmt.Errorf("playground: %w", err)
+		}
+	}
 	shares, err := openBoltStore(filepath.Join(cfg.DataDir, "shares.db"))
 	if err != nil {
 		return nil, err
@@ -173,12 +184,14 @@ func New(cfg Config) (*Server, error) {
 	for range maxBuilds {
 		s.builds <- newBuildSlot(cfg.CacheDir)
 	}
-	s.routes()
+	s.routes(remote)
 	go s.static.file("app.wasm") // compress it before the first page load asks
 	return s, nil
 }
 
-func (s *Server) routes() {
+// routes registers the API; remote, when not nil, is the share service
+// that shares go to.
+func (s *Server) routes(remote *share.RemoteStore) {
 	s.mux.HandleFunc("GET /api/examples", s.handleExamples)
 	s.mux.HandleFunc("POST /api/build", s.handleBuild)
 	s.mux.HandleFunc("POST /api/build/js", s.handleBuildJS)
@@ -188,12 +201,17 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/runs/{id}/events", s.handleEvents)
 	s.mux.HandleFunc("POST /api/runs/{id}/stop", s.handleStopRun)
 	s.mux.HandleFunc("POST /api/try", s.handleTry)
-	(&share.Handler{
+	s.mux.HandleFunc("GET /api/host", s.handleHost)
+	shares := &share.Handler{
 		Store: s.shares,
 		Check: validateExperiment,
 		Page:  http.HandlerFunc(s.static.serveIndex),
 		Logf:  s.cfg.Logf,
-	}).Register(s.mux)
+	}
+	if remote != nil {
+		shares.Store, shares.Base = remote, remote.Base
+	}
+	shares.Register(s.mux)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})

@@ -208,6 +208,39 @@ func TestShareServiceWrangler(t *testing.T) {
 		}
 	})
 
+	t.Run("through mpmlab serve --share-service", func(t *testing.T) {
+		pg, err := playground.New(playground.Config{DataDir: t.TempDir(), ShareService: d.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pg.Close()
+		local := httptest.NewServer(pg)
+		defer local.Close()
+		f := sharetest.Experiment(fmt.Sprintf("forwarded %d", time.Now().UnixNano()))
+		f.Recording = sharetest.PostBlob(t, nil, local.URL, []byte(f.Source.Files[0].Data))
+		body, _ := json.Marshal(f)
+		status, data, _ := sharetest.Do(t, nil, "POST", local.URL+"/api/shares", "application/json", body)
+		var res struct{ ID, URL, Base string }
+		if status != 200 || json.Unmarshal(data, &res) != nil || res.ID != f.ShareID() || res.Base != d.URL {
+			t.Fatalf("POST /api/shares through the local host: %d %s, want id %s on %s", status, data, f.ShareID(), d.URL)
+		}
+		status, data, _ = sharetest.Do(t, nil, "GET", d.URL+"/api/shares/"+res.ID, "", nil)
+		if status != 200 || !bytes.Equal(data, append(f.Canonical(), '\n')) {
+			t.Fatalf("the share service has no forwarded share: %d %s", status, data)
+		}
+		status, data, _ = sharetest.Do(t, nil, "GET", d.URL+"/api/blobs/"+f.Recording, "", nil)
+		if status != 200 || string(data) != f.Source.Files[0].Data {
+			t.Fatalf("the share service has no forwarded blob: %d %q", status, data)
+		}
+		// An oversized share is refused (413) before anything is sent.
+		big := sharetest.Experiment("forwarded, too large")
+		big.Source.Files[0].Data += strings.Repeat("/", 70<<10)
+		body, _ = json.Marshal(big)
+		if status, data, _ := sharetest.Do(t, nil, "POST", local.URL+"/api/shares", "application/json", body); status != 413 {
+			t.Fatalf("an oversized share through the local host: %d %s, want 413", status, data)
+		}
+	})
+
 	t.Run("survives a restart", func(t *testing.T) {
 		d.stop()
 		d2 := startDev(t, state)

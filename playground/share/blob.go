@@ -49,7 +49,7 @@ func (h *Handler) createBlob(w http.ResponseWriter, r *http.Request) {
 	id := BlobID(data)
 	if err := h.Store.Put(r.Context(), BlobPrefix+id, data); err != nil {
 		h.logf("blob %s: %v", id, err)
-		WriteError(w, http.StatusInternalServerError, "storing the blob: "+err.Error())
+		h.storeFailed(w, "storing the blob", err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, BlobResponse{ID: id, URL: "/api/blobs/" + id, Bytes: len(data)})
@@ -64,7 +64,7 @@ func (h *Handler) getBlob(w http.ResponseWriter, r *http.Request) {
 	data, err := h.Store.Get(r.Context(), BlobPrefix+id)
 	if err != nil {
 		h.logf("blob %s: %v", id, err)
-		WriteError(w, http.StatusInternalServerError, "reading the blob: "+err.Error())
+		h.storeFailed(w, "reading the blob", err)
 		return
 	}
 	if data == nil {

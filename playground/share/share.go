@@ -84,6 +84,10 @@ type Handler struct {
 	Allow func(w http.ResponseWriter, r *http.Request) bool
 	// Logf prints store failures. May be nil.
 	Logf func(format string, args ...any)
+	// Base, when set, is the origin the links are on (Response.Base): a
+	// host that publishes to a share service (RemoteStore) sets it to the
+	// service's.
+	Base string
 }
 
 // Register adds the share endpoints to mux.
@@ -112,6 +116,20 @@ type Response struct {
 	// Fragment is the link that carries the whole experiment instead:
 	// "/#x=<experiment.EncodeFragment>".
 	Fragment string `json:"fragment"`
+	// Base is the origin of the links when it is not this host's: the
+	// share service this host published to ("https://…"), else absent.
+	Base string `json:"base,omitempty"`
+}
+
+// storeFailed answers a store's failure: a share service's refusal with
+// its own status, anything else 500.
+func (h *Handler) storeFailed(w http.ResponseWriter, what string, err error) {
+	var se *StatusError
+	if errors.As(err, &se) {
+		WriteError(w, se.Status, se.Message)
+		return
+	}
+	WriteError(w, http.StatusInternalServerError, what+": "+err.Error())
 }
 
 func (h *Handler) logf(format string, args ...any) {
@@ -140,7 +158,7 @@ func (h *Handler) createShare(w http.ResponseWriter, r *http.Request) {
 		data, err := h.Store.Get(r.Context(), BlobPrefix+ref.ID)
 		if err != nil {
 			h.logf("share: blob %s: %v", ref.ID, err)
-			WriteError(w, http.StatusInternalServerError, "reading the share store: "+err.Error())
+			h.storeFailed(w, "reading the share store", err)
 			return
 		}
 		if data == nil {
@@ -151,10 +169,10 @@ func (h *Handler) createShare(w http.ResponseWriter, r *http.Request) {
 	id := e.ShareID()
 	if err := h.Store.Put(r.Context(), SharePrefix+id, e.Canonical()); err != nil {
 		h.logf("share %s: %v", id, err)
-		WriteError(w, http.StatusInternalServerError, "storing the share: "+err.Error())
+		h.storeFailed(w, "storing the share", err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, Response{ID: id, URL: "/p/" + id, Fragment: "/#x=" + e.EncodeFragment()})
+	WriteJSON(w, http.StatusOK, Response{ID: id, URL: "/p/" + id, Fragment: "/#x=" + e.EncodeFragment(), Base: h.Base})
 }
 
 func (h *Handler) getShare(w http.ResponseWriter, r *http.Request) {
@@ -166,7 +184,7 @@ func (h *Handler) getShare(w http.ResponseWriter, r *http.Request) {
 	data, err := h.Store.Get(r.Context(), SharePrefix+id)
 	if err != nil {
 		h.logf("share %s: %v", id, err)
-		WriteError(w, http.StatusInternalServerError, "reading the share: "+err.Error())
+		h.storeFailed(w, "reading the share", err)
 		return
 	}
 	if data == nil {
