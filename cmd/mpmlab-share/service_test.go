@@ -13,8 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -22,7 +20,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,125 +36,6 @@ const (
 	paidScriptLimitKiB = 10 << 10
 )
 
-// readyTimeout bounds a wrangler dev start (a first start compiles the
-// service's 11 MB of wasm in workerd).
-const readyTimeout = 90 * time.Second
-
-// wranglerCmd returns a command running the pinned wrangler on the pinned
-// Node.js in this directory, or skips the test when they are not installed
-// (it fails instead under CI, where make test installs them).
-func wranglerCmd(t *testing.T, ctx context.Context, args ...string) *exec.Cmd {
-	t.Helper()
-	node, wrangler := "node_modules/.bin/node", "node_modules/wrangler/bin/wrangler.js"
-	for _, f := range []string{node, wrangler} {
-		if _, err := os.Stat(f); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing: make share-npm installs wrangler (make test does)", f)
-			}
-			t.Skipf("%s is missing: run make share-npm (make test does)", f)
-		}
-	}
-	cmd := exec.CommandContext(ctx, node, append([]string{wrangler}, args...)...)
-	cmd.Env = append(os.Environ(), "WRANGLER_SEND_METRICS=false", "NO_COLOR=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	return cmd
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// devServer is a running `wrangler dev --local`.
-type devServer struct {
-	URL  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	out  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// startDev starts wrangler dev with its local state in state and waits
-// for its "Ready on" line.
-func startDev(t *testing.T, state string) *devServer {
-	t.Helper()
-	port := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := wranglerCmd(t, ctx, "dev", "--local", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--inspector-port", strconv.Itoa(freePort(t)), "--persist-to", state, "--show-interactive-dev-session=false")
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	d := &devServer{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{}), out: &syncBuffer{}}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(pr)
-		once := sync.Once{}
-		for sc.Scan() {
-			fmt.Fprintln(d.out, sc.Text())
-			if strings.Contains(sc.Text(), "Ready on http://127.0.0.1:"+strconv.Itoa(port)) {
-				once.Do(func() { close(ready) })
-			}
-		}
-	}()
-	go func() {
-		cmd.Wait()
-		pw.Close()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-d.done
-		if t.Failed() {
-			t.Logf("wrangler dev said:\n%s", d.out.String())
-		}
-	})
-	select {
-	case <-ready:
-	case <-d.done:
-		t.Fatalf("wrangler dev exited before it was ready:\n%s", d.out.String())
-	case <-time.After(readyTimeout):
-		t.Fatalf("wrangler dev not ready after %v:\n%s", readyTimeout, d.out.String())
-	}
-	return d
-}
-
-// stop ends the server and waits for it.
-func (d *devServer) stop() {
-	syscall.Kill(-d.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(10 * time.Second):
-		syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		<-d.done
-	}
-}
-
 // TestShareServiceWrangler runs the share conformance suite against the
 // Worker in wrangler's local mode, checks that it serves the front end,
 // that a share and mpmlab serve's share of the same experiment have one id
@@ -167,7 +45,7 @@ func TestShareServiceWrangler(t *testing.T) {
 		t.Skip("starts wrangler")
 	}
 	state := t.TempDir()
-	d := startDev(t, state)
+	d := sharetest.StartWrangler(t, ".", state)
 	sharetest.Run(t, d.URL, sharetest.Options{Page: true})
 
 	t.Run("front end", func(t *testing.T) {
@@ -242,8 +120,8 @@ func TestShareServiceWrangler(t *testing.T) {
 	})
 
 	t.Run("survives a restart", func(t *testing.T) {
-		d.stop()
-		d2 := startDev(t, state)
+		d.Stop()
+		d2 := sharetest.StartWrangler(t, ".", state)
 		status, data, _ := sharetest.Do(t, nil, "GET", d2.URL+"/api/shares/"+id, "", nil)
 		if status != 200 || !bytes.Equal(data, append(e.Canonical(), '\n')) {
 			t.Fatalf("after a restart: GET /api/shares/%s: %d %s", id, status, data)
@@ -286,7 +164,7 @@ func TestShareServiceBundleSize(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := wranglerCmd(t, ctx, "deploy", "--dry-run", "--outdir", out)
+	cmd := sharetest.WranglerCmd(t, ctx, ".", "deploy", "--dry-run", "--outdir", out)
 	said, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("wrangler deploy --dry-run: %v\n%s", err, said)
@@ -322,8 +200,8 @@ func TestShareDevMake(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts wrangler")
 	}
-	wranglerCmd(t, context.Background()) // skips when wrangler is not installed
-	port := freePort(t)
+	sharetest.WranglerCmd(t, context.Background(), ".") // skips when wrangler is not installed
+	port := sharetest.FreePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "make", "-C", "../..", "share-dev", "SHARE_PORT="+strconv.Itoa(port), "SHARE_STATE="+t.TempDir())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -336,7 +214,7 @@ func TestShareDevMake(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	said := &syncBuffer{}
+	said := &sharetest.SyncBuffer{}
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -354,7 +232,7 @@ func TestShareDevMake(t *testing.T) {
 	case <-ready:
 	case <-done:
 		t.Fatalf("make share-dev exited before it was ready:\n%s", said.String())
-	case <-time.After(readyTimeout + 2*time.Minute): // it may build first
+	case <-time.After(sharetest.WranglerReadyTimeout + 2*time.Minute): // it may build first
 		t.Fatalf("make share-dev printed no listening line:\n%s", said.String())
 	}
 	status, data, _ := sharetest.Do(t, nil, "GET", fmt.Sprintf("http://127.0.0.1:%d/app.wasm", port), "", nil)
