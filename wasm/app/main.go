@@ -73,6 +73,7 @@ func main() {
 	a.form.onChange = a.edited
 	a.bind()
 	a.bindBrowser()
+	a.bindHost()
 	a.initTheme()
 	go a.start()
 	select {}
@@ -82,18 +83,9 @@ func main() {
 // fragment, or the first example), then says the page is ready.
 func (a *app) start() {
 	status := byID("status")
+	a.findHost()
 	setText(status, "loading examples…")
-	if err := call("GET", "/api/examples", nil, &a.examples); err != nil {
-		a.error(byID("run-error"), "examples: "+err.Error())
-	}
-	sel := byID("examples")
-	for _, ex := range a.examples {
-		summary := strings.TrimPrefix(ex.Summary, ex.Name+" ")
-		o := create("option", "", ex.Name+" — "+shorten(summary, 60))
-		o.Set("value", ex.Name)
-		o.Set("title", ex.Summary)
-		sel.Call("appendChild", o)
-	}
+	a.loadExamples()
 	if !a.restore() {
 		name := "hello"
 		if !slices.ContainsFunc(a.examples, func(e example) bool { return e.Name == name }) && len(a.examples) > 0 {
@@ -106,6 +98,25 @@ func (a *app) start() {
 	setData(body, "readyMs", ftoa(global.Get("performance").Call("now").Float(), 0))
 	setData(body, "ready", "1")
 	a.queueDraw(true)
+}
+
+// loadExamples fills the examples menu from the host (GET /api/examples).
+// The share service's page has them only once it has found a host.
+func (a *app) loadExamples() {
+	if onService && !hostFound {
+		return
+	}
+	if err := call("GET", "/api/examples", nil, &a.examples); err != nil {
+		a.error(byID("run-error"), "examples: "+err.Error())
+	}
+	sel := byID("examples")
+	for _, ex := range a.examples {
+		summary := strings.TrimPrefix(ex.Summary, ex.Name+" ")
+		o := create("option", "", ex.Name+" — "+shorten(summary, 60))
+		o.Set("value", ex.Name)
+		o.Set("title", ex.Summary)
+		sel.Call("appendChild", o)
+	}
 }
 
 // restore loads the experiment of a /p/<id> path or a #x= fragment.
@@ -122,6 +133,7 @@ func (a *app) restore() bool {
 			return false
 		}
 		a.apply(e)
+		a.restoreShared(e)
 		return true
 	case strings.HasPrefix(hash, "#x="):
 		return a.restoreFragment()
