@@ -90,7 +90,12 @@ WRANGLER   := WRANGLER_SEND_METRICS=false ./node_modules/.bin/node node_modules/
 share-npm: $(SHARE)/node_modules/.package-lock.json
 
 $(SHARE)/node_modules/.package-lock.json: $(SHARE)/package.json $(SHARE)/package-lock.json
-	@command -v npm >/dev/null 2>&1 || (echo "the share service needs npm (Node.js) to install wrangler: install nodejs and npm" && exit 1)
+	@if command -v npm >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing npm to fetch the share service's pinned wrangler (apt-get)..."; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q npm; \
+	else echo "the share service needs npm (Node.js) to install its pinned wrangler: install it"; exit 1; fi
 	@echo "installing wrangler and Node.js 22 (pinned) into $(SHARE)/node_modules..."
 	cd $(SHARE) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
