@@ -30,7 +30,10 @@ func (a *app) share() {
 		defer btn.Set("disabled", false)
 		e.Browser = browserSettings()
 		setText(byID("status"), "sharing…")
-		note := a.shareBlobs(&e)
+		note := ""
+		if e.Validate() == nil { // else the host's answer says what is wrong, with nothing built
+			note = a.shareBlobs(&e)
+		}
 		if err := call("POST", "/api/shares", e, &res); err != nil {
 			a.showError(errEl, "share: "+err.Error())
 			return
