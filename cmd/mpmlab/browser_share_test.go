@@ -91,8 +91,11 @@ func TestBrowserShareService(t *testing.T) {
 		}
 		sel := `#summary-worker-pool [data-stat=p99]`
 		tb.wait(`document.querySelector("`+sel+`").dataset.ms !== undefined`, 10*time.Second, "the worker pool's p99")
-		ok := tb.evalString(`document.querySelector("#summary-worker-pool").textContent`)
-		t.Logf("worker pool row: %q", ok)
+		row := tb.evalString(`document.querySelector("#summary-worker-pool").textContent`)
+		t.Logf("worker pool row: %q", row)
+		if r := tb.evalString(`document.getElementById("live").dataset.recording`); r != "" {
+			t.Errorf("after a browser run the live view is still marked a recording")
+		}
 	})
 
 	t.Run("run on host, no host", func(t *testing.T) {

@@ -129,6 +129,7 @@ func (a *app) runBrowser() {
 	a.running(true)
 	byID("run-browser").Set("disabled", true)
 	setData(document.Get("body"), "browserRunning", "1")
+	showRecording(nil) // the live view is this run's from now on
 	for m, key := range a.summaries {
 		setData(byID("summary-"+m), "stale", boolStr(key != a.run.key))
 	}
