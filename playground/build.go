@@ -224,21 +224,24 @@ func (s *Server) handleFormat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// exampleInfo is one entry of /api/examples.
-type exampleInfo struct {
+// Example is one entry of GET /api/examples.
+type Example struct {
 	Name    string            `json:"name"`
 	Summary string            `json:"summary"`
 	Source  experiment.Source `json:"source"`
 }
 
-func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
-	list := []exampleInfo{}
+// Examples returns the bundled example handlers (wasm/examples, sorted by
+// name) as GET /api/examples lists them. The share service serves the same
+// list, written out when it is built (cmd/mpmlab-share/examples).
+func Examples() []Example {
+	list := []Example{}
 	for _, name := range runtime.ExampleNames() {
 		src, err := runtime.ExampleSource(name)
 		if err != nil {
 			continue
 		}
-		info := exampleInfo{Name: name, Source: experiment.Source{Files: []experiment.File{}}}
+		info := Example{Name: name, Source: experiment.Source{Files: []experiment.File{}}}
 		for _, f := range src.Files {
 			info.Source.Files = append(info.Source.Files, experiment.File{Name: f.Name, Data: string(f.Data)})
 			if info.Summary == "" {
@@ -247,7 +250,11 @@ func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
 		}
 		list = append(list, info)
 	}
-	writeJSON(w, http.StatusOK, list)
+	return list
+}
+
+func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Examples())
 }
 
 // docSummary returns the first sentence of a Go file's leading comment
