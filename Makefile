@@ -101,7 +101,7 @@ $(SHARE)/node_modules/.package-lock.json: $(SHARE)/package.json $(SHARE)/package
 	@touch $@
 
 # share-build: the Worker (build/: syumai's glue and the service's wasm)
-# and its static assets (public/: the front end).
+# and its static assets (public/: the front end, and the examples list).
 share-build: $(SHARE)/build/app.wasm $(SHARE)/public/index.html
 
 $(SHARE)/build/app.wasm: $(SHARE_SRC) go.mod go.sum
@@ -109,8 +109,9 @@ $(SHARE)/build/app.wasm: $(SHARE_SRC) go.mod go.sum
 	$(GO) run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o $(SHARE)/build
 	GOOS=js GOARCH=wasm $(GO) build -ldflags='-s -w' -trimpath -o $@ ./$(SHARE)
 
-$(SHARE)/public/index.html: $(WWW_FILES)
+$(SHARE)/public/index.html: $(WWW_FILES) $(shell find wasm/examples $(SHARE)/examples -name '*.go' 2>/dev/null)
 	rm -rf $(SHARE)/public && mkdir -p $(SHARE)/public
+	$(GO) run ./$(SHARE)/examples > $(SHARE)/public/examples.json
 	cp $(WWW_FILES) $(SHARE)/public/
 
 # share-dev runs the service as Workers would, in wrangler's local mode

@@ -32,6 +32,7 @@ func main() {
 		Page:  http.HandlerFunc(servePage),
 		Allow: allowWrite,
 	}).Register(mux)
+	mux.HandleFunc("GET /api/examples", serveExamples)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		share.WriteError(w, http.StatusNotFound, "no API endpoint "+r.Method+" "+r.URL.Path+" on the share service (building and running need a local mpmlab serve)")
 	})

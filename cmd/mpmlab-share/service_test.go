@@ -66,6 +66,14 @@ func TestShareServiceWrangler(t *testing.T) {
 		}
 	})
 
+	t.Run("examples", func(t *testing.T) {
+		status, data, h := sharetest.Do(t, nil, "GET", d.URL+"/api/examples", "", nil)
+		want, _ := json.Marshal(playground.Examples())
+		if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "application/json") || !bytes.Equal(bytes.TrimSpace(data), want) {
+			t.Fatalf("GET /api/examples: %d %s, %d bytes; want mpmlab serve's list (%d bytes)", status, h.Get("Content-Type"), len(data), len(want))
+		}
+	})
+
 	e := sharetest.Experiment(fmt.Sprintf("one id on both hosts %d", time.Now().UnixNano()))
 	id := sharetest.Post(t, nil, d.URL, e)
 	t.Run("same as mpmlab serve", func(t *testing.T) {

@@ -88,16 +88,25 @@ func (s *r2Store) Get(_ context.Context, key string) ([]byte, error) {
 
 // servePage serves the front end's index.html from the static assets: the
 // page for "/" and "/p/{id}" (it reads the id from its path).
-func servePage(w http.ResponseWriter, r *http.Request) {
+func servePage(w http.ResponseWriter, r *http.Request) { serveAsset(w, "/", "no-cache") }
+
+// serveExamples serves GET /api/examples from the static assets
+// (examples.json, written by make share-build from playground.Examples).
+func serveExamples(w http.ResponseWriter, r *http.Request) {
+	serveAsset(w, "/examples.json", "public, max-age=300")
+}
+
+// serveAsset answers with the static asset at path (ASSETS binding).
+func serveAsset(w http.ResponseWriter, path, cacheControl string) {
 	assets := cloudflare.GetBinding(assetsBinding)
 	if assets.IsUndefined() {
 		share.WriteError(w, http.StatusInternalServerError, "no ASSETS binding (see wrangler.toml)")
 		return
 	}
 	client := fetch.NewClient(fetch.WithBinding(assets)).HTTPClient(fetch.RedirectModeFollow)
-	resp, err := client.Get("https://assets.local/")
+	resp, err := client.Get("https://assets.local" + path)
 	if err != nil {
-		share.WriteError(w, http.StatusBadGateway, "reading the page from the assets: "+err.Error())
+		share.WriteError(w, http.StatusBadGateway, "reading "+path+" from the assets: "+err.Error())
 		return
 	}
 	defer resp.Body.Close()
@@ -106,7 +115,7 @@ func servePage(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(k, v)
 		}
 	}
-	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Cache-Control", cacheControl)
 	w.WriteHeader(resp.StatusCode)
 	io.Copy(w, resp.Body)
 }

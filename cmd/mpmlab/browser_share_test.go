@@ -76,6 +76,9 @@ func TestBrowserShareService(t *testing.T) {
 	if !strings.Contains(sentence, "held") || sentence != sentSentence {
 		t.Errorf("the replayed summary says %q; the sender's said %q (want the loop held)", sentence, sentSentence)
 	}
+	if n := tb.evalFloat(`document.querySelectorAll('#examples option[value="cpu"]').length`); n != 1 {
+		t.Errorf("with no host the examples menu has no cpu example")
+	}
 	allow := "mpmlab serve --allow-origin " + svc.URL
 	if !strings.Contains(hostLine, allow) {
 		t.Errorf("with no host the page says %q, want it to say %q", hostLine, allow)

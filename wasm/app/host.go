@@ -118,11 +118,7 @@ func needHost(what string) string {
 func (a *app) bindHost() {
 	connect := func() {
 		addr := byID("host-addr").Get("value").String()
-		go func() {
-			if a.connectHost(addr) && len(a.examples) == 0 {
-				a.loadExamples()
-			}
-		}()
+		go a.connectHost(addr)
 	}
 	on(byID("host-connect"), "click", func(js.Value) { connect() })
 	on(byID("host-addr"), "keydown", func(e js.Value) {

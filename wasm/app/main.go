@@ -100,12 +100,9 @@ func (a *app) start() {
 	a.queueDraw(true)
 }
 
-// loadExamples fills the examples menu from the host (GET /api/examples).
-// The share service's page has them only once it has found a host.
+// loadExamples fills the examples menu (GET /api/examples: the host's,
+// or the share service's own list when the page has no host).
 func (a *app) loadExamples() {
-	if onService && !hostFound {
-		return
-	}
 	if err := call("GET", "/api/examples", nil, &a.examples); err != nil {
 		a.error(byID("run-error"), "examples: "+err.Error())
 	}
