@@ -11,7 +11,7 @@ GOROOT    := $(shell $(GO) env GOROOT)
 WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/misc/wasm/wasm_exec.js))
 APP_SRC   := $(shell find wasm/app wasm/experiment -name '*.go' ! -name '*_test.go' 2>/dev/null)
 
-.PHONY: all build frontend run test test-short lint vet bench clean chromium fuzz-smoke
+.PHONY: all build frontend run test test-short lint vet bench clean chromium fuzz-smoke share-npm share-build share-dev share-deploy
 
 all: build
 
@@ -41,7 +41,7 @@ run: build
 vet: frontend
 	@echo "vetting..."
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app/... ./wasm/guest ./wasm/experiment
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app/... ./wasm/guest ./wasm/experiment ./playground/share ./cmd/mpmlab-share
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./wasm/guest ./wasm/abi
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . && echo "gofmt needed" && exit 1)
 
@@ -73,11 +73,13 @@ lint: frontend $(STATICCHECK)
 test-short:
 	$(GO) test -short -count=1 ./...
 
-# The front end is built first: the binary under test embeds it. The unit
-# tests run under the race detector (-short: they alone); then every test,
-# packages one at a time (-p 1): the integration tests compare timings of
-# real worker processes, which other packages' tests would disturb.
-test: vet lint chromium fuzz-smoke
+# The front end is built first: the binary under test embeds it, and so is
+# the share service with its pinned wrangler (cmd/mpmlab-share's tests run
+# it in wrangler's local mode). The unit tests run under the race detector
+# (-short: they alone); then every test, packages one at a time (-p 1): the
+# integration tests compare timings of real worker processes, which other
+# packages' tests would disturb.
+test: vet lint chromium fuzz-smoke share-npm share-build
 	@echo "unit tests under the race detector..."
 	$(GO) test -race -short -count=1 ./...
 	@echo "running every test (unit, real-binary, real-browser)..."
@@ -96,9 +98,61 @@ fuzz-smoke:
 		done; \
 	done
 
+# The share service (cmd/mpmlab-share): Go for Cloudflare Workers through
+# syumai/workers, run by wrangler. wrangler (and the Node.js 22 it needs)
+# are pinned npm packages under cmd/mpmlab-share (package-lock.json);
+# `npm ci` installs them there. Nothing else needs Node: make run does not.
+SHARE      := cmd/mpmlab-share
+SHARE_PORT ?= 8787
+# SHARE_STATE is where share-dev keeps its local R2 (relative to $(SHARE)).
+SHARE_STATE ?= .wrangler-state
+SHARE_SRC  := $(shell find $(SHARE) playground/share wasm/experiment -name '*.go' ! -name '*_test.go' -not -path '*/node_modules/*' 2>/dev/null)
+WWW_FILES  := $(sort $(filter-out www/www.go,$(wildcard www/*)) www/app.wasm www/wasm_exec.js)
+# WRANGLER runs the pinned wrangler on the pinned Node, from $(SHARE).
+WRANGLER   := WRANGLER_SEND_METRICS=false ./node_modules/.bin/node node_modules/wrangler/bin/wrangler.js
+
+share-npm: $(SHARE)/node_modules/.package-lock.json
+
+$(SHARE)/node_modules/.package-lock.json: $(SHARE)/package.json $(SHARE)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing npm to fetch the share service's pinned wrangler (apt-get)..."; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q npm; \
+	else echo "the share service needs npm (Node.js) to install its pinned wrangler: install it"; exit 1; fi
+	@echo "installing wrangler and Node.js 22 (pinned) into $(SHARE)/node_modules..."
+	cd $(SHARE) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# share-build: the Worker (build/: syumai's glue and the service's wasm)
+# and its static assets (public/: the front end, and the examples list).
+share-build: $(SHARE)/build/app.wasm $(SHARE)/public/index.html
+
+$(SHARE)/build/app.wasm: $(SHARE_SRC) go.mod go.sum
+	@echo "building the share service ($(SHARE)/build)..."
+	$(GO) run github.com/syumai/workers/cmd/workers-assets-gen -mode=go -o $(SHARE)/build
+	GOOS=js GOARCH=wasm $(GO) build -ldflags='-s -w' -trimpath -o $@ ./$(SHARE)
+
+$(SHARE)/public/index.html: $(WWW_FILES) $(shell find wasm/examples $(SHARE)/examples -name '*.go' 2>/dev/null)
+	rm -rf $(SHARE)/public && mkdir -p $(SHARE)/public
+	$(GO) run ./$(SHARE)/examples > $(SHARE)/public/examples.json
+	cp $(WWW_FILES) $(SHARE)/public/
+
+# share-dev runs the service as Workers would, in wrangler's local mode
+# (workerd, local R2 in $(SHARE)/.wrangler-state: shares survive restarts),
+# and prints "listening on http://127.0.0.1:8787" once it is ready.
+share-dev: share-npm share-build
+	@cd $(SHARE) && $(WRANGLER) dev --local --ip 127.0.0.1 --port $(SHARE_PORT) --persist-to $(SHARE_STATE) --show-interactive-dev-session=false 2>&1 | \
+		while IFS= read -r line; do printf '%s\n' "$$line"; case "$$line" in *"Ready on http://127.0.0.1:$(SHARE_PORT)"*) echo "listening on http://127.0.0.1:$(SHARE_PORT)";; esac; done
+
+# share-deploy deploys the service to the Cloudflare account wrangler is
+# logged in to (wrangler login, or CLOUDFLARE_API_TOKEN); see README.md.
+share-deploy: share-npm share-build
+	cd $(SHARE) && $(WRANGLER) deploy
+
 bench: build
 	$(GO) test -run XXX -bench . -benchtime 2s ./runtime/
 	./$(BIN) bench --model all --baseline --concurrency 8 --duration 3s hello
 
 clean:
-	rm -rf bin www/app.wasm www/wasm_exec.js
+	rm -rf bin www/app.wasm www/wasm_exec.js $(SHARE)/build $(SHARE)/public

@@ -228,10 +228,10 @@ func (s *Server) handleFormat(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// exampleInfo is one entry of /api/examples: an example's source, and the
+// Example is one entry of GET /api/examples: an example's source, and the
 // knobs and load it is meant to run with, which the page puts in its form
 // when the person picks the example.
-type exampleInfo struct {
+type Example struct {
 	Name    string            `json:"name"`
 	Summary string            `json:"summary"`
 	Source  experiment.Source `json:"source"`
@@ -271,18 +271,20 @@ func readExampleSettings(name string) (exampleSettings, error) {
 	return set, nil
 }
 
-func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
-	list := []exampleInfo{}
+// Examples returns the bundled example handlers (wasm/examples, sorted by
+// name) as GET /api/examples lists them. The share service serves the same
+// list, written out when it is built (cmd/mpmlab-share/examples).
+func Examples() []Example {
+	list := []Example{}
 	for _, name := range runtime.ExampleNames() {
 		src, err := runtime.ExampleSource(name)
 		if err != nil {
 			continue
 		}
-		info := exampleInfo{Name: name, Source: experiment.Source{Files: []experiment.File{}}}
-		// A bad experiment.json (a test catches it) leaves the defaults.
-		if info.exampleSettings, err = readExampleSettings(name); err != nil {
-			s.cfg.Logf("%v", err)
-		}
+		info := Example{Name: name, Source: experiment.Source{Files: []experiment.File{}}}
+		// A bad experiment.json (TestPlaygroundExampleLoads catches it)
+		// leaves the defaults.
+		info.exampleSettings, _ = readExampleSettings(name)
 		for _, f := range src.Files {
 			info.Source.Files = append(info.Source.Files, experiment.File{Name: f.Name, Data: string(f.Data)})
 			if info.Summary == "" {
@@ -291,7 +293,11 @@ func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
 		}
 		list = append(list, info)
 	}
-	writeJSON(w, http.StatusOK, list)
+	return list
+}
+
+func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Examples())
 }
 
 // docSummary returns the first sentence of a Go file's leading comment

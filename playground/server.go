@@ -40,10 +40,8 @@ package playground
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,6 +50,7 @@ import (
 	"sync"
 
 	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/playground/share"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
@@ -60,7 +59,7 @@ import (
 const (
 	// maxBodySize caps every request body: a 64 KiB source with JSON
 	// escaping and the rest of an experiment fits well within it.
-	maxBodySize = 256 << 10
+	maxBodySize = share.MaxBodySize
 	// tabHeader names the browser tab a request comes from (one run per tab).
 	tabHeader = "X-Mpmlab-Tab"
 )
@@ -96,6 +95,11 @@ type Config struct {
 	// changes state from any other page (its Origin neither this server's
 	// nor listed) is refused with 403.
 	AllowedOrigins []string
+	// ShareService, when set, is the origin of a share service
+	// (cmd/mpmlab-share, "https://…") that Share publishes to, through
+	// this server (share.RemoteStore): links then open anywhere. Empty:
+	// shares stay in DataDir's store.
+	ShareService string
 	// Public marks a server reachable beyond loopback (a classroom host):
 	// each client address is then limited (see ClientLimits), and runs one
 	// experiment at a time rather than one per tab.
@@ -107,7 +111,7 @@ type Config struct {
 type Server struct {
 	cfg    Config
 	mux    *http.ServeMux
-	shares *shareStore
+	shares *boltStore // the share store (share.go), served by package share
 	runs   *runRegistry
 	builds chan *buildSlot // maxBuilds slots: go commands at once
 	tries  chan struct{}   // semaphore: tries at once
@@ -156,7 +160,13 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("playground: data directory: %w", err)
 	}
-	shares, err := openShareStore(filepath.Join(cfg.DataDir, "shares.db"))
+	var remote *share.RemoteStore
+	if cfg.ShareService != "" {
+		if remote, err = share.NewRemoteStore(cfg.ShareService); err != nil {
+			return nil, fmt.Errorf("playground: %w", err)
+		}
+	}
+	shares, err := openBoltStore(filepath.Join(cfg.DataDir, "shares.db"))
 	if err != nil {
 		return nil, err
 	}
@@ -179,12 +189,14 @@ func New(cfg Config) (*Server, error) {
 	for range maxBuilds {
 		s.builds <- newBuildSlot(cfg.CacheDir)
 	}
-	s.routes()
+	s.routes(remote)
 	go s.static.file("app.wasm") // compress it before the first page load asks
 	return s, nil
 }
 
-func (s *Server) routes() {
+// routes registers the API; remote, when not nil, is the share service
+// that shares go to.
+func (s *Server) routes(remote *share.RemoteStore) {
 	s.mux.HandleFunc("GET /api/examples", s.handleExamples)
 	s.mux.HandleFunc("POST /api/build", s.handleBuild)
 	s.mux.HandleFunc("POST /api/build/js", s.handleBuildJS)
@@ -194,12 +206,20 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/runs/{id}/events", s.handleEvents)
 	s.mux.HandleFunc("POST /api/runs/{id}/stop", s.handleStopRun)
 	s.mux.HandleFunc("POST /api/try", s.handleTry)
-	s.mux.HandleFunc("POST /api/shares", s.handleCreateShare)
-	s.mux.HandleFunc("GET /api/shares/{id}", s.handleGetShare)
+	s.mux.HandleFunc("GET /api/host", s.handleHost)
+	shares := &share.Handler{
+		Store: s.shares,
+		Check: validateExperiment,
+		Page:  http.HandlerFunc(s.static.serveIndex),
+		Logf:  s.cfg.Logf,
+	}
+	if remote != nil {
+		shares.Store, shares.Base = remote, remote.Base
+	}
+	shares.Register(s.mux)
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API endpoint %s %s", r.Method, r.URL.Path))
 	})
-	s.mux.HandleFunc("GET /p/{id}", s.static.serveIndex)
 	s.mux.Handle("/", s.static) // GET and HEAD only (static checks)
 }
 
@@ -263,16 +283,7 @@ func (s *Server) requestContext(r *http.Request) (context.Context, context.Cance
 }
 
 // writeJSON writes v as the JSON response with the given status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error: unencodable response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { share.WriteJSON(w, status, v) }
 
 // errorBody is every error response: {"error": "..."}, with diagnostics
 // when the source does not compile.
@@ -285,39 +296,14 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorBody{Error: msg})
 }
 
-// decode reads the request body as JSON into v, strictly (unknown fields
-// are errors), within maxBodySize. On failure it writes the 415 (not sent
-// as application/json), 400 or 413 and returns false.
+// decode reads the request body as JSON into v, strictly, within
+// maxBodySize; on failure it has written the 415, 400 or 413 (share.Decode).
 //
 // Requiring application/json is part of the access checks (access.go): a
 // foreign page can send text/plain, a form or nothing without a preflight,
 // but application/json only after one, which only an allowed origin passes.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
-		if ct == "" {
-			ct = "none"
-		}
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %s: this endpoint takes application/json", ct))
-		return false
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodySize)
-	if err := experiment.DecodeJSON(r.Body, v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes (%d KiB); the source limit is %d KiB", maxBodySize, maxBodySize>>10, experiment.MaxSourceSize>>10))
-			return false
-		}
-		writeError(w, http.StatusBadRequest, err.Error())
-		return false
-	}
-	return true
-}
-
-// isJSON reports whether a Content-Type is application/json (parameters
-// such as charset allowed).
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "application/json"
+	return share.Decode(w, r, v, maxBodySize)
 }
 
 // decodeExperiment reads an experiment body, validates it and returns it
@@ -333,16 +319,7 @@ func decodeExperiment(w http.ResponseWriter, r *http.Request) (experiment.Experi
 // checkExperiment validates e and returns it normalized; on failure it
 // writes the 400 (a field out of range) or 413 (the source too large).
 func checkExperiment(w http.ResponseWriter, e experiment.Experiment) (experiment.Experiment, bool) {
-	if err := validateExperiment(e); err != nil {
-		status := http.StatusBadRequest
-		var se *experiment.SizeError
-		if errors.As(err, &se) {
-			status = http.StatusRequestEntityTooLarge
-		}
-		writeError(w, status, err.Error())
-		return e, false
-	}
-	return e.Normalize(), true
+	return share.CheckExperiment(w, e, validateExperiment)
 }
 
 // validateExperiment checks e against the experiment's limits, and each of

@@ -18,7 +18,7 @@ import (
 )
 
 func serveCmd(args []string) error {
-	fs := newFlags("serve", "[--addr 127.0.0.1:8080] [--data DIR] [--allow-host NAME] [--allow-origin ORIGIN] [--public]", `
+	fs := newFlags("serve", "[--addr 127.0.0.1:8080] [--data DIR] [--allow-host NAME] [--allow-origin ORIGIN] [--share-service URL] [--public]", `
 Start the playground: the browser front end and its JSON API (see
 playground/API.md). Edit a handler, run it under one model or all three with
 a live view, and share a link to the experiment.
@@ -26,7 +26,9 @@ a live view, and share a link to the experiment.
 Shares are kept in DIR/shares.db, which survives restarts. The default DIR is
 $MPMLAB_DATA, else the user config directory's mpmlab/ (e.g.
 ~/.config/mpmlab). Prints "playground on http://HOST:PORT" once listening;
-port 0 picks a free port.
+port 0 picks a free port. With --share-service URL, Share publishes to that
+share service (cmd/mpmlab-share) instead, sent by this host, so the links
+open anywhere.
 
 The playground runs code on this machine, so it answers only its own page:
 a request whose Host is not a loopback name, the --addr host or an
@@ -41,6 +43,7 @@ machine, within per-client limits.`)
 	var hosts, origins listFlag
 	fs.Var(&hosts, "allow-host", "a further `name` this server answers to in the Host header, e.g. mybox.lan (.example.org: it and its subdomains); repeatable or comma-separated")
 	fs.Var(&origins, "allow-origin", "the `origin` of a page served elsewhere that may call the API, e.g. https://share.example (CORS); repeatable or comma-separated")
+	shareService := fs.String("share-service", "", "publish shares to this share service (cmd/mpmlab-share), e.g. https://mpmlab-share.example.workers.dev, so links open anywhere (default: this host's own store)")
 	public := fs.Bool("public", false, "allow an --addr beyond loopback (e.g. 0.0.0.0:8080, a classroom host), with per-client limits")
 	if _, err := parse(fs, args, 0, ""); err != nil {
 		return err
@@ -53,7 +56,7 @@ machine, within per-client limits.`)
 	if err != nil {
 		return err
 	}
-	cfg := playground.Config{DataDir: dir, Logf: logf, Addr: *addr, AllowedHosts: hosts, AllowedOrigins: origins, Public: *public}
+	cfg := playground.Config{DataDir: dir, Logf: logf, Addr: *addr, AllowedHosts: hosts, AllowedOrigins: origins, Public: *public, ShareService: *shareService}
 	if *quiet {
 		cfg.Logf = nil
 	}

@@ -131,6 +131,7 @@ func (a *app) runBrowser() {
 	a.running(true)
 	byID("run-browser").Set("disabled", true)
 	setData(document.Get("body"), "browserRunning", "1")
+	showRecording(nil) // the live view is this run's from now on
 	for m, key := range a.summaries {
 		setData(byID("summary-"+m), "stale", boolStr(key != a.run.key))
 	}
@@ -194,7 +195,10 @@ func (a *app) buildForBrowser(src experiment.Source) (string, error) {
 	opts.Set("headers", headers)
 	b, _ := json.Marshal(map[string]any{"source": src})
 	opts.Set("body", string(b))
-	resp, err := await(global.Call("fetch", "/api/build/js?progress=1", opts))
+	resp, err := await(global.Call("fetch", apiURL("/api/build/js?progress=1"), opts))
+	if msg := needHost("Building an edit for the browser"); err != nil && msg != "" {
+		return "", &apiError{Message: msg}
+	}
 	if err != nil {
 		return "", &apiError{Message: "cannot reach the mpmlab host, which builds handlers (a source built before still runs in the browser without it): " + err.Error()}
 	}
@@ -243,8 +247,8 @@ func (a *app) buildForBrowser(src experiment.Source) (string, error) {
 			}
 			switch {
 			case m.Result != nil:
-				built[key] = m.Result.URL
-				return m.Result.URL, nil
+				built[key] = apiURL(m.Result.URL)
+				return built[key], nil
 			case m.Error != "":
 				return "", &apiError{Status: m.Status, Message: m.Error, Diagnostics: m.Diagnostics}
 			case m.Progress != "":

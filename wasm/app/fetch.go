@@ -88,8 +88,11 @@ func call(method, url string, body any, out any) error {
 		opts.Set("body", string(b))
 	}
 	opts.Set("headers", headers)
-	resp, err := await(global.Call("fetch", url, opts))
+	resp, err := await(global.Call("fetch", apiURL(url), opts))
 	if err != nil {
+		if msg := needHost("This"); msg != "" && apiURL(url) != url {
+			return &apiError{Message: msg}
+		}
 		return &apiError{Message: "cannot reach mpmlab: " + err.Error()}
 	}
 	status := resp.Get("status").Int()

@@ -77,6 +77,7 @@ func main() {
 	a.form.onChange = a.edited
 	a.bind()
 	a.bindBrowser()
+	a.bindHost()
 	a.initTheme()
 	go a.start()
 	select {}
@@ -87,18 +88,9 @@ func main() {
 // example), then says the page is ready.
 func (a *app) start() {
 	status := byID("status")
+	a.findHost()
 	setText(status, "loading examples…")
-	if err := call("GET", "/api/examples", nil, &a.examples); err != nil {
-		a.error(byID("run-error"), "examples: "+err.Error())
-	}
-	sel := byID("examples")
-	for _, ex := range a.examples {
-		summary := strings.TrimPrefix(ex.Summary, ex.Name+" ")
-		o := create("option", "", ex.Name+" — "+shorten(summary, 60))
-		o.Set("value", ex.Name)
-		o.Set("title", ex.Summary)
-		sel.Call("appendChild", o)
-	}
+	a.loadExamples()
 	if !a.restore() && !a.restoreKept() {
 		name := "hello"
 		if !slices.ContainsFunc(a.examples, func(e example) bool { return e.Name == name }) && len(a.examples) > 0 {
@@ -111,6 +103,22 @@ func (a *app) start() {
 	setData(body, "readyMs", ftoa(global.Get("performance").Call("now").Float(), 0))
 	setData(body, "ready", "1")
 	a.queueDraw(true)
+}
+
+// loadExamples fills the examples menu (GET /api/examples: the host's,
+// or the share service's own list when the page has no host).
+func (a *app) loadExamples() {
+	if err := call("GET", "/api/examples", nil, &a.examples); err != nil {
+		a.error(byID("run-error"), "examples: "+err.Error())
+	}
+	sel := byID("examples")
+	for _, ex := range a.examples {
+		summary := strings.TrimPrefix(ex.Summary, ex.Name+" ")
+		o := create("option", "", ex.Name+" — "+shorten(summary, 60))
+		o.Set("value", ex.Name)
+		o.Set("title", ex.Summary)
+		sel.Call("appendChild", o)
+	}
 }
 
 // restore loads the experiment of a /p/<id> path or a #x= fragment.
@@ -127,6 +135,7 @@ func (a *app) restore() bool {
 			return false
 		}
 		a.apply(e)
+		a.restoreShared(e)
 		return true
 	case strings.HasPrefix(hash, "#x="):
 		return a.restoreFragment()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/experiment/record"
 )
 
 // run is an experiment in progress: its id and its event stream.
@@ -20,6 +21,11 @@ type run struct {
 	host    bool      // a run on the host (not the browser run's placeholder)
 	stopped bool      // Stop was clicked (maybe before the id came)
 	funcs   []js.Func // the stream's listeners
+
+	shareID string           // the experiment's share id, which its recording goes with
+	rec     *record.Recorder // the stream as it came (a share carries it)
+	t0      float64          // performance.now() when the stream opened
+	replay  bool             // a recording replayed, not a run
 }
 
 // rowKey identifies an experiment apart from its model: compare rows with
@@ -51,8 +57,12 @@ func (a *app) startRun(compare bool) {
 		a.showError(runErr, err.Error())
 		return
 	}
+	if msg := needHost("Run on host"); msg != "" {
+		a.error(runErr, msg)
+		return
+	}
 	a.ed.SetDiagnostics(nil)
-	r := &run{key: rowKey(e), host: true}
+	r := &run{key: rowKey(e), host: true, shareID: e.ShareID(), rec: &record.Recorder{}}
 	a.run = r
 	a.running(true)
 	setText(byID("status"), "starting…")
@@ -171,19 +181,44 @@ func (a *app) runEnded(msg string) {
 	}
 }
 
-// listen follows a run's event stream (SSE, API.md).
+// listen follows a run's event stream (SSE, API.md), recording what the
+// live view is fed (see replay.go).
 func (a *app) listen(r *run) {
-	es := global.Get("EventSource").New("/api/runs/" + r.id + "/events")
+	es := global.Get("EventSource").New(apiURL("/api/runs/" + r.id + "/events"))
 	r.es = es
-	status := byID("status")
-	handle := func(name string, f func(data []byte)) {
+	r.t0 = global.Get("performance").Call("now").Float()
+	showRecording(nil)
+	a.follow(r, func(name string, f func(data []byte)) {
 		r.funcs = append(r.funcs, listen(es, name, func(e js.Value) {
 			if a.run != r {
 				return
 			}
-			f([]byte(e.Get("data").String()))
+			data := []byte(e.Get("data").String())
+			if recordedEvents[name] && r.rec != nil {
+				r.rec.Add(name, data, global.Get("performance").Call("now").Float()-r.t0)
+				if name == "done" {
+					lastRecorded = r
+				}
+			}
+			f(data)
 		}))
-	}
+	})
+	status := byID("status")
+	r.funcs = append(r.funcs, listen(es, "error", func(js.Value) {
+		if a.run != r {
+			return
+		}
+		// EventSource would reconnect and start nothing: the run is gone.
+		setData(status, "busy", "")
+		setText(status, "")
+		a.runEnded("lost the connection to the run")
+	}))
+}
+
+// follow registers, through handle, what each event of a run's stream
+// does: from the host's stream (listen) or a recording (replay).
+func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
+	status := byID("status")
 	handle("progress", func(data []byte) {
 		var m struct {
 			Message string `json:"message"`
@@ -283,15 +318,6 @@ func (a *app) listen(r *run) {
 		setData(status, "busy", "")
 		a.runEnded(m.Error)
 	})
-	r.funcs = append(r.funcs, listen(es, "error", func(js.Value) {
-		if a.run != r {
-			return
-		}
-		// EventSource would reconnect and start nothing: the run is gone.
-		setData(status, "busy", "")
-		setText(status, "")
-		a.runEnded("lost the connection to the run")
-	}))
 }
 
 func plural(n int, what string) string {

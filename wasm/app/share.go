@@ -21,25 +21,36 @@ func (a *app) share() {
 	origin := global.Get("location").Get("origin").String()
 	go func() {
 		var res struct {
-			ID  string `json:"id"`
-			URL string `json:"url"`
+			ID   string `json:"id"`
+			URL  string `json:"url"`
+			Base string `json:"base"` // the share service's origin, when the host publishes there
 		}
 		btn := byID("share")
 		btn.Set("disabled", true)
 		defer btn.Set("disabled", false)
+		e.Browser = formBrowser()
+		setText(byID("status"), "sharing…")
+		note := ""
+		if e.Validate() == nil { // else the host's answer says what is wrong, with nothing built
+			note = a.shareBlobs(&e)
+		}
 		if err := call("POST", "/api/shares", e, &res); err != nil {
 			a.showError(errEl, "share: "+err.Error())
 			return
 		}
 		a.form.SetNormalized()
+		if res.Base != "" {
+			origin = res.Base
+		} else {
+			global.Get("history").Call("replaceState", nil, "", res.URL)
+		}
 		url := byID("share-url")
 		url.Set("value", origin+res.URL)
 		byID("share-fragment").Set("value", origin+"/#x="+e.EncodeFragment())
 		show(byID("share-panel"), true)
-		global.Get("history").Call("replaceState", nil, "", res.URL)
 		url.Call("focus")
 		url.Call("select")
-		setText(byID("status"), "shared as "+res.ID)
+		setText(byID("status"), "shared as "+res.ID+note)
 	}()
 }
 

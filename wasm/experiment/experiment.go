@@ -135,6 +135,60 @@ type Experiment struct {
 	Model string `json:"model"`
 	Knobs Knobs  `json:"knobs"`
 	Load  Load   `json:"load"`
+
+	// Browser is how "Run in browser" runs the handler (nil: the page's
+	// defaults).
+	Browser *Browser `json:"browser,omitempty"`
+	// Recording names the recorded run a share carries: the blob id of
+	// its compressed event stream (wasm/experiment/record), "" for none.
+	Recording string `json:"recording,omitempty"`
+	// BrowserBuild names the handler's browser build (GOOS=js) a share
+	// carries: the blob id of its wasm module, "" for none.
+	BrowserBuild string `json:"browser_build,omitempty"`
+}
+
+// Browser is the page's "Run in browser" settings.
+type Browser struct {
+	// Model is one of BrowserModels (default DefaultBrowserModel).
+	Model string `json:"model"`
+	// Workers is the worker pool's size, 1..MaxBrowserWorkers (default
+	// DefaultBrowserWorkers).
+	Workers int `json:"workers"`
+}
+
+// BrowserModels are the values of Browser.Model (www/handlers.js).
+var BrowserModels = []string{"instance-per-request", "worker-pool", "page-loop"}
+
+// Browser defaults and limits.
+const (
+	DefaultBrowserModel   = "worker-pool"
+	DefaultBrowserWorkers = 2
+	MaxBrowserWorkers     = 8
+)
+
+// BlobRef is a blob an experiment names, with its JSON field.
+type BlobRef struct{ Field, ID string }
+
+// Blobs returns the blobs e names (its recording, its browser build).
+func (e Experiment) Blobs() []BlobRef {
+	var refs []BlobRef
+	if e.Recording != "" {
+		refs = append(refs, BlobRef{"recording", e.Recording})
+	}
+	if e.BrowserBuild != "" {
+		refs = append(refs, BlobRef{"browser_build", e.BrowserBuild})
+	}
+	return refs
+}
+
+// IsBlobID reports whether s has the form of a blob id: the unpadded
+// base64url of a SHA-256 (43 characters).
+func IsBlobID(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
 }
 
 // Source is a handler's source as files.
@@ -220,6 +274,17 @@ func (e Experiment) Normalize() Experiment {
 	}
 	e.Knobs = e.Knobs.Normalize()
 	e.Load = e.Load.Normalize()
+	if e.Browser != nil {
+		b := *e.Browser
+		b.Model = strings.ToLower(strings.TrimSpace(b.Model))
+		if b.Model == "" {
+			b.Model = DefaultBrowserModel
+		}
+		if b.Workers == 0 {
+			b.Workers = DefaultBrowserWorkers
+		}
+		e.Browser = &b
+	}
 	return e
 }
 
@@ -383,6 +448,23 @@ func (e Experiment) Validate() error {
 	}
 	if err := n.Knobs.Validate(); err != nil {
 		return err
+	}
+	if b := n.Browser; b != nil {
+		ok := false
+		for _, m := range BrowserModels {
+			ok = ok || b.Model == m
+		}
+		if !ok {
+			return fmt.Errorf("browser.model %q: want instance-per-request, worker-pool or page-loop", e.Browser.Model)
+		}
+		if err := checkRange("browser.workers", b.Workers, 1, MaxBrowserWorkers); err != nil {
+			return err
+		}
+	}
+	for _, ref := range n.Blobs() {
+		if !IsBlobID(ref.ID) {
+			return fmt.Errorf("%s %q: want a blob id (43 characters of base64url, from POST /api/blobs)", ref.Field, ref.ID)
+		}
 	}
 	return n.Load.Validate()
 }
