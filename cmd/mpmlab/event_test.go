@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,23 +19,43 @@ import (
 // threads serve them all. Apache 2.4 itself differs about twelvefold here.
 func TestEventServesThinkingClients(t *testing.T) {
 	served := map[string]int{}
+	const load = 4 * time.Second
 	for _, model := range []string{"thread", "event"} {
-		s := startRun(t, "--model", model, "--processes", "2", "--threads-per-child", "4", "blocking")
+		// Apache's AsyncRequestWorkerFactor 2 lets a child of 25 threads
+		// (its default) hold 75 connections; ours have 4 threads, so the
+		// factor that lets a process hold half the clients is 12 (4 + 12 ×
+		// 4 idle threads = 52). The worker MPM ignores it.
+		s := startRun(t, "--model", model, "--processes", "2", "--threads-per-child", "4", "--async-request-worker-factor", "12", "blocking")
+		// Count what was answered while the load ran: once the clients
+		// stop, the connections they pinned close and the requests left
+		// waiting in the backlog are served at once, after the fact.
+		var mu sync.Mutex
+		var within int
+		start := time.Now()
 		sum, err := loadgen.Run(context.Background(), loadgen.Config{
-			URL: s.URL + "/", Concurrency: 100, Think: time.Second, Duration: 4 * time.Second,
-			Timeout: 2 * time.Second, KeepAlive: true,
+			URL: s.URL + "/", Concurrency: 100, Think: time.Second, Duration: load,
+			// Clients wait for an answer, as Apache's clients would: one that
+			// gave up would close its connection and free a pinned thread.
+			Timeout: 8 * time.Second, KeepAlive: true,
+			OnResult: func(r loadgen.Result) {
+				if r.Err == nil && r.Status == 200 && r.Start.Add(r.Latency).Sub(start) <= load {
+					mu.Lock()
+					within++
+					mu.Unlock()
+				}
+			},
 		})
 		if err != nil {
 			t.Fatalf("%s: %v", model, err)
 		}
-		served[model] = sum.Succeeded
-		t.Logf("%s: %d of %d requests answered in %v (%.1f req/s), errors %v", model, sum.Succeeded, sum.Requests, sum.Duration.Round(time.Millisecond), sum.RPS, sum.ErrorKinds)
+		served[model] = within
+		t.Logf("%s: %d requests answered within the %v load (%d in all by %v; p99 %v)", model, within, load, sum.Succeeded, sum.Duration.Round(time.Millisecond), sum.Latency.P99.Round(time.Millisecond))
 		s.Stop()
 	}
 	if served["thread"] == 0 {
 		served["thread"] = 1 // any answer at all from event is then "many times"
 	}
 	if ratio := float64(served["event"]) / float64(served["thread"]); ratio < 5 {
-		t.Errorf("event answered %d requests, thread %d: %.1f×, want at least 5×", served["event"], served["thread"], ratio)
+		t.Errorf("within the load, event answered %d requests, thread %d: %.1f×, want at least 5×", served["event"], served["thread"], ratio)
 	}
 }

@@ -438,10 +438,10 @@ func TestServeCompare(t *testing.T) {
 			sums = append(sums, sum)
 		}
 	}
-	if len(sums) != 3 {
-		t.Fatalf("%d summaries, want 3; events: %s", len(sums), eventNames(seen))
+	if len(sums) != 4 {
+		t.Fatalf("%d summaries, want 4; events: %s", len(sums), eventNames(seen))
 	}
-	for i, want := range []string{"process", "thread", "reactor"} {
+	for i, want := range []string{"process", "thread", "reactor", "event"} {
 		sum := sums[i]
 		t.Logf("%s: %s (rss %d KiB)", sum.Model, sum.Sentence, sum.RSSKB)
 		if sum.Model != want || sum.Summary.Requests == 0 || sum.Summary.Succeeded != sum.Summary.Requests || sum.RSSKB <= 0 || sum.Sentence == "" {
@@ -456,6 +456,9 @@ func TestServeCompare(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^the loop was busy \d+% of the time`).MatchString(sums[2].Sentence) || !strings.Contains(sums[2].Sentence, "the thread model's") {
 		t.Errorf("reactor sentence %q", sums[2].Sentence)
+	}
+	if !strings.Contains(sums[3].Sentence, "2 threads in 1 process served one request each") || !strings.Contains(sums[3].Sentence, "the reactor model's") {
+		t.Errorf("event sentence %q", sums[3].Sentence)
 	}
 }
 

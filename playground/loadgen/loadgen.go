@@ -364,16 +364,19 @@ func (r *runner) closedLoop(ctx context.Context, start time.Time) []*tally {
 }
 
 // think waits d between a client's requests (its connection stays open if
-// kept alive); it reports false if the run ends first.
+// kept alive), or until the deadline if that comes first: a client that
+// thinks holds its connection to the end of the load, as a person reading
+// a page would. It reports false if the run ends first.
 func think(ctx context.Context, d time.Duration, deadline time.Time) bool {
-	if time.Until(deadline) < d {
+	wait := min(d, time.Until(deadline))
+	if wait <= 0 {
 		return false
 	}
-	t := time.NewTimer(d)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		return wait == d
 	case <-ctx.Done():
 		return false
 	}
