@@ -19,21 +19,32 @@ type RequestPhases struct {
 	Where                    string
 }
 
-// ParsePhases reads a PhasesHeader value. ok is false if it is malformed.
+// ParsePhases reads a PhasesHeader value ("wait=NS service=NS run=NS
+// hold=NS where=POS"). ok is false if it is malformed. It allocates only
+// the Where string: bench calls it for every response.
 func ParsePhases(v string) (p RequestPhases, ok bool) {
-	fields := map[string]*time.Duration{"wait": &p.Wait, "service": &p.Service, "run": &p.Run, "hold": &p.Hold}
 	seen := 0
-	for _, f := range strings.Fields(v) {
+	for v != "" {
+		var f string
+		f, v, _ = strings.Cut(v, " ")
 		k, val, found := strings.Cut(f, "=")
 		if !found {
 			return RequestPhases{}, false
 		}
-		if k == "where" {
+		var d *time.Duration
+		switch k {
+		case "where":
 			p.Where = val
 			continue
-		}
-		d := fields[k]
-		if d == nil {
+		case "wait":
+			d = &p.Wait
+		case "service":
+			d = &p.Service
+		case "run":
+			d = &p.Run
+		case "hold":
+			d = &p.Hold
+		default:
 			continue // a field of a later version
 		}
 		n, err := strconv.ParseInt(val, 10, 64)
@@ -43,5 +54,19 @@ func ParsePhases(v string) (p RequestPhases, ok bool) {
 		*d = time.Duration(n)
 		seen++
 	}
-	return p, seen == len(fields)
+	return p, seen == 4
+}
+
+// AppendPhases appends p in the form ParsePhases reads.
+func AppendPhases(b []byte, p RequestPhases) []byte {
+	b = append(b, "wait="...)
+	b = strconv.AppendInt(b, int64(p.Wait), 10)
+	b = append(b, " service="...)
+	b = strconv.AppendInt(b, int64(p.Service), 10)
+	b = append(b, " run="...)
+	b = strconv.AppendInt(b, int64(p.Run), 10)
+	b = append(b, " hold="...)
+	b = strconv.AppendInt(b, int64(p.Hold), 10)
+	b = append(b, " where="...)
+	return append(b, p.Where...)
 }

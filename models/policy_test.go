@@ -356,3 +356,17 @@ func TestParseModel(t *testing.T) {
 }
 
 const httpStateIdle = http.StateIdle
+
+// The phases header reads back what the worker wrote.
+func TestPhasesHeaderRoundTrip(t *testing.T) {
+	want := RequestPhases{Wait: 1, Service: 200_000_000, Run: 199_000_000, Hold: 198_000_000, Where: "main.go:22"}
+	got, ok := ParsePhases(string(AppendPhases(nil, want)))
+	if !ok || got != want {
+		t.Fatalf("round trip: %+v %v, want %+v", got, ok, want)
+	}
+	for _, bad := range []string{"", "wait=1", "wait=x service=1 run=1 hold=1", "wait=-1 service=1 run=1 hold=1", "junk"} {
+		if _, ok := ParsePhases(bad); ok {
+			t.Errorf("ParsePhases(%q) ok", bad)
+		}
+	}
+}

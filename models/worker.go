@@ -375,10 +375,10 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 // name, as formatPhases writes them. mpmlab bench uses it.
 const phasesHeader = PhasesHeader
 
-// formatPhases writes p as "wait=NS service=NS run=NS hold=NS where=POS"
-// (ParsePhases reads it).
+// formatPhases writes p as ParsePhases reads it.
 func formatPhases(p runtime.Phases) string {
-	return fmt.Sprintf("wait=%d service=%d run=%d hold=%d where=%s", p.Wait, p.Service, p.Run, p.Hold, p.HoldWhere)
+	var buf [128]byte
+	return string(AppendPhases(buf[:0], RequestPhases{Wait: p.Wait, Service: p.Service, Run: p.Run, Hold: p.Hold, Where: p.HoldWhere}))
 }
 
 // failure turns why a request got no response into a status and message.
