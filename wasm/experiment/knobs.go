@@ -3,7 +3,6 @@ package experiment
 import (
 	"fmt"
 	"strings"
-	"time"
 )
 
 // Unit says how a knob's value reads.
@@ -116,20 +115,6 @@ func KnobNamed(name string) *Knob {
 	return nil
 }
 
-// AppliesTo reports whether the knob is a directive of model (every knob
-// applies to "all").
-func (k *Knob) AppliesTo(model string) bool {
-	if k.Models == nil || model == "all" {
-		return true
-	}
-	for _, m := range k.Models {
-		if m == model {
-			return true
-		}
-	}
-	return false
-}
-
 // Int returns the knob's field in ks (nil for a Switch, and for an
 // Optional knob not set in ks).
 func (k *Knob) Int(ks *Knobs) *int {
@@ -199,11 +184,6 @@ func (k *Knob) FlagHelp() string {
 		h += " (" + k.Directive + ")"
 	}
 	return h
-}
-
-// Duration is a Millis knob's value in ks as a duration.
-func (k *Knob) Duration(ks *Knobs) time.Duration {
-	return time.Duration(*k.Int(ks)) * time.Millisecond
 }
 
 // normalize sets every zero knob of ks to its default, in table order.

@@ -265,9 +265,6 @@ func (tl *Timeline) SetWhere(id uint32, where string, p *Phases) {
 	}
 }
 
-// Running reports the request that holds the loop now (0: none known).
-func (tl *Timeline) Running() uint32 { return tl.cur }
-
 // marker resolves a mark's request: 0 means whoever runs.
 func (tl *Timeline) marker(id uint32) uint32 {
 	if id == 0 {

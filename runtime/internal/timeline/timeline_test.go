@@ -215,9 +215,6 @@ func TestSwitchGoesToTheMarker(t *testing.T) {
 		t.Errorf("request 1: run %d compute %d, want 30 and 0", p1.Run, p1.Compute)
 	}
 	checkDisjoint(t, rec.passes)
-	if tl.Running() != 0 {
-		t.Errorf("Running() = %d after every request ended", tl.Running())
-	}
 }
 
 func TestEndOfUnknownRequest(t *testing.T) {

@@ -56,18 +56,11 @@ type Event struct {
 	Cause   string  `json:"cause"`
 	Method  string  `json:"method"`
 	Path    string  `json:"path"`
-	// The server-side phases (req_end), ns.
-	Wait    int64  `json:"wait"`
-	Service int64  `json:"service"`
-	Run     int64  `json:"run"`
-	Hold    int64  `json:"hold"`
-	Where   string `json:"where"`
+	// Service is req_end's server-side service time, ns: where its handler
+	// started, when no pass segment says so.
+	Service int64 `json:"service"`
 	// A loop's busy stretches (pass).
 	Passes []PassEvent `json:"passes"`
-	// A loop's connections by state (conns).
-	Reading int `json:"reading"`
-	Writing int `json:"writing"`
-	Waiting int `json:"waiting"`
 }
 
 // PassEvent is one busy stretch of a loop (models.Pass).
@@ -221,8 +214,6 @@ type View struct {
 	Segs   []Seg
 	// Holds are the stretches of HoldCallout ms or more.
 	Holds []Hold
-	// Conns is the loops' latest stub_status counts, by process.
-	Conns map[int]Conns
 	Marks []Mark
 	Lag   []Point // loop lag samples, ms
 	Util  []Point // loop utilisation, 0..1
@@ -249,7 +240,6 @@ func New(model string) *View {
 		open:    map[[2]uint64]int{},
 		known:   map[[2]uint64]int{},
 		conns:   map[[2]uint64]int64{},
-		Conns:   map[int]Conns{},
 		Dirty:   true,
 	}
 }
@@ -366,8 +356,6 @@ func (v *View) add(e *Event) {
 		v.lag(e)
 	case "pass":
 		v.passes(e)
-	case "conns":
-		v.Conns[e.Process] = Conns{e.Reading, e.Writing, e.Waiting}
 	}
 }
 

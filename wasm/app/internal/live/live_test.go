@@ -164,7 +164,7 @@ func loopRun(n int, hold, sleep int64) *View {
 	for i := 1; i <= n; i++ {
 		end := t0 + ms + int64(i)*hold*ms + sleep*ms
 		evs = append(evs, Event{T: end, Kind: "req_end", PID: 7, Req: uint64(i), Status: 200, Dur: end - t0 - ms,
-			Service: hold*ms + sleep*ms, Wait: int64(i-1) * hold * ms, Method: "GET", Path: "/?ms=200"})
+			Service: hold*ms + sleep*ms, Method: "GET", Path: "/?ms=200"})
 	}
 	v.AddTrace(&Trace{Events: evs})
 	return v
