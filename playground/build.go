@@ -115,8 +115,7 @@ func (s *Server) build(ctx context.Context, src experiment.Source, progress func
 // buildFor is build for a target: runtime.TargetWASI (the host) or
 // runtime.TargetJS (the browser, jsbuild.go).
 func (s *Server) buildFor(ctx context.Context, src experiment.Source, target runtime.Target, progress func(string)) (*runtime.Artifact, error) {
-	rsrc := toRuntimeSource(src)
-	if err := rsrc.Validate(); err != nil {
+	if err := src.Validate(); err != nil {
 		// Package clause and file names: locate them like compile errors.
 		diags := runtime.ParseDiagnostics(err.Error())
 		if len(diags) == 0 {
@@ -142,7 +141,7 @@ func (s *Server) buildFor(ctx context.Context, src experiment.Source, target run
 	defer func() { s.builds <- slot }()
 	b := slot.use(progress)
 	defer slot.use(nil)
-	art, err := b.Build(ctx, rsrc, target)
+	art, err := b.Build(ctx, src, target)
 	var be *runtime.BuildError
 	if errors.As(err, &be) {
 		diags := be.Diagnostics
@@ -187,14 +186,6 @@ func (slot *buildSlot) report(msg string) {
 	if progress != nil {
 		progress(msg)
 	}
-}
-
-func toRuntimeSource(src experiment.Source) *runtime.Source {
-	out := &runtime.Source{}
-	for _, f := range src.Files {
-		out.Files = append(out.Files, runtime.File{Name: f.Name, Data: []byte(f.Data)})
-	}
-	return out
 }
 
 // handleFormat formats every file with go/format: 200 with the formatted
@@ -281,12 +272,11 @@ func Examples() []Example {
 		if err != nil {
 			continue
 		}
-		info := Example{Name: name, Source: experiment.Source{Files: []experiment.File{}}}
+		info := Example{Name: name, Source: src}
 		// A bad experiment.json (TestPlaygroundExampleLoads catches it)
 		// leaves the defaults.
 		info.exampleSettings, _ = readExampleSettings(name)
 		for _, f := range src.Files {
-			info.Source.Files = append(info.Source.Files, experiment.File{Name: f.Name, Data: string(f.Data)})
 			if info.Summary == "" {
 				info.Summary = docSummary(f.Data)
 			}
@@ -302,9 +292,9 @@ func (s *Server) handleExamples(w http.ResponseWriter, r *http.Request) {
 
 // docSummary returns the first sentence of a Go file's leading comment
 // (the example's doc comment), on one line.
-func docSummary(data []byte) string {
+func docSummary(data string) string {
 	var text []string
-	for _, line := range strings.Split(string(data), "\n") {
+	for _, line := range strings.Split(data, "\n") {
 		line = strings.TrimSpace(line)
 		c, ok := strings.CutPrefix(line, "//")
 		if !ok {

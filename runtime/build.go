@@ -20,6 +20,7 @@ import (
 	"time"
 
 	mpwasm "github.com/mpmlab/mpmlab/wasm"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // Target is what a handler is built for: a GOOS with GOARCH=wasm, or
@@ -136,9 +137,9 @@ const buildVersion = "mpmlab-build-1"
 // rejected the source, or when the source compiles but its main never calls
 // guest.Serve, so it could never answer a request (BuildError.NoServe; see
 // checkServe); and a plain error for anything else:
-// an invalid source (see Source.Validate), the go command missing, the
+// an invalid source (see experiment.Source.Validate), the go command missing, the
 // timeout ("build timed out after 5m0s") or ctx ending.
-func (b *Builder) Build(ctx context.Context, src *Source, target Target) (*Artifact, error) {
+func (b *Builder) Build(ctx context.Context, src experiment.Source, target Target) (*Artifact, error) {
 	start := time.Now()
 	if target != TargetWASI && target != TargetJS && target != TargetNative {
 		return nil, fmt.Errorf("unknown build target %q (want %q, %q or %q)", target, TargetWASI, TargetJS, TargetNative)
@@ -194,7 +195,7 @@ func (b *Builder) Build(ctx context.Context, src *Source, target Target) (*Artif
 }
 
 // compile runs the go command for one build and leaves the module at out.
-func (b *Builder) compile(ctx context.Context, cacheDir, key string, src *Source, target Target, out string) error {
+func (b *Builder) compile(ctx context.Context, cacheDir, key string, src experiment.Source, target Target, out string) error {
 	sdkDir, err := writeSDK(cacheDir, target)
 	if err != nil {
 		return err
@@ -209,7 +210,7 @@ func (b *Builder) compile(ctx context.Context, cacheDir, key string, src *Source
 	}
 	defer os.RemoveAll(work)
 	for _, f := range src.Files {
-		if err := os.WriteFile(filepath.Join(work, f.Name), f.Data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(work, f.Name), []byte(f.Data), 0o644); err != nil {
 			return err
 		}
 	}
@@ -495,9 +496,9 @@ var sdkHash = sync.OnceValue(func() string {
 	return hex.EncodeToString(h.Sum(nil))
 })
 
-func buildKey(src *Source, goVersion string, target Target) string {
+func buildKey(src experiment.Source, goVersion string, target Target) string {
 	h := sha256.New()
-	for _, part := range []string{buildVersion, string(src.Txtar()), goVersion, sdkHash(), string(target)} {
+	for _, part := range []string{buildVersion, src.Hash(), goVersion, sdkHash(), string(target)} {
 		fmt.Fprintf(h, "%d\x00", len(part))
 		io.WriteString(h, part)
 	}

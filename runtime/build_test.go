@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // helloHandler is the smallest real handler: net/http plus the guest SDK.
@@ -50,8 +52,8 @@ import "example.com/nope"
 func main() { nope.Hello() }
 `
 
-func mainGo(code string) *Source {
-	return &Source{Files: []File{{Name: "main.go", Data: []byte(code)}}}
+func mainGo(code string) experiment.Source {
+	return experiment.Source{Files: []experiment.File{{Name: "main.go", Data: code}}}
 }
 
 func TestLoadSource(t *testing.T) {
@@ -67,7 +69,7 @@ func TestLoadSource(t *testing.T) {
 		}
 		return p
 	}
-	big := "package main\n\nvar s = `" + strings.Repeat("x", MaxSourceSize) + "`\n\nfunc main() {}\n"
+	big := "package main\n\nvar s = `" + strings.Repeat("x", experiment.MaxSourceSize) + "`\n\nfunc main() {}\n"
 
 	tests := []struct {
 		name    string
@@ -104,12 +106,12 @@ func TestLoadSource(t *testing.T) {
 		{
 			name: "too big directory",
 			path: func() string {
-				half := "package main\n\nvar s = `" + strings.Repeat("x", MaxSourceSize/2) + "`\n"
+				half := "package main\n\nvar s = `" + strings.Repeat("x", experiment.MaxSourceSize/2) + "`\n"
 				write("four/a.go", half)
 				write("four/b.go", half)
 				return filepath.Join(dir, "four")
 			}(),
-			wantErr: fmt.Sprintf("source is %d bytes; the limit is 65536 (64 KiB)", 2*(len("package main\n\nvar s = `")+MaxSourceSize/2+2)),
+			wantErr: fmt.Sprintf("source is %d bytes; the limit is 65536 (64 KiB)", 2*(len("package main\n\nvar s = `")+experiment.MaxSourceSize/2+2)),
 		},
 		{
 			name:    "empty directory",
@@ -142,33 +144,6 @@ func TestLoadSource(t *testing.T) {
 				t.Errorf("files = %v, want %v", names, tt.want)
 			}
 		})
-	}
-}
-
-func TestSourceTxtarRoundTrip(t *testing.T) {
-	src := &Source{Files: []File{
-		{Name: "main.go", Data: []byte(helloHandler)},
-		{Name: "util.go", Data: []byte("package main\n\n// -- not a marker --\nfunc util() {}\n")},
-	}}
-	ar := src.Txtar()
-	want := "-- main.go --\n" + helloHandler + "-- util.go --\npackage main\n\n// -- not a marker --\nfunc util() {}\n"
-	if string(ar) != want {
-		t.Fatalf("Txtar() =\n%s\nwant\n%s", ar, want)
-	}
-	back, err := ParseTxtar(ar)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(back, src) {
-		t.Errorf("ParseTxtar(Txtar()) = %+v, want %+v", back, src)
-	}
-	if back.Hash() != src.Hash() || len(src.Hash()) != 64 {
-		t.Errorf("Hash() = %q after round trip, %q before", back.Hash(), src.Hash())
-	}
-	// Order of Files does not change the canonical form.
-	swapped := &Source{Files: []File{src.Files[1], src.Files[0]}}
-	if !bytes.Equal(swapped.Txtar(), ar) {
-		t.Errorf("Txtar depends on the order of Files")
 	}
 }
 

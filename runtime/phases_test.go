@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // passLog collects an instance's passes (OnPass runs on the guest's
@@ -175,7 +176,7 @@ func TestPhasesBlock(t *testing.T) {
 
 // A handler that computes in its own code is named by its position.
 func TestPhasesHandlerWhere(t *testing.T) {
-	src, err := ParseTxtar([]byte(`-- main.go --
+	src, err := experiment.ParseTxtar([]byte(`-- main.go --
 package main
 
 import (

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // rawSrc answers every frame with a fixed response, without net/http.
@@ -37,7 +38,7 @@ func main() {
 
 // benchSrc builds src and measures sequential requests into one instance.
 func benchSrc(b *testing.B, src string) {
-	s, err := ParseTxtar([]byte(src))
+	s, err := experiment.ParseTxtar([]byte(src))
 	if err != nil {
 		b.Fatal(err)
 	}

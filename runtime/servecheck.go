@@ -5,6 +5,8 @@ import (
 	"go/parser"
 	"go/token"
 	"strconv"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // guestImport is the import path of the guest SDK, whose Serve a handler's
@@ -30,7 +32,7 @@ const guestImport = "github.com/mpmlab/mpmlab/wasm/guest"
 // the name it is imported as, or a dot import). It is generous: a reference
 // is enough, whatever the control flow, so a handler that reaches Serve
 // through its own helpers, methods or closures passes.
-func checkServe(src *Source) *Diagnostic {
+func checkServe(src experiment.Source) *Diagnostic {
 	fset := token.NewFileSet()
 	var files []*ast.File
 	for _, f := range src.Files {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 func buildCmd(args []string) error {
@@ -44,7 +45,7 @@ file:line:col: message, and the exit status is 1.`)
 
 // loadHandler loads PATH, or a bundled example when PATH names one and no
 // such file exists.
-func loadHandler(path string) (*runtime.Source, error) {
+func loadHandler(path string) (experiment.Source, error) {
 	if _, err := os.Stat(path); err != nil && !strings.ContainsAny(path, "/.") {
 		if src, exErr := runtime.ExampleSource(path); exErr == nil {
 			return src, nil

@@ -50,11 +50,6 @@ import (
 
 // Limits of an experiment. Validate enforces them.
 const (
-	// MaxSourceSize is the most bytes of source, over all files (64 KiB, as
-	// runtime.MaxSourceSize and the Go Playground).
-	MaxSourceSize = 64 << 10
-	// MaxFiles is the most files a source may have.
-	MaxFiles = 32
 	// MaxConcurrency caps Load.Concurrency.
 	MaxConcurrency = 200
 	// MaxRequests caps Load.Requests.
@@ -189,26 +184,6 @@ func IsBlobID(s string) bool {
 	}
 	_, err := base64.RawURLEncoding.DecodeString(s)
 	return err == nil
-}
-
-// Source is a handler's source as files.
-type Source struct {
-	Files []File `json:"files"`
-}
-
-// File is one file of a Source.
-type File struct {
-	Name string `json:"name"`
-	Data string `json:"data"`
-}
-
-// Size returns the total bytes of all files, the number MaxSourceSize limits.
-func (s Source) Size() int {
-	n := 0
-	for _, f := range s.Files {
-		n += len(f.Data)
-	}
-	return n
 }
 
 // Knobs are the model's directives, named as the CLI's flags in snake_case;
@@ -421,14 +396,6 @@ func DecodeJSON(r io.Reader, v any) error {
 	return nil
 }
 
-// SizeError is the error of a source over MaxSourceSize (the host answers
-// it with 413).
-type SizeError struct{ Size int }
-
-func (e *SizeError) Error() string {
-	return fmt.Sprintf("source is %d bytes; the limit is %d (%d KiB)", e.Size, MaxSourceSize, MaxSourceSize>>10)
-}
-
 // Validate checks the experiment against every limit, after filling
 // defaults: the model, the source's size and file names, each knob and each
 // load field. The error names the field as in JSON ("knobs.loops",
@@ -437,7 +404,11 @@ func (e *SizeError) Error() string {
 func (e Experiment) Validate() error {
 	n := e.Normalize()
 	if err := n.Source.Validate(); err != nil {
-		return err
+		var size *SizeError
+		if errors.As(err, &size) {
+			return err
+		}
+		return fmt.Errorf("source.files: %w", err)
 	}
 	ok := false
 	for _, m := range Models {
@@ -467,31 +438,6 @@ func (e Experiment) Validate() error {
 		}
 	}
 	return n.Load.Validate()
-}
-
-// Validate checks the source's size, file count and names (the host's
-// build pipeline checks the rest: package clause, compile errors).
-func (s Source) Validate() error {
-	if size := s.Size(); size > MaxSourceSize {
-		return &SizeError{Size: size}
-	}
-	if len(s.Files) == 0 {
-		return errors.New("source.files: no files (want at least main.go)")
-	}
-	if len(s.Files) > MaxFiles {
-		return fmt.Errorf("source.files: %d files; the limit is %d", len(s.Files), MaxFiles)
-	}
-	seen := map[string]bool{}
-	for _, f := range s.Files {
-		if !strings.HasSuffix(f.Name, ".go") || strings.ContainsAny(f.Name, `/\`) || len(f.Name) > 128 {
-			return fmt.Errorf("source.files: bad file name %q (want a plain name such as main.go)", f.Name)
-		}
-		if seen[f.Name] {
-			return fmt.Errorf("source.files: %s appears twice", f.Name)
-		}
-		seen[f.Name] = true
-	}
-	return nil
 }
 
 func checkRange(name string, v, lo, hi int) error {
