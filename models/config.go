@@ -89,6 +89,9 @@ type Config struct {
 
 	// Timeout cuts off a request that runs longer by killing its worker.
 	Timeout time.Duration
+	// LimitRequestBody is the most bytes of a request body (Apache
+	// LimitRequestBody); a longer one gets 413 and never reaches the guest.
+	LimitRequestBody int
 	// MemoryLimit caps each guest instance's memory, in bytes.
 	MemoryLimit int
 	// CacheDir is mpmlab's cache (runtime.DefaultCacheDir by default).
@@ -166,6 +169,7 @@ func FromKnobs(m Model, k experiment.Knobs) Config {
 		KeepAliveTimeout:         time.Duration(k.KeepAliveTimeoutMS) * time.Millisecond,
 		MaxKeepAliveRequests:     *k.MaxKeepAliveRequests, // 0: unlimited, as in the engine
 		Timeout:                  time.Duration(k.TimeoutMS) * time.Millisecond,
+		LimitRequestBody:         k.LimitRequestBody,
 		MemoryLimit:              k.MemoryLimitMB << 20,
 	}
 }
@@ -188,6 +192,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.Loops, DefaultLoops)
 	def(&c.Connections, DefaultConnections)
 	def(&c.Backlog, DefaultBacklog)
+	def(&c.LimitRequestBody, experiment.DefaultLimitRequestBody)
 	if c.KeepAliveTimeout == 0 {
 		c.KeepAliveTimeout = DefaultKeepAliveTimeout
 	}
@@ -225,6 +230,7 @@ func (c Config) Validate() error {
 		check("connections", c.Connections, 1, MaxConnections),
 		check("max-connections-per-child", c.MaxConnectionsPerChild, 0, 1_000_000),
 		check("max-keepalive-requests", c.MaxKeepAliveRequests, 0, 1_000_000),
+		check("limit-request-body", c.LimitRequestBody, 1, experiment.MaxLimitRequestBody),
 	}
 	for _, err := range checks {
 		if err != nil {

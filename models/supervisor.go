@@ -193,6 +193,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 			Connections:              s.cfg.Connections,
 			AsyncRequestWorkerFactor: s.cfg.AsyncRequestWorkerFactor,
 			Timeout:                  s.cfg.Timeout,
+			LimitRequestBody:         s.cfg.LimitRequestBody,
 		},
 	}
 	js, _ := json.Marshal(spec)

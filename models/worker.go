@@ -41,8 +41,6 @@ const (
 	listenFD      = 3
 	eventFD       = 4
 
-	// maxRequestBody bounds a request body passed into a guest.
-	maxRequestBody = 8 << 20
 	// heartbeatInterval is how often a worker says it is alive; the
 	// supervisor kills a worker that stays silent (a guest spinning can
 	// freeze the whole process, see RATIONALE.md).
@@ -86,6 +84,7 @@ type serving struct {
 	Connections              int           `json:"connections"`                 // reactor: worker_connections
 	AsyncRequestWorkerFactor int           `json:"async_request_worker_factor"` // event
 	Timeout                  time.Duration `json:"timeout"`                     // per request
+	LimitRequestBody         int           `json:"limit_request_body"`          // bytes
 }
 
 // RunWorker is the body of the hidden "mpmlab worker" command. It returns
@@ -298,10 +297,14 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	var body []byte
 	var err error
 	if r.Body != http.NoBody {
-		body, err = io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+		body, err = io.ReadAll(io.LimitReader(r.Body, int64(w.spec.LimitRequestBody)+1))
 	}
-	if err != nil || len(body) > maxRequestBody {
-		http.Error(rw, "request body too large or unreadable (limit 8 MiB)", http.StatusRequestEntityTooLarge)
+	switch {
+	case err != nil:
+		http.Error(rw, "request body unreadable: "+err.Error(), http.StatusBadRequest)
+		return
+	case len(body) > w.spec.LimitRequestBody:
+		http.Error(rw, "request body over "+strconv.Itoa(w.spec.LimitRequestBody)+" bytes (LimitRequestBody, --limit-request-body)", http.StatusRequestEntityTooLarge)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())

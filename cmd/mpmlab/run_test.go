@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -316,6 +318,33 @@ func TestMalformedRequests(t *testing.T) {
 	mustOK(t, get(s.URL))
 	if !s.Alive() {
 		t.Fatal("the supervisor exited")
+	}
+}
+
+// --limit-request-body (Apache's LimitRequestBody): a body one byte over
+// the limit is answered 413 and never reaches the handler, one at the limit
+// does.
+func TestLimitRequestBody(t *testing.T) {
+	s := startRun(t, "--model", "reactor", "--limit-request-body", "1000", "counter")
+	post := func(n int) response {
+		t.Helper()
+		resp, err := client.Post(s.URL, "application/octet-stream", strings.NewReader(strings.Repeat("b", n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{Status: resp.StatusCode, Body: string(b)}
+	}
+	if r := post(1001); r.Status != http.StatusRequestEntityTooLarge || !strings.Contains(r.Body, "LimitRequestBody") {
+		t.Errorf("1001 bytes: status %d %q, want 413 naming LimitRequestBody", r.Status, r.Body)
+	}
+	if r := post(1000); r.Status != http.StatusOK || !strings.HasPrefix(r.Body, "global 1,") {
+		t.Errorf("1000 bytes: status %d %q, want 200 from the handler's first request", r.Status, r.Body)
+	}
+	out, err := exec.Command(binPath, "run", "--limit-request-body", "9000000", "hello").CombinedOutput()
+	if !strings.Contains(string(out), "limit-request-body 9000000 out of range 1..8388608") || err == nil {
+		t.Errorf("run --limit-request-body 9000000: %v\n%s", err, out)
 	}
 }
 

@@ -80,8 +80,11 @@ const (
 	MaxConnections     = 10000
 	MaxBacklog         = 4096
 	MaxTimeoutMS       = 300000
-	MaxKeepAliveMS     = 60000
-	MinMemoryMB        = 16
+	// MaxLimitRequestBody caps Knobs.LimitRequestBody: a body is copied
+	// into the guest's memory whole.
+	MaxLimitRequestBody = 8 << 20
+	MaxKeepAliveMS      = 60000
+	MinMemoryMB         = 16
 )
 
 // Limits of the playground that are stricter than the CLI's (mpmlab run
@@ -112,6 +115,7 @@ const (
 	DefaultKeepAliveMS       = 5000
 	DefaultMaxKeepAlive      = 100
 	DefaultTimeoutMS         = 10000
+	DefaultLimitRequestBody  = MaxLimitRequestBody
 	DefaultMemoryMB          = 256
 	DefaultPath              = "/"
 	DefaultMethod            = "GET"
@@ -208,6 +212,7 @@ type Knobs struct {
 	MaxKeepAliveRequests   *int  `json:"max_keepalive_requests"`    // MaxKeepAliveRequests (nil: 100; 0 unlimited)
 	MaxConnectionsPerChild int   `json:"max_connections_per_child"` // (-1: never)
 	TimeoutMS              int   `json:"timeout_ms"`                // Timeout (10000)
+	LimitRequestBody       int   `json:"limit_request_body"`        // LimitRequestBody, bytes (8 MiB)
 	MemoryLimitMB          int   `json:"memory_limit_mb"`           // per instance (256)
 }
 
