@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Readers of the kernel's accounting in /proc (Linux; elsewhere they
@@ -57,4 +58,34 @@ func ProcessRSS(pid int) int {
 		}
 	}
 	return 0
+}
+
+// clockTicks is the unit of utime and stime in /proc/PID/stat (USER_HZ,
+// which Linux fixes at 100 for every architecture's user space).
+const clockTicks = 100
+
+// ProcessCPU returns the CPU time (user and system, all threads) a live
+// process has used, from /proc/PID/stat, or 0 if it cannot be read.
+func ProcessCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count fields after its closing one. utime and stime are fields 14
+	// and 15, the 12th and 13th after it.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks
 }

@@ -60,6 +60,8 @@ type Supervisor struct {
 	evMu sync.Mutex // serialises calls of cfg.OnEvent
 
 	lag lagWindow // recent loop-lag samples of every loop (reactor, with Trace); has its own lock
+
+	exitedCPU time.Duration // CPU time of the workers reaped so far (under mu)
 }
 
 // child is one worker process.
@@ -366,6 +368,7 @@ func (s *Supervisor) reap(c *child) {
 		cause = "exited"
 	}
 	c.exited = true
+	s.exitedCPU += c.cmd.ProcessState.UserTime() + c.cmd.ProcessState.SystemTime()
 	c.readyOnce.Do(func() { close(c.ready) }) // wakes waitReady; isReady says how it went
 	if s.slots[c.index] == c {
 		s.slots[c.index] = nil
@@ -632,4 +635,25 @@ func (s *Supervisor) RSS() map[int]int {
 		}
 	}
 	return out
+}
+
+// CPU returns the CPU time (user and system) every worker process of this
+// supervisor has used so far, from the kernel's own accounting: the live
+// ones' /proc/PID/stat and the reaped ones' rusage. The supervisor's own
+// time is not in it: it does no per-request work (workers accept and
+// serve connections themselves). Zero where /proc cannot be read.
+func (s *Supervisor) CPU() time.Duration {
+	s.mu.Lock()
+	total := s.exitedCPU
+	var live []int
+	for _, c := range s.slots {
+		if c != nil && !c.exited {
+			live = append(live, c.pid)
+		}
+	}
+	s.mu.Unlock()
+	for _, pid := range live {
+		total += ProcessCPU(pid)
+	}
+	return total
 }

@@ -98,3 +98,26 @@ func TestExitCauseSurvivesOutput(t *testing.T) {
 		}
 	}
 }
+
+// ProcessCPU reads what the kernel says this process has used, as getrusage
+// does.
+func TestProcessCPU(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc here")
+	}
+	rusage := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start := rusage()
+	for x := uint64(1); rusage()-start < 300*time.Millisecond; x *= 3 { // burn CPU
+	}
+	got, want := ProcessCPU(os.Getpid()), rusage()
+	if d := got - want; d < -50*time.Millisecond || d > 50*time.Millisecond {
+		t.Errorf("ProcessCPU = %v, getrusage = %v", got, want)
+	}
+	if ProcessCPU(-1) != 0 {
+		t.Error("ProcessCPU of no process is not 0")
+	}
+}

@@ -31,8 +31,14 @@ type benchResult struct {
 	RSSKB   int              `json:"rss_kb"`          // their resident memory, summed, in KiB
 	Summary *loadgen.Summary `json:"summary"`         // the load generator's summary
 	Ratio   float64          `json:"ratio,omitempty"` // req/s relative to the native baseline, if measured
-	Server  *serverSummary   `json:"server,omitempty"`
-	Error   string           `json:"error,omitempty"` // why this model could not be measured
+	// CPUPerRequest is the server's CPU time (user and system, every
+	// worker process, from the kernel's accounting) during the measured
+	// load, divided by the requests answered; CPURatio is it relative to
+	// the native baseline's, if measured.
+	CPUPerRequest time.Duration  `json:"cpu_per_request_ns"`
+	CPURatio      float64        `json:"cpu_ratio,omitempty"`
+	Server        *serverSummary `json:"server,omitempty"`
+	Error         string         `json:"error,omitempty"` // why this model could not be measured
 }
 
 // serverSummary is what the workers measured of the requests that got a
@@ -116,6 +122,10 @@ by Go's net/http, and reports each model's req/s as a ratio of it.
   workers    worker processes at the end of the run
   rss_kb     their resident memory, summed (KiB)
   ratio      req/s relative to the native baseline (with --baseline)
+  cpu_per_request_ns
+             the server's CPU time (user and system, all its processes,
+             from the kernel's accounting) over the load, per answered request
+  cpu_ratio  cpu_per_request_ns relative to the native baseline's
   summary    requests, succeeded, errors, duration_ns, rps,
              latency {min_ns, mean_ns, p50_ns, p90_ns, p99_ns, max_ns},
              status_codes, error_kinds, histogram [{le_ns, count}], bytes_read
@@ -197,6 +207,9 @@ func benchCmd(args []string) error {
 			if s := results[i+1].Summary; s != nil {
 				results[i+1].Ratio = s.RPS / results[0].Summary.RPS
 			}
+			if base := results[0].CPUPerRequest; base > 0 {
+				results[i+1].CPURatio = float64(results[i+1].CPUPerRequest) / float64(base)
+			}
 		}
 	}
 	if *asJSON {
@@ -223,12 +236,15 @@ func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, pat
 		load.OnResult = phases.onResult
 	}
 	defer func() { res.Server = phases.summary(cfg.Model, path) }()
-	res.Summary, res.Workers, res.RSSKB, err = drive(ctx, load, func() (int, int) {
-		rss := 0
-		for _, kb := range sup.RSS() {
-			rss += kb
-		}
-		return len(sup.PIDs()), rss
+	res.Summary, res.Workers, res.RSSKB, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
+		workers: func() (int, int) {
+			rss := 0
+			for _, kb := range sup.RSS() {
+				rss += kb
+			}
+			return len(sup.PIDs()), rss
+		},
+		cpu: sup.CPU,
 	})
 	if err != nil {
 		res.Error = err.Error()
@@ -236,9 +252,17 @@ func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, pat
 	return res
 }
 
-// drive warms the server up, runs the load and samples the workers' memory
-// near its end.
-func drive(ctx context.Context, load loadgen.Config, workers func() (n, rssKB int)) (*loadgen.Summary, int, int, error) {
+// benchTarget is what drive reads of the server under load.
+type benchTarget struct {
+	workers func() (n, rssKB int) // its processes and their memory
+	cpu     func() time.Duration  // CPU time its processes have used so far
+}
+
+// drive warms the server up, runs the load, samples the workers' memory
+// near its end and divides the server's CPU time over the load by the
+// requests answered.
+func drive(ctx context.Context, load loadgen.Config, srv benchTarget) (*loadgen.Summary, int, int, time.Duration, error) {
+	workers := srv.workers
 	warm := load
 	warm.Requests, warm.Duration, warm.Rate, warm.Think, warm.OnResult = min(50, max(load.Concurrency, 10)), 0, 0, 0, nil
 	loadgen.Run(ctx, warm)
@@ -261,14 +285,20 @@ func drive(ctx context.Context, load loadgen.Config, workers func() (n, rssKB in
 	} else {
 		close(sampled)
 	}
+	cpu0 := srv.cpu()
 	sum, err := loadgen.Run(ctx, load)
+	cpu := srv.cpu() - cpu0
 	close(loadDone)
 	if v, ok := <-sampled; ok {
 		n, rss = v[0], v[1]
 	} else {
 		n, rss = workers()
 	}
-	return sum, n, rss, err
+	var perRequest time.Duration
+	if sum != nil && sum.Succeeded > 0 {
+		perRequest = cpu / time.Duration(sum.Succeeded)
+	}
+	return sum, n, rss, perRequest, err
 }
 
 // benchNative builds the handler for this machine and measures Go's own
@@ -301,8 +331,10 @@ func benchNative(ctx context.Context, path string, load loadgen.Config, reqPath 
 	}
 	go io.Copy(io.Discard, out)
 	load.URL = "http://" + ln + reqPath
-	res.Summary, res.Workers, res.RSSKB, err = drive(ctx, load, func() (int, int) {
-		return 1, models.ProcessRSS(cmd.Process.Pid)
+	pid := cmd.Process.Pid
+	res.Summary, res.Workers, res.RSSKB, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
+		workers: func() (int, int) { return 1, models.ProcessRSS(pid) },
+		cpu:     func() time.Duration { return models.ProcessCPU(pid) },
 	})
 	if err != nil {
 		res.Error = err.Error()
@@ -331,6 +363,13 @@ func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
 		title := fmt.Sprintf("%s (%d worker processes, %d MiB RSS)", r.Model, r.Workers, r.RSSKB>>10)
 		if err := r.Summary.WriteText(w, title); err != nil {
 			return err
+		}
+		if r.CPUPerRequest > 0 {
+			line := fmt.Sprintf("Server CPU: %s per request (user and system, all its processes)", loadgen.FormatDuration(r.CPUPerRequest))
+			if r.CPURatio > 0 {
+				line += fmt.Sprintf(", %.2f× native", r.CPURatio)
+			}
+			fmt.Fprintln(w, line)
 		}
 		if line := r.Server.text(); line != "" {
 			fmt.Fprintf(w, "Server side (measured in the workers):\n  %s\n", line)
@@ -375,14 +414,21 @@ func (s *serverSummary) text() string {
 // latency: where a request's time went inside the server.
 func writeServerTable(w io.Writer, results []benchResult) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nname\tclient p50\tserver wait p50\tservice p50\tclient p99\twait p99\tservice p99\tlongest hold")
+	fmt.Fprintln(tw, "\nname\tCPU/request\tclient p50\tserver wait p50\tservice p50\tclient p99\twait p99\tservice p99\tlongest hold")
 	f := loadgen.FormatDuration
 	for _, r := range results {
 		if r.Error != "" || r.Summary == nil {
 			continue
 		}
+		cpu := "-"
+		if r.CPUPerRequest > 0 {
+			cpu = f(r.CPUPerRequest)
+			if r.CPURatio > 0 {
+				cpu += fmt.Sprintf(" (%.1f×)", r.CPURatio)
+			}
+		}
 		if r.Server == nil {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t%s\t-\t-\t-\n", r.Model, f(r.Summary.Latency.P50), f(r.Summary.Latency.P99))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t%s\t-\t-\t-\n", r.Model, cpu, f(r.Summary.Latency.P50), f(r.Summary.Latency.P99))
 			continue
 		}
 		held := "-"
@@ -392,7 +438,7 @@ func writeServerTable(w io.Writer, results []benchResult) error {
 				held += " at " + h.Where
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Model,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Model, cpu,
 			f(r.Summary.Latency.P50), f(r.Server.Wait.P50), f(r.Server.Service.P50),
 			f(r.Summary.Latency.P99), f(r.Server.Wait.P99), f(r.Server.Service.P99), held)
 	}

@@ -146,3 +146,25 @@ func TestRunTraceLoopPasses(t *testing.T) {
 		}
 	}
 }
+
+// bench reports the server's CPU time per request from the kernel's
+// accounting, for each model and for the native baseline, and the ratio of
+// the two. A handler that computes 20 ms per request, one request at a
+// time, must cost the server about that: at most its wall time (the loop is
+// one thread), and far more than nothing even on a machine busy with other
+// work.
+func TestBenchCPUPerRequest(t *testing.T) {
+	r := benchJSON(t, "--baseline", "--model", "reactor", "--concurrency", "1", "--requests", "15", "--path", "/?ms=20", "cpu")
+	for _, m := range []string{"native", "reactor"} {
+		cpu, _ := r[m]["cpu_per_request_ns"].(float64)
+		lat := r[m]["summary"].(map[string]any)["latency"].(map[string]any)
+		mean, _ := lat["mean_ns"].(float64)
+		t.Logf("%s: CPU %v per request, mean latency %v", m, time.Duration(cpu), time.Duration(mean))
+		if cpu < 2e6 || cpu > 1.5*mean+2e6 {
+			t.Errorf("%s: CPU per request %v, want between 2 ms and its mean latency %v (a 20 ms compute, one at a time)", m, time.Duration(cpu), time.Duration(mean))
+		}
+	}
+	if ratio, _ := r["reactor"]["cpu_ratio"].(float64); ratio < 0.2 || ratio > 5 {
+		t.Errorf("reactor cpu_ratio %v, want about 1 for a compute-bound handler", ratio)
+	}
+}
