@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -229,26 +230,56 @@ func TestCloseEndsGuest(t *testing.T) {
 
 // BenchmarkInstanceDo measures one request's round trip into a guest, with
 // the per-request bookkeeping (phases: the timeline's marks) and without.
+// BenchmarkInstanceDo measures one hello request through an instance, the
+// host's half and the guest's: ns/op is its latency, one at a time, and
+// cpu-ns/op the CPU time the process spent on it (getrusage: every thread,
+// so wake-ups and the guest's garbage collector count too).
 func BenchmarkInstanceDo(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		noPhases bool
 	}{{"phases", false}, {"nophases", true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			inst := startInstance(b, "hello", InstanceConfig{NoPhases: bc.noPhases})
+			inst := startInstance(b, "hello", InstanceConfig{NoPhases: bc.noPhases, Env: benchEnv()})
 			req := &abi.Request{Method: "GET", URI: "/", Host: "bench"}
 			b.ReportAllocs()
+			cpu := startCPU()
 			for b.Loop() {
 				if _, err := inst.Do(context.Background(), req); err != nil {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b)
 		})
 	}
 }
 
+// benchEnv is the guest environment of the benchmarks: MPMLAB_BENCH_ENV,
+// space-separated, to try a setting (GOGC=400) without editing the code.
+func benchEnv() []string { return strings.Fields(os.Getenv("MPMLAB_BENCH_ENV")) }
+
+// cpuClock measures the process's CPU time over a benchmark loop.
+type cpuClock struct{ start time.Duration }
+
+func startCPU() cpuClock { return cpuClock{processCPU()} }
+
+func (c cpuClock) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-c.start)/float64(b.N), "cpu-ns/op")
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkInstanceDoParallel is BenchmarkInstanceDo with requests in
+// flight at once, as a loop under load serves them.
 func BenchmarkInstanceDoParallel(b *testing.B) {
-	inst := startInstance(b, "hello", InstanceConfig{})
+	inst := startInstance(b, "hello", InstanceConfig{Env: benchEnv()})
+	b.SetParallelism(16)
+	cpu := startCPU()
+	defer cpu.report(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := inst.Do(context.Background(), &abi.Request{Method: "GET", URI: "/"}); err != nil {
