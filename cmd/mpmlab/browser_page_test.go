@@ -347,3 +347,114 @@ func TestBrowserPageKeepsWork(t *testing.T) {
 		checkLink(t, other.state())
 	})
 }
+
+// holdRuns makes the page hold its POST /api/runs and its stops (POST
+// /api/runs/{id}/stop) while hold.run and hold.stop are set: a held
+// request waits in held.run or held.stop (its url, and go() to send it).
+func (tb *tab) holdRuns() {
+	tb.t.Helper()
+	var ok bool
+	tb.eval(`(() => {
+		if (window.hold) return true;
+		window.hold = {run: false, stop: false};
+		window.held = {};
+		const f = window.fetch;
+		window.fetch = (u, o) => {
+			const post = o && o.method === "POST";
+			const kind = post && u === "/api/runs" ? "run" : post && /^\/api\/runs\/[^/]+\/stop$/.test(u) ? "stop" : "";
+			if (!kind || !hold[kind]) return f(u, o);
+			return new Promise(sent => { held[kind] = {url: u, go: () => sent(f(u, o))}; });
+		};
+		return true;
+	})()`, &ok)
+}
+
+// TestBrowserRunAfterCancel: a Run clicked at once after a run stopped
+// while it was starting runs. The host has started the cancelled run's
+// model before the stop reaches it, so the page gets the model's
+// "starting" with the run's end. The click is a person's: where the Run
+// button was when they clicked Stop beside it, a few frames after the end
+// (chromedp's Click would first scroll the button into view). A page that
+// moves meanwhile (it scrolled to the live view) takes the button from
+// under the pointer: the click is lost, nothing runs, and the status still
+// says "stopped by the user".
+func TestBrowserRunAfterCancel(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "hello", "model", "reactor", "load.requests", "0", "load.duration_ms", "30000", "load.rate", "20")
+	tb.holdRuns()
+	var ok bool
+	status := func() string { return tb.evalString(`document.getElementById("status").textContent`) }
+	runError := func() string {
+		return tb.evalString(`document.getElementById("run-error").hidden ? "" : document.getElementById("run-error").textContent`)
+	}
+
+	// Run, and Stop while its POST is on its way (no id yet).
+	tb.eval(`(hold.run = hold.stop = true)`, &ok)
+	tb.do(chromedp.Click(chromedp.ID("run")))
+	tb.wait(`window.held.run !== undefined && document.getElementById("status").textContent === "starting…"`, 10*time.Second, "the run to be starting")
+	tb.do(chromedp.Click(chromedp.ID("stop")))
+	if st := status(); st != "cancelling…" {
+		t.Fatalf("status after Stop while starting: %q", st)
+	}
+	// Where Run is now, and how the page moves from here.
+	var run struct{ X, Y float64 }
+	tb.eval(`(() => {
+		window.scrolls = [];
+		addEventListener("scroll", () => scrolls.push(Math.round(scrollY)));
+		const r = document.getElementById("run").getBoundingClientRect();
+		return {X: r.x + r.width / 2, Y: r.y + r.height / 2};
+	})()`, &run)
+
+	// The host gets the run; the page's stop is held until the host has
+	// started the run's model.
+	tb.eval(`(hold.run = false, held.run.go(), true)`, &ok)
+	tb.wait(`window.held.stop !== undefined`, time.Minute, "the page to send the stop")
+	id := strings.TrimSuffix(strings.TrimPrefix(tb.evalString(`held.stop.url`), "/api/runs/"), "/stop")
+	waitFor(t, 3*time.Minute, "the host to start run "+id+"'s model", func() bool {
+		return strings.Contains(srv.Logs(), "run "+id+": spawned")
+	})
+	tb.eval(`(hold.stop = false, held.stop.go(), true)`, &ok)
+	tb.wait(`document.body.dataset.running === ""`, time.Minute, "the cancelled run to end")
+	if st := status(); st != "stopped by the user" {
+		t.Errorf("status after the cancelled run's end: %q, want %q", st, "stopped by the user")
+	}
+	if msg := runError(); msg != "" {
+		t.Errorf("a run stopped while starting shows the error %q", msg)
+	}
+
+	// Run at once, as the person's pointer reaches it (5 frames).
+	var hit string
+	tb.await(`new Promise(done => {
+		let frames = 5;
+		const frame = () => --frames > 0 ? requestAnimationFrame(frame) : done(true);
+		requestAnimationFrame(frame);
+	})`, &ok)
+	tb.eval(`(() => {
+		window.runClicks = 0;
+		document.getElementById("run").addEventListener("click", () => runClicks++);
+		const el = document.elementFromPoint(`+ftoa(run.X)+`, `+ftoa(run.Y)+`);
+		return el ? el.id || el.tagName : "nothing";
+	})()`, &hit)
+	tb.do(chromedp.MouseClickXY(run.X, run.Y))
+	if n := tb.evalFloat(`runClicks`); n != 1 {
+		var scrolls []int
+		tb.eval(`scrolls`, &scrolls)
+		t.Fatalf("the click where Run was (%.0f, %.0f) hit %s, not Run: the page scrolled to %v after the Stop; status %q", run.X, run.Y, hit, scrolls, status())
+	}
+	tb.wait(`document.getElementById("rps").textContent !== "–" || !document.getElementById("run-error").hidden`, time.Minute, "the second run's first stats")
+	if msg := runError(); msg != "" {
+		t.Fatalf("the second run failed: %s", msg)
+	}
+	if st := status(); st != "running under reactor…" {
+		t.Errorf("status of the second run: %q, want %q", st, "running under reactor…")
+	}
+	tb.do(chromedp.Click(chromedp.ID("stop")))
+	tb.wait(`document.body.dataset.running === ""`, time.Minute, "the second run to end")
+	if st := status(); st != "stopped by the user" {
+		t.Errorf("status after the second run's Stop: %q", st)
+	}
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

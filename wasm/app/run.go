@@ -252,8 +252,14 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 			a.resetLive(m.Model)
 			setText(status, "starting the "+m.Model+" model…")
 			// The live view is what the person came for: bring it on
-			// screen (it sits below the editor and the form).
-			byID("live").Call("scrollIntoView", map[string]any{"block": "start", "behavior": "smooth"})
+			// screen (it sits below the editor and the form). Not for
+			// a run they stopped (while starting, its "starting" can
+			// come after the Stop): nothing is coming to watch, and a
+			// page scrolling under the pointer loses the click on Run
+			// that comes next.
+			if !r.stopped {
+				byID("live").Call("scrollIntoView", map[string]any{"block": "start", "behavior": "smooth"})
+			}
 		case "running":
 			setText(status, "running under "+m.Model+"…")
 		case "stopped":
