@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"unsafe"
 )
 
 // Virtual file descriptors the host provides to every guest instance.
@@ -138,8 +139,9 @@ func Kind(frame []byte) (kind byte, id uint32, err error) {
 }
 
 // DecodeRequest decodes a whole request frame (as Split or ReadFrame
-// return it: its length field must be its size). Strings and the body are
-// copied, so frame may be reused afterwards.
+// return it: its length field must be its size). The request keeps nothing
+// of frame, so frame may be reused afterwards: its strings and body share
+// one copy of the frame (see decoder).
 func DecodeRequest(frame []byte) (*Request, error) {
 	d := decoder{b: frame}
 	kind, id := d.header()
@@ -156,7 +158,8 @@ func DecodeRequest(frame []byte) (*Request, error) {
 	return r, d.done()
 }
 
-// DecodeResponse decodes a whole response frame, copying what it keeps.
+// DecodeResponse decodes a whole response frame, keeping nothing of it (as
+// DecodeRequest).
 func DecodeResponse(frame []byte) (*Response, error) {
 	d := decoder{b: frame}
 	kind, id := d.header()
@@ -205,6 +208,14 @@ func appendHTTPHeader(dst []byte, h http.Header) []byte {
 	return dst
 }
 
+// decoder reads the fields of one frame. Once the frame's header checks
+// out it works on a private copy of the frame, and the strings and byte
+// slices it returns point into that copy: one allocation for all of a
+// request's strings and its body, where a copy each would cost one
+// allocation per field and per header line. That matters most in the
+// guest, where an allocation costs ten times what it costs natively. The
+// copy is never written, so the strings stay immutable; byte slices are
+// capped at their length, so an append cannot reach the next field.
 type decoder struct {
 	b   []byte
 	off int
@@ -223,6 +234,7 @@ func (d *decoder) header() (byte, uint32) {
 		return 0, 0
 	}
 	d.off = headerSize
+	d.b = append([]byte(nil), d.b...)
 	return d.b[4], binary.LittleEndian.Uint32(d.b[5:])
 }
 
@@ -247,14 +259,20 @@ func (d *decoder) raw() []byte {
 	return v
 }
 
-func (d *decoder) string() string { return string(d.raw()) }
+func (d *decoder) string() string {
+	v := d.raw()
+	if len(v) == 0 {
+		return ""
+	}
+	return unsafe.String(&v[0], len(v))
+}
 
 func (d *decoder) bytes() []byte {
 	v := d.raw()
 	if len(v) == 0 {
 		return nil
 	}
-	return append([]byte(nil), v...)
+	return v[:len(v):len(v)]
 }
 
 func (d *decoder) httpHeader() http.Header {
@@ -264,10 +282,15 @@ func (d *decoder) httpHeader() http.Header {
 		return nil
 	}
 	h := make(http.Header, n)
+	vals := make([]string, n) // one backing array for every value
 	for i := 0; i < n && d.err == nil; i++ {
 		k := d.string()
-		v := d.string()
-		h[k] = append(h[k], v)
+		vals[i] = d.string()
+		if vs, ok := h[k]; ok {
+			h[k] = append(vs, vals[i]) // a repeated field: its own array
+		} else {
+			h[k] = vals[i : i+1 : i+1]
+		}
 	}
 	return h
 }
