@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 var (
@@ -287,4 +288,77 @@ func BenchmarkInstanceDoParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The SDK serves a goroutine's requests with one response writer in turn:
+// nothing of one response (status, headers, body, a large body's buffer)
+// reaches the next, and request bodies arrive whole.
+func TestResponsesDoNotLeak(t *testing.T) {
+	src, err := experiment.ParseTxtar([]byte(`-- main.go --
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/mpmlab/mpmlab/wasm/guest"
+)
+
+func main() {
+	http.HandleFunc("/set", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Once", "1")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "set")
+	})
+	http.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Repeat("b", 100<<10))
+	})
+	http.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(w, r.Body)
+	})
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {})
+	guest.Serve(nil)
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := (&Builder{}).Build(context.Background(), src, TargetWASI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exampleModule(t, "hello") // the engine
+	wasm, _ := os.ReadFile(art.Path)
+	m, err := engine.Compile(context.Background(), wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := m.Start(context.Background(), InstanceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	do := func(uri, body string) *abi.Response {
+		t.Helper()
+		resp, err := inst.Do(context.Background(), &abi.Request{Method: "POST", URI: uri, Host: "t", Body: []byte(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for range 3 { // one goroutine serves them all, one after another
+		if r := do("/set", ""); r.Status != 201 || r.Header.Get("X-Once") != "1" || string(r.Body) != "set" {
+			t.Fatalf("/set: %d %v %q", r.Status, r.Header, r.Body)
+		}
+		if r := do("/", ""); r.Status != 200 || len(r.Header) != 0 || len(r.Body) != 0 {
+			t.Fatalf("/ after /set: %d %v %q, want a fresh 200 with nothing", r.Status, r.Header, r.Body)
+		}
+		if r := do("/big", ""); len(r.Body) != 100<<10 {
+			t.Fatalf("/big: %d bytes", len(r.Body))
+		}
+		if r := do("/echo", "ping"); string(r.Body) != "ping" {
+			t.Fatalf("/echo: %q, want the request's body", r.Body)
+		}
+	}
 }

@@ -96,7 +96,19 @@ type WorkerInfo struct {
 
 // String formats w the way the playground labels lanes:
 // "process 3 (pid 4242)", "thread 2.5 (pid 4242)", "loop 0 (pid 4242)".
+// The label of this instance's own Worker() is formatted once: handlers
+// print it on every request, and formatting costs a guest more than the
+// rest of a small handler.
 func (w WorkerInfo) String() string {
+	if w == Worker() {
+		return workerLabel()
+	}
+	return w.format()
+}
+
+var workerLabel = sync.OnceValue(func() string { return Worker().format() })
+
+func (w WorkerInfo) format() string {
 	var s string
 	switch w.Model {
 	case "process":

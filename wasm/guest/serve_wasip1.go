@@ -165,6 +165,9 @@ func Serve(h http.Handler) {
 var idle = make(chan *abi.Request)
 
 func serveLoop(h http.Handler, req *abi.Request, out *frameWriter) {
+	// The goroutine's response writer serves each of its requests in turn:
+	// a ResponseWriter may not be used once its handler has returned.
+	w := &responseWriter{header: http.Header{}}
 	g := uint64(0)
 	if marks {
 		g = goid()
@@ -180,7 +183,8 @@ func serveLoop(h http.Handler, req *abi.Request, out *frameWriter) {
 			serving[g] = req.ID
 			servingMu.Unlock()
 		}
-		serveOne(h, req, out)
+		serveOne(h, req, w, out)
+		w.reset()
 		req = <-idle
 	}
 }
@@ -200,7 +204,7 @@ func monitorLoopLag() {
 	}
 }
 
-func serveOne(h http.Handler, in *abi.Request, out *frameWriter) {
+func serveOne(h http.Handler, in *abi.Request, w *responseWriter, out *frameWriter) {
 	u, err := url.ParseRequestURI(in.URI)
 	if err != nil {
 		u = &url.URL{Path: "/"}
@@ -212,16 +216,18 @@ func serveOne(h http.Handler, in *abi.Request, out *frameWriter) {
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        in.Header,
-		Body:          io.NopCloser(bytes.NewReader(in.Body)),
+		Body:          http.NoBody,
 		ContentLength: int64(len(in.Body)),
 		Host:          in.Host,
 		RemoteAddr:    in.RemoteAddr,
 		RequestURI:    in.URI,
 	}
+	if len(in.Body) > 0 {
+		req.Body = io.NopCloser(bytes.NewReader(in.Body))
+	}
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
-	w := &responseWriter{header: http.Header{}}
 	if marks {
 		hostReqBegin(in.ID)
 	}
@@ -246,6 +252,18 @@ type responseWriter struct {
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
+
+// reset readies w for the next request of its goroutine, keeping its
+// header map's memory and its body buffer's, unless a large response grew
+// the buffer: that memory goes back to the garbage collector.
+func (w *responseWriter) reset() {
+	clear(w.header)
+	w.status = 0
+	if w.body.Cap() > 64<<10 {
+		w.body = bytes.Buffer{}
+	}
+	w.body.Reset()
+}
 
 func (w *responseWriter) WriteHeader(status int) {
 	if status < 100 || status > 999 {
