@@ -194,17 +194,17 @@ func appendBytes(dst []byte, b []byte) []byte {
 }
 
 func appendHTTPHeader(dst []byte, h http.Header) []byte {
-	n := 0
-	for _, vs := range h {
-		n += len(vs)
-	}
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(n))
+	// One pass over the map: the count is written once it is known.
+	at, n := len(dst), 0
+	dst = append(dst, 0, 0, 0, 0)
 	for k, vs := range h {
 		for _, v := range vs {
 			dst = appendString(dst, k)
 			dst = appendString(dst, v)
 		}
+		n += len(vs)
 	}
+	binary.LittleEndian.PutUint32(dst[at:], uint32(n))
 	return dst
 }
 

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -131,7 +132,7 @@ func Serve(h http.Handler) {
 		h = http.DefaultServeMux
 	}
 	in := os.NewFile(abi.RequestFD, "mpmlab-requests") // non-blocking: parks in the netpoller
-	out := &frameWriter{f: os.NewFile(abi.ResponseFD, "mpmlab-responses")}
+	out := &frameWriter{}
 	if os.Getenv(envLag) == "1" {
 		go monitorLoopLag()
 	}
@@ -279,7 +280,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.body.Len() == 0 && w.header.Get("Content-Type") == "" {
-		w.header.Set("Content-Type", http.DetectContentType(p))
+		w.header["Content-Type"] = []string{http.DetectContentType(p)} // the key is canonical
 	}
 	return w.body.Write(p)
 }
@@ -288,10 +289,12 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // handler returns.
 func (w *responseWriter) Flush() {}
 
-// frameWriter writes whole frames to the response fd, one at a time.
+// frameWriter writes whole frames to the response fd, one at a time. It
+// calls fd_write itself (syscall.Write), not through an os.File: writes to
+// the response fd never block, so the netpoller and the fd's locks that an
+// os.File would take for each frame have nothing to do.
 type frameWriter struct {
 	mu  sync.Mutex
-	f   *os.File
 	buf []byte
 }
 
@@ -299,8 +302,12 @@ func (o *frameWriter) write(r *abi.Response) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.buf = abi.AppendResponse(o.buf[:0], r)
-	if _, err := o.f.Write(o.buf); err != nil {
-		panic("mpmlab: writing response frame: " + err.Error())
+	for b := o.buf; len(b) > 0; {
+		n, err := syscall.Write(abi.ResponseFD, b)
+		if err != nil {
+			panic("mpmlab: writing response frame: " + err.Error())
+		}
+		b = b[n:]
 	}
 }
 
