@@ -228,6 +228,7 @@ func (w *worker) run() error {
 		w.lanes = append(w.lanes, l)
 		go w.watch(l)
 	}
+	releaseStartupMemory()
 
 	lnFile := os.NewFile(listenFD, "mpmlab-listener")
 	inner, err := net.FileListener(lnFile)
@@ -703,3 +704,11 @@ func (w *worker) onSignal() {
 	<-ch
 	w.retire("stopped by the supervisor")
 }
+
+// releaseStartupMemory hands back to the kernel the heap that starting the
+// instances used and no longer needs: the module's bytes, its compiled code
+// as read from the compilation cache before it was mapped executable, and
+// wazero's decoding of it, tens of MiB in all. Go's scavenger would return
+// them too, but only over minutes; a prefork pool of idle processes would
+// hold them all that time. (See RATIONALE.md, "A worker's memory".)
+func releaseStartupMemory() { debug.FreeOSMemory() }

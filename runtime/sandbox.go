@@ -240,7 +240,7 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 		k, v, _ := strings.Cut(kv, "=")
 		mc = mc.WithEnv(k, v)
 	}
-	mod, err := m.e.r.InstantiateModule(ctx, m.compiled, mc)
+	mod, err := m.e.r.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator), m.compiled, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating guest: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mpmlab/mpmlab/wasm/abi"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
@@ -360,5 +361,69 @@ func main() {
 		if r := do("/echo", "ping"); string(r.Body) != "ping" {
 			t.Fatalf("/echo: %q, want the request's body", r.Body)
 		}
+	}
+}
+
+// A guest's linear memory grows in place, inside one mapping of its limit
+// (memory_mmap.go), instead of being copied into a larger Go slice.
+func TestLinearMemoryGrowsInPlace(t *testing.T) {
+	if memoryAllocator == nil {
+		t.Skip("wazero's own allocator on this OS")
+	}
+	src, err := experiment.ParseTxtar([]byte(`-- main.go --
+package main
+
+import (
+	"net/http"
+
+	"github.com/mpmlab/mpmlab/wasm/guest"
+)
+
+var hoard [][]byte
+
+func main() {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		b := make([]byte, 8<<20)
+		b[len(b)-1] = 1
+		hoard = append(hoard, b)
+	})
+	guest.Serve(nil)
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := (&Builder{}).Build(context.Background(), src, TargetWASI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exampleModule(t, "hello") // the engine
+	wasm, _ := os.ReadFile(art.Path)
+	m, err := engine.Compile(context.Background(), wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := m.Start(context.Background(), InstanceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	base := func() (*byte, uint32) {
+		mem := inst.mod.Memory()
+		b, _ := mem.Read(0, 1)
+		return unsafe.SliceData(b), mem.Size()
+	}
+	p0, size0 := base()
+	for range 2 {
+		if _, err := get(t, inst, "/"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p1, size1 := base()
+	if size1 < size0+16<<20 {
+		t.Fatalf("memory grew from %d to %d bytes, want 16 MiB more", size0, size1)
+	}
+	if p1 != p0 {
+		t.Errorf("linear memory moved from %p to %p as it grew", p0, p1)
 	}
 }

@@ -360,7 +360,11 @@ func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
 			fmt.Fprintf(w, "%s: %s\n\n", r.Model, r.Error)
 			continue
 		}
-		title := fmt.Sprintf("%s (%d worker processes, %d MiB RSS)", r.Model, r.Workers, r.RSSKB>>10)
+		title := fmt.Sprintf("%s (%d worker processes, %d MiB RSS", r.Model, r.Workers, r.RSSKB>>10)
+		if r.Workers > 1 {
+			title += fmt.Sprintf(", %d MiB each", r.RSSKB/r.Workers>>10)
+		}
+		title += ")"
 		if err := r.Summary.WriteText(w, title); err != nil {
 			return err
 		}

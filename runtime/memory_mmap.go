@@ -1,0 +1,49 @@
+//go:build linux || darwin
+
+package runtime
+
+import (
+	"syscall"
+
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// A guest's linear memory is one mapping of its maximum size, made once
+// and never moved: growing it only lengthens the slice over it. Without an
+// allocator, wazero keeps linear memory in a Go []byte and grows it by
+// copying into a larger one, so for a moment the process holds both, and
+// the old one stays resident until Go's scavenger returns it. The mapping's
+// pages cost nothing until the guest touches them (MAP_NORESERVE: no swap
+// is set aside for them either), so reserving the whole limit is free, and
+// a guest's resident memory is what its heap has used. See RATIONALE.md,
+// "A worker's memory".
+var memoryAllocator experimental.MemoryAllocator = experimental.MemoryAllocatorFunc(newMappedMemory)
+
+type mappedMemory struct{ mem []byte }
+
+func newMappedMemory(_, max uint64) experimental.LinearMemory {
+	if max == 0 || max > 1<<32 {
+		return nil
+	}
+	mem, err := syscall.Mmap(-1, 0, int(max), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON|syscall.MAP_NORESERVE)
+	if err != nil {
+		return nil
+	}
+	return &mappedMemory{mem: mem}
+}
+
+// Reallocate returns the first size bytes of the mapping, or nil past it.
+func (m *mappedMemory) Reallocate(size uint64) []byte {
+	if size > uint64(len(m.mem)) {
+		return nil
+	}
+	return m.mem[:size:size]
+}
+
+// Free unmaps the memory; wazero calls it once the instance is closed.
+func (m *mappedMemory) Free() {
+	if m.mem != nil {
+		syscall.Munmap(m.mem)
+		m.mem = nil
+	}
+}
