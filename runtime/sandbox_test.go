@@ -3,6 +3,8 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -235,7 +237,8 @@ func TestCloseEndsGuest(t *testing.T) {
 // BenchmarkInstanceDo measures one hello request through an instance, the
 // host's half and the guest's: ns/op is its latency, one at a time, and
 // cpu-ns/op the CPU time the process spent on it (getrusage: every thread,
-// so wake-ups and the guest's garbage collector count too).
+// so wake-ups and the guest's garbage collector count too). native-handler
+// is the baseline to divide by: the same handler run natively.
 func BenchmarkInstanceDo(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
@@ -254,6 +257,22 @@ func BenchmarkInstanceDo(b *testing.B) {
 			cpu.report(b)
 		})
 	}
+	// The baseline: the hello handler's code run natively, with the same
+	// request, through net/http's mux and a response recorder (no socket,
+	// as Instance.Do has none).
+	b.Run("native-handler", func(b *testing.B) {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "hello from %s\n", "loop 0 (pid 4242)")
+		})
+		b.ReportAllocs()
+		cpu := startCPU()
+		for b.Loop() {
+			req := httptest.NewRequest("GET", "/", nil)
+			mux.ServeHTTP(httptest.NewRecorder(), req)
+		}
+		cpu.report(b)
+	})
 }
 
 // benchEnv is the guest environment of the benchmarks: MPMLAB_BENCH_ENV,
