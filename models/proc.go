@@ -60,6 +60,23 @@ func ProcessRSS(pid int) int {
 	return 0
 }
 
+// ProcessPSS returns a process's proportional set size in KiB (Pss of
+// /proc/PID/smaps_rollup): its resident memory, with each page it shares
+// with n processes counted 1/n. 0 if it cannot be read.
+func ProcessPSS(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return kb
+		}
+	}
+	return 0
+}
+
 // clockTicks is the unit of utime and stime in /proc/PID/stat (USER_HZ,
 // which Linux fixes at 100 for every architecture's user space).
 const clockTicks = 100

@@ -121,3 +121,15 @@ func TestProcessCPU(t *testing.T) {
 		t.Error("ProcessCPU of no process is not 0")
 	}
 }
+
+// ProcessPSS is resident memory with shared pages split: more than nothing
+// and never more than ProcessRSS.
+func TestProcessPSS(t *testing.T) {
+	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
+		t.Skip("no smaps_rollup here")
+	}
+	pss, rss := ProcessPSS(os.Getpid()), ProcessRSS(os.Getpid())
+	if pss <= 0 || pss > rss {
+		t.Errorf("ProcessPSS = %d KiB, ProcessRSS = %d KiB", pss, rss)
+	}
+}

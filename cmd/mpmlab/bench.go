@@ -26,9 +26,13 @@ import (
 
 // benchResult is one model's (or the baseline's) part of `bench --json`.
 type benchResult struct {
-	Model   string           `json:"model"`           // process, thread, reactor or native
-	Workers int              `json:"workers"`         // worker processes at the end of the run
-	RSSKB   int              `json:"rss_kb"`          // their resident memory, summed, in KiB
+	Model   string `json:"model"`   // process, thread, reactor or native
+	Workers int    `json:"workers"` // worker processes at the end of the run
+	RSSKB   int    `json:"rss_kb"`  // their resident memory, summed, in KiB
+	// PSSKB is their proportional set size, summed: resident memory with
+	// each page shared by n processes (the binary's text, above all)
+	// counted 1/n in each.
+	PSSKB   int              `json:"pss_kb"`
 	Summary *loadgen.Summary `json:"summary"`         // the load generator's summary
 	Ratio   float64          `json:"ratio,omitempty"` // req/s relative to the native baseline, if measured
 	// CPUPerRequest is the server's CPU time (user and system, every
@@ -121,6 +125,8 @@ by Go's net/http, and reports each model's req/s as a ratio of it.
   model      process, thread, reactor, event or native
   workers    worker processes at the end of the run
   rss_kb     their resident memory, summed (KiB)
+  pss_kb     their proportional set size, summed (KiB): pages shared by n
+             processes (the binary's text) count 1/n in each
   ratio      req/s relative to the native baseline (with --baseline)
   cpu_per_request_ns
              the server's CPU time (user and system, all its processes,
@@ -236,16 +242,12 @@ func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, pat
 		load.OnResult = phases.onResult
 	}
 	defer func() { res.Server = phases.summary(cfg.Model, path) }()
-	res.Summary, res.Workers, res.RSSKB, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
-		workers: func() (int, int) {
-			rss := 0
-			for _, kb := range sup.RSS() {
-				rss += kb
-			}
-			return len(sup.PIDs()), rss
-		},
-		cpu: sup.CPU,
+	var mem memory
+	res.Summary, mem, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
+		memory: func() memory { return memoryOf(sup.PIDs()) },
+		cpu:    sup.CPU,
 	})
+	res.Workers, res.RSSKB, res.PSSKB = mem.processes, mem.rssKB, mem.pssKB
 	if err != nil {
 		res.Error = err.Error()
 	}
@@ -254,30 +256,40 @@ func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, pat
 
 // benchTarget is what drive reads of the server under load.
 type benchTarget struct {
-	workers func() (n, rssKB int) // its processes and their memory
-	cpu     func() time.Duration  // CPU time its processes have used so far
+	memory func() memory        // its processes and their memory
+	cpu    func() time.Duration // CPU time its processes have used so far
+}
+
+// memory is the server's processes and their memory, summed.
+type memory struct{ processes, rssKB, pssKB int }
+
+func memoryOf(pids []int) memory {
+	m := memory{processes: len(pids)}
+	for _, pid := range pids {
+		m.rssKB += models.ProcessRSS(pid)
+		m.pssKB += models.ProcessPSS(pid)
+	}
+	return m
 }
 
 // drive warms the server up, runs the load, samples the workers' memory
 // near its end and divides the server's CPU time over the load by the
 // requests answered.
-func drive(ctx context.Context, load loadgen.Config, srv benchTarget) (*loadgen.Summary, int, int, time.Duration, error) {
-	workers := srv.workers
+func drive(ctx context.Context, load loadgen.Config, srv benchTarget) (*loadgen.Summary, memory, time.Duration, error) {
 	warm := load
 	warm.Requests, warm.Duration, warm.Rate, warm.Think, warm.OnResult = min(50, max(load.Concurrency, 10)), 0, 0, 0, nil
 	loadgen.Run(ctx, warm)
 	// Sample memory at about 80% of a duration-bound run, else once the
 	// run ends. The sampler reports on a channel of its own, so the end of
 	// the load can never race its send.
-	var n, rss int
-	sampled := make(chan [2]int, 1)
+	var mem memory
+	sampled := make(chan memory, 1)
 	loadDone := make(chan struct{})
 	if load.Duration > 0 {
 		go func() {
 			select {
 			case <-time.After(load.Duration * 8 / 10):
-				n, rss := workers()
-				sampled <- [2]int{n, rss}
+				sampled <- srv.memory()
 			case <-loadDone:
 				close(sampled)
 			}
@@ -290,15 +302,15 @@ func drive(ctx context.Context, load loadgen.Config, srv benchTarget) (*loadgen.
 	cpu := srv.cpu() - cpu0
 	close(loadDone)
 	if v, ok := <-sampled; ok {
-		n, rss = v[0], v[1]
+		mem = v
 	} else {
-		n, rss = workers()
+		mem = srv.memory()
 	}
 	var perRequest time.Duration
 	if sum != nil && sum.Succeeded > 0 {
 		perRequest = cpu / time.Duration(sum.Succeeded)
 	}
-	return sum, n, rss, perRequest, err
+	return sum, mem, perRequest, err
 }
 
 // benchNative builds the handler for this machine and measures Go's own
@@ -332,10 +344,12 @@ func benchNative(ctx context.Context, path string, load loadgen.Config, reqPath 
 	go io.Copy(io.Discard, out)
 	load.URL = "http://" + ln + reqPath
 	pid := cmd.Process.Pid
-	res.Summary, res.Workers, res.RSSKB, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
-		workers: func() (int, int) { return 1, models.ProcessRSS(pid) },
-		cpu:     func() time.Duration { return models.ProcessCPU(pid) },
+	var mem memory
+	res.Summary, mem, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
+		memory: func() memory { return memoryOf([]int{pid}) },
+		cpu:    func() time.Duration { return models.ProcessCPU(pid) },
 	})
+	res.Workers, res.RSSKB, res.PSSKB = mem.processes, mem.rssKB, mem.pssKB
 	if err != nil {
 		res.Error = err.Error()
 	}
@@ -362,7 +376,7 @@ func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
 		}
 		title := fmt.Sprintf("%s (%d worker processes, %d MiB RSS", r.Model, r.Workers, r.RSSKB>>10)
 		if r.Workers > 1 {
-			title += fmt.Sprintf(", %d MiB each", r.RSSKB/r.Workers>>10)
+			title += fmt.Sprintf(", %d MiB each, %d MiB PSS each", r.RSSKB/r.Workers>>10, r.PSSKB/r.Workers>>10)
 		}
 		title += ")"
 		if err := r.Summary.WriteText(w, title); err != nil {

@@ -322,10 +322,13 @@ func TestBenchAllJSON(t *testing.T) {
 		if !ok {
 			t.Fatalf("no %s in bench output", m)
 		}
-		for _, f := range []string{"model", "workers", "rss_kb", "summary"} {
+		for _, f := range []string{"model", "workers", "rss_kb", "pss_kb", "summary"} {
 			if _, ok := res[f]; !ok {
 				t.Errorf("%s: no field %q", m, f)
 			}
+		}
+		if rss, pss := res["rss_kb"].(float64), res["pss_kb"].(float64); pss <= 0 || pss > rss {
+			t.Errorf("%s: pss_kb %v, want between 0 and rss_kb %v", m, pss, rss)
 		}
 		sum := res["summary"].(map[string]any)
 		for _, f := range []string{"requests", "succeeded", "errors", "duration_ns", "rps", "latency", "status_codes", "histogram"} {
@@ -344,7 +347,7 @@ func TestBenchAllJSON(t *testing.T) {
 		}
 	}
 	_, stderr, _ := mpmlab(t, "bench", "--help")
-	for _, f := range []string{"rss_kb", "p99_ns", "status_codes", "histogram"} {
+	for _, f := range []string{"rss_kb", "pss_kb", "cpu_per_request_ns", "p99_ns", "status_codes", "histogram"} {
 		if !strings.Contains(stderr, f) {
 			t.Errorf("bench --help does not document %q", f)
 		}
