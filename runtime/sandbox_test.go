@@ -46,6 +46,19 @@ func exampleModule(t testing.TB, name string) *Module {
 	if engineErr != nil {
 		t.Fatal(engineErr)
 	}
+	m, err := engine.Compile(context.Background(), exampleWasm(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules.Store(name, m)
+	return m
+}
+
+// exampleWasm builds an example for wasip1 (a cache hit after the first
+// time) and returns the module.
+func exampleWasm(t testing.TB, name string) []byte {
+	t.Helper()
+	skipBuilds(t)
 	src, err := ExampleSource(name)
 	if err != nil {
 		t.Fatal(err)
@@ -58,12 +71,7 @@ func exampleModule(t testing.TB, name string) *Module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := engine.Compile(context.Background(), wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	modules.Store(name, m)
-	return m
+	return wasm
 }
 
 func startInstance(t testing.TB, name string, cfg InstanceConfig) *Instance {
