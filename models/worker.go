@@ -230,6 +230,21 @@ func (w *worker) run() error {
 	}
 	releaseStartupMemory()
 
+	// Ready means serving: wait until every guest has started up (the
+	// Go runtime's and the packages' init, main up to Serve), so that the
+	// first requests do not wait for it, and the supervisor's next steps
+	// (more workers, the compile to machine code) do not slow it. A guest
+	// that takes longer than a request may is reported ready anyway, and
+	// its requests wait for it, as they would without this.
+	startup := time.After(w.spec.Timeout)
+	for _, l := range w.lanes {
+		select {
+		case <-l.inst.Loop().Reading():
+		case <-l.inst.Done(): // watch ends the worker
+		case <-startup:
+		}
+	}
+
 	lnFile := os.NewFile(listenFD, "mpmlab-listener")
 	inner, err := net.FileListener(lnFile)
 	if err != nil {

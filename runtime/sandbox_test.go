@@ -454,3 +454,16 @@ func main() {
 		t.Errorf("linear memory moved from %p to %p as it grew", p0, p1)
 	}
 }
+
+// Reading tells when a guest has started up: its main reads requests.
+func TestInstanceReading(t *testing.T) {
+	inst := startInstance(t, "hello", InstanceConfig{})
+	select {
+	case <-inst.Loop().Reading():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the guest never read the request fd")
+	}
+	if _, err := get(t, inst, "/"); err != nil {
+		t.Fatal(err)
+	}
+}
