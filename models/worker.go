@@ -72,6 +72,9 @@ type workerSpec struct {
 	MemoryLimit int    `json:"memory_limit"`
 	Trace       bool   `json:"trace"`
 	NoPhases    bool   `json:"no_phases"`
+	// Interpreter runs the guests on wazero's interpreter: the workers
+	// that serve while the supervisor compiles (Config.ServeWhileCompiling).
+	Interpreter bool `json:"interpreter,omitempty"`
 	serving
 }
 
@@ -145,7 +148,7 @@ type lane struct {
 	inst    *runtime.Instance
 	loop    loopClock // inst.Loop(): the passes of its loop
 	label   string
-	header  []string     // X-Mpmlab-Worker: "thread 0.2 (pid 4242)"
+	header  []string     // X-Mpmlab-Worker: "thread 0.2 (pid 4242)", "(pid 4242, interpreter)"
 	state   atomic.Value // string
 	deadman *deadman
 }
@@ -174,7 +177,7 @@ func (w *worker) run() error {
 	if err != nil {
 		return err
 	}
-	w.engine, err = runtime.NewEngine(ctx, runtime.EngineConfig{CacheDir: w.spec.CacheDir, MemoryLimit: w.spec.MemoryLimit})
+	w.engine, err = runtime.NewEngine(ctx, runtime.EngineConfig{CacheDir: w.spec.CacheDir, MemoryLimit: w.spec.MemoryLimit, Interpreter: w.spec.Interpreter})
 	if err != nil {
 		return err
 	}
@@ -186,6 +189,9 @@ func (w *worker) run() error {
 	for i := 0; i < n; i++ {
 		l := &lane{index: i, label: w.laneLabel(i), deadman: newDeadman(w.spec.Timeout, deadmanGrace)}
 		l.header = []string{fmt.Sprintf("%s (pid %d)", l.label, w.pid)}
+		if w.spec.Interpreter {
+			l.header = []string{fmt.Sprintf("%s (pid %d, interpreter)", l.label, w.pid)}
+		}
 		env := []string{
 			"MPMLAB_MODEL=" + string(w.spec.Model),
 			"MPMLAB_PROCESS=" + strconv.Itoa(w.spec.Process),
@@ -275,7 +281,12 @@ func (w *worker) run() error {
 	w.emit(Event{Kind: EventReady, Dur: int64(time.Since(w.start))})
 	// Loading the guest left garbage (the .wasm bytes, the compiler's
 	// work): give it back now rather than when the scavenger gets to it.
-	go debug.FreeOSMemory()
+	// Not on the interpreter, whose compiled form is a hundred MB of live
+	// heap: marking it all would delay the first requests, which are the
+	// point of serving on the interpreter, for little garbage.
+	if !w.spec.Interpreter {
+		go debug.FreeOSMemory()
+	}
 	go w.heartbeat()
 	if w.policy.Loop() && w.spec.Trace {
 		go w.traceLoop()
