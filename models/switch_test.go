@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // guestWasm builds an example for wasip1 (the go command's and mpmlab's
@@ -232,4 +233,66 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// BenchmarkEditToFirstResponse measures what a person waits for after an
+// edit: building a handler no one has built (a new comment each time, so
+// the go command's cache keeps the standard library but not the handler),
+// starting the reactor on it with an empty compilation cache, and its
+// first 200. compile-first waits for the machine code, as bench and the
+// playground's runs do; serve-while-compiling answers on the interpreter
+// meanwhile, as mpmlab run does. build-ms and start-ms split each op.
+func BenchmarkEditToFirstResponse(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds guests with the Go toolchain: not in -short mode")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv("MPMLAB_REAL_WORKER", "1")
+	src, err := runtime.ExampleSource("hello")
+	if err != nil {
+		b.Fatal(err)
+	}
+	builder := &runtime.Builder{CacheDir: b.TempDir()}
+	for _, tc := range []struct {
+		name    string
+		interim bool
+	}{{"compile-first", false}, {"serve-while-compiling", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var build, start time.Duration
+			for i := 0; b.Loop(); i++ {
+				edited := src
+				edited.Files = append([]experiment.File(nil), src.Files...)
+				edited.Files[0].Data += fmt.Sprintf("\n// %s %d %d\n", tc.name, i, time.Now().UnixNano())
+				t0 := time.Now()
+				art, err := builder.Build(context.Background(), edited, runtime.TargetWASI)
+				if err != nil {
+					b.Fatal(err)
+				}
+				t1 := time.Now()
+				s, err := Start(context.Background(), Config{
+					Model: Reactor, Wasm: art.Path, Addr: "127.0.0.1:0", CacheDir: b.TempDir(), Executable: exe,
+					ServeWhileCompiling: tc.interim,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				resp, err := http.Get(s.URL() + "/")
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatalf("first request: %v, %v", resp, err)
+				}
+				resp.Body.Close()
+				t2 := time.Now()
+				build += t1.Sub(t0)
+				start += t2.Sub(t1)
+				b.StopTimer()
+				s.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(build.Milliseconds())/float64(b.N), "build-ms")
+			b.ReportMetric(float64(start.Milliseconds())/float64(b.N), "start-ms")
+		})
+	}
 }
