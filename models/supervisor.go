@@ -279,26 +279,31 @@ func (s *Supervisor) switchToCompiled(module []byte) {
 		hs = append(hs, handover{c, to})
 	}
 	s.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, h := range hs {
-		// Ready, or dead before it got there (reap replaces it as it
-		// would any worker): either way the old one's turn is over.
-		select {
-		case <-h.to.ready:
-		case <-s.stop:
-			return
-		}
-		h.from.cmd.Process.Signal(syscall.SIGTERM)
-		s.cfg.Logf("%s (pid %d) on the interpreter hands over to pid %d and stops after its requests", s.label(h.from.index), h.from.pid, h.to.pid)
+		wg.Go(func() {
+			// Ready, or dead before it got there (reap replaces it as it
+			// would any worker): either way the old one's turn is over.
+			select {
+			case <-h.to.ready:
+			case <-s.stop:
+				return
+			}
+			h.from.cmd.Process.Signal(syscall.SIGTERM)
+			s.cfg.Logf("%s (pid %d) on the interpreter hands over to pid %d and stops after its requests", s.label(h.from.index), h.from.pid, h.to.pid)
+			select {
+			case <-h.from.gone:
+			case <-s.stop:
+			}
+		})
 	}
-	for _, h := range hs {
-		select {
-		case <-h.from.gone:
-		case <-s.stop:
-			return
-		}
+	wg.Wait()
+	select {
+	case <-s.stop:
+	default:
+		s.cfg.Logf("switched to compiled code: every worker runs the guest's machine code")
+		close(s.compiled)
 	}
-	s.cfg.Logf("switched to compiled code: every worker runs the guest's machine code")
-	close(s.compiled)
 }
 
 // Compiled is closed once every worker runs the guest's machine code: at
