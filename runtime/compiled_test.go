@@ -71,7 +71,12 @@ func TestInterpreterServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer inst.Close()
+	defer func() {
+		// The guest must be done before the engine closes: closing
+		// unmaps its linear memory.
+		inst.Close()
+		<-inst.Done()
+	}()
 	resp, err := inst.Do(ctx, &abi.Request{Method: "GET", URI: "/"})
 	if err != nil || resp.Status != 200 || string(resp.Body) != "hello from process 3 (pid 4242)\n" {
 		t.Fatalf("got %v %q, %v", resp, resp.Body, err)
