@@ -102,6 +102,14 @@ type Config struct {
 	// NoPhases turns off the per-request bookkeeping of the server-side
 	// phases (runtime.InstanceConfig.NoPhases): only to measure its cost.
 	NoPhases bool
+	// ServeWhileCompiling lets a guest that is not in the compilation
+	// cache answer at once: the first workers run it on wazero's
+	// interpreter while the supervisor compiles it to machine code, then
+	// each is replaced gracefully by a worker on the machine code
+	// (Supervisor.Compiled says when; see switchToCompiled). For `mpmlab
+	// run`; never for a measurement, which would mix two engines: with it
+	// off, Start returns only once the machine code is ready.
+	ServeWhileCompiling bool
 	// Executable is the mpmlab binary started as "mpmlab worker"
 	// (default: os.Executable()).
 	Executable string

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -62,6 +63,15 @@ type Supervisor struct {
 	lag lagWindow // recent loop-lag samples of every loop (reactor, with Trace); has its own lock
 
 	exitedCPU time.Duration // CPU time of the workers reaped so far (under mu)
+
+	// interpreter: workers spawned now run the guest on wazero's
+	// interpreter (Config.ServeWhileCompiling, until the compile is done).
+	// replaced: the interpreter's workers that have left their slot to a
+	// compiled one and are finishing their requests. Both under mu.
+	interpreter bool
+	replaced    []*child
+	started     chan struct{} // closed when Start has started the pool
+	compiled    chan struct{} // see Compiled
 }
 
 // child is one worker process.
@@ -80,6 +90,10 @@ type child struct {
 	exit      *Event // the exit the worker reported, if any
 	killed    string // why the supervisor killed it, if it did
 	retiring  bool
+	// interpreter: it runs the guest on wazero's interpreter. gone is
+	// closed once it has been reaped.
+	interpreter bool
+	gone        chan struct{}
 
 	logTokens  float64 // guest output rate limit (a token bucket)
 	logRefill  time.Time
@@ -111,38 +125,47 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	cfg.Wasm = wasm
-	compileStart := time.Now()
-	if err := warmCompilationCache(ctx, cfg); err != nil {
+	module, err := os.ReadFile(cfg.Wasm)
+	if err != nil {
 		return nil, err
 	}
-	if d := time.Since(compileStart); d > 300*time.Millisecond {
-		cfg.Logf("compiled the guest to machine code in %v (cached from now on)", d.Round(10*time.Millisecond))
+	interim := cfg.ServeWhileCompiling && !runtime.Cached(filepath.Join(cfg.CacheDir, "wazero"), module)
+	if !interim {
+		if err := compileGuest(ctx, cfg, module); err != nil {
+			return nil, err
+		}
 	}
 	ln, addr, err := listen(cfg.Addr, cfg.Backlog)
 	if err != nil {
 		return nil, err
 	}
 	policy, _ := PolicyOf(cfg.Model) // Validate checked it
-	s := &Supervisor{cfg: cfg, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{}}
+	s := &Supervisor{cfg: cfg, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{},
+		interpreter: interim, started: make(chan struct{}), compiled: make(chan struct{})}
 	n, size := policy.Pool(&s.cfg)
 	s.slots = make([]*child, size)
-	var ready []*child
-	s.mu.Lock()
-	for i := 0; i < n; i++ {
-		c, err := s.spawnLocked(i)
-		if err != nil {
-			s.mu.Unlock()
-			s.Close()
-			return nil, err
-		}
-		ready = append(ready, c)
+	// On the interpreter every worker compiles the guest itself (a
+	// quarter of a second of a CPU, which no cache saves), so the first
+	// starts alone, to answer as soon as one can, and the others (and the
+	// compile to machine code) once it is ready.
+	first := n
+	if interim {
+		first = 1
 	}
-	s.mu.Unlock()
-	for _, c := range ready {
-		if err := s.waitReady(ctx, c); err != nil {
-			s.Close()
-			return nil, err
-		}
+	if err := s.spawnPool(ctx, 0, first); err != nil {
+		return nil, err
+	}
+	if interim {
+		cfg.Logf("serving on the interpreter while the compiler finishes (answers are slower until then)")
+		s.wg.Add(1)
+		go s.switchToCompiled(module)
+	}
+	if err := s.spawnPool(ctx, first, n); err != nil {
+		return nil, err
+	}
+	close(s.started)
+	if !interim {
+		close(s.compiled)
 	}
 	s.wg.Add(2)
 	go s.monitor()
@@ -150,21 +173,143 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	return s, nil
 }
 
-// warmCompilationCache compiles the guest once here, so that the workers
-// load it from wazero's on-disk cache instead of each compiling it.
-func warmCompilationCache(ctx context.Context, cfg Config) error {
-	wasm, err := os.ReadFile(cfg.Wasm)
-	if err != nil {
-		return err
+// spawnPool starts the workers of slots [from, to) and waits until they
+// are ready; on an error it closes the supervisor.
+func (s *Supervisor) spawnPool(ctx context.Context, from, to int) error {
+	var started []*child
+	s.mu.Lock()
+	for i := from; i < to; i++ {
+		c, err := s.spawnLocked(i)
+		if err != nil {
+			s.mu.Unlock()
+			s.Close()
+			return err
+		}
+		started = append(started, c)
 	}
+	s.mu.Unlock()
+	for _, c := range started {
+		if err := s.waitReady(ctx, c); err != nil {
+			s.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+// compileGuest compiles the guest once in the supervisor, so that the
+// workers load it from wazero's on-disk cache instead of each compiling it.
+// It runs no guest code.
+func compileGuest(ctx context.Context, cfg Config, module []byte) error {
+	start := time.Now()
 	e, err := runtime.NewEngine(ctx, runtime.EngineConfig{CacheDir: filepath.Join(cfg.CacheDir, "wazero")})
 	if err != nil {
 		return err
 	}
 	defer e.Close(ctx)
-	_, err = e.Compile(ctx, wasm)
-	return err
+	if _, err := e.Compile(ctx, module); err != nil {
+		return err
+	}
+	if d := time.Since(start); d > 300*time.Millisecond {
+		cfg.Logf("compiled the guest to machine code in %v (cached from now on)", d.Round(10*time.Millisecond))
+	}
+	return nil
 }
+
+// testHookCompile, if set (by tests), is called by switchToCompiled before
+// it compiles: a test holds the interpreter's generation there.
+var testHookCompile func()
+
+// switchToCompiled compiles the guest while the workers serve it on the
+// interpreter, then replaces them, as Apache's graceful restart does: in
+// each slot a worker on the machine code starts; once it is ready (it
+// accepts from the same socket), the interpreter's worker is told to stop
+// (SIGTERM: it stops accepting, finishes the requests it holds and exits).
+// A slot is never empty meanwhile; connections go to whichever worker
+// accepts them, and every request is served by one engine from start to
+// end. Workers spawned from the moment the compile is done (respawns,
+// spares) run the machine code.
+func (s *Supervisor) switchToCompiled(module []byte) {
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop: // Close: wazero checks ctx between functions
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if testHookCompile != nil {
+		testHookCompile()
+	}
+	if err := compileGuest(ctx, s.cfg, module); err != nil {
+		if ctx.Err() == nil {
+			s.cfg.Logf("compiling the guest to machine code failed (%v): staying on the interpreter", err)
+		}
+		return
+	}
+	// Start may still be waiting for the pool's first workers, which must
+	// not be replaced under it.
+	select {
+	case <-s.started:
+	case <-s.stop:
+		return
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.interpreter = false
+	type handover struct{ from, to *child }
+	var hs []handover
+	for i, c := range s.slots {
+		if c == nil || !c.interpreter || c.retiring {
+			continue
+		}
+		c.retiring = true // reap: no replacement, the slot is taken
+		s.replaced = append(s.replaced, c)
+		to, err := s.spawnLocked(i)
+		if err != nil {
+			s.cfg.Logf("replacing %s: %v", s.label(i), err)
+			c.cmd.Process.Signal(syscall.SIGTERM)
+			continue
+		}
+		hs = append(hs, handover{c, to})
+	}
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, h := range hs {
+		wg.Go(func() {
+			// Ready, or dead before it got there (reap replaces it as it
+			// would any worker): either way the old one's turn is over.
+			select {
+			case <-h.to.ready:
+			case <-s.stop:
+				return
+			}
+			h.from.cmd.Process.Signal(syscall.SIGTERM)
+			s.cfg.Logf("%s (pid %d) on the interpreter hands over to pid %d and stops after its requests", s.label(h.from.index), h.from.pid, h.to.pid)
+			select {
+			case <-h.from.gone:
+			case <-s.stop:
+			}
+		})
+	}
+	wg.Wait()
+	select {
+	case <-s.stop:
+	default:
+		s.cfg.Logf("switched to compiled code: every worker runs the guest's machine code")
+		close(s.compiled)
+	}
+}
+
+// Compiled is closed once every worker runs the guest's machine code: at
+// once when Start compiled first, after the switch under
+// Config.ServeWhileCompiling. It is never closed if that compile fails.
+func (s *Supervisor) Compiled() <-chan struct{} { return s.compiled }
 
 func (s *Supervisor) lanesPerChild() int { return s.policy.Lanes(&s.cfg) }
 
@@ -187,6 +332,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		MemoryLimit: s.cfg.MemoryLimit,
 		Trace:       s.cfg.Trace,
 		NoPhases:    s.cfg.NoPhases,
+		Interpreter: s.interpreter,
 		serving: serving{
 			KeepAlive:                s.cfg.KeepAlive,
 			KeepAliveTimeout:         s.cfg.KeepAliveTimeout,
@@ -217,7 +363,8 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 	pw.Close()
 	now := time.Now()
 	c := &child{index: index, cmd: cmd, pid: cmd.Process.Pid, spawned: now, lastBeat: now, logTokens: logBurst, logRefill: now,
-		ready: make(chan struct{}), events: make(chan struct{}), lanes: make([]string, s.lanesPerChild())}
+		ready: make(chan struct{}), events: make(chan struct{}), gone: make(chan struct{}), lanes: make([]string, s.lanesPerChild()),
+		interpreter: s.interpreter}
 	for i := range c.lanes {
 		c.lanes[i] = StateIdle
 	}
@@ -306,7 +453,11 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 		if !c.isReady && !c.exited {
 			c.isReady = true
 			c.readyOnce.Do(func() { close(c.ready) })
-			s.cfg.Logf("%s (pid %d) ready in %v", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond))
+			on := ""
+			if c.interpreter {
+				on = " on the interpreter"
+			}
+			s.cfg.Logf("%s (pid %d) ready in %v%s", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond), on)
 		}
 	case EventState:
 		if e.Lane >= 0 && e.Lane < len(c.lanes) {
@@ -346,6 +497,7 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 // exit closed it) before it looks.
 func (s *Supervisor) reap(c *child) {
 	defer s.wg.Done()
+	defer close(c.gone)
 	err := c.cmd.Wait()
 	select {
 	case <-c.events:
@@ -373,6 +525,7 @@ func (s *Supervisor) reap(c *child) {
 	if s.slots[c.index] == c {
 		s.slots[c.index] = nil
 	}
+	s.replaced = slices.DeleteFunc(s.replaced, func(r *child) bool { return r == c })
 	s.event(Event{Kind: EventExit, Process: c.index, PID: c.pid, Status: code, Cause: cause})
 	if s.closing {
 		return
@@ -605,7 +758,7 @@ func (s *Supervisor) Close() error {
 	s.closing = true
 	close(s.stop)
 	var live []*child
-	for _, c := range s.slots {
+	for _, c := range slices.Concat(s.replaced, s.slots) {
 		if c != nil {
 			live = append(live, c)
 			c.cmd.Process.Signal(syscall.SIGTERM)

@@ -14,10 +14,15 @@ import (
 
 // The supervisor tests start this test binary as their worker: with
 // MPMLAB_FAKE_WORKER set, TestMain plays a worker that speaks the event
-// protocol and does what the variable says.
+// protocol and does what the variable says; with MPMLAB_REAL_WORKER set, it
+// is a real one (RunWorker), as "mpmlab worker" is.
 func TestMain(m *testing.M) {
 	if how := os.Getenv("MPMLAB_FAKE_WORKER"); how != "" && os.Getenv(workerSpecEnv) != "" {
 		os.Exit(fakeWorker(how))
+	}
+	if os.Getenv("MPMLAB_REAL_WORKER") != "" && os.Getenv(workerSpecEnv) != "" {
+		RunWorker() // returns only if the worker could not start
+		os.Exit(exitSetup)
 	}
 	os.Exit(m.Run())
 }

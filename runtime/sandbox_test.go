@@ -46,6 +46,19 @@ func exampleModule(t testing.TB, name string) *Module {
 	if engineErr != nil {
 		t.Fatal(engineErr)
 	}
+	m, err := engine.Compile(context.Background(), exampleWasm(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules.Store(name, m)
+	return m
+}
+
+// exampleWasm builds an example for wasip1 (a cache hit after the first
+// time) and returns the module.
+func exampleWasm(t testing.TB, name string) []byte {
+	t.Helper()
+	skipBuilds(t)
 	src, err := ExampleSource(name)
 	if err != nil {
 		t.Fatal(err)
@@ -58,12 +71,7 @@ func exampleModule(t testing.TB, name string) *Module {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := engine.Compile(context.Background(), wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	modules.Store(name, m)
-	return m
+	return wasm
 }
 
 func startInstance(t testing.TB, name string, cfg InstanceConfig) *Instance {
@@ -444,5 +452,18 @@ func main() {
 	}
 	if p1 != p0 {
 		t.Errorf("linear memory moved from %p to %p as it grew", p0, p1)
+	}
+}
+
+// Reading tells when a guest has started up: its main reads requests.
+func TestInstanceReading(t *testing.T) {
+	inst := startInstance(t, "hello", InstanceConfig{})
+	select {
+	case <-inst.Loop().Reading():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the guest never read the request fd")
+	}
+	if _, err := get(t, inst, "/"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -171,11 +171,14 @@ type server struct{ *mpmlabProcess }
 
 var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 
-// startRun starts "mpmlab run --addr 127.0.0.1:0 args..." and waits until it
-// listens. Cleanup interrupts it and checks that no worker outlives it.
+// startRun starts "mpmlab run --addr 127.0.0.1:0 --compile-first args..."
+// and waits until it listens. Cleanup interrupts it and checks that no
+// worker outlives it. With --compile-first every worker runs the guest's
+// machine code from the start, as the laws these tests check are about;
+// TestRunServesWhileCompiling checks the interpreter's bridge.
 func startRun(t *testing.T, args ...string) *server {
 	t.Helper()
-	return &server{startProcess(t, listeningRE, append([]string{"run", "--addr", "127.0.0.1:0"}, args...)...)}
+	return &server{startProcess(t, listeningRE, append([]string{"run", "--addr", "127.0.0.1:0", "--compile-first"}, args...)...)}
 }
 
 // Workers returns the pids of the supervisor's worker processes.

@@ -113,10 +113,18 @@ socket, as Apache's children and nginx's workers do.
            that holds idle keep-alive connections; a thread serves a request, not a
            connection
 
-Every response carries X-Mpmlab-Worker naming the worker that served it.`)
+A handler that is not in the compilation cache answers at once on wazero's
+interpreter while its machine code compiles (a second or two); the workers are
+then replaced gracefully, as in Apache's graceful restart, by workers running
+machine code. The log says which engine serves; --compile-first waits instead,
+as bench and the playground's runs do.
+
+Every response carries X-Mpmlab-Worker naming the worker that served it
+(", interpreter" after its pid while the interpreter serves).`)
 	m := addModelFlags(fs, false)
 	status := fs.String("status-addr", "", "serve a mod_status-style scoreboard at http://ADDR/server-status (e.g. 127.0.0.1:0)")
 	quiet := fs.Bool("quiet", false, "do not print the guest's output and worker lifecycle")
+	compileFirst := fs.Bool("compile-first", false, "compile the guest to machine code before serving, instead of serving on the interpreter meanwhile")
 	trace := fs.String("trace", "", "write every trace event (models.Event, schema v2) as a JSON line to `FILE` (- for stdout)")
 	pos, err := parse(fs, args, 1, "PATH: a .go file, a directory, a .txtar file or an example name")
 	if err != nil {
@@ -141,6 +149,7 @@ Every response carries X-Mpmlab-Worker naming the worker that served it.`)
 		cfg.Logf = nil
 	}
 	cfg.Trace = *status != "" || *trace != ""
+	cfg.ServeWhileCompiling = !*compileFirst
 	if *trace != "" {
 		w := os.Stdout
 		if *trace != "-" {

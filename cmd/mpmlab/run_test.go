@@ -386,3 +386,47 @@ func TestHugeGuestOutput(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "a request after the invalid status", func() bool { return get(s.URL).Status == 200 })
 }
+
+// A handler that is not in the compilation cache answers before its
+// machine code is ready: "mpmlab run" serves it on the interpreter, says
+// so, and switches to workers on machine code once they are ready. Every
+// answer names the engine that gave it (models' TestServeWhileCompiling
+// holds the compile to check the switch itself).
+func TestRunServesWhileCompiling(t *testing.T) {
+	// A source of its own: no other test has compiled it.
+	path := filepath.Join(t.TempDir(), "main.go")
+	src, err := os.ReadFile("../../wasm/examples/hello/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = fmt.Appendf(src, "\n// %s %d\n", t.Name(), time.Now().UnixNano())
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{startProcess(t, listeningRE, "run", "--addr", "127.0.0.1:0", "--model", "reactor", path)}
+	// The log is on stderr, "listening on" on stdout: no order between them.
+	waitFor(t, 10*time.Second, "the log to say the interpreter serves", func() bool {
+		return strings.Contains(s.Logs(), "serving on the interpreter while the compiler finishes")
+	})
+	if !regexp.MustCompile(`loop 0 \(pid \d+\) ready in \S+ on the interpreter`).MatchString(s.Logs()) {
+		t.Fatalf("the worker's ready line does not name the interpreter:\n%s", s.Logs())
+	}
+	// The first answer comes from the interpreter unless the compile was
+	// faster than one request; then from a worker the log names as the
+	// interpreter's successor.
+	first := get(s.URL)
+	mustOK(t, first)
+	waitFor(t, 2*time.Minute, "the switch to compiled code", func() bool { return strings.Contains(s.Logs(), "switched to compiled code") })
+	successor := regexp.MustCompile(`on the interpreter hands over to pid (\d+) and stops after its requests`).FindStringSubmatch(s.Logs())
+	if successor == nil {
+		t.Fatalf("no handover in the log:\n%s", s.Logs())
+	}
+	onMachineCode := fmt.Sprintf("loop 0 (pid %s)", successor[1])
+	if first.Worker != onMachineCode && !strings.HasSuffix(first.Worker, ", interpreter)") {
+		t.Errorf("first answer from %q: neither the interpreter nor its successor", first.Worker)
+	}
+	if r := get(s.URL); r.Status != 200 || r.Worker != onMachineCode {
+		t.Fatalf("after the switch: %d from %q, want 200 from %q", r.Status, r.Worker, onMachineCode)
+	}
+	t.Logf("first answer from %q", first.Worker)
+}

@@ -97,6 +97,9 @@ type Conn struct {
 	// tl, if set, is told of every wait: passes for the loop's timeline.
 	tl *timeline.Timeline
 
+	reading     chan struct{} // closed when the guest first reads the request fd
+	readingOnce sync.Once
+
 	passes atomic.Uint64
 	inPoll atomic.Bool
 	idle   atomic.Int64 // nanoseconds spent waiting in poll_oneoff
@@ -114,6 +117,7 @@ func NewConn(onFrame func(frame []byte), stdout, stderr io.Writer) *Conn {
 		wake:    make(chan struct{}, 1),
 		abort:   make(chan struct{}),
 		passCh:  make(chan struct{}, 1),
+		reading: make(chan struct{}),
 	}
 }
 
@@ -163,6 +167,11 @@ func (c *Conn) InPoll() bool { return c.inPoll.Load() }
 
 // PassSignal receives a value after each new pass of the loop (coalesced).
 func (c *Conn) PassSignal() <-chan struct{} { return c.passCh }
+
+// Reading is closed when the guest first reads the request fd: its main has
+// reached guest.Serve, and its start-up (the Go runtime's and every
+// package's init, main up to Serve) is over.
+func (c *Conn) Reading() <-chan struct{} { return c.reading }
 
 // IdleTime is the total time the guest has spent waiting in poll_oneoff.
 func (c *Conn) IdleTime() time.Duration { return time.Duration(c.idle.Load()) }
@@ -222,6 +231,7 @@ var fdRead = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []
 		return
 	}
 	c := connOf(ctx)
+	c.readingOnce.Do(func() { close(c.reading) })
 	c.mu.Lock()
 	avail := c.in[c.inOff:]
 	if len(avail) == 0 {
