@@ -1,8 +1,9 @@
-//go:build linux || darwin
+//go:build linux
 
 package runtime
 
 import (
+	goruntime "runtime"
 	"syscall"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -29,7 +30,10 @@ func newMappedMemory(_, max uint64) experimental.LinearMemory {
 	if err != nil {
 		return nil
 	}
-	return &mappedMemory{mem: mem}
+	m := &mappedMemory{mem: mem}
+	// Unmapped only once nothing can reach the memory (see Free).
+	goruntime.AddCleanup(m, func(mem []byte) { syscall.Munmap(mem) }, mem)
+	return m
 }
 
 // Reallocate returns the first size bytes of the mapping, or nil past it.
@@ -40,10 +44,8 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 	return m.mem[:size:size]
 }
 
-// Free unmaps the memory; wazero calls it once the instance is closed.
-func (m *mappedMemory) Free() {
-	if m.mem != nil {
-		syscall.Munmap(m.mem)
-		m.mem = nil
-	}
-}
+// Free gives the memory's pages back to the kernel; wazero calls it when
+// the instance is closed. The mapping itself stays until the memory is
+// garbage (the cleanup above), so a guest still running when its module is
+// closed reads zeros rather than faulting on its memory.
+func (m *mappedMemory) Free() { syscall.Madvise(m.mem, syscall.MADV_DONTNEED) }

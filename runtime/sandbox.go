@@ -93,7 +93,10 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	return &Engine{r: r, cache: cache, cacheDir: cfg.CacheDir, interpreter: cfg.Interpreter}, nil
 }
 
-// Close releases the engine and every instance it started.
+// Close releases the engine and every instance it started. Call it only
+// once those instances have ended (Instance.Done): wazero frees the
+// machine code, through finalizers, under a guest that still runs it, and
+// the process faults.
 func (e *Engine) Close(ctx context.Context) error {
 	err := e.r.Close(ctx)
 	e.cache.Close(ctx)
