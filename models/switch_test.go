@@ -296,3 +296,68 @@ func BenchmarkEditToFirstResponse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPreforkWorker serves hello under the prefork model (four
+// processes, real workers) with eight keep-alive clients and reports what
+// each worker process costs: rss-MiB and pss-MiB per process at the end of
+// the load (pss counts the pages the workers share once), and the CPU time
+// of all of them per request (cpu-us/req, the kernel's accounting). ns/op
+// is one request's share of the wall time.
+func BenchmarkPreforkWorker(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds guests with the Go toolchain: not in -short mode")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv("MPMLAB_REAL_WORKER", "1")
+	src, err := runtime.ExampleSource("hello")
+	if err != nil {
+		b.Fatal(err)
+	}
+	art, err := (&runtime.Builder{}).Build(context.Background(), src, runtime.TargetWASI)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Start(context.Background(), Config{Model: Process, Wasm: art.Path, Addr: "127.0.0.1:0", Executable: exe})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	get := func() {
+		resp, err := client.Get(s.URL() + "/")
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	for range 100 { // warm up
+		get()
+	}
+	cpu0 := s.CPU()
+	b.ResetTimer()
+	b.SetParallelism(4) // 4 × GOMAXPROCS clients
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			get()
+		}
+	})
+	b.StopTimer()
+	cpu := s.CPU() - cpu0
+	var rss, pss int
+	pids := s.PIDs()
+	for _, pid := range pids {
+		rss += ProcessRSS(pid)
+		pss += ProcessPSS(pid)
+	}
+	n := float64(max(len(pids), 1))
+	b.ReportMetric(float64(rss)/1024/n, "rss-MiB/process")
+	b.ReportMetric(float64(pss)/1024/n, "pss-MiB/process")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/req")
+}
