@@ -104,6 +104,11 @@ type Conn struct {
 	inPoll atomic.Bool
 	idle   atomic.Int64 // nanoseconds spent waiting in poll_oneoff
 	passCh chan struct{}
+
+	// lastWait is how long the guest's last wait for a request lasted
+	// (guest goroutine only): pollOneoff spins before parking only while
+	// requests come that soon.
+	lastWait time.Duration
 }
 
 // NewConn returns a Conn that hands every whole response frame the guest
@@ -426,9 +431,12 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 			stack[0] = errnoResult(mem.WriteUint32Le(resultN, n))
 			return
 		}
-		if spins < maxSpins && (earliest.IsZero() || time.Until(earliest) > spinFor) {
-			// A request often follows the last one within microseconds:
-			// look again briefly before parking, which costs a wake-up.
+		if spins < maxSpins && c.lastWait < spinFor && (earliest.IsZero() || time.Until(earliest) > spinFor) {
+			// Under load a request often follows the last one within
+			// microseconds: look again briefly before parking, which
+			// costs a wake-up. When requests come further apart (one
+			// client, a prefork process's one connection) the spin would
+			// only burn CPU, so it waits for them to come close again.
 			spins++
 			spinStart := time.Now()
 			for time.Since(spinStart) < spinFor {
@@ -437,6 +445,7 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 				}
 				goruntime.Gosched()
 			}
+			c.lastWait = time.Since(spinStart)
 			continue
 		}
 		var timeC <-chan time.Time
@@ -449,6 +458,7 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 		start := time.Now()
 		select {
 		case <-c.wake:
+			c.lastWait = time.Since(start)
 		case <-timeC:
 		case <-c.abort:
 			c.idle.Add(int64(time.Since(start)))
