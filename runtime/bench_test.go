@@ -2,17 +2,14 @@ package runtime
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/mpmlab/mpmlab/wasm/abi"
-	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // loopSrc is a guest whose /loop?n= runs a tight loop of n iterations.
-const loopSrc = `-- main.go --
-package main
+const loopSrc = `package main
 
 import (
 	"fmt"
@@ -35,28 +32,12 @@ func main() {
 }
 `
 
-func buildTxtar(b *testing.B, src string) []byte {
-	s, err := experiment.ParseTxtar([]byte(src))
-	if err != nil {
-		b.Fatal(err)
-	}
-	art, err := (&Builder{}).Build(context.Background(), s, TargetWASI)
-	if err != nil {
-		b.Fatal(err)
-	}
-	wasm, err := os.ReadFile(art.Path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return wasm
-}
-
 // BenchmarkTightLoop measures what wazero's WithCloseOnContextDone (the
 // in-guest way to stop a runaway) costs an ordinary tight loop: 10 million
 // iterations per op, with and without it. mpmlab stops runaways by killing
 // the worker process instead, at no cost to the guest.
 func BenchmarkTightLoop(b *testing.B) {
-	wasm := buildTxtar(b, loopSrc)
+	wasm := guestWasm(b, loopSrc)
 	for _, tc := range []struct {
 		name  string
 		close bool
@@ -90,12 +71,7 @@ func BenchmarkTightLoop(b *testing.B) {
 // BenchmarkCompile measures wazero compiling the hello guest on a miss of
 // the on-disk compilation cache and on a hit.
 func BenchmarkCompile(b *testing.B) {
-	src, _ := ExampleSource("hello")
-	art, err := (&Builder{}).Build(context.Background(), src, TargetWASI)
-	if err != nil {
-		b.Fatal(err)
-	}
-	wasm, _ := os.ReadFile(art.Path)
+	wasm := exampleWasm(b, "hello")
 	ctx := context.Background()
 	b.Run("miss", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {

@@ -1,9 +1,7 @@
 package runtime
 
 import (
-	"context"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -33,23 +31,7 @@ func main() {
 // none returns without a response and without an error (which once
 // happened to about one in ten when the instance ended).
 func TestCrashFailsEveryRequestInFlight(t *testing.T) {
-	exampleModule(t, "hello") // the shared engine
-	art, err := (&Builder{}).Build(context.Background(), mainGo(crashWhileBusy), TargetWASI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile(art.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := engine.Compile(context.Background(), wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.Start(context.Background(), InstanceConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst := startGuest(t, crashWhileBusy, InstanceConfig{})
 	const inFlight = 200
 	errs := make([]error, inFlight)
 	var wg sync.WaitGroup

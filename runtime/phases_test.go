@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/abi"
-	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // passLog collects an instance's passes (OnPass runs on the guest's
@@ -176,8 +174,7 @@ func TestPhasesBlock(t *testing.T) {
 
 // A handler that computes in its own code is named by its position.
 func TestPhasesHandlerWhere(t *testing.T) {
-	src, err := experiment.ParseTxtar([]byte(`-- main.go --
-package main
+	inst := startGuest(t, `package main
 
 import (
 	"net/http"
@@ -193,25 +190,7 @@ func main() {
 	})
 	guest.Serve(nil)
 }
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	art, err := (&Builder{}).Build(context.Background(), src, TargetWASI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exampleModule(t, "hello") // the engine
-	wasm, _ := os.ReadFile(art.Path)
-	m, err := engine.Compile(context.Background(), wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.Start(context.Background(), InstanceConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Close()
+`, InstanceConfig{})
 	p := doConcurrently(t, inst, 1, "/")[0]
 	if p.Hold < 20*time.Millisecond || p.HoldWhere != "main.go:11" {
 		t.Errorf("%+v: want a ≥ 20 ms hold at main.go:11 (the handler)", p)

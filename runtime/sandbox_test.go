@@ -63,9 +63,15 @@ func exampleWasm(t testing.TB, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return buildWasm(t, src)
+}
+
+// buildWasm builds src for wasip1 and returns the module.
+func buildWasm(t testing.TB, src experiment.Source) []byte {
+	t.Helper()
 	art, err := (&Builder{}).Build(context.Background(), src, TargetWASI)
 	if err != nil {
-		t.Fatalf("building %s: %v", name, err)
+		t.Fatalf("building %s: %v", src.Files[0].Name, err)
 	}
 	wasm, err := os.ReadFile(art.Path)
 	if err != nil {
@@ -76,7 +82,12 @@ func exampleWasm(t testing.TB, name string) []byte {
 
 func startInstance(t testing.TB, name string, cfg InstanceConfig) *Instance {
 	t.Helper()
-	inst, err := exampleModule(t, name).Start(context.Background(), cfg)
+	return startModule(t, exampleModule(t, name), cfg)
+}
+
+func startModule(t testing.TB, m *Module, cfg InstanceConfig) *Instance {
+	t.Helper()
+	inst, err := m.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +100,26 @@ func startInstance(t testing.TB, name string, cfg InstanceConfig) *Instance {
 		}
 	})
 	return inst
+}
+
+// guestWasm builds a handler whose only file is main.go (code) for
+// wasip1 and returns the module.
+func guestWasm(t testing.TB, code string) []byte {
+	t.Helper()
+	skipBuilds(t)
+	return buildWasm(t, mainGo(code))
+}
+
+// startGuest builds code as main.go, compiles it on the shared engine and
+// starts an instance of it, ended when the test ends (as startInstance).
+func startGuest(t testing.TB, code string, cfg InstanceConfig) *Instance {
+	t.Helper()
+	exampleModule(t, "hello") // the shared engine
+	m, err := engine.Compile(context.Background(), guestWasm(t, code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startModule(t, m, cfg)
 }
 
 func get(t testing.TB, inst *Instance, uri string) (*abi.Response, error) {
@@ -322,8 +353,7 @@ func BenchmarkInstanceDoParallel(b *testing.B) {
 // nothing of one response (status, headers, body, a large body's buffer)
 // reaches the next, and request bodies arrive whole.
 func TestResponsesDoNotLeak(t *testing.T) {
-	src, err := experiment.ParseTxtar([]byte(`-- main.go --
-package main
+	inst := startGuest(t, `package main
 
 import (
 	"io"
@@ -348,25 +378,7 @@ func main() {
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {})
 	guest.Serve(nil)
 }
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	art, err := (&Builder{}).Build(context.Background(), src, TargetWASI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exampleModule(t, "hello") // the engine
-	wasm, _ := os.ReadFile(art.Path)
-	m, err := engine.Compile(context.Background(), wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.Start(context.Background(), InstanceConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Close()
+`, InstanceConfig{})
 	do := func(uri, body string) *abi.Response {
 		t.Helper()
 		resp, err := inst.Do(context.Background(), &abi.Request{Method: "POST", URI: uri, Host: "t", Body: []byte(body)})
@@ -397,8 +409,7 @@ func TestLinearMemoryGrowsInPlace(t *testing.T) {
 	if memoryAllocator == nil {
 		t.Skip("wazero's own allocator on this OS")
 	}
-	src, err := experiment.ParseTxtar([]byte(`-- main.go --
-package main
+	inst := startGuest(t, `package main
 
 import (
 	"net/http"
@@ -416,25 +427,7 @@ func main() {
 	})
 	guest.Serve(nil)
 }
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	art, err := (&Builder{}).Build(context.Background(), src, TargetWASI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exampleModule(t, "hello") // the engine
-	wasm, _ := os.ReadFile(art.Path)
-	m, err := engine.Compile(context.Background(), wasm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := m.Start(context.Background(), InstanceConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Close()
+`, InstanceConfig{})
 	base := func() (*byte, uint32) {
 		mem := inst.mod.Memory()
 		b, _ := mem.Read(0, 1)
