@@ -45,31 +45,21 @@ func acceptQueueDepth(f *os.File) (int, error) {
 
 // ProcessRSS returns a process's resident memory in KiB (VmRSS of
 // /proc/PID/status), or 0 if it cannot be read.
-func ProcessRSS(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			var kb int
-			fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
-			return kb
-		}
-	}
-	return 0
-}
+func ProcessRSS(pid int) int { return procKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:") }
 
 // ProcessPSS returns a process's proportional set size in KiB (Pss of
 // /proc/PID/smaps_rollup): its resident memory, with each page it shares
 // with n processes counted 1/n. 0 if it cannot be read.
-func ProcessPSS(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+func ProcessPSS(pid int) int { return procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:") }
+
+// procKB reads the "key   1234 kB" line of a /proc file, or 0.
+func procKB(file, key string) int {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 			return kb
 		}

@@ -243,18 +243,7 @@ func mustRead(t *testing.T, path string) []byte {
 // playground's runs do; serve-while-compiling answers on the interpreter
 // meanwhile, as mpmlab run does. build-ms and start-ms split each op.
 func BenchmarkEditToFirstResponse(b *testing.B) {
-	if testing.Short() {
-		b.Skip("builds guests with the Go toolchain: not in -short mode")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Setenv("MPMLAB_REAL_WORKER", "1")
-	src, err := runtime.ExampleSource("hello")
-	if err != nil {
-		b.Fatal(err)
-	}
+	exe, src := realWorkerBench(b)
 	builder := &runtime.Builder{CacheDir: b.TempDir()}
 	for _, tc := range []struct {
 		name    string
@@ -304,18 +293,7 @@ func BenchmarkEditToFirstResponse(b *testing.B) {
 // of all of them per request (cpu-us/req, the kernel's accounting). ns/op
 // is one request's share of the wall time.
 func BenchmarkPreforkWorker(b *testing.B) {
-	if testing.Short() {
-		b.Skip("builds guests with the Go toolchain: not in -short mode")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Setenv("MPMLAB_REAL_WORKER", "1")
-	src, err := runtime.ExampleSource("hello")
-	if err != nil {
-		b.Fatal(err)
-	}
+	exe, src := realWorkerBench(b)
 	art, err := (&runtime.Builder{}).Build(context.Background(), src, runtime.TargetWASI)
 	if err != nil {
 		b.Fatal(err)
@@ -360,4 +338,23 @@ func BenchmarkPreforkWorker(b *testing.B) {
 	b.ReportMetric(float64(rss)/1024/n, "rss-MiB/process")
 	b.ReportMetric(float64(pss)/1024/n, "pss-MiB/process")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/req")
+}
+
+// realWorkerBench is the set-up of the benchmarks that start real workers:
+// this test binary plays them (TestMain), serving the hello example. It
+// skips in -short mode, which builds no guests.
+func realWorkerBench(b *testing.B) (exe string, hello experiment.Source) {
+	if testing.Short() {
+		b.Skip("builds guests with the Go toolchain: not in -short mode")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv("MPMLAB_REAL_WORKER", "1")
+	hello, err = runtime.ExampleSource("hello")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return exe, hello
 }
