@@ -284,31 +284,145 @@ func (c Config) withDefaults() Config {
 //     clients still running wait in the accept queue: the run would end
 //     late, its rate diluted by a tail the load did not make.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	sum, err := RunLoad(ctx, Load{Groups: []Group{{Config: cfg}}, OnResult: cfg.OnResult})
+	if sum != nil {
+		sum.Groups = nil // one group: the summary is its own
 	}
-	cfg = cfg.withDefaults()
-	r := &runner{cfg: cfg}
-
-	start := time.Now()
-	var tallies []*tally
-	if cfg.Rate > 0 {
-		tallies = r.openLoop(ctx, start)
-	} else {
-		tallies = r.closedLoop(ctx, start)
-	}
-	elapsed := time.Since(start)
-
-	total := &tally{}
-	for _, t := range tallies {
-		total.merge(t)
-	}
-	return total.summary(elapsed), ctx.Err()
+	return sum, err
 }
 
-// runner holds what every request of one run shares.
+// Group is one kind of traffic in a Load: a Config of its own (its
+// request, and its arrival: closed loop or open) under a name. The
+// group's OnResult is not called; the Load's is.
+type Group struct {
+	Name string
+	Config
+}
+
+// Load is several groups of clients run at once, each with its own
+// request and arrival, as k6's scenarios are: fast requests beside slow
+// ones, so what the slow group does to the fast one shows in the fast
+// group's latency.
+//
+// Requests and Duration bound the whole load; each group's own Requests
+// and Duration bound that group too (the first bound reached ends it).
+type Load struct {
+	Groups []Group
+	// Requests caps the requests of every group together (0: no cap but
+	// the groups' own, and MaxRequests).
+	Requests int
+	// Duration caps every group's Duration (0: each group's own).
+	Duration time.Duration
+	// OnResult, if not nil, is called with every finished request of
+	// every group (Result.Group is the group's index), from the goroutine
+	// that sent it: calls are concurrent and must be cheap.
+	OnResult func(Result)
+}
+
+// MaxGroups caps Load.Groups.
+const MaxGroups = 16
+
+// Validate reports the first field of l out of range, naming the group
+// when there are several: "group slow: rate -1 out of range ...".
+func (l Load) Validate() error {
+	if len(l.Groups) == 0 || len(l.Groups) > MaxGroups {
+		return fmt.Errorf("a load has 1..%d groups, got %d", MaxGroups, len(l.Groups))
+	}
+	if l.Requests < 0 || l.Requests > MaxRequests {
+		return fmt.Errorf("requests %d out of range 0..%d", l.Requests, MaxRequests)
+	}
+	if l.Duration < 0 || l.Duration > MaxDuration {
+		return fmt.Errorf("duration %v out of range 0..%v", l.Duration, MaxDuration)
+	}
+	seen := map[string]bool{}
+	for _, g := range l.Groups {
+		if err := l.groupConfig(g.Config).Validate(); err != nil {
+			if len(l.Groups) == 1 {
+				return err
+			}
+			return fmt.Errorf("group %s: %w", g.Name, err)
+		}
+		if len(l.Groups) > 1 && (g.Name == "" || seen[g.Name]) {
+			return fmt.Errorf("group %q: each group of a load needs a name of its own", g.Name)
+		}
+		seen[g.Name] = true
+	}
+	return nil
+}
+
+// groupConfig is a group's Config under the whole load's bounds: the
+// load's Duration caps the group's, and a group with no bound of its own
+// under a load capped by Requests alone runs until the cap (or
+// MaxDuration).
+func (l Load) groupConfig(c Config) Config {
+	if l.Duration > 0 && (c.Duration == 0 || c.Duration > l.Duration) {
+		c.Duration = l.Duration
+	}
+	if c.Requests == 0 && c.Duration == 0 && l.Requests > 0 {
+		c.Duration = MaxDuration
+	}
+	c.OnResult = nil
+	return c
+}
+
+// RunLoad runs every group of l at once and returns the summary of the
+// whole load, with each group's in Summary.Groups (in the order of
+// l.Groups). Run's notes hold for each group.
+func RunLoad(ctx context.Context, l Load) (*Summary, error) {
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	total := &budget{limit: int64(l.Requests)}
+	if total.limit == 0 {
+		total.limit = MaxRequests
+	}
+	start := time.Now()
+	groups := make([][]*tally, len(l.Groups))
+	var wg sync.WaitGroup
+	for i, g := range l.Groups {
+		r := &runner{cfg: l.groupConfig(g.Config).withDefaults(), group: i, total: total, onResult: l.OnResult}
+		wg.Go(func() {
+			if r.cfg.Rate > 0 {
+				groups[i] = r.openLoop(ctx, start)
+			} else {
+				groups[i] = r.closedLoop(ctx, start)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	all := &tally{}
+	sum := &Summary{}
+	for i, tallies := range groups {
+		group := &tally{}
+		for _, t := range tallies {
+			group.merge(t)
+		}
+		all.merge(group)
+		sum.Groups = append(sum.Groups, GroupSummary{Name: l.Groups[i].Name, Summary: group.summary(elapsed)})
+	}
+	groupSums := sum.Groups
+	sum = all.summary(elapsed)
+	sum.Groups = groupSums
+	return sum, ctx.Err()
+}
+
+// budget is a count of requests shared by the groups of a load.
+type budget struct {
+	issued atomic.Int64
+	limit  int64
+}
+
+// take reports whether one more request may be sent, and counts it.
+func (b *budget) take() bool { return b.issued.Add(1) <= b.limit }
+
+// runner holds what every request of one group shares.
 type runner struct {
-	cfg Config
+	cfg      Config
+	group    int     // index in the load, for Result.Group
+	total    *budget // the whole load's
+	onResult func(Result)
 }
 
 // newClient returns an HTTP client with a pool of up to maxIdle idle
@@ -351,7 +465,7 @@ func (r *runner) closedLoop(ctx context.Context, start time.Time) []*tally {
 		wg.Go(func() {
 			c, done := r.newClient(1)
 			defer done()
-			for ctx.Err() == nil && time.Now().Before(deadline) && issued.Add(1) <= limit {
+			for ctx.Err() == nil && time.Now().Before(deadline) && issued.Add(1) <= limit && r.total.take() {
 				r.record(ctx, t, r.do(ctx, c, time.Now()))
 				if r.cfg.Think > 0 && !think(ctx, r.cfg.Think, deadline) {
 					break
@@ -423,7 +537,7 @@ func (r *runner) openLoop(ctx context.Context, start time.Time) []*tally {
 schedule:
 	for n := 0; n < limit; n++ {
 		at := due(n)
-		if !at.Before(deadline) {
+		if !at.Before(deadline) || !r.total.take() {
 			break
 		}
 		if wait := time.Until(at); wait > 0 {
@@ -440,7 +554,7 @@ schedule:
 			break schedule
 		case <-drainEnd.C:
 			for ; n < limit && due(n).Before(deadline); n++ {
-				r.record(ctx, unsent, Result{Start: due(n), Latency: time.Since(due(n)), Err: errNotSent})
+				r.record(ctx, unsent, Result{Start: due(n), Group: r.group, Latency: time.Since(due(n)), Err: errNotSent})
 			}
 			break schedule
 		}
@@ -459,7 +573,7 @@ var errNotSent = errors.New("request was due but not sent: in-flight cap reached
 func (r *runner) do(ctx context.Context, c *http.Client, due time.Time) Result {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	res := Result{Start: due}
+	res := Result{Start: due, Group: r.group}
 	req, err := http.NewRequestWithContext(ctx, r.cfg.Method, r.cfg.URL, bodyReader(r.cfg.Body))
 	if err != nil {
 		res.Err = err
@@ -486,8 +600,8 @@ func (r *runner) record(ctx context.Context, t *tally, res Result) {
 	if res.Err != nil && ctx.Err() != nil {
 		return
 	}
-	if r.cfg.OnResult != nil {
-		r.cfg.OnResult(res)
+	if r.onResult != nil {
+		r.onResult(res)
 	}
 	t.add(&res)
 }

@@ -10,6 +10,8 @@ import (
 
 // Result is one finished request, as passed to Config.OnResult.
 type Result struct {
+	// Group is the index of the request's group in Load.Groups (0 for Run).
+	Group int
 	// Start is when the request was due: its send time in closed loop, its
 	// scheduled time in open loop (so Latency includes the wait for a slot).
 	Start time.Time
@@ -56,6 +58,15 @@ type Summary struct {
 	Histogram []Bucket `json:"histogram"`
 	// BytesRead is the total of response body bytes read.
 	BytesRead int64 `json:"bytes_read"`
+	// Groups is each group's own summary, in the order of Load.Groups
+	// (RunLoad only; Run's one group is the summary itself).
+	Groups []GroupSummary `json:"groups,omitempty"`
+}
+
+// GroupSummary is one group's part of a load's summary.
+type GroupSummary struct {
+	Name    string   `json:"name"`
+	Summary *Summary `json:"summary"`
 }
 
 // LatencyStats are latency percentiles, exact (nearest rank over every

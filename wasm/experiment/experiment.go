@@ -66,6 +66,13 @@ const (
 	MaxThinkMS = 10000
 	// MaxPathLength caps Load.Path.
 	MaxPathLength = 2048
+	// MaxGroups caps Load.Groups.
+	MaxGroups = 8
+	// MaxGroupName caps Group.Name, in bytes.
+	MaxGroupName = 64
+	// MaxHeaders caps Load.Headers; MaxBodyBytes caps Load.Body.
+	MaxHeaders   = 32
+	MaxBodyBytes = 64 << 10
 	// maxFragmentJSON caps the decompressed size of a fragment, so that a
 	// crafted link cannot inflate into gigabytes.
 	maxFragmentJSON = 1 << 20
@@ -218,9 +225,12 @@ type Knobs struct {
 
 // Load is the load profile: closed loop (Rate 0) or open loop (Rate > 0).
 type Load struct {
-	Path        string `json:"path"`   // default "/"
-	Method      string `json:"method"` // default GET
-	Concurrency int    `json:"concurrency"`
+	Path   string `json:"path"`   // default "/"
+	Method string `json:"method"` // default GET
+	// Headers are sent with every request; Body is every request's body.
+	Headers     map[string]string `json:"headers,omitempty"`
+	Body        string            `json:"body,omitempty"`
+	Concurrency int               `json:"concurrency"`
 	// Requests or DurationMS bound the load (both: whichever comes first;
 	// neither: DefaultRequests).
 	Requests   int     `json:"requests"`
@@ -230,6 +240,35 @@ type Load struct {
 	// ThinkMS, in closed loop, is each client's pause between a response
 	// and its next request, on its kept connection (0: none).
 	ThinkMS int `json:"think_ms"`
+	// Groups, if any, are the load: kinds of traffic run at once, as k6's
+	// scenarios, each a load of its own (its request and its arrival)
+	// under a name, and each reported on its own: a steady fast group
+	// beside an occasional slow one shows what the slow requests do to
+	// the fast. Then the fields above but Requests and DurationMS are
+	// unset, and those two bound the whole load (each group's own bound
+	// it too). A load without groups is one group.
+	Groups []Group `json:"groups,omitempty"`
+}
+
+// GroupHeader is the request header in which the load generator names a
+// request's group; the workers report it with the request's trace events,
+// so the live view and the summaries tell the groups apart.
+const GroupHeader = "X-Mpmlab-Group"
+
+// Group is one kind of traffic in a Load: a load of its own under a name
+// ("fast", "slow"; default "METHOD path"). It has no groups of its own.
+type Group struct {
+	Name string `json:"name"`
+	Load
+}
+
+// Traffic returns the groups of a normalized load: its Groups, or the
+// load itself as one group named "METHOD path".
+func (l Load) Traffic() []Group {
+	if len(l.Groups) > 0 {
+		return l.Groups
+	}
+	return []Group{{Name: l.Method + " " + l.Path, Load: l}}
 }
 
 // Bool returns a pointer to b, for the KeepAlive fields.
@@ -278,8 +317,36 @@ func (k Knobs) Normalize() Knobs {
 	return k
 }
 
-// Normalize returns l with every default filled in.
+// Normalize returns l with every default filled in: each group's request
+// and arrival, and the bound of a load that has none (DefaultRequests).
 func (l Load) Normalize() Load {
+	if len(l.Groups) == 0 {
+		l = l.normalizeTraffic()
+		if l.Requests == 0 && l.DurationMS == 0 {
+			l.Requests = DefaultRequests
+		}
+		return l
+	}
+	groups := make([]Group, len(l.Groups))
+	unbounded := false
+	for i, g := range l.Groups {
+		g.Load = g.Load.normalizeTraffic()
+		g.Name = strings.TrimSpace(g.Name)
+		if g.Name == "" {
+			g.Name = g.Method + " " + g.Path
+		}
+		unbounded = unbounded || g.Requests == 0 && g.DurationMS == 0
+		groups[i] = g
+	}
+	l.Groups = groups
+	if unbounded && l.Requests == 0 && l.DurationMS == 0 {
+		l.Requests = DefaultRequests
+	}
+	return l
+}
+
+// normalizeTraffic fills the defaults of one group's request and arrival.
+func (l Load) normalizeTraffic() Load {
 	if l.Path == "" {
 		l.Path = DefaultPath
 	}
@@ -289,9 +356,6 @@ func (l Load) Normalize() Load {
 	}
 	if l.Concurrency == 0 {
 		l.Concurrency = DefaultConcurrency
-	}
-	if l.Requests == 0 && l.DurationMS == 0 {
-		l.Requests = DefaultRequests
 	}
 	l.KeepAlive = Bool(On(l.KeepAlive))
 	return l
@@ -496,42 +560,111 @@ func (k Knobs) instanceKnobs(model string) string {
 }
 
 // Validate checks a normalized Load against its limits, including that an
-// open-loop load fits in MaxDurationMS.
+// open-loop load fits in MaxDurationMS. Errors name the field as in JSON:
+// "load.concurrency", or "load.groups[1].rate" in a load of groups.
 func (l Load) Validate() error {
-	if !strings.HasPrefix(l.Path, "/") || len(l.Path) > MaxPathLength || strings.ContainsFunc(l.Path, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return fmt.Errorf("load.path %q: want an absolute path such as /?ms=300 (at most %d bytes, no spaces or control characters)", l.Path, MaxPathLength)
-	}
-	if _, err := url.ParseRequestURI(l.Path); err != nil {
-		return fmt.Errorf("load.path %q: %v", l.Path, errors.Unwrap(err))
-	}
-	switch l.Method {
-	case "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS":
-	default:
-		return fmt.Errorf("load.method %q: want GET, POST, PUT, DELETE, HEAD, PATCH or OPTIONS", l.Method)
-	}
-	if err := checkRange("load.concurrency", l.Concurrency, 1, MaxConcurrency); err != nil {
-		return err
-	}
 	if err := checkRange("load.requests", l.Requests, 0, MaxRequests); err != nil {
 		return err
 	}
 	if err := checkRange("load.duration_ms", l.DurationMS, 0, MaxDurationMS); err != nil {
 		return err
 	}
-	if math.IsNaN(l.Rate) || l.Rate < 0 || l.Rate > MaxRate {
-		return fmt.Errorf("load.rate %g out of range 0..%d (requests per second; 0 = closed loop)", l.Rate, MaxRate)
+	if len(l.Groups) == 0 {
+		return l.validateTraffic("load.")
 	}
-	if err := checkRange("load.think_ms", l.ThinkMS, 0, MaxThinkMS); err != nil {
+	if len(l.Groups) > MaxGroups {
+		return fmt.Errorf("load.groups: %d groups; the limit is %d", len(l.Groups), MaxGroups)
+	}
+	if l.Path != "" || l.Method != "" || l.Headers != nil || l.Body != "" || l.Concurrency != 0 || l.KeepAlive != nil || l.Rate != 0 || l.ThinkMS != 0 {
+		return errors.New("load: a load with groups sets path, method, headers, body, concurrency, keepalive, rate and think_ms in each group; only requests and duration_ms bound the whole")
+	}
+	names := map[string]int{}
+	clients := 0
+	for i, g := range l.Groups {
+		field := fmt.Sprintf("load.groups[%d].", i)
+		if len(g.Groups) > 0 {
+			return errors.New(field + "groups: groups do not nest")
+		}
+		if len(g.Name) > MaxGroupName || strings.ContainsFunc(g.Name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return fmt.Errorf("%sname %q: want at most %d bytes, no control characters", field, g.Name, MaxGroupName)
+		}
+		if j, ok := names[g.Name]; ok {
+			return fmt.Errorf("%sname %q: load.groups[%d] has it too; give each group a name of its own", field, g.Name, j)
+		}
+		names[g.Name] = i
+		if err := g.Load.validateTraffic(field); err != nil {
+			return err
+		}
+		clients += g.Concurrency
+	}
+	if clients > MaxConcurrency {
+		return fmt.Errorf("load.groups: %d clients in all (the sum of each group's concurrency); the limit is %d", clients, MaxConcurrency)
+	}
+	return nil
+}
+
+// validateTraffic checks one group's request and arrival; field prefixes
+// each field's name in errors.
+func (l Load) validateTraffic(field string) error {
+	if !strings.HasPrefix(l.Path, "/") || len(l.Path) > MaxPathLength || strings.ContainsFunc(l.Path, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return fmt.Errorf("%spath %q: want an absolute path such as /?ms=300 (at most %d bytes, no spaces or control characters)", field, l.Path, MaxPathLength)
+	}
+	if _, err := url.ParseRequestURI(l.Path); err != nil {
+		return fmt.Errorf("%spath %q: %v", field, l.Path, errors.Unwrap(err))
+	}
+	switch l.Method {
+	case "GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS":
+	default:
+		return fmt.Errorf("%smethod %q: want GET, POST, PUT, DELETE, HEAD, PATCH or OPTIONS", field, l.Method)
+	}
+	if len(l.Headers) > MaxHeaders {
+		return fmt.Errorf("%sheaders: %d headers; the limit is %d", field, len(l.Headers), MaxHeaders)
+	}
+	for k, v := range l.Headers {
+		if !validHeaderName(k) || strings.ContainsAny(v, "\r\n\x00") {
+			return fmt.Errorf("%sheaders: %q: want a header name (letters, digits, -) and a value on one line", field, k)
+		}
+	}
+	if len(l.Body) > MaxBodyBytes {
+		return fmt.Errorf("%sbody: %d bytes; the limit is %d", field, len(l.Body), MaxBodyBytes)
+	}
+	if err := checkRange(field+"concurrency", l.Concurrency, 1, MaxConcurrency); err != nil {
+		return err
+	}
+	if err := checkRange(field+"requests", l.Requests, 0, MaxRequests); err != nil {
+		return err
+	}
+	if err := checkRange(field+"duration_ms", l.DurationMS, 0, MaxDurationMS); err != nil {
+		return err
+	}
+	if math.IsNaN(l.Rate) || l.Rate < 0 || l.Rate > MaxRate {
+		return fmt.Errorf("%srate %g out of range 0..%d (requests per second; 0 = closed loop)", field, l.Rate, MaxRate)
+	}
+	if err := checkRange(field+"think_ms", l.ThinkMS, 0, MaxThinkMS); err != nil {
 		return err
 	}
 	if l.ThinkMS > 0 && l.Rate > 0 {
-		return errors.New("load.think_ms is for a closed loop (rate 0): an open loop's schedule is its rate")
+		return fmt.Errorf("%sthink_ms is for a closed loop (rate 0): an open loop's schedule is its rate", field)
 	}
 	if l.Rate > 0 && l.DurationMS == 0 && float64(l.Requests)/l.Rate > MaxDurationMS/1000 {
-		return fmt.Errorf("load.requests %d at load.rate %g take %.0f s; the limit is %d s (lower requests or raise rate)",
-			l.Requests, l.Rate, float64(l.Requests)/l.Rate, MaxDurationMS/1000)
+		return fmt.Errorf("%srequests %d at %srate %g take %.0f s; the limit is %d s (lower requests or raise rate)",
+			field, l.Requests, field, l.Rate, float64(l.Requests)/l.Rate, MaxDurationMS/1000)
 	}
 	return nil
+}
+
+// validHeaderName reports whether k is an HTTP header field name (RFC 9110
+// token characters).
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range k {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // HistogramBoundsMS are the upper bounds, in milliseconds, of the live
