@@ -6,7 +6,7 @@ import "time"
 // field changes meaning or goes away; new fields may be added within a
 // version.
 //
-// Version 2: req_start's path is the request URI (path and query); req_end
+// Version 2 (group added within it): req_start's path is the request URI (path and query); req_end
 // carries the server-side phases (wait, service, run, compute, block, hold,
 // where) and method and path; new kinds req_run (a handler starts), pass (a loop's busy stretches) and
 // conns (a loop's connections by state, as nginx's stub_status counts them).
@@ -67,6 +67,10 @@ type Event struct {
 	Text    string  `json:"text,omitempty"`
 	Method  string  `json:"method,omitempty"`
 	Path    string  `json:"path,omitempty"` // request URI: path and query
+	// Group is the load group the request belongs to (req_start, req_end),
+	// named by the load generator in experiment.GroupHeader; "" for a
+	// request from elsewhere.
+	Group string `json:"group,omitempty"`
 
 	// The server-side phases of a request (req_end), in ns: Wait from the
 	// request's delivery to its guest instance until its handler first ran

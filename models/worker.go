@@ -21,6 +21,7 @@ import (
 
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // Worker processes.
@@ -371,7 +372,7 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.writing.Add(1)
 	defer w.writing.Add(-1)
 	if w.spec.Trace {
-		w.emit(Event{Kind: EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI})
+		w.emit(Event{Kind: EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI, Group: groupOf(r)})
 	}
 	if w.spec.Timeout > 0 {
 		t := time.AfterFunc(w.spec.Timeout, func() { w.cutOff(l, cancel) })
@@ -407,10 +408,21 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if w.spec.Trace {
 		w.emit(Event{Kind: EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: int64(n), Dur: int64(time.Since(start)), Cause: cause,
-			Method: r.Method, Path: r.RequestURI,
+			Method: r.Method, Path: r.RequestURI, Group: groupOf(r),
 			Wait: int64(ph.Wait), Service: int64(ph.Service), Run: int64(ph.Run), Compute: int64(ph.Compute), Block: int64(ph.Block),
 			Hold: int64(ph.Hold), Where: ph.HoldWhere})
 	}
+}
+
+// groupOf is the name of the load group a request belongs to, as the
+// load generator labels it (experiment.GroupHeader), cut to the longest
+// name a group may have; "" if it has none.
+func groupOf(r *http.Request) string {
+	g := r.Header.Get(experiment.GroupHeader)
+	if len(g) > experiment.MaxGroupName {
+		g = g[:experiment.MaxGroupName]
+	}
+	return g
 }
 
 // phasesHeader asks for a request's server-side phases: a request that

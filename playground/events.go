@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // Limits of the event stream.
@@ -203,12 +204,30 @@ type tracer struct {
 	// The server-side phases of the load's requests (req_end, before
 	// sampling): waits and services (capped), and the longest hold.
 	waits, services []int64
-	hold            models.Event         // the req_end with the longest Hold
-	conns           map[int]models.Event // process → its loop's latest conns event
+	hold            models.Event            // the req_end with the longest Hold
+	groups          map[string]*groupPhases // the same for each load group
+	conns           map[int]models.Event    // process → its loop's latest conns event
 }
 
 func newTracer(out *outbox) *tracer {
-	return &tracer{out: out, lastLag: map[int]int64{}, deaths: map[int]bool{}, conns: map[int]models.Event{}}
+	return &tracer{out: out, lastLag: map[int]int64{}, deaths: map[int]bool{}, conns: map[int]models.Event{}, groups: map[string]*groupPhases{}}
+}
+
+// groupPhases are the server-side phases of one load group's requests:
+// waits and services (capped), and the req_end with the longest hold.
+type groupPhases struct {
+	waits, services []int64
+	hold            models.Event
+}
+
+func (g *groupPhases) add(e models.Event) {
+	if len(g.waits) < maxPhaseSamples {
+		g.waits = append(g.waits, e.Wait)
+		g.services = append(g.services, e.Service)
+	}
+	if e.Hold > g.hold.Hold {
+		g.hold = e
+	}
 }
 
 func (t *tracer) onEvent(e models.Event) {
@@ -242,6 +261,14 @@ func (t *tracer) onEvent(e models.Event) {
 			}
 			if e.Hold > t.hold.Hold {
 				t.hold = e
+			}
+			g := t.groups[e.Group]
+			if g == nil && len(t.groups) <= experiment.MaxGroups { // the load's groups, and "" for a stray request
+				g = &groupPhases{}
+				t.groups[e.Group] = g
+			}
+			if g != nil {
+				g.add(e)
 			}
 		}
 	case models.EventConns:

@@ -239,7 +239,7 @@ func TestPlaygroundExampleLoads(t *testing.T) {
 // The load ends between two stats ticks: a last window of 1 ms with 6
 // results must not read 6000 req/s when the run did about 64.
 func TestPlaygroundShortLastStatsWindow(t *testing.T) {
-	l := newLiveStats()
+	l := newLiveStats(nil)
 	add := func(n int) {
 		for range n {
 			l.add(loadgen.Result{Status: 200, Latency: 10 * time.Millisecond})

@@ -315,24 +315,15 @@ func modelConfig(e experiment.Experiment, m models.Model) models.Config {
 	return cfg
 }
 
-// loadConfig maps an experiment's load (normalized) to the load
-// generator's, against url.
-func loadConfig(l experiment.Load, url string, timeout time.Duration) loadgen.Config {
-	c := loadgen.Config{
-		URL:         url + l.Path,
-		Method:      l.Method,
-		Concurrency: l.Concurrency,
-		Requests:    l.Requests,
-		Duration:    time.Duration(l.DurationMS) * time.Millisecond,
-		Rate:        l.Rate,
-		Think:       time.Duration(l.ThinkMS) * time.Millisecond,
-		KeepAlive:   experiment.On(l.KeepAlive),
-		Timeout:     min(timeout+5*time.Second, maxRunTime),
+// loadOf maps an experiment's load (normalized) to the load generator's,
+// against url: each request's timeout a little over the model's, so the
+// server's 504 comes first, and the whole load cut at maxRunTime.
+func loadOf(l experiment.Load, url string, timeout time.Duration) loadgen.Load {
+	load := loadgen.FromExperiment(l, url, min(timeout+5*time.Second, maxRunTime))
+	if load.Duration == 0 || load.Duration > maxRunTime {
+		load.Duration = maxRunTime
 	}
-	if c.Duration == 0 {
-		c.Duration = maxRunTime
-	}
-	return c
+	return load
 }
 
 // runModel starts one model, loads it while streaming stats and trace
@@ -407,8 +398,12 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 
 	run.out.send("phase", phaseEvent{Model: model, State: "running"})
 	keepAlive := cfg.KeepAlive && experiment.On(run.exp.Load.KeepAlive) // connections can pin lanes
-	live := newLiveStats()
-	load := loadConfig(run.exp.Load, sup.URL(), cfg.Timeout)
+	var groupNames []string                                             // reported apart only when the load has groups
+	for _, g := range run.exp.Load.Groups {
+		groupNames = append(groupNames, g.Name)
+	}
+	live := newLiveStats(groupNames)
+	load := loadOf(run.exp.Load, sup.URL(), cfg.Timeout)
 	load.OnResult = func(r loadgen.Result) {
 		if panicked.failed() {
 			return
@@ -486,7 +481,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 	var statsOnce sync.Once
 	stopStats := func() { statsOnce.Do(func() { close(statsStop); <-statsDone }) }
 	defer stopStats()
-	sum, loadErr := loadgen.Run(loadCtx, load)
+	sum, loadErr := loadgen.RunLoad(loadCtx, load)
 	cancelLoad()
 	stopStats()
 	if err := panicked.get(); err != nil {
@@ -516,15 +511,24 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		res.WaitP50MS, res.ServiceP50MS = round2(ms(time.Duration(experiment.Percentile(tr.waits, 0.50)))), round2(ms(time.Duration(experiment.Percentile(tr.services, 0.50))))
 	}
 	if h := tr.hold; h.Hold > 0 && policy.Loop() {
-		res.LongestHold = &holdInfo{MS: round2(ms(time.Duration(h.Hold))), Method: h.Method, Path: h.Path, Where: h.Where}
+		res.LongestHold = newHoldInfo(h)
+	}
+	if sum != nil && len(groupNames) > 0 {
+		res.Groups = groupResults(sum.Groups, tr.groups, policy.Loop())
 	}
 	tr.mu.Unlock()
+	if sum != nil {
+		sum.Groups = nil // each is in res.Groups
+	}
 	res.Summary = sum
 	if loadErr != nil && run.ctx.Err() == nil && !errors.Is(loadErr, context.DeadlineExceeded) {
 		res.Error = loadErr.Error()
 	}
 	if sum != nil {
 		res.Sentence = sentence(res, prev)
+		for i := range res.Groups {
+			res.Groups[i].Sentence = groupSentence(res, &res.Groups[i], prev)
+		}
 	}
 	run.out.send("summary", res)
 	run.out.send("phase", phaseEvent{Model: model, State: "stopped"})

@@ -22,14 +22,23 @@ const statsInterval = 250 * time.Millisecond
 var histBounds = experiment.HistogramBoundsMS
 
 // liveStats tallies the load generator's results as they come
-// (loadgen.Config.OnResult: concurrent, cheap).
+// (loadgen.Load.OnResult: concurrent, cheap): the whole load's, and each
+// group's.
 type liveStats struct {
 	mu     sync.Mutex
+	all    tallyWindow
+	hist   []int         // per bucket, cumulative over the run (the whole load)
+	groups []tallyWindow // by loadgen.Result.Group
+	names  []string      // the groups' names
+}
+
+// tallyWindow is one stream of results: the latencies of the current
+// window, and cumulative counts.
+type tallyWindow struct {
 	window []time.Duration // latencies since the last snapshot
 	winN   int             // results since the last snapshot
 	ok     int             // 2xx and 3xx, cumulative
 	errors int             // everything else, cumulative
-	hist   []int           // per bucket, cumulative over the run
 
 	// The previous snapshot's window, which a short last one joins.
 	prev    []time.Duration
@@ -37,21 +46,33 @@ type liveStats struct {
 	prevWin time.Duration
 }
 
-func newLiveStats() *liveStats { return &liveStats{hist: make([]int, len(histBounds)+1)} }
+func (w *tallyWindow) add(r *loadgen.Result) {
+	w.winN++
+	if r.Err == nil && r.Status >= 200 && r.Status < 400 {
+		w.ok++
+	} else {
+		w.errors++
+	}
+	if r.Err == nil {
+		w.window = append(w.window, r.Latency)
+	}
+}
+
+// newLiveStats tallies a load of the named groups.
+func newLiveStats(groups []string) *liveStats {
+	return &liveStats{hist: make([]int, len(histBounds)+1), groups: make([]tallyWindow, len(groups)), names: groups}
+}
 
 func (l *liveStats) add(r loadgen.Result) {
 	msv := ms(r.Latency)
 	b := sort.SearchFloat64s(histBounds, msv)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.winN++
-	if r.Err == nil && r.Status >= 200 && r.Status < 400 {
-		l.ok++
-	} else {
-		l.errors++
+	l.all.add(&r)
+	if r.Group >= 0 && r.Group < len(l.groups) {
+		l.groups[r.Group].add(&r)
 	}
 	if r.Err == nil {
-		l.window = append(l.window, r.Latency)
 		l.hist[b]++
 	}
 }
@@ -77,6 +98,19 @@ type statsEvent struct {
 	// counts them (nil for the other models).
 	Conns     *connCounts  `json:"conns,omitempty"`
 	Histogram []histBucket `json:"histogram"`
+	// Groups are each load group's figures over the same window (rate
+	// and percentiles) and cumulative counts, in the load's order.
+	Groups []groupStats `json:"groups,omitempty"`
+}
+
+// groupStats is one load group's part of a stats event.
+type groupStats struct {
+	Name   string  `json:"name"`
+	RPS    float64 `json:"rps"`
+	OK     int     `json:"ok"`
+	Errors int     `json:"errors"`
+	P50MS  float64 `json:"p50_ms"`
+	P99MS  float64 `json:"p99_ms"`
 }
 
 // connCounts are a loop's connections by state (stub_status).
@@ -89,6 +123,7 @@ type connCounts struct {
 // holdInfo names the longest time one request held a loop.
 type holdInfo struct {
 	MS     float64 `json:"ms"`
+	Group  string  `json:"group,omitempty"` // the request's load group
 	Method string  `json:"method"`
 	Path   string  `json:"path"`  // request URI
 	Where  string  `json:"where"` // position in the handler's source
@@ -120,14 +155,9 @@ const minStatsWindow = statsInterval / 2
 // and the cumulative counts, and how many results the window had.
 func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
 	l.mu.Lock()
-	lat, n := l.window, l.winN
-	l.window, l.winN = nil, 0
-	fresh := n
-	if win < minStatsWindow && l.prevWin > 0 {
-		lat, n, win = append(slices.Clone(l.prev), lat...), n+l.prevN, win+l.prevWin
-	}
-	l.prev, l.prevN, l.prevWin = lat, n, win
-	ev := statsEvent{OK: l.ok, Errors: l.errors, Histogram: make([]histBucket, len(l.hist))}
+	defer l.mu.Unlock()
+	lat, n, fresh, w := l.all.take(win)
+	ev := statsEvent{OK: l.all.ok, Errors: l.all.errors, Histogram: make([]histBucket, len(l.hist))}
 	for i, c := range l.hist {
 		le := -1.0
 		if i < len(histBounds) {
@@ -135,13 +165,37 @@ func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
 		}
 		ev.Histogram[i] = histBucket{LeMS: le, Count: c}
 	}
-	l.mu.Unlock()
-	if win > 0 {
-		ev.RPS = round2(float64(n) / win.Seconds())
+	if w > 0 {
+		ev.RPS = round2(float64(n) / w.Seconds())
 	}
-	slices.Sort(lat)
 	ev.P50MS, ev.P90MS, ev.P99MS = round2(ms(experiment.Percentile(lat, 0.50))), round2(ms(experiment.Percentile(lat, 0.90))), round2(ms(experiment.Percentile(lat, 0.99)))
+	for i := range l.groups {
+		g := &l.groups[i]
+		lat, n, _, w := g.take(win)
+		gs := groupStats{Name: l.names[i], OK: g.ok, Errors: g.errors,
+			P50MS: round2(ms(experiment.Percentile(lat, 0.50))), P99MS: round2(ms(experiment.Percentile(lat, 0.99)))}
+		if w > 0 {
+			gs.RPS = round2(float64(n) / w.Seconds())
+		}
+		ev.Groups = append(ev.Groups, gs)
+	}
 	return ev, fresh
+}
+
+// take ends the current window (of length win) and returns its latencies,
+// sorted, and results over the window w they are taken over (joined to the
+// previous one when shorter than minStatsWindow), and how many results
+// are new.
+func (t *tallyWindow) take(win time.Duration) (lat []time.Duration, n, fresh int, w time.Duration) {
+	lat, n, w = t.window, t.winN, win
+	t.window, t.winN = nil, 0
+	fresh = n
+	if win < minStatsWindow && t.prevWin > 0 {
+		lat, n, w = append(slices.Clone(t.prev), lat...), n+t.prevN, win+t.prevWin
+	}
+	t.prev, t.prevN, t.prevWin = lat, n, w
+	slices.Sort(lat)
+	return lat, n, fresh, w
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
@@ -192,6 +246,9 @@ type modelResult struct {
 	Deaths     int    `json:"deaths"`
 	Kills      int    `json:"kills"`
 	DeathCause string `json:"death_cause,omitempty"`
+	// Groups are each load group's results, in the load's order (a load
+	// with groups only).
+	Groups []groupResult `json:"groups,omitempty"`
 	// Error is set when the model could not be run.
 	Error string `json:"error,omitempty"`
 }

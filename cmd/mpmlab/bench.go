@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,7 +43,17 @@ type benchResult struct {
 	CPUPerRequest time.Duration  `json:"cpu_per_request_ns"`
 	CPURatio      float64        `json:"cpu_ratio,omitempty"`
 	Server        *serverSummary `json:"server,omitempty"`
-	Error         string         `json:"error,omitempty"` // why this model could not be measured
+	// Groups are each load group's part (a load of several groups, or
+	// given by --load).
+	Groups []benchGroup `json:"groups,omitempty"`
+	Error  string       `json:"error,omitempty"` // why this model could not be measured
+}
+
+// benchGroup is one load group's part of a result.
+type benchGroup struct {
+	Name    string           `json:"name"`
+	Summary *loadgen.Summary `json:"summary"`
+	Server  *serverSummary   `json:"server,omitempty"`
 }
 
 // serverSummary is what the workers measured of the requests that got a
@@ -62,51 +73,130 @@ type percentiles struct {
 
 type hold struct {
 	NS    time.Duration `json:"ns"`
-	Path  string        `json:"path"`  // the request URI, path and query
-	Where string        `json:"where"` // the position in the handler's source, "main.go:22"
+	Group string        `json:"group,omitempty"` // the request's load group
+	Path  string        `json:"path"`            // the request URI, path and query
+	Where string        `json:"where"`           // the position in the handler's source, "main.go:22"
 }
 
 // phaseCollector gathers the phases the workers send back, from the load
-// generator's goroutines.
+// generator's goroutines: the whole load's, and each group's.
 type phaseCollector struct {
-	mu            sync.Mutex
+	mu     sync.Mutex
+	all    phases
+	groups []phases // by loadgen.Result.Group
+	paths  []string // each group's request URI
+}
+
+// phases are the server-side phases of a stream of requests.
+type phases struct {
 	wait, service []time.Duration
 	hold          hold
 }
 
+func newPhaseCollector(names, paths []string) *phaseCollector {
+	c := &phaseCollector{groups: make([]phases, len(paths)), paths: paths}
+	for i := range c.groups {
+		c.groups[i].hold.Group, c.groups[i].hold.Path = names[i], paths[i]
+	}
+	return c
+}
+
 func (c *phaseCollector) onResult(r loadgen.Result) {
 	p, ok := models.ParsePhases(r.Header.Get(models.PhasesHeader))
-	if !ok || r.Err != nil {
+	if !ok || r.Err != nil || r.Group < 0 || r.Group >= len(c.groups) {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.wait = append(c.wait, p.Wait)
-	c.service = append(c.service, p.Service)
-	if p.Hold > c.hold.NS {
-		c.hold = hold{NS: p.Hold, Where: p.Where}
+	c.all.add(p)
+	c.groups[r.Group].add(p)
+	if c.all.hold.NS == c.groups[r.Group].hold.NS {
+		c.all.hold = c.groups[r.Group].hold // the group's is the load's longest: name it
 	}
 }
 
-// summary returns the collected phases (nil if none came back); path is
-// the load's request URI.
-func (c *phaseCollector) summary(model models.Model, path string) *serverSummary {
+func (ph *phases) add(p models.RequestPhases) {
+	ph.wait = append(ph.wait, p.Wait)
+	ph.service = append(ph.service, p.Service)
+	if p.Hold > ph.hold.NS {
+		ph.hold.NS, ph.hold.Where = p.Hold, p.Where
+	}
+}
+
+// summary returns the collected phases of the whole load and of each
+// group (nil where none came back).
+func (c *phaseCollector) summary(model models.Model) (*serverSummary, []*serverSummary) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.wait) == 0 {
+	loop := false
+	if p, _ := models.PolicyOf(model); p != nil {
+		loop = p.Loop()
+	}
+	groups := make([]*serverSummary, len(c.groups))
+	for i := range c.groups {
+		groups[i] = c.groups[i].summary(loop)
+	}
+	return c.all.summary(loop), groups
+}
+
+func (ph *phases) summary(loop bool) *serverSummary {
+	if len(ph.wait) == 0 {
 		return nil
 	}
 	pct := func(d []time.Duration) percentiles {
 		slices.Sort(d)
 		return percentiles{P50: experiment.Percentile(d, 0.50), P99: experiment.Percentile(d, 0.99)}
 	}
-	s := &serverSummary{Wait: pct(c.wait), Service: pct(c.service)}
-	if p, _ := models.PolicyOf(model); p != nil && p.Loop() {
-		h := c.hold
-		h.Path = path
+	s := &serverSummary{Wait: pct(ph.wait), Service: pct(ph.service)}
+	if loop {
+		h := ph.hold
 		s.LongestHold = &h
 	}
 	return s
+}
+
+// benchLoad is the load bench sends to each target: the load generator's
+// groups, each with its request URI, for the target's base URL.
+type benchLoad struct {
+	load  loadgen.Load
+	names []string
+	paths []string
+}
+
+// at returns the load against base ("http://127.0.0.1:PORT").
+func (b benchLoad) at(base string) loadgen.Load {
+	l := b.load
+	l.Groups = slices.Clone(l.Groups)
+	for i := range l.Groups {
+		l.Groups[i].URL = base + b.paths[i]
+	}
+	return l
+}
+
+// grouped reports whether the load is reported group by group.
+func (b benchLoad) grouped() bool { return len(b.paths) > 1 || b.names[0] != "" }
+
+// loadFile reads a load object, as an experiment's "load" (one group or
+// several), from path.
+func loadFile(path string) (benchLoad, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return benchLoad{}, usageError{err}
+	}
+	var l experiment.Load
+	if err := experiment.DecodeJSON(bytes.NewReader(data), &l); err != nil {
+		return benchLoad{}, usagef("--load %s: %v", path, err)
+	}
+	l = l.Normalize()
+	if err := l.Validate(); err != nil {
+		return benchLoad{}, usagef("--load %s: %v", path, err)
+	}
+	b := benchLoad{load: loadgen.FromExperiment(l, "", 0)}
+	for _, g := range l.Traffic() {
+		b.names = append(b.names, g.Name)
+		b.paths = append(b.paths, g.Path)
+	}
+	return b, nil
 }
 
 const benchDescription = `
@@ -120,6 +210,14 @@ loop (--rate requests per second on a fixed schedule, whatever the server
 does): closed loops hide queueing delay (coordinated omission), open loops
 show it. --baseline also measures the same handler built natively and served
 by Go's net/http, and reports each model's req/s as a ratio of it.
+
+--load FILE reads the load from FILE in place of the load flags: a load
+object as in an experiment's JSON, one request or several groups run at once
+(as k6's scenarios), each with its own request and arrival, e.g.
+  {"groups": [{"name": "fast", "path": "/hello", "concurrency": 10},
+              {"name": "slow", "path": "/?ms=200", "rate": 2, "concurrency": 4}],
+   "duration_ms": 8000}
+Each group is then reported on its own as well.
 
 --json prints {"results": [...]} where each result has:
   model      process, thread, reactor, event or native
@@ -142,6 +240,7 @@ by Go's net/http, and reports each model's req/s as a ratio of it.
              longest_hold {ns, path, where} (reactor): the longest time one
                request held the loop while nothing else could, its request
                URI, and the position in the handler's source that held it
+  groups     with --load: [{name, summary, server}], each group's own
   error      set when the model could not be measured`
 
 func benchCmd(args []string) error {
@@ -156,6 +255,7 @@ func benchCmd(args []string) error {
 	think := fs.Duration("think", 0, "closed loop: each client waits this long after a response before its next request, its connection kept (e.g. 1s)")
 	keepalive := fs.Bool("client-keepalive", true, "clients reuse connections (the server's --keepalive must allow it)")
 	path := fs.String("path", "/", "request path and query, e.g. /?ms=50")
+	loadPath := fs.String("load", "", "read the load from this JSON file (an experiment's load object, groups allowed) in place of the load flags")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	baseline := fs.Bool("baseline", false, "also measure the handler built natively (net/http) and report ratios")
 	phases := fs.Bool("server-phases", true, "measure each request's server-side wait and service (false: without that bookkeeping, to see its cost)")
@@ -178,15 +278,23 @@ func benchCmd(args []string) error {
 			return err
 		}
 	}
-	load := loadgen.Config{Concurrency: *concurrency, Requests: *requests, Rate: *rate, Think: *think, KeepAlive: *keepalive, URL: "http://127.0.0.1:1" + *path}
-	if *requests == 0 {
-		load.Duration = *duration
+	var load benchLoad
+	if *loadPath != "" {
+		if load, err = loadFile(*loadPath); err != nil {
+			return err
+		}
+	} else {
+		if !strings.HasPrefix(*path, "/") {
+			return usagef("path %q must start with /", *path)
+		}
+		c := loadgen.Config{Concurrency: *concurrency, Requests: *requests, Rate: *rate, Think: *think, KeepAlive: *keepalive, URL: "http://127.0.0.1:1" + *path}
+		if *requests == 0 {
+			c.Duration = *duration
+		}
+		load = benchLoad{load: loadgen.Load{Groups: []loadgen.Group{{Config: c}}}, names: []string{""}, paths: []string{*path}}
 	}
-	if err := load.Validate(); err != nil {
+	if err := load.at("http://127.0.0.1:1").Validate(); err != nil {
 		return usageError{err}
-	}
-	if !strings.HasPrefix(*path, "/") {
-		return usagef("path %q must start with /", *path)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -197,13 +305,13 @@ func benchCmd(args []string) error {
 	}
 	var results []benchResult
 	if *baseline {
-		results = append(results, benchNative(ctx, pos[0], load, *path))
+		results = append(results, benchNative(ctx, pos[0], load))
 	}
 	for _, model := range list {
 		cfg, _ := m.config(model, art.Path)
 		cfg.NoPhases = !*phases
 		fmt.Fprintf(os.Stderr, "bench: %s: starting workers...\n", model)
-		results = append(results, benchModel(ctx, cfg, load, *path))
+		results = append(results, benchModel(ctx, cfg, load))
 		if ctx.Err() != nil {
 			break
 		}
@@ -223,11 +331,11 @@ func benchCmd(args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"results": results})
 	}
-	return printBench(os.Stdout, results, load)
+	return printBench(os.Stdout, results)
 }
 
 // benchModel starts one model, warms it up, loads it and stops it.
-func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, path string) (res benchResult) {
+func benchModel(ctx context.Context, cfg models.Config, bl benchLoad) (res benchResult) {
 	res = benchResult{Model: string(cfg.Model)}
 	sup, err := models.Start(ctx, cfg)
 	if err != nil {
@@ -235,13 +343,24 @@ func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, pat
 		return res
 	}
 	defer sup.Close()
-	load.URL = sup.URL() + path
-	var phases phaseCollector
+	load := bl.at(sup.URL())
+	phases := newPhaseCollector(bl.names, bl.paths)
 	if !cfg.NoPhases {
-		load.Header = http.Header{models.PhasesHeader: {"1"}}
+		for i := range load.Groups {
+			h := load.Groups[i].Header.Clone()
+			if h == nil {
+				h = http.Header{}
+			}
+			h.Set(models.PhasesHeader, "1")
+			load.Groups[i].Header = h
+		}
 		load.OnResult = phases.onResult
 	}
-	defer func() { res.Server = phases.summary(cfg.Model, path) }()
+	defer func() {
+		var groups []*serverSummary
+		res.Server, groups = phases.summary(cfg.Model)
+		res.Groups = groupsOf(bl, res.Summary, groups)
+	}()
 	var mem memory
 	res.Summary, mem, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
 		memory: func() memory { return memoryOf(sup.PIDs()) },
@@ -252,6 +371,26 @@ func benchModel(ctx context.Context, cfg models.Config, load loadgen.Config, pat
 		res.Error = err.Error()
 	}
 	return res
+}
+
+// groupsOf is each group's part of a result (nil for a load not reported
+// by group); it moves the groups' summaries out of the whole's.
+func groupsOf(bl benchLoad, sum *loadgen.Summary, server []*serverSummary) []benchGroup {
+	if sum == nil || !bl.grouped() {
+		if sum != nil {
+			sum.Groups = nil
+		}
+		return nil
+	}
+	out := make([]benchGroup, len(sum.Groups))
+	for i, g := range sum.Groups {
+		out[i] = benchGroup{Name: g.Name, Summary: g.Summary}
+		if i < len(server) {
+			out[i].Server = server[i]
+		}
+	}
+	sum.Groups = nil
+	return out
 }
 
 // benchTarget is what drive reads of the server under load.
@@ -275,20 +414,18 @@ func memoryOf(pids []int) memory {
 // drive warms the server up, runs the load, samples the workers' memory
 // near its end and divides the server's CPU time over the load by the
 // requests answered.
-func drive(ctx context.Context, load loadgen.Config, srv benchTarget) (*loadgen.Summary, memory, time.Duration, error) {
-	warm := load
-	warm.Requests, warm.Duration, warm.Rate, warm.Think, warm.OnResult = min(50, max(load.Concurrency, 10)), 0, 0, 0, nil
-	loadgen.Run(ctx, warm)
+func drive(ctx context.Context, load loadgen.Load, srv benchTarget) (*loadgen.Summary, memory, time.Duration, error) {
+	loadgen.RunLoad(ctx, warmUp(load))
 	// Sample memory at about 80% of a duration-bound run, else once the
 	// run ends. The sampler reports on a channel of its own, so the end of
 	// the load can never race its send.
 	var mem memory
 	sampled := make(chan memory, 1)
 	loadDone := make(chan struct{})
-	if load.Duration > 0 {
+	if d := loadDuration(load); d > 0 {
 		go func() {
 			select {
-			case <-time.After(load.Duration * 8 / 10):
+			case <-time.After(d * 8 / 10):
 				sampled <- srv.memory()
 			case <-loadDone:
 				close(sampled)
@@ -298,7 +435,7 @@ func drive(ctx context.Context, load loadgen.Config, srv benchTarget) (*loadgen.
 		close(sampled)
 	}
 	cpu0 := srv.cpu()
-	sum, err := loadgen.Run(ctx, load)
+	sum, err := loadgen.RunLoad(ctx, load)
 	cpu := srv.cpu() - cpu0
 	close(loadDone)
 	if v, ok := <-sampled; ok {
@@ -313,9 +450,42 @@ func drive(ctx context.Context, load loadgen.Config, srv benchTarget) (*loadgen.
 	return sum, mem, perRequest, err
 }
 
+// warmUp is a short closed-loop load of each group's request, to bring the
+// server's caches in before the measured load.
+func warmUp(load loadgen.Load) loadgen.Load {
+	warm := loadgen.Load{Groups: slices.Clone(load.Groups), Requests: 50}
+	for i := range warm.Groups {
+		g := &warm.Groups[i].Config
+		g.Requests, g.Duration, g.Rate, g.Think = min(50, max(g.Concurrency, 10)), 0, 0, 0
+		if g.Concurrency == 0 {
+			g.Concurrency = 10
+		}
+	}
+	return warm
+}
+
+// loadDuration is how long a load bound by time runs, or 0 if requests
+// may end it first.
+func loadDuration(load loadgen.Load) time.Duration {
+	if load.Duration > 0 {
+		return load.Duration
+	}
+	if load.Requests > 0 {
+		return 0
+	}
+	var d time.Duration
+	for _, g := range load.Groups {
+		if g.Requests > 0 || g.Duration == 0 {
+			return 0
+		}
+		d = max(d, g.Duration)
+	}
+	return d
+}
+
 // benchNative builds the handler for this machine and measures Go's own
 // net/http serving it: the baseline.
-func benchNative(ctx context.Context, path string, load loadgen.Config, reqPath string) benchResult {
+func benchNative(ctx context.Context, path string, bl benchLoad) benchResult {
 	res := benchResult{Model: "native"}
 	fmt.Fprintf(os.Stderr, "bench: native: building the baseline...\n")
 	art, err := buildHandler(ctx, path, runtime.TargetNative, runtime.DefaultBuildTimeout, os.Stderr)
@@ -342,7 +512,7 @@ func benchNative(ctx context.Context, path string, load loadgen.Config, reqPath 
 		return res
 	}
 	go io.Copy(io.Discard, out)
-	load.URL = "http://" + ln + reqPath
+	load := bl.at("http://" + ln)
 	pid := cmd.Process.Pid
 	var mem memory
 	res.Summary, mem, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
@@ -350,6 +520,7 @@ func benchNative(ctx context.Context, path string, load loadgen.Config, reqPath 
 		cpu:    func() time.Duration { return models.ProcessCPU(pid) },
 	})
 	res.Workers, res.RSSKB, res.PSSKB = mem.processes, mem.rssKB, mem.pssKB
+	res.Groups = groupsOf(bl, res.Summary, nil)
 	if err != nil {
 		res.Error = err.Error()
 	}
@@ -366,7 +537,7 @@ func freePort() (string, error) {
 	return addr, nil
 }
 
-func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
+func printBench(w io.Writer, results []benchResult) error {
 	var names []string
 	var sums []*loadgen.Summary
 	for _, r := range results {
@@ -392,6 +563,9 @@ func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
 		if line := r.Server.text(); line != "" {
 			fmt.Fprintf(w, "Server side (measured in the workers):\n  %s\n", line)
 		}
+		for _, g := range r.Groups {
+			fmt.Fprintf(w, "Group %s: %s\n", g.Name, g.text())
+		}
 		fmt.Fprintln(w)
 		name := r.Model
 		if r.Ratio > 0 {
@@ -404,7 +578,13 @@ func printBench(w io.Writer, results []benchResult, load loadgen.Config) error {
 		if err := loadgen.WriteTable(w, names, sums); err != nil {
 			return err
 		}
-		return writeServerTable(w, results)
+		if err := writeServerTable(w, results); err != nil {
+			return err
+		}
+		return writeGroupTable(w, results)
+	}
+	if len(sums) == 1 && len(results[len(results)-1].Groups) > 0 {
+		return writeGroupTable(w, results)
 	}
 	if len(sums) == 0 {
 		return errors.New("no model could be measured")
@@ -420,7 +600,11 @@ func (s *serverSummary) text() string {
 	f := loadgen.FormatDuration
 	t := fmt.Sprintf("wait p50 %s p99 %s, service p50 %s p99 %s", f(s.Wait.P50), f(s.Wait.P99), f(s.Service.P50), f(s.Service.P99))
 	if h := s.LongestHold; h != nil && h.NS > 0 {
-		t += fmt.Sprintf("; the loop was held %s by %s", f(h.NS), h.Path)
+		by := h.Path
+		if h.Group != "" && h.Group != h.Path {
+			by = h.Group + " (" + h.Path + ")"
+		}
+		t += fmt.Sprintf("; the loop was held %s by %s", f(h.NS), by)
 		if h.Where != "" {
 			t += " at " + h.Where
 		}
@@ -459,6 +643,43 @@ func writeServerTable(w io.Writer, results []benchResult) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Model, cpu,
 			f(r.Summary.Latency.P50), f(r.Server.Wait.P50), f(r.Server.Service.P50),
 			f(r.Summary.Latency.P99), f(r.Server.Wait.P99), f(r.Server.Service.P99), held)
+	}
+	return tw.Flush()
+}
+
+// text is a group's line under its model's summary.
+func (g benchGroup) text() string {
+	s := g.Summary
+	if s == nil {
+		return "not measured"
+	}
+	f := loadgen.FormatDuration
+	t := fmt.Sprintf("%d requests (%d errors), %.1f req/s, p50 %s p99 %s", s.Requests, s.Errors, s.RPS, f(s.Latency.P50), f(s.Latency.P99))
+	if line := g.Server.text(); line != "" {
+		t += "; server " + line
+	}
+	return t
+}
+
+// writeGroupTable prints each group under each model: how one kind of
+// request fared beside the others.
+func writeGroupTable(w io.Writer, results []benchResult) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nname\tgroup\trequests\treq/s\tp50\tp99\tserver wait p99\tservice p99\tfailed")
+	f := loadgen.FormatDuration
+	for _, r := range results {
+		for _, g := range r.Groups {
+			s := g.Summary
+			if s == nil {
+				continue
+			}
+			wait, service := "-", "-"
+			if g.Server != nil {
+				wait, service = f(g.Server.Wait.P99), f(g.Server.Service.P99)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%s\t%s\t%s\t%s\t%d\n", r.Model, g.Name, s.Requests, s.RPS,
+				f(s.Latency.P50), f(s.Latency.P99), wait, service, s.Requests-s.Succeeded)
+		}
 	}
 	return tw.Flush()
 }
