@@ -37,7 +37,7 @@ func TestBrowserLoopPicture(t *testing.T) {
 
 	t.Run("cpu holds the loop", func(t *testing.T) {
 		tb.t = t
-		tb.set("example", "cpu", "load.path", "/?ms=200", "load.rate", "0", "load.concurrency", "10",
+		tb.set("example", "cpu", "groups", "none", "load.path", "/?ms=200", "load.rate", "0", "load.concurrency", "10",
 			"load.requests", "20", "load.duration_ms", "0", "load.keepalive", "true")
 		start("reactor")
 		// The live view comes on screen by itself.
@@ -102,7 +102,7 @@ func TestBrowserLoopPicture(t *testing.T) {
 
 	t.Run("threads in parallel", func(t *testing.T) {
 		tb.t = t
-		tb.set("example", "cpu", "load.path", "/?ms=200", "load.rate", "0", "load.concurrency", "4",
+		tb.set("example", "cpu", "groups", "none", "load.path", "/?ms=200", "load.rate", "0", "load.concurrency", "4",
 			"load.requests", "12", "load.duration_ms", "0", "load.keepalive", "true",
 			"model", "thread", "knobs.processes", "1", "knobs.threads_per_child", "4")
 		start("thread")

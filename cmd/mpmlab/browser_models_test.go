@@ -478,7 +478,7 @@ func TestBrowserRunInBrowser(t *testing.T) {
 		return tb.evalFloat(`+document.querySelector("` + sel + `").dataset.ms`), tb.evalFloat(fmt.Sprintf(`mpmlabBrowser.heartbeat.maxGapSince(%f)`, since))
 	}
 
-	tb.set("example", "cpu", "load.path", "/?ms=100", "load.concurrency", "2", "load.requests", "6", "load.duration_ms", "0", "load.rate", "0")
+	tb.set("example", "cpu", "groups", "none", "load.path", "/?ms=100", "load.concurrency", "2", "load.requests", "6", "load.duration_ms", "0", "load.rate", "0")
 	tb.choose("browser-model", "page-loop")
 	page, gap := runInBrowser("page-loop")
 	shown := tb.evalFloat(`+document.getElementById("heartbeat").dataset.maxGapMs`)

@@ -32,7 +32,7 @@ func TestBrowserShareService(t *testing.T) {
 	// The sender: a reactor run of the cpu example, then Share.
 	sender := newTab(t, browser, false)
 	sender.open(host.URL + "/")
-	sender.set("example", "cpu", "load.path", "/?ms=100", "load.concurrency", "4", "load.requests", "12",
+	sender.set("example", "cpu", "groups", "none", "load.path", "/?ms=100", "load.concurrency", "4", "load.requests", "12",
 		"load.duration_ms", "0", "load.rate", "0")
 	sender.set("source", sender.state().Source+"\n// shared "+time.Now().Format(time.RFC3339Nano)+"\n")
 	sender.choose("browser-model", "worker-pool")

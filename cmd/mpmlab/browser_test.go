@@ -216,6 +216,12 @@ window.T = {
     el.dispatchEvent(new Event("input", {bubbles: true}));
     el.dispatchEvent(new Event("change", {bubbles: true}));
   },
+  noGroups() {
+    document.querySelectorAll(".remove-group").forEach(b => b.click());
+    const n = document.getElementById("f-load-name");
+    n.value = "";
+    n.dispatchEvent(new Event("input", {bubbles: true}));
+  },
   choose(id, v) {
     const el = document.getElementById(id);
     el.value = v;
@@ -261,6 +267,8 @@ func (tb *tab) set(kv ...string) {
 			js = "T.choose(\"examples\", " + v + ")"
 		case "source":
 			js = "T.source(" + v + ")"
+		case "groups": // "none": the load is one group, the form's own fields
+			js = "T.noGroups()"
 		default:
 			if kv[i+1] == "true" || kv[i+1] == "false" {
 				v = kv[i+1]
@@ -352,7 +360,7 @@ func TestBrowserPlayground(t *testing.T) {
 		// deadline, so two cores do not stretch it). Without keep-alive: a
 		// keep-alive connection holds its thread until it times out (as
 		// in Apache), which is another experiment.
-		tb.set("example", "cpu", "load.path", "/?ms=50", "load.rate", "40", "load.concurrency", "40",
+		tb.set("example", "cpu", "groups", "none", "load.path", "/?ms=50", "load.rate", "40", "load.concurrency", "40",
 			"load.requests", "40", "load.duration_ms", "0", "load.keepalive", "false")
 		if src := tb.state().Source; !strings.Contains(src, "guest.Compute") {
 			t.Fatalf("the cpu example is not in the editor:\n%s", src)

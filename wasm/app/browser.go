@@ -266,6 +266,8 @@ func (a *app) loadBrowser(r *browserRun, load experiment.Load, key string, start
 	B := global.Get("mpmlabBrowser")
 	now := func() float64 { return B.Get("heartbeat").Call("now").Float() }
 	v := live.New("reactor") // lanes that serve many requests at once
+	v.Groups = groupNames(load)
+	showGroupLegend(v.Groups)
 	a.views[r.model] = v
 	delete(a.finals, v)
 	a.view = v
@@ -283,8 +285,6 @@ func (a *app) loadBrowser(r *browserRun, load experiment.Load, key string, start
 	if total == 0 && load.DurationMS == 0 {
 		total = experiment.DefaultRequests
 	}
-	reqInit := global.Get("Object").New()
-	reqInit.Set("method", load.Method)
 
 	var (
 		mu       sync.Mutex
@@ -292,72 +292,105 @@ func (a *app) loadBrowser(r *browserRun, load experiment.Load, key string, start
 		inflight int
 		wg       sync.WaitGroup
 	)
-	// next claims a request, or reports the load is over.
-	next := func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.stopped || (total > 0 && sent >= total) || now() >= deadline {
-			return false
-		}
-		sent++
-		return true
+	// Each group of the load (one, for a load without groups) sends its
+	// own request at its own arrival; the whole load's bounds end them all.
+	groups := load.Traffic()
+	if len(load.Groups) == 0 {
+		total, deadline = 0, math.Inf(1) // the one group's own bounds are the load's
 	}
-	send := func(intended float64) {
-		mu.Lock()
-		inflight++
-		r.seq++
-		id := r.seq
-		mu.Unlock()
-		p := B.Call("fetch", load.Path, reqInit)
-		lane := laneOf(p.Get("worker").String())
-		start := now()
-		if intended > 0 {
-			start = min(start, intended)
+	for _, g := range groups {
+		gDeadline := deadline
+		if g.DurationMS > 0 {
+			gDeadline = min(gDeadline, t0+float64(g.DurationMS))
 		}
-		v.AddTrace(&live.Trace{Events: []live.Event{{Kind: "req_start", T: int64(start * 1e6), Process: lane, Req: id}}})
-		res, err := await(p)
-		var br browserResult
-		if err != nil {
-			br = browserResult{Error: err.Error(), T0: intended, T1: now()}
-		} else {
-			json.Unmarshal([]byte(global.Get("JSON").Call("stringify", res).String()), &br)
+		gTotal, gSent := g.Requests, 0
+		if gTotal == 0 && g.DurationMS == 0 && total == 0 && math.IsInf(deadline, 1) {
+			gTotal = experiment.DefaultRequests
 		}
-		if intended > 0 && intended < br.T0 { // open loop: waited for a slot
-			br.MS += br.T0 - intended
-			br.T0 = intended
-		}
-		mu.Lock()
-		inflight--
-		mu.Unlock()
-		r.mu.Lock()
-		r.results = append(r.results, br)
-		r.mu.Unlock()
-		a.endBrowserSpan(v, r.model, lane, id, &br)
-	}
-	if load.Rate > 0 {
-		slots := make(chan struct{}, load.Concurrency)
-		for i := 0; next(); i++ {
-			at := t0 + float64(i)*1000/load.Rate
-			if d := at - now(); d > 0 {
-				time.Sleep(time.Duration(d * float64(time.Millisecond)))
+		// next claims a request of the group, or reports its load is over.
+		next := func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.stopped || (total > 0 && sent >= total) || (gTotal > 0 && gSent >= gTotal) || now() >= gDeadline {
+				return false
 			}
-			slots <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				send(at)
-				<-slots
-			}()
+			sent++
+			gSent++
+			return true
 		}
-	} else {
-		for range load.Concurrency {
+		reqInit := global.Get("Object").New()
+		reqInit.Set("method", g.Method)
+		if g.Body != "" && g.Method != "GET" && g.Method != "HEAD" {
+			reqInit.Set("body", g.Body)
+		}
+		if len(g.Headers) > 0 {
+			h := global.Get("Object").New()
+			for k, v := range g.Headers {
+				h.Set(k, v)
+			}
+			reqInit.Set("headers", h)
+		}
+		send := func(intended float64) {
+			mu.Lock()
+			inflight++
+			r.seq++
+			id := r.seq
+			mu.Unlock()
+			p := B.Call("fetch", g.Path, reqInit)
+			lane := laneOf(p.Get("worker").String())
+			start := now()
+			if intended > 0 {
+				start = min(start, intended)
+			}
+			v.AddTrace(&live.Trace{Events: []live.Event{{Kind: "req_start", T: int64(start * 1e6), Process: lane, Req: id, Group: g.Name}}})
+			res, err := await(p)
+			var br browserResult
+			if err != nil {
+				br = browserResult{Error: err.Error(), T0: intended, T1: now()}
+			} else {
+				json.Unmarshal([]byte(global.Get("JSON").Call("stringify", res).String()), &br)
+			}
+			if intended > 0 && intended < br.T0 { // open loop: waited for a slot
+				br.MS += br.T0 - intended
+				br.T0 = intended
+			}
+			mu.Lock()
+			inflight--
+			mu.Unlock()
+			r.mu.Lock()
+			r.results = append(r.results, br)
+			r.mu.Unlock()
+			a.endBrowserSpan(v, r.model, lane, id, &br)
+		}
+		if g.Rate > 0 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for next() {
-					send(0)
+				slots := make(chan struct{}, g.Concurrency)
+				for i := 0; next(); i++ {
+					at := t0 + float64(i)*1000/g.Rate
+					if d := at - now(); d > 0 {
+						time.Sleep(time.Duration(d * float64(time.Millisecond)))
+					}
+					slots <- struct{}{}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						send(at)
+						<-slots
+					}()
 				}
 			}()
+		} else {
+			for range g.Concurrency {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next() {
+						send(0)
+					}
+				}()
+			}
 		}
 	}
 

@@ -93,6 +93,7 @@ type form struct {
 	el, model, modelErr js.Value
 	fields              []*field
 	byName              map[string]*field
+	groups              *groupEditor
 	onChange            func()
 }
 
@@ -158,6 +159,7 @@ func newForm() *form {
 	}
 	build(byID("knobs"), knobFields())
 	build(byID("load"), loadFields())
+	f.groups = newGroupEditor(f)
 	on(f.model, "change", func(js.Value) {
 		f.syncModel()
 		f.changed()
@@ -187,6 +189,7 @@ func (f *form) Set(e experiment.Experiment) {
 	}
 	f.model.Set("value", e.Model)
 	f.syncModel()
+	e.Load = f.groups.view(e.Load)
 	for _, fl := range f.fields {
 		switch fl.kind {
 		case intField:
@@ -242,7 +245,7 @@ func (f *form) Get(e *experiment.Experiment) error {
 			*fl.textp(e) = v
 		}
 	}
-	return nil
+	return f.groups.read(&e.Load)
 }
 
 // ShowError shows an API or validation error next to the field it names
@@ -255,6 +258,16 @@ func (f *form) ShowError(msg string) bool {
 		setText(f.modelErr, msg)
 		show(f.modelErr, true)
 		return true
+	}
+	// In a load of groups, the first group's fields are the load's own.
+	if rest, ok := strings.CutPrefix(name, "load.groups[0]."); ok && rest != "name" {
+		name = "load." + rest
+	}
+	if in, ok := f.groups.input(name); ok {
+		// Marked here; the message shows where the caller shows others.
+		in.Call("setAttribute", "aria-invalid", "true")
+		in.Call("focus")
+		return false
 	}
 	fl, ok := f.byName[name]
 	if !ok {
@@ -273,6 +286,7 @@ func (f *form) ShowError(msg string) bool {
 
 func (f *form) clearErrors() {
 	show(f.modelErr, false)
+	f.groups.clearErrors()
 	for _, fl := range f.fields {
 		if !fl.err.Get("hidden").Bool() {
 			show(fl.err, false)

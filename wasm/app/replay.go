@@ -91,7 +91,7 @@ func (a *app) replay(e experiment.Experiment) {
 	}
 	plain := e
 	plain.Browser, plain.Recording, plain.BrowserBuild = nil, "", ""
-	r := &run{key: rowKey(plain), replay: true}
+	r := &run{key: rowKey(plain), replay: true, groups: groupNames(plain.Load)}
 	a.run = r
 	a.running(true)
 	showRecording(&rec.Machine)

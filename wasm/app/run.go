@@ -26,6 +26,16 @@ type run struct {
 	rec     *record.Recorder // the stream as it came (a share carries it)
 	t0      float64          // performance.now() when the stream opened
 	replay  bool             // a recording replayed, not a run
+	groups  []string         // the load's groups, whose colours the views draw
+}
+
+// groupNames are the names of a load's groups (none for a load without).
+func groupNames(l experiment.Load) []string {
+	var names []string
+	for _, g := range l.Normalize().Groups {
+		names = append(names, g.Name)
+	}
+	return names
 }
 
 // rowKey identifies an experiment apart from its model: compare rows with
@@ -62,7 +72,7 @@ func (a *app) startRun(compare bool) {
 		return
 	}
 	a.ed.SetDiagnostics(nil)
-	r := &run{key: rowKey(e), host: true, shareID: e.ShareID(), rec: &record.Recorder{}}
+	r := &run{key: rowKey(e), host: true, shareID: e.ShareID(), rec: &record.Recorder{}, groups: groupNames(e.Load)}
 	a.run = r
 	a.running(true)
 	setText(byID("status"), "starting…")
@@ -247,6 +257,8 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 		case "starting":
 			delete(a.finals, a.views[m.Model])
 			v := live.New(m.Model)
+			v.Groups = r.groups
+			showGroupLegend(r.groups)
 			a.views[m.Model] = v
 			a.view = v
 			a.resetLive(m.Model)
@@ -375,6 +387,54 @@ func (a *app) showStats(s *live.Stats) {
 			" · Reading: " + itoa(c.Reading) + " · Writing: " + itoa(c.Writing) + " · Waiting: " + itoa(c.Waiting)
 	}
 	setText(byID("stub-status"), conns)
+	a.showGroupStats(s.Groups)
+}
+
+// showGroupLegend names the load's groups by the colour of the stripe
+// their requests' bars carry in the timeline.
+func showGroupLegend(groups []string) {
+	el := byID("group-legend")
+	clearChildren(el)
+	show(el, len(groups) > 1)
+	if len(groups) > 1 {
+		el.Call("append", "load groups (the stripe on each bar): ")
+	}
+	for i, g := range groups {
+		sw := create("i", "group-swatch", "")
+		sw.Get("style").Set("background", live.GroupColor(i))
+		item := create("span", "", "")
+		setData(item, "group", g)
+		item.Call("append", sw, g+" ")
+		el.Call("appendChild", item)
+	}
+}
+
+// showGroupStats shows each load group's figures over the last window: how
+// the innocent group fares beside the slow one, as it happens.
+func (a *app) showGroupStats(groups []live.GroupStats) {
+	table := byID("group-stats")
+	show(table, len(groups) > 0)
+	body := query(table, "tbody")
+	clearChildren(body)
+	for i, g := range groups {
+		tr := create("tr", "", "")
+		setData(tr, "group", g.Name)
+		name := create("th", "", "")
+		sw := create("i", "group-swatch", "")
+		sw.Get("style").Set("background", live.GroupColor(i))
+		name.Call("append", sw, g.Name)
+		tr.Call("appendChild", name)
+		for _, c := range []struct{ stat, text string }{
+			{"rps", ftoa(g.RPS, 0)}, {"p50", live.FormatMS(g.P50MS)}, {"p99", live.FormatMS(g.P99MS)},
+			{"ok", itoa(g.OK)}, {"errors", itoa(g.Errors)},
+		} {
+			td := create("td", "", c.text)
+			setData(td, "stat", c.stat)
+			tr.Call("appendChild", td)
+		}
+		setData(query(tr, "[data-stat=p99]"), "ms", ftoa(g.P99MS, 3))
+		body.Call("appendChild", tr)
+	}
 }
 
 // showLoop writes what the loop's picture shows under the timeline: the
@@ -502,7 +562,21 @@ type summaryMsg struct {
 	} `json:"summary"`
 	RSSKB    int64  `json:"rss_kb"`
 	Sentence string `json:"sentence"`
-	Error    string `json:"error"`
+	Groups   []struct {
+		Name    string `json:"name"`
+		Summary struct {
+			Requests  int     `json:"requests"`
+			Succeeded int     `json:"succeeded"`
+			RPS       float64 `json:"rps"`
+			Latency   struct {
+				P50 int64 `json:"p50_ns"`
+				P90 int64 `json:"p90_ns"`
+				P99 int64 `json:"p99_ns"`
+			} `json:"latency"`
+		} `json:"summary"`
+		Sentence string `json:"sentence"`
+	} `json:"groups"`
+	Error string `json:"error"`
 }
 
 // showSummaryRow fills the model's row of the compare table and its curve.
@@ -550,6 +624,7 @@ func (a *app) showSummaryRow(s *summaryMsg, key string) {
 		sentence = strings.TrimSpace(sentence + " " + s.Error)
 	}
 	cell("sentence", sentence)
+	a.showGroupRows(row, s)
 	d := live.Dist{Model: s.Model, MinMS: ms(sum.Latency.Min)}
 	for _, b := range sum.Histogram {
 		d.Buckets = append(d.Buckets, live.Bucket{LeMS: ms(b.Le), Count: b.Count})
@@ -564,6 +639,38 @@ func (a *app) showSummaryRow(s *summaryMsg, key string) {
 		v.Dirty = true
 	}
 	a.queueDraw(true)
+}
+
+// showGroupRows puts a row for each load group under the model's row of
+// the compare table: the group's own figures and its sentence.
+func (a *app) showGroupRows(row js.Value, s *summaryMsg) {
+	for next := row.Get("nextElementSibling"); !next.IsNull() && next.Get("classList").Call("contains", "group-row").Bool(); next = row.Get("nextElementSibling") {
+		next.Call("remove")
+	}
+	after := row
+	for i, g := range s.Groups {
+		tr := create("tr", "group-row", "")
+		setData(tr, "model", s.Model)
+		setData(tr, "group", g.Name)
+		name := create("th", "", "")
+		sw := create("i", "group-swatch", "")
+		sw.Get("style").Set("background", live.GroupColor(i))
+		name.Call("append", sw, g.Name)
+		tr.Call("appendChild", name)
+		ms := func(ns int64) string { return live.FormatMS(float64(ns) / 1e6) }
+		sum := g.Summary
+		for _, c := range []struct{ stat, text string }{
+			{"requests", itoa(sum.Requests)}, {"rps", ftoa(sum.RPS, 1)}, {"p50", ms(sum.Latency.P50)}, {"p90", ms(sum.Latency.P90)},
+			{"p99", ms(sum.Latency.P99)}, {"errors", itoa(sum.Requests - sum.Succeeded)}, {"rss", ""}, {"sentence", g.Sentence},
+		} {
+			td := create("td", "", c.text)
+			setData(td, "stat", c.stat)
+			tr.Call("appendChild", td)
+		}
+		setData(query(tr, "[data-stat=p99]"), "ms", ftoa(float64(sum.Latency.P99)/1e6, 3))
+		after.Call("after", tr)
+		after = tr
+	}
 }
 
 // queueDraw redraws on the next animation frame (at most once a frame);

@@ -27,6 +27,7 @@ package live
 
 import (
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -56,6 +57,7 @@ type Event struct {
 	Cause   string  `json:"cause"`
 	Method  string  `json:"method"`
 	Path    string  `json:"path"`
+	Group   string  `json:"group"` // the request's load group
 	// Service is req_end's server-side service time, ns: where its handler
 	// started, when no pass segment says so.
 	Service int64 `json:"service"`
@@ -112,7 +114,24 @@ type Stats struct {
 	Scoreboard string   `json:"scoreboard"`
 	Conns      *Conns   `json:"conns"` // a loop's connections (reactor)
 	Histogram  []Bucket `json:"histogram"`
+	// Groups are each load group's figures over the same window, for a
+	// load of groups.
+	Groups []GroupStats `json:"groups"`
 }
+
+// GroupStats is one load group's part of Stats.
+type GroupStats struct {
+	Name   string  `json:"name"`
+	RPS    float64 `json:"rps"`
+	OK     int     `json:"ok"`
+	Errors int     `json:"errors"`
+	P50MS  float64 `json:"p50_ms"`
+	P99MS  float64 `json:"p99_ms"`
+}
+
+// GroupColor is the CSS colour of the load's i-th group, as the timeline
+// draws it (GroupColorOf).
+func GroupColor(i int) string { return "var(--c-" + ColorNames[GroupColorOf(i)] + ")" }
 
 // Conns are a loop's connections as nginx's stub_status counts them.
 type Conns struct {
@@ -134,6 +153,8 @@ type Req struct {
 	Served int64
 	// Label is "GET /?ms=200".
 	Label string
+	// Group is the index of its load group in View.Groups, -1 if none.
+	Group int
 }
 
 // Seg is one request's stretch on a loop: the loop ran it and nothing else.
@@ -200,10 +221,13 @@ type Point struct{ X, Y float64 }
 // View is the live view of one model's run.
 type View struct {
 	Model string
-	T0    int64 // first event, Unix ns
-	Now   int64 // latest event, Unix ns
-	Lanes []*Lane
-	Reqs  []Req
+	// Groups are the load's groups, in the order of the experiment
+	// (SetGroups): a request's group is an index in it.
+	Groups []string
+	T0     int64 // first event, Unix ns
+	Now    int64 // latest event, Unix ns
+	Lanes  []*Lane
+	Reqs   []Req
 	// Blocked spans (lane held in guest.Block); End 0 while blocked.
 	Blocked []Span
 	// KeepAlive spans: a process or thread held by an idle keep-alive
@@ -446,7 +470,7 @@ func (v *View) reqStart(e *Event) {
 			}
 		}
 	}
-	r := Req{Lane: li, Start: e.T, Label: label(e)}
+	r := Req{Lane: li, Start: e.T, Label: label(e), Group: slices.Index(v.Groups, e.Group)}
 	ck := [2]uint64{uint64(e.PID), e.Conn}
 	if at, ok := v.conns[ck]; ok {
 		if e.T-at > 1e6 { // show a wait of a millisecond or more
@@ -536,7 +560,7 @@ func (v *View) reqEnd(e *Event) {
 	if !ok { // its start was sampled away
 		li := v.lane(e.Process, e.Lane, e.PID)
 		start := e.T - e.Dur
-		r := Req{Lane: li, Start: start, Sub: min(len(v.Lanes[li].subs), MaxSubRows-1)}
+		r := Req{Lane: li, Start: start, Sub: min(len(v.Lanes[li].subs), MaxSubRows-1), Group: slices.Index(v.Groups, e.Group)}
 		v.push(r)
 		ri = len(v.Reqs) - 1
 		if start < v.T0 {

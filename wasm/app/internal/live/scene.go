@@ -43,6 +43,14 @@ const (
 	CKeep      // a process or thread held by an idle keep-alive connection
 	CCallout   // a long hold called out on the charts
 	CHoldText  // a label on a hold
+	CGroup0    // the load's first group; the next ones follow
+	CGroup1
+	CGroup2
+	CGroup3
+	CGroup4
+	CGroup5
+	CGroup6
+	CGroup7
 	NColors
 )
 
@@ -51,7 +59,11 @@ var ColorNames = [NColors]string{
 	"text", "grid", "run", "ok", "fail", "lost", "block", "wait", "spawn", "crash", "kill",
 	"lag", "util", "rps", "queue", "bar", "p50", "p90", "p99", "process", "thread", "reactor", "event",
 	"loop", "hold", "hold-block", "queued", "parked", "keep", "callout", "hold-text",
+	"group0", "group1", "group2", "group3", "group4", "group5", "group6", "group7",
 }
+
+// GroupColorOf is the colour role of the load's i-th group.
+func GroupColorOf(i int) Color { return CGroup0 + Color(i%8) }
 
 // ModelColor is the colour of a model in the compare view.
 func ModelColor(model string) Color {
@@ -251,6 +263,7 @@ func (v *View) Timeline(w, h float64) *Scene {
 		}
 		m.add(row, Rect{a, y + 1, b - a, math.Max(subH-2, 1), c})
 	}
+	var stripes []Rect
 	for _, r := range v.Reqs {
 		end := r.End
 		c := COK
@@ -265,6 +278,11 @@ func (v *View) Timeline(w, h float64) *Scene {
 		y := top[r.Lane] + float64(r.Sub)*subH
 		row := r.Lane*MaxSubRows + r.Sub
 		bx0, bx1 := xOf(r.Start), xOf(end)
+		if r.Group >= 0 && len(v.Groups) > 1 && subH >= 3 {
+			// Its load group: a stripe along the top of its bar, drawn
+			// over everything else at the end.
+			stripes = append(stripes, Rect{bx0, y + 1, math.Max(bx1-bx0, 1), math.Max(math.Floor((subH-2)/3), 1), GroupColorOf(r.Group)})
+		}
 		if loop[r.Lane] {
 			// Queued until its handler first ran, then parked (its
 			// stretches on the loop are drawn over it below); a tick at
@@ -361,6 +379,7 @@ func (v *View) Timeline(w, h float64) *Scene {
 			}
 		}
 	}
+	s.Rects = append(s.Rects, stripes...)
 	return s
 }
 

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The cpu example's default load is two groups: a steady fast one and an
+// occasional slow one. Under one reactor loop the page shows the fast
+// group's requests waiting behind the slow ones: each group's row in the
+// compare table and its sentence (whose figures are the row's own), the
+// live per-group table, and the timeline's legend of groups. Under threads
+// the same group does not wait.
+func TestBrowserLoadGroups(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "cpu")
+	if n := tb.evalFloat(`document.querySelectorAll("#load-groups .group-row, .groups .group-row").length`); n != 1 {
+		t.Fatalf("the cpu example's form shows %v group rows after the first, want 1 (slow)", n)
+	}
+	if name := tb.evalString(`document.getElementById("f-load-name").value`); name != "fast" {
+		t.Fatalf("the first group's name is %q, want fast", name)
+	}
+
+	tb.runModel("reactor")
+	groupRow := func(model, group, stat string) string {
+		return tb.evalString(`(() => { const c = document.querySelector('#compare-table tr.group-row[data-model="` + model + `"][data-group="` + group + `"] [data-stat="` + stat + `"]'); return c ? c.textContent : "" })()`)
+	}
+	p99 := func(model, group string) float64 {
+		v := tb.evalString(`(() => { const c = document.querySelector('#compare-table tr.group-row[data-model="` + model + `"][data-group="` + group + `"] [data-stat="p99"]'); return c ? c.dataset.ms : "" })()`)
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("%s: no p99 for group %s (%q)", model, group, v)
+		}
+		return f
+	}
+	fast, slow := p99("reactor", "fast"), p99("reactor", "slow")
+	if fast < 100 {
+		t.Errorf("reactor: the fast group's p99 is %.1f ms; behind 200 ms computations on one loop it should be at least 100", fast)
+	}
+	sentence := groupRow("reactor", "fast", "sentence")
+	if !strings.Contains(sentence, "behind slow, whose GET /?ms=200 held it") || !strings.Contains(sentence, "main.go:") {
+		t.Errorf("reactor: the fast group's sentence %q does not name the slow group's hold and its line", sentence)
+	}
+	// The sentence's p99 is the row's.
+	if m := regexp.MustCompile(`answered p99 (\S+ m?s)`).FindStringSubmatch(sentence); m == nil || m[1] != groupRow("reactor", "fast", "p99") {
+		t.Errorf("reactor: the sentence %q states a p99 other than the row's %q", sentence, groupRow("reactor", "fast", "p99"))
+	}
+	if legend := tb.evalString(`document.getElementById("group-legend").textContent`); !strings.Contains(legend, "fast") || !strings.Contains(legend, "slow") {
+		t.Errorf("the timeline's legend %q does not name both groups", legend)
+	}
+	if rows := tb.evalString(`[...document.querySelectorAll("#group-stats tbody tr")].map(r => r.dataset.group).join(",")`); rows != "fast,slow" {
+		t.Errorf("the live per-group table shows %q, want fast,slow", rows)
+	}
+	tb.screenshot("groups-cpu-reactor-fast-waits-behind-slow")
+
+	tb.runModel("thread")
+	if f := p99("thread", "fast"); f >= fast/2 {
+		t.Errorf("thread: the fast group's p99 %.1f ms is not well under the reactor's %.1f ms", f, fast)
+	}
+	if slow < 150 {
+		t.Errorf("reactor: the slow group's p99 %.1f ms is under the 200 ms it computes", slow)
+	}
+	tb.screenshot("groups-cpu-thread-fast-does-not-wait")
+}
