@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The cpu example's default load is two groups: a steady fast one and an
@@ -65,4 +66,36 @@ func TestBrowserLoadGroups(t *testing.T) {
 		t.Errorf("reactor: the slow group's p99 %.1f ms is under the 200 ms it computes", slow)
 	}
 	tb.screenshot("groups-cpu-thread-fast-does-not-wait")
+}
+
+// Try may send while another try is in flight, and lists the answers in
+// the order they came: under threads a fast request sent after a slow one
+// answers first.
+func TestBrowserTryOverlaps(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "cpu", "model", "thread")
+	send := func(path string) {
+		var ok bool
+		tb.eval(`(() => {
+			document.getElementById("try-panel").open = true;
+			document.getElementById("try-path").value = `+strconv.Quote(path)+`;
+			document.getElementById("try-send").click();
+			return true;
+		})()`, &ok)
+	}
+	send("/?ms=1500")
+	tb.wait(`document.getElementById("try-send").dataset.inflight === "1"`, 30*time.Second, "the slow try to be in flight")
+	if tb.evalString(`String(document.getElementById("try-send").disabled)`) != "false" {
+		t.Fatal("Send is disabled while a try is in flight")
+	}
+	send("/hello")
+	tb.wait(`document.querySelectorAll("#try-answers li").length === 2`, time.Minute, "both answers")
+	answers := tb.evalString(`[...document.querySelectorAll("#try-answers li")].map(li => li.textContent).join("\n")`)
+	lines := strings.Split(answers, "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "GET /?ms=1500 → 200") || !strings.HasPrefix(lines[1], "GET /hello → 200") {
+		t.Errorf("answers, latest first:\n%s\nwant the slow one on top: the fast one, sent second, answered first", answers)
+	}
+	tb.screenshot("try-overlapping-requests")
 }

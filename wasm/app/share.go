@@ -3,6 +3,8 @@
 package main
 
 import (
+	"syscall/js"
+
 	"strings"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
@@ -94,13 +96,17 @@ func (a *app) try() {
 		}
 		req.Headers[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
+	// Requests may overlap, as the load's do: Send stays on, and each
+	// answer is listed as it comes (a slow request and a fast one sent
+	// after it show which answers first).
 	btn := byID("try-send")
+	label := strings.TrimSpace(req.Method + " " + req.Path)
 	go func() {
-		btn.Set("disabled", true)
-		setText(btn, "Sending…")
+		tries.inFlight++
+		showTriesInFlight(btn)
 		defer func() {
-			btn.Set("disabled", false)
-			setText(btn, "Send")
+			tries.inFlight--
+			showTriesInFlight(btn)
 		}()
 		var res struct {
 			Model      string            `json:"model"`
@@ -119,8 +125,10 @@ func (a *app) try() {
 			}
 			a.showError(errEl, err.Error())
 			show(byID("try-result"), false)
+			addTryAnswer(label + ": " + err.Error())
 			return
 		}
+		addTryAnswer(label + " → " + itoa(res.Status) + " in " + ftoa(res.DurationMS, 1) + " ms from " + res.Worker)
 		st := byID("try-status")
 		setText(st, itoa(res.Status))
 		setData(st, "class", itoa(res.Status/100)+"xx")
@@ -150,6 +158,33 @@ func (a *app) try() {
 		setText(byID("try-model"), res.Model)
 		show(byID("try-result"), true)
 	}()
+}
+
+// tries counts the tries in flight.
+var tries struct{ inFlight int }
+
+// showTriesInFlight says on the Send button how many tries are in flight.
+func showTriesInFlight(btn js.Value) {
+	text := "Send"
+	if tries.inFlight > 0 {
+		text = "Send (" + itoa(tries.inFlight) + " in flight)"
+	}
+	setText(btn, text)
+	setData(btn, "inflight", itoa(tries.inFlight))
+}
+
+// maxTryAnswers is how many answers the list keeps.
+const maxTryAnswers = 20
+
+// addTryAnswer puts an answer at the top of the list of answers, in the
+// order they came.
+func addTryAnswer(text string) {
+	list := byID("try-answers")
+	show(list, true)
+	list.Call("prepend", create("li", "", text))
+	for list.Get("children").Get("length").Int() > maxTryAnswers {
+		list.Get("lastElementChild").Call("remove")
+	}
 }
 
 func sortStrings(s []string) {
