@@ -20,9 +20,6 @@ func TestBenchLoadGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type phase struct {
-		P99 float64 `json:"p99_ns"`
-	}
 	groupsOf := func(r map[string]any) map[string]map[string]any {
 		gs, ok := r["groups"].([]any)
 		if !ok || len(gs) != 2 {
