@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -229,12 +230,32 @@ func TestBrowserExampleLoads(t *testing.T) {
 		if got.Model != "thread" {
 			t.Errorf("example %s: the Model menu went to %q, want it left on thread", ex.Name, got.Model)
 		}
-		for name, want := range map[string]string{
-			"load.path": e.Load.Path, "load.concurrency": strconv.Itoa(e.Load.Concurrency),
-			"load.requests": strconv.Itoa(e.Load.Requests), "load.duration_ms": strconv.Itoa(e.Load.DurationMS),
-			"load.rate": strconv.FormatFloat(e.Load.Rate, 'f', -1, 64), "load.keepalive": strconv.FormatBool(*e.Load.KeepAlive),
+		// A load of groups shows its first group in the load's own fields,
+		// with the whole load's bounds, and each further group in a row.
+		first, name := e.Load, ""
+		if len(e.Load.Groups) > 0 {
+			first, name = e.Load.Groups[0].Load, e.Load.Groups[0].Name
+			first.Requests, first.DurationMS = e.Load.Requests, e.Load.DurationMS
+		}
+		want := map[string]string{
+			"load.path": first.Path, "load.concurrency": strconv.Itoa(first.Concurrency),
+			"load.requests": strconv.Itoa(first.Requests), "load.duration_ms": strconv.Itoa(first.DurationMS),
+			"load.rate": strconv.FormatFloat(first.Rate, 'f', -1, 64), "load.keepalive": strconv.FormatBool(*first.KeepAlive),
 			"knobs.timeout_ms": strconv.Itoa(e.Knobs.TimeoutMS), "knobs.memory_limit_mb": strconv.Itoa(e.Knobs.MemoryLimitMB),
-		} {
+			"load.groups[0].name": name,
+		}
+		for i, g := range e.Load.Groups {
+			if i == 0 {
+				continue
+			}
+			f := fmt.Sprintf("load.groups[%d].", i)
+			want[f+"name"], want[f+"path"], want[f+"concurrency"] = g.Name, g.Path, strconv.Itoa(g.Concurrency)
+			want[f+"rate"], want[f+"keepalive"] = strconv.FormatFloat(g.Rate, 'f', -1, 64), strconv.FormatBool(*g.KeepAlive)
+		}
+		if n := strings.Count(strings.Join(got.Fields, "\n"), "].path="); n != max(len(e.Load.Groups)-1, 0) {
+			t.Errorf("example %s: %d group rows, want %d", ex.Name, n, max(len(e.Load.Groups)-1, 0))
+		}
+		for name, want := range want {
 			if got.field(name) != want {
 				t.Errorf("example %s: %s is %s, want %s", ex.Name, name, got.field(name), want)
 			}
