@@ -237,6 +237,9 @@ type Example struct {
 type exampleSettings struct {
 	Knobs experiment.Knobs `json:"knobs"`
 	Load  experiment.Load  `json:"load"`
+	// Variants are what the example's Compare runs, if not the four
+	// models (the remedies of a starved loop, side by side).
+	Variants []experiment.Variant `json:"variants,omitempty"`
 }
 
 // readExampleSettings reads and checks an example's experiment.json. An
@@ -251,9 +254,12 @@ func readExampleSettings(name string) (exampleSettings, error) {
 		err = experiment.DecodeJSON(bytes.NewReader(data), &set)
 	}
 	if err == nil {
-		set.Knobs, set.Load = set.Knobs.Normalize(), set.Load.Normalize()
-		if err = set.Knobs.Validate(); err == nil {
-			err = set.Load.Validate()
+		// Checked as an experiment's would be (a stand-in source).
+		e := experiment.Experiment{Source: experiment.Source{Files: []experiment.File{{Name: "main.go", Data: "package main\n"}}},
+			Model: "all", Knobs: set.Knobs, Load: set.Load, Variants: set.Variants}
+		if err = e.Validate(); err == nil {
+			e = e.Normalize()
+			set.Knobs, set.Load, set.Variants = e.Knobs, e.Load, e.Variants
 		}
 	}
 	if err != nil {

@@ -75,7 +75,7 @@ func groupSentence(r *modelResult, g *groupResult, prev *modelResult) string {
 	if s.Requests > s.Errors {
 		first += " answered p99 " + fmtMS(ms(s.Latency.P99))
 		if pg := prevGroup(prev, g.Name); pg != nil && pg.Summary.Requests > pg.Summary.Errors {
-			first += fmt.Sprintf(" (%s under %s)", fmtMS(ms(pg.Summary.Latency.P99)), prev.Model)
+			first += fmt.Sprintf(" (%s under %s)", fmtMS(ms(pg.Summary.Latency.P99)), prev.name())
 		}
 	} else {
 		first += " got no response"

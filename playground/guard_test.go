@@ -100,7 +100,7 @@ func TestPlaygroundTracerPanic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.runs.finish(run)
-	_, err = s.runModel(run, models.Reactor, &runtime.Artifact{Path: "/nonexistent/x.wasm"}, nil)
+	_, err = s.runModel(run, part{model: models.Reactor, exp: run.exp}, &runtime.Artifact{Path: "/nonexistent/x.wasm"}, nil)
 	var ie *internalError
 	if !errors.As(err, &ie) || err.Error() != "internal error: forced panic at trace" {
 		t.Fatalf("err = %v, want the tracer's panic", err)

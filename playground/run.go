@@ -185,9 +185,10 @@ func (s *Server) handleStopRun(w http.ResponseWriter, r *http.Request) {
 
 // phaseEvent is the data of a "phase" event.
 type phaseEvent struct {
-	Model string `json:"model"`
-	State string `json:"state"` // starting, running, stopped
-	Error string `json:"error,omitempty"`
+	Model   string `json:"model"`
+	Variant string `json:"variant,omitempty"` // a Compare over variants: which
+	State   string `json:"state"`             // starting, running, stopped
+	Error   string `json:"error,omitempty"`
 }
 
 // doneEvent is the data of the last event of a stream.
@@ -293,9 +294,13 @@ func (s *Server) experiment(run *run) error {
 	if err != nil {
 		return err
 	}
+	parts, err := partsOf(run.exp)
+	if err != nil {
+		return err
+	}
 	var prev *modelResult
-	for _, m := range modelsOf(run.exp.Model) {
-		res, err := s.runModel(run, m, art, prev)
+	for _, p := range parts {
+		res, err := s.runModel(run, p, art, prev)
 		if err != nil {
 			return err
 		}
@@ -305,6 +310,36 @@ func (s *Server) experiment(run *run) error {
 		prev = res
 	}
 	return nil
+}
+
+// part is one model's run in an experiment: the experiment's model, one of
+// the four in a Compare, or a variant's.
+type part struct {
+	model   models.Model
+	variant string                // the variant's name ("" for none)
+	exp     experiment.Experiment // as the part runs it (a variant applied)
+}
+
+// partsOf lists the runs of an experiment, in order: its model, the four
+// models of a Compare ("all"), or, in a Compare with variants, each
+// variant.
+func partsOf(e experiment.Experiment) ([]part, error) {
+	if e.Model != "all" || len(e.Variants) == 0 {
+		var parts []part
+		for _, m := range modelsOf(e.Model) {
+			parts = append(parts, part{model: m, exp: e})
+		}
+		return parts, nil
+	}
+	var parts []part
+	for _, v := range e.Variants {
+		ve, err := e.Apply(v)
+		if err != nil {
+			return nil, fmt.Errorf("variant %s: %v", v.Name, err)
+		}
+		parts = append(parts, part{model: models.Model(v.Model), variant: v.Name, exp: ve.Normalize()})
+	}
+	return parts, nil
 }
 
 // modelConfig maps an experiment's knobs to the engine's configuration of
@@ -333,9 +368,13 @@ func loadOf(l experiment.Load, url string, timeout time.Duration) loadgen.Load {
 // callback) cancels the load and is returned as an *internalError; a panic
 // in runModel itself unwinds through its defers, which stop the supervisor,
 // the tracer and the stats ticker, to execute's guard.
-func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev *modelResult) (*modelResult, error) {
+func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelResult) (*modelResult, error) {
+	m := p.model
 	model := string(m)
-	run.out.send("phase", phaseEvent{Model: model, State: "starting"})
+	phase := func(state, err string) phaseEvent {
+		return phaseEvent{Model: model, Variant: p.variant, State: state, Error: err}
+	}
+	run.out.send("phase", phase("starting", ""))
 	// loadCtx is the load's; a panic in a goroutine ends it early.
 	loadCtx, cancelLoad := context.WithTimeout(run.ctx, maxRunTime)
 	defer cancelLoad()
@@ -359,7 +398,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 	stopTracer := func() { trOnce.Do(func() { close(trStop); <-trDone }) }
 	defer stopTracer()
 
-	cfg := modelConfig(run.exp, m)
+	cfg := modelConfig(p.exp, m)
 	cfg.Wasm = art.Path
 	cfg.CacheDir = s.cfg.CacheDir
 	cfg.Executable = s.cfg.Executable
@@ -384,26 +423,26 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		if run.ctx.Err() != nil {
 			// Stopped while starting (by the user, or the page went
 			// away): not the handler's fault, so no error to show.
-			run.out.send("phase", phaseEvent{Model: model, State: "stopped"})
+			run.out.send("phase", phase("stopped", ""))
 			return nil, run.ctx.Err()
 		}
 		msg := fmt.Sprintf("%s: could not start: %v", model, err)
-		run.out.send("phase", phaseEvent{Model: model, State: "stopped", Error: msg})
+		run.out.send("phase", phase("stopped", msg))
 		return nil, errors.New(msg)
 	}
 	defer sup.Close() // no-op once closed below; reaps the workers after a panic
 	cfg = sup.Config()
 	policy, _ := models.PolicyOf(m)
-	res := &modelResult{Model: model, Lanes: policy.Lanes(&cfg), LoopUtil: -1}
+	res := &modelResult{Model: model, Variant: p.variant, Lanes: policy.Lanes(&cfg), LoopUtil: -1}
 
-	run.out.send("phase", phaseEvent{Model: model, State: "running"})
-	keepAlive := cfg.KeepAlive && experiment.On(run.exp.Load.KeepAlive) // connections can pin lanes
-	var groupNames []string                                             // reported apart only when the load has groups
-	for _, g := range run.exp.Load.Groups {
+	run.out.send("phase", phase("running", ""))
+	keepAlive := cfg.KeepAlive && experiment.On(p.exp.Load.KeepAlive) // connections can pin lanes
+	var groupNames []string                                           // reported apart only when the load has groups
+	for _, g := range p.exp.Load.Groups {
 		groupNames = append(groupNames, g.Name)
 	}
 	live := newLiveStats(groupNames)
-	load := loadOf(run.exp.Load, sup.URL(), cfg.Timeout)
+	load := loadOf(p.exp.Load, sup.URL(), cfg.Timeout)
 	load.OnResult = func(r loadgen.Result) {
 		if panicked.failed() {
 			return
@@ -428,7 +467,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		sent = true
 		lag, util, queue := tr.window()
 		slices.Sort(lag)
-		ev.Model, ev.TMS = model, round2(ms(time.Since(start)))
+		ev.Model, ev.Variant, ev.TMS = model, p.variant, round2(ms(time.Since(start)))
 		ev.LagP50MS, ev.LagP99MS = round2(ms(time.Duration(experiment.Percentile(lag, 0.50)))), round2(ms(time.Duration(experiment.Percentile(lag, 0.99))))
 		ev.LoopUtil, ev.Queue = util, queue
 		if util >= 0 {
@@ -531,7 +570,7 @@ func (s *Server) runModel(run *run, m models.Model, art *runtime.Artifact, prev 
 		}
 	}
 	run.out.send("summary", res)
-	run.out.send("phase", phaseEvent{Model: model, State: "stopped"})
+	run.out.send("phase", phase("stopped", ""))
 	return res, nil
 }
 

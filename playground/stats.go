@@ -80,8 +80,9 @@ func (l *liveStats) add(r loadgen.Result) {
 // statsEvent is the data of a "stats" event.
 type statsEvent struct {
 	Model      string  `json:"model"`
-	TMS        float64 `json:"t_ms"` // since the load started
-	RPS        float64 `json:"rps"`  // over the last window
+	Variant    string  `json:"variant,omitempty"` // a Compare over variants: which
+	TMS        float64 `json:"t_ms"`              // since the load started
+	RPS        float64 `json:"rps"`               // over the last window
 	OK         int     `json:"ok"`
 	Errors     int     `json:"errors"`
 	P50MS      float64 `json:"p50_ms"` // over the last window
@@ -211,7 +212,9 @@ func busyLane(state string) bool {
 
 // modelResult is what one model's run measured: the summary event's data.
 type modelResult struct {
-	Model   string           `json:"model"`
+	Model string `json:"model"`
+	// Variant is the variant's name, in a Compare over variants.
+	Variant string           `json:"variant,omitempty"`
 	Summary *loadgen.Summary `json:"summary"`
 	// RSSKB is the worker processes' resident memory, summed, sampled near
 	// the end of the load.
@@ -251,6 +254,15 @@ type modelResult struct {
 	Groups []groupResult `json:"groups,omitempty"`
 	// Error is set when the model could not be run.
 	Error string `json:"error,omitempty"`
+}
+
+// name is what sentences call the result's run: its variant's name
+// ("reactor + pool"), or its model's.
+func (r *modelResult) name() string {
+	if r.Variant != "" {
+		return r.Variant
+	}
+	return r.Model
 }
 
 // holdCallout is the shortest hold of a loop the summary names (the live
@@ -412,7 +424,7 @@ func p99Phrase(r, prev *modelResult) string {
 	if share > p99Tail {
 		why := fmt.Sprintf("%s of requests failed, more than the 1%% a p99 leaves out, so the failures, not the p99, are this model's tail", fmtShare(share))
 		if hasPrev {
-			return fmt.Sprintf("%s, not compared with the %s model's: %s", p, prev.Model, why)
+			return fmt.Sprintf("%s, not compared with the %s model's: %s", p, prev.name(), why)
 		}
 		return p + ", but " + why
 	}
@@ -423,9 +435,9 @@ func p99Phrase(r, prev *modelResult) string {
 		return p
 	}
 	if ps := failedShare(prev.Summary); ps > p99Tail {
-		return fmt.Sprintf("%s, not compared with the %s model's, whose failures (%s of its requests) are more than the 1%% a p99 leaves out", p, prev.Model, fmtShare(ps))
+		return fmt.Sprintf("%s, not compared with the %s model's, whose failures (%s of its requests) are more than the 1%% a p99 leaves out", p, prev.name(), fmtShare(ps))
 	}
-	return p + ", " + ratioPhrase(float64(s.Latency.P99)/float64(prev.Summary.Latency.P99), prev.Model)
+	return p + ", " + ratioPhrase(float64(s.Latency.P99)/float64(prev.Summary.Latency.P99), prev.name())
 }
 
 // fmtShare prints a fraction as a percentage: "3%", "0.5%", "12%".

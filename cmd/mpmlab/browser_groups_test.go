@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 )
 
 // The cpu example's default load is two groups: a steady fast one and an
@@ -103,4 +105,40 @@ func TestBrowserTryOverlaps(t *testing.T) {
 		t.Errorf("answers, latest first:\n%s\nwant the slow one on top: the fast one, sent second, answered first", answers)
 	}
 	tb.screenshot("try-overlapping-requests")
+}
+
+// Compare on the cpu example runs its variants, not the four models: a row
+// for each (thread, reactor, reactor × 2 loops), each with its groups'
+// rows, and the sentences of the fast group compare it with the variant
+// before.
+func TestBrowserCompareVariants(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "cpu")
+	variants := []string{"thread", "reactor", "reactor × 2 loops"}
+	if got := tb.evalString(`document.getElementById("variants").value.split("\n").filter(l => l.trim()).length + ""`); got != strconv.Itoa(len(variants)) {
+		t.Fatalf("the cpu example's form shows %s variants, want %d", got, len(variants))
+	}
+	tb.do(chromedp.Click(chromedp.ID("compare")))
+	tb.waitRun("Compare")
+	rows := tb.evalString(`[...document.querySelectorAll("#compare-table tr.variant-row")].map(r => r.dataset.variant + ":" + (r.dataset.filled || "")).join(",")`)
+	if want := "thread:1,reactor:1,reactor × 2 loops:1"; rows != want {
+		t.Fatalf("variant rows %q, want %q", rows, want)
+	}
+	for _, m := range []string{"process", "event"} {
+		if tb.evalString(`document.getElementById("summary-`+m+`").dataset.filled || ""`) == "1" {
+			t.Errorf("Compare over variants also ran the %s model", m)
+		}
+	}
+	sentence := func(variant, group string) string {
+		return tb.evalString(`(() => { const c = document.querySelector('#compare-table tr.group-row[data-model="` + variant + `"][data-group="` + group + `"] [data-stat="sentence"]'); return c ? c.textContent : "(no row)" })()`)
+	}
+	if s := sentence("reactor", "fast"); !strings.Contains(s, "under thread)") || !strings.Contains(s, "behind slow") {
+		t.Errorf("reactor's fast sentence %q should compare with the thread variant and name the slow group's hold", s)
+	}
+	if s := sentence("reactor × 2 loops", "fast"); !strings.Contains(s, "under reactor)") {
+		t.Errorf("two loops' fast sentence %q should compare with the reactor variant", s)
+	}
+	tb.screenshot("compare-variants-cpu")
 }

@@ -132,8 +132,10 @@ func (a *app) runBrowser() {
 	byID("run-browser").Set("disabled", true)
 	setData(document.Get("body"), "browserRunning", "1")
 	showRecording(nil) // the live view is this run's from now on
-	for m, key := range a.summaries {
-		setData(byID("summary-"+m), "stale", boolStr(key != a.run.key))
+	for id, key := range a.summaries {
+		if row := elementByID(id); !row.IsNull() {
+			setData(row, "stale", boolStr(key != a.run.key))
+		}
 	}
 	key := a.run.key
 	go func() {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strconv"
@@ -94,6 +95,7 @@ type form struct {
 	fields              []*field
 	byName              map[string]*field
 	groups              *groupEditor
+	variants            js.Value // Compare's variants, a JSON object a line
 	onChange            func()
 }
 
@@ -160,6 +162,8 @@ func newForm() *form {
 	build(byID("knobs"), knobFields())
 	build(byID("load"), loadFields())
 	f.groups = newGroupEditor(f)
+	f.variants = byID("variants")
+	on(f.variants, "input", func(js.Value) { f.clearErrors(); f.changed() })
 	on(f.model, "change", func(js.Value) {
 		f.syncModel()
 		f.changed()
@@ -190,6 +194,7 @@ func (f *form) Set(e experiment.Experiment) {
 	f.model.Set("value", e.Model)
 	f.syncModel()
 	e.Load = f.groups.view(e.Load)
+	f.setVariants(e.Variants)
 	for _, fl := range f.fields {
 		switch fl.kind {
 		case intField:
@@ -245,7 +250,56 @@ func (f *form) Get(e *experiment.Experiment) error {
 			*fl.textp(e) = v
 		}
 	}
+	if err := f.readVariants(e); err != nil {
+		return err
+	}
 	return f.groups.read(&e.Load)
+}
+
+// setVariants shows Compare's variants, one JSON object a line.
+func (f *form) setVariants(vs []experiment.Variant) {
+	var lines []string
+	for _, v := range vs {
+		b, _ := json.Marshal(v)
+		lines = append(lines, string(b))
+	}
+	f.variants.Set("value", strings.Join(lines, "\n"))
+	count := ""
+	if len(vs) > 0 {
+		count = "(" + itoa(len(vs)) + ")"
+	}
+	setText(byID("variants-count"), count)
+	byID("compare").Set("title", compareTitle(len(vs)))
+}
+
+// compareTitle says what Compare runs.
+func compareTitle(variants int) string {
+	if variants > 0 {
+		return "Run the handler and load under each of the " + itoa(variants) + " variants (Compare variants, below the load), one after another"
+	}
+	return "Run the handler and load under each model in turn, and compare them"
+}
+
+// readVariants reads Compare's variants, a JSON object a line.
+func (f *form) readVariants(e *experiment.Experiment) error {
+	e.Variants = nil
+	for i, line := range strings.Split(f.variants.Get("value").String(), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		var v experiment.Variant
+		if err := experiment.DecodeJSON(strings.NewReader(line), &v); err != nil {
+			return errors.New("variants: line " + itoa(i+1) + ": " + err.Error())
+		}
+		e.Variants = append(e.Variants, v)
+	}
+	setText(byID("variants-count"), "")
+	if n := len(e.Variants); n > 0 {
+		setText(byID("variants-count"), "("+itoa(n)+")")
+	}
+	byID("compare").Set("title", compareTitle(len(e.Variants)))
+	return nil
 }
 
 // ShowError shows an API or validation error next to the field it names

@@ -25,6 +25,10 @@ func byID(id string) js.Value {
 	return el
 }
 
+// elementByID returns the element with id, or null: for elements the app
+// makes itself (a variant's row), which may not be there.
+func elementByID(id string) js.Value { return document.Call("getElementById", id) }
+
 // query returns the first element under root matching selector (maybe null).
 func query(root js.Value, selector string) js.Value {
 	return root.Call("querySelector", selector)

@@ -32,6 +32,8 @@ type example struct {
 	Source  experiment.Source `json:"source"`
 	Knobs   experiment.Knobs  `json:"knobs"`
 	Load    experiment.Load   `json:"load"`
+	// Variants are what the example's Compare runs (none: the four models).
+	Variants []experiment.Variant `json:"variants"`
 }
 
 type app struct {
@@ -47,7 +49,7 @@ type app struct {
 	run       *run
 	views     map[string]*live.View
 	view      *live.View        // the one on screen
-	summaries map[string]string // model → key of the experiment its row came from
+	summaries map[string]string // compare row id → key of the experiment its row came from
 
 	timeline, lagChart, rpsChart, histChart, overlay *canvas
 	timelineH                                        float64
@@ -213,7 +215,7 @@ func (a *app) loadExample(name string) {
 			a.files = slices.Clone(ex.Source.Files)
 			a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
 			a.ed.SetValue(a.files[a.main].Data)
-			a.form.Set(experiment.Experiment{Model: a.form.model.Get("value").String(), Knobs: ex.Knobs, Load: ex.Load})
+			a.form.Set(experiment.Experiment{Model: a.form.model.Get("value").String(), Knobs: ex.Knobs, Load: ex.Load, Variants: ex.Variants})
 			byID("examples").Set("value", name)
 			a.showSummary(name)
 			a.changed()

@@ -59,6 +59,7 @@ func (a *app) startRun(compare bool) {
 	e, err := a.experiment()
 	if compare {
 		e.Model = "all"
+		clearVariantRows()
 	}
 	if err == nil {
 		err = e.Validate()
@@ -76,8 +77,10 @@ func (a *app) startRun(compare bool) {
 	a.run = r
 	a.running(true)
 	setText(byID("status"), "starting…")
-	for m, key := range a.summaries {
-		setData(byID("summary-"+m), "stale", boolStr(key != r.key))
+	for id, key := range a.summaries {
+		if row := elementByID(id); !row.IsNull() {
+			setData(row, "stale", boolStr(key != r.key))
+		}
 	}
 	go func() {
 		var res struct {
@@ -248,21 +251,29 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 	})
 	handle("phase", func(data []byte) {
 		var m struct {
-			Model string `json:"model"`
-			State string `json:"state"`
-			Error string `json:"error"`
+			Model   string `json:"model"`
+			Variant string `json:"variant"`
+			State   string `json:"state"`
+			Error   string `json:"error"`
 		}
 		json.Unmarshal(data, &m)
+		key := runKey(m.Model, m.Variant)
 		switch m.State {
 		case "starting":
-			delete(a.finals, a.views[m.Model])
+			delete(a.finals, a.views[key])
 			v := live.New(m.Model)
 			v.Groups = r.groups
 			showGroupLegend(r.groups)
-			a.views[m.Model] = v
+			a.views[key] = v
 			a.view = v
 			a.resetLive(m.Model)
-			setText(status, "starting the "+m.Model+" model…")
+			what := "the " + m.Model + " model"
+			if m.Variant != "" {
+				setText(byID("live-model"), m.Variant)
+				variantRow(m.Model, m.Variant)
+				what = m.Variant
+			}
+			setText(status, "starting "+what+"…")
 			// The live view is what the person came for: bring it on
 			// screen (it sits below the editor and the form). Not for
 			// a run they stopped (while starting, its "starting" can
@@ -273,9 +284,9 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 				byID("live").Call("scrollIntoView", map[string]any{"block": "start", "behavior": "smooth"})
 			}
 		case "running":
-			setText(status, "running under "+m.Model+"…")
+			setText(status, "running under "+key+"…")
 		case "stopped":
-			if v := a.views[m.Model]; v != nil {
+			if v := a.views[key]; v != nil {
 				v.Stop()
 			}
 			// A model stopped by the user while starting may say it
@@ -301,7 +312,7 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 		if json.Unmarshal(data, &s) != nil {
 			return
 		}
-		v := a.views[s.Model]
+		v := a.views[runKey(s.Model, s.Variant)]
 		if v == nil {
 			v = a.view
 		}
@@ -541,6 +552,7 @@ type final struct {
 // summaryMsg is the data of an SSE "summary" message.
 type summaryMsg struct {
 	Model   string `json:"model"`
+	Variant string `json:"variant"`
 	Summary struct {
 		Requests  int     `json:"requests"`
 		Succeeded int     `json:"succeeded"`
@@ -581,11 +593,12 @@ type summaryMsg struct {
 
 // showSummaryRow fills the model's row of the compare table and its curve.
 func (a *app) showSummaryRow(s *summaryMsg, key string) {
-	row := query(document, "#summary-"+s.Model)
+	rk := runKey(s.Model, s.Variant)
+	row := query(document, "#"+rowID(s.Model, s.Variant))
 	if row.IsNull() {
 		return
 	}
-	a.summaries[s.Model] = key
+	a.summaries[row.Get("id").String()] = key
 	setData(row, "stale", "")
 	setData(row, "filled", "1")
 	cell := func(stat, text string) js.Value {
@@ -629,8 +642,8 @@ func (a *app) showSummaryRow(s *summaryMsg, key string) {
 	for _, b := range sum.Histogram {
 		d.Buckets = append(d.Buckets, live.Bucket{LeMS: ms(b.Le), Count: b.Count})
 	}
-	a.dists[s.Model] = d
-	if v := a.views[s.Model]; v != nil {
+	a.dists[rk] = d
+	if v := a.views[rk]; v != nil {
 		a.finals[v] = final{d, ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99)}
 		if v == a.view {
 			a.showPercentiles(ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), "over the whole run")
@@ -639,6 +652,70 @@ func (a *app) showSummaryRow(s *summaryMsg, key string) {
 		v.Dirty = true
 	}
 	a.queueDraw(true)
+}
+
+// runKey names one model's run of an experiment: its variant, or its
+// model.
+func runKey(model, variant string) string {
+	if variant != "" {
+		return variant
+	}
+	return model
+}
+
+// rowID is the id of a run's row in the compare table.
+func rowID(model, variant string) string {
+	if variant == "" {
+		return "summary-" + model
+	}
+	var b strings.Builder
+	for _, c := range variant {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return "summary-variant-" + b.String() + "-" + itoa(len(variant))
+}
+
+// variantRow adds a variant's row to the compare table, after the model
+// rows and the variants before it, unless it is there.
+func variantRow(model, variant string) {
+	id := rowID(model, variant)
+	if !elementByID(id).IsNull() {
+		return
+	}
+	tmpl := byID("summary-" + model)
+	row := tmpl.Call("cloneNode", true)
+	row.Set("id", id)
+	setData(row, "variant", variant)
+	setData(row, "filled", "")
+	th := query(row, "th")
+	clearChildren(th)
+	sw := create("i", "k-"+model, "")
+	th.Call("append", sw, variant)
+	query(row, "td[data-stat=sentence]").Set("textContent", "")
+	for _, td := range []string{"requests", "rps", "p50", "p90", "p99", "errors", "rss"} {
+		setText(query(row, "[data-stat="+td+"]"), "–")
+	}
+	row.Get("classList").Call("add", "variant-row")
+	body := query(byID("compare-table"), "tbody")
+	first := query(body, "tr.browser-row")
+	body.Call("insertBefore", row, first)
+}
+
+// clearVariantRows removes the variant rows of an earlier Compare, and
+// their groups' rows.
+func clearVariantRows() {
+	rows := document.Call("querySelectorAll", "#compare-table tr.variant-row")
+	for i := 0; i < rows.Length(); i++ {
+		r := rows.Index(i)
+		for next := r.Get("nextElementSibling"); !next.IsNull() && next.Get("classList").Call("contains", "group-row").Bool(); next = r.Get("nextElementSibling") {
+			next.Call("remove")
+		}
+		r.Call("remove")
+	}
 }
 
 // showGroupRows puts a row for each load group under the model's row of
@@ -650,7 +727,7 @@ func (a *app) showGroupRows(row js.Value, s *summaryMsg) {
 	after := row
 	for i, g := range s.Groups {
 		tr := create("tr", "group-row", "")
-		setData(tr, "model", s.Model)
+		setData(tr, "model", runKey(s.Model, s.Variant))
 		setData(tr, "group", g.Name)
 		name := create("th", "", "")
 		sw := create("i", "group-swatch", "")
@@ -719,8 +796,15 @@ func (a *app) draw() {
 	}
 	if all {
 		var ds []live.Dist
-		for _, m := range []string{"process", "thread", "reactor", "event", "instance-per-request", "worker-pool", "page-loop"} {
-			if d, ok := a.dists[m]; ok {
+		keys := []string{"process", "thread", "reactor", "event", "instance-per-request", "worker-pool", "page-loop"}
+		rows := document.Call("querySelectorAll", "#compare-table tr.variant-row")
+		for i := 0; i < rows.Length(); i++ {
+			keys = append(keys, rows.Index(i).Get("dataset").Get("variant").String())
+		}
+		seen := map[string]bool{}
+		for _, m := range keys {
+			if d, ok := a.dists[m]; ok && !seen[m] {
+				seen[m] = true
 				ds = append(ds, d)
 			}
 		}

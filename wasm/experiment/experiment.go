@@ -44,6 +44,7 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -141,6 +142,11 @@ type Experiment struct {
 	Model string `json:"model"`
 	Knobs Knobs  `json:"knobs"`
 	Load  Load   `json:"load"`
+	// Variants, if any, are what Compare (model "all") runs in place of
+	// the four models: the same handler and load under each variant's
+	// model, knobs and paths ("thread", "reactor + pool", "reactor × 2
+	// loops"), one row each.
+	Variants []Variant `json:"variants,omitempty"`
 
 	// Browser is how "Run in browser" runs the handler (nil: the page's
 	// defaults).
@@ -151,6 +157,61 @@ type Experiment struct {
 	// BrowserBuild names the handler's browser build (GOOS=js) a share
 	// carries: the blob id of its wasm module, "" for none.
 	BrowserBuild string `json:"browser_build,omitempty"`
+}
+
+// Variant is one run of a Compare over variants: a model, the knobs it
+// sets over the experiment's, and the paths it gives groups of the load in
+// place of theirs (a remedy may be a route: /?ms=200&pool=1), under a
+// name.
+type Variant struct {
+	// Name labels the variant's row and sentences (default: its model).
+	Name string `json:"name"`
+	// Model is "process", "thread", "reactor" or "event".
+	Model string `json:"model"`
+	// Knobs are the knobs the variant sets, as in Experiment.Knobs
+	// ({"loops": 2}); the others are the experiment's.
+	Knobs json.RawMessage `json:"knobs,omitempty"`
+	// Paths give load groups, by name, a path of their own under this
+	// variant ({"slow": "/?ms=200&pool=1"}).
+	Paths map[string]string `json:"paths,omitempty"`
+}
+
+// MaxVariants caps Experiment.Variants.
+const MaxVariants = 8
+
+// Apply returns the experiment e runs as under variant v: v's model, e's
+// knobs with v's over them, and v's paths for the groups it names. It
+// does not validate the result.
+func (e Experiment) Apply(v Variant) (Experiment, error) {
+	out := e
+	out.Variants = nil
+	out.Model = v.Model
+	if len(v.Knobs) > 0 {
+		k := e.Knobs
+		if err := DecodeJSON(bytes.NewReader(v.Knobs), &k); err != nil {
+			return Experiment{}, fmt.Errorf("knobs: %v", err)
+		}
+		out.Knobs = k
+	}
+	if len(v.Paths) == 0 {
+		return out, nil
+	}
+	l := e.Load.Normalize()
+	groups := slices.Clone(l.Traffic())
+	for name, path := range v.Paths {
+		i := slices.IndexFunc(groups, func(g Group) bool { return g.Name == name })
+		if i < 0 {
+			return Experiment{}, fmt.Errorf("paths: the load has no group %q", name)
+		}
+		groups[i].Path = path
+	}
+	if len(l.Groups) == 0 {
+		l.Path = groups[0].Path
+	} else {
+		l.Groups = groups
+	}
+	out.Load = l
+	return out, nil
 }
 
 // Browser is the page's "Run in browser" settings.
@@ -293,6 +354,22 @@ func (e Experiment) Normalize() Experiment {
 	}
 	e.Knobs = e.Knobs.Normalize()
 	e.Load = e.Load.Normalize()
+	if len(e.Variants) > 0 {
+		vs := make([]Variant, len(e.Variants))
+		for i, v := range e.Variants {
+			v.Model = strings.ToLower(strings.TrimSpace(v.Model))
+			v.Name = strings.TrimSpace(v.Name)
+			if v.Name == "" {
+				v.Name = v.Model
+			}
+			var compact bytes.Buffer
+			if json.Compact(&compact, v.Knobs) == nil {
+				v.Knobs = compact.Bytes()
+			}
+			vs[i] = v
+		}
+		e.Variants = vs
+	}
 	if e.Browser != nil {
 		b := *e.Browser
 		b.Model = strings.ToLower(strings.TrimSpace(b.Model))
@@ -499,6 +576,34 @@ func (e Experiment) Validate() error {
 		}
 		if err := checkRange("browser.workers", b.Workers, 1, MaxBrowserWorkers); err != nil {
 			return err
+		}
+	}
+	if len(n.Variants) > MaxVariants {
+		return fmt.Errorf("variants: %d; the limit is %d", len(n.Variants), MaxVariants)
+	}
+	names := map[string]int{}
+	for i, v := range n.Variants {
+		field := fmt.Sprintf("variants[%d]", i)
+		if j, ok := names[v.Name]; ok {
+			return fmt.Errorf("%s.name %q: variants[%d] has it too; give each variant a name of its own", field, v.Name, j)
+		}
+		names[v.Name] = i
+		if len(v.Name) > MaxGroupName || strings.ContainsFunc(v.Name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			return fmt.Errorf("%s.name %q: want at most %d bytes, no control characters", field, v.Name, MaxGroupName)
+		}
+		if !slices.Contains(Models[:len(Models)-1], v.Model) {
+			return fmt.Errorf("%s.model %q: want process, thread, reactor or event", field, v.Model)
+		}
+		ve, err := n.Apply(v)
+		if err != nil {
+			return fmt.Errorf("%s.%v", field, err)
+		}
+		ve = ve.Normalize()
+		if err := ve.Knobs.Validate(); err != nil {
+			return fmt.Errorf("%s.%v", field, err)
+		}
+		if err := ve.Load.Validate(); err != nil {
+			return fmt.Errorf("%s.%v", field, err)
 		}
 	}
 	for _, ref := range n.Blobs() {

@@ -98,6 +98,7 @@ type Bucket struct {
 // Stats is the data of an SSE "stats" message.
 type Stats struct {
 	Model      string   `json:"model"`
+	Variant    string   `json:"variant"` // a Compare over variants: which
 	TMS        float64  `json:"t_ms"`
 	RPS        float64  `json:"rps"`
 	OK         int      `json:"ok"`
