@@ -32,6 +32,8 @@ import (
 //
 //   - Workers accept connections themselves from the shared socket; the
 //     supervisor only decides how many workers there are.
+//   - It knows what each worker's lanes are doing from the scoreboard
+//     they share with it (scoreboard.go), whether or not anything traces.
 //   - A worker that dies is replaced at once, after its exit is logged with
 //     its cause, as Apache's and nginx's masters do. One that keeps dying
 //     within seconds of its start is replaced after a growing delay (100 ms
@@ -79,7 +81,7 @@ type child struct {
 	index     int
 	cmd       *exec.Cmd
 	pid       int
-	lanes     []string // lane states
+	board     *boardRow // its lanes' states, written by the worker; unmapped when reaped
 	spawned   time.Time
 	ready     chan struct{} // closed once: ready, or exited first
 	events    chan struct{} // closed when the event pipe has been read to its end
@@ -345,29 +347,33 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		},
 	}
 	js, _ := json.Marshal(spec)
+	board, bf, err := newBoardRow(spec.Lanes)
+	if err != nil {
+		return nil, err
+	}
+	defer bf.Close() // the worker has its own copy, and each side its mapping
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		board.close()
 		return nil, err
 	}
 	cmd := exec.Command(s.exe, "worker")
 	cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(js))
-	cmd.ExtraFiles = []*os.File{s.ln, pw} // fd 3, fd 4
+	cmd.ExtraFiles = []*os.File{s.ln, pw, bf} // fd 3, fd 4, fd 5
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = workerProcAttr()
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
+		board.close()
 		return nil, fmt.Errorf("starting worker: %w", err)
 	}
 	pw.Close()
 	now := time.Now()
 	c := &child{index: index, cmd: cmd, pid: cmd.Process.Pid, spawned: now, lastBeat: now, logTokens: logBurst, logRefill: now,
-		ready: make(chan struct{}), events: make(chan struct{}), gone: make(chan struct{}), lanes: make([]string, s.lanesPerChild()),
+		ready: make(chan struct{}), events: make(chan struct{}), gone: make(chan struct{}), board: board,
 		interpreter: s.interpreter}
-	for i := range c.lanes {
-		c.lanes[i] = StateIdle
-	}
 	s.slots[index] = c
 	s.cfg.Logf("spawned %s (pid %d)", s.label(index), c.pid)
 	s.event(Event{Kind: EventSpawn, Process: index, PID: c.pid})
@@ -459,10 +465,6 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 			}
 			s.cfg.Logf("%s (pid %d) ready in %v%s", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond), on)
 		}
-	case EventState:
-		if e.Lane >= 0 && e.Lane < len(c.lanes) {
-			c.lanes[e.Lane] = e.State
-		}
 	case EventExit:
 		ec := e
 		c.exit = &ec
@@ -526,6 +528,7 @@ func (s *Supervisor) reap(c *child) {
 		s.slots[c.index] = nil
 	}
 	s.replaced = slices.DeleteFunc(s.replaced, func(r *child) bool { return r == c })
+	c.board.close() // no one reads it now: it is in no slot
 	s.event(Event{Kind: EventExit, Process: c.index, PID: c.pid, Status: code, Cause: cause})
 	if s.closing {
 		return
@@ -617,8 +620,8 @@ func (s *Supervisor) monitor() {
 
 // maintainSparesLocked runs the model's idle-server maintenance
 // (Policy.Spares: prefork's perform_idle_server_maintenance) on the
-// processes alive now, spawning or retiring as it says. It returns the
-// next spawn rate.
+// processes alive now, as the scoreboard shows them, spawning or
+// retiring as it says. It returns the next spawn rate.
 func (s *Supervisor) maintainSparesLocked(rate int) int {
 	idle, total := 0, 0
 	var idleChild *child
@@ -627,7 +630,7 @@ func (s *Supervisor) maintainSparesLocked(rate int) int {
 			continue
 		}
 		total++
-		if !c.isReady || c.lanes[0] == StateIdle {
+		if !c.isReady || c.board.state(0) == laneIdle {
 			idle++
 			if c.isReady {
 				idleChild = c
@@ -728,7 +731,10 @@ func (s *Supervisor) Workers() []WorkerStatus {
 			continue
 		}
 		out[i].PID, out[i].Ready = c.pid, c.isReady
-		out[i].Lanes = append([]string(nil), c.lanes...)
+		out[i].Lanes = make([]string, len(c.board.lanes))
+		for j := range out[i].Lanes {
+			out[i].Lanes[j] = c.board.state(j).String()
+		}
 	}
 	return out
 }
