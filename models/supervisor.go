@@ -35,7 +35,10 @@ import (
 //   - It knows what each worker's lanes are doing from the scoreboard
 //     they share with it (scoreboard.go), whether or not anything traces.
 //   - A worker that dies is replaced at once, after its exit is logged with
-//     its cause, as Apache's and nginx's masters do. One that keeps dying
+//     its cause, as nginx's master does. (Apache's prefork parent leaves
+//     the slot to its spare-server maintenance, which is why it forces
+//     MinSpareServers to at least 1; here MinSpare 0 cannot empty the
+//     pool.) One that keeps dying
 //     within seconds of its start is replaced after a growing delay (100 ms
 //     up to 5 s), so a handler that crashes at once cannot make the
 //     supervisor fork in a tight loop.
@@ -590,39 +593,63 @@ func (s *Supervisor) respawnDelayLocked(c *child) time.Duration {
 	return b
 }
 
-// monitor kills silent workers and, under the process model, manages the
-// pool of spare servers once a second.
+// monitor kills silent workers every half second and, under the process
+// model, manages the pool of spare servers once a second.
 func (s *Supervisor) monitor() {
 	defer s.wg.Done()
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	beat := time.NewTicker(500 * time.Millisecond)
+	defer beat.Stop()
+	spares := time.NewTicker(time.Second)
+	defer spares.Stop()
+	tests := testSpares
+	if tests != nil {
+		spares.Stop() // the test says when
+	}
 	silence := s.cfg.Timeout + 2*heartbeatInterval
-	spawnRate, lastPool := 1, time.Now()
+	rate := 1
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-tick.C:
-		}
-		s.mu.Lock()
-		for _, c := range s.slots {
-			if c != nil && c.isReady && c.killed == "" && time.Since(c.lastBeat) > silence {
-				s.killLocked(c, fmt.Sprintf("no heartbeat for %v (a guest froze its process)", silence.Round(time.Second)))
+		case <-beat.C:
+			s.mu.Lock()
+			for _, c := range s.slots {
+				if c != nil && c.isReady && c.killed == "" && time.Since(c.lastBeat) > silence {
+					s.killLocked(c, fmt.Sprintf("no heartbeat for %v (a guest froze its process)", silence.Round(time.Second)))
+				}
 			}
+			s.mu.Unlock()
+		case <-spares.C:
+			s.mu.Lock()
+			_, rate = s.maintainSparesLocked(rate)
+			s.mu.Unlock()
+		case reply := <-tests:
+			s.mu.Lock()
+			var n int
+			n, rate = s.maintainSparesLocked(rate)
+			s.mu.Unlock()
+			reply <- n
 		}
-		if time.Since(lastPool) >= time.Second {
-			lastPool = time.Now()
-			spawnRate = s.maintainSparesLocked(spawnRate)
-		}
-		s.mu.Unlock()
 	}
 }
 
+// testSpares, if set (by tests) before Start, replaces the once-a-second
+// clock of spare-server maintenance: each channel received runs one
+// maintenance and gets its decision back (processes started, or -1 for
+// one retired).
+var testSpares chan chan int
+
 // maintainSparesLocked runs the model's idle-server maintenance
 // (Policy.Spares: prefork's perform_idle_server_maintenance) on the
-// processes alive now, as the scoreboard shows them, spawning or
-// retiring as it says. It returns the next spawn rate.
-func (s *Supervisor) maintainSparesLocked(rate int) int {
+// processes alive now, as the scoreboard shows them, spawning or retiring
+// as it says. It returns the processes started (-1: one retired) and the
+// next spawn rate: doubled after a spawn, up to maxSpawnRate, and back to
+// 1 after a maintenance that spawned nothing, as Apache's idle_spawn_rate.
+//
+// A process counts as idle while it starts (it was spawned a maintenance
+// ago and forking more would only swamp the machine further, says Apache)
+// and while its lane waits for a connection.
+func (s *Supervisor) maintainSparesLocked(rate int) (n, next int) {
 	idle, total := 0, 0
 	var idleChild *child
 	for _, c := range s.slots {
@@ -639,22 +666,24 @@ func (s *Supervisor) maintainSparesLocked(rate int) int {
 	}
 	switch n := s.policy.Spares(&s.cfg, total, idle, rate); {
 	case n > 0:
-		for i := 0; i < len(s.slots) && n > 0; i++ {
+		started := 0
+		for i := 0; i < len(s.slots) && started < n; i++ {
 			if s.slots[i] == nil {
 				if _, err := s.spawnLocked(i); err != nil {
 					s.cfg.Logf("spawning spare server: %v", err)
 					break
 				}
-				n--
+				started++
 			}
 		}
-		return min(rate*2, maxSpawnRate)
+		return started, min(rate*2, maxSpawnRate)
 	case n < 0 && idleChild != nil:
 		idleChild.retiring = true
 		s.cfg.Logf("retiring idle %s (pid %d): %d idle > max-spare %d", s.label(idleChild.index), idleChild.pid, idle, s.cfg.MaxSpare)
 		idleChild.cmd.Process.Signal(syscall.SIGTERM)
+		return -1, 1
 	}
-	return 1
+	return 0, 1
 }
 
 // maxSpawnRate caps the spare processes spawned in one second (Apache's
