@@ -285,7 +285,12 @@ func (w *worker) run() error {
 		select {} // a guest died while starting: die exits
 	}
 	for _, l := range w.lanes {
-		w.setState(l, laneIdle)
+		// A fresh row already reads idle; the live view still wants to
+		// hear it, as its first state of the lane.
+		l.state.Store(uint32(laneIdle))
+		if w.spec.Trace {
+			w.emit(Event{Kind: EventState, Lane: l.index, State: StateIdle})
+		}
 	}
 	w.emit(Event{Kind: EventReady, Dur: int64(time.Since(w.start))})
 	// Loading the guest left garbage (the .wasm bytes, the compiler's
