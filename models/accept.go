@@ -118,9 +118,9 @@ func (g *laneGate) Accept() (net.Conn, error) {
 		g.free <- l
 		return nil, err
 	}
-	g.w.setState(l, StateReading)
+	g.w.setState(l, laneReading)
 	return g.wrap(c, l, func() {
-		g.w.setState(l, StateIdle)
+		g.w.setState(l, laneIdle)
 		g.free <- l
 	}), nil
 }
@@ -268,9 +268,9 @@ func (g *eventGate) serve(cs *connState) (*lane, func(), bool) {
 	case <-g.closed:
 		return nil, nil, false
 	}
-	g.w.setState(l, StateSending)
+	g.w.setState(l, laneSending)
 	return l, func() {
-		g.w.setState(l, StateIdle)
+		g.w.setState(l, laneIdle)
 		g.free <- l
 		g.poke()
 	}, true
@@ -332,9 +332,9 @@ func (w *worker) connState(c net.Conn, s http.ConnState) {
 	}
 	switch s {
 	case http.StateActive:
-		w.setState(gc.cs.lane, StateReading)
+		w.setState(gc.cs.lane, laneReading)
 	case http.StateIdle:
-		w.setState(gc.cs.lane, StateKeepAlive)
+		w.setState(gc.cs.lane, laneKeepAlive)
 	}
 }
 

@@ -97,7 +97,10 @@ type Config struct {
 	// CacheDir is mpmlab's cache (runtime.DefaultCacheDir by default).
 	CacheDir string
 	// Trace asks workers for per-request and state events (the playground's
-	// live view and the scoreboard need them; a benchmark need not pay).
+	// live view needs them; a benchmark need not pay), and the reactor for
+	// its loop's lag and state. The supervisor's own view of the lanes
+	// (spare servers, Workers, /server-status) is the shared scoreboard,
+	// with or without it.
 	Trace bool
 	// NoPhases turns off the per-request bookkeeping of the server-side
 	// phases (runtime.InstanceConfig.NoPhases): only to measure its cost.

@@ -88,8 +88,9 @@ func policyWorker(t *testing.T, p Policy, cfg Config) (*worker, gate, *fakeListe
 			Connections: cfg.Connections, AsyncRequestWorkerFactor: cfg.AsyncRequestWorkerFactor, KeepAlive: true,
 		}}}
 	loop := newFakeLoop()
+	w.board = privateRow(p.Lanes(&cfg))
 	for i := range p.Lanes(&cfg) {
-		w.lanes = append(w.lanes, &lane{index: i, loop: loop})
+		w.lanes = append(w.lanes, &lane{index: i, loop: loop, state: &w.board.lanes[i]})
 	}
 	ln := newFakeListener()
 	g := p.gate(w, ln)
@@ -268,7 +269,7 @@ func TestPolicyKeepAlivePinning(t *testing.T) {
 		// Another connection's request: it gets a lane only if the idle
 		// connection does not hold it.
 		if pinned {
-			if got := w.lanes[0].state.Load(); got != StateKeepAlive {
+			if got := w.board.state(0); got != laneKeepAlive {
 				t.Errorf("the pinned lane's state is %v, want keepalive", got)
 			}
 			return

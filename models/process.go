@@ -9,9 +9,10 @@ import (
 // each, so one connection per process at a time.
 //
 // Directives: StartServers (processes at start), MinSpareServers and
-// MaxSpareServers (idle processes the parent keeps ready: below the
-// minimum it spawns 1, then 2, 4 … up to 32 a second; above the maximum it
-// retires one a second), MaxRequestWorkers (the most processes; beyond
+// MaxSpareServers (idle processes the parent keeps ready, counted on the
+// scoreboard the processes share with it: below the minimum it spawns 1,
+// then 2, 4 … up to 32 a second; above the maximum it retires one a
+// second), MaxRequestWorkers (the most processes; beyond
 // them connections wait in the listen backlog), MaxConnectionsPerChild,
 // KeepAlive, KeepAliveTimeout and MaxKeepAliveRequests. A connection
 // holds its process until it closes, idle keep-alive time included. A

@@ -32,8 +32,13 @@ import (
 //
 //   - Workers accept connections themselves from the shared socket; the
 //     supervisor only decides how many workers there are.
+//   - It knows what each worker's lanes are doing from the scoreboard
+//     they share with it (scoreboard.go), whether or not anything traces.
 //   - A worker that dies is replaced at once, after its exit is logged with
-//     its cause, as Apache's and nginx's masters do. One that keeps dying
+//     its cause, as nginx's master does. (Apache's prefork parent leaves
+//     the slot to its spare-server maintenance, which is why it forces
+//     MinSpareServers to at least 1; here MinSpare 0 cannot empty the
+//     pool.) One that keeps dying
 //     within seconds of its start is replaced after a growing delay (100 ms
 //     up to 5 s), so a handler that crashes at once cannot make the
 //     supervisor fork in a tight loop.
@@ -79,7 +84,7 @@ type child struct {
 	index     int
 	cmd       *exec.Cmd
 	pid       int
-	lanes     []string // lane states
+	board     *boardRow // its lanes' states, written by the worker; unmapped when reaped
 	spawned   time.Time
 	ready     chan struct{} // closed once: ready, or exited first
 	events    chan struct{} // closed when the event pipe has been read to its end
@@ -345,29 +350,33 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		},
 	}
 	js, _ := json.Marshal(spec)
+	board, bf, err := newBoardRow(spec.Lanes)
+	if err != nil {
+		return nil, err
+	}
+	defer bf.Close() // the worker has its own copy, and each side its mapping
 	pr, pw, err := os.Pipe()
 	if err != nil {
+		board.close()
 		return nil, err
 	}
 	cmd := exec.Command(s.exe, "worker")
 	cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(js))
-	cmd.ExtraFiles = []*os.File{s.ln, pw} // fd 3, fd 4
+	cmd.ExtraFiles = []*os.File{s.ln, pw, bf} // fd 3, fd 4, fd 5
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = workerProcAttr()
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
+		board.close()
 		return nil, fmt.Errorf("starting worker: %w", err)
 	}
 	pw.Close()
 	now := time.Now()
 	c := &child{index: index, cmd: cmd, pid: cmd.Process.Pid, spawned: now, lastBeat: now, logTokens: logBurst, logRefill: now,
-		ready: make(chan struct{}), events: make(chan struct{}), gone: make(chan struct{}), lanes: make([]string, s.lanesPerChild()),
+		ready: make(chan struct{}), events: make(chan struct{}), gone: make(chan struct{}), board: board,
 		interpreter: s.interpreter}
-	for i := range c.lanes {
-		c.lanes[i] = StateIdle
-	}
 	s.slots[index] = c
 	s.cfg.Logf("spawned %s (pid %d)", s.label(index), c.pid)
 	s.event(Event{Kind: EventSpawn, Process: index, PID: c.pid})
@@ -459,10 +468,6 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 			}
 			s.cfg.Logf("%s (pid %d) ready in %v%s", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond), on)
 		}
-	case EventState:
-		if e.Lane >= 0 && e.Lane < len(c.lanes) {
-			c.lanes[e.Lane] = e.State
-		}
 	case EventExit:
 		ec := e
 		c.exit = &ec
@@ -526,6 +531,7 @@ func (s *Supervisor) reap(c *child) {
 		s.slots[c.index] = nil
 	}
 	s.replaced = slices.DeleteFunc(s.replaced, func(r *child) bool { return r == c })
+	c.board.close() // no one reads it now: it is in no slot
 	s.event(Event{Kind: EventExit, Process: c.index, PID: c.pid, Status: code, Cause: cause})
 	if s.closing {
 		return
@@ -587,39 +593,63 @@ func (s *Supervisor) respawnDelayLocked(c *child) time.Duration {
 	return b
 }
 
-// monitor kills silent workers and, under the process model, manages the
-// pool of spare servers once a second.
+// monitor kills silent workers every half second and, under the process
+// model, manages the pool of spare servers once a second.
 func (s *Supervisor) monitor() {
 	defer s.wg.Done()
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
+	beat := time.NewTicker(500 * time.Millisecond)
+	defer beat.Stop()
+	spares := time.NewTicker(time.Second)
+	defer spares.Stop()
+	tests := testSpares
+	if tests != nil {
+		spares.Stop() // the test says when
+	}
 	silence := s.cfg.Timeout + 2*heartbeatInterval
-	spawnRate, lastPool := 1, time.Now()
+	rate := 1
 	for {
 		select {
 		case <-s.stop:
 			return
-		case <-tick.C:
-		}
-		s.mu.Lock()
-		for _, c := range s.slots {
-			if c != nil && c.isReady && c.killed == "" && time.Since(c.lastBeat) > silence {
-				s.killLocked(c, fmt.Sprintf("no heartbeat for %v (a guest froze its process)", silence.Round(time.Second)))
+		case <-beat.C:
+			s.mu.Lock()
+			for _, c := range s.slots {
+				if c != nil && c.isReady && c.killed == "" && time.Since(c.lastBeat) > silence {
+					s.killLocked(c, fmt.Sprintf("no heartbeat for %v (a guest froze its process)", silence.Round(time.Second)))
+				}
 			}
+			s.mu.Unlock()
+		case <-spares.C:
+			s.mu.Lock()
+			_, rate = s.maintainSparesLocked(rate)
+			s.mu.Unlock()
+		case reply := <-tests:
+			s.mu.Lock()
+			var n int
+			n, rate = s.maintainSparesLocked(rate)
+			s.mu.Unlock()
+			reply <- n
 		}
-		if time.Since(lastPool) >= time.Second {
-			lastPool = time.Now()
-			spawnRate = s.maintainSparesLocked(spawnRate)
-		}
-		s.mu.Unlock()
 	}
 }
 
+// testSpares, if set (by tests) before Start, replaces the once-a-second
+// clock of spare-server maintenance: each channel received runs one
+// maintenance and gets its decision back (processes started, or -1 for
+// one retired).
+var testSpares chan chan int
+
 // maintainSparesLocked runs the model's idle-server maintenance
 // (Policy.Spares: prefork's perform_idle_server_maintenance) on the
-// processes alive now, spawning or retiring as it says. It returns the
-// next spawn rate.
-func (s *Supervisor) maintainSparesLocked(rate int) int {
+// processes alive now, as the scoreboard shows them, spawning or retiring
+// as it says. It returns the processes started (-1: one retired) and the
+// next spawn rate: doubled after a spawn, up to maxSpawnRate, and back to
+// 1 after a maintenance that spawned nothing, as Apache's idle_spawn_rate.
+//
+// A process counts as idle while it starts (it was spawned a maintenance
+// ago and forking more would only swamp the machine further, says Apache)
+// and while its lane waits for a connection.
+func (s *Supervisor) maintainSparesLocked(rate int) (n, next int) {
 	idle, total := 0, 0
 	var idleChild *child
 	for _, c := range s.slots {
@@ -627,7 +657,7 @@ func (s *Supervisor) maintainSparesLocked(rate int) int {
 			continue
 		}
 		total++
-		if !c.isReady || c.lanes[0] == StateIdle {
+		if !c.isReady || c.board.state(0) == laneIdle {
 			idle++
 			if c.isReady {
 				idleChild = c
@@ -636,22 +666,24 @@ func (s *Supervisor) maintainSparesLocked(rate int) int {
 	}
 	switch n := s.policy.Spares(&s.cfg, total, idle, rate); {
 	case n > 0:
-		for i := 0; i < len(s.slots) && n > 0; i++ {
+		started := 0
+		for i := 0; i < len(s.slots) && started < n; i++ {
 			if s.slots[i] == nil {
 				if _, err := s.spawnLocked(i); err != nil {
 					s.cfg.Logf("spawning spare server: %v", err)
 					break
 				}
-				n--
+				started++
 			}
 		}
-		return min(rate*2, maxSpawnRate)
+		return started, min(rate*2, maxSpawnRate)
 	case n < 0 && idleChild != nil:
 		idleChild.retiring = true
 		s.cfg.Logf("retiring idle %s (pid %d): %d idle > max-spare %d", s.label(idleChild.index), idleChild.pid, idle, s.cfg.MaxSpare)
 		idleChild.cmd.Process.Signal(syscall.SIGTERM)
+		return -1, 1
 	}
-	return 1
+	return 0, 1
 }
 
 // maxSpawnRate caps the spare processes spawned in one second (Apache's
@@ -728,7 +760,10 @@ func (s *Supervisor) Workers() []WorkerStatus {
 			continue
 		}
 		out[i].PID, out[i].Ready = c.pid, c.isReady
-		out[i].Lanes = append([]string(nil), c.lanes...)
+		out[i].Lanes = make([]string, len(c.board.lanes))
+		for j := range out[i].Lanes {
+			out[i].Lanes[j] = c.board.state(j).String()
+		}
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -34,6 +35,9 @@ func TestMain(m *testing.M) {
 func fakeWorker(how string) int {
 	f := os.NewFile(eventFD, "events")
 	enc := json.NewEncoder(f)
+	if how == "busy" {
+		return busyWorker(enc)
+	}
 	enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
 	if how != "chatty-crash" {
 		return exitSetup
@@ -50,6 +54,40 @@ func fakeWorker(how string) int {
 	f.WriteString(batch.String())
 	enc.Encode(Event{V: EventSchemaVersion, Kind: EventExit, Cause: "loop 0 crashed: panic: after output", Status: exitCrash})
 	return exitCrash
+}
+
+// busyWorker is a worker process whose lane is busy from the start: it
+// writes its scoreboard row, and nothing else but ready and heartbeats.
+// SIGUSR1 makes its lane idle, SIGUSR2 busy again; SIGTERM ends it.
+func busyWorker(enc *json.Encoder) int {
+	var spec workerSpec
+	if err := json.Unmarshal([]byte(os.Getenv(workerSpecEnv)), &spec); err != nil {
+		return exitSetup
+	}
+	row, err := mapBoardRow(os.NewFile(boardFD, "scoreboard"), spec.Lanes)
+	if err != nil {
+		return exitSetup
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM)
+	row.lanes[0].Store(uint32(laneSending))
+	enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
+	go func() {
+		for range time.Tick(heartbeatInterval) {
+			enc.Encode(Event{V: EventSchemaVersion, Kind: EventBeat})
+		}
+	}()
+	for s := range sig {
+		switch s {
+		case syscall.SIGUSR1:
+			row.lanes[0].Store(uint32(laneIdle))
+		case syscall.SIGUSR2:
+			row.lanes[0].Store(uint32(laneSending))
+		default:
+			return exitRetired
+		}
+	}
+	return exitRetired
 }
 
 // emptyWasm is the smallest module the supervisor accepts: an empty _start.
@@ -136,5 +174,103 @@ func TestProcessPSS(t *testing.T) {
 	pss, rss := ProcessPSS(os.Getpid()), ProcessRSS(os.Getpid())
 	if pss <= 0 || pss > rss {
 		t.Errorf("ProcessPSS = %d KiB, ProcessRSS = %d KiB", pss, rss)
+	}
+}
+
+// Spare-server maintenance reads the scoreboard, not trace events: with
+// Trace off (the workers send nothing but ready and heartbeats), processes
+// whose lanes are busy make it spawn 1, 2, 4 … a maintenance (Apache's
+// idle_spawn_rate) up to MaxRequestWorkers, where it stops and the rate
+// starts over at 1; above MaxSpareServers idle it retires one a
+// maintenance. The test runs each maintenance (testSpares) once the
+// scoreboard shows what the last one did.
+func TestSparesGrowWithoutTracing(t *testing.T) {
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "empty.wasm")
+	if err := os.WriteFile(wasm, emptyWasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MPMLAB_FAKE_WORKER", "busy")
+	testSpares = make(chan chan int)
+	t.Cleanup(func() { testSpares = nil })
+	log := newLogLines()
+	s, err := Start(context.Background(), Config{
+		Model: Process, StartServers: 1, MinSpare: 1, MaxSpare: 3, MaxRequestWorkers: 12, Trace: false,
+		Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe, Logf: log.logf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	maintain := func() int {
+		t.Helper()
+		reply := make(chan int)
+		select {
+		case testSpares <- reply:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the supervisor did not run a maintenance within 10s")
+		}
+		return <-reply
+	}
+	// settled waits until n processes are alive, every one ready with its
+	// lane in state.
+	settled := func(n int, state string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			alive, ok := 0, true
+			for _, w := range s.Workers() {
+				if w.PID != 0 {
+					alive++
+					ok = ok && w.Ready && w.Lanes[0] == state
+				}
+			}
+			if alive == n && ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("scoreboard after 20s: %d processes %v, want %d all ready and %s; the log:\n%s", alive, s.Workers(), n, state, log)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	signalAll := func(sig syscall.Signal) {
+		for _, pid := range s.PIDs() {
+			syscall.Kill(pid, sig)
+		}
+	}
+
+	alive := 1
+	settled(alive, StateSending)
+	for i, want := range []int{1, 2, 4, 4, 0} { // doubling, then MaxRequestWorkers (12)
+		if got := maintain(); got != want {
+			t.Fatalf("maintenance %d with %d busy processes started %d, want %d; the log:\n%s", i+1, alive, got, want, log)
+		}
+		alive += want
+		settled(alive, StateSending)
+	}
+
+	signalAll(syscall.SIGUSR1)
+	settled(alive, StateIdle)
+	for alive > 10 { // 12 idle > MaxSpare 3: one a maintenance
+		if got := maintain(); got != -1 {
+			t.Fatalf("maintenance with %d idle processes did %d, want -1 (retire one)", alive, got)
+		}
+		alive--
+		settled(alive, StateIdle)
+	}
+
+	signalAll(syscall.SIGUSR2)
+	settled(alive, StateSending)
+	for _, want := range []int{1, 1, 0} { // the rate started over: 1, then 2 capped by the one slot left
+		if got := maintain(); got != want {
+			t.Fatalf("busy again with %d processes: started %d, want %d (the rate starts over at 1)", alive, got, want)
+		}
+		alive += want
+		settled(alive, StateSending)
 	}
 }

@@ -30,6 +30,8 @@ import (
 //
 //	fd 3  the listening socket (shared by all workers, as in Apache)
 //	fd 4  the event pipe: the worker writes JSON Events, one per line
+//	fd 5  its row of the scoreboard: shared memory, a word per lane that
+//	      the worker writes and the supervisor reads (scoreboard.go)
 //	env   MPMLAB_WORKER_SPEC: the workerSpec below, as JSON
 //
 // A worker accepts connections itself, from the shared socket: connections
@@ -123,6 +125,7 @@ type worker struct {
 
 	engine *runtime.Engine
 	lanes  []*lane
+	board  *boardRow     // the lanes' states, shared with the supervisor
 	ln     net.Listener  // set under mu (die may come first)
 	srv    *http.Server  // set under mu
 	conns  atomic.Uint64 // connections accepted
@@ -149,8 +152,8 @@ type lane struct {
 	inst    *runtime.Instance
 	loop    loopClock // inst.Loop(): the passes of its loop
 	label   string
-	header  []string     // X-Mpmlab-Worker: "thread 0.2 (pid 4242)", "(pid 4242, interpreter)"
-	state   atomic.Value // string
+	header  []string       // X-Mpmlab-Worker: "thread 0.2 (pid 4242)", "(pid 4242, interpreter)"
+	state   *atomic.Uint32 // its laneState word on the scoreboard
 	deadman *deadman
 }
 
@@ -186,9 +189,15 @@ func (w *worker) run() error {
 	if err != nil {
 		return err
 	}
+	boardFile := os.NewFile(boardFD, "mpmlab-scoreboard")
+	if w.board, err = mapBoardRow(boardFile, n); err != nil {
+		return err
+	}
+	boardFile.Close() // the mapping stays
+
 	shared := runtime.NewShared() // guest.Shared: one per process
 	for i := 0; i < n; i++ {
-		l := &lane{index: i, label: w.laneLabel(i), deadman: newDeadman(w.spec.Timeout, deadmanGrace)}
+		l := &lane{index: i, label: w.laneLabel(i), state: &w.board.lanes[i], deadman: newDeadman(w.spec.Timeout, deadmanGrace)}
 		l.header = []string{fmt.Sprintf("%s (pid %d)", l.label, w.pid)}
 		if w.spec.Interpreter {
 			l.header = []string{fmt.Sprintf("%s (pid %d, interpreter)", l.label, w.pid)}
@@ -214,9 +223,9 @@ func (w *worker) run() error {
 			},
 			OnBlock: func(blocked bool) {
 				if blocked {
-					w.setState(l, StateBlocked)
+					w.setState(l, laneBlocked)
 				} else {
-					w.setState(l, StateSending)
+					w.setState(l, laneSending)
 				}
 			},
 		}
@@ -277,7 +286,12 @@ func (w *worker) run() error {
 		select {} // a guest died while starting: die exits
 	}
 	for _, l := range w.lanes {
-		w.setState(l, StateIdle)
+		// A fresh row already reads idle; the live view still wants to
+		// hear it, as its first state of the lane.
+		l.state.Store(uint32(laneIdle))
+		if w.spec.Trace {
+			w.emit(Event{Kind: EventState, Lane: l.index, State: StateIdle})
+		}
 	}
 	w.emit(Event{Kind: EventReady, Dur: int64(time.Since(w.start))})
 	// Loading the guest left garbage (the .wasm bytes, the compiler's
@@ -367,7 +381,7 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.mu.Unlock()
 	}()
 	if !w.policy.Loop() {
-		w.setState(l, StateSending)
+		w.setState(l, laneSending)
 	}
 	w.writing.Add(1)
 	defer w.writing.Add(-1)
@@ -458,7 +472,7 @@ func (w *worker) failure(ctx context.Context, l *lane, err error) (int, string) 
 func (w *worker) watch(l *lane) {
 	<-l.inst.Done()
 	err := l.inst.Err()
-	w.setState(l, StateDead)
+	w.setState(l, laneDead)
 	w.die(fmt.Sprintf("%s crashed: %v", l.label, err), exitCrash, errCrash)
 }
 
@@ -576,14 +590,14 @@ func (w *worker) traceLoop() {
 			w.emit(c)
 			last = c
 		}
-		state := StateIdle
+		state := laneIdle
 		switch {
 		case writing > 0:
-			state = StateSending
+			state = laneSending
 		case open > 0:
-			state = StateReading
+			state = laneReading
 		case idle > 0:
-			state = StateKeepAlive
+			state = laneKeepAlive
 		}
 		w.setState(w.lanes[0], state)
 	}
@@ -596,12 +610,14 @@ func (w *worker) flushPasses() {
 	}
 }
 
-func (w *worker) setState(l *lane, s string) {
-	if old, _ := l.state.Swap(s).(string); old == s {
+// setState writes a lane's state on the scoreboard and, while tracing,
+// tells the live view of the change.
+func (w *worker) setState(l *lane, s laneState) {
+	if laneState(l.state.Swap(uint32(s))) == s {
 		return
 	}
 	if w.spec.Trace {
-		w.emit(Event{Kind: EventState, Lane: l.index, State: s})
+		w.emit(Event{Kind: EventState, Lane: l.index, State: s.String()})
 	}
 }
 

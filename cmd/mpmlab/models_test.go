@@ -284,6 +284,44 @@ func TestSpareServerRamp(t *testing.T) {
 	}
 }
 
+// Prefork grows with nothing tracing (no --trace, no --status-addr): the
+// supervisor reads its children's states from the scoreboard they share
+// with it. 40 clients of a sleeping handler keep every process busy, so
+// from 2 processes it spawns up to --max-request-workers 8. The processes
+// are counted in /proc, as the run's children.
+func TestPreforkGrowsWithoutTracing(t *testing.T) {
+	s := startRun(t, "--model", "process", "--start-servers", "2", "--max-request-workers", "8", "sleep")
+	procs := func() int {
+		n := 0
+		for _, pid := range s.Workers() {
+			if alive(pid) {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 10*time.Second, "2 worker processes", func() bool { return procs() == 2 })
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
+	for range 40 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					get(s.URL)
+				}
+			}
+		})
+	}
+	waitFor(t, 30*time.Second, "8 worker processes under 40 clients", func() bool { return procs() == 8 })
+	// A process exists from its fork; the log names it just after.
+	waitFor(t, 5*time.Second, "8 spawns logged", func() bool { return strings.Count(s.Logs(), "spawned process") == 8 })
+}
+
 // The reactor's loop lag is small when idle and at least the length of a
 // computation that held the loop.
 func TestReactorLoopLag(t *testing.T) {
