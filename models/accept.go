@@ -2,8 +2,10 @@ package models
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 )
 
@@ -16,16 +18,19 @@ import (
 //     connection holds that lane until it closes.
 //   - loopGate (reactor): one connection per pass of the loop, up to
 //     worker_connections open.
-//   - eventGate (event): accept while open connections stay under
-//     ThreadsPerChild + AsyncRequestWorkerFactor × idle threads; a request,
-//     not a connection, takes a thread.
+//   - eventGate (event): accept with an idle thread reserved, while open
+//     connections stay under ThreadsPerChild + AsyncRequestWorkerFactor ×
+//     idle threads; a request, not a connection, takes a thread, and a
+//     request that finds none closes the idle keep-alive connections.
 
-// loopClock is what the reactor's gate reads of its loop
-// (*vwasi.Conn, through runtime.Instance.Loop).
+// loopClock is what a gate reads of a lane's guest (*vwasi.Conn, through
+// runtime.Instance.Loop): the reactor's gate its loop's passes, the event
+// gate whether a thread has read the request it was handed.
 type loopClock interface {
 	Passes() uint64
 	InPoll() bool
 	PassSignal() <-chan struct{}
+	ReadBytes() uint64
 }
 
 // gateBase is what every gate shares: the socket, the connection quota
@@ -69,7 +74,7 @@ func (g *gateBase) waitClosed() (net.Conn, error) {
 
 // wrap counts and traces an accepted connection; release runs once when it
 // closes.
-func (g *gateBase) wrap(c net.Conn, l *lane, release func()) net.Conn {
+func (g *gateBase) wrap(c net.Conn, l *lane, release func()) *gatedConn {
 	g.count++
 	id := g.w.conns.Add(1)
 	if g.w.spec.Trace {
@@ -125,8 +130,8 @@ func (g *laneGate) Accept() (net.Conn, error) {
 	}), nil
 }
 
-func (g *laneGate) serve(cs *connState) (*lane, func(), bool) { return cs.lane, func() {}, true }
-func (g *laneGate) pinsLanes() bool                           { return true }
+func (g *laneGate) serve(cs *connState) (*lane, func(), error) { return cs.lane, func() {}, nil }
+func (g *laneGate) pinsLanes() bool                            { return true }
 
 // loopGate is the reactor's accept policy: nginx with multi_accept off
 // takes at most one connection per pass of its loop, so a loop held in
@@ -186,35 +191,122 @@ func (g *loopGate) Accept() (net.Conn, error) {
 	}
 }
 
-func (g *loopGate) serve(*connState) (*lane, func(), bool) { return g.w.lanes[0], func() {}, true }
-func (g *loopGate) pinsLanes() bool                        { return false }
+func (g *loopGate) serve(*connState) (*lane, func(), error) { return g.w.lanes[0], func() {}, nil }
+func (g *loopGate) pinsLanes() bool                         { return false }
 
-// eventGate is Apache event's listener: it holds every connection of its
-// process and hands a request, when one arrives, to a free worker thread.
-// It accepts while the process has fewer open connections than
-// ThreadsPerChild + AsyncRequestWorkerFactor × idle threads; at that limit
-// it stops accepting (new connections wait in the listen backlog, for this
-// process or another), and if no thread is idle it closes idle keep-alive
-// connections to make room.
+// eventGate is Apache event's listener (server/mpm/event/event.c,
+// listener_thread): it holds every connection of its process and hands each
+// request to a worker thread, never waiting for one:
+//
+//   - A connection is accepted only when one is pending in the backlog and
+//     the listener is enabled, and then only with a thread reserved for it
+//     (get_worker), which reads and serves its first request.
+//   - When one is pending and no thread is idle, the listener stops
+//     accepting and closes every idle keep-alive connection of its process
+//     ("kill'em all": process_keepalive_queue(0)), so that their clients
+//     come back through the backlog, to whichever process has room. When
+//     threads are idle but the process holds ThreadsPerChild +
+//     AsyncRequestWorkerFactor × idle threads connections or more
+//     (connections_above_limit), it stops accepting and closes nothing.
+//   - A request on a kept-alive connection takes an idle thread or, if none
+//     is, its connection is closed unanswered (the client retries on a new
+//     one) and so is every idle keep-alive connection.
+//   - A listener that stopped accepting starts again once the process is
+//     under its limit counted with one idle thread fewer
+//     (should_enable_listensocks: "off by one to avoid flip flop"), checked
+//     whenever a connection closes or a thread goes idle.
+//
+// Idle threads are those neither serving nor reserved, as
+// ap_queue_info_num_idlers counts them. A connection counts once its thread
+// has taken it up: Apache's worker, not its listener, increments
+// connection_count (in process_socket) when it wakes to the connection; here
+// the thread is the guest instance, which has taken the connection up once
+// it has read its first request. A listener that accepts faster than its
+// threads wake so runs out of threads before it reaches its limit, and then
+// closes the idle keep-alive connections. A connection being closed no
+// longer counts (Apache subtracts its lingering closes).
 type eventGate struct {
 	gateBase
-	free    chan *lane
-	mu      sync.Mutex
-	open    int
-	changed chan struct{} // poked when a thread or a connection frees up
+	backlog      backlog
+	closeBacklog func() error // if the gate opened it
+	mu           sync.Mutex
+	idle         []*lane       // threads neither serving nor reserved
+	open         int           // connections taken up by a thread and not closed
+	handed       []handoff     // first requests handed to a thread not yet awake to them
+	disabled     bool          // the listener stopped accepting (listensocks_disabled)
+	changed      chan struct{} // poked when a thread or a connection frees up
+}
+
+// handoff is a new connection's first request handed to its thread, which
+// takes the connection up once the guest has read past mark.
+type handoff struct {
+	l    *lane
+	cs   *connState
+	mark uint64
+}
+
+// settle counts the connections whose threads have taken them up, and
+// the one handed to thread done, which is finished with it (read or not);
+// it drops the one of closed, which no longer counts. Call it with g.mu
+// held.
+func (g *eventGate) settle(done *lane, closed *connState) {
+	kept := g.handed[:0]
+	for _, h := range g.handed {
+		switch {
+		case h.cs == closed:
+		case h.l == done || h.l.loop.ReadBytes() > h.mark:
+			h.cs.counted = true
+			g.open++
+		default:
+			kept = append(kept, h)
+		}
+	}
+	clear(g.handed[len(kept):])
+	g.handed = kept
+}
+
+// backlog is the listening socket as Apache's listener polls it: wait
+// for a connection to be pending without taking it, then take it without
+// waiting long, as another process may have been faster.
+type backlog interface {
+	waitPending() error
+	tryAccept() (net.Conn, error) // errNotPending if none is
 }
 
 func newEventGate(w *worker, inner net.Listener) *eventGate {
-	g := &eventGate{gateBase: newGateBase(w, inner), free: make(chan *lane, len(w.lanes)), changed: make(chan struct{}, 1)}
-	for _, l := range w.lanes {
-		g.free <- l
+	g := &eventGate{gateBase: newGateBase(w, inner), idle: slices.Clone(w.lanes), changed: make(chan struct{}, 1)}
+	if b, ok := inner.(backlog); ok {
+		g.backlog = b
+	} else {
+		sb := newSocketBacklog(inner)
+		g.backlog, g.closeBacklog = sb, sb.Close
 	}
 	return g
 }
 
-// limit is the most connections the process may hold now.
-func (g *eventGate) limit() int {
-	return len(g.w.lanes) + g.w.spec.AsyncRequestWorkerFactor*len(g.free)
+// Close stops accepting, as gateBase.Close does, and closes the backlog it
+// polls.
+func (g *eventGate) Close() error {
+	if g.closeBacklog != nil {
+		g.closeBacklog()
+	}
+	return g.gateBase.Close()
+}
+
+// aboveLimit is Apache's connections_above_limit: no idle thread (busy),
+// or as many connections as ThreadsPerChild + AsyncRequestWorkerFactor ×
+// idle threads, counted with one idle thread fewer while the listener is
+// off. Call it with g.mu held.
+func (g *eventGate) aboveLimit() (above, busy bool) {
+	g.settle(nil, nil)
+	idle := len(g.idle)
+	if idle == 0 {
+		return true, true
+	}
+	if g.disabled {
+		idle--
+	}
+	return g.open >= len(g.w.lanes)+g.w.spec.AsyncRequestWorkerFactor*idle, false
 }
 
 func (g *eventGate) poke() {
@@ -224,56 +316,129 @@ func (g *eventGate) poke() {
 	}
 }
 
+// takeIdle reserves an idle thread, if any. Call it with g.mu held.
+func (g *eventGate) takeIdle() *lane {
+	n := len(g.idle)
+	if n == 0 {
+		return nil
+	}
+	l := g.idle[n-1]
+	g.idle = g.idle[:n-1]
+	return l
+}
+
+// putIdle gives a thread back, and lets the listener see whether it may
+// accept again.
+func (g *eventGate) putIdle(l *lane) {
+	g.w.setState(l, laneIdle)
+	g.mu.Lock()
+	g.idle = append(g.idle, l)
+	g.mu.Unlock()
+	g.poke()
+}
+
 func (g *eventGate) Accept() (net.Conn, error) {
 	for {
 		if g.refuse() {
 			return g.waitClosed()
 		}
 		g.mu.Lock()
-		open := g.open
+		if g.disabled {
+			if above, _ := g.aboveLimit(); !above {
+				g.disabled = false // enable_listensocks
+			}
+		}
+		off := g.disabled
 		g.mu.Unlock()
-		if open < g.limit() {
-			break
+		if off {
+			select {
+			case <-g.changed:
+				continue
+			case <-g.closed:
+				return nil, net.ErrClosed
+			}
 		}
-		if len(g.free) == 0 {
-			g.w.closeIdleConn() // every thread busy: make room
+		if err := g.backlog.waitPending(); err != nil {
+			return nil, err
 		}
-		select {
-		case <-g.changed:
-		case <-g.closed:
-			return nil, net.ErrClosed
+		if g.refuse() {
+			return g.waitClosed()
 		}
-	}
-	c, err := g.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	g.mu.Lock()
-	g.open++
-	g.mu.Unlock()
-	return g.wrap(c, nil, func() {
 		g.mu.Lock()
-		g.open--
+		above, busy := g.aboveLimit()
+		var l *lane
+		if above {
+			g.disabled = true
+		} else {
+			l = g.takeIdle()
+		}
 		g.mu.Unlock()
-		g.poke()
-	}), nil
+		if busy {
+			g.w.closeIdleConns()
+		}
+		if l == nil {
+			continue
+		}
+		c, err := g.backlog.tryAccept()
+		if err != nil {
+			g.putIdle(l)
+			if errors.Is(err, errNotPending) {
+				continue // another process took it
+			}
+			return nil, err
+		}
+		g.w.setState(l, laneReading)
+		var gc *gatedConn
+		gc = g.wrap(c, nil, func() {
+			g.mu.Lock()
+			g.settle(nil, gc.cs)
+			if gc.cs.counted {
+				g.open--
+			}
+			first := gc.cs.first
+			gc.cs.first = nil
+			g.mu.Unlock()
+			if first != nil { // closed before its first request was served
+				g.putIdle(first)
+			}
+			g.poke()
+		})
+		gc.cs.first = l
+		return gc, nil
+	}
 }
 
-// serve takes a free thread for one request; the connection goes back to
-// the listener (costing no thread) when the response is out.
-func (g *eventGate) serve(cs *connState) (*lane, func(), bool) {
-	var l *lane
+// serve gives a request the thread its connection was accepted with (its
+// first request) or an idle one; with none idle, the connection is to be
+// closed unanswered (errNoThread) and every idle keep-alive connection of
+// the process is closed. The thread goes back when the response is out,
+// the connection to the listener (costing no thread).
+func (g *eventGate) serve(cs *connState) (*lane, func(), error) {
 	select {
-	case l = <-g.free:
 	case <-g.closed:
-		return nil, nil, false
+		return nil, nil, errClosing
+	default:
+	}
+	g.mu.Lock()
+	l := cs.first
+	if l != nil { // it counts once the thread has read the request
+		cs.first = nil
+		g.handed = append(g.handed, handoff{l: l, cs: cs, mark: l.loop.ReadBytes()})
+	} else {
+		l = g.takeIdle()
+	}
+	g.mu.Unlock()
+	if l == nil {
+		g.w.closeIdleConns()
+		return nil, nil, errNoThread
 	}
 	g.w.setState(l, laneSending)
 	return l, func() {
-		g.w.setState(l, laneIdle)
-		g.free <- l
-		g.poke()
-	}, true
+		g.mu.Lock()
+		g.settle(l, nil)
+		g.mu.Unlock()
+		g.putIdle(l)
+	}, nil
 }
 
 func (g *eventGate) pinsLanes() bool { return false }
@@ -296,6 +461,8 @@ func (c *gatedConn) Close() error {
 type connState struct {
 	id       uint64
 	lane     *lane // the lane it holds, if its model pins one (else nil)
+	first    *lane // event: the thread reserved at accept for its first request
+	counted  bool  // event: its thread took it up; it counts against the limit
 	requests int
 }
 
@@ -338,20 +505,17 @@ func (w *worker) connState(c net.Conn, s http.ConnState) {
 	}
 }
 
-// closeIdleConn closes one idle keep-alive connection, if any (Apache
-// event at its connection limit with no idle thread).
-func (w *worker) closeIdleConn() {
+// closeIdleConns closes every idle keep-alive connection (Apache event's
+// listener when it finds no idle thread).
+func (w *worker) closeIdleConns() {
 	w.connMu.Lock()
-	var victim net.Conn
+	victims := make([]net.Conn, 0, len(w.idleConns))
 	for c := range w.idleConns {
-		victim = c
-		break
-	}
-	if victim != nil {
-		delete(w.idleConns, victim)
+		victims = append(victims, c)
+		delete(w.idleConns, c)
 	}
 	w.connMu.Unlock()
-	if victim != nil {
-		victim.Close()
+	for _, c := range victims {
+		c.Close()
 	}
 }

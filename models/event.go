@@ -12,15 +12,31 @@ import (
 // connection: clients that keep their connections open between requests
 // cost no thread while they think.
 //
+// The listener follows Apache 2.4's (server/mpm/event/event.c), whose
+// rules decide how many clients a process serves (the gate is eventGate,
+// in accept.go):
+//
+//   - It accepts a connection that is pending in the listen backlog only
+//     with an idle thread reserved for it (get_worker), and only while the
+//     process holds fewer than ThreadsPerChild + AsyncRequestWorkerFactor ×
+//     idle threads connections (connections_above_limit); a connection
+//     counts once its thread has taken it up (read its first request).
+//     Past the limit it stops accepting (new connections wait in the
+//     backlog for this process or another) until the process is under it
+//     again, counted with one idle thread fewer (should_enable_listensocks).
+//   - Whenever it finds no idle thread (for a pending connection, or for a
+//     request on a kept-alive one) it closes every idle keep-alive
+//     connection of its process (process_keepalive_queue), so their clients
+//     come back through the backlog to a process with room; the request
+//     that found no thread has its connection closed unanswered, and its
+//     client sends it again on a new one. A request never waits in the
+//     process for a thread.
+//
 // Directives: StartServers (the fixed number of processes, as ServerLimit),
-// ThreadsPerChild, AsyncRequestWorkerFactor (a process accepts connections
-// only while it has fewer than ThreadsPerChild + AsyncRequestWorkerFactor ×
-// its idle threads; past that limit it stops accepting, so new
-// connections wait in the listen backlog for another process, and when no
-// thread is idle it closes its idle keep-alive connections to make room),
-// MaxConnectionsPerChild and the keep-alive knobs. A request that computes
-// holds one thread, not the process. A crash takes down every thread of
-// its process and every connection it held.
+// ThreadsPerChild, AsyncRequestWorkerFactor, MaxConnectionsPerChild and the
+// keep-alive knobs. A request that computes holds one thread, not the
+// process. A crash takes down every thread of its process and every
+// connection it held.
 const EventMPM Model = "event"
 
 type eventPolicy struct{}

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"errors"
 	"fmt"
 	"net"
 )
@@ -53,14 +54,21 @@ type Policy interface {
 // tells the worker which lane serves a request.
 type gate interface {
 	net.Listener
-	// serve returns the lane for a request on cs, blocking until one is
-	// free if the model hands lanes out per request; done gives it back
-	// once the response is out. ok is false if the worker is closing.
-	serve(cs *connState) (l *lane, done func(), ok bool)
+	// serve returns the lane for a request on cs; done gives it back once
+	// the response is out. Without a lane, err says why: errClosing (the
+	// worker is closing) or errNoThread (event: no thread is idle, and the
+	// connection is closed unanswered).
+	serve(cs *connState) (l *lane, done func(), err error)
 	// pinsLanes reports whether a connection holds its lane from accept to
 	// close (the lane's scoreboard state follows the connection).
 	pinsLanes() bool
 }
+
+// Why a gate gives a request no lane.
+var (
+	errClosing  = errors.New("worker is shutting down")
+	errNoThread = errors.New("no idle thread")
+)
 
 // Policies lists every model's policy, in the order mpmlab compares them.
 var Policies = []Policy{processPolicy{}, threadPolicy{}, reactorPolicy{}, eventPolicy{}}

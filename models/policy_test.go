@@ -1,6 +1,8 @@
 package models
 
 import (
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -18,42 +20,88 @@ import (
 // end-to-end laws (timings of real worker processes).
 
 // fakeListener hands out one end of a net.Pipe per Accept, as many as
-// dial asks for; the other ends are the clients.
+// dial asks for; the other ends are the clients. Like a listening socket,
+// it also tells whether a connection is pending without taking it (the
+// event gate's backlog).
 type fakeListener struct {
-	conns  chan net.Conn
-	closed chan struct{}
-	once   sync.Once
+	mu      sync.Mutex
+	pending []net.Conn
+	arrived chan struct{}
+	closed  chan struct{}
+	once    sync.Once
 }
 
 func newFakeListener() *fakeListener {
-	return &fakeListener{conns: make(chan net.Conn, 64), closed: make(chan struct{})}
+	return &fakeListener{arrived: make(chan struct{}, 1), closed: make(chan struct{})}
 }
 
 // dial queues a connection for Accept, as a client in the backlog.
 func (l *fakeListener) dial() net.Conn {
 	server, client := net.Pipe()
-	l.conns <- server
+	l.mu.Lock()
+	l.pending = append(l.pending, server)
+	l.mu.Unlock()
+	select {
+	case l.arrived <- struct{}{}:
+	default:
+	}
 	return client
 }
 
 func (l *fakeListener) Accept() (net.Conn, error) {
+	for {
+		if c, err := l.tryAccept(); err != errNotPending {
+			return c, err
+		}
+		if err := l.waitPending(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (l *fakeListener) waitPending() error {
+	for {
+		l.mu.Lock()
+		n := len(l.pending)
+		l.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		select {
+		case <-l.arrived:
+		case <-l.closed:
+			return net.ErrClosed
+		}
+	}
+}
+
+func (l *fakeListener) tryAccept() (net.Conn, error) {
 	select {
-	case c := <-l.conns:
-		return c, nil
 	case <-l.closed:
 		return nil, net.ErrClosed
+	default:
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.pending) == 0 {
+		return nil, errNotPending
+	}
+	c := l.pending[0]
+	l.pending = l.pending[1:]
+	return c, nil
 }
 
 func (l *fakeListener) Close() error   { l.once.Do(func() { close(l.closed) }); return nil }
 func (l *fakeListener) Addr() net.Addr { return &net.TCPAddr{} }
 
-// fakeLoop is a loop that has made passes passes.
+// fakeLoop is a loop that has made passes passes and read readBytes
+// request bytes.
 type fakeLoop struct {
-	mu     sync.Mutex
-	passes uint64
-	inPoll bool
-	sig    chan struct{}
+	mu        sync.Mutex
+	passes    uint64
+	inPoll    bool
+	readBytes uint64
+	sig       chan struct{}
 }
 
 // newFakeLoop is a loop busy running guest code, that has turned once
@@ -64,6 +112,14 @@ func (f *fakeLoop) Passes() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.
 func (f *fakeLoop) InPoll() bool   { f.mu.Lock(); defer f.mu.Unlock(); return f.inPoll }
 func (f *fakeLoop) PassSignal() <-chan struct{} {
 	return f.sig
+}
+func (f *fakeLoop) ReadBytes() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.readBytes }
+
+// read makes the guest read a request it was handed.
+func (f *fakeLoop) read() {
+	f.mu.Lock()
+	f.readBytes += 100
+	f.mu.Unlock()
 }
 
 // pass makes the loop turn once.
@@ -78,7 +134,8 @@ func (f *fakeLoop) pass() {
 }
 
 // policyWorker is a worker process of policy p under cfg with lanes that run
-// no guest, its gate over a fake listener.
+// no guest, each with a loop of its own (the first one returned), its gate
+// over a fake listener.
 func policyWorker(t *testing.T, p Policy, cfg Config) (*worker, gate, *fakeListener, *fakeLoop) {
 	t.Helper()
 	cfg = cfg.WithDefaults()
@@ -87,11 +144,11 @@ func policyWorker(t *testing.T, p Policy, cfg Config) (*worker, gate, *fakeListe
 		spec: workerSpec{Model: p.Model(), Lanes: p.Lanes(&cfg), serving: serving{
 			Connections: cfg.Connections, AsyncRequestWorkerFactor: cfg.AsyncRequestWorkerFactor, KeepAlive: true,
 		}}}
-	loop := newFakeLoop()
 	w.board = privateRow(p.Lanes(&cfg))
 	for i := range p.Lanes(&cfg) {
-		w.lanes = append(w.lanes, &lane{index: i, loop: loop, state: &w.board.lanes[i]})
+		w.lanes = append(w.lanes, &lane{index: i, loop: newFakeLoop(), state: &w.board.lanes[i]})
 	}
+	loop := w.lanes[0].loop.(*fakeLoop)
 	ln := newFakeListener()
 	g := p.gate(w, ln)
 	w.gate = g
@@ -190,11 +247,14 @@ func TestPolicyLabels(t *testing.T) {
 // Accept gating: how many connections a process takes before the next one
 // waits in the backlog. Process: one per process. Thread: one per thread.
 // Reactor: one per pass of its loop (and none while the loop is held),
-// worker_connections at most. Event: ThreadsPerChild +
-// AsyncRequestWorkerFactor × idle threads.
+// worker_connections at most. Event: one per idle thread, as Apache's
+// listener hands a new connection to a thread it reserves (get_worker),
+// which reads and serves its first request; the limit of ThreadsPerChild
+// + AsyncRequestWorkerFactor × idle threads counts the connections kept
+// alive after it (TestEventCountsKeptAliveConnections).
 func TestPolicyAcceptGating(t *testing.T) {
 	cfg := Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 3, Connections: 100}
-	want := map[Model]int{Process: 1, Thread: 2, Reactor: 1, EventMPM: 2 + 3*2}
+	want := map[Model]int{Process: 1, Thread: 2, Reactor: 1, EventMPM: 2}
 	each(t, func(t *testing.T, p Policy) {
 		_, g, ln, _ := policyWorker(t, p, cfg)
 		var clients []net.Conn
@@ -256,9 +316,9 @@ func TestPolicyKeepAlivePinning(t *testing.T) {
 		}
 		cs := c.(*gatedConn).cs
 		// One request on it, then it goes idle (keep-alive).
-		l, done, ok := g.serve(cs)
-		if !ok || l == nil {
-			t.Fatal("no lane for the request")
+		l, done, err := g.serve(cs)
+		if err != nil || l == nil {
+			t.Fatalf("no lane for the request: %v", err)
 		}
 		done()
 		w.connState(c, httpStateIdle)
@@ -274,48 +334,221 @@ func TestPolicyKeepAlivePinning(t *testing.T) {
 			}
 			return
 		}
-		l2, done2, ok := g.serve(&connState{id: 2})
-		if !ok || l2 != w.lanes[0] {
-			t.Fatalf("the idle connection kept its thread: got %v", l2)
+		l2, done2, err := g.serve(&connState{id: 2})
+		if err != nil || l2 != w.lanes[0] {
+			t.Fatalf("the idle connection kept its thread: got %v, %v", l2, err)
 		}
 		done2()
 	})
 }
 
-// Event at its connection limit with every thread busy closes its idle
-// keep-alive connections to make room, as Apache's listener does, and
-// accepts again once a thread is free.
-func TestEventClosesIdleConnectionsWhenBusy(t *testing.T) {
+// eventServe serves the first request of every connection in conns, each
+// on the thread reserved for it at accept, and leaves the connections
+// kept alive, idle, with their threads back.
+func eventServe(t *testing.T, w *worker, g gate, conns ...net.Conn) {
+	t.Helper()
+	for _, c := range conns {
+		l, done, err := g.serve(c.(*gatedConn).cs)
+		if err != nil || l == nil {
+			t.Fatalf("no thread for a first request: %v", err)
+		}
+		done()
+		w.connState(c, httpStateIdle)
+	}
+}
+
+// open reports whether the server's end of a net.Pipe is still open.
+func open(client net.Conn) bool {
+	client.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err := client.Read(make([]byte, 1))
+	return !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe)
+}
+
+// Event's limit counts kept-alive connections: a process with idle threads
+// takes connections until it holds ThreadsPerChild +
+// AsyncRequestWorkerFactor × idle threads, then stops accepting and closes
+// nothing (connections_above_limit). It accepts again only under the
+// limit counted with one idle thread fewer (should_enable_listensocks).
+func TestEventCountsKeptAliveConnections(t *testing.T) {
 	w, g, ln, _ := policyWorker(t, eventPolicy{}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
+	var clients []net.Conn
 	for range 5 {
-		defer ln.dial().Close()
+		clients = append(clients, ln.dial())
 	}
 	var conns []net.Conn
-	for range 4 { // the limit with both threads idle: 2 + 1 × 2
+	for range 4 { // up to 2 + 1 × 2, each served before the next comes
+		c, ok := takes(accepted(g))
+		if !ok {
+			t.Fatalf("connection %d, under the limit, was not taken", len(conns)+1)
+		}
+		conns = append(conns, c)
+		eventServe(t, w, g, c)
+	}
+	next := accepted(g)
+	if _, ok := takes(next); ok {
+		t.Fatal("a fifth connection was taken at the limit (2 + 1 × 2 idle threads)")
+	}
+	for i, c := range clients[:4] {
+		if !open(c) {
+			t.Errorf("kept-alive connection %d was closed with threads idle", i)
+		}
+	}
+	// One closes: 3 open, under 2 + 1 × 2 but not under 2 + 1 × (2 - 1).
+	conns[0].Close()
+	if _, ok := takes(next); ok {
+		t.Fatal("accepting again at 3 connections: should_enable_listensocks counts one idle thread fewer")
+	}
+	conns[1].Close()
+	if _, ok := takes(next); !ok {
+		t.Error("no connection taken at 2 connections with both threads idle")
+	}
+}
+
+// Event counts a new connection against its limit once its thread has
+// taken it up — Apache's worker, not its listener, counts it (in
+// process_socket) when it wakes to it; here, once the guest has read the
+// first request — not when it is accepted or its request handed over. With
+// two connections kept alive and a third whose request went to its thread,
+// the limit is 2 + 1 × 1 idle thread: a fourth is taken only if the third's
+// thread has not read yet.
+func TestEventCountsConnectionsTakenUp(t *testing.T) {
+	for _, read := range []bool{false, true} {
+		t.Run(map[bool]string{false: "handed", true: "read"}[read], func(t *testing.T) {
+			w, g, ln, _ := policyWorker(t, eventPolicy{}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
+			for range 4 {
+				defer ln.dial().Close()
+			}
+			for range 2 {
+				c, ok := takes(accepted(g))
+				if !ok {
+					t.Fatal("a connection under the limit was not taken")
+				}
+				eventServe(t, w, g, c)
+			}
+			c, ok := takes(accepted(g))
+			if !ok {
+				t.Fatal("the third connection was not taken")
+			}
+			l, done, err := g.serve(c.(*gatedConn).cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer done()
+			if read {
+				l.loop.(*fakeLoop).read()
+			}
+			if _, took := takes(accepted(g)); took == read {
+				t.Errorf("fourth connection taken: %v, want %v", took, !read)
+			}
+		})
+	}
+}
+
+// Event with every thread busy, when a connection is pending: the listener
+// stops accepting and closes every idle keep-alive connection of its
+// process (process_keepalive_queue(0)), so that their clients go to a
+// process with room; it accepts again once a thread is idle and the
+// process is under its limit. With none pending it closes nothing. A
+// connection counts against the limit once its thread has taken it up
+// (Apache's worker counts it, in process_socket): the fourth connection
+// here is taken while the third's request has not started, at 2 + 1 × 1
+// counted as 2, so a burst runs out of threads before it reaches the limit.
+func TestEventClosesIdleConnectionsWhenBusy(t *testing.T) {
+	w, g, ln, _ := policyWorker(t, eventPolicy{}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
+	var clients []net.Conn
+	for range 4 {
+		clients = append(clients, ln.dial())
+	}
+	var conns []net.Conn
+	for range 4 { // the first two kept alive, idle; the next two hold both threads
+		c, ok := takes(accepted(g))
+		if !ok {
+			t.Fatalf("connection %d, under the limit, was not taken", len(conns)+1)
+		}
+		conns = append(conns, c)
+		if len(conns) <= 2 {
+			eventServe(t, w, g, c)
+		}
+	}
+	next := accepted(g) // none pending: nothing to decide, nothing closed
+	if _, ok := takes(next); ok {
+		t.Fatal("a connection was taken with none pending")
+	}
+	for i, c := range clients[:2] {
+		if !open(c) {
+			t.Errorf("idle keep-alive connection %d was closed with none pending", i)
+		}
+	}
+	defer ln.dial().Close() // a fifth, pending, with every thread busy
+	if _, ok := takes(next); ok {
+		t.Fatal("a connection was taken while every thread was busy")
+	}
+	for i, c := range clients[:2] {
+		if open(c) {
+			t.Errorf("idle keep-alive connection %d is still open with every thread busy", i)
+		}
+	}
+	_, done, _ := g.serve(conns[2].(*gatedConn).cs)
+	done()
+	if _, ok := takes(next); !ok {
+		t.Error("no connection taken once a thread was idle under the limit")
+	}
+}
+
+// Event: a request on a kept-alive connection takes an idle thread or,
+// with none idle, its connection is closed unanswered (the client retries
+// on a new connection, through the backlog), and so is every idle
+// keep-alive connection of the process; the request does not wait for a
+// thread. Apache's listener: get_worker without blocking, then
+// shutdown_connection, and process_keepalive_queue(0).
+func TestEventKeptAliveRequestWithoutThread(t *testing.T) {
+	w, g, ln, _ := policyWorker(t, eventPolicy{}, Config{ThreadsPerChild: 1, AsyncRequestWorkerFactor: 2})
+	var clients, conns []net.Conn
+	for range 3 { // one at a time: the limit is 1 + 2 × 1
+		clients = append(clients, ln.dial())
 		c, ok := takes(accepted(g))
 		if !ok {
 			t.Fatal("a connection under the limit was not taken")
 		}
 		conns = append(conns, c)
-	}
-	w.connState(conns[2], httpStateIdle)
-	w.connState(conns[3], httpStateIdle)
-	_, done0, _ := g.serve(conns[0].(*gatedConn).cs)
-	_, done1, _ := g.serve(conns[1].(*gatedConn).cs) // both threads busy: the limit is 2
-	next := accepted(g)
-	if _, ok := takes(next); ok {
-		t.Fatal("a connection was taken while every thread was busy at the limit")
-	}
-	for _, c := range conns[2:] {
-		if _, err := c.Write([]byte("x")); err == nil {
-			t.Error("an idle keep-alive connection is still open at the limit")
+		if len(conns) < 3 {
+			eventServe(t, w, g, c)
 		}
 	}
-	done0()
-	if _, ok := takes(next); !ok {
-		t.Error("no connection taken once a thread was free")
+	_, doneC, err := g.serve(conns[2].(*gatedConn).cs) // the one thread is busy
+	if err != nil {
+		t.Fatal(err)
 	}
-	done1()
+	type served struct {
+		l   *lane
+		err error
+	}
+	got := make(chan served, 1)
+	go func() {
+		w.connState(conns[1], http.StateActive) // its next request
+		l, done, err := g.serve(conns[1].(*gatedConn).cs)
+		if err == nil {
+			done()
+		}
+		got <- served{l, err}
+	}()
+	select {
+	case s := <-got:
+		if !errors.Is(s.err, errNoThread) {
+			t.Errorf("a kept-alive request with no thread idle got %v, %v; want errNoThread", s.l, s.err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("a kept-alive request waited for a thread")
+	}
+	if open(clients[0]) {
+		t.Error("an idle keep-alive connection is still open after a request found no thread")
+	}
+	doneC()
+	if l, done, err := g.serve(&connState{id: 9}); err != nil || l != w.lanes[0] {
+		t.Errorf("no thread once it was idle again: %v, %v", l, err)
+	} else {
+		done()
+	}
 }
 
 // Crash blast radius: what one crashed process takes down, in the words of

@@ -335,10 +335,20 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	cs := r.Context().Value(connKey{}).(*connState)
 	// The lane that serves it: the one the connection holds, or (event)
 	// a thread handed out for this request alone.
-	l, done, ok := w.gate.serve(cs)
-	if !ok {
+	l, done, err := w.gate.serve(cs)
+	switch {
+	case errors.Is(err, errNoThread):
+		// Apache event's listener closes a kept-alive connection whose
+		// request finds no idle thread, unanswered: its client retries on
+		// a new connection, through the backlog.
+		if c, _, err := http.NewResponseController(rw).Hijack(); err == nil {
+			c.Close()
+			return
+		}
+		fallthrough
+	case err != nil:
 		rw.Header().Set("Connection", "close")
-		http.Error(rw, "worker is shutting down", http.StatusServiceUnavailable)
+		http.Error(rw, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	defer done()
@@ -350,7 +360,6 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		rw.Header().Set("Connection", "close") // MaxKeepAliveRequests reached
 	}
 	var body []byte
-	var err error
 	if r.Body != http.NoBody {
 		body, err = io.ReadAll(io.LimitReader(r.Body, int64(w.spec.LimitRequestBody)+1))
 	}

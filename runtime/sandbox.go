@@ -424,7 +424,8 @@ func (i *Instance) Abort() { i.conn.Abort() }
 
 // Loop reports the instance's loop: passes through poll_oneoff so far,
 // whether it is waiting in poll_oneoff right now, a signal that receives
-// after each new pass, and the total time spent waiting.
+// after each new pass, the total time spent waiting, and the request bytes
+// its guest has read.
 func (i *Instance) Loop() *vwasi.Conn { return i.conn }
 
 func firstLine(s string) string {

@@ -268,8 +268,9 @@ type Knobs struct {
 	MaxRequestWorkers int `json:"max_request_workers"` // process: MaxRequestWorkers (8)
 	Processes         int `json:"processes"`           // thread, event: worker processes (1)
 	ThreadsPerChild   int `json:"threads_per_child"`   // thread, event: ThreadsPerChild (4)
-	// event: AsyncRequestWorkerFactor (2): a process holds at most
-	// ThreadsPerChild + this × its idle threads connections.
+	// event: AsyncRequestWorkerFactor (2): a process accepts while it
+	// holds fewer than ThreadsPerChild + this × its idle threads
+	// connections.
 	AsyncRequestWorkerFactor int `json:"async_request_worker_factor"`
 	Loops                    int `json:"loops"`       // reactor: worker_processes (1)
 	Connections              int `json:"connections"` // reactor: worker_connections (512)

@@ -70,7 +70,7 @@ var KnobTable = []Knob{
 		value: func(k *Knobs) *int { return &k.ThreadsPerChild }},
 	{Name: "async_request_worker_factor", Flag: "async-request-worker-factor", Directive: "AsyncRequestWorkerFactor", Models: []string{"event"},
 		Min: 1, Max: MaxAsyncFactor, Default: DefaultAsyncFactor,
-		Help:  "a process holds at most threads_per_child + this × its idle threads connections; past it, it stops accepting and closes idle keep-alive connections",
+		Help:  "a process accepts while it holds fewer than threads_per_child + this × its idle threads connections; with no thread idle it stops accepting and closes its idle keep-alive connections",
 		value: func(k *Knobs) *int { return &k.AsyncRequestWorkerFactor }},
 	{Name: "loops", Flag: "loops", Directive: "worker_processes", Models: []string{"reactor"},
 		Min: 1, Max: MaxLoops, Default: DefaultLoops, Help: "event loops, each its own process",

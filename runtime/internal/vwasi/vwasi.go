@@ -102,7 +102,8 @@ type Conn struct {
 
 	passes atomic.Uint64
 	inPoll atomic.Bool
-	idle   atomic.Int64 // nanoseconds spent waiting in poll_oneoff
+	read   atomic.Uint64 // request bytes the guest has read
+	idle   atomic.Int64  // nanoseconds spent waiting in poll_oneoff
 	passCh chan struct{}
 
 	// lastWait is how long the guest's last wait for a request lasted
@@ -169,6 +170,10 @@ func (c *Conn) Passes() uint64 { return c.passes.Load() }
 // InPoll reports whether the guest is inside poll_oneoff now, that is, its
 // loop is waiting for events rather than running guest code.
 func (c *Conn) InPoll() bool { return c.inPoll.Load() }
+
+// ReadBytes is the number of request bytes the guest has read so far: it
+// grows once the guest's thread has woken up to a request pushed to it.
+func (c *Conn) ReadBytes() uint64 { return c.read.Load() }
 
 // PassSignal receives a value after each new pass of the loop (coalesced).
 func (c *Conn) PassSignal() <-chan struct{} { return c.passCh }
@@ -264,6 +269,7 @@ var fdRead = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []
 		n += uint32(k)
 	}
 	c.inOff += int(n)
+	c.read.Add(uint64(n))
 	c.mu.Unlock()
 	stack[0] = errnoResult(mem.WriteUint32Le(resultN, n))
 })

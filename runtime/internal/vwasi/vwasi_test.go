@@ -230,10 +230,20 @@ func TestFdReadRequestFD(t *testing.T) {
 		t.Fatalf("drained read: errno %d, want EAGAIN", errno)
 	}
 
+	if got := c.ReadBytes(); got != uint64(len(frames)) {
+		t.Fatalf("ReadBytes after reading two frames: %d, want %d", got, len(frames))
+	}
+
 	// Partial reads keep the remainder, also across a Push.
 	c.Push([]byte("0123456789"))
+	if got := c.ReadBytes(); got != uint64(len(frames)) {
+		t.Fatalf("ReadBytes after a Push the guest has not read: %d, want %d", got, len(frames))
+	}
 	if errno, n, got := f.readFD(t, abi.RequestFD, 4); errno != 0 || n != 4 || string(got) != "0123" {
 		t.Fatalf("partial read: errno %d nread %d %q, want 0 4 \"0123\"", errno, n, got)
+	}
+	if got := c.ReadBytes(); got != uint64(len(frames))+4 {
+		t.Fatalf("ReadBytes after a partial read: %d, want %d", got, len(frames)+4)
 	}
 	c.Push([]byte("abc"))
 	if errno, n, got := f.readFD(t, abi.RequestFD, 2, 3); errno != 0 || n != 5 || string(got) != "45678" {
