@@ -45,6 +45,13 @@ type Wake struct {
 	Status uint32
 }
 
+// Work kinds of the pool_submit host call: what a guest.Pool task does on
+// a pool thread.
+const (
+	WorkCompute = 1 // burn CPU (guest.Pool.Compute)
+	WorkBlock   = 2 // hold the thread, asleep (guest.Pool.Block)
+)
+
 // WakeSize is the size of a Wake record.
 const WakeSize = 8
 
