@@ -60,6 +60,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/mpmlab/mpmlab/wasm/threadpool"
 )
 
 // Compute burns CPU inside the guest for about d, then returns. It never
@@ -148,9 +149,7 @@ type PoolOverflowError struct {
 	Waiting int
 }
 
-func (e *PoolOverflowError) Error() string {
-	return fmt.Sprintf("thread pool \"default\" queue overflow: %d tasks waiting", e.Waiting)
-}
+func (e *PoolOverflowError) Error() string { return threadpool.OverflowMessage(e.Waiting) }
 
 // Yield lets the instance's loop go round before the caller goes on, as
 // node's setImmediate does: the loop polls for I/O (reads the requests that

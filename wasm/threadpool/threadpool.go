@@ -30,6 +30,7 @@
 package threadpool
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 )
@@ -61,6 +62,12 @@ type Pool struct {
 type thread struct {
 	index int
 	next  chan func(int) // the task handed to this thread while it was idle
+}
+
+// OverflowMessage is what nginx logs when a task is refused:
+// thread pool "default" queue overflow: 2 tasks waiting.
+func OverflowMessage(waiting int) string {
+	return fmt.Sprintf("thread pool \"default\" queue overflow: %d tasks waiting", waiting)
 }
 
 // Stats are a Pool's counters.

@@ -115,3 +115,10 @@ func TestQueueCompacts(t *testing.T) {
 		t.Fatalf("queue capacity %d after 5000 tasks through a queue of 10", n)
 	}
 }
+
+// The refusal reads as nginx logs it (ngx_thread_task_post).
+func TestOverflowMessage(t *testing.T) {
+	if got, want := OverflowMessage(2), `thread pool "default" queue overflow: 2 tasks waiting`; got != want {
+		t.Fatalf("%q, want %q", got, want)
+	}
+}
