@@ -171,13 +171,16 @@ func (p *Pool) submit(inst *Instance, token uint32, work uint32, d time.Duration
 // burnSink keeps burn's work from being optimised away.
 var burnSink atomic.Uint64
 
-// burn computes for about d of wall time on the calling thread, as
-// guest.Compute does inside a guest.
+// burn computes on the calling thread, a pool thread (locked to its OS
+// thread), until it has had about d of CPU time (threadCPU): a fixed amount
+// of work, as a real task's, which takes longer than d of wall time when
+// busy threads outnumber the cores. (guest.Compute, on the loop, counts
+// wall time.)
 func burn(d time.Duration) {
-	deadline := time.Now().Add(d)
+	start := threadCPU()
 	x := uint64(1)
-	for time.Now().Before(deadline) {
-		for i := 0; i < 2000; i++ { // some real work between clock reads
+	for threadCPU()-start < d {
+		for i := 0; i < 20000; i++ { // some real work between clock reads
 			x = x*6364136223846793005 + 1442695040888963407
 		}
 	}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -299,5 +300,19 @@ func waitStarted(t *testing.T, ch chan uint32, id uint32) {
 		case <-deadline:
 			t.Fatalf("request %d's handler did not start", id)
 		}
+	}
+}
+
+// A pool task's compute is a fixed amount of work: d of its thread's CPU
+// time, however long that takes on a busy machine.
+func TestBurnTakesCPUTime(t *testing.T) {
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	const d = 30 * time.Millisecond
+	c0, w0 := threadCPU(), time.Now()
+	burn(d)
+	cpu, wall := threadCPU()-c0, time.Since(w0)
+	if cpu < d || wall < d {
+		t.Fatalf("burn(%v) took %v of CPU time in %v", d, cpu, wall)
 	}
 }

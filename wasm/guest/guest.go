@@ -133,8 +133,11 @@ var Pool ThreadPool
 // ThreadPool is the type of Pool.
 type ThreadPool struct{}
 
-// Compute burns CPU for about d on a pool thread while the calling
-// goroutine waits, parked: the CPU work of Compute, off the loop.
+// Compute burns CPU on a pool thread while the calling goroutine waits,
+// parked: the CPU work of Compute, off the loop. The work is d of the
+// thread's CPU time (on a Linux host), a fixed amount as a real task's is:
+// with more busy threads than cores each takes longer than d, and the pool
+// adds no cores. (Compute, and Pool.Compute natively, count wall time.)
 func (ThreadPool) Compute(d time.Duration) error { return poolRun(abi.WorkCompute, d, callerPos()) }
 
 // Block holds a pool thread for d, asleep, while the calling goroutine
