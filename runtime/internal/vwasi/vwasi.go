@@ -100,9 +100,11 @@ type Conn struct {
 	out []byte // response bytes not yet forming a whole frame
 
 	// wakes are the abi.Wake records the guest has not read (under mu);
-	// nextPass those that become readable at its next poll_oneoff.
-	wakes    []byte
-	nextPass []byte
+	// nextPass those that become readable at its next poll_oneoff, which
+	// only looks (takes mu) when hasNextPass says there are some.
+	wakes       []byte
+	nextPass    []byte
+	hasNextPass atomic.Bool
 
 	// tl, if set, is told of every wait: passes for the loop's timeline.
 	tl *timeline.Timeline
@@ -173,6 +175,7 @@ func (c *Conn) Wake(w abi.Wake) {
 func (c *Conn) WakeNextPass(w abi.Wake) {
 	c.mu.Lock()
 	c.nextPass = abi.AppendWake(c.nextPass, w)
+	c.hasNextPass.Store(true)
 	c.mu.Unlock()
 }
 
@@ -448,12 +451,13 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 	c.inPoll.Store(true)
 	defer c.inPoll.Store(false)
 	c.passes.Add(1)
-	c.mu.Lock()
-	if len(c.nextPass) > 0 {
+	if c.hasNextPass.Load() {
+		c.mu.Lock()
 		c.wakes = append(c.wakes, c.nextPass...)
 		c.nextPass = c.nextPass[:0]
+		c.hasNextPass.Store(false)
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	if c.tl != nil {
 		c.tl.PollEnter(time.Now().UnixNano())
 	}
