@@ -171,13 +171,12 @@ var (
 func (w *worker) run() error {
 	w.pid = os.Getpid()
 	n := max(w.spec.Lanes, 1)
-	// Every guest needs a P of its own, as a spinning guest cannot be
-	// preempted (the thread model's threads each run theirs on an OS thread
-	// of its own), and so does every pool thread that computes: then the
-	// kernel shares the cores between them, as between a loop and nginx's
-	// or libuv's threads, not Go's scheduler. Two more for the host's own
-	// work.
-	goruntime.GOMAXPROCS(max(goruntime.GOMAXPROCS(0), n+w.spec.ThreadPoolThreads+2))
+	if w.policy.Threads() {
+		// Every thread runs its guest on an OS thread of its own; a
+		// spinning guest cannot be preempted, so it needs its own P.
+		// (The pool adds its threads' when they start: runtime.Pool.)
+		goruntime.GOMAXPROCS(n + 2)
+	}
 	ctx := context.Background()
 	wasm, err := os.ReadFile(w.spec.Wasm)
 	if err != nil {

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	goruntime "runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,16 +49,18 @@ type PoolConfig struct {
 //     anywhere else (as JavaScript cannot leave node's loop without
 //     worker_threads).
 //   - Each thread is a goroutine locked to an OS thread of its own; they
-//     start with the pool's first task. A thread that computes needs a P:
-//     a process that runs one should have GOMAXPROCS of at least its
-//     guests' threads, the pool's threads and two, so that the kernel, not
-//     Go's scheduler, shares the cores between the loop and the pool (the
-//     worker sets it so).
+//     start with the pool's first task. A thread that computes holds a P,
+//     so when they start the pool raises GOMAXPROCS by its threads: the
+//     kernel, not Go's scheduler, then shares the cores between the loops
+//     and the pool's threads, as it does for nginx's and libuv's. (Raised
+//     from the start, the Ps would cost every worker some CPU per request
+//     in Go's scheduler, pool or not.)
 //   - One Pool serves every instance of a worker process; it is safe for
 //     concurrent use and lives as long as the process.
 type Pool struct {
-	tp   *threadpool.Pool
-	next atomic.Uint64 // the last task id given
+	tp    *threadpool.Pool
+	next  atomic.Uint64 // the last task id given
+	procs sync.Once     // GOMAXPROCS raised for the threads
 }
 
 // NewPool returns a pool; its threads start with its first task.
@@ -132,6 +136,9 @@ func (p *Pool) submit(inst *Instance, token uint32, work uint32, d time.Duration
 		panic("mpmlab: pool_submit: unknown work kind") // traps the guest
 	}
 	d = max(0, min(d, maxPoolWork))
+	p.procs.Do(func() {
+		goruntime.GOMAXPROCS(goruntime.GOMAXPROCS(0) + p.tp.Config().Threads)
+	})
 	on := inst.cfg.OnPoolTask
 	task := PoolTask{Req: req, Where: where, Work: name, D: d}
 	posted := time.Now()
