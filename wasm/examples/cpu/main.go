@@ -31,23 +31,22 @@ func main() {
 		d := time.Duration(ms) * time.Millisecond
 		slice, _ := strconv.Atoi(q.Get("yield"))
 		switch {
+		default:
+			guest.Compute(d) // holds the loop: the starvation
+			fmt.Fprintf(w, "computed %dms on %s\n", ms, guest.Worker())
 		case q.Get("pool") == "1":
 			if err := guest.Pool.Compute(d); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError) // nginx fails the request
 				return
 			}
 			fmt.Fprintf(w, "computed %dms on the thread pool of %s\n", ms, guest.Worker())
-			return
 		case slice > 0:
 			for left := d; left > 0; left -= time.Duration(slice) * time.Millisecond {
 				guest.Compute(min(left, time.Duration(slice)*time.Millisecond))
 				guest.Yield()
 			}
 			fmt.Fprintf(w, "computed %dms in %dms slices on %s\n", ms, slice, guest.Worker())
-			return
 		}
-		guest.Compute(d)
-		fmt.Fprintf(w, "computed %dms on %s\n", ms, guest.Worker())
 	})
 	http.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "fast answer from %s\n", guest.Worker())
