@@ -52,9 +52,10 @@ type PoolConfig struct {
 //     start with the pool's first task. A thread that computes holds a P,
 //     so when they start the pool raises GOMAXPROCS by its threads: the
 //     kernel, not Go's scheduler, then shares the cores between the loops
-//     and the pool's threads, as it does for nginx's and libuv's. (Raised
-//     from the start, the Ps would cost every worker some CPU per request
-//     in Go's scheduler, pool or not.)
+//     and the pool's threads, as it does for nginx's and libuv's. (Not
+//     from the start: a worker whose handler never uses the pool keeps no
+//     idle Ps, for which Go's scheduler would wake threads to look for
+//     work.)
 //   - One Pool serves every instance of a worker process; it is safe for
 //     concurrent use and lives as long as the process.
 type Pool struct {
