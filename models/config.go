@@ -94,6 +94,11 @@ type Config struct {
 	LimitRequestBody int
 	// MemoryLimit caps each guest instance's memory, in bytes.
 	MemoryLimit int
+	// ThreadPoolThreads and ThreadPoolMaxQueue size each worker process's
+	// thread pool, where guest.Pool's work runs (nginx thread_pool
+	// threads= and max_queue=), under every model.
+	ThreadPoolThreads  int
+	ThreadPoolMaxQueue int
 	// CacheDir is mpmlab's cache (runtime.DefaultCacheDir by default).
 	CacheDir string
 	// Trace asks workers for per-request and state events (the playground's
@@ -182,6 +187,8 @@ func FromKnobs(m Model, k experiment.Knobs) Config {
 		Timeout:                  time.Duration(k.TimeoutMS) * time.Millisecond,
 		LimitRequestBody:         k.LimitRequestBody,
 		MemoryLimit:              k.MemoryLimitMB << 20,
+		ThreadPoolThreads:        k.ThreadPoolThreads,
+		ThreadPoolMaxQueue:       k.ThreadPoolMaxQueue,
 	}
 }
 
@@ -204,6 +211,8 @@ func (c Config) WithDefaults() Config {
 	def(&c.Connections, DefaultConnections)
 	def(&c.Backlog, DefaultBacklog)
 	def(&c.LimitRequestBody, experiment.DefaultLimitRequestBody)
+	def(&c.ThreadPoolThreads, experiment.DefaultThreadPoolThreads)
+	def(&c.ThreadPoolMaxQueue, experiment.DefaultThreadPoolMaxQueue)
 	if c.KeepAliveTimeout == 0 {
 		c.KeepAliveTimeout = DefaultKeepAliveTimeout
 	}
@@ -242,6 +251,8 @@ func (c Config) Validate() error {
 		check("max-connections-per-child", c.MaxConnectionsPerChild, 0, 1_000_000),
 		check("max-keepalive-requests", c.MaxKeepAliveRequests, 0, 1_000_000),
 		check("limit-request-body", c.LimitRequestBody, 1, experiment.MaxLimitRequestBody),
+		check("thread-pool-threads", c.ThreadPoolThreads, 1, experiment.MaxThreadPoolThreads),
+		check("thread-pool-max-queue", c.ThreadPoolMaxQueue, 1, experiment.MaxThreadPoolMaxQueue),
 	}
 	for _, err := range checks {
 		if err != nil {

@@ -10,6 +10,9 @@ import "time"
 // carries the server-side phases (wait, service, run, compute, block, hold,
 // where) and method and path; new kinds req_run (a handler starts), pass (a loop's busy stretches) and
 // conns (a loop's connections by state, as nginx's stub_status counts them).
+// Within version 2: the thread pool's kinds pool_queue, pool_start,
+// pool_done, pool_overflow and pool, and their fields (Task, Work,
+// PoolThread, Queued, PoolBusy, PoolThreads, PoolDone, Overflows).
 const EventSchemaVersion = 2
 
 // Event kinds.
@@ -29,6 +32,21 @@ const (
 	EventBeat     = "heartbeat" // the worker is alive (sent every second)
 	EventPass     = "pass"      // the reactor loop's busy stretches since the last pass event (Passes)
 	EventConns    = "conns"     // the reactor's connections: Reading, Writing, Waiting (nginx stub_status)
+
+	// A task on the worker process's thread pool (guest.Pool.Compute and
+	// Block), with Trace. Each names the request that posted it (Lane,
+	// Req), the task (Task; none for an overflow), its Work and the call's
+	// Where. A task's events are sent from different threads: T orders
+	// them, not their place in the stream (its start may come first).
+	EventPoolQueue    = "pool_queue"    // posted: Queued tasks now wait, itself included (0: a thread took it at once)
+	EventPoolStart    = "pool_start"    // pool thread PoolThread took it after Wait ns in the queue
+	EventPoolDone     = "pool_done"     // it ran Dur ns on PoolThread; its request goes on
+	EventPoolOverflow = "pool_overflow" // refused at once: Queued tasks filled the queue; Cause is nginx's message
+	// EventPool is a worker process's pool counters, with Trace, every
+	// 100 ms while they change: PoolThreads, PoolBusy (threads running a
+	// task), Queued (tasks waiting), PoolDone and Overflows (tasks done and
+	// refused since the worker started).
+	EventPool = "pool"
 )
 
 // Lane states, named after Apache's scoreboard (mod_status).
@@ -97,6 +115,19 @@ type Event struct {
 	Reading int `json:"reading,omitempty"`
 	Writing int `json:"writing,omitempty"`
 	Waiting int `json:"waiting,omitempty"`
+
+	// The thread pool (pool_* and pool events): Task is a task's id,
+	// unique within its worker process; Work "compute" or "block";
+	// PoolThread the pool thread that runs it, numbered from 1; the
+	// counters as EventPool says.
+	Task        uint64 `json:"task,omitempty"`
+	Work        string `json:"work,omitempty"`
+	PoolThread  int    `json:"pool_thread,omitempty"`
+	Queued      int    `json:"queued,omitempty"`
+	PoolBusy    int    `json:"pool_busy,omitempty"`
+	PoolThreads int    `json:"pool_threads,omitempty"`
+	PoolDone    uint64 `json:"pool_done,omitempty"`
+	Overflows   uint64 `json:"overflows,omitempty"`
 }
 
 // Pass is one busy stretch of a reactor loop: from poll_oneoff returning

@@ -40,7 +40,9 @@ func (s *Supervisor) Scoreboard() string {
 
 // StatusHandler serves a mod_status-style page at /server-status: the
 // scoreboard with its key and one row per worker process; ?auto gives
-// Apache's machine-readable form (BusyWorkers, IdleWorkers, Scoreboard).
+// Apache's machine-readable form (BusyWorkers, IdleWorkers, Scoreboard),
+// with mpmlab's own lines: the loops' lag, the thread pools' counters
+// (PoolThreads, PoolBusy, PoolQueue, PoolDone, PoolOverflows).
 func (s *Supervisor) StatusHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/server-status", func(w http.ResponseWriter, r *http.Request) {
@@ -66,6 +68,9 @@ func (s *Supervisor) StatusHandler() http.Handler {
 			if l := s.LoopLag(2 * time.Second); l.Samples > 0 {
 				fmt.Fprintf(w, "LoopLagSamples: %d\nLoopLagP50Ms: %.2f\nLoopLagP99Ms: %.2f\nLoopLagMaxMs: %.2f\nLoopUtilisation: %.3f\n",
 					l.Samples, ms(l.P50), ms(l.P99), ms(l.Max), l.Utilisation)
+			}
+			if p := s.Pool(); p.Threads > 0 {
+				fmt.Fprintf(w, "PoolThreads: %d\nPoolBusy: %d\nPoolQueue: %d\nPoolDone: %d\nPoolOverflows: %d\n", p.Threads, p.Busy, p.Queued, p.Done, p.Overflows)
 			}
 			fmt.Fprintf(w, "Scoreboard: %s\n", board)
 			return

@@ -100,6 +100,8 @@ type child struct {
 	interpreter bool
 	gone        chan struct{}
 
+	pool Event // its thread pool's latest counters (a pool event)
+
 	logTokens  float64 // guest output rate limit (a token bucket)
 	logRefill  time.Time
 	logDropped int
@@ -347,6 +349,8 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 			AsyncRequestWorkerFactor: s.cfg.AsyncRequestWorkerFactor,
 			Timeout:                  s.cfg.Timeout,
 			LimitRequestBody:         s.cfg.LimitRequestBody,
+			ThreadPoolThreads:        s.cfg.ThreadPoolThreads,
+			ThreadPoolMaxQueue:       s.cfg.ThreadPoolMaxQueue,
 		},
 	}
 	js, _ := json.Marshal(spec)
@@ -473,6 +477,8 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 		c.exit = &ec
 	case EventLag:
 		s.lag.add(now, e.Samples, e.Value)
+	case EventPool:
+		c.pool = e
 	case EventLog:
 		c.logTokens = min(logBurst, c.logTokens+now.Sub(c.logRefill).Seconds()*logRate)
 		c.logRefill = now

@@ -22,6 +22,7 @@ import (
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/abi"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/threadpool"
 )
 
 // Worker processes.
@@ -91,6 +92,8 @@ type serving struct {
 	AsyncRequestWorkerFactor int           `json:"async_request_worker_factor"` // event
 	Timeout                  time.Duration `json:"timeout"`                     // per request
 	LimitRequestBody         int           `json:"limit_request_body"`          // bytes
+	ThreadPoolThreads        int           `json:"thread_pool_threads"`         // the process's thread pool
+	ThreadPoolMaxQueue       int           `json:"thread_pool_max_queue"`
 }
 
 // RunWorker is the body of the hidden "mpmlab worker" command. It returns
@@ -124,6 +127,7 @@ type worker struct {
 	gate   gate // the model's accept policy (accept.go)
 
 	engine *runtime.Engine
+	pool   *runtime.Pool // guest.Pool: one per process
 	lanes  []*lane
 	board  *boardRow     // the lanes' states, shared with the supervisor
 	ln     net.Listener  // set under mu (die may come first)
@@ -174,6 +178,7 @@ func (w *worker) run() error {
 	if w.policy.Threads() {
 		// Every thread runs its guest on an OS thread of its own; a
 		// spinning guest cannot be preempted, so it needs its own P.
+		// (The pool adds its threads' when they start: runtime.Pool.)
 		goruntime.GOMAXPROCS(n + 2)
 	}
 	ctx := context.Background()
@@ -196,6 +201,7 @@ func (w *worker) run() error {
 	boardFile.Close() // the mapping stays
 
 	shared := runtime.NewShared() // guest.Shared: one per process
+	w.pool = runtime.NewPool(runtime.PoolConfig{Threads: w.spec.ThreadPoolThreads, MaxQueue: w.spec.ThreadPoolMaxQueue})
 	for i := 0; i < n; i++ {
 		l := &lane{index: i, label: w.laneLabel(i), state: &w.board.lanes[i], deadman: newDeadman(w.spec.Timeout, deadmanGrace)}
 		l.header = []string{fmt.Sprintf("%s (pid %d)", l.label, w.pid)}
@@ -211,6 +217,7 @@ func (w *worker) run() error {
 		cfg := runtime.InstanceConfig{
 			Env:          env,
 			Shared:       shared,
+			Pool:         w.pool,
 			NoPhases:     w.spec.NoPhases,
 			LockOSThread: w.policy.Threads(),
 			Log: func(stream, line string) {
@@ -228,6 +235,9 @@ func (w *worker) run() error {
 					w.setState(l, laneSending)
 				}
 			},
+		}
+		if w.spec.Trace {
+			cfg.OnPoolTask = func(t runtime.PoolTask) { w.emit(poolTaskEvent(l.index, t)) }
 		}
 		if w.policy.Loop() && w.spec.Trace {
 			// The lag monitor wakes the loop 100 times a second: only
@@ -305,6 +315,9 @@ func (w *worker) run() error {
 	go w.heartbeat()
 	if w.policy.Loop() && w.spec.Trace {
 		go w.traceLoop()
+	}
+	if w.spec.Trace {
+		go w.tracePool()
 	}
 	go w.onSignal()
 	switch err = w.srv.Serve(w.ln); {
@@ -610,6 +623,34 @@ func (w *worker) traceLoop() {
 		}
 		w.setState(w.lanes[0], state)
 	}
+}
+
+// tracePool sends the pool's counters every traceInterval while they
+// change.
+func (w *worker) tracePool() {
+	var last runtime.PoolStats
+	for range time.Tick(traceInterval) {
+		if s := w.pool.Stats(); s != last {
+			w.emit(Event{Kind: EventPool, PoolThreads: s.Threads, PoolBusy: s.Busy, Queued: s.Waiting, PoolDone: s.Done, Overflows: s.Overflows})
+			last = s
+		}
+	}
+}
+
+// poolTaskEvent is the trace event of a pool task's moment t, for lane.
+func poolTaskEvent(lane int, t runtime.PoolTask) Event {
+	e := Event{T: t.T.UnixNano(), Lane: lane, Req: uint64(t.Req), Task: t.Task, Work: t.Work, Where: t.Where}
+	switch t.Event {
+	case runtime.PoolQueued:
+		e.Kind, e.Queued = EventPoolQueue, t.Waiting
+	case runtime.PoolStarted:
+		e.Kind, e.PoolThread, e.Wait = EventPoolStart, t.Thread+1, int64(t.Dur)
+	case runtime.PoolDone:
+		e.Kind, e.PoolThread, e.Dur = EventPoolDone, t.Thread+1, int64(t.Dur)
+	case runtime.PoolOverflow:
+		e.Kind, e.Queued, e.Cause = EventPoolOverflow, t.Waiting, threadpool.OverflowMessage(t.Waiting)
+	}
+	return e
 }
 
 // flushPasses sends the loop passes gathered since the last pass event.

@@ -62,12 +62,12 @@ const DefaultBuildTimeout = 5 * time.Minute
 //
 // # How a build works
 //
-// The guest SDK (wasm/guest and wasm/abi, embedded in the binary as
-// mpwasm.SDK) is written once to CacheDir/sdk/<sdk hash>/ as a module named
-// github.com/mpmlab/mpmlab. Each build writes the handler's files and a
-// go.mod that replaces github.com/mpmlab/mpmlab with that directory into a
-// fresh CacheDir/work/<key>-*/, runs "go build" there with GOOS=<target>
-// GOARCH=wasm GOPROXY=off, and renames the output to
+// The guest SDK (wasm/guest, wasm/abi and wasm/threadpool, embedded in the
+// binary as mpwasm.SDK) is written once to CacheDir/sdk/<sdk hash>/ as a
+// module named github.com/mpmlab/mpmlab. Each build writes the handler's
+// files and a go.mod that replaces github.com/mpmlab/mpmlab with that
+// directory into a fresh CacheDir/work/<key>-*/, runs "go build" there with
+// GOOS=<target> GOARCH=wasm GOPROXY=off, and renames the output to
 // CacheDir/wasm/<key>.wasm. The key covers everything that decides the
 // output: the source, the Go version, the SDK and the target. The go
 // command's own build cache (GOCACHE, inherited) is shared with the user's,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/runtime/internal/timeline"
+	"github.com/mpmlab/mpmlab/wasm/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -32,10 +33,20 @@ func instanceOf(ctx context.Context) *Instance {
 //	shared_add(key i32, key_len i32, d i64) i64       guest.Shared.Add
 //	shared_get(key i32, key_len i32) i64              guest.Shared.Get
 //	shared_set(key i32, key_len i32, v i64)           guest.Shared.Set
+//	pool_submit(token i32, work i32, ns i64, id i32, where i32, where_len i32) i32
+//	                                                  guest.Pool: run work (abi.WorkCompute,
+//	                                                  abi.WorkBlock) for ns on the worker's
+//	                                                  thread pool; 0: queued, token is woken
+//	                                                  on the wake fd once done; n > 0: refused,
+//	                                                  n tasks wait (the queue is full)
+//	yield(token i32)                                  guest.Yield: wake token on the wake fd
+//	                                                  once the loop next polls
 //
 // id is the request's frame id (0: the SDK could not tell which request
 // called); where is a position in the handler's source, "main.go:22". The
-// request marks feed the instance's timeline (timeline.Timeline).
+// request marks feed the instance's timeline (timeline.Timeline). A token
+// is the guest's own: the host echoes it in an abi.Wake record on
+// abi.WakeFD.
 func exportHost(b wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	fn := func(name string, f api.GoModuleFunc, params, results []api.ValueType) {
@@ -115,6 +126,14 @@ func exportHost(b wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 	fn("shared_set", func(ctx context.Context, mod api.Module, stack []uint64) {
 		instanceOf(ctx).cfg.Shared.Set(readKey(mod, stack), int64(stack[2]))
 	}, []api.ValueType{i32, i32, i64}, nil)
+	fn("pool_submit", func(ctx context.Context, mod api.Module, stack []uint64) {
+		i := instanceOf(ctx)
+		where := readWhere(mod, stack[4], stack[5])
+		stack[0] = uint64(i.cfg.Pool.submit(i, uint32(stack[0]), uint32(stack[1]), time.Duration(int64(stack[2])), uint32(stack[3]), where))
+	}, []api.ValueType{i32, i32, i64, i32, i32, i32}, []api.ValueType{i32})
+	fn("yield", func(ctx context.Context, mod api.Module, stack []uint64) {
+		instanceOf(ctx).conn.WakeNextPass(abi.Wake{Token: uint32(stack[0])})
+	}, []api.ValueType{i32}, nil)
 	return b
 }
 

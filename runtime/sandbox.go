@@ -148,6 +148,14 @@ type InstanceConfig struct {
 	// Shared is the store behind guest.Shared; instances of one worker
 	// process share one. Nil gives the instance a store of its own.
 	Shared *Shared
+	// Pool is the thread pool behind guest.Pool; instances of one worker
+	// process share one. Nil gives the instance a pool of its own, of
+	// the default size (its threads start only if the guest uses it).
+	Pool *Pool
+	// OnPoolTask, if set, is told of each of the instance's pool tasks as
+	// it is queued, started, done or refused (see PoolTask), on the
+	// guest's goroutine or a pool thread: it must be quick.
+	OnPoolTask func(PoolTask)
 	// OnBlock is called when the guest enters (true) and leaves (false)
 	// guest.Block. May be nil.
 	OnBlock func(blocked bool)
@@ -241,6 +249,9 @@ func (e *ExitError) Error() string {
 func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, error) {
 	if cfg.Shared == nil {
 		cfg.Shared = NewShared()
+	}
+	if cfg.Pool == nil {
+		cfg.Pool = NewPool(PoolConfig{})
 	}
 	inst := &Instance{cfg: cfg, pending: map[uint32]chan reply{}, done: make(chan struct{})}
 	inst.stdout = newGuestLog("stdout", cfg.Log)

@@ -10,12 +10,13 @@ package wasm
 
 import "embed"
 
-// SDK is the source of the guest SDK and the codec it shares with the host,
-// with paths "guest/..." and "abi/..." (relative to this directory).
+// SDK is the source of the guest SDK, the codec it shares with the host and
+// the thread pool its native build runs, with paths "guest/...", "abi/..."
+// and "threadpool/..." (relative to this directory).
 // The build pipeline writes it out under wasm/ of a stand-in module
 // github.com/mpmlab/mpmlab next to each handler build.
 //
-//go:embed guest/*.go abi/*.go
+//go:embed guest/*.go abi/*.go threadpool/*.go
 var SDK embed.FS
 
 // Examples holds the example handlers, one directory per example

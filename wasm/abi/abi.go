@@ -30,7 +30,41 @@ import (
 const (
 	RequestFD  = 3 // host → guest request frames; non-blocking, polled by the Go netpoller
 	ResponseFD = 4 // guest → host response frames; writes never block
+	// WakeFD carries host → guest wake-ups, Wake records: a guest.Pool task
+	// finished on the worker's thread pool, or a guest.Yield may go on.
+	// Non-blocking, polled by the Go netpoller; never at EOF.
+	WakeFD = 5
 )
+
+// Wake is one record on WakeFD: Token is the guest's own, given with the
+// host call that asked for the wake-up (pool_submit, yield); Status is 0.
+// It is WakeSize bytes: u32 token, u32 status, little endian. The host
+// writes whole records only.
+type Wake struct {
+	Token  uint32
+	Status uint32
+}
+
+// Work kinds of the pool_submit host call: what a guest.Pool task does on
+// a pool thread.
+const (
+	WorkCompute = 1 // burn CPU (guest.Pool.Compute)
+	WorkBlock   = 2 // hold the thread, asleep (guest.Pool.Block)
+)
+
+// WakeSize is the size of a Wake record.
+const WakeSize = 8
+
+// AppendWake appends w's record to dst.
+func AppendWake(dst []byte, w Wake) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, w.Token)
+	return binary.LittleEndian.AppendUint32(dst, w.Status)
+}
+
+// DecodeWake decodes the record at the start of b (at least WakeSize bytes).
+func DecodeWake(b []byte) Wake {
+	return Wake{Token: binary.LittleEndian.Uint32(b), Status: binary.LittleEndian.Uint32(b[4:])}
+}
 
 // Frame kinds.
 const (

@@ -171,3 +171,13 @@ func FuzzSplit(f *testing.F) {
 		}
 	})
 }
+
+func TestWakeRoundTrip(t *testing.T) {
+	b := AppendWake([]byte("x"), Wake{Token: 0xDEADBEEF, Status: 2})
+	if len(b) != 1+WakeSize {
+		t.Fatalf("record of %d bytes, want %d", len(b)-1, WakeSize)
+	}
+	if w := DecodeWake(b[1:]); w != (Wake{Token: 0xDEADBEEF, Status: 2}) {
+		t.Fatalf("decoded %+v", w)
+	}
+}

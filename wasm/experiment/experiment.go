@@ -93,6 +93,11 @@ const (
 	MaxLimitRequestBody = 8 << 20
 	MaxKeepAliveMS      = 60000
 	MinMemoryMB         = 16
+	// MaxThreadPoolThreads caps Knobs.ThreadPoolThreads, the threads of
+	// each worker process's pool (libuv caps UV_THREADPOOL_SIZE at 1024).
+	MaxThreadPoolThreads = 256
+	// MaxThreadPoolMaxQueue caps Knobs.ThreadPoolMaxQueue.
+	MaxThreadPoolMaxQueue = 1 << 20
 )
 
 // Limits of the playground that are stricter than the CLI's (mpmlab run
@@ -105,6 +110,8 @@ const (
 	MaxInstances = 128
 	// MaxMemoryMB caps Knobs.MemoryLimitMB, each instance's memory.
 	MaxMemoryMB = 1024
+	// PageMaxThreadPoolThreads caps Knobs.ThreadPoolThreads.
+	PageMaxThreadPoolThreads = 64
 )
 
 // Defaults of zero fields.
@@ -129,6 +136,18 @@ const (
 	DefaultMethod            = "GET"
 	DefaultConcurrency       = 10
 	DefaultRequests          = 200 // when neither Requests nor DurationMS is set
+)
+
+// Defaults of the thread pool's knobs.
+const (
+	// DefaultThreadPoolThreads is libuv's UV_THREADPOOL_SIZE (4), not
+	// nginx's 32: the pool runs a handler's CPU work and blocking calls,
+	// as node's does (nginx's threads mostly wait for the disk), and four
+	// shows the fifth task waiting on a laptop's few cores.
+	DefaultThreadPoolThreads = 4
+	// DefaultThreadPoolMaxQueue is nginx's max_queue (libuv's queue has no
+	// bound).
+	DefaultThreadPoolMaxQueue = 65536
 )
 
 // Models are the values of Experiment.Model; "all" runs the four one after
@@ -283,6 +302,10 @@ type Knobs struct {
 	TimeoutMS              int   `json:"timeout_ms"`                // Timeout (10000)
 	LimitRequestBody       int   `json:"limit_request_body"`        // LimitRequestBody, bytes (8 MiB)
 	MemoryLimitMB          int   `json:"memory_limit_mb"`           // per instance (256)
+	// Each worker process's thread pool, which guest.Pool's work runs on:
+	// nginx's thread_pool threads= (4, libuv's) and max_queue= (65536).
+	ThreadPoolThreads  int `json:"thread_pool_threads"`
+	ThreadPoolMaxQueue int `json:"thread_pool_max_queue"`
 }
 
 // Load is the load profile: closed loop (Rate 0) or open loop (Rate > 0).

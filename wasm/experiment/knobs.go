@@ -102,6 +102,14 @@ var KnobTable = []Knob{
 	{Name: "memory_limit_mb", Flag: "memory-limit", Unit: MiB,
 		Min: MinMemoryMB, Max: MaxEngineMemoryMB, PageMax: MaxMemoryMB, Default: DefaultMemoryMB, Help: "memory limit of each guest instance",
 		value: func(k *Knobs) *int { return &k.MemoryLimitMB }},
+	{Name: "thread_pool_threads", Flag: "thread-pool-threads", Directive: "thread_pool threads",
+		Min: 1, Max: MaxThreadPoolThreads, PageMax: PageMaxThreadPoolThreads, Default: DefaultThreadPoolThreads,
+		Help:  "threads of each worker process's pool, where guest.Pool's CPU work and blocking calls run while the request waits (libuv: UV_THREADPOOL_SIZE)",
+		value: func(k *Knobs) *int { return &k.ThreadPoolThreads }},
+	{Name: "thread_pool_max_queue", Flag: "thread-pool-max-queue", Directive: "thread_pool max_queue",
+		Min: 1, Max: MaxThreadPoolMaxQueue, Default: DefaultThreadPoolMaxQueue,
+		Help:  "the most pool tasks waiting for a thread; past it guest.Pool fails at once with a queue overflow error",
+		value: func(k *Knobs) *int { return &k.ThreadPoolMaxQueue }},
 }
 
 // MaxEngineMemoryMB caps Knobs.MemoryLimitMB on the CLI (the playground's

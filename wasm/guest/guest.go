@@ -34,7 +34,20 @@
 // Besides Serve, the SDK offers what a concurrency experiment needs, each with
 // honest semantics: Block (a synchronous call that holds the whole instance),
 // Compute (CPU work), Worker (who is serving) and Shared (state shared by
-// the threads of one worker process).
+// the threads of one worker process). And the remedies a loop has for them:
+// Pool, the worker process's thread pool, where Compute and Block work runs
+// while the request waits and the loop serves others (nginx's thread_pool,
+// node's libuv pool), and Yield, which lets the loop poll and run others
+// before going on (node's setImmediate).
+//
+// # What can move off the loop, and what cannot
+//
+// An instance is one thread of WebAssembly, so a handler's own Go code runs
+// on its loop and nowhere else, as JavaScript runs on node's loop (only
+// worker_threads, another instance, would change that). What moves to the
+// pool is the work the SDK does for the handler: Pool.Compute and
+// Pool.Block. A handler that computes in its own code can only cut that
+// code in slices and Yield between them.
 package guest
 
 import (
@@ -45,6 +58,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/mpmlab/mpmlab/wasm/threadpool"
 )
 
 // Compute burns CPU inside the guest for about d, then returns. It never
@@ -85,6 +101,77 @@ func position(file string, line int) string {
 	}
 	return file + ":" + strconv.Itoa(line)
 }
+
+// Pool is the worker process's thread pool: a fixed number of OS threads
+// (thread_pool_threads, --thread-pool-threads; 4 by default, as libuv's)
+// with a queue of at most thread_pool_max_queue tasks (65536, as nginx's).
+// Every instance (thread) of the process shares it, under every model.
+//
+//	http.HandleFunc("/hash", func(w http.ResponseWriter, r *http.Request) {
+//		if err := guest.Pool.Compute(200 * time.Millisecond); err != nil {
+//			http.Error(w, err.Error(), http.StatusInternalServerError)
+//			return
+//		}
+//		fmt.Fprintln(w, "hashed")
+//	})
+//
+// Pool.Compute and Pool.Block post the work and park the calling goroutine
+// until a pool thread has done it: meanwhile the instance runs its other
+// goroutines, so under the reactor the loop serves other requests, as
+// nginx's loop does while aio threads read a file and node's while libuv
+// runs crypto.pbkdf2. With every thread busy, tasks wait in the queue, in
+// order (node's fifth pbkdf2 waits for one of four to finish); with the
+// queue full, the call fails at once with a *PoolOverflowError and nothing
+// runs (nginx fails the request).
+//
+// Under the process, thread and event models each worker process has a pool
+// too (Apache has none): there it frees nothing that was not free already,
+// since one request holds its instance anyway, and its work is limited by
+// the pool's threads. In a browser there is no pool (see Yield).
+var Pool ThreadPool
+
+// ThreadPool is the type of Pool.
+type ThreadPool struct{}
+
+// Compute burns CPU on a pool thread while the calling goroutine waits,
+// parked: the CPU work of Compute, off the loop. The work is d of the
+// thread's CPU time (on a Linux host), a fixed amount as a real task's is:
+// with more busy threads than cores each takes longer than d, and the pool
+// adds no cores. (Compute, and Pool.Compute natively, count wall time.)
+func (ThreadPool) Compute(d time.Duration) error { return poolRun(abi.WorkCompute, d, callerPos()) }
+
+// Block holds a pool thread for d, asleep, while the calling goroutine
+// waits, parked: a synchronous call (a disk read, a database driver) on a
+// thread of its own rather than on the loop, as Block does.
+func (ThreadPool) Block(d time.Duration) error { return poolRun(abi.WorkBlock, d, callerPos()) }
+
+// PoolOverflowError is the error of a Pool call refused because the pool's
+// queue was full: Waiting tasks were waiting for a thread
+// (thread_pool_max_queue of them). Its message is the one nginx logs.
+type PoolOverflowError struct {
+	Waiting int
+}
+
+func (e *PoolOverflowError) Error() string { return threadpool.OverflowMessage(e.Waiting) }
+
+// Yield lets the instance's loop go round before the caller goes on, as
+// node's setImmediate does: the loop polls for I/O (reads the requests that
+// arrived, accepts what the model lets it), runs the requests that are
+// ready, those just read included, and then the caller. A handler that
+// computes for long does it in slices with a Yield between them, so the
+// others wait for a slice, not for the whole:
+//
+//	for left := 200 * time.Millisecond; left > 0; left -= 10 * time.Millisecond {
+//		guest.Compute(min(left, 10*time.Millisecond))
+//		guest.Yield()
+//	}
+//
+// runtime.Gosched is not that: in a guest it runs the goroutines already
+// ready and comes back without polling, so a request that arrived
+// meanwhile waits until the loop has nothing else to run (RATIONALE.md).
+// In a browser Yield is a macrotask (MessageChannel); natively, where
+// goroutines are preempted anyway, it is runtime.Gosched.
+func Yield() { yield() }
 
 // WorkerInfo says who is serving a request.
 type WorkerInfo struct {

@@ -7,6 +7,7 @@ import (
 	"syscall/js"
 	"time"
 
+	"github.com/mpmlab/mpmlab/wasm/abi"
 	"github.com/syumai/workers"
 )
 
@@ -57,6 +58,46 @@ var shared = map[string]int64{}
 func sharedAdd(k string, d int64) int64 { shared[k] += d; return shared[k] }
 func sharedGet(k string) int64          { return shared[k] }
 func sharedSet(k string, v int64)       { shared[k] = v }
+
+// poolRun runs the work inline: a JavaScript thread has no pool to send it
+// to (a Web Worker is another instance, as worker_threads are), and a
+// goroutine would run on the same thread anyway. It holds the instance as
+// Compute and Block do.
+func poolRun(work uint32, d time.Duration, where string) error {
+	if work == abi.WorkCompute {
+		Compute(d)
+	} else {
+		Block(d)
+	}
+	return nil
+}
+
+// yield returns to the JavaScript event loop for one macrotask: a message
+// on a MessageChannel (setTimeout(0) where there is none, which browsers
+// clamp to 4 ms once nested), so the requests and events queued meanwhile
+// run first, as after node's setImmediate.
+func yield() {
+	done := make(chan struct{})
+	var f js.Func
+	var port js.Value
+	f = js.FuncOf(func(js.Value, []js.Value) any {
+		if port.Truthy() {
+			port.Call("close")
+		}
+		f.Release()
+		close(done)
+		return nil
+	})
+	if mc := js.Global().Get("MessageChannel"); mc.Truthy() {
+		ch := mc.New()
+		port = ch.Get("port1")
+		port.Set("onmessage", f)
+		ch.Get("port2").Call("postMessage", nil)
+	} else {
+		js.Global().Call("setTimeout", f, 0)
+	}
+	<-done
+}
 
 func computeBegin(string) {}
 func computeEnd()         {}

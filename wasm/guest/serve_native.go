@@ -6,8 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/abi"
+	"github.com/mpmlab/mpmlab/wasm/threadpool"
 )
 
 const defaultModel = "native"
@@ -54,6 +59,43 @@ func sharedSet(k string, v int64) {
 }
 
 func browserWorker() string { return "" }
+
+// nativePool is the process's pool: goroutines with nginx's queue, sized
+// by MPMLAB_THREAD_POOL_THREADS and MPMLAB_THREAD_POOL_MAX_QUEUE (default
+// 4 and 65536, as the host's).
+var nativePool = sync.OnceValue(func() *threadpool.Pool {
+	env := func(k string, def int) int {
+		if n, err := strconv.Atoi(os.Getenv(k)); err == nil && n > 0 {
+			return n
+		}
+		return def
+	}
+	return threadpool.New(threadpool.Config{
+		Threads:  env("MPMLAB_THREAD_POOL_THREADS", 4),
+		MaxQueue: env("MPMLAB_THREAD_POOL_MAX_QUEUE", 65536),
+	})
+})
+
+func poolRun(work uint32, d time.Duration, where string) error {
+	done := make(chan struct{})
+	waiting, ok := nativePool().Post(func(int) {
+		if work == abi.WorkCompute {
+			Compute(d)
+		} else {
+			time.Sleep(d)
+		}
+		close(done)
+	})
+	if !ok {
+		return &PoolOverflowError{Waiting: waiting}
+	}
+	<-done
+	return nil
+}
+
+// yield: natively goroutines are preempted and every connection has its
+// own; there is no loop to hand back to.
+func yield() { runtime.Gosched() }
 
 func computeBegin(string) {}
 func computeEnd()         {}

@@ -51,6 +51,12 @@ func hostSharedGet(key unsafe.Pointer, keyLen uint32) int64
 //go:wasmimport mpmlab shared_set
 func hostSharedSet(key unsafe.Pointer, keyLen uint32, v int64)
 
+//go:wasmimport mpmlab pool_submit
+func hostPoolSubmit(token uint32, work uint32, ns int64, id uint32, where unsafe.Pointer, whereLen uint32) uint32
+
+//go:wasmimport mpmlab yield
+func hostYield(token uint32)
+
 // Block holds the whole instance for d in a synchronous host call: no other
 // goroutine of this instance runs meanwhile, as with a blocking disk read or
 // database driver. Under the reactor this stalls every connection of the
@@ -113,6 +119,87 @@ func goid() uint64 {
 		id = id*10 + uint64(c-'0')
 	}
 	return id
+}
+
+// Wake-ups.
+//
+// pool_submit and yield give the host a token; the host answers with an
+// abi.Wake record naming it on abi.WakeFD: when the pool task is done, or
+// (yield) once the loop next enters poll_oneoff. One goroutine reads that
+// fd through the netpoller, so a goroutine waiting for a wake-up is parked
+// like one waiting for a request, and hands each record to its waiter.
+
+var wakes struct {
+	once sync.Once
+	mu   sync.Mutex
+	next uint32
+	wait map[uint32]chan struct{} // token → its waiter
+}
+
+// newToken returns a fresh token and the channel its wake-up arrives on.
+// The guest is single-threaded: the calling goroutine reaches its receive
+// before the reader can run, but the reader needs no such luck.
+func newToken() (uint32, chan struct{}) {
+	wakes.once.Do(func() {
+		wakes.wait = map[uint32]chan struct{}{}
+		go readWakes()
+	})
+	ch := make(chan struct{}, 1)
+	wakes.mu.Lock()
+	wakes.next++
+	t := wakes.next
+	wakes.wait[t] = ch
+	wakes.mu.Unlock()
+	return t, ch
+}
+
+func dropToken(t uint32) {
+	wakes.mu.Lock()
+	delete(wakes.wait, t)
+	wakes.mu.Unlock()
+}
+
+func readWakes() {
+	f := os.NewFile(abi.WakeFD, "mpmlab-wakes") // non-blocking: parks in the netpoller
+	buf := make([]byte, 64*abi.WakeSize)
+	for {
+		n, err := f.Read(buf) // whole records only
+		if err != nil {
+			panic("mpmlab: reading wake-ups: " + err.Error())
+		}
+		for b := buf[:n]; len(b) >= abi.WakeSize; b = b[abi.WakeSize:] {
+			w := abi.DecodeWake(b)
+			wakes.mu.Lock()
+			ch := wakes.wait[w.Token]
+			delete(wakes.wait, w.Token)
+			wakes.mu.Unlock()
+			if ch != nil {
+				ch <- struct{}{}
+			}
+		}
+	}
+}
+
+// poolRun posts work to the worker's thread pool and parks until it is done.
+func poolRun(work uint32, d time.Duration, where string) error {
+	token, done := newToken()
+	if n := hostPoolSubmit(token, work, int64(d), currentRequest(), unsafe.Pointer(unsafe.StringData(where)), uint32(len(where))); n != 0 {
+		dropToken(token)
+		return &PoolOverflowError{Waiting: int(n)}
+	}
+	<-done
+	return nil
+}
+
+// yield parks until the loop has polled: the host wakes the token at the
+// next poll_oneoff, which also reads the requests that came. Those are
+// handed to their goroutines as the poll's readers run, and the wake-up
+// readies this one ahead of them; the Gosched puts it behind them.
+func yield() {
+	token, done := newToken()
+	hostYield(token)
+	<-done
+	runtime.Gosched()
 }
 
 func sharedAdd(k string, d int64) int64 {

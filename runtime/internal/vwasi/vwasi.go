@@ -1,12 +1,14 @@
 // Package vwasi is the virtual WASI that turns a long-lived Go guest into a
 // server fed by the host.
 //
-// A guest instance sees two extra file descriptors: abi.RequestFD, from which
-// it reads request frames, and abi.ResponseFD, to which it writes response
-// frames. The Go runtime inside the guest parks goroutines reading the
-// request fd in its netpoller, which ends in poll_oneoff; this package
-// implements that wait on the host, so an idle guest costs no CPU and a
-// busy guest is woken the moment a request arrives.
+// A guest instance sees three extra file descriptors: abi.RequestFD, from
+// which it reads request frames, abi.ResponseFD, to which it writes response
+// frames, and abi.WakeFD, from which it reads wake-ups (abi.Wake records:
+// a guest.Pool task done, a guest.Yield's turn). The Go runtime inside the
+// guest parks goroutines reading the request and wake fds in its netpoller,
+// which ends in poll_oneoff; this package implements that wait on the host,
+// so an idle guest costs no CPU and a busy guest is woken the moment a
+// request or a wake-up arrives.
 //
 // Export fills a "wasi_snapshot_preview1" host module: wazero's own WASI
 // functions for everything (clocks, random, args, environ, proc_exit...),
@@ -14,7 +16,7 @@
 // fd_read, fd_write, fd_fdstat_get, fd_fdstat_set_flags, fd_close and
 // poll_oneoff. A later Export of the same name on the builder replaces the
 // earlier one. The guest gets no filesystem and no sockets: fds 0-2 are
-// stdin (always empty), stdout and stderr (captured), 3 and 4 are virtual,
+// stdin (always empty), stdout and stderr (captured), 3 to 5 are virtual,
 // every other fd is EBADF.
 //
 // Each instance's state is a Conn, found through the context the guest's
@@ -32,6 +34,9 @@
 //     one connection per pass and to report loop utilisation. With a
 //     timeline (SetTimeline) it also reports each wait's start and end, so
 //     the time between is attributed to the requests that ran.
+//   - A wake-up posted with WakeNextPass becomes readable only when the
+//     guest next enters poll_oneoff: that is how guest.Yield makes sure its
+//     loop polls for I/O before the caller goes on (see RATIONALE.md).
 package vwasi
 
 import (
@@ -94,6 +99,13 @@ type Conn struct {
 
 	out []byte // response bytes not yet forming a whole frame
 
+	// wakes are the abi.Wake records the guest has not read (under mu);
+	// nextPass those that become readable at its next poll_oneoff, which
+	// only looks (takes mu) when hasNextPass says there are some.
+	wakes       []byte
+	nextPass    []byte
+	hasNextPass atomic.Bool
+
 	// tl, if set, is told of every wait: passes for the loop's timeline.
 	tl *timeline.Timeline
 
@@ -147,6 +159,25 @@ func (c *Conn) Push(frames []byte) {
 	c.in = append(c.in, frames...)
 	c.mu.Unlock()
 	c.poke()
+}
+
+// Wake makes w readable on abi.WakeFD and wakes the guest if it waits.
+func (c *Conn) Wake(w abi.Wake) {
+	c.mu.Lock()
+	c.wakes = abi.AppendWake(c.wakes, w)
+	c.mu.Unlock()
+	c.poke()
+}
+
+// WakeNextPass makes w readable on abi.WakeFD once the guest next enters
+// poll_oneoff, so that the guest's loop polls (reads the requests that came
+// meanwhile) before the goroutine waiting for w goes on. It is called from
+// the guest's own host calls, so the guest is running, not waiting.
+func (c *Conn) WakeNextPass(w abi.Wake) {
+	c.mu.Lock()
+	c.nextPass = abi.AppendWake(c.nextPass, w)
+	c.hasNextPass.Store(true)
+	c.mu.Unlock()
 }
 
 // CloseInput ends the request stream: once the guest has read what is
@@ -226,7 +257,7 @@ func Export(b wazero.HostModuleBuilder) {
 	export("poll_oneoff", pollOneoff, []api.ValueType{i32, i32, i32, i32}, "in", "out", "nsubscriptions", "result.nevents")
 }
 
-func isOurs(fd uint32) bool { return fd <= abi.ResponseFD }
+func isOurs(fd uint32) bool { return fd <= abi.WakeFD }
 
 var fdRead = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 	fd, iovs, iovsLen, resultN := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
@@ -236,6 +267,9 @@ var fdRead = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []
 		stack[0] = errnoResult(mem.WriteUint32Le(resultN, 0))
 		return
 	case abi.RequestFD:
+	case abi.WakeFD:
+		stack[0] = connOf(ctx).readWakes(mem, iovs, iovsLen, resultN)
+		return
 	default:
 		stack[0] = errnoBadf
 		return
@@ -273,6 +307,40 @@ var fdRead = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []
 	c.mu.Unlock()
 	stack[0] = errnoResult(mem.WriteUint32Le(resultN, n))
 })
+
+// readWakes is fd_read of abi.WakeFD: as many whole records as fit, or
+// EAGAIN when there are none.
+func (c *Conn) readWakes(mem api.Memory, iovs, iovsLen, resultN uint32) uint64 {
+	var bufs [][]byte
+	space := 0
+	for i := uint32(0); i < iovsLen; i++ {
+		ptr, ok1 := mem.ReadUint32Le(iovs + i*8)
+		l, ok2 := mem.ReadUint32Le(iovs + i*8 + 4)
+		buf, ok3 := mem.Read(ptr, l)
+		if !ok1 || !ok2 || !ok3 {
+			return errnoFault
+		}
+		bufs = append(bufs, buf)
+		space += len(buf)
+	}
+	c.mu.Lock()
+	n := min(len(c.wakes), space/abi.WakeSize*abi.WakeSize)
+	switch {
+	case len(c.wakes) == 0:
+		c.mu.Unlock()
+		return errnoAgain
+	case n == 0:
+		c.mu.Unlock()
+		return errnoInval // no room for one record
+	}
+	avail := c.wakes[:n]
+	for _, buf := range bufs {
+		avail = avail[copy(buf, avail):]
+	}
+	c.wakes = c.wakes[:copy(c.wakes, c.wakes[n:])]
+	c.mu.Unlock()
+	return errnoResult(mem.WriteUint32Le(resultN, uint32(n)))
+}
 
 var fdWrite = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 	fd, iovs, iovsLen, resultN := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
@@ -336,7 +404,7 @@ var fdFdstatGet = api.GoModuleFunc(func(ctx context.Context, mod api.Module, sta
 	}
 	var stat [24]byte // filetype u8 @0, fdflags u16 @2, rights_base u64 @8, rights_inheriting u64 @16
 	stat[0] = filetypeCharacterDevice
-	if fd == abi.RequestFD {
+	if fd == abi.RequestFD || fd == abi.WakeFD {
 		binary.LittleEndian.PutUint16(stat[2:], fdflagNonblock)
 	}
 	binary.LittleEndian.PutUint64(stat[8:], ^uint64(0))
@@ -368,8 +436,9 @@ type sub struct {
 }
 
 // pollOneoff waits until a subscribed event is ready: the request fd has
-// bytes (or is closed), a clock subscription's time has come, or any write
-// subscription (writes never block). Each call is one pass of the loop.
+// bytes (or is closed), the wake fd has a record, a clock subscription's
+// time has come, or any write subscription (writes never block). Each call
+// is one pass of the loop.
 var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 	in, out, nsubs, resultN := uint32(stack[0]), uint32(stack[1]), uint32(stack[2]), uint32(stack[3])
 	c := connOf(ctx)
@@ -388,6 +457,13 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 	c.inPoll.Store(true)
 	defer c.inPoll.Store(false)
 	c.passes.Add(1)
+	if c.hasNextPass.Load() {
+		c.mu.Lock()
+		c.wakes = append(c.wakes, c.nextPass...)
+		c.nextPass = c.nextPass[:0]
+		c.hasNextPass.Store(false)
+		c.mu.Unlock()
+	}
 	if c.tl != nil {
 		c.tl.PollEnter(time.Now().UnixNano())
 	}
@@ -488,7 +564,7 @@ const (
 func (c *Conn) readable() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.in) > c.inOff || c.closed
+	return len(c.in) > c.inOff || c.closed || len(c.wakes) > 0
 }
 
 // readyEvents writes an event for every ready subscription and returns how
@@ -514,6 +590,15 @@ func (c *Conn) readyEvents(subs []sub, out []byte, now time.Time) uint32 {
 		case eventFdWrite:
 			emit(s, 0)
 		case eventFdRead:
+			if s.fd == abi.WakeFD {
+				c.mu.Lock()
+				avail := len(c.wakes)
+				c.mu.Unlock()
+				if avail > 0 {
+					emit(s, uint64(avail))
+				}
+				continue
+			}
 			if s.fd != abi.RequestFD {
 				emit(s, 0) // stdin and unknown fds: ready, the read will say EOF or EBADF
 				continue

@@ -286,7 +286,7 @@ func TestFdReadOtherFDs(t *testing.T) {
 		{1, errnoBadf},
 		{2, errnoBadf},
 		{abi.ResponseFD, errnoBadf},
-		{5, errnoBadf},
+		{6, errnoBadf},
 		{9, errnoBadf},
 		{1 << 31, errnoBadf},
 		{^uint32(0), errnoBadf},
@@ -452,7 +452,8 @@ func TestFdFdstatGet(t *testing.T) {
 		{2, errnoSuccess, 0},
 		{abi.RequestFD, errnoSuccess, fdflagNonblock},
 		{abi.ResponseFD, errnoSuccess, 0},
-		{5, errnoBadf, 0},
+		{abi.WakeFD, errnoSuccess, fdflagNonblock},
+		{6, errnoBadf, 0},
 		{9, errnoBadf, 0},
 		{^uint32(0), errnoBadf, 0},
 	}
@@ -488,9 +489,9 @@ func TestFdFdstatGet(t *testing.T) {
 
 func TestFdFdstatSetFlagsAndClose(t *testing.T) {
 	f := newFixture(t)
-	for _, fd := range []uint32{0, 1, 2, abi.RequestFD, abi.ResponseFD, 5, 9, ^uint32(0)} {
+	for _, fd := range []uint32{0, 1, 2, abi.RequestFD, abi.ResponseFD, abi.WakeFD, 6, 9, ^uint32(0)} {
 		want := uint32(errnoSuccess)
-		if fd > abi.ResponseFD {
+		if fd > abi.WakeFD {
 			want = errnoBadf
 		}
 		if got := f.call(fdFdstatSetFlags, uint64(fd), fdflagNonblock); got != want {
@@ -722,6 +723,70 @@ func TestPollReadBlocksUntilPush(t *testing.T) {
 	}
 	if errno, n, got := f.readFD(t, abi.RequestFD, 4096); errno != 0 || !bytes.Equal(got, data) {
 		t.Fatalf("read after wake: errno %d nread %d", errno, n)
+	}
+}
+
+// ---- the wake fd ----
+
+// Wake records are read whole, as many as fit, from abi.WakeFD; an empty
+// wake fd says EAGAIN and a buffer too small for one record EINVAL.
+func TestFdReadWakeFD(t *testing.T) {
+	f := newFixture(t)
+	if errno, _, _ := f.readFD(t, abi.WakeFD, 64); errno != errnoAgain {
+		t.Fatalf("empty: errno %d, want EAGAIN", errno)
+	}
+	for i := range uint32(3) {
+		f.conn.Wake(abi.Wake{Token: 10 + i})
+	}
+	if errno, _, _ := f.readFD(t, abi.WakeFD, 7); errno != errnoInval {
+		t.Fatalf("7-byte buffer: errno %d, want EINVAL", errno)
+	}
+	// 20 bytes across two iovecs: two whole records.
+	errno, n, got := f.readFD(t, abi.WakeFD, 5, 15)
+	if errno != errnoSuccess || n != 2*abi.WakeSize {
+		t.Fatalf("errno %d nread %d, want two records", errno, n)
+	}
+	if w := abi.DecodeWake(got); w.Token != 10 {
+		t.Fatalf("first record %+v", w)
+	}
+	if w := abi.DecodeWake(got[abi.WakeSize:]); w.Token != 11 {
+		t.Fatalf("second record %+v", w)
+	}
+	if errno, n, got := f.readFD(t, abi.WakeFD, 64); errno != errnoSuccess || n != abi.WakeSize || abi.DecodeWake(got).Token != 12 {
+		t.Fatalf("third record: errno %d nread %d %x", errno, n, got)
+	}
+	if errno, _, _ := f.readFD(t, abi.WakeFD, 64); errno != errnoAgain {
+		t.Fatalf("drained: errno %d, want EAGAIN", errno)
+	}
+}
+
+// A Wake from another goroutine (a pool thread) ends a guest's wait.
+func TestPollWakeFD(t *testing.T) {
+	f := newFixture(t)
+	ch := f.pollAsync(t, readSub(1, abi.RequestFD), readSub(2, abi.WakeFD))
+	mustBlock(t, ch, 20*time.Millisecond)
+	f.conn.Wake(abi.Wake{Token: 7})
+	res := waitResult(t, ch)
+	wantEvents(t, res.events, event{userdata: 2, typ: eventFdRead, nbytes: abi.WakeSize})
+}
+
+// A wake-up for the next pass is not readable until the guest enters
+// poll_oneoff; that poll returns at once with it, and with the requests
+// that came meanwhile.
+func TestWakeNextPass(t *testing.T) {
+	f := newFixture(t)
+	f.conn.WakeNextPass(abi.Wake{Token: 9})
+	if errno, _, _ := f.readFD(t, abi.WakeFD, 64); errno != errnoAgain {
+		t.Fatalf("before a poll: errno %d, want EAGAIN", errno)
+	}
+	f.conn.Push([]byte("req"))
+	errno, evs, took := f.poll(t, readSub(1, abi.RequestFD), readSub(2, abi.WakeFD))
+	if errno != errnoSuccess || took > quick {
+		t.Fatalf("errno %d after %v, want an immediate return", errno, took)
+	}
+	wantEvents(t, evs, event{userdata: 1, typ: eventFdRead, nbytes: 3}, event{userdata: 2, typ: eventFdRead, nbytes: abi.WakeSize})
+	if errno, _, got := f.readFD(t, abi.WakeFD, 64); errno != errnoSuccess || abi.DecodeWake(got).Token != 9 {
+		t.Fatalf("after the poll: errno %d %x", errno, got)
 	}
 }
 
