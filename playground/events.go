@@ -206,11 +206,40 @@ type tracer struct {
 	waits, services []int64
 	hold            models.Event            // the req_end with the longest Hold
 	groups          map[string]*groupPhases // the same for each load group
+	pool            poolTally               // the worker processes' thread pools
 	conns           map[int]models.Event    // process → its loop's latest conns event
 }
 
 func newTracer(out *outbox) *tracer {
 	return &tracer{out: out, lastLag: map[int]int64{}, deaths: map[int]bool{}, conns: map[int]models.Event{}, groups: map[string]*groupPhases{}}
+}
+
+// poolTally is what the load's pool events said of the thread pools: how
+// many threads, the tasks that ran and their waits in the queue (capped),
+// the deepest the queue got, and the tasks refused.
+type poolTally struct {
+	threads   map[int]int // process → its pool's threads
+	waits     []int64
+	queuePeak int
+	overflows int
+}
+
+func (p *poolTally) add(e models.Event) {
+	switch e.Kind {
+	case models.EventPool:
+		if p.threads == nil {
+			p.threads = map[int]int{}
+		}
+		p.threads[e.Process] = e.PoolThreads
+	case models.EventPoolQueue:
+		p.queuePeak = max(p.queuePeak, e.Queued)
+	case models.EventPoolStart:
+		if len(p.waits) < maxPhaseSamples {
+			p.waits = append(p.waits, e.Wait)
+		}
+	case models.EventPoolOverflow:
+		p.overflows++
+	}
 }
 
 // groupPhases are the server-side phases of one load group's requests:
@@ -273,6 +302,10 @@ func (t *tracer) onEvent(e models.Event) {
 		}
 	case models.EventConns:
 		t.conns[e.Process] = e
+	case models.EventPoolQueue, models.EventPoolStart, models.EventPoolOverflow, models.EventPool:
+		if t.loading {
+			t.pool.add(e)
+		}
 	case models.EventExit, models.EventKill:
 		if e.Kind == models.EventExit {
 			delete(t.conns, e.Process)

@@ -86,3 +86,25 @@ func TestGroupSentenceStatesTheRunsFigures(t *testing.T) {
 		})
 	}
 }
+
+// The pool's phrase states the pool's own figures.
+func TestPoolPhrase(t *testing.T) {
+	for _, tc := range []struct {
+		p    poolTally
+		want string
+	}{
+		{poolTally{threads: map[int]int{0: 4}, waits: []int64{0, 0, 0, 0, 200e6, 201e6, 202e6, 203e6}, queuePeak: 4},
+			"the thread pool (4 threads a process) ran 8 tasks, up to 4 waiting in its queue (p99 203 ms)"},
+		{poolTally{threads: map[int]int{0: 4, 1: 4}, waits: []int64{1e3, 2e3}},
+			"the thread pool (4 threads a process) ran 2 tasks, none waiting for a thread"},
+		{poolTally{threads: map[int]int{0: 4}, waits: []int64{0, 0, 0, 0, 0, 0}, queuePeak: 2, overflows: 2},
+			"the thread pool (4 threads a process) ran 6 tasks, up to 2 waiting in its queue (p99 0.0 ms); 2 tasks refused: its queue was full"},
+	} {
+		if got := newPoolResult(&tc.p).phrase(); got != tc.want {
+			t.Errorf("phrase = %q\nwant      %q", got, tc.want)
+		}
+	}
+	if newPoolResult(&poolTally{}) != nil {
+		t.Error("a load that used no pool reports one")
+	}
+}

@@ -555,6 +555,7 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelRe
 	if sum != nil && len(groupNames) > 0 {
 		res.Groups = groupResults(sum.Groups, tr.groups, policy.Loop())
 	}
+	res.Pool = newPoolResult(&tr.pool)
 	tr.mu.Unlock()
 	if sum != nil {
 		sum.Groups = nil // each is in res.Groups

@@ -249,11 +249,61 @@ type modelResult struct {
 	Deaths     int    `json:"deaths"`
 	Kills      int    `json:"kills"`
 	DeathCause string `json:"death_cause,omitempty"`
+	// Pool is what the worker processes' thread pools did (nil if no
+	// request used one).
+	Pool *poolResult `json:"pool,omitempty"`
 	// Groups are each load group's results, in the load's order (a load
 	// with groups only).
 	Groups []groupResult `json:"groups,omitempty"`
 	// Error is set when the model could not be run.
 	Error string `json:"error,omitempty"`
+}
+
+// poolResult is what the thread pools did during a load: their threads
+// (per process), the tasks that ran, their wait in the pool's queue, the
+// deepest the queue got, and the tasks refused because it was full.
+type poolResult struct {
+	Threads   int     `json:"threads"`
+	Tasks     int     `json:"tasks"`
+	WaitP50MS float64 `json:"wait_p50_ms"`
+	WaitP99MS float64 `json:"wait_p99_ms"`
+	QueuePeak int     `json:"queue_peak"`
+	Overflows int     `json:"overflows"`
+}
+
+// newPoolResult summarises a poolTally (nil if no task came).
+func newPoolResult(p *poolTally) *poolResult {
+	if len(p.waits) == 0 && p.overflows == 0 {
+		return nil
+	}
+	r := &poolResult{Tasks: len(p.waits), QueuePeak: p.queuePeak, Overflows: p.overflows}
+	for _, n := range p.threads {
+		r.Threads = max(r.Threads, n)
+	}
+	waits := slices.Sorted(slices.Values(p.waits))
+	r.WaitP50MS = round2(ms(time.Duration(experiment.Percentile(waits, 0.50))))
+	r.WaitP99MS = round2(ms(time.Duration(experiment.Percentile(waits, 0.99))))
+	return r
+}
+
+// phrase says what the pool did: "the thread pool (4 threads a process)
+// ran 16 tasks, up to 3 waiting in its queue (p99 210 ms); 2 refused: its
+// queue was full".
+func (p *poolResult) phrase() string {
+	s := "the thread pool"
+	if p.Threads > 0 {
+		s += fmt.Sprintf(" (%s a process)", plural(p.Threads, "thread", "threads"))
+	}
+	s += " ran " + plural(p.Tasks, "task", "tasks")
+	if p.QueuePeak > 0 {
+		s += fmt.Sprintf(", up to %d waiting in its queue (p99 %s)", p.QueuePeak, fmtMS(p.WaitP99MS))
+	} else {
+		s += ", none waiting for a thread"
+	}
+	if p.Overflows > 0 {
+		s += fmt.Sprintf("; %s refused: its queue was full", plural(p.Overflows, "task", "tasks"))
+	}
+	return s
 }
 
 // name is what sentences call the result's run: its variant's name
@@ -338,6 +388,9 @@ func sentence(r *modelResult, prev *modelResult) string {
 		} else {
 			parts = append(parts, fmt.Sprintf("%s not sampled: the load ended within the first 100 ms lag window", strings.Replace(loop, " was", "'s busy time was", 1)))
 		}
+	}
+	if r.Pool != nil {
+		parts = append(parts, r.Pool.phrase())
 	}
 	if r.QueuePeak > 0 {
 		parts = append(parts, fmt.Sprintf("%s waited in the accept queue (peak)", plural(r.QueuePeak, "connection", "connections")))

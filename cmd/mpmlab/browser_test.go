@@ -301,7 +301,7 @@ func (tb *tab) runModel(model string) float64 {
 	tb.set("model", model)
 	tb.do(chromedp.Click(chromedp.ID("run")))
 	tb.wait(`document.body.dataset.running === "1" || document.querySelector("#run-error:not([hidden])")`, 10*time.Second, "the run to start")
-	tb.wait(`document.body.dataset.running === ""`, 4*time.Minute, "the "+model+" run to end")
+	tb.wait(`!document.body.dataset.running`, 4*time.Minute, "the "+model+" run to end")
 	if msg := tb.evalString(`document.querySelector("#run-error").hidden ? "" : document.querySelector("#run-error").textContent`); msg != "" {
 		tb.t.Fatalf("%s run failed: %s", model, msg)
 	}

@@ -305,6 +305,7 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 		}
 		a.view.AddTrace(&t)
 		a.logLifecycle(t.Events)
+		a.showPool()
 		a.queueDraw(false)
 	})
 	handle("stats", func(data []byte) {
@@ -369,6 +370,7 @@ func (a *app) resetLive(model string) {
 	clearChildren(byID("scoreboard"))
 	clearChildren(byID("events"))
 	setText(byID("stub-status"), "")
+	show(byID("pool-status"), false)
 	setText(byID("hold-callout"), "")
 }
 
@@ -399,6 +401,23 @@ func (a *app) showStats(s *live.Stats) {
 	}
 	setText(byID("stub-status"), conns)
 	a.showGroupStats(s.Groups)
+	a.showPool()
+}
+
+// showPool shows the thread pools' counters, from the view's pool events,
+// once a task has come.
+func (a *app) showPool() {
+	el := byID("pool-status")
+	if a.view == nil || a.view.Pool == (live.PoolStats{Threads: a.view.Pool.Threads}) {
+		show(el, false)
+		return
+	}
+	p := a.view.Pool
+	setText(el, "Thread pool: "+itoa(p.Threads)+" threads · busy "+itoa(p.Busy)+" · queued "+itoa(p.Queued)+
+		" · done "+itoa(p.Done)+" · refused "+itoa(p.Overflows))
+	setData(el, "queued", itoa(p.Queued))
+	setData(el, "done", itoa(p.Done))
+	show(el, true)
 }
 
 // showGroupLegend names the load's groups by the colour of the stripe
@@ -461,6 +480,11 @@ func (a *app) showLoop(v *live.View) {
 	setData(el, "parked", ftoa(st.Parked, 3))
 	setData(el, "busy", ftoa(st.Busy, 3))
 	setData(el, "maxInFlight", itoa(v.MaxInFlight()))
+	var lanes []string
+	for _, l := range v.Lanes {
+		lanes = append(lanes, l.Name)
+	}
+	setData(el, "lanes", strings.Join(lanes, ","))
 	text := ""
 	if h, ok := v.LongestHold(); ok {
 		text = h.Text()

@@ -602,6 +602,24 @@ func (e Experiment) Validate() error {
 			return err
 		}
 	}
+	// Variants are what Compare runs: checked when the experiment
+	// compares (model "all"); a single model's run does not use them.
+	if n.Model == "all" {
+		if err := n.validateVariants(); err != nil {
+			return err
+		}
+	}
+	for _, ref := range n.Blobs() {
+		if !IsBlobID(ref.ID) {
+			return fmt.Errorf("%s %q: want a blob id (43 characters of base64url, from POST /api/blobs)", ref.Field, ref.ID)
+		}
+	}
+	return n.Load.Validate()
+}
+
+// validateVariants checks each variant of a normalized experiment: its
+// name, its model, and the experiment it runs (its knobs and paths applied).
+func (n Experiment) validateVariants() error {
 	if len(n.Variants) > MaxVariants {
 		return fmt.Errorf("variants: %d; the limit is %d", len(n.Variants), MaxVariants)
 	}
@@ -630,12 +648,7 @@ func (e Experiment) Validate() error {
 			return fmt.Errorf("%s.%v", field, err)
 		}
 	}
-	for _, ref := range n.Blobs() {
-		if !IsBlobID(ref.ID) {
-			return fmt.Errorf("%s %q: want a blob id (43 characters of base64url, from POST /api/blobs)", ref.Field, ref.ID)
-		}
-	}
-	return n.Load.Validate()
+	return nil
 }
 
 func checkRange(name string, v, lo, hi int) error {

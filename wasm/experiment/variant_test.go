@@ -50,7 +50,7 @@ func TestVariantApply(t *testing.T) {
 		{`[{"model": "reactor", "paths": {"nobody": "/"}}]`, `variants[0].paths: the load has no group "nobody"`},
 		{`[{"model": "reactor", "paths": {"slow": "no slash"}}]`, `variants[0].load.groups[1].path`},
 	} {
-		e, err := Unmarshal([]byte(`{"load": {"groups": [{"name": "fast"}, {"name": "slow"}]}, "variants": ` + tc.variants + `}`))
+		e, err := Unmarshal([]byte(`{"model": "all", "load": {"groups": [{"name": "fast"}, {"name": "slow"}]}, "variants": ` + tc.variants + `}`))
 		if err == nil {
 			e.Source = Source{Files: []File{{Name: "main.go", Data: "package main\n"}}}
 			err = e.Validate()
@@ -62,5 +62,22 @@ func TestVariantApply(t *testing.T) {
 	// No variants: the canonical form is as before variants existed.
 	if strings.Contains(string(Experiment{}.Canonical()), "variants") {
 		t.Error("an experiment without variants encodes them")
+	}
+}
+
+// A single model's run does not use the variants: they are checked when
+// the experiment compares.
+func TestVariantsCheckedOnlyWhenComparing(t *testing.T) {
+	e, err := Unmarshal([]byte(`{"model": "reactor", "load": {"path": "/"}, "variants": [{"model": "reactor", "paths": {"gone": "/"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Source = Source{Files: []File{{Name: "main.go", Data: "package main\n"}}}
+	if err := e.Validate(); err != nil {
+		t.Errorf("a reactor run with a stale variant: %v", err)
+	}
+	e.Model = "all"
+	if err := e.Validate(); err == nil || !strings.Contains(err.Error(), `no group "gone"`) {
+		t.Errorf("Compare with a stale variant: %v, want the error", err)
 	}
 }

@@ -58,6 +58,17 @@ type Event struct {
 	Method  string  `json:"method"`
 	Path    string  `json:"path"`
 	Group   string  `json:"group"` // the request's load group
+	// The thread pool (pool_queue, pool_start, pool_done, pool_overflow,
+	// pool): the task, the pool thread that runs it (from 1), and the
+	// pool's counters.
+	Task        uint64 `json:"task"`
+	Work        string `json:"work"`
+	PoolThread  int    `json:"pool_thread"`
+	Queued      int    `json:"queued"`
+	PoolBusy    int    `json:"pool_busy"`
+	PoolThreads int    `json:"pool_threads"`
+	PoolDone    uint64 `json:"pool_done"`
+	Overflows   uint64 `json:"overflows"`
 	// Service is req_end's server-side service time, ns: where its handler
 	// started, when no pass segment says so.
 	Service int64 `json:"service"`
@@ -251,21 +262,31 @@ type View struct {
 	// Dirty is set by every change; the app clears it after drawing.
 	Dirty bool
 
-	laneIdx map[[2]int]int
-	open    map[[2]uint64]int // (pid, req) → index in Reqs, while in flight
-	known   map[[2]uint64]int // (pid, req) → index in Reqs, for passes that come after req_end
-	conns   map[[2]uint64]int64
+	// Pool is the worker processes' thread pools, summed, as their task
+	// events tell (the threads as their counters last said).
+	Pool PoolStats
+
+	laneIdx     map[[2]int]int
+	poolQueue   map[[2]uint64]int64 // (pid, task) → when it was queued
+	poolTask    map[[2]uint64]int   // (pid, task) → its bar in Reqs, while it runs
+	poolThreads map[int]int         // process → its pool's threads
+	open        map[[2]uint64]int   // (pid, req) → index in Reqs, while in flight
+	known       map[[2]uint64]int   // (pid, req) → index in Reqs, for passes that come after req_end
+	conns       map[[2]uint64]int64
 }
 
 // New returns an empty view for model.
 func New(model string) *View {
 	return &View{
-		Model:   model,
-		laneIdx: map[[2]int]int{},
-		open:    map[[2]uint64]int{},
-		known:   map[[2]uint64]int{},
-		conns:   map[[2]uint64]int64{},
-		Dirty:   true,
+		Model:       model,
+		laneIdx:     map[[2]int]int{},
+		poolQueue:   map[[2]uint64]int64{},
+		poolTask:    map[[2]uint64]int{},
+		poolThreads: map[int]int{},
+		open:        map[[2]uint64]int{},
+		known:       map[[2]uint64]int{},
+		conns:       map[[2]uint64]int64{},
+		Dirty:       true,
 	}
 }
 
@@ -373,6 +394,8 @@ func (v *View) add(e *Event) {
 		}
 	case "req_end":
 		v.reqEnd(e)
+	case "pool_queue", "pool_start", "pool_done", "pool_overflow", "pool":
+		v.pool(e)
 	case "state":
 		v.state(e)
 	case "queue":
@@ -483,6 +506,68 @@ func (v *View) reqStart(e *Event) {
 	v.push(r)
 	v.open[[2]uint64{uint64(e.PID), e.Req}] = len(v.Reqs) - 1
 	v.known[[2]uint64{uint64(e.PID), e.Req}] = len(v.Reqs) - 1
+}
+
+// PoolStats are a thread pool's counters (nginx's thread_pool, libuv's
+// pool): its threads, how many run a task, the tasks waiting in its
+// queue, done, and refused because the queue was full.
+type PoolStats struct {
+	Threads, Busy, Queued int
+	Done, Overflows       int
+}
+
+// poolLaneBase sets a pool thread's lanes apart from its process's own:
+// pool thread k of a process is its lane poolLaneBase+k, drawn under it.
+const poolLaneBase = 1000
+
+// pool follows a worker process's thread pool: each pool thread is a lane
+// of its own under its process, on which each task is a bar from when the
+// thread took it to when it finished, with its wait in the pool's queue
+// drawn before it (as a connection's wait to be accepted), labelled by its
+// request.
+func (v *View) pool(e *Event) {
+	key := [2]uint64{uint64(e.PID), e.Task}
+	switch e.Kind {
+	case "pool_queue":
+		v.poolQueue[key] = e.T
+	case "pool_start":
+		k := [2]int{e.Process, poolLaneBase + e.PoolThread}
+		li, ok := v.laneIdx[k]
+		if !ok {
+			v.Lanes = append(v.Lanes, &Lane{Process: e.Process, Index: poolLaneBase + e.PoolThread,
+				Name: "pool " + strconv.Itoa(e.Process) + "." + strconv.Itoa(e.PoolThread), PID: e.PID})
+			li = len(v.Lanes) - 1
+			v.laneIdx[k] = li
+		}
+		l := v.Lanes[li]
+		r := Req{Lane: li, Start: e.T, Group: -1, Label: e.Work}
+		if ri, ok := v.known[[2]uint64{uint64(e.PID), e.Req}]; ok {
+			r.Label, r.Group = v.Reqs[ri].Label+" ("+e.Work+")", v.Reqs[ri].Group
+		}
+		if at, ok := v.poolQueue[key]; ok && e.T-at > 1e6 { // waited a millisecond or more
+			r.Accept = at
+		}
+		delete(v.poolQueue, key)
+		r.Sub = v.sub(l, len(v.Reqs))
+		v.push(r)
+		v.poolTask[key] = len(v.Reqs) - 1
+	case "pool_done":
+		v.Pool.Done++
+		if ri, ok := v.poolTask[key]; ok {
+			v.close(ri, e.T, false)
+			v.Reqs[ri].Status = 200
+			delete(v.poolTask, key)
+		}
+	case "pool_overflow":
+		v.Pool.Overflows++
+	case "pool":
+		v.poolThreads[e.Process] = e.PoolThreads
+		v.Pool.Threads = 0
+		for _, n := range v.poolThreads {
+			v.Pool.Threads += n
+		}
+	}
+	v.Pool.Busy, v.Pool.Queued = len(v.poolTask), len(v.poolQueue)
 }
 
 // label names a request as the view writes it: "GET /?ms=200".
