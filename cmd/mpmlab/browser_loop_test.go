@@ -123,7 +123,7 @@ func TestBrowserEventModel(t *testing.T) {
 	srv := startServe(t, "")
 	tb := newTab(t, newBrowser(t), false)
 	tb.open(srv.URL + "/")
-	tb.set("example", "blocking", "model", "event", "knobs.processes", "2", "knobs.threads_per_child", "2",
+	tb.set("example", "blocking", "groups", "none", "model", "event", "knobs.processes", "2", "knobs.threads_per_child", "2",
 		"knobs.async_request_worker_factor", "3", "load.path", "/", "load.rate", "0", "load.concurrency", "12",
 		"load.requests", "36", "load.duration_ms", "0", "load.keepalive", "true", "load.think_ms", "100")
 	visible := tb.evalString(`[...document.querySelectorAll("#knobs label.field")].filter(l => l.offsetParent !== null).map(l => l.querySelector(".name").textContent).join(",")`)
