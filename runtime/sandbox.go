@@ -40,6 +40,16 @@ type EngineConfig struct {
 	// 20 bytes of Go heap per byte of guest code) is not cached.
 	Interpreter bool
 
+	// ShareCode backs the machine code that Compile loads with a file in
+	// CacheDir (mpmlab-code/, named by the code's SHA-256), mapped
+	// read-only, so that every process that loads the module shares one
+	// copy in the page cache where each would hold its own, about four
+	// times the module's size. Linux on amd64 and arm64; ignored
+	// elsewhere and on the interpreter. Module.CodeShared says whether it
+	// worked. A worker process sets it; see RATIONALE.md, "A worker's
+	// memory", and codeshare_linux.go for what it requires of the process.
+	ShareCode bool
+
 	// closeOnContextDone turns on wazero's WithCloseOnContextDone, for
 	// BenchmarkTightLoop's comparison only (see RATIONALE.md).
 	closeOnContextDone bool
@@ -59,6 +69,7 @@ type Engine struct {
 	cache       wazero.CompilationCache
 	cacheDir    string
 	interpreter bool
+	shareCode   bool
 }
 
 // NewEngine returns an Engine with the virtual WASI and the "mpmlab" host
@@ -90,7 +101,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	if _, err := exportHost(r.NewHostModuleBuilder("mpmlab")).Instantiate(ctx); err != nil {
 		return nil, err
 	}
-	return &Engine{r: r, cache: cache, cacheDir: cfg.CacheDir, interpreter: cfg.Interpreter}, nil
+	return &Engine{r: r, cache: cache, cacheDir: cfg.CacheDir, interpreter: cfg.Interpreter, shareCode: cfg.ShareCode}, nil
 }
 
 // Close releases the engine and every instance it started. Call it only
@@ -109,6 +120,7 @@ func defaultEngineCacheDir() string { return filepath.Join(DefaultCacheDir(), "w
 type Module struct {
 	e        *Engine
 	compiled wazero.CompiledModule
+	shareErr error // why the machine code is not shared (EngineConfig.ShareCode)
 }
 
 // Compile compiles a guest (.wasm bytes built by Builder), using the
@@ -120,7 +132,20 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	// Compile functions on every CPU: a miss (a new handler) is what a
 	// user waits for after an edit. (The interpreter compiles on one.)
 	ctx = experimental.WithCompilationWorkers(ctx, goruntime.NumCPU())
-	cm, err := e.r.CompileModule(ctx, wasm)
+	var cm wazero.CompiledModule
+	load := func() (err error) {
+		cm, err = e.r.CompileModule(ctx, wasm)
+		return err
+	}
+	var err, shareErr error
+	switch {
+	case e.shareCode && !e.interpreter:
+		err, shareErr = shareCode(filepath.Join(e.cacheDir, codeDir), load)
+	case e.shareCode:
+		err, shareErr = load(), errors.New("the interpreter runs no machine code")
+	default:
+		err, shareErr = load(), errors.New("EngineConfig.ShareCode is off")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compiling guest: %w", err)
 	}
@@ -130,7 +155,20 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if !e.interpreter {
 		e.markCompiled(wasm)
 	}
-	return &Module{e: e, compiled: cm}, nil
+	return &Module{e: e, compiled: cm, shareErr: shareErr}, nil
+}
+
+// codeDir is the directory in EngineConfig.CacheDir that holds the machine
+// code files of EngineConfig.ShareCode.
+const codeDir = "mpmlab-code"
+
+// CodeShared returns nil if the module's machine code is mapped from a file
+// that other processes share (EngineConfig.ShareCode), or why it is not.
+func (m *Module) CodeShared() error {
+	if m.shareErr != nil {
+		return fmt.Errorf("machine code not shared: %w", m.shareErr)
+	}
+	return nil
 }
 
 // Interpreter reports whether the engine runs guests on wazero's
