@@ -186,13 +186,21 @@ func (w *worker) run() error {
 	if err != nil {
 		return err
 	}
-	w.engine, err = runtime.NewEngine(ctx, runtime.EngineConfig{CacheDir: w.spec.CacheDir, MemoryLimit: w.spec.MemoryLimit, Interpreter: w.spec.Interpreter})
+	w.engine, err = runtime.NewEngine(ctx, runtime.EngineConfig{
+		CacheDir:    w.spec.CacheDir,
+		MemoryLimit: w.spec.MemoryLimit,
+		Interpreter: w.spec.Interpreter,
+		ShareCode:   !w.spec.Interpreter, // one copy of the machine code for every worker
+	})
 	if err != nil {
 		return err
 	}
 	mod, err := w.compile(ctx, wasm)
 	if err != nil {
 		return err
+	}
+	if err := mod.CodeShared(); err != nil && !w.spec.Interpreter {
+		w.emit(Event{Kind: EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 	}
 	boardFile := os.NewFile(boardFD, "mpmlab-scoreboard")
 	if w.board, err = mapBoardRow(boardFile, n); err != nil {
