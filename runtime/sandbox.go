@@ -134,7 +134,9 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	ctx = experimental.WithCompilationWorkers(ctx, goruntime.NumCPU())
 	var cm wazero.CompiledModule
 	load := func() (err error) {
-		cm, err = e.r.CompileModule(ctx, wasm)
+		// wazero keeps a struct per data segment for the module's life:
+		// fewer segments, less heap (datapack.go).
+		cm, err = e.r.CompileModule(ctx, packData(wasm))
 		return err
 	}
 	var err, shareErr error
