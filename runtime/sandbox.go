@@ -121,6 +121,10 @@ type Module struct {
 	e        *Engine
 	compiled wazero.CompiledModule
 	shareErr error // why the machine code is not shared (EngineConfig.ShareCode)
+
+	mu       sync.Mutex
+	insts    []api.Module // started, for Release
+	released bool
 }
 
 // Compile compiles a guest (.wasm bytes built by Builder), using the
@@ -252,6 +256,7 @@ func (p Phases) Parked() time.Duration { return max(0, p.Service-p.Run) }
 type Instance struct {
 	conn *vwasi.Conn
 	cfg  InstanceConfig
+	m    *Module
 	mod  api.Module
 
 	nextID  atomic.Uint32
@@ -293,7 +298,7 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 	if cfg.Pool == nil {
 		cfg.Pool = NewPool(PoolConfig{})
 	}
-	inst := &Instance{cfg: cfg, pending: map[uint32]chan reply{}, done: make(chan struct{})}
+	inst := &Instance{cfg: cfg, m: m, pending: map[uint32]chan reply{}, done: make(chan struct{})}
 	inst.stdout = newGuestLog("stdout", cfg.Log)
 	inst.stderr = newGuestLog("stderr", cfg.Log)
 	inst.conn = vwasi.NewConn(inst.onFrame, inst.stdout, inst.stderr)
@@ -317,10 +322,16 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 		k, v, _ := strings.Cut(kv, "=")
 		mc = mc.WithEnv(k, v)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.released {
+		return nil, errors.New("instantiating guest: the module was released (Module.Release)")
+	}
 	mod, err := m.e.r.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator), m.compiled, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating guest: %w", err)
 	}
+	m.insts = append(m.insts, mod)
 	inst.mod = mod
 	runCtx := vwasi.WithConn(context.WithValue(context.Background(), instanceKey{}, inst), inst.conn)
 	go inst.run(runCtx)
@@ -336,6 +347,7 @@ func (i *Instance) run(ctx context.Context) {
 	}
 	_, err := i.mod.ExportedFunction("_start").Call(ctx)
 	i.mod.Close(context.Background())
+	i.m.forget(i.mod)
 	i.stdout.flush() // a last line without its newline is still a line
 	i.stderr.flush()
 	exit := &ExitError{}
