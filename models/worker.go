@@ -262,6 +262,13 @@ func (w *worker) run() error {
 		w.lanes = append(w.lanes, l)
 		go w.watch(l)
 	}
+	// No instance starts after these (a lane whose guest ends ends the
+	// process): what wazero keeps for instantiating is garbage.
+	if !w.spec.Interpreter {
+		if err := mod.Release(); err != nil {
+			w.emit(Event{Kind: EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
+		}
+	}
 	releaseStartupMemory()
 
 	// Ready means serving: wait until every guest has started up (the
@@ -831,9 +838,10 @@ func (w *worker) onSignal() {
 }
 
 // releaseStartupMemory hands back to the kernel the heap that starting the
-// instances used and no longer needs: the module's bytes, its compiled code
-// as read from the compilation cache before it was mapped executable, and
-// wazero's decoding of it, tens of MiB in all. Go's scavenger would return
-// them too, but only over minutes; a prefork pool of idle processes would
-// hold them all that time. (See RATIONALE.md, "A worker's memory".)
+// instances used and no longer needs: the module's bytes (as read, and as
+// runtime packs them), the garbage of wazero's decoding and validation,
+// and what Module.Release dropped, tens of MiB in all. Go's scavenger
+// would return them too, but only over minutes; a prefork pool of idle
+// processes would hold them all that time. (See RATIONALE.md, "A worker's
+// memory".)
 func releaseStartupMemory() { debug.FreeOSMemory() }
