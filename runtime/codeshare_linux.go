@@ -207,7 +207,7 @@ func mapCandidate(dir, prefix string, mem *os.File, m span) (int64, error) {
 		fileOff := st.Size() - n
 		at := m.end - uintptr(n)
 		if sameBytes(f, fileOff, io.NewSectionReader(mem, int64(at), n), n) {
-			err := mapFixed(f, fileOff, span{at, m.end})
+			err := mapFixed(f, fileOff, span{at, m.end}, syscall.PROT_READ|syscall.PROT_EXEC)
 			f.Close()
 			return n, err
 		}
@@ -217,51 +217,63 @@ func mapCandidate(dir, prefix string, mem *os.File, m span) (int64, error) {
 }
 
 // mapNew writes m's bytes to a new file in dir, named prefix and their
-// length, and maps it over m. If a process published a file of the same
-// name first, it maps that one, once it has checked it holds the same
-// bytes; if it does not (damaged), it replaces it.
+// length, and maps it over m (see mapFile).
 func mapNew(dir, prefix string, mem *os.File, m span) (int64, error) {
 	path := filepath.Join(dir, prefix+strconv.FormatInt(m.len(), 10))
 	code := func() io.Reader { return io.NewSectionReader(mem, int64(m.start), m.len()) }
-	for _, replace := range []bool{false, true} {
-		if err := writeCode(dir, path, code(), replace); err != nil {
-			return 0, err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return 0, err
-		}
-		if sameBytes(f, 0, code(), m.len()) {
-			err := mapFixed(f, 0, m)
-			f.Close()
-			return m.len(), err
+	return m.len(), mapFile(path, code, m, syscall.PROT_READ|syscall.PROT_EXEC)
+}
+
+// mapFile maps the file at path over s, with prot, private, once it has
+// checked it holds the bytes content reads, which are s's. If there is no
+// such file it writes one; if a process published one first, it maps that
+// one; if the one there holds other bytes (damaged), it replaces it.
+func mapFile(path string, content func() io.Reader, s span, prot int) error {
+	if f, err := os.Open(path); err == nil {
+		if sameBytes(f, 0, content(), s.len()) {
+			defer f.Close()
+			return mapFixed(f, 0, s, prot)
 		}
 		f.Close()
 	}
-	return 0, fmt.Errorf("%s: differs from the code it was written from", path)
+	for _, replace := range []bool{false, true} {
+		if err := writeShared(path, content(), replace); err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		if sameBytes(f, 0, content(), s.len()) {
+			defer f.Close()
+			return mapFixed(f, 0, s, prot)
+		}
+		f.Close()
+	}
+	return fmt.Errorf("%s: differs from the bytes it was written from", path)
 }
 
-// mapFixed maps f from fileOff over the pages of s, read and execute,
-// private.
-func mapFixed(f *os.File, fileOff int64, s span) error {
+// mapFixed maps f from fileOff over the pages of s, with prot, private.
+func mapFixed(f *os.File, fileOff int64, s span, prot int) error {
 	addr, _, errno := syscall.Syscall6(syscall.SYS_MMAP, s.start, uintptr(s.len()),
-		syscall.PROT_READ|syscall.PROT_EXEC, syscall.MAP_PRIVATE|syscall.MAP_FIXED, f.Fd(), uintptr(fileOff))
+		uintptr(prot), syscall.MAP_PRIVATE|syscall.MAP_FIXED, f.Fd(), uintptr(fileOff))
 	if errno != 0 {
 		// MAP_FIXED unmaps the old pages only once the new mapping is
-		// made: on an error the code is where it was.
+		// made: on an error the bytes are where they were.
 		return fmt.Errorf("mapping %s: %w", f.Name(), errno)
 	}
 	if addr != s.start {
-		panic(fmt.Sprintf("mpmlab: code mapped at %#x, not %#x", addr, s.start))
+		panic(fmt.Sprintf("mpmlab: %s mapped at %#x, not %#x", f.Name(), addr, s.start))
 	}
 	return nil
 }
 
-// writeCode writes code to a temporary file in dir and publishes it as
-// path: by a hard link, which leaves a file another process published
-// first in place, or, with replace, by a rename, which replaces it (the
-// processes that map the old file keep it).
-func writeCode(dir, path string, code io.Reader, replace bool) error {
+// writeShared writes content to a temporary file beside path and
+// publishes it as path: by a hard link, which leaves a file another process
+// published first in place, or, with replace, by a rename, which replaces
+// it (the processes that map the old file keep it).
+func writeShared(path string, content io.Reader, replace bool) error {
+	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -269,7 +281,7 @@ func writeCode(dir, path string, code io.Reader, replace bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(tmp, code)
+	_, err = io.Copy(tmp, content)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

@@ -15,7 +15,7 @@ import (
 	"testing"
 )
 
-// With ShareCode, the machine code a compile loads is mapped from files of
+// With SharePages, the machine code a compile loads is mapped from files of
 // its bytes, which a second engine (another worker) maps again rather than
 // copying; a damaged file is never run.
 //
@@ -39,7 +39,7 @@ func TestShareCode(t *testing.T) {
 	defer func() { goruntime.KeepAlive(keep) }()
 	compile := func(share bool) *Module {
 		t.Helper()
-		e, err := NewEngine(ctx, EngineConfig{CacheDir: dir, ShareCode: share})
+		e, err := NewEngine(ctx, EngineConfig{CacheDir: dir, SharePages: share})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestShareCode(t *testing.T) {
 	}
 
 	if err := compile(false).CodeShared(); err == nil {
-		t.Error("CodeShared = nil without ShareCode")
+		t.Error("CodeShared = nil without SharePages")
 	}
 	if err := compile(true).CodeShared(); err != nil {
 		t.Fatal(err)

@@ -40,15 +40,17 @@ type EngineConfig struct {
 	// 20 bytes of Go heap per byte of guest code) is not cached.
 	Interpreter bool
 
-	// ShareCode backs the machine code that Compile loads with a file in
-	// CacheDir (mpmlab-code/, named by the code's SHA-256), mapped
-	// read-only, so that every process that loads the module shares one
-	// copy in the page cache where each would hold its own, about four
-	// times the module's size. Linux on amd64 and arm64; ignored
-	// elsewhere and on the interpreter. Module.CodeShared says whether it
-	// worked. A worker process sets it; see RATIONALE.md, "A worker's
-	// memory", and codeshare_linux.go for what it requires of the process.
-	ShareCode bool
+	// SharePages maps what every process running a module holds alike
+	// from files in CacheDir, so that the processes share one copy in the
+	// page cache where each would hold its own: the machine code Compile
+	// loads (mpmlab-code/; about four times the module's size), read-only,
+	// and each instance's memory as its data segments made it
+	// (mpmlab-memory/), copied on write. Linux on amd64 and arm64;
+	// ignored elsewhere, and for machine code on the interpreter.
+	// Module.CodeShared and Instance.MemoryShared say whether it worked. A
+	// worker process sets it; see RATIONALE.md, "A worker's memory", and
+	// codeshare_linux.go for what it requires of the process.
+	SharePages bool
 
 	// closeOnContextDone turns on wazero's WithCloseOnContextDone, for
 	// BenchmarkTightLoop's comparison only (see RATIONALE.md).
@@ -69,7 +71,7 @@ type Engine struct {
 	cache       wazero.CompilationCache
 	cacheDir    string
 	interpreter bool
-	shareCode   bool
+	sharePages  bool
 }
 
 // NewEngine returns an Engine with the virtual WASI and the "mpmlab" host
@@ -101,7 +103,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	if _, err := exportHost(r.NewHostModuleBuilder("mpmlab")).Instantiate(ctx); err != nil {
 		return nil, err
 	}
-	return &Engine{r: r, cache: cache, cacheDir: cfg.CacheDir, interpreter: cfg.Interpreter, shareCode: cfg.ShareCode}, nil
+	return &Engine{r: r, cache: cache, cacheDir: cfg.CacheDir, interpreter: cfg.Interpreter, sharePages: cfg.SharePages}, nil
 }
 
 // Close releases the engine and every instance it started. Call it only
@@ -120,7 +122,7 @@ func defaultEngineCacheDir() string { return filepath.Join(DefaultCacheDir(), "w
 type Module struct {
 	e        *Engine
 	compiled wazero.CompiledModule
-	shareErr error // why the machine code is not shared (EngineConfig.ShareCode)
+	shareErr error // why the machine code is not shared (EngineConfig.SharePages)
 
 	mu       sync.Mutex
 	insts    []api.Module // started, for Release
@@ -145,12 +147,12 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	}
 	var err, shareErr error
 	switch {
-	case e.shareCode && !e.interpreter:
+	case e.sharePages && !e.interpreter:
 		err, shareErr = shareCode(filepath.Join(e.cacheDir, codeDir), load)
-	case e.shareCode:
+	case e.sharePages:
 		err, shareErr = load(), errors.New("the interpreter runs no machine code")
 	default:
-		err, shareErr = load(), errors.New("EngineConfig.ShareCode is off")
+		err, shareErr = load(), errors.New("EngineConfig.SharePages is off")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("compiling guest: %w", err)
@@ -164,12 +166,15 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	return &Module{e: e, compiled: cm, shareErr: shareErr}, nil
 }
 
-// codeDir is the directory in EngineConfig.CacheDir that holds the machine
-// code files of EngineConfig.ShareCode.
-const codeDir = "mpmlab-code"
+// The directories in EngineConfig.CacheDir that hold the files of
+// EngineConfig.SharePages: machine code, and memory as instantiated.
+const (
+	codeDir   = "mpmlab-code"
+	memoryDir = "mpmlab-memory"
+)
 
 // CodeShared returns nil if the module's machine code is mapped from a file
-// that other processes share (EngineConfig.ShareCode), or why it is not.
+// that other processes share (EngineConfig.SharePages), or why it is not.
 func (m *Module) CodeShared() error {
 	if m.shareErr != nil {
 		return fmt.Errorf("machine code not shared: %w", m.shareErr)
@@ -271,6 +276,7 @@ type Instance struct {
 	ended map[uint32]timeline.Phases
 
 	stdout, stderr *guestLog
+	memShareErr    error // why the memory is not shared (EngineConfig.SharePages)
 
 	done    chan struct{}
 	exitErr error
@@ -327,11 +333,21 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 	if m.released {
 		return nil, errors.New("instantiating guest: the module was released (Module.Release)")
 	}
-	mod, err := m.e.r.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator), m.compiled, mc)
+	var memory instanceMemory
+	mod, err := m.e.r.InstantiateModule(experimental.WithMemoryAllocator(ctx, memory.allocator()), m.compiled, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating guest: %w", err)
 	}
 	m.insts = append(m.insts, mod)
+	// The guest has not run yet: its memory is what instantiation made it.
+	switch mem := memory.mapping(); {
+	case !m.e.sharePages:
+		inst.memShareErr = errors.New("EngineConfig.SharePages is off")
+	case mod.Memory() == nil || mem == nil:
+		inst.memShareErr = errors.New("no linear memory of mpmlab's")
+	default:
+		inst.memShareErr = shareImage(filepath.Join(m.e.cacheDir, memoryDir), mem[:mod.Memory().Size()])
+	}
 	inst.mod = mod
 	runCtx := vwasi.WithConn(context.WithValue(context.Background(), instanceKey{}, inst), inst.conn)
 	go inst.run(runCtx)
@@ -464,6 +480,16 @@ func (i *Instance) onFrame(frame []byte) {
 	if ch != nil {
 		ch <- reply{resp, p}
 	}
+}
+
+// MemoryShared returns nil if the instance's memory, as instantiation made
+// it, is mapped from a file that other processes share, copied on write
+// (EngineConfig.SharePages), or why it is not.
+func (i *Instance) MemoryShared() error {
+	if i.memShareErr != nil {
+		return fmt.Errorf("memory not shared: %w", i.memShareErr)
+	}
+	return nil
 }
 
 // Done is closed when the instance has ended.
