@@ -190,7 +190,7 @@ func (w *worker) run() error {
 		CacheDir:    w.spec.CacheDir,
 		MemoryLimit: w.spec.MemoryLimit,
 		Interpreter: w.spec.Interpreter,
-		ShareCode:   !w.spec.Interpreter, // one copy of the machine code for every worker
+		SharePages:  true, // one copy of the machine code and the data for every worker
 	})
 	if err != nil {
 		return err
@@ -257,6 +257,9 @@ func (w *worker) run() error {
 		l.inst, err = mod.Start(ctx, cfg)
 		if err != nil {
 			return err
+		}
+		if err := l.inst.MemoryShared(); err != nil && i == 0 {
+			w.emit(Event{Kind: EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 		}
 		l.loop = l.inst.Loop()
 		w.lanes = append(w.lanes, l)
