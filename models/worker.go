@@ -52,6 +52,15 @@ const (
 	// deadmanGrace is how long past --timeout the kernel kills a worker
 	// whose own timeout handling could not run (see deadman).
 	deadmanGrace = time.Second
+	// workerGCPercent is a serving worker's GOGC (unless GOGC is set).
+	// Its live heap is small once the guest runs (1 to 3 MB: wazero's
+	// instance, net/http's connections), so the collector's floor, a
+	// heap of 4 MB at GOGC 100, is most of what the heap holds resident;
+	// at 50 the floor is 2 MB and a prefork process 1.3 MB smaller, for
+	// collections of a heap that small, which cost no CPU per request
+	// that bench could tell apart. Not on the interpreter, whose 110 MB of
+	// live heap would be marked twice as often.
+	workerGCPercent = 50
 	// crashDrain is how long a dying worker waits for its connections to
 	// finish writing their responses (the crash's 502 among them) before it
 	// exits; it usually takes a millisecond.
@@ -186,13 +195,21 @@ func (w *worker) run() error {
 	if err != nil {
 		return err
 	}
-	w.engine, err = runtime.NewEngine(ctx, runtime.EngineConfig{CacheDir: w.spec.CacheDir, MemoryLimit: w.spec.MemoryLimit, Interpreter: w.spec.Interpreter})
+	w.engine, err = runtime.NewEngine(ctx, runtime.EngineConfig{
+		CacheDir:    w.spec.CacheDir,
+		MemoryLimit: w.spec.MemoryLimit,
+		Interpreter: w.spec.Interpreter,
+		SharePages:  true, // one copy of the machine code and the data for every worker
+	})
 	if err != nil {
 		return err
 	}
 	mod, err := w.compile(ctx, wasm)
 	if err != nil {
 		return err
+	}
+	if err := mod.CodeShared(); err != nil && !w.spec.Interpreter {
+		w.emit(Event{Kind: EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 	}
 	boardFile := os.NewFile(boardFD, "mpmlab-scoreboard")
 	if w.board, err = mapBoardRow(boardFile, n); err != nil {
@@ -250,9 +267,19 @@ func (w *worker) run() error {
 		if err != nil {
 			return err
 		}
+		if err := l.inst.MemoryShared(); err != nil && i == 0 {
+			w.emit(Event{Kind: EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
+		}
 		l.loop = l.inst.Loop()
 		w.lanes = append(w.lanes, l)
 		go w.watch(l)
+	}
+	// No instance starts after these (a lane whose guest ends ends the
+	// process): what wazero keeps for instantiating is garbage.
+	if !w.spec.Interpreter {
+		if err := mod.Release(); err != nil {
+			w.emit(Event{Kind: EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
+		}
 	}
 	releaseStartupMemory()
 
@@ -310,6 +337,9 @@ func (w *worker) run() error {
 	// heap: marking it all would delay the first requests, which are the
 	// point of serving on the interpreter, for little garbage.
 	if !w.spec.Interpreter {
+		if os.Getenv("GOGC") == "" {
+			debug.SetGCPercent(workerGCPercent)
+		}
 		go debug.FreeOSMemory()
 	}
 	go w.heartbeat()
@@ -823,9 +853,10 @@ func (w *worker) onSignal() {
 }
 
 // releaseStartupMemory hands back to the kernel the heap that starting the
-// instances used and no longer needs: the module's bytes, its compiled code
-// as read from the compilation cache before it was mapped executable, and
-// wazero's decoding of it, tens of MiB in all. Go's scavenger would return
-// them too, but only over minutes; a prefork pool of idle processes would
-// hold them all that time. (See RATIONALE.md, "A worker's memory".)
+// instances used and no longer needs: the module's bytes (as read, and as
+// runtime packs them), the garbage of wazero's decoding and validation,
+// and what Module.Release dropped, tens of MiB in all. Go's scavenger
+// would return them too, but only over minutes; a prefork pool of idle
+// processes would hold them all that time. (See RATIONALE.md, "A worker's
+// memory".)
 func releaseStartupMemory() { debug.FreeOSMemory() }

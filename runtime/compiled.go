@@ -46,13 +46,18 @@ func (e *Engine) markCompiled(wasm []byte) {
 }
 
 // compiledRecord is the record's path: CacheDir/mpmlab-compiled-<wazero
-// version>-<GOARCH>-<GOOS>/<SHA-256 of the module>, named like the
-// directory wazero keeps its machine code in.
+// version>-<GOARCH>-<GOOS>-<recordVersion>/<SHA-256 of the module>, named
+// like the directory wazero keeps its machine code in.
 func compiledRecord(cacheDir string, wasm []byte) string {
 	sum := sha256.Sum256(wasm)
-	dir := "mpmlab-compiled-" + wazeroVersion() + "-" + goruntime.GOARCH + "-" + goruntime.GOOS
+	dir := "mpmlab-compiled-" + wazeroVersion() + "-" + goruntime.GOARCH + "-" + goruntime.GOOS + "-" + recordVersion
 	return filepath.Join(cacheDir, dir, hex.EncodeToString(sum[:]))
 }
+
+// recordVersion changes when the bytes Compile hands wazero change for the
+// same module (packData), so that a record of the old bytes' compile does
+// not say a compile of the new ones is cached.
+const recordVersion = "2"
 
 // wazeroVersion is the wazero version this binary was built with, found as
 // wazero finds it (its internal/version): "dev" when the build has none.

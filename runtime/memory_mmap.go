@@ -18,7 +18,26 @@ import (
 // is set aside for them either), so reserving the whole limit is free, and
 // a guest's resident memory is what its heap has used. See RATIONALE.md,
 // "A worker's memory".
-var memoryAllocator experimental.MemoryAllocator = experimental.MemoryAllocatorFunc(newMappedMemory)
+//
+// An instanceMemory allocates one instance's memory and keeps it, for
+// shareImage.
+type instanceMemory struct{ m *mappedMemory }
+
+func (a *instanceMemory) allocator() experimental.MemoryAllocator {
+	return experimental.MemoryAllocatorFunc(func(cap, max uint64) experimental.LinearMemory {
+		lm := newMappedMemory(cap, max)
+		a.m, _ = lm.(*mappedMemory)
+		return lm
+	})
+}
+
+// mapping returns the whole mapping (nil if there is none).
+func (a *instanceMemory) mapping() []byte {
+	if a.m == nil {
+		return nil
+	}
+	return a.m.mem
+}
 
 type mappedMemory struct{ mem []byte }
 
@@ -47,5 +66,6 @@ func (m *mappedMemory) Reallocate(size uint64) []byte {
 // Free gives the memory's pages back to the kernel; wazero calls it when
 // the instance is closed. The mapping itself stays until the memory is
 // garbage (the cleanup above), so a guest still running when its module is
-// closed reads zeros rather than faulting on its memory.
+// closed reads zeros (or, where shareImage mapped a file, the module's
+// data) rather than faulting on its memory.
 func (m *mappedMemory) Free() { syscall.Madvise(m.mem, syscall.MADV_DONTNEED) }

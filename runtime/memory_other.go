@@ -4,6 +4,10 @@ package runtime
 
 import "github.com/tetratelabs/wazero/experimental"
 
-// memoryAllocator is nil here: wazero's own, a Go []byte grown by copying
-// (see memory_mmap.go).
-var memoryAllocator experimental.MemoryAllocator
+// instanceMemory gives wazero no allocator here: it uses its own, a Go
+// []byte grown by copying (see memory_mmap.go).
+type instanceMemory struct{}
+
+func (*instanceMemory) allocator() experimental.MemoryAllocator { return nil }
+
+func (*instanceMemory) mapping() []byte { return nil }

@@ -40,6 +40,18 @@ type EngineConfig struct {
 	// 20 bytes of Go heap per byte of guest code) is not cached.
 	Interpreter bool
 
+	// SharePages maps what every process running a module holds alike
+	// from files in CacheDir, so that the processes share one copy in the
+	// page cache where each would hold its own: the machine code Compile
+	// loads (mpmlab-code/; about four times the module's size), read-only,
+	// and each instance's memory as its data segments made it
+	// (mpmlab-memory/), copied on write. Linux on amd64 and arm64;
+	// ignored elsewhere, and for machine code on the interpreter.
+	// Module.CodeShared and Instance.MemoryShared say whether it worked. A
+	// worker process sets it; see RATIONALE.md, "A worker's memory", and
+	// codeshare_linux.go for what it requires of the process.
+	SharePages bool
+
 	// closeOnContextDone turns on wazero's WithCloseOnContextDone, for
 	// BenchmarkTightLoop's comparison only (see RATIONALE.md).
 	closeOnContextDone bool
@@ -59,6 +71,7 @@ type Engine struct {
 	cache       wazero.CompilationCache
 	cacheDir    string
 	interpreter bool
+	sharePages  bool
 }
 
 // NewEngine returns an Engine with the virtual WASI and the "mpmlab" host
@@ -90,7 +103,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	if _, err := exportHost(r.NewHostModuleBuilder("mpmlab")).Instantiate(ctx); err != nil {
 		return nil, err
 	}
-	return &Engine{r: r, cache: cache, cacheDir: cfg.CacheDir, interpreter: cfg.Interpreter}, nil
+	return &Engine{r: r, cache: cache, cacheDir: cfg.CacheDir, interpreter: cfg.Interpreter, sharePages: cfg.SharePages}, nil
 }
 
 // Close releases the engine and every instance it started. Call it only
@@ -109,6 +122,11 @@ func defaultEngineCacheDir() string { return filepath.Join(DefaultCacheDir(), "w
 type Module struct {
 	e        *Engine
 	compiled wazero.CompiledModule
+	shareErr error // why the machine code is not shared (EngineConfig.SharePages)
+
+	mu       sync.Mutex
+	insts    []api.Module // started, for Release
+	released bool
 }
 
 // Compile compiles a guest (.wasm bytes built by Builder), using the
@@ -120,7 +138,22 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	// Compile functions on every CPU: a miss (a new handler) is what a
 	// user waits for after an edit. (The interpreter compiles on one.)
 	ctx = experimental.WithCompilationWorkers(ctx, goruntime.NumCPU())
-	cm, err := e.r.CompileModule(ctx, wasm)
+	var cm wazero.CompiledModule
+	load := func() (err error) {
+		// wazero keeps a struct per data segment for the module's life:
+		// fewer segments, less heap (datapack.go).
+		cm, err = e.r.CompileModule(ctx, packData(wasm))
+		return err
+	}
+	var err, shareErr error
+	switch {
+	case e.sharePages && !e.interpreter:
+		err, shareErr = shareCode(filepath.Join(e.cacheDir, codeDir), load)
+	case e.sharePages:
+		err, shareErr = load(), errors.New("the interpreter runs no machine code")
+	default:
+		err, shareErr = load(), errors.New("EngineConfig.SharePages is off")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compiling guest: %w", err)
 	}
@@ -130,7 +163,23 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if !e.interpreter {
 		e.markCompiled(wasm)
 	}
-	return &Module{e: e, compiled: cm}, nil
+	return &Module{e: e, compiled: cm, shareErr: shareErr}, nil
+}
+
+// The directories in EngineConfig.CacheDir that hold the files of
+// EngineConfig.SharePages: machine code, and memory as instantiated.
+const (
+	codeDir   = "mpmlab-code"
+	memoryDir = "mpmlab-memory"
+)
+
+// CodeShared returns nil if the module's machine code is mapped from a file
+// that other processes share (EngineConfig.SharePages), or why it is not.
+func (m *Module) CodeShared() error {
+	if m.shareErr != nil {
+		return fmt.Errorf("machine code not shared: %w", m.shareErr)
+	}
+	return nil
 }
 
 // Interpreter reports whether the engine runs guests on wazero's
@@ -212,6 +261,7 @@ func (p Phases) Parked() time.Duration { return max(0, p.Service-p.Run) }
 type Instance struct {
 	conn *vwasi.Conn
 	cfg  InstanceConfig
+	m    *Module
 	mod  api.Module
 
 	nextID  atomic.Uint32
@@ -226,6 +276,7 @@ type Instance struct {
 	ended map[uint32]timeline.Phases
 
 	stdout, stderr *guestLog
+	memShareErr    error // why the memory is not shared (EngineConfig.SharePages)
 
 	done    chan struct{}
 	exitErr error
@@ -253,7 +304,7 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 	if cfg.Pool == nil {
 		cfg.Pool = NewPool(PoolConfig{})
 	}
-	inst := &Instance{cfg: cfg, pending: map[uint32]chan reply{}, done: make(chan struct{})}
+	inst := &Instance{cfg: cfg, m: m, pending: map[uint32]chan reply{}, done: make(chan struct{})}
 	inst.stdout = newGuestLog("stdout", cfg.Log)
 	inst.stderr = newGuestLog("stderr", cfg.Log)
 	inst.conn = vwasi.NewConn(inst.onFrame, inst.stdout, inst.stderr)
@@ -277,9 +328,25 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 		k, v, _ := strings.Cut(kv, "=")
 		mc = mc.WithEnv(k, v)
 	}
-	mod, err := m.e.r.InstantiateModule(experimental.WithMemoryAllocator(ctx, memoryAllocator), m.compiled, mc)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.released {
+		return nil, errors.New("instantiating guest: the module was released (Module.Release)")
+	}
+	var memory instanceMemory
+	mod, err := m.e.r.InstantiateModule(experimental.WithMemoryAllocator(ctx, memory.allocator()), m.compiled, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating guest: %w", err)
+	}
+	m.insts = append(m.insts, mod)
+	// The guest has not run yet: its memory is what instantiation made it.
+	switch mem := memory.mapping(); {
+	case !m.e.sharePages:
+		inst.memShareErr = errors.New("EngineConfig.SharePages is off")
+	case mod.Memory() == nil || mem == nil:
+		inst.memShareErr = errors.New("no linear memory of mpmlab's")
+	default:
+		inst.memShareErr = shareImage(filepath.Join(m.e.cacheDir, memoryDir), mem[:mod.Memory().Size()])
 	}
 	inst.mod = mod
 	runCtx := vwasi.WithConn(context.WithValue(context.Background(), instanceKey{}, inst), inst.conn)
@@ -296,6 +363,7 @@ func (i *Instance) run(ctx context.Context) {
 	}
 	_, err := i.mod.ExportedFunction("_start").Call(ctx)
 	i.mod.Close(context.Background())
+	i.m.forget(i.mod)
 	i.stdout.flush() // a last line without its newline is still a line
 	i.stderr.flush()
 	exit := &ExitError{}
@@ -412,6 +480,16 @@ func (i *Instance) onFrame(frame []byte) {
 	if ch != nil {
 		ch <- reply{resp, p}
 	}
+}
+
+// MemoryShared returns nil if the instance's memory, as instantiation made
+// it, is mapped from a file that other processes share, copied on write
+// (EngineConfig.SharePages), or why it is not.
+func (i *Instance) MemoryShared() error {
+	if i.memShareErr != nil {
+		return fmt.Errorf("memory not shared: %w", i.memShareErr)
+	}
+	return nil
 }
 
 // Done is closed when the instance has ended.

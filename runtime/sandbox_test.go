@@ -406,7 +406,7 @@ func main() {
 // A guest's linear memory grows in place, inside one mapping of its limit
 // (memory_mmap.go), instead of being copied into a larger Go slice.
 func TestLinearMemoryGrowsInPlace(t *testing.T) {
-	if memoryAllocator == nil {
+	if (&instanceMemory{}).allocator() == nil {
 		t.Skip("wazero's own allocator on this OS")
 	}
 	inst := startGuest(t, `package main

@@ -1,0 +1,170 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// dataModule is a module with one memory of a page, exported as "memory",
+// and segs as its data section: segs[i] is a segment's flags, offset
+// expression and bytes, already encoded.
+func dataModule(segs ...[]byte) []byte {
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = appendSection(m, 5, []byte{1, 0x00, 1})                                      // memory: 1 page
+	m = appendSection(m, 7, append([]byte{1, 6}, append([]byte("memory"), 2, 0)...)) // export it
+	body := binary.AppendUvarint(nil, uint64(len(segs)))
+	for _, s := range segs {
+		body = append(body, s...)
+	}
+	return appendSection(m, sectionData, body)
+}
+
+// active is an active segment of memory 0 at offset.
+func active(offset int64, data string) []byte {
+	b := appendSLEB128([]byte{segmentActive0, opI32Const}, offset)
+	b = append(b, opEnd)
+	b = binary.AppendUvarint(b, uint64(len(data)))
+	return append(b, data...)
+}
+
+// memoryAfter instantiates wasm with wazero and returns its first memory
+// page.
+func memoryAfter(t testing.TB, wasm []byte) []byte {
+	t.Helper()
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer r.Close(ctx)
+	mod, err := r.Instantiate(ctx, wasm)
+	if err != nil {
+		t.Fatalf("instantiating: %v", err)
+	}
+	b, ok := mod.Memory().Read(0, 1<<16)
+	if !ok {
+		t.Fatal("no memory")
+	}
+	return bytes.Clone(b)
+}
+
+func segmentCount(t testing.TB, wasm []byte) int {
+	t.Helper()
+	for p := 8; p < len(wasm); {
+		size, n := binary.Uvarint(wasm[p+1:])
+		if wasm[p] == sectionData {
+			segs, err := readDataSegments(wasm[p+1+n : p+1+n+int(size)])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(segs)
+		}
+		p += 1 + n + int(size)
+	}
+	return 0
+}
+
+// Segments less than a page apart merge, in any order, and memory holds
+// the same bytes after instantiation; what packData does not expect it
+// leaves alone.
+func TestPackData(t *testing.T) {
+	gap := string(make([]byte, maxDataGap+1))
+	for _, c := range []struct {
+		name     string
+		wasm     []byte
+		segments int // after packing; 0: left alone
+	}{
+		{"adjacent", dataModule(active(0, "ab"), active(2, "cd")), 1},
+		{"gaps", dataModule(active(16, "go"), active(40, "wasm"), active(3, "x")), 1},
+		{"a page apart", dataModule(active(0, "a"), active(int64(1+len(gap)), "b"), active(int64(2+len(gap)), "c")), 2},
+		{"offsets over 63", dataModule(active(64, "a"), active(8192, "b"), active(8200, "c")), 2},
+		{"one segment", dataModule(active(5, "abc")), 0},
+		{"overlap", dataModule(active(0, "abcd"), active(2, "xy")), 0},
+		{"passive", dataModule(active(0, "a"), append([]byte{1, 1}, 'p')), 0},
+		{"global offset", dataModule(active(0, "a"), []byte{0, 0x23, 0, opEnd, 1, 'g'}), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			packed := packData(c.wasm)
+			if c.segments == 0 {
+				if !bytes.Equal(packed, c.wasm) {
+					t.Fatal("packed, want the module left alone")
+				}
+				return
+			}
+			if n := segmentCount(t, packed); n != c.segments {
+				t.Errorf("%d segments, want %d", n, c.segments)
+			}
+			if !bytes.Equal(memoryAfter(t, packed), memoryAfter(t, c.wasm)) {
+				t.Error("memory differs after instantiation")
+			}
+		})
+	}
+}
+
+// A Go guest's thousands of segments become a few dozen, and its memory is
+// the same after instantiation.
+func TestPackDataGuest(t *testing.T) {
+	wasm := exampleWasm(t, "hello")
+	packed := packData(wasm)
+	before, after := segmentCount(t, wasm), segmentCount(t, packed)
+	t.Logf("%d segments, %d packed; module %d bytes, %d packed", before, after, len(wasm), len(packed))
+	if after == 0 || after*100 > before {
+		t.Errorf("%d segments packed into %d", before, after)
+	}
+	ctx := context.Background()
+	e, err := NewEngine(ctx, EngineConfig{CacheDir: t.TempDir(), Interpreter: true, MemoryLimit: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	image := func(wasm []byte) []byte {
+		cm, err := e.r.CompileModule(ctx, wasm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mod, err := e.r.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer mod.Close(ctx)
+		b, _ := mod.Memory().Read(0, mod.Memory().Size())
+		return bytes.Clone(b)
+	}
+	if !bytes.Equal(image(packed), image(wasm)) {
+		t.Error("memory differs after instantiation")
+	}
+}
+
+// Whatever the input, packData does not panic, and a module it changes
+// holds the same bytes in memory after instantiation.
+func FuzzPackData(f *testing.F) {
+	f.Add(dataModule(active(0, "ab"), active(9, "cd")))
+	f.Add(dataModule(active(16, "go"), active(40, "wasm"), active(3, "x")))
+	f.Add(dataModule(active(0, "abcd"), active(2, "xy")))
+	f.Fuzz(func(t *testing.T, wasm []byte) {
+		packed := packData(wasm)
+		if bytes.Equal(packed, wasm) {
+			return
+		}
+		ctx := context.Background()
+		r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+		defer r.Close(ctx)
+		orig, err := r.Instantiate(ctx, wasm)
+		if err != nil {
+			return // packData only checks what it reads; wazero rejects the rest
+		}
+		pk, err := r.InstantiateWithConfig(ctx, packed, wazero.NewModuleConfig().WithName("packed"))
+		if err != nil {
+			t.Fatalf("the packed module fails where the original does not: %v", err)
+		}
+		if orig.Memory() == nil {
+			return
+		}
+		a, _ := orig.Memory().Read(0, orig.Memory().Size())
+		b, _ := pk.Memory().Read(0, pk.Memory().Size())
+		if !bytes.Equal(a, b) {
+			t.Fatal("memory differs after instantiation")
+		}
+	})
+}

@@ -1,0 +1,18 @@
+//go:build !(linux && (amd64 || arm64))
+
+package runtime
+
+import (
+	"errors"
+	goruntime "runtime"
+)
+
+var errNoSharing = errors.New("not implemented on " + goruntime.GOOS + "/" + goruntime.GOARCH)
+
+// shareCode runs load; sharing pages between processes is implemented on
+// Linux alone (see codeshare_linux.go, memshare_linux.go).
+func shareCode(dir string, load func() error) (err, shareErr error) {
+	return load(), errNoSharing
+}
+
+func shareImage(dir string, mem []byte) error { return errNoSharing }
