@@ -31,8 +31,9 @@ var warmUp = loadgen.Config{Concurrency: 4, Requests: 40}
 const rampSample = 20 * time.Millisecond
 
 // measureRate loads url with c's load and returns the rate of 200
-// responses that completed while the load ran.
-func measureRate(ctx context.Context, c *Case, url string) (float64, error) {
+// responses that completed while the load ran, and a note of what else
+// the load saw.
+func measureRate(ctx context.Context, c *Case, url string) (float64, string, error) {
 	cfg := c.Load
 	cfg.URL = url
 	var within atomic.Int64
@@ -44,25 +45,30 @@ func measureRate(ctx context.Context, c *Case, url string) (float64, error) {
 	}
 	sum, err := loadgen.Run(ctx, cfg)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if sum.Succeeded == 0 {
-		return 0, fmt.Errorf("no request succeeded (%d errors %v, status codes %v)", sum.Errors, sum.ErrorKinds, sum.StatusCodes)
+		return 0, "", fmt.Errorf("no request succeeded (%d errors %v, status codes %v)", sum.Errors, sum.ErrorKinds, sum.StatusCodes)
 	}
-	return float64(within.Load()) / cfg.Duration.Seconds(), nil
+	note := fmt.Sprintf("(%d requests, %d answered within, %d errors", sum.Requests, within.Load(), sum.Errors)
+	if sum.Errors > 0 {
+		note += fmt.Sprintf(" %v", sum.ErrorKinds)
+	}
+	note += ", p50 " + loadgen.FormatDuration(sum.Latency.P50) + ")"
+	return float64(within.Load()) / cfg.Duration.Seconds(), note, nil
 }
 
 // measureRamp loads a server that has just started StartServers
 // processes (children of pid) and returns the seconds from its first
-// spawn to MaxRequestWorkers processes. The load ends once they are
-// there.
-func measureRamp(ctx context.Context, c *Case, url string, pid int) (float64, error) {
+// spawn to MaxRequestWorkers processes, and a note of when it spawned
+// first. The load ends once they are there.
+func measureRamp(ctx context.Context, c *Case, url string, pid int) (float64, string, error) {
 	k := c.Knobs.Normalize()
 	// Wait for the pool to be what it starts as.
 	deadline := time.Now().Add(10 * time.Second)
 	for children(pid) != k.StartServers {
 		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%d processes, not StartServers %d, before the load", children(pid), k.StartServers)
+			return 0, "", fmt.Errorf("%d processes, not StartServers %d, before the load", children(pid), k.StartServers)
 		}
 		time.Sleep(rampSample)
 	}
@@ -83,7 +89,7 @@ func measureRamp(ctx context.Context, c *Case, url string, pid int) (float64, er
 	for {
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, "", ctx.Err()
 		case <-tick.C:
 		}
 		n, at := children(pid), time.Since(start)
@@ -92,14 +98,14 @@ func measureRamp(ctx context.Context, c *Case, url string, pid int) (float64, er
 		}
 		if n >= k.MaxRequestWorkers {
 			cancel()
-			return (at - first).Seconds(), nil
+			return (at - first).Seconds(), fmt.Sprintf("(first spawn %.2fs into the load)", first.Seconds()), nil
 		}
 		if at > cfg.Duration {
 			wg.Wait()
 			if loadErr != nil && ctx.Err() == nil {
-				return 0, loadErr
+				return 0, "", loadErr
 			}
-			return 0, fmt.Errorf("%d processes after %v of load, not MaxRequestWorkers %d", n, cfg.Duration, k.MaxRequestWorkers)
+			return 0, "", fmt.Errorf("%d processes after %v of load, not MaxRequestWorkers %d", n, cfg.Duration, k.MaxRequestWorkers)
 		}
 	}
 }

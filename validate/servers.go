@@ -60,7 +60,9 @@ var realServers = map[string]realServer{
 		},
 		// -e: the error log before the configuration is read, which
 		// would otherwise be /var/log/nginx's.
-		args: func(dir, conf string) []string { return []string{"-p", dir + "/", "-c", conf, "-e", dir + "/error.log"} },
+		args: func(dir, conf string) []string {
+			return []string{"-p", dir + "/", "-c", conf, "-e", dir + "/error.log"}
+		},
 	},
 }
 

@@ -120,14 +120,14 @@ func runCase(ctx context.Context, c *Case, opts Options) Result {
 			order = []*side{sides[1], sides[0]}
 		}
 		for _, s := range order {
-			v, err := s.measure(ctx, c)
+			v, note, err := s.measure(ctx, c)
 			if err != nil {
 				res.Error = fmt.Sprintf("%s: %v", s.name, err)
 				progress(opts, "%s: %s", c.Name, res.Error)
 				return res
 			}
 			s.values = append(s.values, v)
-			progress(opts, "%s: pair %d/%d: %s %.3g", c.Name, p+1, pairs, s.name, v)
+			progress(opts, "%s: pair %d/%d: %s %s %s", c.Name, p+1, pairs, s.name, num(v), note)
 		}
 		res.Pairs = append(res.Pairs, Pair{Model: sides[0].values[p], Real: sides[1].values[p]})
 	}
@@ -148,28 +148,29 @@ type side struct {
 // measure takes one measurement of c on the side. A rate case starts the
 // server once and keeps it between measurements; a ramp starts a fresh
 // one each time, since the ramp is what a fresh pool does.
-func (s *side) measure(ctx context.Context, c *Case) (float64, error) {
+func (s *side) measure(ctx context.Context, c *Case) (float64, string, error) {
 	if s.srv == nil {
 		srv, cleanup, err := s.start()
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		s.srv, s.cleanup = srv, cleanup
 		if c.Metric == Rate {
 			warm := warmUp
 			warm.URL = srv.url
 			if _, err := loadgen.Run(ctx, warm); err != nil {
-				return 0, fmt.Errorf("warming up: %v", err)
+				return 0, "", fmt.Errorf("warming up: %v", err)
 			}
 		}
 	}
 	var v float64
+	var note string
 	var err error
 	switch c.Metric {
 	case Ramp:
-		v, err = measureRamp(ctx, c, s.srv.url, s.srv.pid())
+		v, note, err = measureRamp(ctx, c, s.srv.url, s.srv.pid())
 	default:
-		v, err = measureRate(ctx, c, s.srv.url)
+		v, note, err = measureRate(ctx, c, s.srv.url)
 	}
 	if err == nil && s.srv.exited() {
 		err = fmt.Errorf("exited during the load:\n%s", s.srv.log())
@@ -180,7 +181,7 @@ func (s *side) measure(ctx context.Context, c *Case) (float64, error) {
 	if err == nil {
 		sleep(ctx, settle)
 	}
-	return v, err
+	return v, note, err
 }
 
 func (s *side) close() {
