@@ -11,7 +11,7 @@ GOROOT    := $(shell $(GO) env GOROOT)
 WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/misc/wasm/wasm_exec.js))
 APP_SRC   := $(shell find wasm/app wasm/experiment -name '*.go' ! -name '*_test.go' 2>/dev/null)
 
-.PHONY: all build frontend run test test-short lint vet bench clean chromium fuzz-smoke share-npm share-build share-dev share-deploy
+.PHONY: all build frontend run test test-short lint vet bench validate clean chromium fuzz-smoke share-npm share-build share-dev share-deploy
 
 all: build
 
@@ -153,6 +153,13 @@ share-deploy: share-npm share-build
 bench: build
 	$(GO) test -run XXX -bench . -benchtime 2s ./runtime/
 	./$(BIN) bench --model all --baseline --concurrency 8 --duration 3s hello
+
+# validate runs the models beside the real Apache and nginx installed on
+# this machine, same settings, handler and load (mpmlab validate --help):
+# a case off by more than 15% fails it, one whose server is missing is
+# skipped with the Debian packages to install. About ten minutes.
+validate: build
+	./$(BIN) validate
 
 clean:
 	rm -rf bin www/app.wasm www/wasm_exec.js $(SHARE)/build $(SHARE)/public

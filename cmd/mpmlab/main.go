@@ -10,6 +10,7 @@
 //	mpmlab run   [--model M] [knobs] PATH         serve one handler under one model
 //	mpmlab bench [--model M|all] [load] PATH      load one model or all three, compare
 //	mpmlab build [-o out.wasm] PATH               handler source to .wasm
+//	mpmlab validate [--case NAME] [--json]         the models beside real Apache and nginx
 //
 // PATH is a .go file, a directory of .go files, a .txtar file, or the name
 // of a bundled example (hello, sleep, blocking, cpu, counter, crash,
@@ -41,6 +42,7 @@ func init() {
 		{name: "run", summary: "serve one handler under one model on a real port", run: runCmd},
 		{name: "bench", summary: "load a handler under one model or all three and compare", run: benchCmd},
 		{name: "build", summary: "build a handler to WebAssembly and report compile errors", run: buildCmd},
+		{name: "validate", summary: "measure the models beside the real Apache and nginx installed here", run: validateCmd},
 		{name: "worker", summary: "a worker process (started by the supervisor)", run: workerCmd, hidden: true},
 	}
 }
@@ -49,7 +51,7 @@ func usage() {
 	fmt.Fprintf(os.Stderr, "mpmlab: see how processes, threads and an event loop serve the same Go handler.\n\nUsage:\n  mpmlab <command> [flags] [PATH]\n\nCommands:\n")
 	for _, c := range commands {
 		if !c.hidden {
-			fmt.Fprintf(os.Stderr, "  %-7s %s\n", c.name, c.summary)
+			fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
 		}
 	}
 	fmt.Fprintf(os.Stderr, "\nRun 'mpmlab <command> --help' for a command's flags.\n")
@@ -93,7 +95,7 @@ func main() {
 			return
 		}
 	}
-	fmt.Fprintf(os.Stderr, "mpmlab: unknown command %q (want serve, run, bench or build; see mpmlab --help)\n", name)
+	fmt.Fprintf(os.Stderr, "mpmlab: unknown command %q (want serve, run, bench, build or validate; see mpmlab --help)\n", name)
 	os.Exit(exitUsage)
 }
 
