@@ -108,11 +108,13 @@ func (c *phaseCollector) onResult(r loadgen.Result) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.all.add(p)
-	c.groups[r.Group].add(p)
-	if c.all.hold.NS == c.groups[r.Group].hold.NS {
-		c.all.hold = c.groups[r.Group].hold // the group's is the load's longest: name it
+	g := &c.groups[r.Group]
+	if p.Hold > c.all.hold.NS { // the load's longest: named by its group
+		c.all.hold = hold{NS: p.Hold, Where: p.Where, Group: g.hold.Group, Path: g.hold.Path}
 	}
+	c.all.wait = append(c.all.wait, p.Wait)
+	c.all.service = append(c.all.service, p.Service)
+	g.add(p)
 }
 
 func (ph *phases) add(p models.RequestPhases) {

@@ -393,17 +393,16 @@ func RunLoad(ctx context.Context, l Load) (*Summary, error) {
 	elapsed := time.Since(start)
 
 	all := &tally{}
-	sum := &Summary{}
+	var groupSums []GroupSummary
 	for i, tallies := range groups {
 		group := &tally{}
 		for _, t := range tallies {
 			group.merge(t)
 		}
 		all.merge(group)
-		sum.Groups = append(sum.Groups, GroupSummary{Name: l.Groups[i].Name, Summary: group.summary(elapsed)})
+		groupSums = append(groupSums, GroupSummary{Name: l.Groups[i].Name, Summary: group.summary(elapsed)})
 	}
-	groupSums := sum.Groups
-	sum = all.summary(elapsed)
+	sum := all.summary(elapsed)
 	sum.Groups = groupSums
 	return sum, ctx.Err()
 }
