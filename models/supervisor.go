@@ -136,8 +136,11 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	interim := cfg.ServeWhileCompiling && !runtime.Cached(filepath.Join(cfg.CacheDir, "wazero"), module)
-	if !interim {
+	cached := runtime.Cached(filepath.Join(cfg.CacheDir, "wazero"), module)
+	interim := cfg.ServeWhileCompiling && !cached
+	if !interim && !cached {
+		// A cached module is not loaded here: each worker loads it from
+		// the cache anyway, and loading costs a fifth of a second.
 		if err := compileGuest(ctx, cfg, module); err != nil {
 			return nil, err
 		}
@@ -202,6 +205,26 @@ func (s *Supervisor) spawnPool(ctx context.Context, from, to int) error {
 		}
 	}
 	return nil
+}
+
+// Precompile compiles the module at wasmPath to machine code into the
+// compilation cache under cacheDir (Config.CacheDir; "" is
+// runtime.DefaultCacheDir), unless it is there already, so that a Start
+// of it later spawns its workers at once. The playground calls it after a
+// build, while the person is still reading the code. It runs no guest
+// code.
+func Precompile(ctx context.Context, cacheDir, wasmPath string) error {
+	if cacheDir == "" {
+		cacheDir = runtime.DefaultCacheDir()
+	}
+	module, err := os.ReadFile(wasmPath)
+	if err != nil {
+		return err
+	}
+	if runtime.Cached(filepath.Join(cacheDir, "wazero"), module) {
+		return nil
+	}
+	return compileGuest(ctx, Config{CacheDir: cacheDir, Logf: func(string, ...any) {}}, module)
 }
 
 // compileGuest compiles the guest once in the supervisor, so that the

@@ -59,6 +59,7 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		writeBuildError(w, err)
 		return
 	}
+	s.pre.start(art.Path) // the Run that follows starts at once
 	writeJSON(w, http.StatusOK, buildResponse{
 		Hash: art.Hash, Cached: art.Cached, ElapsedMS: ms(art.Elapsed),
 	})

@@ -414,6 +414,7 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelRe
 		})
 	}
 	cfg.Logf = func(format string, args ...any) { s.cfg.Logf("run %s: "+format, append([]any{run.id}, args...)...) }
+	s.pre.await(run.ctx, art.Path)
 	sup, err := models.Start(run.ctx, cfg)
 	if err != nil {
 		stopTracer()

@@ -479,3 +479,32 @@ func TestBrowserRunAfterCancel(t *testing.T) {
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// The source is built on a pause in typing, as an IDE checks it: a compile
+// error shows in the editor without Run, and goes once it is fixed; the
+// Run that follows starts from the build (and the machine code compiled
+// meanwhile) and answers.
+func TestBrowserChecksAsYouType(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "hello")
+	good := tb.state().Source
+	tb.set("source", strings.Replace(good, "func main() {", "func main() {\n\tundefinedName()", 1))
+	tb.wait(`document.getElementById("check").dataset.state === "error"`, 2*time.Minute, "the check to find the error")
+	if n := tb.evalFloat(`document.querySelectorAll("#diagnostics li").length`); n < 1 {
+		t.Fatalf("the check says %q but the editor lists no diagnostic", tb.evalString(`document.getElementById("check").textContent`))
+	}
+	if msg := tb.evalString(`document.getElementById("diagnostics").textContent`); !strings.Contains(msg, "undefinedName") {
+		t.Errorf("diagnostics %q do not name undefinedName", msg)
+	}
+	tb.set("source", good+"\n// fixed\n")
+	tb.wait(`document.getElementById("check").dataset.state === "ok"`, 2*time.Minute, "the check to pass")
+	if tb.evalString(`String(document.getElementById("diagnostics").hidden)`) != "true" {
+		t.Errorf("the diagnostics stay after the fix: %q", tb.evalString(`document.getElementById("diagnostics").textContent`))
+	}
+	tb.screenshot("check-as-you-type")
+	if p99 := tb.runModel("reactor"); p99 <= 0 {
+		t.Errorf("the run after the check: p99 %v ms", p99)
+	}
+}

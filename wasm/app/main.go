@@ -46,6 +46,7 @@ type app struct {
 	main     int
 	examples []example
 
+	check     checker // builds the source on a pause in typing
 	run       *run
 	views     map[string]*live.View
 	view      *live.View        // the one on screen
@@ -76,6 +77,7 @@ func main() {
 	}
 	a.form.Set(experiment.Experiment{})
 	a.ed.onChange = a.edited
+	a.check.a = a
 	a.form.onChange = a.edited
 	a.bind()
 	a.bindBrowser()
@@ -105,6 +107,7 @@ func (a *app) start() {
 	setData(body, "readyMs", ftoa(global.Get("performance").Call("now").Float(), 0))
 	setData(body, "ready", "1")
 	a.queueDraw(true)
+	a.check.edited() // built before the first Run, too
 }
 
 // loadExamples fills the examples menu (GET /api/examples: the host's,
@@ -252,6 +255,7 @@ func (a *app) edited() {
 	a.changed()
 	a.keep()
 	dropLink()
+	a.check.edited()
 }
 
 // bind wires the buttons and the keyboard.
