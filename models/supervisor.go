@@ -546,8 +546,13 @@ func (s *Supervisor) reap(c *child) {
 		cause = "killed: " + c.killed
 	case c.exit != nil && c.exit.Cause != "":
 		cause = c.exit.Cause
-	case c.cmd.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL:
+	case signaled(c, syscall.SIGKILL) && c.board.guardDue(time.Now()):
 		cause = fmt.Sprintf("killed by its runaway guard: a request exceeded --timeout %v and froze the process", s.cfg.Timeout)
+	case signaled(c, syscall.SIGKILL):
+		cause = "killed by SIGKILL from outside mpmlab (the kernel's OOM killer, or kill -9): no request had run past its timeout"
+	case signaled(c, syscall.SIGTERM) && (s.closing || c.retiring):
+		// Asked to stop before it had set up its handler for the request.
+		cause = "stopped by the supervisor"
 	case err != nil:
 		cause = err.Error()
 	default:
@@ -593,6 +598,12 @@ func (s *Supervisor) reap(c *child) {
 			s.cfg.Logf("respawning %s: %v", s.label(index), err)
 		}
 	})
+}
+
+// signaled reports whether c's process was ended by sig.
+func signaled(c *child, sig syscall.Signal) bool {
+	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
 }
 
 // Respawn backoff: a worker that dies within youngDeath of its spawn (or
