@@ -93,6 +93,7 @@ type child struct {
 	exited    bool
 	lastBeat  time.Time
 	exit      *Event // the exit the worker reported, if any
+	badEvents int    // lines of its event pipe that were not events
 	killed    string // why the supervisor killed it, if it did
 	retiring  bool
 	// interpreter: it runs the guest on wazero's interpreter. gone is
@@ -449,6 +450,7 @@ func (s *Supervisor) readEvents(c *child, pr *os.File) {
 			for err == bufio.ErrBufferFull {
 				_, err = r.ReadSlice('\n')
 			}
+			s.badEvent(c, fmt.Sprintf("a line over %d bytes", maxEventLine))
 			continue
 		}
 		if len(line) > 0 {
@@ -459,6 +461,25 @@ func (s *Supervisor) readEvents(c *child, pr *os.File) {
 		}
 	}
 }
+
+// badEvent reports a line on a worker's event pipe that is not an event
+// (a bug in the worker, never the guest's doing: its output travels inside
+// events): the first few are logged, then only counted.
+func (s *Supervisor) badEvent(c *child, what string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.badEvents++
+	switch {
+	case c.badEvents <= maxBadEventLogs:
+		s.cfg.Logf("%s (pid %d): dropped a line of its event pipe that is not an event: %s", s.label(c.index), c.pid, what)
+	case c.badEvents == maxBadEventLogs+1:
+		s.cfg.Logf("%s (pid %d): dropping more lines of its event pipe that are not events, without logging them", s.label(c.index), c.pid)
+	}
+}
+
+// maxBadEventLogs is how many undecodable event lines of one worker are
+// logged.
+const maxBadEventLogs = 3
 
 // eventDrainTimeout bounds how long reap waits for the rest of a dead
 // worker's events.
@@ -479,6 +500,7 @@ const (
 func (s *Supervisor) handleEvent(c *child, line []byte) {
 	var e Event
 	if err := json.Unmarshal(line, &e); err != nil {
+		s.badEvent(c, fmt.Sprintf("%v: %.80q", err, line))
 		return
 	}
 	s.mu.Lock()

@@ -40,6 +40,13 @@ func fakeWorker(how string) int {
 		return busyWorker(enc)
 	case "guard-kill":
 		return guardKillWorker(enc)
+	case "garbage":
+		f.WriteString("this is not an event\n")
+		enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		return exitRetired
 	}
 	enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
 	if how != "chatty-crash" {
@@ -165,6 +172,42 @@ func TestSIGKILLCause(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A line on the event pipe that is not an event is logged, not dropped
+// without a word.
+func TestBadEventLineIsLogged(t *testing.T) {
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "empty.wasm")
+	if err := os.WriteFile(wasm, emptyWasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MPMLAB_FAKE_WORKER", "garbage")
+	logged := make(chan string, 16)
+	s, err := Start(context.Background(), Config{
+		Model: Reactor, Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe,
+		Logf: func(format string, args ...any) {
+			if line := fmt.Sprintf(format, args...); strings.Contains(line, "not an event") {
+				logged <- line
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	select {
+	case line := <-logged:
+		if !strings.Contains(line, "this is not an event") {
+			t.Errorf("the log %q does not quote the line", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an undecodable event line was not logged within 10 s")
 	}
 }
 
