@@ -521,7 +521,7 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 		ec := e
 		c.exit = &ec
 	case EventLag:
-		s.lag.add(now, e.Samples, e.Value)
+		s.lag.add(now, e)
 	case EventPool:
 		c.pool = e
 	case EventLog:

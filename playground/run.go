@@ -538,8 +538,8 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelRe
 
 	tr.mu.Lock()
 	res.QueuePeak = tr.queuePeak
-	if tr.utilTime > 0 {
-		res.LoopUtil = round2(tr.utilBusy / tr.utilTime)
+	if util := tr.busy.Share(); util >= 0 {
+		res.LoopUtil = round2(util)
 	}
 	slices.Sort(tr.lagAll)
 	res.LagP99MS = round2(ms(time.Duration(experiment.Percentile(tr.lagAll, 0.99))))
