@@ -236,6 +236,9 @@ type Example struct {
 // short timeout for runaway). Zero fields are defaults, as in an
 // experiment.
 type exampleSettings struct {
+	// Watch says what to look for when the example runs, in a line above
+	// the live view ("watch GET /hello wait behind GET /?ms=200").
+	Watch string           `json:"watch"`
 	Knobs experiment.Knobs `json:"knobs"`
 	Load  experiment.Load  `json:"load"`
 	// Variants are what the example's Compare runs, if not the four

@@ -98,6 +98,15 @@ func TestBrowserExampleMenu(t *testing.T) {
 	if s := tb.evalString(`document.getElementById("example-summary").textContent`); !strings.HasPrefix(s, "sleep ") {
 		t.Errorf("with the sleep example's source back the summary is %q", s)
 	}
+	// What to look for, above the live view: the example's, and none for
+	// a handler of one's own.
+	if w := tb.evalString(`document.getElementById("watch").hidden ? "" : document.getElementById("watch").textContent`); !strings.Contains(w, "parked") {
+		t.Errorf("the sleep example's line above the live view is %q", w)
+	}
+	tb.set("source", sleep+"// mine\n")
+	if w := tb.evalString(`document.getElementById("watch").hidden ? "" : document.getElementById("watch").textContent`); w != "" {
+		t.Errorf("an edited example still says what to watch: %q", w)
+	}
 }
 
 // TestBrowserRunErrorClearsStatus: a run the host refuses, or cannot

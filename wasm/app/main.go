@@ -29,6 +29,7 @@ import (
 type example struct {
 	Name    string            `json:"name"`
 	Summary string            `json:"summary"`
+	Watch   string            `json:"watch"` // what to look for, above the live view
 	Source  experiment.Source `json:"source"`
 	Knobs   experiment.Knobs  `json:"knobs"`
 	Load    experiment.Load   `json:"load"`
@@ -201,13 +202,15 @@ func (a *app) matchExample() {
 }
 
 func (a *app) showSummary(name string) {
-	s := ""
+	s, watch := "", ""
 	for _, ex := range a.examples {
 		if ex.Name == name {
-			s = ex.Summary
+			s, watch = ex.Summary, ex.Watch
 		}
 	}
 	setText(byID("example-summary"), s)
+	setText(byID("watch"), watch)
+	show(byID("watch"), watch != "")
 }
 
 // loadExample puts an example in the editor, and its knobs and load in the
