@@ -84,7 +84,7 @@ func loadFields() []*field {
 		l("requests", "requests", 0, experiment.MaxRequests, "stop after this many requests (0: use the duration)", func(l *experiment.Load) *int { return &l.Requests }),
 		l("duration_ms", "duration (ms)", 0, experiment.MaxDurationMS, "stop after this long (ms; 0: use the request count)", func(l *experiment.Load) *int { return &l.DurationMS }),
 		{name: "load.keepalive", label: "clients keep connections", kind: boolField,
-			help: "the clients' side of keep-alive: each client reuses its connection for its next request (the server's side is the KeepAlive knob: both must be on for a connection to carry more than one request)",
+			help:  "the clients' side of keep-alive: each client reuses its connection for its next request (the server's side is the KeepAlive knob: both must be on for a connection to carry more than one request)",
 			boolp: func(e *experiment.Experiment) **bool { return &e.Load.KeepAlive }},
 		l("think_ms", "think time (ms)", 0, experiment.MaxThinkMS, "closed loop: each client's pause between a response and its next request, on its kept connection (ms)", func(l *experiment.Load) *int { return &l.ThinkMS }),
 		{name: "load.rate", label: "rate (req/s)", kind: floatField, max: experiment.MaxRate, help: "open loop: requests per second whatever the answers (0: closed loop)",
