@@ -350,6 +350,9 @@ func TestBrowserPageKeepsWork(t *testing.T) {
 		other := newTab(t, browser, false)
 		other.open(srv.URL + "/#x=" + link.EncodeFragment())
 		checkLink(t, other.state())
+		if note := other.evalString(`document.getElementById("recording-note").hidden ? "" : document.getElementById("recording-note").textContent`); !strings.Contains(note, "no recording") {
+			t.Errorf("a #x= link opened with the note %q, want one saying it carries no recording", note)
+		}
 		if got := other.browserSettings(); got != "page-loop 3" {
 			t.Errorf("the browser settings are %q, want the stored %q", got, "page-loop 3")
 		}

@@ -166,6 +166,11 @@ func (a *app) restoreFragment() bool {
 		global.Get("history").Call("replaceState", nil, "", "/"+hash)
 	}
 	a.apply(e)
+	// The fragment holds the experiment alone: say so where a short
+	// link's recording would play.
+	note := byID("recording-note")
+	setText(note, "This link carries the experiment but no recording: nothing ran yet. Run it with Run on host or Run in browser; a short link (/p/…) also carries the sender's run.")
+	show(note, true)
 	return true
 }
 
