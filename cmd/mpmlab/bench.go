@@ -523,8 +523,12 @@ func benchNative(ctx context.Context, path string, bl benchLoad) benchResult {
 	})
 	res.Workers, res.RSSKB, res.PSSKB = mem.processes, mem.rssKB, mem.pssKB
 	res.Groups = groupsOf(bl, res.Summary, nil)
-	if err != nil {
+	switch {
+	case err != nil:
 		res.Error = err.Error()
+	case res.Summary != nil && res.Summary.Requests > 0 && res.Summary.Succeeded == 0:
+		// Ratios against a baseline that answered nothing mean nothing.
+		res.Error = fmt.Sprintf("the native baseline answered none of %d requests (%v)", res.Summary.Requests, res.Summary.ErrorKinds)
 	}
 	return res
 }

@@ -4,6 +4,7 @@ package guest
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -24,8 +25,15 @@ func Serve(h http.Handler) {
 	if addr == "" {
 		addr = "127.0.0.1:8080"
 	}
-	fmt.Printf("listening on http://%s\n", addr)
-	if err := http.ListenAndServe(addr, h); err != nil {
+	// Listen first: "listening" is the promise that a connection is
+	// accepted from now on (bench waits for it before loading).
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening on http://%s\n", ln.Addr())
+	if err := http.Serve(ln, h); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
