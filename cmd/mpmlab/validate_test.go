@@ -16,8 +16,12 @@ func TestValidateUsage(t *testing.T) {
 	if code != exitUsage {
 		t.Errorf("--pairs -1: exit %d, stderr %q", code, stderr)
 	}
+	_, stderr, code = mpmlab(t, "validate", "--cost", "--case", "worker")
+	if code != exitUsage || !strings.Contains(stderr, "--cost measures once") {
+		t.Errorf("--cost --case: exit %d, stderr %q", code, stderr)
+	}
 	_, stderr, code = mpmlab(t, "validate", "--help")
-	for _, want := range []string{"prefork-ramp", "libnginx-mod-http-lua", `{"cases": [...]}`} {
+	for _, want := range []string{"prefork-ramp", "libnginx-mod-http-lua", `{"cases": [...]}`, "--cost measures", `{"cost": [...]}`} {
 		if code != 0 || !strings.Contains(stderr, want) {
 			t.Errorf("--help: exit %d, lacks %q:\n%s", code, want, stderr)
 		}
