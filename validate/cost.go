@@ -26,10 +26,10 @@ import (
 // the real server it models, on the hello handler.
 const (
 	// costClients keep-alive clients send requests back to back while CPU
-	// is measured, for CostOptions.Duration.
-	costClients     = 8
-	costDuration    = 5 * time.Second
-	latencyDuration = 3 * time.Second // one client, for the p50
+	// is measured, one client while latency is, each load for
+	// CostOptions.Duration (default CostDuration).
+	costClients  = 8
+	CostDuration = 5 * time.Second
 	// IdleConnections is how many idle keep-alive connections the loop's
 	// memory per connection is measured with, where the file descriptor
 	// limits allow.
@@ -52,7 +52,8 @@ type CostOptions struct {
 	Path string
 	// TempDir holds the real servers' configurations (default os.TempDir()).
 	TempDir string
-	// Duration is each CPU measurement's load (default 5 s).
+	// Duration is each load's length, for CPU and for latency (default
+	// CostDuration).
 	Duration time.Duration
 	// Idle is the number of idle connections (default IdleConnections),
 	// lowered to what RLIMIT_NOFILE allows.
@@ -136,7 +137,7 @@ func RunCost(ctx context.Context, opts CostOptions) ([]CostRow, error) {
 		opts.TempDir = os.TempDir()
 	}
 	if opts.Duration <= 0 {
-		opts.Duration = costDuration
+		opts.Duration = CostDuration
 	}
 	if opts.Idle <= 0 {
 		opts.Idle = IdleConnections
@@ -236,7 +237,7 @@ func measureCost(ctx context.Context, opts CostOptions, s *sideCost, idle int, p
 		cprogress(opts, "%s: a child's RSS %s, PSS %s (medians of %d)", s.Name, mib(s.Child.RSS), mib(s.Child.PSS), s.Children)
 	}
 	if plan.latency {
-		sum, err := loadgen.Run(ctx, loadgen.Config{URL: srv.url, Concurrency: 1, KeepAlive: true, Duration: latencyDuration})
+		sum, err := loadgen.Run(ctx, loadgen.Config{URL: srv.url, Concurrency: 1, KeepAlive: true, Duration: opts.Duration})
 		if err == nil && sum.Succeeded == 0 {
 			err = fmt.Errorf("no request succeeded (%d errors %v)", sum.Errors, sum.ErrorKinds)
 		}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mpmlab/mpmlab/validate"
 )
@@ -65,14 +67,16 @@ real server it models (issue 21), one run of each side, and prints:
   p50 at one keep-alive client             native Go net/http: reactor, process
 
 CPU per request is the user and system CPU time of the server's whole
-process tree (parent and workers, from /proc/PID/stat) over 5 s of 8
-keep-alive clients sending back to back, divided by the requests answered.
+process tree (parent and workers, from /proc/PID/stat) over --duration (5s)
+of 8 keep-alive clients sending back to back, divided by the requests
+answered.
 Memory per process is the median RSS and PSS of the pool's children after
 that load (/proc/PID/smaps_rollup). Memory per idle connection is the
 growth of the tree's RSS (and PSS) once 10,000 connections have each sent
 one request and stay open, over their number (fewer if RLIMIT_NOFILE does
-not allow it, which the output says). The native baseline is the same hello
-handler built for this machine and served by net/http. Each row has its
+not allow it, which the output says). p50 is one keep-alive client's median
+latency over --duration, sending back to back; the native baseline is the
+same hello handler built for this machine and served by net/http. Each row has its
 ratio (mpmlab over the real server), issue 21's target and whether it is
 met. The targets are informational: the exit status is 1 only when a side
 could not be measured. A real server not installed leaves its side of the
@@ -94,19 +98,28 @@ rows skipped, naming the Debian packages. About two minutes.
 }
 
 func validateCmd(args []string) error {
-	fs := newFlags("validate", "[--case NAME,...] [--pairs N] [--json] | --cost [--json]", validateDescription())
+	fs := newFlags("validate", "[--case NAME,...] [--pairs N] [--json] | --cost [--duration D] [--json]", validateDescription())
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	only := fs.String("case", "", "run only these cases (comma-separated names)")
 	pairs := fs.Int("pairs", 0, "measure each side this many times (0: each case's own)")
 	cost := fs.Bool("cost", false, "measure what a request, a prefork process and an idle connection cost, instead of the cases")
+	duration := fs.Duration("duration", validate.CostDuration, "with --cost: each load's length")
 	if _, err := parse(fs, args, 0, ""); err != nil {
 		return err
+	}
+	durationSet := false
+	fs.Visit(func(f *flag.Flag) { durationSet = durationSet || f.Name == "duration" })
+	if durationSet && !*cost {
+		return usagef("--duration is --cost's: the cases have loads of their own")
 	}
 	if *cost {
 		if *only != "" || *pairs != 0 {
 			return usagef("--cost measures once, on no case: it takes neither --case nor --pairs")
 		}
-		return costCmd(*asJSON)
+		if *duration < 100*time.Millisecond || *duration > time.Minute {
+			return usagef("duration %v out of range 100ms..1m", *duration)
+		}
+		return costCmd(*asJSON, *duration)
 	}
 	if *pairs < 0 || *pairs > 100 {
 		return usagef("pairs %d out of range 0..100", *pairs)
@@ -151,14 +164,14 @@ func validateCmd(args []string) error {
 }
 
 // costCmd is `mpmlab validate --cost`.
-func costCmd(asJSON bool) error {
+func costCmd(asJSON bool, d time.Duration) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rows, err := validate.RunCost(ctx, validate.CostOptions{Mpmlab: exe, Progress: os.Stderr})
+	rows, err := validate.RunCost(ctx, validate.CostOptions{Mpmlab: exe, Duration: d, Progress: os.Stderr})
 	if err != nil {
 		return err
 	}
