@@ -11,7 +11,7 @@ GOROOT    := $(shell $(GO) env GOROOT)
 WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/misc/wasm/wasm_exec.js))
 APP_SRC   := $(shell find wasm/app wasm/experiment -name '*.go' ! -name '*_test.go' 2>/dev/null)
 
-.PHONY: all build frontend run test test-short check gofmt tidy lint vet bench validate clean chromium fuzz-smoke share-npm share-build share-dev share-deploy
+.PHONY: all build frontend run test test-short check gofmt tidy lint vet bench validate cost clean chromium fuzz-smoke share-npm share-build share-dev share-deploy
 
 all: build
 
@@ -179,6 +179,13 @@ bench: build
 # skipped with the Debian packages to install. About ten minutes.
 validate: build
 	./$(BIN) validate
+
+# cost prints what a request, a prefork process and an idle connection
+# cost each model and the real server it models (mpmlab validate --cost,
+# issue 21): informational, it fails only when it cannot measure. Not in
+# CI: about two minutes, and its figures want a quiet machine.
+cost: build
+	./$(BIN) validate --cost
 
 clean:
 	rm -rf bin www/app.wasm www/wasm_exec.js $(SHARE)/build $(SHARE)/public

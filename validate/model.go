@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
@@ -20,9 +21,15 @@ func modelArgs(c *Case) []string {
 	args := []string{"run", "--model", c.Model, "--addr", "127.0.0.1:0", "--compile-first", "--quiet"}
 	for i := range experiment.KnobTable {
 		k := &experiment.KnobTable[i]
-		if p := k.Int(&c.Knobs); p != nil && *p != 0 && !k.Optional() {
-			args = append(args, "--"+k.Flag+"="+strconv.Itoa(*p))
+		p := k.Int(&c.Knobs)
+		if p == nil || *p == 0 || k.Optional() {
+			continue
 		}
+		v := strconv.Itoa(*p)
+		if k.Unit == experiment.Millis { // the flag is a duration
+			v = (time.Duration(*p) * time.Millisecond).String()
+		}
+		args = append(args, "--"+k.Flag+"="+v)
 	}
 	return append(args, c.Handler)
 }

@@ -122,6 +122,7 @@ type configData struct {
 
 var templateFuncs = template.FuncMap{
 	"mul":   func(a, b int) int { return a * b },
+	"add":   func(a, b int) int { return a + b },
 	"deref": func(p *int) int { return *p },
 }
 

@@ -77,14 +77,31 @@ func TestWriteConfig(t *testing.T) {
 		{"prefork-ramp", []string{"StartServers        2\n", "MinSpareServers     2\n", "MaxSpareServers     6\n", "MaxRequestWorkers   8\n"}},
 		{"worker", []string{"mod_mpm_worker.so", "ServerLimit         2\n", "ThreadsPerChild     4\n", "MaxRequestWorkers   8\n"}},
 		{"event", []string{"mod_mpm_event.so", "MaxRequestWorkers   8\n", "AsyncRequestWorkerFactor 2\n"}},
-		{"nginx-sleep", []string{"worker_processes 1;", "worker_connections 512;", "keepalive_timeout 5000ms;",
+		{"nginx-sleep", []string{"worker_processes 1;", "worker_connections 514;", "worker_rlimit_nofile 576;", "keepalive_timeout 5000ms;",
 			"keepalive_requests 100;", "backlog=511;", "/sleep.lua;"}},
 		{"nginx-block", []string{"/block.lua;"}},
 	}
+	cost := costCases(IdleConnections)
+	tests = append(tests, []struct {
+		name string
+		want []string
+	}{
+		{"cost-process", []string{"mod_mpm_prefork.so", "MaxRequestWorkers   8\n", `hello.lua"`}},
+		{"cost-thread", []string{"mod_mpm_worker.so", "ServerLimit         1\n", "ThreadsPerChild     8\n"}},
+		{"cost-event", []string{"mod_mpm_event.so", "ServerLimit         1\n", "ThreadsPerChild     8\n"}},
+		// The idle connections: 10,000 clients, its listening socket and
+		// its channel to the master; kept open 60 s.
+		{"cost-reactor", []string{"worker_connections 10002;", "worker_rlimit_nofile 10064;", "keepalive_timeout 60000ms;", "/hello.lua;"}},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			c := CaseNamed(tt.name)
+			for i := range cost {
+				if cost[i].Name == tt.name {
+					c = &cost[i]
+				}
+			}
 			conf, err := writeConfig(c, dir, "18080")
 			if err != nil {
 				t.Fatal(err)
@@ -120,12 +137,18 @@ func TestModelArgs(t *testing.T) {
 	if got != want {
 		t.Errorf("modelArgs = %q\nwant        %q", got, want)
 	}
+	// A knob in milliseconds is a duration flag.
+	got = strings.Join(modelArgs(&costCases(IdleConnections)[3]), " ")
+	want = "run --model reactor --addr 127.0.0.1:0 --compile-first --quiet --loops=1 --connections=10000 --keepalive-timeout=1m0s hello"
+	if got != want {
+		t.Errorf("modelArgs = %q\nwant        %q", got, want)
+	}
 }
 
 // Every case names a model, a server and a handler that exist.
 func TestCases(t *testing.T) {
 	seen := map[string]bool{}
-	for _, c := range Cases {
+	for _, c := range append(slices.Clone(Cases), costCases(IdleConnections)...) {
 		if seen[c.Name] || c.Name == "" {
 			t.Errorf("case name %q empty or twice", c.Name)
 		}
@@ -141,6 +164,9 @@ func TestCases(t *testing.T) {
 		}
 		if err := c.Knobs.Normalize().ValidateFlags(); err != nil {
 			t.Errorf("%s: knobs: %v", c.Name, err)
+		}
+		if strings.HasPrefix(c.Name, "cost-") {
+			continue // measured once, with a load of their own
 		}
 		if c.Pairs < 1 || c.Load.Duration <= 0 {
 			t.Errorf("%s: %d pairs of %v", c.Name, c.Pairs, c.Load.Duration)

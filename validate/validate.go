@@ -11,6 +11,15 @@
 //	results := validate.Run(ctx, validate.Options{Mpmlab: exe, Progress: os.Stderr})
 //	validate.WriteText(os.Stdout, results)
 //
+// RunCost (`mpmlab validate --cost`) measures instead what the hello
+// handler costs each model and its real server, one run each: CPU per
+// request, memory per prefork process and per idle connection, from the
+// kernel's accounting of each server's process tree (/proc), and latency
+// at one client against the handler built natively.
+//
+//	rows, err := validate.RunCost(ctx, validate.CostOptions{Mpmlab: exe})
+//	validate.WriteCostText(os.Stdout, rows)
+//
 // # Notes
 //
 //   - A shared machine disturbs any one run, so each case measures its
