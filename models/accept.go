@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"net"
 	"net/http"
 	"slices"
@@ -82,7 +83,7 @@ func (g *gateBase) wrap(c net.Conn, l *lane, release func()) *gatedConn {
 		if l != nil {
 			lane = l.index
 		}
-		g.w.emit(Event{Kind: EventConn, Lane: lane, Conn: id})
+		g.w.emit(stream.Event{Kind: stream.EventConn, Lane: lane, Conn: id})
 	}
 	return &gatedConn{Conn: c, cs: &connState{id: id, lane: l}, release: release}
 }

@@ -20,6 +20,7 @@ package models
 
 import (
 	"fmt"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
@@ -126,7 +127,7 @@ type Config struct {
 	// must not call the Supervisor (a slow OnEvent stalls spawning and
 	// reaping; queue the events and write them elsewhere, as run --trace
 	// does). May be nil.
-	OnEvent func(Event)
+	OnEvent func(stream.Event)
 	// Logf prints the supervisor's log lines (spawns, exits, kills, guest
 	// output). May be nil.
 	Logf func(format string, args ...any)

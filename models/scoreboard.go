@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -56,12 +57,12 @@ const (
 )
 
 var laneStateNames = [...]string{
-	laneIdle:      StateIdle,
-	laneReading:   StateReading,
-	laneSending:   StateSending,
-	laneKeepAlive: StateKeepAlive,
-	laneBlocked:   StateBlocked,
-	laneDead:      StateDead,
+	laneIdle:      stream.StateIdle,
+	laneReading:   stream.StateReading,
+	laneSending:   stream.StateSending,
+	laneKeepAlive: stream.StateKeepAlive,
+	laneBlocked:   stream.StateBlocked,
+	laneDead:      stream.StateDead,
 }
 
 // String returns the state's name (a State* constant); a word no worker
@@ -70,7 +71,7 @@ func (s laneState) String() string {
 	if int(s) < len(laneStateNames) {
 		return laneStateNames[s]
 	}
-	return StateDead
+	return stream.StateDead
 }
 
 // boardRow is one worker process's row of the scoreboard: a word per lane.

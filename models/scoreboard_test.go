@@ -2,6 +2,7 @@ package models
 
 import (
 	"bufio"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -32,8 +33,8 @@ func TestBoardRowShared(t *testing.T) {
 	if got := sup.state(2); got != laneKeepAlive {
 		t.Errorf("lane 2 reads %v, want keepalive", got)
 	}
-	if got := laneState(99).String(); got != StateDead {
-		t.Errorf("an unknown word reads %q, want %q", got, StateDead)
+	if got := laneState(99).String(); got != stream.StateDead {
+		t.Errorf("an unknown word reads %q, want %q", got, stream.StateDead)
 	}
 }
 

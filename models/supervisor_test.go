@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -38,7 +39,7 @@ func fakeWorker(how string) int {
 	if how == "busy" {
 		return busyWorker(enc)
 	}
-	enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
+	enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventReady})
 	if how != "chatty-crash" {
 		return exitSetup
 	}
@@ -47,12 +48,12 @@ func fakeWorker(how string) int {
 	var batch strings.Builder
 	line := strings.Repeat("o", 60)
 	for i := range 9000 {
-		b, _ := json.Marshal(Event{V: EventSchemaVersion, Kind: EventLog, Stream: "stdout", Text: fmt.Sprint(i, line)})
+		b, _ := json.Marshal(stream.Event{V: stream.SchemaVersion, Kind: stream.EventLog, Stream: "stdout", Text: fmt.Sprint(i, line)})
 		batch.Write(b)
 		batch.WriteByte('\n')
 	}
 	f.WriteString(batch.String())
-	enc.Encode(Event{V: EventSchemaVersion, Kind: EventExit, Cause: "loop 0 crashed: panic: after output", Status: exitCrash})
+	enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventExit, Cause: "loop 0 crashed: panic: after output", Status: exitCrash})
 	return exitCrash
 }
 
@@ -71,10 +72,10 @@ func busyWorker(enc *json.Encoder) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM)
 	row.lanes[0].Store(uint32(laneSending))
-	enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
+	enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventReady})
 	go func() {
 		for range time.Tick(heartbeatInterval) {
-			enc.Encode(Event{V: EventSchemaVersion, Kind: EventBeat})
+			enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventBeat})
 		}
 	}()
 	for s := range sig {
@@ -245,32 +246,32 @@ func TestSparesGrowWithoutTracing(t *testing.T) {
 	}
 
 	alive := 1
-	settled(alive, StateSending)
+	settled(alive, stream.StateSending)
 	for i, want := range []int{1, 2, 4, 4, 0} { // doubling, then MaxRequestWorkers (12)
 		if got := maintain(); got != want {
 			t.Fatalf("maintenance %d with %d busy processes started %d, want %d; the log:\n%s", i+1, alive, got, want, log)
 		}
 		alive += want
-		settled(alive, StateSending)
+		settled(alive, stream.StateSending)
 	}
 
 	signalAll(syscall.SIGUSR1)
-	settled(alive, StateIdle)
+	settled(alive, stream.StateIdle)
 	for alive > 10 { // 12 idle > MaxSpare 3: one a maintenance
 		if got := maintain(); got != -1 {
 			t.Fatalf("maintenance with %d idle processes did %d, want -1 (retire one)", alive, got)
 		}
 		alive--
-		settled(alive, StateIdle)
+		settled(alive, stream.StateIdle)
 	}
 
 	signalAll(syscall.SIGUSR2)
-	settled(alive, StateSending)
+	settled(alive, stream.StateSending)
 	for _, want := range []int{1, 1, 0} { // the rate started over: 1, then 2 capped by the one slot left
 		if got := maintain(); got != want {
 			t.Fatalf("busy again with %d processes: started %d, want %d (the rate starts over at 1)", alive, got, want)
 		}
 		alive += want
-		settled(alive, StateSending)
+		settled(alive, stream.StateSending)
 	}
 }

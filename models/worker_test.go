@@ -3,6 +3,7 @@ package models
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"os"
 	"testing"
 )
@@ -22,10 +23,10 @@ func TestExitEventIsNeverDropped(t *testing.T) {
 		// No one reads yet: the pipe fills, then the queue, and most of
 		// these are dropped.
 		for range 3 * cap(ew.ch) {
-			ew.send(Event{Kind: EventLog, Text: "output"})
+			ew.send(stream.Event{Kind: stream.EventLog, Text: "output"})
 		}
 		close(printed)
-		ew.send(Event{Kind: EventExit, Cause: "guest crashed"})
+		ew.send(stream.Event{Kind: stream.EventExit, Cause: "guest crashed"})
 		ew.close()
 		pw.Close()
 		close(sent)
@@ -38,8 +39,8 @@ func TestExitEventIsNeverDropped(t *testing.T) {
 		if err != nil {
 			break
 		}
-		var e Event
-		if json.Unmarshal(line, &e) == nil && e.Kind == EventExit && e.Cause == "guest crashed" {
+		var e stream.Event
+		if json.Unmarshal(line, &e) == nil && e.Kind == stream.EventExit && e.Cause == "guest crashed" {
 			exits++
 		}
 	}

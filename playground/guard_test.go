@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -70,7 +71,7 @@ func TestPlaygroundRunPanic(t *testing.T) {
 	if len(msgs) == 0 || msgs[len(msgs)-1].event != "done" {
 		t.Fatalf("messages %v: want a done event last", msgs)
 	}
-	var done doneEvent
+	var done stream.Done
 	json.Unmarshal(msgs[len(msgs)-1].data, &done)
 	if done.Error != "internal error: forced panic at experiment" || done.Stopped != "" {
 		t.Errorf("done %+v", done)

@@ -3,6 +3,7 @@ package playground
 import (
 	"context"
 	"fmt"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"io"
 	"net/http"
 	"strings"
@@ -345,8 +346,8 @@ func (g *warmModels) count() int {
 	return len(g.models)
 }
 
-func (wm *warmModel) onEvent(ev models.Event) {
-	if ev.Kind != models.EventLog {
+func (wm *warmModel) onEvent(ev stream.Event) {
+	if ev.Kind != stream.EventLog {
 		return
 	}
 	wm.logMu.Lock()

@@ -552,7 +552,7 @@ func printBench(w io.Writer, results []benchResult) error {
 			title += fmt.Sprintf(", %d MiB each, %d MiB PSS each", r.RSSKB/r.Workers>>10, r.PSSKB/r.Workers>>10)
 		}
 		title += ")"
-		if err := r.Summary.WriteText(w, title); err != nil {
+		if err := loadgen.WriteText(w, r.Summary, title); err != nil {
 			return err
 		}
 		if r.CPUPerRequest > 0 {

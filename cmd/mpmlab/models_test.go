@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"math"
 	"net"
 	"net/http"
@@ -14,8 +15,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/mpmlab/mpmlab/models"
 )
 
 // These tests check the laws each model must keep, on the real binary.
@@ -449,7 +448,7 @@ func TestRunTraceEvents(t *testing.T) {
 				V    int    `json:"v"`
 				Kind string `json:"kind"`
 			}
-			if json.Unmarshal([]byte(line), &e) == nil && e.V == models.EventSchemaVersion {
+			if json.Unmarshal([]byte(line), &e) == nil && e.V == stream.SchemaVersion {
 				kinds[e.Kind]++
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"io"
 	"os"
 	"os/signal"
@@ -125,7 +126,7 @@ Every response carries X-Mpmlab-Worker naming the worker that served it
 	status := fs.String("status-addr", "", "serve a mod_status-style scoreboard at http://ADDR/server-status (e.g. 127.0.0.1:0)")
 	quiet := fs.Bool("quiet", false, "do not print the guest's output and worker lifecycle")
 	compileFirst := fs.Bool("compile-first", false, "compile the guest to machine code before serving, instead of serving on the interpreter meanwhile")
-	trace := fs.String("trace", "", "write every trace event (models.Event, schema v2) as a JSON line to `FILE` (- for stdout)")
+	trace := fs.String("trace", "", fmt.Sprintf("write every trace event (wasm/stream.Event, schema v%d) as a JSON line to `FILE` (- for stdout)", stream.SchemaVersion))
 	pos, err := parse(fs, args, 1, "PATH: a .go file, a directory, a .txtar file or an example name")
 	if err != nil {
 		return err
@@ -191,7 +192,7 @@ func logf(format string, args ...any) {
 // OnEvent with its lock held. Past maxQueuedTrace events waiting, events are
 // dropped and counted.
 type traceWriter struct {
-	ch      chan models.Event
+	ch      chan stream.Event
 	done    chan struct{}
 	dropped atomic.Int64
 }
@@ -200,7 +201,7 @@ type traceWriter struct {
 const maxQueuedTrace = 1 << 16
 
 func newTraceWriter(w io.Writer) *traceWriter {
-	tw := &traceWriter{ch: make(chan models.Event, maxQueuedTrace), done: make(chan struct{})}
+	tw := &traceWriter{ch: make(chan stream.Event, maxQueuedTrace), done: make(chan struct{})}
 	go func() {
 		defer close(tw.done)
 		bw := bufio.NewWriterSize(w, 64<<10)
@@ -216,7 +217,7 @@ func newTraceWriter(w io.Writer) *traceWriter {
 	return tw
 }
 
-func (tw *traceWriter) send(e models.Event) {
+func (tw *traceWriter) send(e stream.Event) {
 	select {
 	case tw.ch <- e:
 	default:

@@ -14,6 +14,7 @@
 package main
 
 import (
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"go/format"
 	"go/scanner"
 	"slices"
@@ -321,13 +322,13 @@ func (a *app) format() {
 	src := a.ed.Value()
 	out, err := format.Source([]byte(src))
 	if err != nil {
-		var diags []diagnostic
+		var diags []stream.Diagnostic
 		if list, ok := err.(scanner.ErrorList); ok {
 			for _, e := range list {
-				diags = append(diags, diagnostic{File: a.files[a.main].Name, Line: e.Pos.Line, Col: e.Pos.Column, Message: e.Msg})
+				diags = append(diags, stream.Diagnostic{File: a.files[a.main].Name, Line: e.Pos.Line, Col: e.Pos.Column, Message: e.Msg})
 			}
 		} else {
-			diags = []diagnostic{{File: a.files[a.main].Name, Line: 1, Message: err.Error()}}
+			diags = []stream.Diagnostic{{File: a.files[a.main].Name, Line: 1, Message: err.Error()}}
 		}
 		a.ed.SetDiagnostics(diags)
 		setText(byID("status"), "format: the source does not parse")

@@ -1,6 +1,7 @@
 package live
 
 import (
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"math"
 	"sort"
 	"strconv"
@@ -322,7 +323,7 @@ func (v *View) Timeline(w, h float64) *Scene {
 	}
 	for _, sg := range v.Segs {
 		c := CHold
-		if sg.Kind == "block" {
+		if sg.Kind == stream.WorkBlock {
 			c = CHoldBlock
 		}
 		a, b := xOf(sg.T), xOf(sg.T+sg.Dur)
@@ -687,7 +688,7 @@ func xAxisBottom(s *Scene, x0, x1, y1, span float64) {
 // log-spaced, so this is a log axis) with the percentiles marked. A bucket
 // with LeMS < 0 counts everything slower than the one before it. Empty
 // buckets at either end are left out.
-func Histogram(w, h float64, buckets []Bucket, p50, p90, p99 float64) *Scene {
+func Histogram(w, h float64, buckets []stream.Bucket, p50, p90, p99 float64) *Scene {
 	s := &Scene{}
 	x0, x1, y0, y1 := float64(8), w-padR, float64(padT+12), h-padB
 	lo, hi := -1, -1
@@ -771,7 +772,7 @@ func Histogram(w, h float64, buckets []Bucket, p50, p90, p99 float64) *Scene {
 
 // Percentile estimates the p-th percentile (0..1) of a histogram,
 // interpolating in log space inside its bucket.
-func Percentile(buckets []Bucket, p float64) float64 {
+func Percentile(buckets []stream.Bucket, p float64) float64 {
 	total := 0
 	for _, b := range buckets {
 		total += b.Count
@@ -805,7 +806,7 @@ func Percentile(buckets []Bucket, p float64) float64 {
 type Dist struct {
 	Model   string
 	MinMS   float64
-	Buckets []Bucket
+	Buckets []stream.Bucket
 }
 
 // Overlay draws the distributions on one log axis as cumulative curves:
