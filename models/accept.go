@@ -3,11 +3,12 @@ package models
 import (
 	"context"
 	"errors"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // The worker's accept policies (gates). Every worker process accepts from

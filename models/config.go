@@ -20,24 +20,19 @@ package models
 
 import (
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Model names a concurrency model; each has a Policy (policy.go) in a file
 // of its own: Process, Thread, Reactor, EventMPM.
 type Model string
 
-// Models lists every model in the order mpmlab compares them.
-var Models = func() []Model {
-	var ms []Model
-	for _, p := range Policies {
-		ms = append(ms, p.Model())
-	}
-	return ms
-}()
+// Models lists every model in the order mpmlab compares them:
+// experiment.ModelTable's (filled with Policies).
+var Models []Model
 
 // ParseModel checks a model name.
 func ParseModel(s string) (Model, error) {
@@ -190,6 +185,42 @@ func FromKnobs(m Model, k experiment.Knobs) Config {
 		MemoryLimit:              k.MemoryLimitMB << 20,
 		ThreadPoolThreads:        k.ThreadPoolThreads,
 		ThreadPoolMaxQueue:       k.ThreadPoolMaxQueue,
+	}
+}
+
+// Knobs returns c's knobs as an experiment's, the inverse of FromKnobs:
+// the engine's 0 of MinSpare and MaxConnectionsPerChild ("none",
+// "never") becomes the knobs' -1; elsewhere 0 stays 0, which the knobs
+// read as their default. A duration under a millisecond counts as one,
+// and a memory limit is rounded up to MiB, so that a set knob stays set.
+func (c *Config) Knobs() experiment.Knobs {
+	none := func(v int) int {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	ms := func(d time.Duration) int { return int((d + time.Millisecond - 1) / time.Millisecond) }
+	return experiment.Knobs{
+		StartServers:             c.StartServers,
+		MinSpare:                 none(c.MinSpare),
+		MaxSpare:                 c.MaxSpare,
+		MaxRequestWorkers:        c.MaxRequestWorkers,
+		Processes:                c.Processes,
+		ThreadsPerChild:          c.ThreadsPerChild,
+		AsyncRequestWorkerFactor: c.AsyncRequestWorkerFactor,
+		Loops:                    c.Loops,
+		Connections:              c.Connections,
+		Backlog:                  c.Backlog,
+		KeepAlive:                experiment.Bool(c.KeepAlive),
+		KeepAliveTimeoutMS:       ms(c.KeepAliveTimeout),
+		MaxKeepAliveRequests:     experiment.Int(c.MaxKeepAliveRequests),
+		MaxConnectionsPerChild:   none(c.MaxConnectionsPerChild),
+		TimeoutMS:                ms(c.Timeout),
+		LimitRequestBody:         c.LimitRequestBody,
+		MemoryLimitMB:            (c.MemoryLimit + 1<<20 - 1) >> 20,
+		ThreadPoolThreads:        c.ThreadPoolThreads,
+		ThreadPoolMaxQueue:       c.ThreadPoolMaxQueue,
 	}
 }
 

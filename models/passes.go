@@ -1,10 +1,10 @@
 package models
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"sync"
 
 	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of the loop's pass trace.

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"io"
 	"net/http"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // eventLog collects a supervisor's events and lets a test wait for them.

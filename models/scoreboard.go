@@ -2,11 +2,12 @@ package models
 
 import (
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"os"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // The scoreboard: each worker process's lane states, in memory that the

@@ -2,12 +2,13 @@ package models
 
 import (
 	"bufio"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"os"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // A row is shared: what one mapping of the file writes, another reads,

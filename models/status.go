@@ -2,11 +2,12 @@ package models
 
 import (
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"html"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // ScoreboardLetter maps a lane state to its mod_status letter.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Supervisor is the master process of a model: it owns the listening socket
@@ -150,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	policy, _ := PolicyOf(cfg.Model) // Validate checked it
 	s := &Supervisor{cfg: cfg, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{},
 		interpreter: interim, started: make(chan struct{}), compiled: make(chan struct{})}
-	n, size := policy.Pool(&s.cfg)
+	n, size := policy.Start(&s.cfg), policy.Slots(&s.cfg)
 	s.slots = make([]*child, size)
 	// On the interpreter every worker compiles the guest itself (a
 	// quarter of a second of a CPU, which no cache saves), so the first

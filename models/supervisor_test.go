@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // The supervisor tests start this test binary as their worker: with

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"io"
 	"net"
 	"net/http"
@@ -23,6 +22,7 @@ import (
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/abi"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"github.com/mpmlab/mpmlab/wasm/threadpool"
 )
 

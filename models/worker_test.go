@@ -3,9 +3,10 @@ package models
 import (
 	"bufio"
 	"encoding/json"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"os"
 	"testing"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // A worker's exit event reaches the supervisor even when the guest printed

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"net/http"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of the event stream.

@@ -2,13 +2,13 @@ package playground
 
 import (
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // newHoldInfo names the hold of a req_end event.

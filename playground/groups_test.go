@@ -1,13 +1,13 @@
 package playground
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mpmlab/mpmlab/playground/loadgen"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // figures returns every duration a sentence states ("412 ms", "1.2 s").

@@ -2,7 +2,6 @@ package playground
 
 import (
 	"encoding/json"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // wasm/experiment cannot import the engine: its copies of the limits and

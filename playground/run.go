@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -19,6 +18,7 @@ import (
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of runs.
@@ -309,7 +309,7 @@ type part struct {
 // models of a Compare ("all"), or, in a Compare with variants, each
 // variant.
 func partsOf(e experiment.Experiment) ([]part, error) {
-	if e.Model != "all" || len(e.Variants) == 0 {
+	if e.Model != experiment.AllModels || len(e.Variants) == 0 {
 		var parts []part
 		for _, m := range modelsOf(e.Model) {
 			parts = append(parts, part{model: m, exp: e})
@@ -470,7 +470,7 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.
 				}
 			}
 		}
-		if keepAlive && m != models.Reactor {
+		if keepAlive && policy.PinsLane() {
 			observePinning(res, lanes, queue)
 		}
 		ev.Scoreboard = sup.Scoreboard()

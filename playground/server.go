@@ -355,7 +355,7 @@ var knobNames = func() *strings.Replacer {
 // modelsOf lists the models an experiment runs: one, or all four for
 // "all" (Compare), in models.Models order.
 func modelsOf(model string) []models.Model {
-	if model == "all" {
+	if model == experiment.AllModels {
 		return models.Models
 	}
 	return []models.Model{models.Model(model)}

@@ -2,7 +2,6 @@ package playground
 
 import (
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"math"
 	"slices"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // statsInterval is how often a run sends a "stats" event.
@@ -229,17 +229,22 @@ func observePinning(r *stream.Result, states []string, queue int) {
 // whose p99 it is compared with.
 func sentence(r *stream.Result, prev *stream.Result) string {
 	var parts []string
-	switch models.Model(r.Model) {
-	case models.Process:
-		parts = append(parts, fmt.Sprintf("%s served one connection each (%s)",
-			plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
-	case models.Thread:
-		parts = append(parts, fmt.Sprintf("%s in %s served one connection each (%s)",
-			plural(r.Workers*r.Lanes, "thread", "threads"), plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
-	case models.EventMPM:
-		parts = append(parts, fmt.Sprintf("%s in %s served one request each, their listeners holding the idle connections (%s)",
-			plural(r.Workers*r.Lanes, "thread", "threads"), plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
-	case models.Reactor:
+	policy, err := models.PolicyOf(models.Model(r.Model))
+	if err != nil {
+		return err.Error()
+	}
+	lanes := plural(r.Workers, "process", "processes")
+	if policy.Threads() {
+		lanes = plural(r.Workers*r.Lanes, "thread", "threads") + " in " + lanes
+	}
+	switch {
+	case !policy.Loop() && policy.PinsLane():
+		parts = append(parts, fmt.Sprintf("%s served one connection each (%s)", lanes, busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
+	case !policy.Loop():
+		// A lane that serves a request, not a connection: a listener
+		// holds the idle ones (Apache event).
+		parts = append(parts, fmt.Sprintf("%s served one request each, their listeners holding the idle connections (%s)", lanes, busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
+	default:
 		loop := "the loop was"
 		if r.Workers > 1 {
 			loop = fmt.Sprintf("the %d loops were", r.Workers)
@@ -266,7 +271,7 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 	}
 	if r.QueuePeak > 0 {
 		parts = append(parts, fmt.Sprintf("%s waited in the accept queue (peak)", plural(r.QueuePeak, "connection", "connections")))
-	} else if models.Model(r.Model) != models.Reactor {
+	} else if !policy.Loop() {
 		parts = append(parts, "no connection waited in the accept queue")
 	}
 	if r.Deaths > 0 {
@@ -275,10 +280,10 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 			times = fmt.Sprintf("%d times", r.Deaths)
 		}
 		var what string
-		switch models.Model(r.Model) {
-		case models.Thread, models.EventMPM:
+		switch {
+		case policy.Threads():
 			what = fmt.Sprintf("a process died %s, each time taking its %d threads with it", times, r.Lanes)
-		case models.Reactor:
+		case policy.Loop():
 			what = fmt.Sprintf("a loop died %s, each time dropping every connection it held", times)
 		default:
 			what = fmt.Sprintf("a process died %s, each time taking only its own connection", times)
@@ -312,9 +317,9 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 // pinningPhrase names keep-alive pinning as the cause of timeouts.
 func pinningPhrase(r *stream.Result) string {
 	p := r.Pinning
-	what := plural(p.Lanes, "thread", "threads")
-	if models.Model(r.Model) == models.Process {
-		what = plural(p.Lanes, "process", "processes")
+	what := plural(p.Lanes, "process", "processes")
+	if policy, _ := models.PolicyOf(models.Model(r.Model)); policy != nil && policy.Threads() {
+		what = plural(p.Lanes, "thread", "threads")
 	}
 	if p.Lanes > 1 {
 		what = "all " + what

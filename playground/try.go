@@ -3,7 +3,6 @@ package playground
 import (
 	"context"
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of a try.
@@ -129,8 +129,8 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	model := models.Model(e.Model)
-	if e.Model == "all" {
-		model = models.Reactor
+	if e.Model == experiment.AllModels {
+		model = experiment.DefaultModel
 	}
 	cfg := modelConfig(e, model)
 	cfg.Wasm = art.Path

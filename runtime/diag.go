@@ -1,10 +1,11 @@
 package runtime
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Diagnostic is one compiler message about a handler's source, located by

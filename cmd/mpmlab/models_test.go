@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"math"
 	"net"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // These tests check the laws each model must keep, on the real binary.

@@ -2,13 +2,14 @@ package main
 
 import (
 	"encoding/json"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"os"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // serverPhases reads a bench result's "server" object.

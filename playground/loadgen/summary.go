@@ -1,12 +1,13 @@
 package loadgen
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/experiment"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"math"
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Result is one finished request, as passed to Config.OnResult.

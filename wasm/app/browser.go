@@ -5,7 +5,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"math"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // "Run in browser": the handler built for GOOS=js (POST /api/build/js) and

@@ -3,12 +3,12 @@
 package main
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"strconv"
 	"strings"
 	"syscall/js"
 
 	"github.com/mpmlab/mpmlab/wasm/app/internal/highlight"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // editor is the source editor: a <textarea> with transparent text over a

@@ -5,10 +5,10 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"syscall/js"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // The API client: the browser's fetch, called from Go. net/http would do

@@ -14,7 +14,6 @@
 package main
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"go/format"
 	"go/scanner"
 	"slices"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // example is one entry of GET /api/examples: a source, and the knobs and
@@ -61,6 +61,7 @@ type app struct {
 }
 
 func main() {
+	installModels()
 	a := &app{
 		ed:        newEditor(),
 		form:      newForm(),

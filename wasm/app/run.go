@@ -5,7 +5,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"strings"
 	"syscall/js"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 	"github.com/mpmlab/mpmlab/wasm/experiment/record"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // run is an experiment in progress: its id and its event stream.
@@ -43,7 +43,7 @@ func groupNames(l experiment.Load) []string {
 // rowKey identifies an experiment apart from its model: compare rows with
 // another key came from an earlier experiment.
 func rowKey(e experiment.Experiment) string {
-	e.Model = "all"
+	e.Model = experiment.AllModels
 	return e.ShareID()
 }
 
@@ -60,7 +60,7 @@ func (a *app) startRun(compare bool) {
 	a.form.clearErrors()
 	e, err := a.experiment()
 	if compare {
-		e.Model = "all"
+		e.Model = experiment.AllModels
 		clearVariantRows()
 	}
 	if err == nil {
@@ -694,8 +694,7 @@ func variantRow(model, variant string) {
 	setData(row, "filled", "")
 	th := query(row, "th")
 	clearChildren(th)
-	sw := create("i", "k-"+model, "")
-	th.Call("append", sw, variant)
+	th.Call("append", modelSwatch(model), variant)
 	query(row, "td[data-stat=sentence]").Set("textContent", "")
 	for _, td := range []string{"requests", "rps", "p50", "p90", "p99", "errors", "rss"} {
 		setText(query(row, "[data-stat="+td+"]"), "–")
@@ -800,7 +799,10 @@ func (a *app) draw() {
 	}
 	if all {
 		var ds []live.Dist
-		keys := []string{"process", "thread", "reactor", "event", "instance-per-request", "worker-pool", "page-loop"}
+		keys := experiment.ModelNames()
+		for _, m := range browserModels {
+			keys = append(keys, m.id)
+		}
 		rows := document.Call("querySelectorAll", "#compare-table tr.variant-row")
 		for i := 0; i < rows.Length(); i++ {
 			keys = append(keys, rows.Index(i).Get("dataset").Get("variant").String())

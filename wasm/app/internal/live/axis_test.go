@@ -1,10 +1,11 @@
 package live
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // histogramAxis returns the labels under a histogram's bars.

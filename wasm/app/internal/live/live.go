@@ -26,10 +26,12 @@
 package live
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of what a View keeps.
@@ -181,12 +183,21 @@ func New(model string) *View {
 	}
 }
 
+// spec is the view's model's row of experiment.ModelTable (the default
+// model's for a name not in it: the browser's models draw as a loop).
+func (v *View) spec() *experiment.ModelSpec {
+	if m := experiment.ModelNamed(v.Model); m != nil {
+		return m
+	}
+	return experiment.ModelNamed(experiment.DefaultModel)
+}
+
 // ms converts a host time to milliseconds since the view's start.
 func (v *View) ms(t int64) float64 { return float64(t-v.T0) / 1e6 }
 
 // lane returns the index of the lane (process, index), adding it.
 func (v *View) lane(process, index, pid int) int {
-	threads := v.Model == "thread" || v.Model == "event"
+	threads := v.spec().Threads
 	if !threads {
 		index = 0 // one lane per process (process model) or loop (reactor)
 	}
@@ -197,15 +208,7 @@ func (v *View) lane(process, index, pid int) int {
 		}
 		return i
 	}
-	var name string
-	switch {
-	case threads:
-		name = "thread " + strconv.Itoa(process) + "." + strconv.Itoa(index)
-	case v.Model == "reactor":
-		name = "loop " + strconv.Itoa(process)
-	default:
-		name = "process " + strconv.Itoa(process)
-	}
+	name := v.spec().LaneLabel(process, index)
 	v.Lanes = append(v.Lanes, &Lane{Process: process, Index: index, Name: name, PID: pid})
 	i := len(v.Lanes) - 1
 	v.laneIdx[k] = i
@@ -376,7 +379,7 @@ func (v *View) LongestHold() (h Hold, ok bool) {
 func (v *View) reqStart(e *stream.Event) {
 	li := v.lane(e.Process, e.Lane, e.PID)
 	l := v.Lanes[li]
-	if v.Model != "reactor" {
+	if !v.spec().Loop {
 		// One request at a time per process or thread: one still open
 		// here ended unseen.
 		for _, ri := range l.subs {
@@ -613,7 +616,7 @@ func (v *View) state(e *stream.Event) {
 	} else {
 		v.unblock(li, e.T)
 	}
-	if v.Model != "reactor" {
+	if !v.spec().Loop {
 		if l.State == stream.StateKeepAlive {
 			endSpan(v.KeepAlive, li, e.T)
 		}

@@ -1,8 +1,9 @@
 package live
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/stream"
 	"testing"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 const ms = int64(1e6)
