@@ -15,34 +15,50 @@ import (
 	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
-// wasm/experiment cannot import the engine: its copies of the limits and
-// defaults must agree with it.
-func TestPlaygroundLimitsMatchEngine(t *testing.T) {
-	pairs := []struct {
-		name      string
-		exp, host int
-	}{
-		{"MaxSourceSize", experiment.MaxSourceSize, experiment.MaxSourceSize},
-	}
-	for _, p := range pairs {
-		if p.exp != p.host {
-			t.Errorf("experiment.%s = %d, the engine's is %d", p.name, p.exp, p.host)
+// The playground validates an experiment against the page's ranges of
+// experiment.KnobTable only (validateExperiment), and the engine its
+// configuration against the engine's ranges of the same table
+// (models.Config.Validate): every valid experiment must be a valid engine
+// configuration under every model, each knob at the ends of its page
+// range included, and the mapping must keep the knobs.
+func TestPlaygroundConfigValid(t *testing.T) {
+	src := experiment.Source{Files: []experiment.File{{Name: "main.go", Data: "package main"}}}
+	for i := range experiment.KnobTable {
+		k := &experiment.KnobTable[i]
+		if k.Unit == experiment.Switch {
+			continue
+		}
+		for _, v := range []int{k.Min, k.Limit()} {
+			e := experiment.Experiment{Source: src, Model: experiment.AllModels}
+			if k.Optional() {
+				*k.Opt(&e.Knobs) = experiment.Int(v)
+			} else {
+				*k.Int(&e.Knobs) = v
+			}
+			if err := validateExperiment(e); err != nil {
+				continue // out of bounds with the other knobs' defaults (start_servers past max_request_workers)
+			}
+			for _, m := range models.Models {
+				cfg := modelConfig(e.Normalize(), m)
+				cfg.Wasm = "x.wasm"
+				if err := cfg.WithDefaults().Validate(); err != nil {
+					t.Errorf("knobs.%s %d: a valid experiment, but under %s: %v", k.Name, v, m, err)
+				}
+			}
 		}
 	}
-	// Every valid experiment is a valid engine configuration, and the
-	// mapping keeps the knobs.
 	e := experiment.Experiment{Source: experiment.Source{Files: []experiment.File{{Name: "main.go", Data: "package main"}}}, Model: "all",
 		Knobs: experiment.Knobs{MinSpare: -1, MaxKeepAliveRequests: experiment.Int(0), KeepAlive: experiment.Bool(false), ThreadsPerChild: 7}}
 	if err := validateExperiment(e); err != nil {
 		t.Fatal(err)
 	}
 	cfg := modelConfig(e.Normalize(), models.Thread)
-	if cfg.MinSpare != 0 || cfg.MaxKeepAliveRequests != 0 || cfg.KeepAlive || cfg.ThreadsPerChild != 7 || cfg.Timeout != models.DefaultTimeout || cfg.MemoryLimit != runtime.DefaultMemoryLimit {
+	if cfg.MinSpare != 0 || cfg.MaxKeepAliveRequests != 0 || cfg.KeepAlive || cfg.ThreadsPerChild != 7 || cfg.Timeout != experiment.DefaultTimeoutMS*time.Millisecond || cfg.MemoryLimit != runtime.DefaultMemoryLimit {
 		t.Fatalf("modelConfig: %+v", cfg)
 	}
 	// max_keepalive_requests means what the CLI's --max-keepalive-requests
 	// (the engine's MaxKeepAliveRequests) means: 0 unlimited, absent 100.
-	for js, want := range map[string]int{`{}`: models.DefaultMaxKeepAlive, `{"max_keepalive_requests":0}`: 0, `{"max_keepalive_requests":3}`: 3} {
+	for js, want := range map[string]int{`{}`: experiment.DefaultMaxKeepAlive, `{"max_keepalive_requests":0}`: 0, `{"max_keepalive_requests":3}`: 3} {
 		var k experiment.Knobs
 		if err := json.Unmarshal([]byte(js), &k); err != nil {
 			t.Fatal(err)

@@ -77,7 +77,7 @@ func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
 	if allowAll {
 		list = experiment.ModelList(experiment.AllModels)
 	}
-	fs.StringVar(&m.model, "model", "reactor", "concurrency model: "+list)
+	fs.StringVar(&m.model, "model", experiment.DefaultModel, "concurrency model: "+list)
 	fs.StringVar(&m.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
 	for i := range experiment.KnobTable {
 		k := &experiment.KnobTable[i]
