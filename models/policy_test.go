@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // The conformance suite: one kit of fast tests that every model's Policy
@@ -585,12 +587,12 @@ func TestPolicyDyingWorkerAcceptsNothing(t *testing.T) {
 }
 
 func TestParseModel(t *testing.T) {
-	for _, m := range []string{"process", "thread", "reactor", "event"} {
+	for _, m := range experiment.ModelNames() {
 		if got, err := ParseModel(m); err != nil || string(got) != m {
 			t.Errorf("ParseModel(%q) = %q, %v", m, got, err)
 		}
 	}
-	if _, err := ParseModel("prefork"); err == nil || !strings.Contains(err.Error(), "process, thread, reactor or event") {
+	if _, err := ParseModel("prefork"); err == nil || !strings.Contains(err.Error(), "(want "+experiment.ModelList()+")") {
 		t.Errorf("ParseModel(prefork): %v", err)
 	}
 }
