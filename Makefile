@@ -11,7 +11,7 @@ GOROOT    := $(shell $(GO) env GOROOT)
 WASM_EXEC := $(firstword $(wildcard $(GOROOT)/lib/wasm/wasm_exec.js $(GOROOT)/misc/wasm/wasm_exec.js))
 APP_SRC   := $(shell find wasm/app wasm/experiment -name '*.go' ! -name '*_test.go' 2>/dev/null)
 
-.PHONY: all build frontend run test test-short lint vet bench validate clean chromium fuzz-smoke share-npm share-build share-dev share-deploy
+.PHONY: all build frontend run test test-short check gofmt tidy lint vet bench validate clean chromium fuzz-smoke share-npm share-build share-dev share-deploy
 
 all: build
 
@@ -38,12 +38,31 @@ run: build
 	@echo "starting the playground on http://$(ADDR)"
 	./$(BIN) serve --addr $(ADDR)
 
+# HOST_GOOS are the systems the host builds for: Linux, where it is tested,
+# and the other Unixes it builds on (README). The wasm packages are vetted
+# for the two targets they run on: js (the page, the share service) and
+# wasip1 (the guest SDK).
+HOST_GOOS := linux darwin freebsd
+
 vet: frontend
-	@echo "vetting..."
-	$(GO) vet ./...
+	@echo "vetting ($(HOST_GOOS), js/wasm, wasip1/wasm)..."
+	@set -e; for os in $(HOST_GOOS); do GOOS=$$os $(GO) vet ./...; done
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/app/... ./wasm/guest ./wasm/experiment ./playground/share ./cmd/mpmlab-share
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./wasm/guest ./wasm/abi
+
+gofmt:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || (gofmt -l . && echo "gofmt needed" && exit 1)
+
+# tidy fails when go.mod or go.sum is not what `go mod tidy` makes of them.
+tidy:
+	@t=$$(mktemp -d); cp go.mod go.sum $$t/; $(GO) mod tidy; \
+	if ! cmp -s go.mod $$t/go.mod || ! cmp -s go.sum $$t/go.sum; then \
+		echo "go.mod/go.sum are not tidy; go mod tidy would change them:"; diff -u $$t/go.mod go.mod; diff -u $$t/go.sum go.sum; \
+		cp $$t/go.mod $$t/go.sum .; rm -rf $$t; exit 1; fi; rm -rf $$t
+
+# check is what every change must pass before the tests: vet on every
+# target, staticcheck, gofmt and a tidy module, as wazero's make check.
+check: vet lint gofmt tidy
 
 # The real-browser tests drive headless Chromium. On Debian/Ubuntu a
 # missing Chromium is installed (apt-get, with sudo when not root);
@@ -79,7 +98,7 @@ test-short:
 # (-short: they alone); then every test, packages one at a time (-p 1): the
 # integration tests compare timings of real worker processes, which other
 # packages' tests would disturb.
-test: vet lint chromium fuzz-smoke share-npm share-build
+test: check chromium fuzz-smoke share-npm share-build
 	@echo "unit tests under the race detector..."
 	$(GO) test -race -short -count=1 ./...
 	@echo "running every test (unit, real-binary, real-browser)..."

@@ -2,7 +2,9 @@ package models
 
 import (
 	"container/list"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -18,6 +20,11 @@ import (
 // that needs to stop the world waits for it forever, and every goroutine of
 // the worker waits too. The kernel's timer needs no goroutine.
 type deadman struct {
+	// due is where the deadline the timer is armed for is published (Unix
+	// ns, 0: disarmed): the lane's word on the scoreboard, so that the
+	// supervisor can tell the guard's SIGKILL from anyone else's.
+	due *atomic.Int64
+
 	mu    sync.Mutex
 	id    uintptr // timer_t
 	ok    bool
@@ -36,16 +43,22 @@ type sigevent struct {
 
 const sigevSignal = 0
 
-func newDeadman(limit, grace time.Duration) *deadman {
-	d := &deadman{limit: limit, grace: grace}
+// newDeadman makes a lane's guard, publishing its deadline in due. With
+// no limit it guards nothing; a kernel that refuses the timer is an error
+// (the worker then runs without its backstop, and says so).
+func newDeadman(limit, grace time.Duration, due *atomic.Int64) (*deadman, error) {
+	d := &deadman{limit: limit, grace: grace, due: due}
 	if limit <= 0 {
-		return d
+		return d, nil
 	}
 	ev := sigevent{signo: int32(syscall.SIGKILL), notify: sigevSignal}
 	var id int32
 	_, _, errno := syscall.Syscall(syscall.SYS_TIMER_CREATE, uintptr(1 /* CLOCK_MONOTONIC */), uintptr(unsafe.Pointer(&ev)), uintptr(unsafe.Pointer(&id)))
 	d.id, d.ok = uintptr(id), errno == 0
-	return d
+	if errno != 0 {
+		return d, fmt.Errorf("timer_create: %w", errno)
+	}
+	return d, nil
 }
 
 // start records a request starting now; call the returned func when it ends.
@@ -80,6 +93,11 @@ func (d *deadman) arm(start time.Time) {
 
 // set arms the timer to fire after in (0 disarms it).
 func (d *deadman) set(in time.Duration) {
+	if in == 0 {
+		d.due.Store(0)
+	} else {
+		d.due.Store(time.Now().Add(in).UnixNano())
+	}
 	var spec [4]int64 // itimerspec: interval {sec, nsec}, value {sec, nsec}
 	spec[2], spec[3] = int64(in/time.Second), int64(in%time.Second)
 	syscall.Syscall6(syscall.SYS_TIMER_SETTIME, d.id, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)

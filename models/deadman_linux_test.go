@@ -3,6 +3,7 @@ package models
 import (
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -12,7 +13,11 @@ import (
 // if no goroutine can run; and a request that ends in time disarms it.
 func TestDeadman(t *testing.T) {
 	if os.Getenv("MPMLAB_DEADMAN_CHILD") != "" {
-		d := newDeadman(100*time.Millisecond, 50*time.Millisecond)
+		var due atomic.Int64
+		d, err := newDeadman(100*time.Millisecond, 50*time.Millisecond, &due)
+		if err != nil {
+			panic(err)
+		}
 		d.start()() // ends in time: disarmed
 		time.Sleep(300 * time.Millisecond)
 		d.start() // never ends
@@ -30,5 +35,25 @@ func TestDeadman(t *testing.T) {
 	}
 	if elapsed < 400*time.Millisecond || elapsed > 5*time.Second {
 		t.Fatalf("child killed after %v, want about 0.45s (the first request was disarmed)", elapsed)
+	}
+}
+
+// The guard publishes the deadline it is armed for, for the supervisor to
+// tell its SIGKILL from anyone else's, and clears it when disarmed.
+func TestDeadmanPublishesDeadline(t *testing.T) {
+	var due atomic.Int64
+	d, err := newDeadman(time.Hour, time.Second, &due)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	end := d.start()
+	got := time.Unix(0, due.Load())
+	if want := before.Add(time.Hour + time.Second); got.Before(want) || got.After(want.Add(time.Minute)) {
+		t.Fatalf("armed for %v, want about %v", got, want)
+	}
+	end()
+	if due.Load() != 0 {
+		t.Fatalf("disarmed, but the published deadline is %v", time.Unix(0, due.Load()))
 	}
 }

@@ -2,7 +2,10 @@
 
 package models
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // deadman is the Linux kernel-timer backstop against a frozen worker (see
 // deadman_linux.go). Elsewhere it does nothing: a runaway is still cut off
@@ -10,6 +13,8 @@ import "time"
 // heartbeat check.
 type deadman struct{}
 
-func newDeadman(limit, grace time.Duration) *deadman { return &deadman{} }
+func newDeadman(limit, grace time.Duration, due *atomic.Int64) (*deadman, error) {
+	return &deadman{}, nil
+}
 
 func (d *deadman) start() (end func()) { return func() {} }

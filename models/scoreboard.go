@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/mpmlab/mpmlab/wasm/stream"
@@ -75,16 +76,38 @@ func (s laneState) String() string {
 	return stream.StateDead
 }
 
-// boardRow is one worker process's row of the scoreboard: a word per lane.
+// boardRow is one worker process's row of the scoreboard: a word per lane,
+// then per lane the deadline its runaway guard is armed for.
 type boardRow struct {
 	mem   []byte          // the shared mapping; nil for a private row
 	lanes []atomic.Uint32 // laneState words, in mem (or on the heap)
+	// guards are the lanes' runaway-guard deadlines (Unix ns; 0: not
+	// armed), written by the worker's deadman as it arms and disarms the
+	// kernel timer. A worker killed by SIGKILL was killed by its guard
+	// only if one was due: otherwise by someone else (the kernel's OOM
+	// killer, kill -9), and reap says so.
+	guards []atomic.Int64
 }
 
 // privateRow is a row no other process sees (tests' workers).
 func privateRow(lanes int) *boardRow {
-	return &boardRow{lanes: make([]atomic.Uint32, lanes)}
+	return &boardRow{lanes: make([]atomic.Uint32, lanes), guards: make([]atomic.Int64, lanes)}
 }
+
+// guardDue reports whether a lane's runaway guard was due at t: armed
+// for a deadline at or before t (with slack for the timer's own latency).
+func (r *boardRow) guardDue(t time.Time) bool {
+	for i := range r.guards {
+		if d := r.guards[i].Load(); d != 0 && time.Unix(0, d).Before(t.Add(guardSlack)) {
+			return true
+		}
+	}
+	return false
+}
+
+// guardSlack is how early before its deadline a SIGKILL may arrive and
+// still be the guard's: the supervisor reaps a moment after the kill.
+const guardSlack = 50 * time.Millisecond
 
 // newBoardRow makes a row for a worker process with lanes lanes: the
 // supervisor's mapping, and the file to pass to the worker (the caller
@@ -108,10 +131,18 @@ func mapBoardRow(f *os.File, lanes int) (*boardRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scoreboard: mapping fd %d: %w", f.Fd(), err)
 	}
-	return &boardRow{mem: mem, lanes: unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(&mem[0])), lanes)}, nil
+	return &boardRow{
+		mem:    mem,
+		lanes:  unsafe.Slice((*atomic.Uint32)(unsafe.Pointer(&mem[0])), lanes),
+		guards: unsafe.Slice((*atomic.Int64)(unsafe.Pointer(&mem[guardsOffset(lanes)])), lanes),
+	}, nil
 }
 
-func rowSize(lanes int) int { return max(lanes, 1) * 4 }
+// rowSize is a row's bytes: the lanes' words, then their guards' 8-byte
+// deadlines, aligned.
+func rowSize(lanes int) int { return guardsOffset(lanes) + max(lanes, 1)*8 }
+
+func guardsOffset(lanes int) int { return (max(lanes, 1)*4 + 7) &^ 7 }
 
 // state reads lane i's state.
 func (r *boardRow) state(i int) laneState { return laneState(r.lanes[i].Load()) }
@@ -120,6 +151,6 @@ func (r *boardRow) state(i int) laneState { return laneState(r.lanes[i].Load()) 
 func (r *boardRow) close() {
 	if r.mem != nil {
 		syscall.Munmap(r.mem)
-		r.mem, r.lanes = nil, nil
+		r.mem, r.lanes, r.guards = nil, nil, nil
 	}
 }

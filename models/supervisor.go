@@ -94,6 +94,7 @@ type child struct {
 	exited    bool
 	lastBeat  time.Time
 	exit      *stream.Event // the exit the worker reported, if any
+	badEvents int           // lines of its event pipe that were not events
 	killed    string        // why the supervisor killed it, if it did
 	retiring  bool
 	// interpreter: it runs the guest on wazero's interpreter. gone is
@@ -137,8 +138,11 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	interim := cfg.ServeWhileCompiling && !runtime.Cached(filepath.Join(cfg.CacheDir, "wazero"), module)
-	if !interim {
+	cached := runtime.Cached(filepath.Join(cfg.CacheDir, "wazero"), module)
+	interim := cfg.ServeWhileCompiling && !cached
+	if !interim && !cached {
+		// A cached module is not loaded here: each worker loads it from
+		// the cache anyway, and loading costs a fifth of a second.
 		if err := compileGuest(ctx, cfg, module); err != nil {
 			return nil, err
 		}
@@ -203,6 +207,26 @@ func (s *Supervisor) spawnPool(ctx context.Context, from, to int) error {
 		}
 	}
 	return nil
+}
+
+// Precompile compiles the module at wasmPath to machine code into the
+// compilation cache under cacheDir (Config.CacheDir; "" is
+// runtime.DefaultCacheDir), unless it is there already, so that a Start
+// of it later spawns its workers at once. The playground calls it after a
+// build, while the person is still reading the code. It runs no guest
+// code.
+func Precompile(ctx context.Context, cacheDir, wasmPath string) error {
+	if cacheDir == "" {
+		cacheDir = runtime.DefaultCacheDir()
+	}
+	module, err := os.ReadFile(wasmPath)
+	if err != nil {
+		return err
+	}
+	if runtime.Cached(filepath.Join(cacheDir, "wazero"), module) {
+		return nil
+	}
+	return compileGuest(ctx, Config{CacheDir: cacheDir, Logf: func(string, ...any) {}}, module)
 }
 
 // compileGuest compiles the guest once in the supervisor, so that the
@@ -427,6 +451,7 @@ func (s *Supervisor) readEvents(c *child, pr *os.File) {
 			for err == bufio.ErrBufferFull {
 				_, err = r.ReadSlice('\n')
 			}
+			s.badEvent(c, fmt.Sprintf("a line over %d bytes", maxEventLine))
 			continue
 		}
 		if len(line) > 0 {
@@ -437,6 +462,25 @@ func (s *Supervisor) readEvents(c *child, pr *os.File) {
 		}
 	}
 }
+
+// badEvent reports a line on a worker's event pipe that is not an event
+// (a bug in the worker, never the guest's doing: its output travels inside
+// events): the first few are logged, then only counted.
+func (s *Supervisor) badEvent(c *child, what string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.badEvents++
+	switch {
+	case c.badEvents <= maxBadEventLogs:
+		s.cfg.Logf("%s (pid %d): dropped a line of its event pipe that is not an event: %s", s.label(c.index), c.pid, what)
+	case c.badEvents == maxBadEventLogs+1:
+		s.cfg.Logf("%s (pid %d): dropping more lines of its event pipe that are not events, without logging them", s.label(c.index), c.pid)
+	}
+}
+
+// maxBadEventLogs is how many undecodable event lines of one worker are
+// logged.
+const maxBadEventLogs = 3
 
 // eventDrainTimeout bounds how long reap waits for the rest of a dead
 // worker's events.
@@ -457,6 +501,7 @@ const (
 func (s *Supervisor) handleEvent(c *child, line []byte) {
 	var e stream.Event
 	if err := json.Unmarshal(line, &e); err != nil {
+		s.badEvent(c, fmt.Sprintf("%v: %.80q", err, line))
 		return
 	}
 	s.mu.Lock()
@@ -477,7 +522,7 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 		ec := e
 		c.exit = &ec
 	case stream.EventLag:
-		s.lag.add(now, e.Samples, e.Value)
+		s.lag.add(now, e)
 	case stream.EventPool:
 		c.pool = e
 	case stream.EventLog:
@@ -524,8 +569,13 @@ func (s *Supervisor) reap(c *child) {
 		cause = "killed: " + c.killed
 	case c.exit != nil && c.exit.Cause != "":
 		cause = c.exit.Cause
-	case c.cmd.ProcessState.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL:
+	case signaled(c, syscall.SIGKILL) && c.board.guardDue(time.Now()):
 		cause = fmt.Sprintf("killed by its runaway guard: a request exceeded --timeout %v and froze the process", s.cfg.Timeout)
+	case signaled(c, syscall.SIGKILL):
+		cause = "killed by SIGKILL from outside mpmlab (the kernel's OOM killer, or kill -9): no request had run past its timeout"
+	case signaled(c, syscall.SIGTERM) && (s.closing || c.retiring):
+		// Asked to stop before it had set up its handler for the request.
+		cause = "stopped by the supervisor"
 	case err != nil:
 		cause = err.Error()
 	default:
@@ -571,6 +621,12 @@ func (s *Supervisor) reap(c *child) {
 			s.cfg.Logf("respawning %s: %v", s.label(index), err)
 		}
 	})
+}
+
+// signaled reports whether c's process was ended by sig.
+func signaled(c *child, sig syscall.Signal) bool {
+	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
 }
 
 // Respawn backoff: a worker that dies within youngDeath of its spawn (or

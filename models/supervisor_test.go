@@ -37,8 +37,18 @@ func TestMain(m *testing.M) {
 func fakeWorker(how string) int {
 	f := os.NewFile(eventFD, "events")
 	enc := json.NewEncoder(f)
-	if how == "busy" {
+	switch how {
+	case "busy":
 		return busyWorker(enc)
+	case "guard-kill":
+		return guardKillWorker(enc)
+	case "garbage":
+		f.WriteString("this is not an event\n")
+		enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventReady})
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM)
+		<-sig
+		return exitRetired
 	}
 	enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventReady})
 	if how != "chatty-crash" {
@@ -90,6 +100,117 @@ func busyWorker(enc *json.Encoder) int {
 		}
 	}
 	return exitRetired
+}
+
+// guardKillWorker is a worker whose lane's runaway guard comes due at
+// once, then kills the process as the kernel timer would (SIGKILL).
+func guardKillWorker(enc *json.Encoder) int {
+	var spec workerSpec
+	if err := json.Unmarshal([]byte(os.Getenv(workerSpecEnv)), &spec); err != nil {
+		return exitSetup
+	}
+	row, err := mapBoardRow(os.NewFile(boardFD, "scoreboard"), spec.Lanes)
+	if err != nil {
+		return exitSetup
+	}
+	enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventReady})
+	row.guards[0].Store(time.Now().UnixNano())
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {}
+}
+
+// A worker killed by SIGKILL is said to be killed by its runaway guard
+// only when a guard was due; any other SIGKILL (the OOM killer, kill -9)
+// is named as coming from outside mpmlab.
+func TestSIGKILLCause(t *testing.T) {
+	for _, c := range []struct{ worker, cause string }{
+		{"guard-kill", "killed by its runaway guard"},
+		{"busy", "killed by SIGKILL from outside mpmlab"}, // killed by the test
+	} {
+		t.Run(c.worker, func(t *testing.T) {
+			dir := t.TempDir()
+			wasm := filepath.Join(dir, "empty.wasm")
+			if err := os.WriteFile(wasm, emptyWasm, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("MPMLAB_FAKE_WORKER", c.worker)
+			events := make(chan stream.Event, 64)
+			s, err := Start(context.Background(), Config{
+				Model: Reactor, Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe, Trace: true,
+				OnEvent: func(ev stream.Event) {
+					if ev.Kind == stream.EventSpawn || ev.Kind == stream.EventExit {
+						select {
+						case events <- ev:
+						default:
+						}
+					}
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			timeout := time.After(10 * time.Second)
+			for {
+				select {
+				case ev := <-events:
+					if ev.Kind == stream.EventSpawn && c.worker == "busy" {
+						syscall.Kill(ev.PID, syscall.SIGKILL)
+						continue
+					}
+					if ev.Kind != stream.EventExit {
+						continue
+					}
+					if !strings.Contains(ev.Cause, c.cause) {
+						t.Fatalf("exit cause %q, want %q", ev.Cause, c.cause)
+					}
+					return
+				case <-timeout:
+					t.Fatal("no exit within 10 s")
+				}
+			}
+		})
+	}
+}
+
+// A line on the event pipe that is not an event is logged, not dropped
+// without a word.
+func TestBadEventLineIsLogged(t *testing.T) {
+	dir := t.TempDir()
+	wasm := filepath.Join(dir, "empty.wasm")
+	if err := os.WriteFile(wasm, emptyWasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MPMLAB_FAKE_WORKER", "garbage")
+	logged := make(chan string, 16)
+	s, err := Start(context.Background(), Config{
+		Model: Reactor, Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe,
+		Logf: func(format string, args ...any) {
+			if line := fmt.Sprintf(format, args...); strings.Contains(line, "not an event") {
+				logged <- line
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	select {
+	case line := <-logged:
+		if !strings.Contains(line, "this is not an event") {
+			t.Errorf("the log %q does not quote the line", line)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an undecodable event line was not logged within 10 s")
+	}
 }
 
 // emptyWasm is the smallest module the supervisor accepts: an empty _start.

@@ -221,7 +221,11 @@ func (w *worker) run() error {
 	shared := runtime.NewShared() // guest.Shared: one per process
 	w.pool = runtime.NewPool(runtime.PoolConfig{Threads: w.spec.ThreadPoolThreads, MaxQueue: w.spec.ThreadPoolMaxQueue})
 	for i := 0; i < n; i++ {
-		l := &lane{index: i, label: w.laneLabel(i), state: &w.board.lanes[i], deadman: newDeadman(w.spec.Timeout, deadmanGrace)}
+		guard, err := newDeadman(w.spec.Timeout, deadmanGrace, &w.board.guards[i])
+		if err != nil {
+			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: fmt.Sprintf("mpmlab: no kernel backstop against a frozen guest on lane %d (%v): a runaway that freezes the process is stopped only by the supervisor's heartbeat check", i, err)})
+		}
+		l := &lane{index: i, label: w.laneLabel(i), state: &w.board.lanes[i], deadman: guard}
 		l.header = []string{fmt.Sprintf("%s (pid %d)", l.label, w.pid)}
 		if w.spec.Interpreter {
 			l.header = []string{fmt.Sprintf("%s (pid %d, interpreter)", l.label, w.pid)}

@@ -59,6 +59,7 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		writeBuildError(w, err)
 		return
 	}
+	s.pre.start(art.Path) // the Run that follows starts at once
 	writeJSON(w, http.StatusOK, buildResponse{
 		Hash: art.Hash, Cached: art.Cached, ElapsedMS: ms(art.Elapsed),
 	})
@@ -235,6 +236,9 @@ type Example struct {
 // short timeout for runaway). Zero fields are defaults, as in an
 // experiment.
 type exampleSettings struct {
+	// Watch says what to look for when the example runs, in a line above
+	// the live view ("watch GET /hello wait behind GET /?ms=200").
+	Watch string           `json:"watch"`
 	Knobs experiment.Knobs `json:"knobs"`
 	Load  experiment.Load  `json:"load"`
 	// Variants are what the example's Compare runs, if not the four

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 	"github.com/mpmlab/mpmlab/wasm/stream"
 )
@@ -191,14 +192,11 @@ type tracer struct {
 	loading    bool // counting deaths (the load is running)
 	queue      int
 	queuePeak  int
-	lagWindow  []int64 // lag samples since the last stats tick
-	lagAll     []int64 // every lag sample of the load (capped)
-	utilTime   float64 // seconds of loop time covered by lag events
-	utilBusy   float64 // of which busy
-	winUtilT   float64 // the same since the last stats tick
-	winUtilB   float64
-	lastLag    map[int]int64 // process → T of its last lag event
-	deaths     map[int]bool  // pids that exited during the load
+	lagWindow  []int64         // lag samples since the last stats tick
+	lagAll     []int64         // every lag sample of the load (capped)
+	busy       models.LoopBusy // the loops' busy share over the load
+	winBusy    models.LoopBusy // the same since the last stats tick
+	deaths     map[int]bool    // pids that exited during the load
 	kills      int
 	deathCause string
 	// The server-side phases of the load's requests (req_end, before
@@ -211,7 +209,7 @@ type tracer struct {
 }
 
 func newTracer(out *outbox) *tracer {
-	return &tracer{out: out, lastLag: map[int]int64{}, deaths: map[int]bool{}, conns: map[int]stream.Event{}, groups: map[string]*groupPhases{}}
+	return &tracer{out: out, deaths: map[int]bool{}, conns: map[int]stream.Event{}, groups: map[string]*groupPhases{}}
 }
 
 // poolTally is what the load's pool events said of the thread pools: how
@@ -273,15 +271,8 @@ func (t *tracer) onEvent(e stream.Event) {
 		if len(t.lagAll) < 100000 {
 			t.lagAll = append(t.lagAll, e.Samples...)
 		}
-		dt := float64(traceInterval) / 1e9
-		if last, ok := t.lastLag[e.Process]; ok && e.T > last {
-			dt = float64(e.T-last) / 1e9
-		}
-		t.lastLag[e.Process] = e.T
-		t.utilTime += dt
-		t.utilBusy += dt * e.Value
-		t.winUtilT += dt
-		t.winUtilB += dt * e.Value
+		t.busy.Add(e)
+		t.winBusy.Add(e)
 	case stream.EventReqEnd:
 		if t.loading && e.Service > 0 {
 			if len(t.waits) < maxPhaseSamples {
@@ -453,10 +444,7 @@ func (t *tracer) window() (lag []int64, util float64, queue int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	lag, t.lagWindow = t.lagWindow, nil
-	util = -1
-	if t.winUtilT > 0 {
-		util = t.winUtilB / t.winUtilT
-	}
-	t.winUtilT, t.winUtilB = 0, 0
+	util = t.winBusy.Share()
+	t.winBusy.Reset()
 	return lag, util, t.queue
 }

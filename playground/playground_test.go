@@ -225,6 +225,7 @@ func TestPlaygroundExampleLoads(t *testing.T) {
 	defer resp.Body.Close()
 	var list []struct {
 		Name  string           `json:"name"`
+		Watch string           `json:"watch"`
 		Knobs experiment.Knobs `json:"knobs"`
 		Load  experiment.Load  `json:"load"`
 	}
@@ -238,6 +239,9 @@ func TestPlaygroundExampleLoads(t *testing.T) {
 		if _, err := readExampleSettings(ex.Name); err != nil {
 			t.Error(err)
 			continue
+		}
+		if ex.Watch == "" {
+			t.Errorf("example %s says nothing of what to look for (\"watch\" in wasm/examples/%s/experiment.json)", ex.Name, ex.Name)
 		}
 		l := ex.Load.Normalize()
 		var bound time.Duration

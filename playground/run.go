@@ -399,6 +399,7 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.
 		})
 	}
 	cfg.Logf = func(format string, args ...any) { s.cfg.Logf("run %s: "+format, append([]any{run.id}, args...)...) }
+	s.pre.await(run.ctx, art.Path)
 	sup, err := models.Start(run.ctx, cfg)
 	if err != nil {
 		stopTracer()
@@ -522,8 +523,8 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.
 
 	tr.mu.Lock()
 	res.QueuePeak = tr.queuePeak
-	if tr.utilTime > 0 {
-		res.LoopUtil = round2(tr.utilBusy / tr.utilTime)
+	if util := tr.busy.Share(); util >= 0 {
+		res.LoopUtil = round2(util)
 	}
 	slices.Sort(tr.lagAll)
 	res.LagP99MS = round2(ms(time.Duration(experiment.Percentile(tr.lagAll, 0.99))))

@@ -115,7 +115,8 @@ type Server struct {
 	tries  chan struct{}   // semaphore: tries at once
 	warm   *warmModels     // the models of recent tries, kept running
 	static *static
-	jsMods *jsModules // browser builds (jsbuild.go)
+	jsMods *jsModules   // browser builds (jsbuild.go)
+	pre    *precompiler // machine code compiled ahead of runs (precompile.go)
 
 	access  *access  // Host and Origin checks (access.go)
 	clients *clients // per-client limits when Public (clients.go); nil otherwise
@@ -184,6 +185,7 @@ func New(cfg Config) (*Server, error) {
 		s.clients = newClients()
 	}
 	s.stopCtx, s.stopAll = context.WithCancel(context.Background())
+	s.pre = newPrecompiler(s.stopCtx, cfg.CacheDir)
 	for range maxBuilds {
 		s.builds <- newBuildSlot(cfg.CacheDir)
 	}
@@ -256,6 +258,7 @@ func (s *Server) Stop() {
 		s.stopped = true
 		s.tryMu.Unlock()
 		s.stopAll()
+		s.pre.wait()
 		s.runs.closeAll()
 		s.tryWG.Wait()
 		s.warm.closeAll()

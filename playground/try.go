@@ -137,6 +137,7 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 	cfg.CacheDir = s.cfg.CacheDir
 	cfg.Executable = s.cfg.Executable
 	key := experiment.Experiment{Source: e.Source, Model: string(model), Knobs: e.Knobs}.ShareID()
+	s.pre.await(ctx, art.Path)
 	wm, err := s.warm.get(ctx, key, cfg)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s: could not start: %v", model, err))

@@ -319,23 +319,27 @@
     while (holds.length && holds[0].end < t - 2 * windowMs) holds.shift();
     el.dataset.maxGapMs = gap.toFixed(0);
     el.dataset.maxFrameGapMs = frame.toFixed(0);
-    el.dataset.state = gap >= 100 ? "frozen" : gap >= 40 ? "slow" : "ok";
+    // The largest freeze a handler on the page loop took part in: only
+    // that is the tab frozen by a handler (red). A gap with no handler in
+    // it is the machine's (a host run busy on the cores, the tab drawing):
+    // slow (amber), and said so.
+    let best = null;
+    for (const tk of ticks.timer) {
+      if (tk.t <= since || tk.gap < 100 || (best && tk.gap <= best.gap)) continue;
+      const held = heldIn(tk.t - tk.gap, tk.t);
+      if (held.ms > 0) best = { gap: tk.gap, held };
+    }
+    el.dataset.state = best ? "frozen" : gap >= 40 ? "slow" : "ok";
     const beat = el.querySelector(".beat") || el;
     beat.textContent = `heartbeat: largest gap ${gap.toFixed(0)} ms (10 ms timer), ${frame.toFixed(0)} ms (frames), last 5 s`;
     const why = el.querySelector(".why");
     if (why) {
-      // Explain the largest freeze the page loop took part in (the largest
-      // gap of all may be the machine's, not ours).
-      let best = null;
-      for (const tk of ticks.timer) {
-        if (tk.t <= since || tk.gap < 100 || (best && tk.gap <= best.gap)) continue;
-        const held = heldIn(tk.t - tk.gap, tk.t);
-        if (held.ms > 0) best = { gap: tk.gap, held };
-      }
       why.textContent = best
         ? `The page froze: the page loop ran ${best.held.n > 1 ? `${best.held.n} requests (${best.held.what})` : best.held.what} on the tab's ` +
           `own thread for ${best.held.ms.toFixed(0)} ms of a ${best.gap.toFixed(0)} ms gap, and while a handler runs nothing else on that ` +
           "thread does: no timer, no frame, no click, no other request."
+        : gap >= 100
+        ? "No handler ran in the tab during that gap: the machine was busy (a run on the host shares its cores) or the tab was drawing."
         : "";
     }
   }

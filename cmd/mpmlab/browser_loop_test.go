@@ -126,14 +126,24 @@ func TestBrowserEventModel(t *testing.T) {
 	tb.set("example", "blocking", "groups", "none", "model", "event", "knobs.processes", "2", "knobs.threads_per_child", "2",
 		"knobs.async_request_worker_factor", "3", "load.path", "/", "load.rate", "0", "load.concurrency", "12",
 		"load.requests", "36", "load.duration_ms", "0", "load.keepalive", "true", "load.think_ms", "100")
-	visible := tb.evalString(`[...document.querySelectorAll("#knobs label.field")].filter(l => l.offsetParent !== null).map(l => l.querySelector(".name").textContent).join(",")`)
-	for _, k := range []string{"processes", "threads_per_child", "async_request_worker_factor"} {
+	visible := tb.evalString(`[...document.querySelectorAll("#knobs label.field")].filter(l => l.offsetParent !== null).map(l => l.dataset.field).join(",")`)
+	for _, k := range []string{"knobs.processes", "knobs.threads_per_child", "knobs.async_request_worker_factor"} {
 		if !strings.Contains(visible, k) {
 			t.Errorf("knob %s not shown for the event model (shown: %s)", k, visible)
 		}
 	}
-	if strings.Contains(visible, "loops") || strings.Contains(visible, "start_servers") {
+	if strings.Contains(visible, "knobs.loops") || strings.Contains(visible, "knobs.start_servers") {
 		t.Errorf("another model's knobs shown for event: %s", visible)
+	}
+	// Knobs are labelled by the directives the Apache docs name, in full.
+	labels := tb.evalString(`[...document.querySelectorAll("#knobs label.field")].filter(l => l.offsetParent !== null).map(l => l.querySelector(".name").textContent).join(",")`)
+	for _, d := range []string{"ThreadsPerChild", "AsyncRequestWorkerFactor", "MaxKeepAliveRequests", "KeepAliveTimeout (ms)"} {
+		if !strings.Contains(labels, d) {
+			t.Errorf("no knob labelled %s for the event model (labels: %s)", d, labels)
+		}
+	}
+	if cut := tb.evalFloat(`[...document.querySelectorAll("#knobs label.field .name")].filter(n => n.offsetParent !== null && n.scrollWidth > n.clientWidth + 1).length`); cut > 0 {
+		t.Errorf("%v knob labels are cut off", cut)
 	}
 	p99 := tb.runModel("event")
 	tb.screenshot("event-model")

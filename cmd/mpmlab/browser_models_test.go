@@ -138,7 +138,7 @@ func TestBrowserModels(t *testing.T) {
 				t.Errorf("fast answer %q is not from the page loop", f.Body)
 			}
 		}
-		tb.wait(`+document.getElementById("heartbeat").dataset.maxGapMs >= 250 && document.querySelector("#heartbeat .why").textContent.includes("page loop")`, 5*time.Second, "the heartbeat to show the freeze and why")
+		tb.wait(`+document.getElementById("heartbeat").dataset.maxGapMs >= 250 && document.getElementById("heartbeat").dataset.state === "frozen" && document.querySelector("#heartbeat .why").textContent.includes("page loop")`, 5*time.Second, "the heartbeat to show the freeze and why")
 		tb.screenshot("browser-page-loop-freeze")
 	})
 

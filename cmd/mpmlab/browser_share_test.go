@@ -43,6 +43,9 @@ func TestBrowserShareService(t *testing.T) {
 	sender.do(chromedp.Click(chromedp.ID("share")))
 	sender.wait(`/^shared as /.test(document.getElementById("status").textContent)`, 4*time.Minute, "the share (with its browser build)")
 	status := sender.evalString(`document.getElementById("status").textContent`)
+	// Done means done: no spinner beside "shared as" (the browser build
+	// the share waited for used to leave it turning).
+	sender.wait(`!document.getElementById("status").dataset.busy`, 5*time.Second, "the spinner to stop after the share")
 	link := sender.evalString(`document.getElementById("share-url").value`)
 	t.Logf("sender: %q, link %s", status, link)
 	if !strings.HasPrefix(link, svc.URL+"/p/") || strings.Contains(status, "without") {

@@ -30,6 +30,7 @@ const (
 
 type field struct {
 	name  string // the JSON path, as in the API's error messages
+	label string // what the form shows ("" : the path's last part)
 	kind  fieldKind
 	model string // the models it applies to, space-separated; "" for every model
 	min   int
@@ -51,7 +52,8 @@ func knobFields() []*field {
 	var fs []*field
 	for i := range experiment.KnobTable {
 		k := &experiment.KnobTable[i]
-		f := &field{name: "knobs." + k.Name, model: strings.Join(k.Models, " "), min: k.Min, max: k.Limit(), help: k.Title()}
+		f := &field{name: "knobs." + k.Name, label: k.Label(), model: strings.Join(k.Models, " "), min: k.Min, max: k.Limit(),
+			help: k.Title() + " (knobs." + k.Name + ", --" + k.Flag + ")"}
 		switch {
 		case k.Unit == experiment.Switch:
 			f.kind = boolField
@@ -69,8 +71,8 @@ func knobFields() []*field {
 }
 
 func loadFields() []*field {
-	l := func(name string, lo, hi int, help string, p func(*experiment.Load) *int) *field {
-		return &field{name: "load." + name, kind: intField, min: lo, max: hi, help: help,
+	l := func(name, label string, lo, hi int, help string, p func(*experiment.Load) *int) *field {
+		return &field{name: "load." + name, label: label, kind: intField, min: lo, max: hi, help: help,
 			intp: func(e *experiment.Experiment) *int { return p(&e.Load) }}
 	}
 	return []*field{
@@ -78,13 +80,14 @@ func loadFields() []*field {
 			textp: func(e *experiment.Experiment) *string { return &e.Load.Path }},
 		{name: "load.method", kind: methodField, help: "the request method",
 			textp: func(e *experiment.Experiment) *string { return &e.Load.Method }},
-		l("concurrency", 1, experiment.MaxConcurrency, "clients sending at once (closed loop) or the most in flight (open loop)", func(l *experiment.Load) *int { return &l.Concurrency }),
-		l("requests", 0, experiment.MaxRequests, "stop after this many requests (0: use the duration)", func(l *experiment.Load) *int { return &l.Requests }),
-		l("duration_ms", 0, experiment.MaxDurationMS, "stop after this long (ms; 0: use the request count)", func(l *experiment.Load) *int { return &l.DurationMS }),
-		{name: "load.keepalive", kind: boolField, help: "clients reuse connections",
+		l("concurrency", "concurrency", 1, experiment.MaxConcurrency, "clients sending at once (closed loop) or the most in flight (open loop)", func(l *experiment.Load) *int { return &l.Concurrency }),
+		l("requests", "requests", 0, experiment.MaxRequests, "stop after this many requests (0: use the duration)", func(l *experiment.Load) *int { return &l.Requests }),
+		l("duration_ms", "duration (ms)", 0, experiment.MaxDurationMS, "stop after this long (ms; 0: use the request count)", func(l *experiment.Load) *int { return &l.DurationMS }),
+		{name: "load.keepalive", label: "clients keep connections", kind: boolField,
+			help:  "the clients' side of keep-alive: each client reuses its connection for its next request (the server's side is the KeepAlive knob: both must be on for a connection to carry more than one request)",
 			boolp: func(e *experiment.Experiment) **bool { return &e.Load.KeepAlive }},
-		l("think_ms", 0, experiment.MaxThinkMS, "closed loop: each client's pause between a response and its next request, on its kept connection (ms)", func(l *experiment.Load) *int { return &l.ThinkMS }),
-		{name: "load.rate", kind: floatField, max: experiment.MaxRate, help: "open loop: requests per second whatever the answers (0: closed loop)",
+		l("think_ms", "think time (ms)", 0, experiment.MaxThinkMS, "closed loop: each client's pause between a response and its next request, on its kept connection (ms)", func(l *experiment.Load) *int { return &l.ThinkMS }),
+		{name: "load.rate", label: "rate (req/s)", kind: floatField, max: experiment.MaxRate, help: "open loop: requests per second whatever the answers (0: closed loop)",
 			floatp: func(e *experiment.Experiment) *float64 { return &e.Load.Rate }},
 	}
 }
@@ -110,8 +113,13 @@ func newForm() *form {
 				setData(label, "for", fl.model)
 			}
 			label.Set("title", fl.help)
-			short := fl.name[strings.IndexByte(fl.name, '.')+1:]
-			name := create("span", "name", short)
+			setData(label, "field", fl.name)
+			text := fl.label
+			if text == "" {
+				text = fl.name[strings.IndexByte(fl.name, '.')+1:]
+			}
+			name := create("span", "name", "")
+			appendBreakable(name, text)
 			var in js.Value
 			switch fl.kind {
 			case methodField:
@@ -380,4 +388,19 @@ func (f *form) SetNormalized() {
 	if f.Get(&e) == nil {
 		f.Set(e)
 	}
+}
+
+// appendBreakable appends s to el with a line-break opportunity (<wbr>)
+// before each capital that follows a small letter, so that a directive as
+// long as AsyncRequestWorkerFactor wraps where its words meet instead of
+// being cut off.
+func appendBreakable(el js.Value, s string) {
+	start := 0
+	for i := 1; i < len(s); i++ {
+		if s[i] >= 'A' && s[i] <= 'Z' && s[i-1] >= 'a' && s[i-1] <= 'z' {
+			el.Call("append", s[start:i], document.Call("createElement", "wbr"))
+			start = i
+		}
+	}
+	el.Call("append", s[start:])
 }

@@ -30,6 +30,7 @@ import (
 type example struct {
 	Name    string            `json:"name"`
 	Summary string            `json:"summary"`
+	Watch   string            `json:"watch"` // what to look for, above the live view
 	Source  experiment.Source `json:"source"`
 	Knobs   experiment.Knobs  `json:"knobs"`
 	Load    experiment.Load   `json:"load"`
@@ -47,6 +48,7 @@ type app struct {
 	main     int
 	examples []example
 
+	check     checker // builds the source on a pause in typing
 	run       *run
 	views     map[string]*live.View
 	view      *live.View        // the one on screen
@@ -78,6 +80,7 @@ func main() {
 	}
 	a.form.Set(experiment.Experiment{})
 	a.ed.onChange = a.edited
+	a.check.a = a
 	a.form.onChange = a.edited
 	a.bind()
 	a.bindBrowser()
@@ -107,6 +110,7 @@ func (a *app) start() {
 	setData(body, "readyMs", ftoa(global.Get("performance").Call("now").Float(), 0))
 	setData(body, "ready", "1")
 	a.queueDraw(true)
+	a.check.edited() // built before the first Run, too
 }
 
 // loadExamples fills the examples menu (GET /api/examples: the host's,
@@ -164,6 +168,11 @@ func (a *app) restoreFragment() bool {
 		global.Get("history").Call("replaceState", nil, "", "/"+hash)
 	}
 	a.apply(e)
+	// The fragment holds the experiment alone: say so where a short
+	// link's recording would play.
+	note := byID("recording-note")
+	setText(note, "This link carries the experiment but no recording: nothing ran yet. Run it with Run on host or Run in browser; a short link (/p/…) also carries the sender's run.")
+	show(note, true)
 	return true
 }
 
@@ -200,13 +209,15 @@ func (a *app) matchExample() {
 }
 
 func (a *app) showSummary(name string) {
-	s := ""
+	s, watch := "", ""
 	for _, ex := range a.examples {
 		if ex.Name == name {
-			s = ex.Summary
+			s, watch = ex.Summary, ex.Watch
 		}
 	}
 	setText(byID("example-summary"), s)
+	setText(byID("watch"), watch)
+	show(byID("watch"), watch != "")
 }
 
 // loadExample puts an example in the editor, and its knobs and load in the
@@ -254,6 +265,7 @@ func (a *app) edited() {
 	a.changed()
 	a.keep()
 	dropLink()
+	a.check.edited()
 }
 
 // bind wires the buttons and the keyboard.

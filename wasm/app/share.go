@@ -29,9 +29,14 @@ func (a *app) share() {
 		}
 		btn := byID("share")
 		btn.Set("disabled", true)
-		defer btn.Set("disabled", false)
+		status := byID("status")
+		setData(status, "busy", "1")
+		defer func() {
+			btn.Set("disabled", false)
+			setData(status, "busy", "") // the browser build it may have waited for set it too
+		}()
 		e.Browser = formBrowser()
-		setText(byID("status"), "sharing…")
+		setText(status, "sharing…")
 		note := ""
 		if e.Validate() == nil { // else the host's answer says what is wrong, with nothing built
 			note = a.shareBlobs(&e)
@@ -52,7 +57,7 @@ func (a *app) share() {
 		show(byID("share-panel"), true)
 		url.Call("focus")
 		url.Call("select")
-		setText(byID("status"), "shared as "+res.ID+note)
+		setText(status, "shared as "+res.ID+note)
 	}()
 }
 

@@ -185,6 +185,23 @@ func (k *Knob) Title() string {
 	return h
 }
 
+// Label is the knob's name on the page's form: the directive a reader of
+// the Apache or nginx docs knows ("MaxRequestWorkers", "worker_connections"),
+// or, for mpmlab's own knobs, its name in words; with its unit.
+func (k *Knob) Label() string {
+	l := k.Directive
+	if l == "" {
+		l = strings.ReplaceAll(strings.TrimSuffix(strings.TrimSuffix(k.Name, "_ms"), "_mb"), "_", " ")
+	}
+	switch k.Unit {
+	case Millis:
+		l += " (ms)"
+	case MiB:
+		l += " (MiB)"
+	}
+	return l
+}
+
 // FlagHelp is the knob's line in the CLI's --help.
 func (k *Knob) FlagHelp() string {
 	h := k.Help

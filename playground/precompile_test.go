@@ -1,0 +1,182 @@
+package playground
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// workerServer is a playground whose worker processes are this test
+// binary (TestMain), served on a loopback port.
+func workerServer(tb testing.TB) (*Server, *httptest.Server) {
+	tb.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var logs logBuffer
+	s, err := New(Config{DataDir: tb.TempDir(), CacheDir: tb.TempDir(), Executable: exe, Logf: logs.logf})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	tb.Cleanup(func() { srv.Close(); s.Close() })
+	return s, srv
+}
+
+// editedHello is the hello example with a one-line edit that makes it a
+// new source (a new build, a new module).
+func editedHello(tb testing.TB, edit string) experiment.Source {
+	tb.Helper()
+	src, err := runtime.ExampleSource("hello")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return experiment.Source{Files: []experiment.File{{Name: "main.go", Data: string(src.Files[0].Data) + "\n// edit " + edit + "\n"}}}
+}
+
+// apiPost posts v as JSON and decodes a 2xx answer into out.
+func apiPost(tb testing.TB, srv *httptest.Server, path string, v, out any) {
+	tb.Helper()
+	body, _ := json.Marshal(v)
+	resp, err := http.Post(srv.URL+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e errorBody
+		json.NewDecoder(resp.Body).Decode(&e)
+		tb.Fatalf("POST %s: %d %s", path, resp.StatusCode, e.Error)
+	}
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// buildAhead does what the page does on a pause in typing (POST
+// /api/build) and waits, as the person reads their code, until the module
+// is compiled to machine code in the cache.
+func buildAhead(tb testing.TB, s *Server, srv *httptest.Server, src experiment.Source) {
+	tb.Helper()
+	var built buildResponse
+	apiPost(tb, srv, "/api/build", sourceRequest{Source: src}, &built)
+	module, err := os.ReadFile(filepath.Join(s.cfg.CacheDir, "wasm", built.Hash+".wasm"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for !runtime.Cached(filepath.Join(s.cfg.CacheDir, "wazero"), module) {
+		if time.Now().After(deadline) {
+			tb.Fatal("the built module was not compiled in the background within 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// firstAnswer runs src on the reactor, as the page's Run does, and returns
+// the time from the run's creation to its first answered request (its
+// first req_end in the stream); then it stops the run and waits for its
+// end.
+func firstAnswer(tb testing.TB, srv *httptest.Server, src experiment.Source) time.Duration {
+	tb.Helper()
+	e := experiment.Experiment{Source: src, Model: "reactor", Load: experiment.Load{Concurrency: 1, Requests: 200}}
+	start := time.Now()
+	var created struct{ ID string }
+	apiPost(tb, srv, "/api/runs", e, &created)
+	resp, err := http.Get(srv.URL + "/api/runs/" + created.ID + "/events")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	var answered time.Duration
+	var event string
+	for sc.Scan() {
+		line := sc.Text()
+		if name, ok := strings.CutPrefix(line, "event: "); ok {
+			event = name
+			continue
+		}
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		switch event {
+		case "trace":
+			if answered == 0 && strings.Contains(data, `"req_end"`) {
+				answered = time.Since(start)
+				apiPost(tb, srv, "/api/runs/"+created.ID+"/stop", nil, nil)
+			}
+		case "done":
+			if answered == 0 {
+				tb.Fatalf("the run ended with no answered request: %s", data)
+			}
+			return answered
+		}
+	}
+	tb.Fatalf("the stream ended with no done event (%v)", sc.Err())
+	return 0
+}
+
+// A source built on a pause in typing is compiled to machine code in the
+// background, so that its Run answers without waiting for a compile: far
+// sooner than a Run of a source never built before, measured in the same
+// test.
+func TestBuildPrecompiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds handlers and starts worker processes")
+	}
+	s, srv := workerServer(t)
+	ahead := editedHello(t, "built ahead")
+	buildAhead(t, s, srv, ahead)
+	warm := firstAnswer(t, srv, ahead)
+	cold := firstAnswer(t, srv, editedHello(t, "built at Run"))
+	t.Logf("first answer: %v built ahead, %v built and compiled at Run", warm.Round(time.Millisecond), cold.Round(time.Millisecond))
+	if warm > cold/2 {
+		t.Fatalf("a Run of a source built ahead answered in %v, a Run that builds and compiles in %v: want under half", warm, cold)
+	}
+}
+
+// BenchmarkEditToAnswer measures edit to answer as a person feels it: a
+// one-line edit, then Run, to the edited handler's first response. "ahead"
+// is the page's way (the source built on a pause in typing, compiled in
+// the background while the person moves to Run: not timed); "at-run"
+// builds and compiles at Run, the baseline.
+//
+//	go test -run '^$' -bench EditToAnswer -benchtime 5x ./playground
+func BenchmarkEditToAnswer(b *testing.B) {
+	for _, ahead := range []bool{true, false} {
+		name := map[bool]string{true: "ahead", false: "at-run"}[ahead]
+		b.Run(name, func(b *testing.B) {
+			s, srv := workerServer(b)
+			firstAnswer(b, srv, editedHello(b, "warm-up "+name)) // the standard library, built once
+			var total time.Duration
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				src := editedHello(b, fmt.Sprintf("%s %d", name, i))
+				if ahead {
+					buildAhead(b, s, srv, src)
+				}
+				b.StartTimer()
+				total += firstAnswer(b, srv, src)
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-answer")
+		})
+	}
+}

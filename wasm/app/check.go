@@ -1,0 +1,94 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+)
+
+// checkPause is the pause in typing after which the source is built, as an
+// IDE checks it: long enough not to build on every key, short enough that
+// the build is done (and, on the host, compiled to machine code) before a
+// person has moved to Run.
+const checkPause = 700 // ms
+
+// checker builds the source on a pause in typing (POST /api/build): its
+// errors show in the editor as the person types, and the build and the
+// host's compile to machine code, which a Run would otherwise wait for,
+// are done by the time Run is clicked.
+//
+// A background check never shows an error of its own (no host, a host
+// that is busy): Run reports those. An answer that arrives after the
+// source changed again is dropped.
+type checker struct {
+	a      *app
+	cancel func() // the pending timer, or nil
+	seq    int    // the latest check started
+	last   string // the source last checked (its canonical txtar)
+}
+
+// edited restarts the pause: the source is checked once the person has
+// stopped typing for checkPause.
+func (c *checker) edited() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.cancel = after(checkPause, func() {
+		c.cancel = nil
+		c.check()
+	})
+}
+
+// check builds the source unless it is the one last checked. During a run
+// it waits for the run's end: a compile would take a core from the
+// measurement.
+func (c *checker) check() {
+	if document.Get("body").Get("dataset").Get("running").String() == "1" {
+		c.edited()
+		return
+	}
+	e, err := c.a.experiment()
+	if err != nil {
+		return
+	}
+	src := string(e.Source.Txtar())
+	if src == c.last || !hostFound {
+		return
+	}
+	c.last = src
+	c.seq++
+	seq := c.seq
+	setCheck("building…", "")
+	go func() {
+		var res struct {
+			ElapsedMS float64 `json:"elapsed_ms"`
+			Cached    bool    `json:"cached"`
+		}
+		err := call("POST", "/api/build", struct {
+			Source experiment.Source `json:"source"`
+		}{e.Source}, &res)
+		if seq != c.seq || c.a.ed.Value() != e.Source.Files[c.a.main].Data {
+			return // typed on meanwhile: a newer check follows
+		}
+		ae, _ := err.(*apiError)
+		switch {
+		case err == nil:
+			c.a.ed.SetDiagnostics(nil)
+			setCheck("builds ✓ ("+ftoa(res.ElapsedMS/1000, 1)+" s)", "ok")
+		case ae != nil && len(ae.Diagnostics) > 0:
+			c.a.ed.SetDiagnostics(ae.Diagnostics)
+			n := len(ae.Diagnostics)
+			setCheck("does not compile: "+plural(n, "error"), "error")
+		default:
+			c.last = "" // not an answer about the source: check it again next time
+			setCheck("", "")
+		}
+	}()
+}
+
+// setCheck shows the latest check's outcome beside the editor.
+func setCheck(msg, state string) {
+	el := byID("check")
+	setText(el, msg)
+	el.Get("dataset").Set("state", state)
+}
