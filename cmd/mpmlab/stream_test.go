@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,4 +134,52 @@ func writeStreamFixture(t *testing.T, path string, msgs []streamtest.Message, ts
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s: %d of %d messages, %d bytes", path, len(kept), len(msgs), len(blob))
+}
+
+// A message of the stream the page cannot decode is said on the page, not
+// dropped: a share whose recording has a stats message of the wrong
+// shape (rps a string) replays with the error below the form, and the
+// messages around it still draw.
+func TestBrowserStreamDecodeError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts mpmlab serve and Chromium")
+	}
+	s := startServe(t, "")
+	var r record.Recorder
+	r.Add(stream.MsgPhase, []byte(`{"model":"reactor","state":"starting"}`), 0)
+	r.Add(stream.MsgPhase, []byte(`{"model":"reactor","state":"running"}`), 10)
+	r.Add(stream.MsgStats, []byte(`{"model":"reactor","t_ms":250,"rps":"fast"}`), 20)
+	r.Add(stream.MsgPhase, []byte(`{"model":"reactor","state":"stopped"}`), 30)
+	r.Add(stream.MsgDone, []byte(`{"error":""}`), 40)
+	blob, err := r.Recording(record.Machine{Cores: 2, OS: "linux"}).Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(s.URL+"/api/blobs", "application/octet-stream", bytes.NewReader(blob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b struct{ ID string }
+	json.NewDecoder(resp.Body).Decode(&b)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || b.ID == "" {
+		t.Fatalf("POST /api/blobs: %d %+v", resp.StatusCode, b)
+	}
+	e := experiment.Experiment{Source: s.example(t, "hello"), Model: "reactor", Recording: b.ID}
+	var sh struct{ URL string }
+	if err := json.Unmarshal(s.wantStatus(t, 200, "POST", "/api/shares", e), &sh); err != nil || sh.URL == "" {
+		t.Fatalf("POST /api/shares: %v %+v", err, sh)
+	}
+
+	tb := newTab(t, newBrowser(t), true)
+	tb.open(s.URL + sh.URL)
+	tb.wait(`document.body.dataset.replayed === "1"`, 2*time.Minute, "the recording to replay")
+	msg := tb.evalString(`document.getElementById("run-error").hidden ? "" : document.getElementById("run-error").textContent`)
+	t.Logf("run-error: %q", msg)
+	if !strings.Contains(msg, "the host's stats message could not be read") || !strings.Contains(msg, "rps") {
+		t.Errorf("the page says %q below the form; want that the stats message could not be read, and why", msg)
+	}
+	if state := tb.evalString(`document.getElementById("live").dataset.state`); state != stream.PhaseStopped {
+		t.Errorf("the live view's state is %q after the replay; want the phase messages around the bad one to draw (stopped)", state)
+	}
 }

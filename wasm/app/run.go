@@ -351,7 +351,7 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 // decode reads a message of the run's stream (its name, its data) into
 // v, one of wasm/stream's types. A message that does not decode — a host
 // of another version, a field of another type — is said below the form
-// ("the host's stats message could not be read: ..."), and logged to the
+// ("the host's stats message could not be read: ..."), and warned of in the
 // console, instead of leaving a chart blank without a word; decode then
 // returns false and the message is skipped. Fields the page does not know
 // are ignored (a newer host may add some).
@@ -361,7 +361,7 @@ func (a *app) decode(name string, data []byte, v any) bool {
 		return true
 	}
 	msg := "the host's " + name + " message could not be read: " + err.Error()
-	global.Get("console").Call("error", msg, string(data))
+	global.Get("console").Call("warn", msg, string(data))
 	a.error(byID("run-error"), msg)
 	return false
 }
