@@ -50,13 +50,15 @@ type Policy interface {
 	Spares(c *Config, alive, idle, rate int) int
 	// ProcessLabel names worker process index in the supervisor's log.
 	ProcessLabel(c *Config, index int) string
-	// LaneLabel names a lane the way guest.Worker does ("thread 2.5").
+	// LaneLabel names a lane the way guest.Worker does ("thread 2.5"):
+	// the row's ModelSpec.LaneLabel.
 	LaneLabel(process, lane int) string
 	// Threads reports whether lanes are OS threads of one process, each
-	// pinned to a thread of its own.
+	// pinned to a thread of its own (the row's Threads).
 	Threads() bool
 	// Loop reports whether a lane is a cooperative loop serving every
-	// connection of its process (loop lag, passes, stub_status counts).
+	// connection of its process (loop lag, passes, stub_status counts):
+	// the row's Loop.
 	Loop() bool
 	// Crash says what one crashed worker process takes down with it, for
 	// the summary: "its own connection", "its 4 threads".
