@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // The worker's accept policies (gates). Every worker process accepts from
@@ -82,7 +84,7 @@ func (g *gateBase) wrap(c net.Conn, l *lane, release func()) *gatedConn {
 		if l != nil {
 			lane = l.index
 		}
-		g.w.emit(Event{Kind: EventConn, Lane: lane, Conn: id})
+		g.w.emit(stream.Event{Kind: stream.EventConn, Lane: lane, Conn: id})
 	}
 	return &gatedConn{Conn: c, cs: &connState{id: id, lane: l}, release: release}
 }

@@ -19,24 +19,19 @@
 package models
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Model names a concurrency model; each has a Policy (policy.go) in a file
 // of its own: Process, Thread, Reactor, EventMPM.
 type Model string
 
-// Models lists every model in the order mpmlab compares them.
-var Models = func() []Model {
-	var ms []Model
-	for _, p := range Policies {
-		ms = append(ms, p.Model())
-	}
-	return ms
-}()
+// Models lists every model in the order mpmlab compares them:
+// experiment.ModelTable's (filled with Policies).
+var Models []Model
 
 // ParseModel checks a model name.
 func ParseModel(s string) (Model, error) {
@@ -126,40 +121,11 @@ type Config struct {
 	// must not call the Supervisor (a slow OnEvent stalls spawning and
 	// reaping; queue the events and write them elsewhere, as run --trace
 	// does). May be nil.
-	OnEvent func(Event)
+	OnEvent func(stream.Event)
 	// Logf prints the supervisor's log lines (spawns, exits, kills, guest
 	// output). May be nil.
 	Logf func(format string, args ...any)
 }
-
-// Limits of the knobs: experiment.KnobTable's, which the CLI and the
-// playground validate against.
-const (
-	MaxProcesses       = experiment.MaxProcesses
-	MaxThreadsPerChild = experiment.MaxThreadsPerChild
-	MaxAsyncFactor     = experiment.MaxAsyncFactor
-	MaxLoops           = experiment.MaxLoops
-	MaxConnections     = experiment.MaxConnections
-	MaxBacklog         = experiment.MaxBacklog
-	MaxTimeout         = experiment.MaxTimeoutMS * time.Millisecond
-)
-
-// Defaults of zero fields: experiment.KnobTable's.
-const (
-	DefaultStartServers      = experiment.DefaultStartServers
-	DefaultMinSpare          = experiment.DefaultMinSpare
-	DefaultMaxSpare          = experiment.DefaultMaxSpare
-	DefaultMaxRequestWorkers = experiment.DefaultMaxRequestWorkers
-	DefaultProcesses         = experiment.DefaultProcesses
-	DefaultThreadsPerChild   = experiment.DefaultThreadsPerChild
-	DefaultAsyncFactor       = experiment.DefaultAsyncFactor
-	DefaultLoops             = experiment.DefaultLoops
-	DefaultConnections       = experiment.DefaultConnections
-	DefaultBacklog           = experiment.DefaultBacklog
-	DefaultKeepAliveTimeout  = experiment.DefaultKeepAliveMS * time.Millisecond
-	DefaultMaxKeepAlive      = experiment.DefaultMaxKeepAlive
-	DefaultTimeout           = experiment.DefaultTimeoutMS * time.Millisecond
-)
 
 // FromKnobs is the configuration of model m from an experiment's knobs:
 // the one conversion the CLI and the playground share. The knobs' "none"
@@ -192,84 +158,77 @@ func FromKnobs(m Model, k experiment.Knobs) Config {
 	}
 }
 
+// Knobs returns c's knobs as an experiment's, the inverse of FromKnobs:
+// the engine's 0 of MinSpare and MaxConnectionsPerChild ("none",
+// "never") becomes the knobs' -1; elsewhere 0 stays 0, which the knobs
+// read as their default. A duration under a millisecond counts as one,
+// and a memory limit is rounded up to MiB, so that a set knob stays set.
+func (c *Config) Knobs() experiment.Knobs {
+	none := func(v int) int {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	ms := func(d time.Duration) int { return int((d + time.Millisecond - 1) / time.Millisecond) }
+	return experiment.Knobs{
+		StartServers:             c.StartServers,
+		MinSpare:                 none(c.MinSpare),
+		MaxSpare:                 c.MaxSpare,
+		MaxRequestWorkers:        c.MaxRequestWorkers,
+		Processes:                c.Processes,
+		ThreadsPerChild:          c.ThreadsPerChild,
+		AsyncRequestWorkerFactor: c.AsyncRequestWorkerFactor,
+		Loops:                    c.Loops,
+		Connections:              c.Connections,
+		Backlog:                  c.Backlog,
+		KeepAlive:                experiment.Bool(c.KeepAlive),
+		KeepAliveTimeoutMS:       ms(c.KeepAliveTimeout),
+		MaxKeepAliveRequests:     experiment.Int(c.MaxKeepAliveRequests),
+		MaxConnectionsPerChild:   none(c.MaxConnectionsPerChild),
+		TimeoutMS:                ms(c.Timeout),
+		LimitRequestBody:         c.LimitRequestBody,
+		MemoryLimitMB:            (c.MemoryLimit + 1<<20 - 1) >> 20,
+		ThreadPoolThreads:        c.ThreadPoolThreads,
+		ThreadPoolMaxQueue:       c.ThreadPoolMaxQueue,
+	}
+}
+
 // WithDefaults returns c with every zero knob set to its default, except
 // those for which zero means something: MinSpare (keep no spare
 // processes), MaxConnectionsPerChild and MaxKeepAliveRequests (no limit).
+// The defaults, derived ones included (MaxRequestWorkers from
+// StartServers, ...), are experiment.KnobTable's: c goes through the
+// knobs and back (Knobs, FromKnobs), keeping exactly what was set.
 func (c Config) WithDefaults() Config {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
+	d := FromKnobs(c.Model, c.Knobs())
+	// The knobs count milliseconds and MiB: keep a finer value as set.
+	if c.KeepAliveTimeout != 0 {
+		d.KeepAliveTimeout = c.KeepAliveTimeout
 	}
-	def(&c.StartServers, DefaultStartServers)
-	def(&c.MaxRequestWorkers, max(DefaultMaxRequestWorkers, c.StartServers))
-	def(&c.MaxSpare, max(DefaultMaxSpare, c.MinSpare+1))
-	def(&c.Processes, DefaultProcesses)
-	def(&c.ThreadsPerChild, DefaultThreadsPerChild)
-	def(&c.AsyncRequestWorkerFactor, DefaultAsyncFactor)
-	def(&c.Loops, DefaultLoops)
-	def(&c.Connections, DefaultConnections)
-	def(&c.Backlog, DefaultBacklog)
-	def(&c.LimitRequestBody, experiment.DefaultLimitRequestBody)
-	def(&c.ThreadPoolThreads, experiment.DefaultThreadPoolThreads)
-	def(&c.ThreadPoolMaxQueue, experiment.DefaultThreadPoolMaxQueue)
-	if c.KeepAliveTimeout == 0 {
-		c.KeepAliveTimeout = DefaultKeepAliveTimeout
+	if c.Timeout != 0 {
+		d.Timeout = c.Timeout
 	}
-	if c.Timeout == 0 {
-		c.Timeout = DefaultTimeout
+	if c.MemoryLimit != 0 {
+		d.MemoryLimit = c.MemoryLimit
 	}
-	if c.Addr == "" {
-		c.Addr = "127.0.0.1:8080"
+	// What is not a knob.
+	d.Wasm, d.Addr, d.CacheDir, d.Executable = c.Wasm, c.Addr, c.CacheDir, c.Executable
+	d.Trace, d.NoPhases, d.ServeWhileCompiling = c.Trace, c.NoPhases, c.ServeWhileCompiling
+	d.OnEvent, d.Logf = c.OnEvent, c.Logf
+	if d.Addr == "" {
+		d.Addr = "127.0.0.1:8080"
 	}
-	return c
+	return d
 }
 
-// Validate checks every knob against its range; the error names the knob
-// and its range. Zero is not a default here: call WithDefaults first.
+// Validate checks the model and every knob against experiment.KnobTable's
+// engine range (the CLI's, Knobs.ValidateFlags); the error names the knob
+// by its flag and says its range: "threads-per-child 99 out of range
+// 1..64". Zero is not a default here: call WithDefaults first.
 func (c Config) Validate() error {
 	if _, err := ParseModel(string(c.Model)); err != nil {
 		return err
 	}
-	check := func(name string, v, lo, hi int) error {
-		if v < lo || v > hi {
-			return fmt.Errorf("%s %d out of range %d..%d", name, v, lo, hi)
-		}
-		return nil
-	}
-	checks := []error{
-		check("backlog", c.Backlog, 1, MaxBacklog),
-		check("start-servers", c.StartServers, 1, MaxProcesses),
-		check("max-request-workers", c.MaxRequestWorkers, 1, MaxProcesses),
-		check("min-spare", c.MinSpare, 0, MaxProcesses),
-		check("max-spare", c.MaxSpare, 1, MaxProcesses),
-		check("processes", c.Processes, 1, MaxProcesses),
-		check("threads-per-child", c.ThreadsPerChild, 1, MaxThreadsPerChild),
-		check("async-request-worker-factor", c.AsyncRequestWorkerFactor, 1, MaxAsyncFactor),
-		check("loops", c.Loops, 1, MaxLoops),
-		check("connections", c.Connections, 1, MaxConnections),
-		check("max-connections-per-child", c.MaxConnectionsPerChild, 0, 1_000_000),
-		check("max-keepalive-requests", c.MaxKeepAliveRequests, 0, 1_000_000),
-		check("limit-request-body", c.LimitRequestBody, 1, experiment.MaxLimitRequestBody),
-		check("thread-pool-threads", c.ThreadPoolThreads, 1, experiment.MaxThreadPoolThreads),
-		check("thread-pool-max-queue", c.ThreadPoolMaxQueue, 1, experiment.MaxThreadPoolMaxQueue),
-	}
-	for _, err := range checks {
-		if err != nil {
-			return err
-		}
-	}
-	if c.StartServers > c.MaxRequestWorkers {
-		return fmt.Errorf("start-servers %d exceeds max-request-workers %d", c.StartServers, c.MaxRequestWorkers)
-	}
-	if c.MinSpare >= c.MaxSpare {
-		return fmt.Errorf("min-spare %d must be below max-spare %d", c.MinSpare, c.MaxSpare)
-	}
-	if c.Timeout < 0 || c.Timeout > MaxTimeout {
-		return fmt.Errorf("timeout %v out of range 0..%v", c.Timeout, MaxTimeout)
-	}
-	if c.KeepAliveTimeout < 0 || c.KeepAliveTimeout > time.Minute {
-		return fmt.Errorf("keepalive-timeout %v out of range 0..1m", c.KeepAliveTimeout)
-	}
-	return nil
+	return c.Knobs().ValidateFlags()
 }

@@ -39,18 +39,15 @@ import (
 // connection it held.
 const EventMPM Model = "event"
 
-type eventPolicy struct{}
+type eventPolicy struct{ row }
 
-func (eventPolicy) Model() Model                      { return EventMPM }
-func (eventPolicy) Pool(c *Config) (int, int)         { return c.Processes, c.Processes }
-func (eventPolicy) Lanes(c *Config) int               { return c.ThreadsPerChild }
+var _ = register(eventPolicy{row(EventMPM)})
+
+func (eventPolicy) Start(c *Config) int               { return c.Processes }
 func (eventPolicy) Spares(*Config, int, int, int) int { return 0 }
 func (eventPolicy) ProcessLabel(c *Config, i int) string {
 	return fmt.Sprintf("process %d with %d threads and a listener", i, c.ThreadsPerChild)
 }
-func (eventPolicy) LaneLabel(p, l int) string { return fmt.Sprintf("thread %d.%d", p, l) }
-func (eventPolicy) Threads() bool             { return true }
-func (eventPolicy) Loop() bool                { return false }
 func (eventPolicy) Crash(c *Config) string {
 	return fmt.Sprintf("its %d threads and every connection its listener held", c.ThreadsPerChild)
 }

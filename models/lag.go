@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // LoopLag summarises the reactor's loop lag over a recent window, measured
@@ -39,7 +40,7 @@ type LoopBusy struct {
 
 // Add takes in a lag event (EventLag: Process, T, Value) and returns the
 // seconds it covers.
-func (b *LoopBusy) Add(e Event) float64 {
+func (b *LoopBusy) Add(e stream.Event) float64 {
 	if b.last == nil {
 		b.last = map[int]int64{}
 	}
@@ -81,7 +82,7 @@ type lagBatch struct {
 
 const lagKeep = 30 * time.Second
 
-func (w *lagWindow) add(at time.Time, e Event) {
+func (w *lagWindow) add(at time.Time, e stream.Event) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	cover := w.busy.Add(e)

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // A loop's busy share weights each lag event by the time it covers: a
@@ -12,12 +14,12 @@ import (
 // playground (LoopBusy) give the same figure for the same events.
 func TestLoopBusyWeightsByTime(t *testing.T) {
 	ms := int64(time.Millisecond)
-	events := []Event{
-		{Kind: EventLag, Process: 0, T: 100 * ms, Value: 0},
-		{Kind: EventLag, Process: 0, T: 200 * ms, Value: 0},
-		{Kind: EventLag, Process: 0, T: 1100 * ms, Value: 1}, // held 900 ms
-		{Kind: EventLag, Process: 0, T: 1200 * ms, Value: 0},
-		{Kind: EventLag, Process: 1, T: 150 * ms, Value: 0.5}, // another loop
+	events := []stream.Event{
+		{Kind: stream.EventLag, Process: 0, T: 100 * ms, Value: 0},
+		{Kind: stream.EventLag, Process: 0, T: 200 * ms, Value: 0},
+		{Kind: stream.EventLag, Process: 0, T: 1100 * ms, Value: 1}, // held 900 ms
+		{Kind: stream.EventLag, Process: 0, T: 1200 * ms, Value: 0},
+		{Kind: stream.EventLag, Process: 1, T: 150 * ms, Value: 0.5}, // another loop
 	}
 	var b LoopBusy
 	var w lagWindow
@@ -40,7 +42,7 @@ func TestLoopBusyWeightsByTime(t *testing.T) {
 	if got := b.Share(); got != -1 {
 		t.Errorf("after Reset, share %v, want -1 (no time covered)", got)
 	}
-	b.Add(Event{Kind: EventLag, Process: 0, T: 1500 * ms, Value: 1})
+	b.Add(stream.Event{Kind: stream.EventLag, Process: 0, T: 1500 * ms, Value: 1})
 	if got := b.Share(); got != 1 {
 		t.Errorf("after Reset, an event covering 300 ms busy gives %v, want 1", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of the loop's pass trace.
@@ -31,7 +32,7 @@ const (
 // every request that held the loop for 100 µs or more.
 type passBatcher struct {
 	mu      sync.Mutex
-	passes  []Pass
+	passes  []stream.Pass
 	dropped int
 }
 
@@ -63,7 +64,7 @@ func (b *passBatcher) add(p *runtime.Pass) {
 		b.dropped++
 		return
 	}
-	out := Pass{T: p.Start, Dur: p.Dur}
+	out := stream.Pass{T: p.Start, Dur: p.Dur}
 	if !long {
 		out.Busy, out.N = p.Dur, 1 // may merge with the next
 	}
@@ -73,7 +74,7 @@ func (b *passBatcher) add(p *runtime.Pass) {
 
 // appendSegs appends segs to dst as trace segments, all of them or (for a
 // short pass) those of passSegMin or longer.
-func appendSegs(dst []PassSeg, segs []runtime.Segment, all bool) []PassSeg {
+func appendSegs(dst []stream.PassSeg, segs []runtime.Segment, all bool) []stream.PassSeg {
 	for _, s := range segs {
 		if !all && s.Dur < passSegMin {
 			continue
@@ -82,14 +83,14 @@ func appendSegs(dst []PassSeg, segs []runtime.Segment, all bool) []PassSeg {
 		if kind == "run" {
 			kind = ""
 		}
-		dst = append(dst, PassSeg{Req: uint64(s.Req), T: s.Start, Dur: s.Dur, Kind: kind, Where: s.Where})
+		dst = append(dst, stream.PassSeg{Req: uint64(s.Req), T: s.Start, Dur: s.Dur, Kind: kind, Where: s.Where})
 	}
 	return dst
 }
 
 // take returns the passes gathered since the last take, and how many were
 // dropped.
-func (b *passBatcher) take() ([]Pass, int) {
+func (b *passBatcher) take() ([]stream.Pass, int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	p, d := b.passes, b.dropped

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // Policy is one concurrency model: the answers the supervisor and the
@@ -11,6 +13,13 @@ import (
 // thread.go, reactor.go, event.go — whose doc comment names the Apache or
 // nginx behaviour it mirrors; the supervisor (supervisor.go) and the worker
 // (worker.go) are mechanisms that ask and never name a model.
+//
+// What the page and the CLI must know of a model too — its name, the
+// server it mirrors, its size (processes × lanes), whether a connection
+// pins a lane, whether lanes are threads or loops, their labels, its
+// colour — is its row of experiment.ModelTable, which the policy answers
+// from (the embedded row). A model is added by its policy file, which
+// registers the policy (register), and its row.
 //
 // # Notes
 //
@@ -20,12 +29,20 @@ import (
 type Policy interface {
 	// Model is the model's name.
 	Model() Model
-	// Pool returns how many worker processes to start and how many
-	// scoreboard slots there are (the most processes at once).
-	Pool(c *Config) (start, slots int)
+	// Start returns how many worker processes to start. The scoreboard's
+	// slots (the most processes at once) and each process's lanes are the
+	// model's row of experiment.ModelTable (Slots, Lanes).
+	Start(c *Config) int
+	// Slots is the most worker processes at once: the scoreboard's slots
+	// (the row's Processes knob).
+	Slots(c *Config) int
 	// Lanes is how many guest instances (threads, or loops) each worker
-	// process runs.
+	// process runs (the row's Lanes knob).
 	Lanes(c *Config) int
+	// PinsLane reports whether a keep-alive connection holds its lane
+	// while idle between requests, so that idle clients can hold every
+	// lane while new ones wait (keep-alive pinning): the row's PinsLane.
+	PinsLane() bool
 	// Spares is the idle-server maintenance run once a second: given the
 	// processes alive and the idle ones among them, it returns how many to
 	// start (> 0) or to retire (< 0). rate is the last call's result
@@ -33,13 +50,15 @@ type Policy interface {
 	Spares(c *Config, alive, idle, rate int) int
 	// ProcessLabel names worker process index in the supervisor's log.
 	ProcessLabel(c *Config, index int) string
-	// LaneLabel names a lane the way guest.Worker does ("thread 2.5").
+	// LaneLabel names a lane the way guest.Worker does ("thread 2.5"):
+	// the row's ModelSpec.LaneLabel.
 	LaneLabel(process, lane int) string
 	// Threads reports whether lanes are OS threads of one process, each
-	// pinned to a thread of its own.
+	// pinned to a thread of its own (the row's Threads).
 	Threads() bool
 	// Loop reports whether a lane is a cooperative loop serving every
-	// connection of its process (loop lag, passes, stub_status counts).
+	// connection of its process (loop lag, passes, stub_status counts):
+	// the row's Loop.
 	Loop() bool
 	// Crash says what one crashed worker process takes down with it, for
 	// the summary: "its own connection", "its 4 threads".
@@ -70,8 +89,50 @@ var (
 	errNoThread = errors.New("no idle thread")
 )
 
-// Policies lists every model's policy, in the order mpmlab compares them.
-var Policies = []Policy{processPolicy{}, threadPolicy{}, reactorPolicy{}, eventPolicy{}}
+// Policies lists every model's policy, in experiment.ModelTable's order
+// (the order mpmlab compares them). Each policy file registers its own
+// (register); init orders them by the table, and fails at start if a row
+// has no policy or a policy no row.
+var Policies []Policy
+
+// registered holds the policies as their files register them.
+var registered = map[Model]Policy{}
+
+// register adds a model's policy; each policy file calls it for its own, as
+// a package-level variable's initializer (so before init runs).
+func register(p Policy) Policy {
+	registered[p.Model()] = p
+	return p
+}
+
+func init() {
+	for _, spec := range experiment.ModelTable {
+		p := registered[Model(spec.Name)]
+		if p == nil {
+			panic(fmt.Sprintf("models: model %q of experiment.ModelTable has no policy", spec.Name))
+		}
+		Policies = append(Policies, p)
+		Models = append(Models, p.Model())
+	}
+	if len(Policies) != len(registered) {
+		panic(fmt.Sprintf("models: %d policies registered, %d rows in experiment.ModelTable", len(registered), len(Policies)))
+	}
+}
+
+// row answers, for the policy that embeds it, what its model's row of
+// experiment.ModelTable says: its name, the scoreboard's slots, the lanes
+// of a process, whether a connection pins a lane, whether lanes are
+// threads or loops, and their labels.
+type row Model
+
+func (r row) Model() Model                       { return Model(r) }
+func (r row) spec() *experiment.ModelSpec        { return experiment.ModelNamed(string(r)) }
+func (r row) Slots(c *Config) int                { return r.spec().ProcessesOf(c.Knobs()) }
+func (r row) Lanes(c *Config) int                { return r.spec().LanesOf(c.Knobs()) }
+func (r row) PinsLane() bool                     { return r.spec().PinsLane }
+func (r row) Threads() bool                      { return r.spec().Threads }
+func (r row) Loop() bool                         { return r.spec().Loop }
+func (r row) LaneLabel(process, lane int) string { return r.spec().LaneLabel(process, lane) }
 
 // PolicyOf returns model m's policy.
 func PolicyOf(m Model) (Policy, error) {
@@ -83,16 +144,4 @@ func PolicyOf(m Model) (Policy, error) {
 	return nil, fmt.Errorf("unknown model %q (want %s)", m, modelList())
 }
 
-func modelList() string {
-	s := ""
-	for i, p := range Policies {
-		switch {
-		case i == len(Policies)-1:
-			s += " or "
-		case i > 0:
-			s += ", "
-		}
-		s += string(p.Model())
-	}
-	return s
-}
+func modelList() string { return experiment.ModelList() }

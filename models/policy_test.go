@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // The conformance suite: one kit of fast tests that every model's Policy
@@ -197,8 +199,7 @@ func TestPolicyPool(t *testing.T) {
 		EventMPM: {2, 2, 5},
 	}
 	each(t, func(t *testing.T, p Policy) {
-		start, slots := p.Pool(&cfg)
-		if got := [3]int{start, slots, p.Lanes(&cfg)}; got != want[p.Model()] {
+		if got := [3]int{p.Start(&cfg), p.Slots(&cfg), p.Lanes(&cfg)}; got != want[p.Model()] {
 			t.Errorf("start, slots, lanes = %v, want %v", got, want[p.Model()])
 		}
 		if p.Threads() != (p.Lanes(&cfg) == 5) {
@@ -281,7 +282,7 @@ func TestPolicyAcceptGating(t *testing.T) {
 
 // A loop accepts again once it turns: one connection per pass.
 func TestReactorAcceptsOnePerPass(t *testing.T) {
-	_, g, ln, loop := policyWorker(t, reactorPolicy{}, Config{})
+	_, g, ln, loop := policyWorker(t, reactorPolicy{row(Reactor)}, Config{})
 	for range 3 {
 		defer ln.dial().Close()
 	}
@@ -325,6 +326,13 @@ func TestPolicyKeepAlivePinning(t *testing.T) {
 		pinned := g.pinsLanes()
 		if want := p.Model() != EventMPM; pinned != want {
 			t.Errorf("pinsLanes() = %v, want %v", pinned, want)
+		}
+		// The model table's PinsLane (experiment.ModelTable, which the
+		// playground asks about keep-alive pinning) says what the gate
+		// does: an idle connection holds a lane that serves one
+		// connection at a time.
+		if want := pinned && !p.Loop(); p.PinsLane() != want {
+			t.Errorf("PinsLane() = %v, but the gate pins lanes: %v, loop: %v", p.PinsLane(), pinned, p.Loop())
 		}
 		// Another connection's request: it gets a lane only if the idle
 		// connection does not hold it.
@@ -370,7 +378,7 @@ func open(client net.Conn) bool {
 // nothing (connections_above_limit). It accepts again only under the
 // limit counted with one idle thread fewer (should_enable_listensocks).
 func TestEventCountsKeptAliveConnections(t *testing.T) {
-	w, g, ln, _ := policyWorker(t, eventPolicy{}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
+	w, g, ln, _ := policyWorker(t, eventPolicy{row(EventMPM)}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
 	var clients []net.Conn
 	for range 5 {
 		clients = append(clients, ln.dial())
@@ -414,7 +422,7 @@ func TestEventCountsKeptAliveConnections(t *testing.T) {
 func TestEventCountsConnectionsTakenUp(t *testing.T) {
 	for _, read := range []bool{false, true} {
 		t.Run(map[bool]string{false: "handed", true: "read"}[read], func(t *testing.T) {
-			w, g, ln, _ := policyWorker(t, eventPolicy{}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
+			w, g, ln, _ := policyWorker(t, eventPolicy{row(EventMPM)}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
 			for range 4 {
 				defer ln.dial().Close()
 			}
@@ -454,7 +462,7 @@ func TestEventCountsConnectionsTakenUp(t *testing.T) {
 // here is taken while the third's request has not started, at 2 + 1 × 1
 // counted as 2, so a burst runs out of threads before it reaches the limit.
 func TestEventClosesIdleConnectionsWhenBusy(t *testing.T) {
-	w, g, ln, _ := policyWorker(t, eventPolicy{}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
+	w, g, ln, _ := policyWorker(t, eventPolicy{row(EventMPM)}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
 	var clients []net.Conn
 	for range 4 {
 		clients = append(clients, ln.dial())
@@ -502,7 +510,7 @@ func TestEventClosesIdleConnectionsWhenBusy(t *testing.T) {
 // thread. Apache's listener: get_worker without blocking, then
 // shutdown_connection, and process_keepalive_queue(0).
 func TestEventKeptAliveRequestWithoutThread(t *testing.T) {
-	w, g, ln, _ := policyWorker(t, eventPolicy{}, Config{ThreadsPerChild: 1, AsyncRequestWorkerFactor: 2})
+	w, g, ln, _ := policyWorker(t, eventPolicy{row(EventMPM)}, Config{ThreadsPerChild: 1, AsyncRequestWorkerFactor: 2})
 	var clients, conns []net.Conn
 	for range 3 { // one at a time: the limit is 1 + 2 × 1
 		clients = append(clients, ln.dial())
@@ -579,12 +587,12 @@ func TestPolicyDyingWorkerAcceptsNothing(t *testing.T) {
 }
 
 func TestParseModel(t *testing.T) {
-	for _, m := range []string{"process", "thread", "reactor", "event"} {
+	for _, m := range experiment.ModelNames() {
 		if got, err := ParseModel(m); err != nil || string(got) != m {
 			t.Errorf("ParseModel(%q) = %q, %v", m, got, err)
 		}
 	}
-	if _, err := ParseModel("prefork"); err == nil || !strings.Contains(err.Error(), "process, thread, reactor or event") {
+	if _, err := ParseModel("prefork"); err == nil || !strings.Contains(err.Error(), "(want "+experiment.ModelList()+")") {
 		t.Errorf("ParseModel(prefork): %v", err)
 	}
 }

@@ -10,16 +10,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // eventLog collects a supervisor's events and lets a test wait for them.
 type eventLog struct {
 	mu     sync.Mutex
-	events []Event
+	events []stream.Event
 	added  chan struct{}
 }
 
-func (l *eventLog) add(e Event) {
+func (l *eventLog) add(e stream.Event) {
 	l.mu.Lock()
 	l.events = append(l.events, e)
 	l.mu.Unlock()
@@ -30,10 +32,10 @@ func (l *eventLog) add(e Event) {
 }
 
 // of returns the events of kind (all of them if kind is "").
-func (l *eventLog) of(kind string) []Event {
+func (l *eventLog) of(kind string) []stream.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []Event
+	var out []stream.Event
 	for _, e := range l.events {
 		if kind == "" || e.Kind == kind {
 			out = append(out, e)
@@ -43,7 +45,7 @@ func (l *eventLog) of(kind string) []Event {
 }
 
 // wait waits up to a minute for n events of kind and returns them.
-func (l *eventLog) wait(t *testing.T, kind string, n int) []Event {
+func (l *eventLog) wait(t *testing.T, kind string, n int) []stream.Event {
 	t.Helper()
 	deadline := time.After(time.Minute)
 	for {
@@ -107,12 +109,12 @@ func fetchAll(url string, n int) <-chan answer {
 
 // waitReq waits up to a minute for the event of kind (req_run, req_end)
 // of the request whose URI is path, and returns it.
-func (l *eventLog) waitReq(t *testing.T, kind, path string) Event {
+func (l *eventLog) waitReq(t *testing.T, kind, path string) stream.Event {
 	t.Helper()
 	deadline := time.After(time.Minute)
 	for {
 		paths := map[uint64]string{}
-		for _, e := range l.of(EventReqStart) {
+		for _, e := range l.of(stream.EventReqStart) {
 			paths[e.Req] = e.Path
 		}
 		for _, e := range l.of(kind) {
@@ -136,7 +138,7 @@ func (l *eventLog) waitReq(t *testing.T, kind, path string) Event {
 func TestPoolReactor(t *testing.T) {
 	s, log := startCPU(t, Config{Model: Reactor, Loops: 1, ThreadPoolThreads: 4})
 	slow := fetchAll(s.URL()+"/?ms=200&pool=1", 8)
-	log.wait(t, EventPoolStart, 4)
+	log.wait(t, stream.EventPoolStart, 4)
 	if a := fetch(s.URL() + "/hello"); a.err != nil || a.status != 200 {
 		t.Fatalf("/hello: %+v", a)
 	}
@@ -145,12 +147,12 @@ func TestPoolReactor(t *testing.T) {
 			t.Fatalf("pool request: %+v", a)
 		}
 	}
-	starts := log.wait(t, EventPoolStart, 8)
-	dones := log.wait(t, EventPoolDone, 8)
-	byT := func(a, b Event) int { return int(a.T - b.T) }
+	starts := log.wait(t, stream.EventPoolStart, 8)
+	dones := log.wait(t, stream.EventPoolDone, 8)
+	byT := func(a, b stream.Event) int { return int(a.T - b.T) }
 	slices.SortFunc(starts, byT)
 	slices.SortFunc(dones, byT)
-	hello := log.waitReq(t, EventReqEnd, "/hello")
+	hello := log.waitReq(t, stream.EventReqEnd, "/hello")
 	if hello.T >= dones[0].T {
 		t.Errorf("/hello was answered %v after the first pool task was done: the loop was not free", time.Duration(hello.T-dones[0].T))
 	}
@@ -175,7 +177,7 @@ func TestPoolReactor(t *testing.T) {
 		t.Errorf("the first four tasks ran on threads %v, want 1 to 4", threads)
 	}
 	var waited []int
-	for _, e := range log.of(EventPoolQueue) {
+	for _, e := range log.of(stream.EventPoolQueue) {
 		if e.Queued > 0 {
 			waited = append(waited, e.Queued)
 		}
@@ -186,7 +188,7 @@ func TestPoolReactor(t *testing.T) {
 	}
 	// The counters (status, stats) catch up within a trace interval.
 	for s.Pool().Done < 8 {
-		log.wait(t, EventPool, len(log.of(EventPool))+1)
+		log.wait(t, stream.EventPool, len(log.of(stream.EventPool))+1)
 	}
 	if p := s.Pool(); p != (PoolStatus{Threads: 4, Done: 8}) {
 		t.Errorf("pool status %+v", p)
@@ -212,13 +214,13 @@ func TestPoolOverflow(t *testing.T) {
 	if ok != 6 || refused != 2 {
 		t.Fatalf("%d served and %d refused, want 6 and 2", ok, refused)
 	}
-	for _, e := range log.wait(t, EventPoolOverflow, 2) {
+	for _, e := range log.wait(t, stream.EventPoolOverflow, 2) {
 		if e.Queued != 2 || e.Cause != `thread pool "default" queue overflow: 2 tasks waiting` || e.Req == 0 {
 			t.Errorf("pool_overflow %+v", e)
 		}
 	}
 	for s.Pool().Overflows < 2 || s.Pool().Done < 6 {
-		log.wait(t, EventPool, len(log.of(EventPool))+1)
+		log.wait(t, stream.EventPool, len(log.of(stream.EventPool))+1)
 	}
 	if p := s.Pool(); p.Overflows != 2 || p.Done != 6 {
 		t.Errorf("pool status %+v", p)
@@ -239,7 +241,7 @@ func TestYieldReactor(t *testing.T) {
 		{"/?ms=200&yield=10", true},
 	} {
 		slow := fetchAll(s.URL()+tc.path, 1)
-		slowRun := log.waitReq(t, EventReqRun, tc.path)
+		slowRun := log.waitReq(t, stream.EventReqRun, tc.path)
 		hello := "/hello?after=" + tc.path
 		if a := fetch(s.URL() + hello); a.err != nil || a.status != 200 {
 			t.Fatalf("/hello: %+v", a)
@@ -247,8 +249,8 @@ func TestYieldReactor(t *testing.T) {
 		if a := <-slow; a.err != nil || a.status != 200 {
 			t.Fatalf("%s: %+v", tc.path, a)
 		}
-		returned := slowRun.T + log.waitReq(t, EventReqEnd, tc.path).Service
-		helloRun := log.waitReq(t, EventReqRun, hello)
+		returned := slowRun.T + log.waitReq(t, stream.EventReqEnd, tc.path).Service
+		helloRun := log.waitReq(t, stream.EventReqRun, hello)
 		if served := helloRun.T < returned; served != tc.served {
 			t.Errorf("under %s, /hello ran %v after the slow handler returned; want it before: %v", tc.path, time.Duration(helloRun.T-returned), tc.served)
 		}

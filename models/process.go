@@ -19,13 +19,11 @@ import (
 // crash takes down only its process's own connection.
 const Process Model = "process"
 
-type processPolicy struct{}
+type processPolicy struct{ row }
 
-func (processPolicy) Model() Model { return Process }
+var _ = register(processPolicy{row(Process)})
 
-func (processPolicy) Pool(c *Config) (int, int) { return c.StartServers, c.MaxRequestWorkers }
-
-func (processPolicy) Lanes(*Config) int { return 1 }
+func (processPolicy) Start(c *Config) int { return c.StartServers }
 
 // Spares is Apache's perform_idle_server_maintenance.
 func (processPolicy) Spares(c *Config, alive, idle, rate int) int {
@@ -39,9 +37,6 @@ func (processPolicy) Spares(c *Config, alive, idle, rate int) int {
 }
 
 func (processPolicy) ProcessLabel(_ *Config, i int) string { return fmt.Sprintf("process %d", i) }
-func (processPolicy) LaneLabel(p, _ int) string            { return fmt.Sprintf("process %d", p) }
-func (processPolicy) Threads() bool                        { return false }
-func (processPolicy) Loop() bool                           { return false }
 func (processPolicy) Crash(*Config) string                 { return "only its own connection" }
 
 func (processPolicy) gate(w *worker, inner net.Listener) gate { return newLaneGate(w, inner) }

@@ -17,18 +17,15 @@ import (
 // loop.
 const Reactor Model = "reactor"
 
-type reactorPolicy struct{}
+type reactorPolicy struct{ row }
 
-func (reactorPolicy) Model() Model                      { return Reactor }
-func (reactorPolicy) Pool(c *Config) (int, int)         { return c.Loops, c.Loops }
-func (reactorPolicy) Lanes(*Config) int                 { return 1 }
+var _ = register(reactorPolicy{row(Reactor)})
+
+func (reactorPolicy) Start(c *Config) int               { return c.Loops }
 func (reactorPolicy) Spares(*Config, int, int, int) int { return 0 }
 func (reactorPolicy) ProcessLabel(_ *Config, i int) string {
 	return fmt.Sprintf("loop %d", i)
 }
-func (reactorPolicy) LaneLabel(p, _ int) string { return fmt.Sprintf("loop %d", p) }
-func (reactorPolicy) Threads() bool             { return false }
-func (reactorPolicy) Loop() bool                { return true }
-func (reactorPolicy) Crash(*Config) string      { return "every connection of its loop" }
+func (reactorPolicy) Crash(*Config) string { return "every connection of its loop" }
 
 func (reactorPolicy) gate(w *worker, inner net.Listener) gate { return newLoopGate(w, inner) }

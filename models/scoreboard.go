@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // The scoreboard: each worker process's lane states, in memory that the
@@ -57,12 +59,12 @@ const (
 )
 
 var laneStateNames = [...]string{
-	laneIdle:      StateIdle,
-	laneReading:   StateReading,
-	laneSending:   StateSending,
-	laneKeepAlive: StateKeepAlive,
-	laneBlocked:   StateBlocked,
-	laneDead:      StateDead,
+	laneIdle:      stream.StateIdle,
+	laneReading:   stream.StateReading,
+	laneSending:   stream.StateSending,
+	laneKeepAlive: stream.StateKeepAlive,
+	laneBlocked:   stream.StateBlocked,
+	laneDead:      stream.StateDead,
 }
 
 // String returns the state's name (a State* constant); a word no worker
@@ -71,7 +73,7 @@ func (s laneState) String() string {
 	if int(s) < len(laneStateNames) {
 		return laneStateNames[s]
 	}
-	return StateDead
+	return stream.StateDead
 }
 
 // boardRow is one worker process's row of the scoreboard: a word per lane,

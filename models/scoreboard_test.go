@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // A row is shared: what one mapping of the file writes, another reads,
@@ -32,8 +34,8 @@ func TestBoardRowShared(t *testing.T) {
 	if got := sup.state(2); got != laneKeepAlive {
 		t.Errorf("lane 2 reads %v, want keepalive", got)
 	}
-	if got := laneState(99).String(); got != StateDead {
-		t.Errorf("an unknown word reads %q, want %q", got, StateDead)
+	if got := laneState(99).String(); got != stream.StateDead {
+		t.Errorf("an unknown word reads %q, want %q", got, stream.StateDead)
 	}
 }
 

@@ -6,20 +6,22 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // ScoreboardLetter maps a lane state to its mod_status letter.
 func ScoreboardLetter(state string) byte {
 	switch state {
-	case StateIdle:
+	case stream.StateIdle:
 		return '_'
-	case StateReading:
+	case stream.StateReading:
 		return 'R'
-	case StateSending:
+	case stream.StateSending:
 		return 'W'
-	case StateKeepAlive:
+	case stream.StateKeepAlive:
 		return 'K'
-	case StateBlocked:
+	case stream.StateBlocked:
 		return 'B' // ours: held in guest.Block
 	default:
 		return '.'

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/runtime"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Supervisor is the master process of a model: it owns the listening socket
@@ -92,16 +93,16 @@ type child struct {
 	isReady   bool
 	exited    bool
 	lastBeat  time.Time
-	exit      *Event // the exit the worker reported, if any
-	badEvents int    // lines of its event pipe that were not events
-	killed    string // why the supervisor killed it, if it did
+	exit      *stream.Event // the exit the worker reported, if any
+	badEvents int           // lines of its event pipe that were not events
+	killed    string        // why the supervisor killed it, if it did
 	retiring  bool
 	// interpreter: it runs the guest on wazero's interpreter. gone is
 	// closed once it has been reaped.
 	interpreter bool
 	gone        chan struct{}
 
-	pool Event // its thread pool's latest counters (a pool event)
+	pool stream.Event // its thread pool's latest counters (a pool event)
 
 	logTokens  float64 // guest output rate limit (a token bucket)
 	logRefill  time.Time
@@ -153,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	policy, _ := PolicyOf(cfg.Model) // Validate checked it
 	s := &Supervisor{cfg: cfg, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{},
 		interpreter: interim, started: make(chan struct{}), compiled: make(chan struct{})}
-	n, size := policy.Pool(&s.cfg)
+	n, size := policy.Start(&s.cfg), policy.Slots(&s.cfg)
 	s.slots = make([]*child, size)
 	// On the interpreter every worker compiles the guest itself (a
 	// quarter of a second of a CPU, which no cache saves), so the first
@@ -407,7 +408,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		interpreter: s.interpreter}
 	s.slots[index] = c
 	s.cfg.Logf("spawned %s (pid %d)", s.label(index), c.pid)
-	s.event(Event{Kind: EventSpawn, Process: index, PID: c.pid})
+	s.event(stream.Event{Kind: stream.EventSpawn, Process: index, PID: c.pid})
 	s.wg.Add(2)
 	go s.readEvents(c, pr)
 	go s.reap(c)
@@ -498,7 +499,7 @@ const (
 )
 
 func (s *Supervisor) handleEvent(c *child, line []byte) {
-	var e Event
+	var e stream.Event
 	if err := json.Unmarshal(line, &e); err != nil {
 		s.badEvent(c, fmt.Sprintf("%v: %.80q", err, line))
 		return
@@ -507,7 +508,7 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 	now := time.Now()
 	c.lastBeat = now
 	switch e.Kind {
-	case EventReady:
+	case stream.EventReady:
 		if !c.isReady && !c.exited {
 			c.isReady = true
 			c.readyOnce.Do(func() { close(c.ready) })
@@ -517,14 +518,14 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 			}
 			s.cfg.Logf("%s (pid %d) ready in %v%s", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond), on)
 		}
-	case EventExit:
+	case stream.EventExit:
 		ec := e
 		c.exit = &ec
-	case EventLag:
+	case stream.EventLag:
 		s.lag.add(now, e)
-	case EventPool:
+	case stream.EventPool:
 		c.pool = e
-	case EventLog:
+	case stream.EventLog:
 		c.logTokens = min(logBurst, c.logTokens+now.Sub(c.logRefill).Seconds()*logRate)
 		c.logRefill = now
 		name := s.policy.LaneLabel(c.index, e.Lane)
@@ -540,7 +541,7 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 		s.cfg.Logf("[%s pid %d] %s", name, c.pid, e.Text)
 	}
 	s.mu.Unlock()
-	if e.Kind != EventBeat {
+	if e.Kind != stream.EventBeat {
 		s.event(e)
 	}
 }
@@ -588,7 +589,7 @@ func (s *Supervisor) reap(c *child) {
 	}
 	s.replaced = slices.DeleteFunc(s.replaced, func(r *child) bool { return r == c })
 	c.board.close() // no one reads it now: it is in no slot
-	s.event(Event{Kind: EventExit, Process: c.index, PID: c.pid, Status: code, Cause: cause})
+	s.event(stream.Event{Kind: stream.EventExit, Process: c.index, PID: c.pid, Status: code, Cause: cause})
 	if s.closing {
 		return
 	}
@@ -755,7 +756,7 @@ const maxSpawnRate = 32
 func (s *Supervisor) killLocked(c *child, why string) {
 	c.killed = why
 	s.cfg.Logf("killing %s (pid %d): %s", s.label(c.index), c.pid, why)
-	s.event(Event{Kind: EventKill, Process: c.index, PID: c.pid, Cause: why})
+	s.event(stream.Event{Kind: stream.EventKill, Process: c.index, PID: c.pid, Cause: why})
 	c.cmd.Process.Kill()
 }
 
@@ -779,17 +780,17 @@ func (s *Supervisor) sampleQueue() {
 			return
 		}
 		if n != prev {
-			s.event(Event{Kind: EventQueue, Value: float64(n)})
+			s.event(stream.Event{Kind: stream.EventQueue, Value: float64(n)})
 			prev = n
 		}
 	}
 }
 
-func (s *Supervisor) event(e Event) {
+func (s *Supervisor) event(e stream.Event) {
 	if s.cfg.OnEvent == nil {
 		return
 	}
-	e.V = EventSchemaVersion
+	e.V = stream.SchemaVersion
 	if e.T == 0 {
 		e.T = time.Now().UnixNano()
 	}
@@ -817,7 +818,7 @@ func (s *Supervisor) Workers() []WorkerStatus {
 		if c == nil {
 			out[i].Lanes = make([]string, s.lanesPerChild())
 			for j := range out[i].Lanes {
-				out[i].Lanes[j] = StateDead
+				out[i].Lanes[j] = stream.StateDead
 			}
 			continue
 		}

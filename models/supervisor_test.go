@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // The supervisor tests start this test binary as their worker: with
@@ -42,13 +44,13 @@ func fakeWorker(how string) int {
 		return guardKillWorker(enc)
 	case "garbage":
 		f.WriteString("this is not an event\n")
-		enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
+		enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventReady})
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM)
 		<-sig
 		return exitRetired
 	}
-	enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
+	enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventReady})
 	if how != "chatty-crash" {
 		return exitSetup
 	}
@@ -57,12 +59,12 @@ func fakeWorker(how string) int {
 	var batch strings.Builder
 	line := strings.Repeat("o", 60)
 	for i := range 9000 {
-		b, _ := json.Marshal(Event{V: EventSchemaVersion, Kind: EventLog, Stream: "stdout", Text: fmt.Sprint(i, line)})
+		b, _ := json.Marshal(stream.Event{V: stream.SchemaVersion, Kind: stream.EventLog, Stream: "stdout", Text: fmt.Sprint(i, line)})
 		batch.Write(b)
 		batch.WriteByte('\n')
 	}
 	f.WriteString(batch.String())
-	enc.Encode(Event{V: EventSchemaVersion, Kind: EventExit, Cause: "loop 0 crashed: panic: after output", Status: exitCrash})
+	enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventExit, Cause: "loop 0 crashed: panic: after output", Status: exitCrash})
 	return exitCrash
 }
 
@@ -81,10 +83,10 @@ func busyWorker(enc *json.Encoder) int {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGTERM)
 	row.lanes[0].Store(uint32(laneSending))
-	enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
+	enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventReady})
 	go func() {
 		for range time.Tick(heartbeatInterval) {
-			enc.Encode(Event{V: EventSchemaVersion, Kind: EventBeat})
+			enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventBeat})
 		}
 	}()
 	for s := range sig {
@@ -111,7 +113,7 @@ func guardKillWorker(enc *json.Encoder) int {
 	if err != nil {
 		return exitSetup
 	}
-	enc.Encode(Event{V: EventSchemaVersion, Kind: EventReady})
+	enc.Encode(stream.Event{V: stream.SchemaVersion, Kind: stream.EventReady})
 	row.guards[0].Store(time.Now().UnixNano())
 	syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	select {}
@@ -136,11 +138,11 @@ func TestSIGKILLCause(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Setenv("MPMLAB_FAKE_WORKER", c.worker)
-			events := make(chan Event, 64)
+			events := make(chan stream.Event, 64)
 			s, err := Start(context.Background(), Config{
 				Model: Reactor, Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe, Trace: true,
-				OnEvent: func(ev Event) {
-					if ev.Kind == EventSpawn || ev.Kind == EventExit {
+				OnEvent: func(ev stream.Event) {
+					if ev.Kind == stream.EventSpawn || ev.Kind == stream.EventExit {
 						select {
 						case events <- ev:
 						default:
@@ -156,11 +158,11 @@ func TestSIGKILLCause(t *testing.T) {
 			for {
 				select {
 				case ev := <-events:
-					if ev.Kind == EventSpawn && c.worker == "busy" {
+					if ev.Kind == stream.EventSpawn && c.worker == "busy" {
 						syscall.Kill(ev.PID, syscall.SIGKILL)
 						continue
 					}
-					if ev.Kind != EventExit {
+					if ev.Kind != stream.EventExit {
 						continue
 					}
 					if !strings.Contains(ev.Cause, c.cause) {
@@ -366,32 +368,32 @@ func TestSparesGrowWithoutTracing(t *testing.T) {
 	}
 
 	alive := 1
-	settled(alive, StateSending)
+	settled(alive, stream.StateSending)
 	for i, want := range []int{1, 2, 4, 4, 0} { // doubling, then MaxRequestWorkers (12)
 		if got := maintain(); got != want {
 			t.Fatalf("maintenance %d with %d busy processes started %d, want %d; the log:\n%s", i+1, alive, got, want, log)
 		}
 		alive += want
-		settled(alive, StateSending)
+		settled(alive, stream.StateSending)
 	}
 
 	signalAll(syscall.SIGUSR1)
-	settled(alive, StateIdle)
+	settled(alive, stream.StateIdle)
 	for alive > 10 { // 12 idle > MaxSpare 3: one a maintenance
 		if got := maintain(); got != -1 {
 			t.Fatalf("maintenance with %d idle processes did %d, want -1 (retire one)", alive, got)
 		}
 		alive--
-		settled(alive, StateIdle)
+		settled(alive, stream.StateIdle)
 	}
 
 	signalAll(syscall.SIGUSR2)
-	settled(alive, StateSending)
+	settled(alive, stream.StateSending)
 	for _, want := range []int{1, 1, 0} { // the rate started over: 1, then 2 capped by the one slot left
 		if got := maintain(); got != want {
 			t.Fatalf("busy again with %d processes: started %d, want %d (the rate starts over at 1)", alive, got, want)
 		}
 		alive += want
-		settled(alive, StateSending)
+		settled(alive, stream.StateSending)
 	}
 }

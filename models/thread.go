@@ -17,18 +17,15 @@ import (
 // backlog. A crash takes down every thread of its process.
 const Thread Model = "thread"
 
-type threadPolicy struct{}
+type threadPolicy struct{ row }
 
-func (threadPolicy) Model() Model                      { return Thread }
-func (threadPolicy) Pool(c *Config) (int, int)         { return c.Processes, c.Processes }
-func (threadPolicy) Lanes(c *Config) int               { return c.ThreadsPerChild }
+var _ = register(threadPolicy{row(Thread)})
+
+func (threadPolicy) Start(c *Config) int               { return c.Processes }
 func (threadPolicy) Spares(*Config, int, int, int) int { return 0 }
 func (threadPolicy) ProcessLabel(c *Config, i int) string {
 	return fmt.Sprintf("process %d with %d threads", i, c.ThreadsPerChild)
 }
-func (threadPolicy) LaneLabel(p, l int) string { return fmt.Sprintf("thread %d.%d", p, l) }
-func (threadPolicy) Threads() bool             { return true }
-func (threadPolicy) Loop() bool                { return false }
 func (threadPolicy) Crash(c *Config) string {
 	return fmt.Sprintf("its %d threads and their connections", c.ThreadsPerChild)
 }

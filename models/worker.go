@@ -22,6 +22,7 @@ import (
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/abi"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 	"github.com/mpmlab/mpmlab/wasm/threadpool"
 )
 
@@ -116,12 +117,12 @@ func RunWorker() error {
 	w.events = newEventWriter(os.NewFile(eventFD, "mpmlab-events"))
 	var err error
 	if w.policy, err = PolicyOf(spec.Model); err != nil {
-		w.emit(Event{Kind: EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
+		w.emit(stream.Event{Kind: stream.EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
 		w.events.close()
 		return err
 	}
 	err = w.run() // returns only if the worker could not start; else it exits from within
-	w.emit(Event{Kind: EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
+	w.emit(stream.Event{Kind: stream.EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
 	w.events.close()
 	return err
 }
@@ -209,7 +210,7 @@ func (w *worker) run() error {
 		return err
 	}
 	if err := mod.CodeShared(); err != nil && !w.spec.Interpreter {
-		w.emit(Event{Kind: EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
+		w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 	}
 	boardFile := os.NewFile(boardFD, "mpmlab-scoreboard")
 	if w.board, err = mapBoardRow(boardFile, n); err != nil {
@@ -222,7 +223,7 @@ func (w *worker) run() error {
 	for i := 0; i < n; i++ {
 		guard, err := newDeadman(w.spec.Timeout, deadmanGrace, &w.board.guards[i])
 		if err != nil {
-			w.emit(Event{Kind: EventLog, Stream: "stderr", Text: fmt.Sprintf("mpmlab: no kernel backstop against a frozen guest on lane %d (%v): a runaway that freezes the process is stopped only by the supervisor's heartbeat check", i, err)})
+			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: fmt.Sprintf("mpmlab: no kernel backstop against a frozen guest on lane %d (%v): a runaway that freezes the process is stopped only by the supervisor's heartbeat check", i, err)})
 		}
 		l := &lane{index: i, label: w.laneLabel(i), state: &w.board.lanes[i], deadman: guard}
 		l.header = []string{fmt.Sprintf("%s (pid %d)", l.label, w.pid)}
@@ -241,12 +242,12 @@ func (w *worker) run() error {
 			Pool:         w.pool,
 			NoPhases:     w.spec.NoPhases,
 			LockOSThread: w.policy.Threads(),
-			Log: func(stream, line string) {
-				w.emit(Event{Kind: EventLog, Lane: l.index, Stream: stream, Text: line})
+			Log: func(std, line string) {
+				w.emit(stream.Event{Kind: stream.EventLog, Lane: l.index, Stream: std, Text: line})
 			},
 			OnHandlerStart: func(id uint32, t time.Time) {
 				if w.spec.Trace {
-					w.emit(Event{Kind: EventReqRun, T: t.UnixNano(), Lane: l.index, Req: uint64(id)})
+					w.emit(stream.Event{Kind: stream.EventReqRun, T: t.UnixNano(), Lane: l.index, Req: uint64(id)})
 				}
 			},
 			OnBlock: func(blocked bool) {
@@ -272,7 +273,7 @@ func (w *worker) run() error {
 			return err
 		}
 		if err := l.inst.MemoryShared(); err != nil && i == 0 {
-			w.emit(Event{Kind: EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
+			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 		}
 		l.loop = l.inst.Loop()
 		w.lanes = append(w.lanes, l)
@@ -282,7 +283,7 @@ func (w *worker) run() error {
 	// process): what wazero keeps for instantiating is garbage.
 	if !w.spec.Interpreter {
 		if err := mod.Release(); err != nil {
-			w.emit(Event{Kind: EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
+			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 		}
 	}
 	releaseStartupMemory()
@@ -331,10 +332,10 @@ func (w *worker) run() error {
 		// hear it, as its first state of the lane.
 		l.state.Store(uint32(laneIdle))
 		if w.spec.Trace {
-			w.emit(Event{Kind: EventState, Lane: l.index, State: StateIdle})
+			w.emit(stream.Event{Kind: stream.EventState, Lane: l.index, State: stream.StateIdle})
 		}
 	}
-	w.emit(Event{Kind: EventReady, Dur: int64(time.Since(w.start))})
+	w.emit(stream.Event{Kind: stream.EventReady, Dur: int64(time.Since(w.start))})
 	// Loading the guest left garbage (the .wasm bytes, the compiler's
 	// work): give it back now rather than when the scavenger gets to it.
 	// Not on the interpreter, whose compiled form is a hundred MB of live
@@ -442,7 +443,7 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.writing.Add(1)
 	defer w.writing.Add(-1)
 	if w.spec.Trace {
-		w.emit(Event{Kind: EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI, Group: groupOf(r)})
+		w.emit(stream.Event{Kind: stream.EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI, Group: groupOf(r)})
 	}
 	if w.spec.Timeout > 0 {
 		t := time.AfterFunc(w.spec.Timeout, func() { w.cutOff(l, cancel) })
@@ -477,7 +478,7 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		status = resp.Status
 	}
 	if w.spec.Trace {
-		w.emit(Event{Kind: EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: int64(n), Dur: int64(time.Since(start)), Cause: cause,
+		w.emit(stream.Event{Kind: stream.EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: int64(n), Dur: int64(time.Since(start)), Cause: cause,
 			Method: r.Method, Path: r.RequestURI, Group: groupOf(r),
 			Wait: int64(ph.Wait), Service: int64(ph.Service), Run: int64(ph.Run), Compute: int64(ph.Compute), Block: int64(ph.Block),
 			Hold: int64(ph.Hold), Where: ph.HoldWhere})
@@ -566,7 +567,7 @@ func (w *worker) die(cause string, code int, reqCause error) {
 	}
 	w.drain(crashDrain)
 	w.flushPasses()
-	w.emit(Event{Kind: EventExit, Cause: cause, Status: code})
+	w.emit(stream.Event{Kind: stream.EventExit, Cause: cause, Status: code})
 	w.events.close()
 	os.Exit(code)
 }
@@ -614,14 +615,14 @@ func (w *worker) retire(cause string) {
 	w.dying = true
 	w.mu.Unlock()
 	w.flushPasses()
-	w.emit(Event{Kind: EventExit, Cause: cause, Status: exitRetired})
+	w.emit(stream.Event{Kind: stream.EventExit, Cause: cause, Status: exitRetired})
 	w.events.close()
 	os.Exit(exitRetired)
 }
 
 func (w *worker) heartbeat() {
 	for range time.Tick(heartbeatInterval) {
-		w.emit(Event{Kind: EventBeat})
+		w.emit(stream.Event{Kind: stream.EventBeat})
 	}
 }
 
@@ -634,14 +635,14 @@ const traceInterval = 100 * time.Millisecond
 // scoreboard state every traceInterval: W while it has requests in it,
 // K while it only holds idle keep-alive connections, _ otherwise.
 func (w *worker) traceLoop() {
-	var last Event
+	var last stream.Event
 	for range time.Tick(traceInterval) {
 		w.flushPasses()
 		w.connMu.Lock()
 		open, idle := len(w.busyConns), len(w.idleConns)
 		w.connMu.Unlock()
 		writing := int(w.writing.Load())
-		c := Event{Kind: EventConns, Reading: max(0, open-writing), Writing: writing, Waiting: idle}
+		c := stream.Event{Kind: stream.EventConns, Reading: max(0, open-writing), Writing: writing, Waiting: idle}
 		if c.Reading != last.Reading || c.Writing != last.Writing || c.Waiting != last.Waiting {
 			w.emit(c)
 			last = c
@@ -665,24 +666,24 @@ func (w *worker) tracePool() {
 	var last runtime.PoolStats
 	for range time.Tick(traceInterval) {
 		if s := w.pool.Stats(); s != last {
-			w.emit(Event{Kind: EventPool, PoolThreads: s.Threads, PoolBusy: s.Busy, Queued: s.Waiting, PoolDone: s.Done, Overflows: s.Overflows})
+			w.emit(stream.Event{Kind: stream.EventPool, PoolThreads: s.Threads, PoolBusy: s.Busy, Queued: s.Waiting, PoolDone: s.Done, Overflows: s.Overflows})
 			last = s
 		}
 	}
 }
 
 // poolTaskEvent is the trace event of a pool task's moment t, for lane.
-func poolTaskEvent(lane int, t runtime.PoolTask) Event {
-	e := Event{T: t.T.UnixNano(), Lane: lane, Req: uint64(t.Req), Task: t.Task, Work: t.Work, Where: t.Where}
+func poolTaskEvent(lane int, t runtime.PoolTask) stream.Event {
+	e := stream.Event{T: t.T.UnixNano(), Lane: lane, Req: uint64(t.Req), Task: t.Task, Work: t.Work, Where: t.Where}
 	switch t.Event {
 	case runtime.PoolQueued:
-		e.Kind, e.Queued = EventPoolQueue, t.Waiting
+		e.Kind, e.Queued = stream.EventPoolQueue, t.Waiting
 	case runtime.PoolStarted:
-		e.Kind, e.PoolThread, e.Wait = EventPoolStart, t.Thread+1, int64(t.Dur)
+		e.Kind, e.PoolThread, e.Wait = stream.EventPoolStart, t.Thread+1, int64(t.Dur)
 	case runtime.PoolDone:
-		e.Kind, e.PoolThread, e.Dur = EventPoolDone, t.Thread+1, int64(t.Dur)
+		e.Kind, e.PoolThread, e.Dur = stream.EventPoolDone, t.Thread+1, int64(t.Dur)
 	case runtime.PoolOverflow:
-		e.Kind, e.Queued, e.Cause = EventPoolOverflow, t.Waiting, threadpool.OverflowMessage(t.Waiting)
+		e.Kind, e.Queued, e.Cause = stream.EventPoolOverflow, t.Waiting, threadpool.OverflowMessage(t.Waiting)
 	}
 	return e
 }
@@ -690,7 +691,7 @@ func poolTaskEvent(lane int, t runtime.PoolTask) Event {
 // flushPasses sends the loop passes gathered since the last pass event.
 func (w *worker) flushPasses() {
 	if passes, dropped := w.passes.take(); len(passes) > 0 || dropped > 0 {
-		w.emit(Event{Kind: EventPass, Passes: passes, Value: float64(dropped)})
+		w.emit(stream.Event{Kind: stream.EventPass, Passes: passes, Value: float64(dropped)})
 	}
 }
 
@@ -701,7 +702,7 @@ func (w *worker) setState(l *lane, s laneState) {
 		return
 	}
 	if w.spec.Trace {
-		w.emit(Event{Kind: EventState, Lane: l.index, State: s.String()})
+		w.emit(stream.Event{Kind: stream.EventState, Lane: l.index, State: s.String()})
 	}
 }
 
@@ -722,7 +723,7 @@ func (w *worker) lagSampler() func(time.Duration) {
 		idle := w.lanes[0].inst.Loop().IdleTime()
 		el := time.Since(last)
 		util := 1 - float64(idle-lastIdle)/float64(el)
-		w.emit(Event{Kind: EventLag, Samples: samples, Value: max(0, min(1, util))})
+		w.emit(stream.Event{Kind: stream.EventLag, Samples: samples, Value: max(0, min(1, util))})
 		samples, last, lastIdle = nil, time.Now(), idle
 	}
 }
@@ -731,14 +732,14 @@ func (w *worker) lagSampler() func(time.Duration) {
 // a request path), so one event stays a small line on the event pipe.
 const maxEventText = 4 << 10
 
-func (w *worker) emit(e Event) {
+func (w *worker) emit(e stream.Event) {
 	if len(e.Text) > maxEventText {
 		e.Text = e.Text[:maxEventText] + "…"
 	}
 	if len(e.Path) > maxEventText {
 		e.Path = e.Path[:maxEventText] + "…"
 	}
-	e.V = EventSchemaVersion
+	e.V = stream.SchemaVersion
 	if e.T == 0 {
 		e.T = time.Now().UnixNano()
 	}
@@ -751,14 +752,14 @@ func (w *worker) emit(e Event) {
 // eventWriter sends events to the supervisor from one goroutine, batching
 // whatever queued up into one write.
 type eventWriter struct {
-	ch     chan Event
+	ch     chan stream.Event
 	flush  chan chan struct{}
 	closed atomic.Bool
 	f      *os.File
 }
 
 func newEventWriter(f *os.File) *eventWriter {
-	ew := &eventWriter{ch: make(chan Event, 4096), flush: make(chan chan struct{}), f: f}
+	ew := &eventWriter{ch: make(chan stream.Event, 4096), flush: make(chan chan struct{}), f: f}
 	go ew.loop()
 	return ew
 }
@@ -767,11 +768,11 @@ func newEventWriter(f *os.File) *eventWriter {
 // is full (serving never waits for tracing; the supervisor sees a gap), but
 // a worker's lifecycle events (ready, exit) wait for room: the supervisor
 // logs and acts on them.
-func (ew *eventWriter) send(e Event) {
+func (ew *eventWriter) send(e stream.Event) {
 	if ew.closed.Load() {
 		return
 	}
-	if e.Kind == EventReady || e.Kind == EventExit {
+	if e.Kind == stream.EventReady || e.Kind == stream.EventExit {
 		ew.ch <- e
 		return
 	}

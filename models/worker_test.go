@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // A worker's exit event reaches the supervisor even when the guest printed
@@ -22,10 +24,10 @@ func TestExitEventIsNeverDropped(t *testing.T) {
 		// No one reads yet: the pipe fills, then the queue, and most of
 		// these are dropped.
 		for range 3 * cap(ew.ch) {
-			ew.send(Event{Kind: EventLog, Text: "output"})
+			ew.send(stream.Event{Kind: stream.EventLog, Text: "output"})
 		}
 		close(printed)
-		ew.send(Event{Kind: EventExit, Cause: "guest crashed"})
+		ew.send(stream.Event{Kind: stream.EventExit, Cause: "guest crashed"})
 		ew.close()
 		pw.Close()
 		close(sent)
@@ -38,8 +40,8 @@ func TestExitEventIsNeverDropped(t *testing.T) {
 		if err != nil {
 			break
 		}
-		var e Event
-		if json.Unmarshal(line, &e) == nil && e.Kind == EventExit && e.Cause == "guest crashed" {
+		var e stream.Event
+		if json.Unmarshal(line, &e) == nil && e.Kind == stream.EventExit && e.Cause == "guest crashed" {
 			exits++
 		}
 	}

@@ -260,7 +260,7 @@ func readExampleSettings(name string) (exampleSettings, error) {
 	if err == nil {
 		// Checked as an experiment's would be (a stand-in source).
 		e := experiment.Experiment{Source: experiment.Source{Files: []experiment.File{{Name: "main.go", Data: "package main\n"}}},
-			Model: "all", Knobs: set.Knobs, Load: set.Load, Variants: set.Variants}
+			Model: experiment.AllModels, Knobs: set.Knobs, Load: set.Load, Variants: set.Variants}
 		if err = e.Validate(); err == nil {
 			e = e.Normalize()
 			set.Knobs, set.Load, set.Variants = e.Knobs, e.Load, e.Variants

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of the event stream.
@@ -63,7 +64,7 @@ func (o *outbox) send(event string, v any) {
 		data, _ = json.Marshal(map[string]string{"error": err.Error()})
 	}
 	o.mu.Lock()
-	if o.closed || (event == "trace" && o.bytes > maxQueuedBytes) {
+	if o.closed || (event == stream.MsgTrace && o.bytes > maxQueuedBytes) {
 		if !o.closed {
 			o.dropped++
 		}
@@ -181,9 +182,9 @@ type tracer struct {
 	out *outbox
 
 	mu      sync.Mutex
-	reqs    []models.Event
-	states  []models.Event
-	other   []models.Event
+	reqs    []stream.Event
+	states  []stream.Event
+	other   []stream.Event
 	logs    int
 	dropped int
 
@@ -201,14 +202,14 @@ type tracer struct {
 	// The server-side phases of the load's requests (req_end, before
 	// sampling): waits and services (capped), and the longest hold.
 	waits, services []int64
-	hold            models.Event            // the req_end with the longest Hold
+	hold            stream.Event            // the req_end with the longest Hold
 	groups          map[string]*groupPhases // the same for each load group
 	pool            poolTally               // the worker processes' thread pools
-	conns           map[int]models.Event    // process → its loop's latest conns event
+	conns           map[int]stream.Event    // process → its loop's latest conns event
 }
 
 func newTracer(out *outbox) *tracer {
-	return &tracer{out: out, deaths: map[int]bool{}, conns: map[int]models.Event{}, groups: map[string]*groupPhases{}}
+	return &tracer{out: out, deaths: map[int]bool{}, conns: map[int]stream.Event{}, groups: map[string]*groupPhases{}}
 }
 
 // poolTally is what the load's pool events said of the thread pools: how
@@ -221,20 +222,20 @@ type poolTally struct {
 	overflows int
 }
 
-func (p *poolTally) add(e models.Event) {
+func (p *poolTally) add(e stream.Event) {
 	switch e.Kind {
-	case models.EventPool:
+	case stream.EventPool:
 		if p.threads == nil {
 			p.threads = map[int]int{}
 		}
 		p.threads[e.Process] = e.PoolThreads
-	case models.EventPoolQueue:
+	case stream.EventPoolQueue:
 		p.queuePeak = max(p.queuePeak, e.Queued)
-	case models.EventPoolStart:
+	case stream.EventPoolStart:
 		if len(p.waits) < maxPhaseSamples {
 			p.waits = append(p.waits, e.Wait)
 		}
-	case models.EventPoolOverflow:
+	case stream.EventPoolOverflow:
 		p.overflows++
 	}
 }
@@ -243,10 +244,10 @@ func (p *poolTally) add(e models.Event) {
 // waits and services (capped), and the req_end with the longest hold.
 type groupPhases struct {
 	waits, services []int64
-	hold            models.Event
+	hold            stream.Event
 }
 
-func (g *groupPhases) add(e models.Event) {
+func (g *groupPhases) add(e stream.Event) {
 	if len(g.waits) < maxPhaseSamples {
 		g.waits = append(g.waits, e.Wait)
 		g.services = append(g.services, e.Service)
@@ -256,23 +257,23 @@ func (g *groupPhases) add(e models.Event) {
 	}
 }
 
-func (t *tracer) onEvent(e models.Event) {
+func (t *tracer) onEvent(e stream.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch e.Kind {
-	case models.EventBeat:
+	case stream.EventBeat:
 		return
-	case models.EventQueue:
+	case stream.EventQueue:
 		t.queue = int(e.Value)
 		t.queuePeak = max(t.queuePeak, t.queue)
-	case models.EventLag:
+	case stream.EventLag:
 		t.lagWindow = append(t.lagWindow, e.Samples...)
 		if len(t.lagAll) < 100000 {
 			t.lagAll = append(t.lagAll, e.Samples...)
 		}
 		t.busy.Add(e)
 		t.winBusy.Add(e)
-	case models.EventReqEnd:
+	case stream.EventReqEnd:
 		if t.loading && e.Service > 0 {
 			if len(t.waits) < maxPhaseSamples {
 				t.waits = append(t.waits, e.Wait)
@@ -290,18 +291,18 @@ func (t *tracer) onEvent(e models.Event) {
 				g.add(e)
 			}
 		}
-	case models.EventConns:
+	case stream.EventConns:
 		t.conns[e.Process] = e
-	case models.EventPoolQueue, models.EventPoolStart, models.EventPoolOverflow, models.EventPool:
+	case stream.EventPoolQueue, stream.EventPoolStart, stream.EventPoolOverflow, stream.EventPool:
 		if t.loading {
 			t.pool.add(e)
 		}
-	case models.EventExit, models.EventKill:
-		if e.Kind == models.EventExit {
+	case stream.EventExit, stream.EventKill:
+		if e.Kind == stream.EventExit {
 			delete(t.conns, e.Process)
 		}
 		if t.loading {
-			if e.Kind == models.EventKill {
+			if e.Kind == stream.EventKill {
 				t.kills++
 			}
 			if e.PID != 0 {
@@ -317,11 +318,11 @@ func (t *tracer) onEvent(e models.Event) {
 		return
 	}
 	switch e.Kind {
-	case models.EventConn, models.EventReqStart, models.EventReqRun, models.EventReqEnd:
+	case stream.EventConn, stream.EventReqStart, stream.EventReqRun, stream.EventReqEnd:
 		t.reqs = append(t.reqs, e)
-	case models.EventState:
+	case stream.EventState:
 		t.states = append(t.states, e)
-	case models.EventLog:
+	case stream.EventLog:
 		if t.logs >= maxLogEvents {
 			t.dropped++
 			return
@@ -331,12 +332,6 @@ func (t *tracer) onEvent(e models.Event) {
 	default:
 		t.other = append(t.other, e)
 	}
-}
-
-// traceBatch is the data of a "trace" event.
-type traceBatch struct {
-	Events  []models.Event `json:"events"`
-	Dropped int            `json:"dropped"`
 }
 
 // flush sends the events gathered since the last flush as one batch,
@@ -349,7 +344,7 @@ func (t *tracer) flush() {
 	if len(reqs)+len(states)+len(other) == 0 && dropped == 0 {
 		return
 	}
-	batch := traceBatch{Events: other, Dropped: dropped}
+	batch := stream.Trace{Events: other, Dropped: dropped}
 	if n := len(reqs); n > maxReqEvents {
 		p := float64(maxReqEvents) / float64(n)
 		kept := 0
@@ -383,16 +378,16 @@ func (t *tracer) flush() {
 	}
 	sort.SliceStable(batch.Events, func(i, j int) bool { return batch.Events[i].T < batch.Events[j].T })
 	if batch.Events == nil {
-		batch.Events = []models.Event{}
+		batch.Events = []stream.Event{}
 	}
-	t.out.send("trace", batch)
+	t.out.send(stream.MsgTrace, batch)
 }
 
 // keepSample decides by a hash of the event's request (or connection) id
 // whether it is in a sample of fraction p.
-func keepSample(e models.Event, p float64) bool {
+func keepSample(e stream.Event, p float64) bool {
 	key := uint64(e.Process)<<48 ^ e.Req
-	if e.Kind == models.EventConn {
+	if e.Kind == stream.EventConn {
 		key = uint64(e.Process)<<48 ^ e.Conn ^ 0x9e3779b97f4a7c15
 	}
 	// splitmix64
@@ -420,13 +415,13 @@ func (t *tracer) run(stop <-chan struct{}) {
 
 // loopConns sums the loops' latest connection counts (nil: no loop sent
 // any).
-func (t *tracer) loopConns() *connCounts {
+func (t *tracer) loopConns() *stream.Conns {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.conns) == 0 {
 		return nil
 	}
-	c := &connCounts{}
+	c := &stream.Conns{}
 	for _, e := range t.conns {
 		c.Reading += e.Reading
 		c.Writing += e.Writing

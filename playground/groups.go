@@ -6,41 +6,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
-// groupResult is what one load group measured under one model: its part
-// of the summary event.
-type groupResult struct {
-	Name    string           `json:"name"`
-	Summary *loadgen.Summary `json:"summary"`
-	// The server-side phases of its requests (-1: not measured): waiting
-	// for the instance (for a loop: behind whatever held it), and the
-	// handler running.
-	WaitP50MS    float64 `json:"wait_p50_ms"`
-	WaitP99MS    float64 `json:"wait_p99_ms"`
-	ServiceP50MS float64 `json:"service_p50_ms"`
-	ServiceP99MS float64 `json:"service_p99_ms"`
-	// LongestHold is the longest time one of its requests held a loop
-	// (loops only).
-	LongestHold *holdInfo `json:"longest_hold,omitempty"`
-	// Sentence says what happened to this group, and why.
-	Sentence string `json:"sentence"`
-}
-
 // newHoldInfo names the hold of a req_end event.
-func newHoldInfo(e models.Event) *holdInfo {
-	return &holdInfo{MS: round2(ms(time.Duration(e.Hold))), Group: e.Group, Method: e.Method, Path: e.Path, Where: e.Where}
+func newHoldInfo(e stream.Event) *stream.Hold {
+	return &stream.Hold{MS: round2(ms(time.Duration(e.Hold))), Group: e.Group, Method: e.Method, Path: e.Path, Where: e.Where}
 }
 
 // groupResults pairs each group's client-side summary with the phases its
 // requests reported (by name); loop says whether holds mean anything.
-func groupResults(sums []loadgen.GroupSummary, phases map[string]*groupPhases, loop bool) []groupResult {
-	out := make([]groupResult, len(sums))
+func groupResults(sums []loadgen.GroupSummary, phases map[string]*groupPhases, loop bool) []stream.GroupResult {
+	out := make([]stream.GroupResult, len(sums))
 	for i, gs := range sums {
-		g := groupResult{Name: gs.Name, Summary: gs.Summary, WaitP50MS: -1, WaitP99MS: -1, ServiceP50MS: -1, ServiceP99MS: -1}
+		g := stream.GroupResult{Name: gs.Name, Summary: gs.Summary, WaitP50MS: -1, WaitP99MS: -1, ServiceP50MS: -1, ServiceP99MS: -1}
 		if p := phases[gs.Name]; p != nil && len(p.waits) > 0 {
 			waits, services := slices.Sorted(slices.Values(p.waits)), slices.Sorted(slices.Values(p.services))
 			pct := func(v []int64, q float64) float64 { return round2(ms(time.Duration(experiment.Percentile(v, q)))) }
@@ -65,7 +46,7 @@ const blameWait = 10 // ms
 // waited for a loop, which request held the loop: "GET /hello answered
 // p99 412 ms (2.1 ms under thread); it waited p99 405 ms for the loop
 // behind slow, whose GET /?ms=200 held it 201 ms at main.go:22".
-func groupSentence(r *modelResult, g *groupResult, prev *modelResult) string {
+func groupSentence(r *stream.Result, g *stream.GroupResult, prev *stream.Result) string {
 	s := g.Summary
 	if s == nil || s.Requests == 0 {
 		return g.Name + " sent no request"
@@ -75,7 +56,7 @@ func groupSentence(r *modelResult, g *groupResult, prev *modelResult) string {
 	if s.Requests > s.Errors {
 		first += " answered p99 " + fmtMS(ms(s.Latency.P99))
 		if pg := prevGroup(prev, g.Name); pg != nil && pg.Summary.Requests > pg.Summary.Errors {
-			first += fmt.Sprintf(" (%s under %s)", fmtMS(ms(pg.Summary.Latency.P99)), prev.name())
+			first += fmt.Sprintf(" (%s under %s)", fmtMS(ms(pg.Summary.Latency.P99)), runName(prev))
 		}
 	} else {
 		first += " got no response"
@@ -104,7 +85,7 @@ func groupSentence(r *modelResult, g *groupResult, prev *modelResult) string {
 }
 
 // prevGroup is prev's group of that name, with a summary, or nil.
-func prevGroup(prev *modelResult, name string) *groupResult {
+func prevGroup(prev *stream.Result, name string) *stream.GroupResult {
 	if prev == nil {
 		return nil
 	}

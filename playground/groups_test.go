@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/playground/loadgen"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // figures returns every duration a sentence states ("412 ms", "1.2 s").
@@ -23,21 +24,21 @@ func TestGroupSentenceStatesTheRunsFigures(t *testing.T) {
 		}
 		return s
 	}
-	hold := &holdInfo{MS: 201.4, Group: "slow", Method: "GET", Path: "/?ms=200", Where: "main.go:22"}
-	reactor := &modelResult{Model: "reactor", LongestHold: hold}
-	thread := &modelResult{Model: "thread", Groups: []groupResult{{Name: "fast", Summary: sum(900, 900, 2100*time.Microsecond)}}}
+	hold := &stream.Hold{MS: 201.4, Group: "slow", Method: "GET", Path: "/?ms=200", Where: "main.go:22"}
+	reactor := &stream.Result{Model: "reactor", LongestHold: hold}
+	thread := &stream.Result{Model: "thread", Groups: []stream.GroupResult{{Name: "fast", Summary: sum(900, 900, 2100*time.Microsecond)}}}
 
 	for _, tc := range []struct {
 		name  string
-		r     *modelResult
-		g     groupResult
-		prev  *modelResult
+		r     *stream.Result
+		g     stream.GroupResult
+		prev  *stream.Result
 		want  []string // phrases that must appear
 		state []float64
 	}{{
 		name: "innocent behind a hold",
 		r:    reactor,
-		g:    groupResult{Name: "fast", Summary: sum(800, 800, 412*time.Millisecond), WaitP99MS: 405, ServiceP99MS: 0.3},
+		g:    stream.GroupResult{Name: "fast", Summary: sum(800, 800, 412*time.Millisecond), WaitP99MS: 405, ServiceP99MS: 0.3},
 		prev: thread,
 		want: []string{"fast answered p99 412 ms", "(2.1 ms under thread)", "waited p99 405 ms for the loop behind slow, whose GET /?ms=200 held it 201 ms at main.go:22"},
 		// 412 (p99), 2.1 (thread's p99), 405 (wait), 201 (hold)
@@ -45,25 +46,25 @@ func TestGroupSentenceStatesTheRunsFigures(t *testing.T) {
 	}, {
 		name:  "the holder itself",
 		r:     reactor,
-		g:     groupResult{Name: "slow", Summary: sum(16, 16, 205*time.Millisecond), WaitP99MS: 1.2, ServiceP99MS: 201.4},
+		g:     stream.GroupResult{Name: "slow", Summary: sum(16, 16, 205*time.Millisecond), WaitP99MS: 1.2, ServiceP99MS: 201.4},
 		want:  []string{"slow answered p99 205 ms", "in the server it waited p99 1.2 ms and its handler ran p99 201 ms"},
 		state: []float64{205, 1.2, 201},
 	}, {
 		name:  "a group that waited for its own requests",
-		r:     &modelResult{Model: "reactor", LongestHold: &holdInfo{MS: 120, Group: "only", Method: "GET", Path: "/?ms=120"}},
-		g:     groupResult{Name: "only", Summary: sum(50, 50, 600*time.Millisecond), WaitP99MS: 480, ServiceP99MS: 120},
+		r:     &stream.Result{Model: "reactor", LongestHold: &stream.Hold{MS: 120, Group: "only", Method: "GET", Path: "/?ms=120"}},
+		g:     stream.GroupResult{Name: "only", Summary: sum(50, 50, 600*time.Millisecond), WaitP99MS: 480, ServiceP99MS: 120},
 		want:  []string{"behind its own requests, whose GET /?ms=120 held it 120 ms"},
 		state: []float64{600, 480, 120},
 	}, {
 		name:  "short holds are not blamed",
-		r:     &modelResult{Model: "reactor", LongestHold: &holdInfo{MS: 3, Group: "slow", Method: "GET", Path: "/?ms=3"}},
-		g:     groupResult{Name: "fast", Summary: sum(100, 100, 30*time.Millisecond), WaitP99MS: 25, ServiceP99MS: 0.5},
+		r:     &stream.Result{Model: "reactor", LongestHold: &stream.Hold{MS: 3, Group: "slow", Method: "GET", Path: "/?ms=3"}},
+		g:     stream.GroupResult{Name: "fast", Summary: sum(100, 100, 30*time.Millisecond), WaitP99MS: 25, ServiceP99MS: 0.5},
 		want:  []string{"in the server it waited p99 25 ms and its handler ran p99 0.5 ms"},
 		state: []float64{30, 25, 0.5},
 	}, {
 		name:  "failures",
-		r:     &modelResult{Model: "process"},
-		g:     groupResult{Name: "innocent", Summary: sum(10, 7, 15*time.Millisecond), WaitP99MS: -1, ServiceP99MS: -1},
+		r:     &stream.Result{Model: "process"},
+		g:     stream.GroupResult{Name: "innocent", Summary: sum(10, 7, 15*time.Millisecond), WaitP99MS: -1, ServiceP99MS: -1},
 		want:  []string{"innocent answered p99 15 ms", "3 of 10 failed (502 ×3)"},
 		state: []float64{15},
 	}} {
@@ -100,7 +101,7 @@ func TestPoolPhrase(t *testing.T) {
 		{poolTally{threads: map[int]int{0: 4}, waits: []int64{0, 0, 0, 0, 0, 0}, queuePeak: 2, overflows: 2},
 			"the thread pool (4 threads a process) ran 6 tasks, up to 2 waiting in its queue (p99 0.0 ms); 2 tasks refused: its queue was full"},
 	} {
-		if got := newPoolResult(&tc.p).phrase(); got != tc.want {
+		if got := poolPhrase(newPoolResult(&tc.p)); got != tc.want {
 			t.Errorf("phrase = %q\nwant      %q", got, tc.want)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // logBuffer collects a Server's log lines.
@@ -70,7 +71,7 @@ func TestPlaygroundRunPanic(t *testing.T) {
 	if len(msgs) == 0 || msgs[len(msgs)-1].event != "done" {
 		t.Fatalf("messages %v: want a done event last", msgs)
 	}
-	var done doneEvent
+	var done stream.Done
 	json.Unmarshal(msgs[len(msgs)-1].data, &done)
 	if done.Error != "internal error: forced panic at experiment" || done.Stopped != "" {
 		t.Errorf("done %+v", done)

@@ -12,23 +12,53 @@ import (
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
-// Every valid experiment is a valid engine configuration, and the mapping
-// keeps the knobs' meaning.
-func TestPlaygroundLimitsMatchEngine(t *testing.T) {
+// The playground validates an experiment against the page's ranges of
+// experiment.KnobTable only (validateExperiment), and the engine its
+// configuration against the engine's ranges of the same table
+// (models.Config.Validate): every valid experiment must be a valid engine
+// configuration under every model, each knob at the ends of its page
+// range included, and the mapping must keep the knobs.
+func TestPlaygroundConfigValid(t *testing.T) {
+	src := experiment.Source{Files: []experiment.File{{Name: "main.go", Data: "package main"}}}
+	for i := range experiment.KnobTable {
+		k := &experiment.KnobTable[i]
+		if k.Unit == experiment.Switch {
+			continue
+		}
+		for _, v := range []int{k.Min, k.Limit()} {
+			e := experiment.Experiment{Source: src, Model: experiment.AllModels}
+			if k.Optional() {
+				*k.Opt(&e.Knobs) = experiment.Int(v)
+			} else {
+				*k.Int(&e.Knobs) = v
+			}
+			if err := validateExperiment(e); err != nil {
+				continue // out of bounds with the other knobs' defaults (start_servers past max_request_workers)
+			}
+			for _, m := range models.Models {
+				cfg := modelConfig(e.Normalize(), m)
+				cfg.Wasm = "x.wasm"
+				if err := cfg.WithDefaults().Validate(); err != nil {
+					t.Errorf("knobs.%s %d: a valid experiment, but under %s: %v", k.Name, v, m, err)
+				}
+			}
+		}
+	}
 	e := experiment.Experiment{Source: experiment.Source{Files: []experiment.File{{Name: "main.go", Data: "package main"}}}, Model: "all",
 		Knobs: experiment.Knobs{MinSpare: -1, MaxKeepAliveRequests: experiment.Int(0), KeepAlive: experiment.Bool(false), ThreadsPerChild: 7}}
 	if err := validateExperiment(e); err != nil {
 		t.Fatal(err)
 	}
 	cfg := modelConfig(e.Normalize(), models.Thread)
-	if cfg.MinSpare != 0 || cfg.MaxKeepAliveRequests != 0 || cfg.KeepAlive || cfg.ThreadsPerChild != 7 || cfg.Timeout != models.DefaultTimeout || cfg.MemoryLimit != runtime.DefaultMemoryLimit {
+	if cfg.MinSpare != 0 || cfg.MaxKeepAliveRequests != 0 || cfg.KeepAlive || cfg.ThreadsPerChild != 7 || cfg.Timeout != experiment.DefaultTimeoutMS*time.Millisecond || cfg.MemoryLimit != runtime.DefaultMemoryLimit {
 		t.Fatalf("modelConfig: %+v", cfg)
 	}
 	// max_keepalive_requests means what the CLI's --max-keepalive-requests
 	// (the engine's MaxKeepAliveRequests) means: 0 unlimited, absent 100.
-	for js, want := range map[string]int{`{}`: models.DefaultMaxKeepAlive, `{"max_keepalive_requests":0}`: 0, `{"max_keepalive_requests":3}`: 3} {
+	for js, want := range map[string]int{`{}`: experiment.DefaultMaxKeepAlive, `{"max_keepalive_requests":0}`: 0, `{"max_keepalive_requests":3}`: 3} {
 		var k experiment.Knobs
 		if err := json.Unmarshal([]byte(js), &k); err != nil {
 			t.Fatal(err)
@@ -44,18 +74,18 @@ func TestPlaygroundTraceSampling(t *testing.T) {
 	tr := newTracer(out)
 	now := time.Now().UnixNano()
 	for i := range 3000 {
-		tr.onEvent(models.Event{Kind: models.EventReqStart, Process: i % 4, Req: uint64(i), T: now + int64(i)})
-		tr.onEvent(models.Event{Kind: models.EventReqEnd, Process: i % 4, Req: uint64(i), T: now + int64(i) + 1, Dur: 1})
-		tr.onEvent(models.Event{Kind: models.EventState, Process: i % 4, State: models.StateSending, T: now + int64(i)})
+		tr.onEvent(stream.Event{Kind: stream.EventReqStart, Process: i % 4, Req: uint64(i), T: now + int64(i)})
+		tr.onEvent(stream.Event{Kind: stream.EventReqEnd, Process: i % 4, Req: uint64(i), T: now + int64(i) + 1, Dur: 1})
+		tr.onEvent(stream.Event{Kind: stream.EventState, Process: i % 4, State: stream.StateSending, T: now + int64(i)})
 	}
-	tr.onEvent(models.Event{Kind: models.EventQueue, Value: 7, T: now})
-	tr.onEvent(models.Event{Kind: models.EventBeat, T: now})
+	tr.onEvent(stream.Event{Kind: stream.EventQueue, Value: 7, T: now})
+	tr.onEvent(stream.Event{Kind: stream.EventBeat, T: now})
 	tr.flush()
 	msgs, _ := out.take()
 	if len(msgs) != 1 || msgs[0].event != "trace" {
 		t.Fatalf("messages %v", msgs)
 	}
-	var b traceBatch
+	var b stream.Trace
 	if err := json.Unmarshal(msgs[0].data, &b); err != nil {
 		t.Fatal(err)
 	}
@@ -64,21 +94,21 @@ func TestPlaygroundTraceSampling(t *testing.T) {
 	paired := 0
 	for _, e := range b.Events {
 		counts[e.Kind]++
-		if e.Kind == models.EventReqStart {
+		if e.Kind == stream.EventReqStart {
 			starts[uint64(e.Process)<<32|e.Req] = true
 		}
-		if e.Kind == models.EventReqEnd && starts[uint64(e.Process)<<32|e.Req] {
+		if e.Kind == stream.EventReqEnd && starts[uint64(e.Process)<<32|e.Req] {
 			paired++
 		}
 	}
-	reqs := counts[models.EventReqStart] + counts[models.EventReqEnd]
+	reqs := counts[stream.EventReqStart] + counts[stream.EventReqEnd]
 	if reqs > maxReqEvents || reqs < maxReqEvents/2 {
 		t.Errorf("%d request events in the batch, want about %d", reqs, maxReqEvents)
 	}
-	if paired < counts[models.EventReqEnd]*9/10 {
-		t.Errorf("only %d of %d sampled ends have their start", paired, counts[models.EventReqEnd])
+	if paired < counts[stream.EventReqEnd]*9/10 {
+		t.Errorf("only %d of %d sampled ends have their start", paired, counts[stream.EventReqEnd])
 	}
-	if counts[models.EventState] != 4 || counts[models.EventQueue] != 1 || counts[models.EventBeat] != 0 {
+	if counts[stream.EventState] != 4 || counts[stream.EventQueue] != 1 || counts[stream.EventBeat] != 0 {
 		t.Errorf("counts %v: want the last state of each of 4 lanes, the queue event, no heartbeat", counts)
 	}
 	if want := 9000 - reqs - 4; b.Dropped != want {
@@ -93,24 +123,24 @@ func TestPlaygroundSentence(t *testing.T) {
 	sum := func(n, ok int, p99 time.Duration, codes map[int]int) *loadgen.Summary {
 		return &loadgen.Summary{Requests: n, Succeeded: ok, StatusCodes: codes, Latency: loadgen.LatencyStats{P99: p99}}
 	}
-	process := &modelResult{Model: "process", Workers: 4, Lanes: 1, BusyPeak: 4, QueuePeak: 31, LoopUtil: -1,
+	process := &stream.Result{Model: "process", Workers: 4, Lanes: 1, BusyPeak: 4, QueuePeak: 31, LoopUtil: -1,
 		Summary: sum(200, 200, 100*time.Millisecond, map[int]int{200: 200})}
-	thread := &modelResult{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 3, LoopUtil: -1, Deaths: 1, DeathCause: "panic: crash requested",
+	thread := &stream.Result{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 3, LoopUtil: -1, Deaths: 1, DeathCause: "panic: crash requested",
 		Summary: sum(200, 190, 10*time.Millisecond, map[int]int{200: 190, 502: 10})}
-	reactor := &modelResult{Model: "reactor", Workers: 1, Lanes: 1, LoopUtil: 0.94, LagP99MS: 180,
+	reactor := &stream.Result{Model: "reactor", Workers: 1, Lanes: 1, LoopUtil: 0.94, LagP99MS: 180,
 		Summary: sum(200, 200, 120*time.Millisecond, map[int]int{200: 200})}
 	// Keep-alive pinning: 4 clients hold the 4 threads, 6 wait in the
 	// accept queue and time out; the p99 of those answered is low.
-	pinned := &modelResult{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 4, QueuePeak: 6, LoopUtil: -1,
-		Pinning: &pinning{Lanes: 4, Idle: 3, Queue: 6},
+	pinned := &stream.Result{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 4, QueuePeak: 6, LoopUtil: -1,
+		Pinning: &stream.Pinning{Lanes: 4, Idle: 3, Queue: 6},
 		Summary: &loadgen.Summary{Requests: 200, Succeeded: 194, Errors: 6, StatusCodes: map[int]int{200: 194},
 			ErrorKinds: map[string]int{"timeout": 6}, Latency: loadgen.LatencyStats{P99: 398 * time.Millisecond}}}
-	slowProcess := &modelResult{Model: "process", Workers: 4, Lanes: 1, BusyPeak: 4, LoopUtil: -1,
+	slowProcess := &stream.Result{Model: "process", Workers: 4, Lanes: 1, BusyPeak: 4, LoopUtil: -1,
 		Summary: sum(200, 200, 4400*time.Millisecond, map[int]int{200: 200})}
-	oneFailure := &modelResult{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 4, LoopUtil: -1,
+	oneFailure := &stream.Result{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 4, LoopUtil: -1,
 		Summary: sum(200, 199, 10*time.Millisecond, map[int]int{200: 199, 502: 1})}
 	cases := []struct {
-		r, prev *modelResult
+		r, prev *stream.Result
 		want    string
 	}{
 		{process, nil, "4 processes served one connection each (all 4 busy at the peak); 31 connections waited in the accept queue (peak); p99 100 ms"},
@@ -263,15 +293,15 @@ func TestPlaygroundFailureKinds(t *testing.T) {
 // Keep-alive pinning is every lane held while connections wait; a free
 // lane, or an empty queue, is not.
 func TestPlaygroundObservePinning(t *testing.T) {
-	r := &modelResult{Model: "thread"}
-	r.observePinning([]string{models.StateSending, models.StateKeepAlive, models.StateIdle, models.StateSending}, 5)
-	r.observePinning([]string{models.StateSending, models.StateKeepAlive, models.StateKeepAlive, models.StateSending}, 0)
+	r := &stream.Result{Model: "thread"}
+	observePinning(r, []string{stream.StateSending, stream.StateKeepAlive, stream.StateIdle, stream.StateSending}, 5)
+	observePinning(r, []string{stream.StateSending, stream.StateKeepAlive, stream.StateKeepAlive, stream.StateSending}, 0)
 	if r.Pinning != nil {
 		t.Fatalf("pinning %+v with a free lane or no one waiting", r.Pinning)
 	}
-	r.observePinning([]string{models.StateSending, models.StateKeepAlive, models.StateKeepAlive, models.StateSending}, 3)
-	r.observePinning([]string{models.StateKeepAlive, models.StateSending, models.StateSending, models.StateSending}, 6)
-	if want := (pinning{Lanes: 4, Idle: 2, Queue: 6}); r.Pinning == nil || *r.Pinning != want {
+	observePinning(r, []string{stream.StateSending, stream.StateKeepAlive, stream.StateKeepAlive, stream.StateSending}, 3)
+	observePinning(r, []string{stream.StateKeepAlive, stream.StateSending, stream.StateSending, stream.StateSending}, 6)
+	if want := (stream.Pinning{Lanes: 4, Idle: 2, Queue: 6}); r.Pinning == nil || *r.Pinning != want {
 		t.Fatalf("pinning %+v, want %+v", r.Pinning, want)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of runs.
@@ -183,22 +184,6 @@ func (s *Server) handleStopRun(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// phaseEvent is the data of a "phase" event.
-type phaseEvent struct {
-	Model   string `json:"model"`
-	Variant string `json:"variant,omitempty"` // a Compare over variants: which
-	State   string `json:"state"`             // starting, running, stopped
-	Error   string `json:"error,omitempty"`
-}
-
-// doneEvent is the data of the last event of a stream.
-type doneEvent struct {
-	// Error says why the experiment failed ("" if it did not).
-	Error string `json:"error"`
-	// Stopped says why it was stopped before its end, if it was.
-	Stopped string `json:"stopped,omitempty"`
-}
-
 // execute runs the experiment to its end, releases its place, and ends
 // its stream with a done event.
 //
@@ -211,7 +196,7 @@ func (s *Server) execute(run *run) {
 	start := time.Now()
 	err := s.guard(run, "run", func() error { return s.experiment(run) })
 	s.runs.finish(run)
-	done := doneEvent{}
+	done := stream.Done{}
 	var ie *internalError
 	if cause := context.Cause(run.ctx); errors.As(err, &ie) {
 		done.Error = err.Error()
@@ -221,7 +206,7 @@ func (s *Server) execute(run *run) {
 		done.Error = err.Error()
 	}
 	s.cfg.Logf("run %s: ended after %v %s%s", run.id, time.Since(start).Round(time.Millisecond), done.Error, done.Stopped)
-	run.out.send("done", done)
+	run.out.send(stream.MsgDone, done)
 	run.out.close()
 	run.cancel(nil)
 }
@@ -284,11 +269,11 @@ func (p *panicBox) get() error {
 func (s *Server) experiment(run *run) error {
 	hook("experiment")
 	art, err := s.build(run.ctx, run.exp.Source, func(msg string) {
-		run.out.send("progress", map[string]string{"message": msg})
+		run.out.send(stream.MsgProgress, stream.Progress{Message: msg})
 	})
 	var de *diagnosticsError
 	if errors.As(err, &de) {
-		run.out.send("diagnostics", map[string]any{"diagnostics": de.diags})
+		run.out.send(stream.MsgDiagnostics, stream.Diagnostics{Diagnostics: de.diags})
 		return de
 	}
 	if err != nil {
@@ -298,7 +283,7 @@ func (s *Server) experiment(run *run) error {
 	if err != nil {
 		return err
 	}
-	var prev *modelResult
+	var prev *stream.Result
 	for _, p := range parts {
 		res, err := s.runModel(run, p, art, prev)
 		if err != nil {
@@ -324,7 +309,7 @@ type part struct {
 // models of a Compare ("all"), or, in a Compare with variants, each
 // variant.
 func partsOf(e experiment.Experiment) ([]part, error) {
-	if e.Model != "all" || len(e.Variants) == 0 {
+	if e.Model != experiment.AllModels || len(e.Variants) == 0 {
 		var parts []part
 		for _, m := range modelsOf(e.Model) {
 			parts = append(parts, part{model: m, exp: e})
@@ -368,13 +353,13 @@ func loadOf(l experiment.Load, url string, timeout time.Duration) loadgen.Load {
 // callback) cancels the load and is returned as an *internalError; a panic
 // in runModel itself unwinds through its defers, which stop the supervisor,
 // the tracer and the stats ticker, to execute's guard.
-func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelResult) (*modelResult, error) {
+func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.Result) (*stream.Result, error) {
 	m := p.model
 	model := string(m)
-	phase := func(state, err string) phaseEvent {
-		return phaseEvent{Model: model, Variant: p.variant, State: state, Error: err}
+	phase := func(state, err string) stream.Phase {
+		return stream.Phase{Model: model, Variant: p.variant, State: state, Error: err}
 	}
-	run.out.send("phase", phase("starting", ""))
+	run.out.send(stream.MsgPhase, phase(stream.PhaseStarting, ""))
 	// loadCtx is the load's; a panic in a goroutine ends it early.
 	loadCtx, cancelLoad := context.WithTimeout(run.ctx, maxRunTime)
 	defer cancelLoad()
@@ -403,7 +388,7 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelRe
 	cfg.CacheDir = s.cfg.CacheDir
 	cfg.Executable = s.cfg.Executable
 	cfg.Trace = true
-	cfg.OnEvent = func(ev models.Event) {
+	cfg.OnEvent = func(ev stream.Event) {
 		if panicked.failed() {
 			return // the run is ending: drop the rest
 		}
@@ -424,19 +409,19 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelRe
 		if run.ctx.Err() != nil {
 			// Stopped while starting (by the user, or the page went
 			// away): not the handler's fault, so no error to show.
-			run.out.send("phase", phase("stopped", ""))
+			run.out.send(stream.MsgPhase, phase(stream.PhaseStopped, ""))
 			return nil, run.ctx.Err()
 		}
 		msg := fmt.Sprintf("%s: could not start: %v", model, err)
-		run.out.send("phase", phase("stopped", msg))
+		run.out.send(stream.MsgPhase, phase(stream.PhaseStopped, msg))
 		return nil, errors.New(msg)
 	}
 	defer sup.Close() // no-op once closed below; reaps the workers after a panic
 	cfg = sup.Config()
 	policy, _ := models.PolicyOf(m)
-	res := &modelResult{Model: model, Variant: p.variant, Lanes: policy.Lanes(&cfg), LoopUtil: -1}
+	res := &stream.Result{Model: model, Variant: p.variant, Lanes: policy.Lanes(&cfg), LoopUtil: -1}
 
-	run.out.send("phase", phase("running", ""))
+	run.out.send(stream.MsgPhase, phase(stream.PhaseRunning, ""))
 	keepAlive := cfg.KeepAlive && experiment.On(p.exp.Load.KeepAlive) // connections can pin lanes
 	var groupNames []string                                           // reported apart only when the load has groups
 	for _, g := range p.exp.Load.Groups {
@@ -486,8 +471,8 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelRe
 				}
 			}
 		}
-		if keepAlive && m != models.Reactor {
-			res.observePinning(lanes, queue)
+		if keepAlive && policy.PinsLane() {
+			observePinning(res, lanes, queue)
 		}
 		ev.Scoreboard = sup.Scoreboard()
 		if policy.Loop() {
@@ -500,7 +485,7 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelRe
 			rss += kb
 		}
 		res.RSSKB = rss
-		run.out.send("stats", ev)
+		run.out.send(stream.MsgStats, ev)
 	}
 	last := time.Now() // of the last sample; the goroutine owns it until statsDone
 	go caught("the stats ticker", func() error {
@@ -571,8 +556,8 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *modelRe
 			res.Groups[i].Sentence = groupSentence(res, &res.Groups[i], prev)
 		}
 	}
-	run.out.send("summary", res)
-	run.out.send("phase", phase("stopped", ""))
+	run.out.send(stream.MsgSummary, res)
+	run.out.send(stream.MsgPhase, phase(stream.PhaseStopped, ""))
 	return res, nil
 }
 

@@ -45,8 +45,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/mpmlab/mpmlab/models"
@@ -325,40 +323,16 @@ func checkExperiment(w http.ResponseWriter, e experiment.Experiment) (experiment
 	return share.CheckExperiment(w, e, validateExperiment)
 }
 
-// validateExperiment checks e against the experiment's limits, and each of
-// its models' configurations against models.Config.Validate (the engine's
-// own word, with the knobs named as in JSON).
-func validateExperiment(e experiment.Experiment) error {
-	if err := e.Validate(); err != nil {
-		return err
-	}
-	n := e.Normalize()
-	for _, m := range modelsOf(n.Model) {
-		cfg := modelConfig(n, m)
-		cfg.Wasm = "x.wasm"
-		if err := cfg.WithDefaults().Validate(); err != nil {
-			return errors.New(knobNames.Replace(err.Error()))
-		}
-	}
-	return nil
-}
-
-// knobNames rewrites the CLI's knob names (flags) in models' errors to
-// JSON paths, longest flag first so none is cut short by another.
-var knobNames = func() *strings.Replacer {
-	ks := slices.Clone(experiment.KnobTable)
-	slices.SortFunc(ks, func(a, b experiment.Knob) int { return len(b.Flag) - len(a.Flag) })
-	var pairs []string
-	for _, k := range ks {
-		pairs = append(pairs, k.Flag, "knobs."+k.Name)
-	}
-	return strings.NewReplacer(pairs...)
-}()
+// validateExperiment checks e against the experiment's limits: the
+// page's ranges of experiment.KnobTable, within the engine's, which
+// models.Config.Validate checks from the same table, so an experiment that
+// passes here passes there (TestPlaygroundConfigValid).
+func validateExperiment(e experiment.Experiment) error { return e.Validate() }
 
 // modelsOf lists the models an experiment runs: one, or all four for
 // "all" (Compare), in models.Models order.
 func modelsOf(model string) []models.Model {
-	if model == "all" {
+	if model == experiment.AllModels {
 		return models.Models
 	}
 	return []models.Model{models.Model(model)}

@@ -12,6 +12,7 @@ import (
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // statsInterval is how often a run sends a "stats" event.
@@ -77,72 +78,14 @@ func (l *liveStats) add(r loadgen.Result) {
 	}
 }
 
-// statsEvent is the data of a "stats" event.
-type statsEvent struct {
-	Model      string  `json:"model"`
-	Variant    string  `json:"variant,omitempty"` // a Compare over variants: which
-	TMS        float64 `json:"t_ms"`              // since the load started
-	RPS        float64 `json:"rps"`               // over the last window
-	OK         int     `json:"ok"`
-	Errors     int     `json:"errors"`
-	P50MS      float64 `json:"p50_ms"` // over the last window
-	P90MS      float64 `json:"p90_ms"`
-	P99MS      float64 `json:"p99_ms"`
-	LagP50MS   float64 `json:"lag_p50_ms"`
-	LagP99MS   float64 `json:"lag_p99_ms"`
-	LoopUtil   float64 `json:"loop_util"` // -1 when there is no loop (or no sample)
-	Queue      int     `json:"queue"`
-	Workers    int     `json:"workers"` // worker processes alive
-	Busy       int     `json:"busy"`    // lanes serving or holding a connection
-	Scoreboard string  `json:"scoreboard"`
-	// Conns are the reactor loops' connections as nginx's stub_status
-	// counts them (nil for the other models).
-	Conns     *connCounts  `json:"conns,omitempty"`
-	Histogram []histBucket `json:"histogram"`
-	// Groups are each load group's figures over the same window (rate
-	// and percentiles) and cumulative counts, in the load's order.
-	Groups []groupStats `json:"groups,omitempty"`
-}
-
-// groupStats is one load group's part of a stats event.
-type groupStats struct {
-	Name   string  `json:"name"`
-	RPS    float64 `json:"rps"`
-	OK     int     `json:"ok"`
-	Errors int     `json:"errors"`
-	P50MS  float64 `json:"p50_ms"`
-	P99MS  float64 `json:"p99_ms"`
-}
-
-// connCounts are a loop's connections by state (stub_status).
-type connCounts struct {
-	Reading int `json:"reading"` // reading a request
-	Writing int `json:"writing"` // its request is in the loop: running, waiting for it, or parked
-	Waiting int `json:"waiting"` // idle keep-alive
-}
-
-// holdInfo names the longest time one request held a loop.
-type holdInfo struct {
-	MS     float64 `json:"ms"`
-	Group  string  `json:"group,omitempty"` // the request's load group
-	Method string  `json:"method"`
-	Path   string  `json:"path"`  // request URI
-	Where  string  `json:"where"` // position in the handler's source
-}
-
-// String says it as the live view and the sentence do:
+// holdText says h as the live view and the sentence do:
 // "212 ms by GET /?ms=200 at main.go:22".
-func (h *holdInfo) String() string {
+func holdText(h *stream.Hold) string {
 	s := fmtMS(h.MS) + " by " + strings.TrimSpace(h.Method+" "+h.Path)
 	if h.Where != "" {
 		s += " at " + h.Where
 	}
 	return s
-}
-
-type histBucket struct {
-	LeMS  float64 `json:"le_ms"` // -1: +Inf
-	Count int     `json:"count"`
 }
 
 // minStatsWindow is the shortest window a stats event's rate and
@@ -154,17 +97,17 @@ const minStatsWindow = statsInterval / 2
 // snapshot returns the stats of the window since the last snapshot (of
 // length win; joined to the previous one when shorter than minStatsWindow)
 // and the cumulative counts, and how many results the window had.
-func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
+func (l *liveStats) snapshot(win time.Duration) (stream.Stats, int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lat, n, fresh, w := l.all.take(win)
-	ev := statsEvent{OK: l.all.ok, Errors: l.all.errors, Histogram: make([]histBucket, len(l.hist))}
+	ev := stream.Stats{OK: l.all.ok, Errors: l.all.errors, Histogram: make([]stream.Bucket, len(l.hist))}
 	for i, c := range l.hist {
 		le := -1.0
 		if i < len(histBounds) {
 			le = histBounds[i]
 		}
-		ev.Histogram[i] = histBucket{LeMS: le, Count: c}
+		ev.Histogram[i] = stream.Bucket{LeMS: le, Count: c}
 	}
 	if w > 0 {
 		ev.RPS = round2(float64(n) / w.Seconds())
@@ -173,7 +116,7 @@ func (l *liveStats) snapshot(win time.Duration) (statsEvent, int) {
 	for i := range l.groups {
 		g := &l.groups[i]
 		lat, n, _, w := g.take(win)
-		gs := groupStats{Name: l.names[i], OK: g.ok, Errors: g.errors,
+		gs := stream.GroupStats{Name: l.names[i], OK: g.ok, Errors: g.errors,
 			P50MS: round2(ms(experiment.Percentile(lat, 0.50))), P99MS: round2(ms(experiment.Percentile(lat, 0.99)))}
 		if w > 0 {
 			gs.RPS = round2(float64(n) / w.Seconds())
@@ -204,79 +147,18 @@ func round2(f float64) float64 { return math.Round(f*100) / 100 }
 // busyLane reports whether a lane state holds a connection.
 func busyLane(state string) bool {
 	switch state {
-	case models.StateReading, models.StateSending, models.StateBlocked, models.StateKeepAlive:
+	case stream.StateReading, stream.StateSending, stream.StateBlocked, stream.StateKeepAlive:
 		return true
 	}
 	return false
 }
 
-// modelResult is what one model's run measured: the summary event's data.
-type modelResult struct {
-	Model string `json:"model"`
-	// Variant is the variant's name, in a Compare over variants.
-	Variant string           `json:"variant,omitempty"`
-	Summary *loadgen.Summary `json:"summary"`
-	// RSSKB is the worker processes' resident memory, summed, sampled near
-	// the end of the load.
-	RSSKB int `json:"rss_kb"`
-	// Sentence says what happened, from the numbers below.
-	Sentence string `json:"sentence"`
-	// Workers is the most worker processes alive at once during the load;
-	// Lanes the threads (or 1) of each; BusyPeak the most lanes holding a
-	// connection at once.
-	Workers  int `json:"workers"`
-	Lanes    int `json:"lanes"`
-	BusyPeak int `json:"busy_peak"`
-	// QueuePeak is the deepest the accept queue got.
-	QueuePeak int `json:"queue_peak"`
-	// Pinning is keep-alive pinning, if a stats tick saw it (nil if not).
-	Pinning *pinning `json:"pinning,omitempty"`
-	// LoopUtil is the reactor loops' busy fraction over the load (-1 for the
-	// other models); LagP99MS the 99th percentile of loop lag.
-	LoopUtil float64 `json:"loop_util"`
-	LagP99MS float64 `json:"lag_p99_ms"`
-	// WaitP50MS and ServiceP50MS are the requests' server-side phases:
-	// from their delivery to the worker's guest until the handler ran, and
-	// from then until it returned (-1: not measured).
-	WaitP50MS    float64 `json:"wait_p50_ms"`
-	ServiceP50MS float64 `json:"service_p50_ms"`
-	// LongestHold is the longest time one request held a loop while
-	// nothing else could run in it (reactor only).
-	LongestHold *holdInfo `json:"longest_hold,omitempty"`
-	// Deaths counts worker processes that died during the load (Kills of
-	// them killed by the supervisor, e.g. a runaway request); DeathCause
-	// is the first cause.
-	Deaths     int    `json:"deaths"`
-	Kills      int    `json:"kills"`
-	DeathCause string `json:"death_cause,omitempty"`
-	// Pool is what the worker processes' thread pools did (nil if no
-	// request used one).
-	Pool *poolResult `json:"pool,omitempty"`
-	// Groups are each load group's results, in the load's order (a load
-	// with groups only).
-	Groups []groupResult `json:"groups,omitempty"`
-	// Error is set when the model could not be run.
-	Error string `json:"error,omitempty"`
-}
-
-// poolResult is what the thread pools did during a load: their threads
-// (per process), the tasks that ran, their wait in the pool's queue, the
-// deepest the queue got, and the tasks refused because it was full.
-type poolResult struct {
-	Threads   int     `json:"threads"`
-	Tasks     int     `json:"tasks"`
-	WaitP50MS float64 `json:"wait_p50_ms"`
-	WaitP99MS float64 `json:"wait_p99_ms"`
-	QueuePeak int     `json:"queue_peak"`
-	Overflows int     `json:"overflows"`
-}
-
 // newPoolResult summarises a poolTally (nil if no task came).
-func newPoolResult(p *poolTally) *poolResult {
+func newPoolResult(p *poolTally) *stream.PoolResult {
 	if len(p.waits) == 0 && p.overflows == 0 {
 		return nil
 	}
-	r := &poolResult{Tasks: len(p.waits), QueuePeak: p.queuePeak, Overflows: p.overflows}
+	r := &stream.PoolResult{Tasks: len(p.waits), QueuePeak: p.queuePeak, Overflows: p.overflows}
 	for _, n := range p.threads {
 		r.Threads = max(r.Threads, n)
 	}
@@ -286,10 +168,10 @@ func newPoolResult(p *poolTally) *poolResult {
 	return r
 }
 
-// phrase says what the pool did: "the thread pool (4 threads a process)
+// poolPhrase says what the pool did: "the thread pool (4 threads a process)
 // ran 16 tasks, up to 3 waiting in its queue (p99 210 ms); 2 refused: its
 // queue was full".
-func (p *poolResult) phrase() string {
+func poolPhrase(p *stream.PoolResult) string {
 	s := "the thread pool"
 	if p.Threads > 0 {
 		s += fmt.Sprintf(" (%s a process)", plural(p.Threads, "thread", "threads"))
@@ -306,9 +188,9 @@ func (p *poolResult) phrase() string {
 	return s
 }
 
-// name is what sentences call the result's run: its variant's name
+// runName is what sentences call the result's run: its variant's name
 // ("reactor + pool"), or its model's.
-func (r *modelResult) name() string {
+func runName(r *stream.Result) string {
 	if r.Variant != "" {
 		return r.Variant
 	}
@@ -319,25 +201,15 @@ func (r *modelResult) name() string {
 // view marks the same ones).
 const holdCallout = 50 // ms
 
-// pinning is what the stats ticks saw of keep-alive pinning under the
-// process and thread models: every lane held by a keep-alive connection,
-// up to Idle of them idle waiting for their client's next request, while up
-// to Queue connections waited in the accept queue for one to close.
-type pinning struct {
-	Lanes int `json:"lanes"`
-	Idle  int `json:"idle"`
-	Queue int `json:"queue"`
-}
-
 // observePinning records one stats tick's lanes (their states) and the
 // accept queue's depth, if they show keep-alive pinning.
-func (r *modelResult) observePinning(states []string, queue int) {
+func observePinning(r *stream.Result, states []string, queue int) {
 	idle := 0
 	for _, st := range states {
 		if !busyLane(st) {
 			return // a free lane: whoever waits is about to be served
 		}
-		if st == models.StateKeepAlive {
+		if st == stream.StateKeepAlive {
 			idle++
 		}
 	}
@@ -345,7 +217,7 @@ func (r *modelResult) observePinning(states []string, queue int) {
 		return
 	}
 	if r.Pinning == nil {
-		r.Pinning = &pinning{}
+		r.Pinning = &stream.Pinning{}
 	}
 	r.Pinning.Lanes = max(r.Pinning.Lanes, len(states))
 	r.Pinning.Idle = max(r.Pinning.Idle, idle)
@@ -355,19 +227,24 @@ func (r *modelResult) observePinning(states []string, queue int) {
 // sentence says in one sentence what happened under r's model, from its
 // measured numbers; prev is the model run before it in a Compare (or nil),
 // whose p99 it is compared with.
-func sentence(r *modelResult, prev *modelResult) string {
+func sentence(r *stream.Result, prev *stream.Result) string {
 	var parts []string
-	switch models.Model(r.Model) {
-	case models.Process:
-		parts = append(parts, fmt.Sprintf("%s served one connection each (%s)",
-			plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
-	case models.Thread:
-		parts = append(parts, fmt.Sprintf("%s in %s served one connection each (%s)",
-			plural(r.Workers*r.Lanes, "thread", "threads"), plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
-	case models.EventMPM:
-		parts = append(parts, fmt.Sprintf("%s in %s served one request each, their listeners holding the idle connections (%s)",
-			plural(r.Workers*r.Lanes, "thread", "threads"), plural(r.Workers, "process", "processes"), busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
-	case models.Reactor:
+	policy, err := models.PolicyOf(models.Model(r.Model))
+	if err != nil {
+		return err.Error()
+	}
+	lanes := plural(r.Workers, "process", "processes")
+	if policy.Threads() {
+		lanes = plural(r.Workers*r.Lanes, "thread", "threads") + " in " + lanes
+	}
+	switch {
+	case !policy.Loop() && policy.PinsLane():
+		parts = append(parts, fmt.Sprintf("%s served one connection each (%s)", lanes, busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
+	case !policy.Loop():
+		// A lane that serves a request, not a connection: a listener
+		// holds the idle ones (Apache event).
+		parts = append(parts, fmt.Sprintf("%s served one request each, their listeners holding the idle connections (%s)", lanes, busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
+	default:
 		loop := "the loop was"
 		if r.Workers > 1 {
 			loop = fmt.Sprintf("the %d loops were", r.Workers)
@@ -375,7 +252,7 @@ func sentence(r *modelResult, prev *modelResult) string {
 		if r.LoopUtil >= 0 {
 			parts = append(parts, fmt.Sprintf("%s busy %.0f%% of the time (loop lag p99 %s)", loop, 100*r.LoopUtil, fmtMS(r.LagP99MS)))
 			if h := r.LongestHold; h != nil && h.MS >= holdCallout {
-				held := fmt.Sprintf("it was held %s", h)
+				held := "it was held " + holdText(h)
 				if r.WaitP50MS > r.ServiceP50MS && r.ServiceP50MS > 0 {
 					held += fmt.Sprintf(", so requests waited p50 %s for it and ran %s", fmtMS(r.WaitP50MS), fmtMS(r.ServiceP50MS))
 				}
@@ -390,11 +267,11 @@ func sentence(r *modelResult, prev *modelResult) string {
 		}
 	}
 	if r.Pool != nil {
-		parts = append(parts, r.Pool.phrase())
+		parts = append(parts, poolPhrase(r.Pool))
 	}
 	if r.QueuePeak > 0 {
 		parts = append(parts, fmt.Sprintf("%s waited in the accept queue (peak)", plural(r.QueuePeak, "connection", "connections")))
-	} else if models.Model(r.Model) != models.Reactor {
+	} else if !policy.Loop() {
 		parts = append(parts, "no connection waited in the accept queue")
 	}
 	if r.Deaths > 0 {
@@ -403,10 +280,10 @@ func sentence(r *modelResult, prev *modelResult) string {
 			times = fmt.Sprintf("%d times", r.Deaths)
 		}
 		var what string
-		switch models.Model(r.Model) {
-		case models.Thread, models.EventMPM:
+		switch {
+		case policy.Threads():
 			what = fmt.Sprintf("a process died %s, each time taking its %d threads with it", times, r.Lanes)
-		case models.Reactor:
+		case policy.Loop():
 			what = fmt.Sprintf("a loop died %s, each time dropping every connection it held", times)
 		default:
 			what = fmt.Sprintf("a process died %s, each time taking only its own connection", times)
@@ -423,7 +300,7 @@ func sentence(r *modelResult, prev *modelResult) string {
 		if failed := s.Requests - s.Succeeded; failed > 0 {
 			what := fmt.Sprintf("%d of %d requests failed (%s)", failed, s.Requests, failureKinds(s))
 			if r.Pinning != nil && s.ErrorKinds["timeout"] > 0 {
-				what += ", from " + r.pinningPhrase()
+				what += ", from " + pinningPhrase(r)
 			}
 			parts = append(parts, what)
 		}
@@ -438,11 +315,11 @@ func sentence(r *modelResult, prev *modelResult) string {
 }
 
 // pinningPhrase names keep-alive pinning as the cause of timeouts.
-func (r *modelResult) pinningPhrase() string {
+func pinningPhrase(r *stream.Result) string {
 	p := r.Pinning
-	what := plural(p.Lanes, "thread", "threads")
-	if models.Model(r.Model) == models.Process {
-		what = plural(p.Lanes, "process", "processes")
+	what := plural(p.Lanes, "process", "processes")
+	if policy, _ := models.PolicyOf(models.Model(r.Model)); policy != nil && policy.Threads() {
+		what = plural(p.Lanes, "thread", "threads")
 	}
 	if p.Lanes > 1 {
 		what = "all " + what
@@ -469,7 +346,7 @@ func failedShare(s *loadgen.Summary) float64 {
 
 // p99Phrase gives r's p99 and how it compares with prev's, saying when
 // failures make the comparison meaningless.
-func p99Phrase(r, prev *modelResult) string {
+func p99Phrase(r, prev *stream.Result) string {
 	s := r.Summary
 	p := "p99 " + fmtMS(ms(s.Latency.P99))
 	share := failedShare(s)
@@ -477,7 +354,7 @@ func p99Phrase(r, prev *modelResult) string {
 	if share > p99Tail {
 		why := fmt.Sprintf("%s of requests failed, more than the 1%% a p99 leaves out, so the failures, not the p99, are this model's tail", fmtShare(share))
 		if hasPrev {
-			return fmt.Sprintf("%s, not compared with the %s model's: %s", p, prev.name(), why)
+			return fmt.Sprintf("%s, not compared with the %s model's: %s", p, runName(prev), why)
 		}
 		return p + ", but " + why
 	}
@@ -488,9 +365,9 @@ func p99Phrase(r, prev *modelResult) string {
 		return p
 	}
 	if ps := failedShare(prev.Summary); ps > p99Tail {
-		return fmt.Sprintf("%s, not compared with the %s model's, whose failures (%s of its requests) are more than the 1%% a p99 leaves out", p, prev.name(), fmtShare(ps))
+		return fmt.Sprintf("%s, not compared with the %s model's, whose failures (%s of its requests) are more than the 1%% a p99 leaves out", p, runName(prev), fmtShare(ps))
 	}
-	return p + ", " + ratioPhrase(float64(s.Latency.P99)/float64(prev.Summary.Latency.P99), prev.name())
+	return p + ", " + ratioPhrase(float64(s.Latency.P99)/float64(prev.Summary.Latency.P99), runName(prev))
 }
 
 // fmtShare prints a fraction as a percentage: "3%", "0.5%", "12%".

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of a try.
@@ -128,8 +129,8 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	model := models.Model(e.Model)
-	if e.Model == "all" {
-		model = models.Reactor
+	if e.Model == experiment.AllModels {
+		model = experiment.DefaultModel
 	}
 	cfg := modelConfig(e, model)
 	cfg.Wasm = art.Path
@@ -346,8 +347,8 @@ func (g *warmModels) count() int {
 	return len(g.models)
 }
 
-func (wm *warmModel) onEvent(ev models.Event) {
-	if ev.Kind != models.EventLog {
+func (wm *warmModel) onEvent(ev stream.Event) {
+	if ev.Kind != stream.EventLog {
 		return
 	}
 	wm.logMu.Lock()

@@ -1,37 +1,17 @@
 package runtime
 
 import (
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Diagnostic is one compiler message about a handler's source, located by
-// file, line and column, ready for an editor to underline:
-//
-//	{"file": "main.go", "line": 5, "col": 2, "message": "undefined: nope"}
-//
-// Line and Col count from 1; Col is 0 when the go command gave no column
-// (and Line is 0 when it gave no line).
-type Diagnostic struct {
-	File    string `json:"file"`
-	Line    int    `json:"line"`
-	Col     int    `json:"col"`
-	Message string `json:"message"`
-}
-
-// String formats d the way the go command does: "main.go:5:2: undefined: nope",
-// leaving out a zero column or line.
-func (d Diagnostic) String() string {
-	switch {
-	case d.Line == 0:
-		return fmt.Sprintf("%s: %s", d.File, d.Message)
-	case d.Col == 0:
-		return fmt.Sprintf("%s:%d: %s", d.File, d.Line, d.Message)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", d.File, d.Line, d.Col, d.Message)
-}
+// file, line and column, ready for an editor to underline: the stream's
+// schema type, which the playground sends the page.
+type Diagnostic = stream.Diagnostic
 
 // BuildError is returned by Builder.Build when the go command rejects the
 // handler (a compile error, a bad import, an error in the build setup), or

@@ -222,7 +222,7 @@ object as in an experiment's JSON, one request or several groups run at once
 Each group is then reported on its own as well.
 
 --json prints {"results": [...]} where each result has:
-  model      process, thread, reactor, event or native
+  model      the model (--model), or native
   workers    worker processes at the end of the run
   rss_kb     their resident memory, summed (KiB)
   pss_kb     their proportional set size, summed (KiB): pages shared by n
@@ -246,7 +246,7 @@ Each group is then reported on its own as well.
   error      set when the model could not be measured`
 
 func benchCmd(args []string) error {
-	fs := newFlags("bench", "[--model process|thread|reactor|event|all] [model knobs] [load flags] PATH", benchDescription)
+	fs := newFlags("bench", modelSynopsis(true)+" [model knobs] [load flags] PATH", benchDescription)
 	m := addModelFlags(fs, true)
 	fs.Lookup("addr").DefValue = "127.0.0.1:0"
 	m.addr = "127.0.0.1:0"
@@ -266,7 +266,7 @@ func benchCmd(args []string) error {
 		return err
 	}
 	var list []models.Model
-	if m.model == "all" {
+	if m.model == experiment.AllModels {
 		list = models.Models
 	} else {
 		model, err := models.ParseModel(m.model)
@@ -556,7 +556,7 @@ func printBench(w io.Writer, results []benchResult) error {
 			title += fmt.Sprintf(", %d MiB each, %d MiB PSS each", r.RSSKB/r.Workers>>10, r.PSSKB/r.Workers>>10)
 		}
 		title += ")"
-		if err := r.Summary.WriteText(w, title); err != nil {
+		if err := loadgen.WriteText(w, r.Summary, title); err != nil {
 			return err
 		}
 		if r.CPUPerRequest > 0 {

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // These tests check the laws each model must keep, on the real binary.
@@ -448,7 +448,7 @@ func TestRunTraceEvents(t *testing.T) {
 				V    int    `json:"v"`
 				Kind string `json:"kind"`
 			}
-			if json.Unmarshal([]byte(line), &e) == nil && e.V == models.EventSchemaVersion {
+			if json.Unmarshal([]byte(line), &e) == nil && e.V == stream.SchemaVersion {
 				kinds[e.Kind]++
 			}
 		}

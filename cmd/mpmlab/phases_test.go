@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // serverPhases reads a bench result's "server" object.
@@ -77,7 +77,7 @@ type traceEvent struct {
 	Run     int64         `json:"run"`
 	Hold    int64         `json:"hold"`
 	Where   string        `json:"where"`
-	Passes  []models.Pass `json:"passes"`
+	Passes  []stream.Pass `json:"passes"`
 	Writing int           `json:"writing"`
 }
 
@@ -101,7 +101,7 @@ func TestRunTraceLoopPasses(t *testing.T) {
 	s := startRun(t, "--model", "reactor", "--trace", file, "cpu")
 	mustOK(t, getAll(3, s.URL+"/?ms=100")...)
 	var events []traceEvent
-	var segs []models.PassSeg
+	var segs []stream.PassSeg
 	waitFor(t, 10*time.Second, "three 100 ms segments in pass events", func() bool {
 		events, segs = readTrace(t, file), nil
 		long := 0

@@ -17,6 +17,7 @@ import (
 	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // modelFlags registers the model and its knobs on fs: a flag for every row
@@ -32,17 +33,51 @@ type modelFlags struct {
 	optional  map[*experiment.Knob]*int
 }
 
+// modelSynopsis is the --model part of a command's synopsis, from
+// experiment.ModelTable: "[--model process|thread|reactor|event]", with
+// |all if all.
+func modelSynopsis(all bool) string {
+	names := experiment.ModelNames()
+	if all {
+		names = append(names, experiment.AllModels)
+	}
+	return "[--model " + strings.Join(names, "|") + "]"
+}
+
+// modelHelp lists the models for a command's help, from
+// experiment.ModelTable: a model a paragraph, its name, the server it
+// mirrors and what it runs, wrapped at 80 columns.
+func modelHelp() string {
+	var b strings.Builder
+	width := 0
+	for _, m := range experiment.ModelTable {
+		width = max(width, len(m.Name))
+	}
+	indent := strings.Repeat(" ", 2+width+2)
+	for _, m := range experiment.ModelTable {
+		line := fmt.Sprintf("  %-*s  ", width, m.Name)
+		for _, w := range strings.Fields(m.Mirrors + ": " + m.Help) {
+			if len(line)+1+len(w) > 80 && len(line) > len(indent) {
+				b.WriteString(strings.TrimRight(line, " ") + "\n")
+				line = indent
+			}
+			if !strings.HasSuffix(line, " ") {
+				line += " "
+			}
+			line += w
+		}
+		b.WriteString(line + "\n")
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
 func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
 	m := &modelFlags{durations: map[*experiment.Knob]*time.Duration{}, switches: map[*experiment.Knob]*bool{}, optional: map[*experiment.Knob]*int{}}
-	names := make([]string, len(models.Models))
-	for i, m := range models.Models {
-		names[i] = string(m)
-	}
-	list := strings.Join(names, ", ")
+	list := experiment.ModelList()
 	if allowAll {
-		list += ", or all"
+		list = experiment.ModelList(experiment.AllModels)
 	}
-	fs.StringVar(&m.model, "model", "reactor", "concurrency model: "+list)
+	fs.StringVar(&m.model, "model", experiment.DefaultModel, "concurrency model: "+list)
 	fs.StringVar(&m.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
 	for i := range experiment.KnobTable {
 		k := &experiment.KnobTable[i]
@@ -101,17 +136,12 @@ func (m *modelFlags) config(model models.Model, wasm string) (models.Config, err
 }
 
 func runCmd(args []string) error {
-	fs := newFlags("run", "[--model process|thread|reactor|event] [--addr HOST:PORT] [knobs] PATH", `
+	fs := newFlags("run", modelSynopsis(false)+" [--addr HOST:PORT] [knobs] PATH", `
 Build a handler and serve it under one concurrency model on a real port until
 interrupted (Ctrl-C). Worker processes accept connections from one shared
 socket, as Apache's children and nginx's workers do.
 
-  process  Apache prefork: worker processes with one instance each, one connection each
-  thread   Apache worker: processes with threads, an instance and a connection per thread
-  reactor  nginx / node: one event loop per process, every connection in one instance
-  event    Apache event: worker's processes and threads, plus a listener per process
-           that holds idle keep-alive connections; a thread serves a request, not a
-           connection
+`+modelHelp()+`
 
 A handler that is not in the compilation cache answers at once on wazero's
 interpreter while its machine code compiles (a second or two); the workers are
@@ -125,7 +155,7 @@ Every response carries X-Mpmlab-Worker naming the worker that served it
 	status := fs.String("status-addr", "", "serve a mod_status-style scoreboard at http://ADDR/server-status (e.g. 127.0.0.1:0)")
 	quiet := fs.Bool("quiet", false, "do not print the guest's output and worker lifecycle")
 	compileFirst := fs.Bool("compile-first", false, "compile the guest to machine code before serving, instead of serving on the interpreter meanwhile")
-	trace := fs.String("trace", "", "write every trace event (models.Event, schema v2) as a JSON line to `FILE` (- for stdout)")
+	trace := fs.String("trace", "", fmt.Sprintf("write every trace event (wasm/stream.Event, schema v%d) as a JSON line to `FILE` (- for stdout)", stream.SchemaVersion))
 	pos, err := parse(fs, args, 1, "PATH: a .go file, a directory, a .txtar file or an example name")
 	if err != nil {
 		return err
@@ -191,7 +221,7 @@ func logf(format string, args ...any) {
 // OnEvent with its lock held. Past maxQueuedTrace events waiting, events are
 // dropped and counted.
 type traceWriter struct {
-	ch      chan models.Event
+	ch      chan stream.Event
 	done    chan struct{}
 	dropped atomic.Int64
 }
@@ -200,7 +230,7 @@ type traceWriter struct {
 const maxQueuedTrace = 1 << 16
 
 func newTraceWriter(w io.Writer) *traceWriter {
-	tw := &traceWriter{ch: make(chan models.Event, maxQueuedTrace), done: make(chan struct{})}
+	tw := &traceWriter{ch: make(chan stream.Event, maxQueuedTrace), done: make(chan struct{})}
 	go func() {
 		defer close(tw.done)
 		bw := bufio.NewWriterSize(w, 64<<10)
@@ -216,7 +246,7 @@ func newTraceWriter(w io.Writer) *traceWriter {
 	return tw
 }
 
-func (tw *traceWriter) send(e models.Event) {
+func (tw *traceWriter) send(e stream.Event) {
 	select {
 	case tw.ch <- e:
 	default:

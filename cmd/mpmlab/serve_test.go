@@ -127,15 +127,15 @@ type sseEvent struct {
 	Data  json.RawMessage
 }
 
-// stream is an open event stream of a run.
-type stream struct {
+// eventStream is an open event stream of a run.
+type eventStream struct {
 	resp   *http.Response
 	cancel context.CancelFunc
 	events chan sseEvent
 }
 
 // openEvents connects to a run's event stream.
-func (s *served) openEvents(t *testing.T, id string) *stream {
+func (s *served) openEvents(t *testing.T, id string) *eventStream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/api/runs/"+id+"/events", nil)
@@ -149,7 +149,7 @@ func (s *served) openEvents(t *testing.T, id string) *stream {
 		cancel()
 		t.Fatalf("events: %d %s: %s", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
-	st := &stream{resp: resp, cancel: cancel, events: make(chan sseEvent, 1024)}
+	st := &eventStream{resp: resp, cancel: cancel, events: make(chan sseEvent, 1024)}
 	go func() {
 		defer close(st.events)
 		sc := bufio.NewScanner(resp.Body)
@@ -172,10 +172,10 @@ func (s *served) openEvents(t *testing.T, id string) *stream {
 	return st
 }
 
-func (st *stream) close() { st.cancel(); st.resp.Body.Close() }
+func (st *eventStream) close() { st.cancel(); st.resp.Body.Close() }
 
 // until reads events until one named name (returned), failing after d.
-func (st *stream) until(t *testing.T, d time.Duration, name string) (sseEvent, []sseEvent) {
+func (st *eventStream) until(t *testing.T, d time.Duration, name string) (sseEvent, []sseEvent) {
 	t.Helper()
 	var seen []sseEvent
 	timeout := time.After(d)

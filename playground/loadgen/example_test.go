@@ -42,7 +42,7 @@ func ExampleRun() {
 
 	// For people, write to os.Stdout; the timings vary, so not here.
 	_ = loadgen.WriteTable(io.Discard, []string{"closed", "open"}, []*loadgen.Summary{closed, open})
-	_ = open.WriteText(io.Discard, "open loop")
+	_ = loadgen.WriteText(io.Discard, open, "open loop")
 	// Output:
 	// closed: 100 requests, 100 OK
 	// open: 50 requests, 50 OK

@@ -26,7 +26,7 @@
 //	if err != nil {
 //		return err
 //	}
-//	sum.WriteText(os.Stdout, "reactor")
+//	loadgen.WriteText(os.Stdout, sum, "reactor")
 package loadgen
 
 import (

@@ -503,7 +503,7 @@ var histLine = regexp.MustCompile(`^  +\S+ \[ *\d+\] ■+$`)
 func TestWriteText(t *testing.T) {
 	sum := Summarize(testResults(), 2*time.Second)
 	var b bytes.Buffer
-	if err := sum.WriteText(&b, "reactor"); err != nil {
+	if err := WriteText(&b, sum, "reactor"); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()

@@ -27,7 +27,7 @@ const barWidth = 40
 //	Latency histogram:
 //	     1.20ms [   12] ■■
 //	     2.31ms [  240] ■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■■
-func (s *Summary) WriteText(w io.Writer, title string) error {
+func WriteText(w io.Writer, s *Summary, title string) error {
 	var b bytes.Buffer
 	if title != "" {
 		fmt.Fprintf(&b, "Summary: %s\n", title)
@@ -106,13 +106,13 @@ func WriteTable(w io.Writer, names []string, sums []*Summary) error {
 		}
 		fmt.Fprintf(tw, "%s\t%.1f\t%s\t%s\t%s\t%s\t%d\t%d\n", names[i], s.RPS,
 			FormatDuration(s.Latency.P50), FormatDuration(s.Latency.P90), FormatDuration(s.Latency.P99),
-			FormatDuration(s.Latency.Max), s.Errors, s.non2xx())
+			FormatDuration(s.Latency.Max), s.Errors, non2xx(s))
 	}
 	return tw.Flush()
 }
 
 // non2xx counts responses whose status is not 2xx (errors are not responses).
-func (s *Summary) non2xx() int {
+func non2xx(s *Summary) int {
 	n := 0
 	for code, c := range s.StatusCodes {
 		if code < 200 || code >= 300 {

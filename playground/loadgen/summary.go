@@ -1,11 +1,13 @@
 package loadgen
 
 import (
-	"github.com/mpmlab/mpmlab/wasm/experiment"
 	"math"
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Result is one finished request, as passed to Config.OnResult.
@@ -30,62 +32,21 @@ type Result struct {
 	Header http.Header
 }
 
-// Summary is what a run measured. It marshals to JSON with the field names in
-// its tags; durations are integers in nanoseconds.
-type Summary struct {
-	// Requests counts every recorded request: Succeeded + Errors + responses
-	// with other status codes (1xx, 4xx, 5xx).
-	Requests int `json:"requests"`
-	// Succeeded counts responses with a 2xx or 3xx status.
-	Succeeded int `json:"succeeded"`
-	// Errors counts transport errors: requests without a complete response.
-	Errors int `json:"errors"`
-	// Duration is the wall time of the run, including the drain of the
-	// requests in flight at its end.
-	Duration time.Duration `json:"duration_ns"`
-	// RPS is Requests / Duration.
-	RPS float64 `json:"rps"`
-	// Latency is over the requests that got a complete response, whatever
-	// their status code.
-	Latency LatencyStats `json:"latency"`
-	// StatusCodes counts complete responses by status code.
-	StatusCodes map[int]int `json:"status_codes"`
-	// ErrorKinds counts errors by a short, normalised kind: "connection
-	// refused", "connection reset", "timeout", "EOF", "not sent", ...
-	ErrorKinds map[string]int `json:"error_kinds"`
-	// Histogram is the latency distribution in log-spaced buckets between Min
-	// and Max (at most histogramBuckets of them).
-	Histogram []Bucket `json:"histogram"`
-	// BytesRead is the total of response body bytes read.
-	BytesRead int64 `json:"bytes_read"`
-	// Groups is each group's own summary, in the order of Load.Groups
-	// (RunLoad only; Run's one group is the summary itself).
-	Groups []GroupSummary `json:"groups,omitempty"`
-}
+// Summary is what a run measured: the stream's schema type, which the
+// playground sends in its summary message. It marshals to JSON with the
+// field names in its tags; durations are integers in nanoseconds.
+type Summary = stream.LoadSummary
 
 // GroupSummary is one group's part of a load's summary.
-type GroupSummary struct {
-	Name    string   `json:"name"`
-	Summary *Summary `json:"summary"`
-}
+type GroupSummary = stream.GroupSummary
 
 // LatencyStats are latency percentiles, exact (nearest rank over every
 // latency).
-type LatencyStats struct {
-	Min  time.Duration `json:"min_ns"`
-	Mean time.Duration `json:"mean_ns"`
-	P50  time.Duration `json:"p50_ns"`
-	P90  time.Duration `json:"p90_ns"`
-	P99  time.Duration `json:"p99_ns"`
-	Max  time.Duration `json:"max_ns"`
-}
+type LatencyStats = stream.LatencyStats
 
 // Bucket is one histogram bucket: Count latencies greater than the previous
 // bucket's Le and at most Le. Counts are not cumulative.
-type Bucket struct {
-	Le    time.Duration `json:"le_ns"`
-	Count int           `json:"count"`
-}
+type Bucket = stream.LatencyBucket
 
 // histogramBuckets is the number of histogram buckets when latencies vary
 // enough to fill them.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // "Run in browser": the handler built for GOOS=js (POST /api/build/js) and
@@ -216,8 +217,8 @@ func (a *app) buildForBrowser(src experiment.Source) (string, error) {
 	}
 	reader := resp.Get("body").Call("getReader")
 	decoder := global.Get("TextDecoder").New()
-	stream := global.Get("Object").New()
-	stream.Set("stream", true)
+	streamOpt := global.Get("Object").New()
+	streamOpt.Set("stream", true)
 	var buf string
 	for {
 		chunk, err := await(reader.Call("read"))
@@ -227,7 +228,7 @@ func (a *app) buildForBrowser(src experiment.Source) (string, error) {
 		if chunk.Get("done").Bool() {
 			return "", &apiError{Message: "the build ended without a result"}
 		}
-		buf += decoder.Call("decode", chunk.Get("value"), stream).String()
+		buf += decoder.Call("decode", chunk.Get("value"), streamOpt).String()
 		for {
 			i := strings.IndexByte(buf, '\n')
 			if i < 0 {
@@ -240,9 +241,9 @@ func (a *app) buildForBrowser(src experiment.Source) (string, error) {
 				Result   *struct {
 					URL string `json:"url"`
 				} `json:"result"`
-				Error       string       `json:"error"`
-				Status      int          `json:"status"`
-				Diagnostics []diagnostic `json:"diagnostics"`
+				Error       string              `json:"error"`
+				Status      int                 `json:"status"`
+				Diagnostics []stream.Diagnostic `json:"diagnostics"`
 			}
 			if json.Unmarshal([]byte(line), &m) != nil {
 				continue
@@ -344,7 +345,7 @@ func (a *app) loadBrowser(r *browserRun, load experiment.Load, key string, start
 			if intended > 0 {
 				start = min(start, intended)
 			}
-			v.AddTrace(&live.Trace{Events: []live.Event{{Kind: "req_start", T: int64(start * 1e6), Process: lane, Req: id, Group: g.Name}}})
+			v.AddTrace(&stream.Trace{Events: []stream.Event{{Kind: stream.EventReqStart, T: int64(start * 1e6), Process: lane, Req: id, Group: g.Name}}})
 			res, err := await(p)
 			var br browserResult
 			if err != nil {
@@ -432,8 +433,8 @@ func laneOf(worker string) int {
 
 // endBrowserSpan ends a request's bar on its lane, and names the lanes.
 func (a *app) endBrowserSpan(v *live.View, model string, lane int, id uint64, br *browserResult) {
-	ev := live.Event{Kind: "req_end", T: int64(br.T1 * 1e6), Dur: int64(br.MS * 1e6), Process: lane, Status: br.Status, Req: id, Cause: br.Error}
-	v.AddTrace(&live.Trace{Events: []live.Event{ev}})
+	ev := stream.Event{Kind: stream.EventReqEnd, T: int64(br.T1 * 1e6), Dur: int64(br.MS * 1e6), Process: lane, Status: br.Status, Req: id, Cause: br.Error}
+	v.AddTrace(&stream.Trace{Events: []stream.Event{ev}})
 	for _, l := range v.Lanes {
 		switch model {
 		case "page-loop":
@@ -454,7 +455,7 @@ func (a *app) browserStats(r *browserRun, v *live.View, t0, t float64, last, inf
 	r.mu.Lock()
 	all := slices.Clone(r.results)
 	r.mu.Unlock()
-	s := live.Stats{Model: r.model, TMS: t - t0, LoopUtil: -1, Busy: inflight}
+	s := stream.Stats{Model: r.model, TMS: t - t0, LoopUtil: -1, Busy: inflight}
 	var window []float64
 	for i, br := range all {
 		if br.ok() {
@@ -476,7 +477,7 @@ func (a *app) browserStats(r *browserRun, v *live.View, t0, t float64, last, inf
 	if len(window) > 0 {
 		s.P50MS, s.P90MS, s.P99MS = quantile(window, 0.5), quantile(window, 0.9), quantile(window, 0.99)
 	}
-	s.Histogram = make([]live.Bucket, len(histBounds))
+	s.Histogram = make([]stream.Bucket, len(histBounds))
 	for i, b := range histBounds {
 		s.Histogram[i].LeMS = b
 	}
@@ -511,12 +512,8 @@ func (a *app) browserSummary(r *browserRun, key string, elapsed float64, starts 
 	r.mu.Lock()
 	all := slices.Clone(r.results)
 	r.mu.Unlock()
-	type bucket struct {
-		Le    int64 `json:"le_ns"`
-		Count int   `json:"count"`
-	}
 	var lat []float64
-	codes := map[string]int{}
+	codes := map[int]int{}
 	kinds := map[string]int{}
 	ok := 0
 	for _, br := range all {
@@ -525,7 +522,7 @@ func (a *app) browserSummary(r *browserRun, key string, elapsed float64, starts 
 		case br.Error != "":
 			kinds["error"]++
 		default:
-			codes[itoa(br.Status)]++
+			codes[br.Status]++
 		}
 		if br.ok() {
 			ok++
@@ -535,17 +532,16 @@ func (a *app) browserSummary(r *browserRun, key string, elapsed float64, starts 
 		}
 	}
 	slices.Sort(lat)
-	ns := func(ms float64) int64 { return int64(ms * 1e6) }
+	ns := func(ms float64) time.Duration { return time.Duration(ms * 1e6) }
 	var p50, p99 float64
-	latency := map[string]int64{}
+	var latency stream.LatencyStats
 	if len(lat) > 0 {
 		p50, p99 = quantile(lat, 0.5), quantile(lat, 0.99)
-		latency = map[string]int64{"min_ns": ns(lat[0]), "p50_ns": ns(p50), "p90_ns": ns(quantile(lat, 0.9)),
-			"p99_ns": ns(p99), "max_ns": ns(lat[len(lat)-1])}
+		latency = stream.LatencyStats{Min: ns(lat[0]), P50: ns(p50), P90: ns(quantile(lat, 0.9)), P99: ns(p99), Max: ns(lat[len(lat)-1])}
 	}
-	var hist []bucket
+	var hist []stream.LatencyBucket
 	for _, b := range logBuckets(lat) {
-		hist = append(hist, bucket{ns(b.LeMS), b.Count})
+		hist = append(hist, stream.LatencyBucket{Le: ns(b.LeMS), Count: b.Count})
 	}
 	rps := 0.0
 	if elapsed > 0 {
@@ -576,20 +572,14 @@ func (a *app) browserSummary(r *browserRun, key string, elapsed float64, starts 
 		sentence += ": nothing is kept between requests"
 	}
 	sentence += "; p99 " + live.FormatMS(p99)
-	msg := map[string]any{
-		"model": r.model,
-		"summary": map[string]any{
-			"requests": len(all), "succeeded": ok, "errors": len(all) - ok, "rps": rps,
-			"latency": latency, "histogram": hist, "status_codes": codes, "error_kinds": kinds,
+	a.showSummaryRow(&stream.Result{
+		Model: r.model,
+		Summary: &stream.LoadSummary{
+			Requests: len(all), Succeeded: ok, Errors: len(all) - ok, RPS: rps,
+			Latency: latency, Histogram: hist, StatusCodes: codes, ErrorKinds: kinds,
 		},
-		"sentence": sentence,
-	}
-	b, _ := json.Marshal(msg)
-	var sm summaryMsg
-	if json.Unmarshal(b, &sm) != nil {
-		return
-	}
-	a.showSummaryRow(&sm, key)
+		Sentence: sentence,
+	}, key)
 	for _, m := range browserModels {
 		if d, ok := a.dists[m.id]; ok && m.id == r.model {
 			d.Model = m.analog // its colour: the host model it resembles
@@ -604,17 +594,17 @@ func quantile(sorted []float64, q float64) float64 { return experiment.Percentil
 
 // logBuckets distributes sorted latencies (ms) over 12 log-spaced buckets
 // from the least to the greatest, as the host's summaries do.
-func logBuckets(sorted []float64) []live.Bucket {
+func logBuckets(sorted []float64) []stream.Bucket {
 	const n = 12
 	if len(sorted) == 0 {
 		return nil
 	}
 	lo, hi := sorted[0], sorted[len(sorted)-1]
 	if lo == hi {
-		return []live.Bucket{{LeMS: hi, Count: len(sorted)}}
+		return []stream.Bucket{{LeMS: hi, Count: len(sorted)}}
 	}
 	flo := math.Max(lo, 1e-3)
-	var out []live.Bucket
+	var out []stream.Bucket
 	for i := 1; i <= n; i++ {
 		le := flo * math.Pow(hi/flo, float64(i)/n)
 		if i == n {
@@ -623,7 +613,7 @@ func logBuckets(sorted []float64) []live.Bucket {
 		if len(out) > 0 && le <= out[len(out)-1].LeMS {
 			continue
 		}
-		out = append(out, live.Bucket{LeMS: le})
+		out = append(out, stream.Bucket{LeMS: le})
 	}
 	j := 0
 	for _, x := range sorted {

@@ -196,7 +196,7 @@ func (f *form) syncModel() {
 // runs it under all three.
 func (f *form) Set(e experiment.Experiment) {
 	e = e.Normalize()
-	if e.Model == "all" {
+	if e.Model == experiment.AllModels {
 		e.Model = experiment.DefaultModel
 	}
 	f.model.Set("value", e.Model)
@@ -340,7 +340,7 @@ func (f *form) ShowError(msg string) bool {
 	fl.input.Call("setAttribute", "aria-invalid", "true")
 	// A knob of another model is hidden: show every knob.
 	if fl.model != "" && !slices.Contains(strings.Fields(fl.model), f.model.Get("value").String()) {
-		setData(f.el, "model", "all")
+		setData(f.el, "model", experiment.AllModels)
 	}
 	fl.input.Call("focus")
 	return true

@@ -8,6 +8,7 @@ import (
 	"syscall/js"
 
 	"github.com/mpmlab/mpmlab/wasm/app/internal/highlight"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // editor is the source editor: a <textarea> with transparent text over a
@@ -28,7 +29,7 @@ type editor struct {
 	first, last int // the lines the highlight holds: [first, last)
 	queued      bool
 	escaped     bool // the last key was Escape: let Tab leave the editor
-	diags       []diagnostic
+	diags       []stream.Diagnostic
 	onChange    func()
 }
 
@@ -168,7 +169,7 @@ func (ed *editor) render(changed bool) {
 // (.diag-marker[data-line=N], the message as its title), the line tinted,
 // and the list under the editor. Clicking an entry selects its line (one
 // listener on the list, bound in newEditor).
-func (ed *editor) SetDiagnostics(ds []diagnostic) {
+func (ed *editor) SetDiagnostics(ds []stream.Diagnostic) {
 	ed.diags = ds
 	for _, sel := range []string{".diag-marker", ".diag-line"} {
 		old := document.Call("querySelectorAll", "#editor "+sel)

@@ -8,6 +8,7 @@ import (
 	"syscall/js"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // The API client: the browser's fetch, called from Go. net/http would do
@@ -31,18 +32,10 @@ func randomID() string {
 type apiError struct {
 	Status      int
 	Message     string
-	Diagnostics []diagnostic
+	Diagnostics []stream.Diagnostic
 }
 
 func (e *apiError) Error() string { return e.Message }
-
-// diagnostic is a compile error at a place in the source.
-type diagnostic struct {
-	File    string `json:"file"`
-	Line    int    `json:"line"`
-	Col     int    `json:"col"`
-	Message string `json:"message"`
-}
 
 // await waits for a JavaScript promise. Call it from a goroutine, never
 // from an event callback.
@@ -103,8 +96,8 @@ func call(method, url string, body any, out any) error {
 	data := []byte(text.String())
 	if status < 200 || status > 299 {
 		var e struct {
-			Error       string       `json:"error"`
-			Diagnostics []diagnostic `json:"diagnostics"`
+			Error       string              `json:"error"`
+			Diagnostics []stream.Diagnostic `json:"diagnostics"`
 		}
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = resp.Get("statusText").String()

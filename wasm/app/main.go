@@ -22,6 +22,7 @@ import (
 
 	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // example is one entry of GET /api/examples: a source, and the knobs and
@@ -62,6 +63,7 @@ type app struct {
 }
 
 func main() {
+	installModels()
 	a := &app{
 		ed:        newEditor(),
 		form:      newForm(),
@@ -333,13 +335,13 @@ func (a *app) format() {
 	src := a.ed.Value()
 	out, err := format.Source([]byte(src))
 	if err != nil {
-		var diags []diagnostic
+		var diags []stream.Diagnostic
 		if list, ok := err.(scanner.ErrorList); ok {
 			for _, e := range list {
-				diags = append(diags, diagnostic{File: a.files[a.main].Name, Line: e.Pos.Line, Col: e.Pos.Column, Message: e.Msg})
+				diags = append(diags, stream.Diagnostic{File: a.files[a.main].Name, Line: e.Pos.Line, Col: e.Pos.Column, Message: e.Msg})
 			}
 		} else {
-			diags = []diagnostic{{File: a.files[a.main].Name, Line: 1, Message: err.Error()}}
+			diags = []stream.Diagnostic{{File: a.files[a.main].Name, Line: 1, Message: err.Error()}}
 		}
 		a.ed.SetDiagnostics(diags)
 		setText(byID("status"), "format: the source does not parse")

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"strings"
 	"syscall/js"
+	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 	"github.com/mpmlab/mpmlab/wasm/experiment/record"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // run is an experiment in progress: its id and its event stream.
@@ -41,7 +43,7 @@ func groupNames(l experiment.Load) []string {
 // rowKey identifies an experiment apart from its model: compare rows with
 // another key came from an earlier experiment.
 func rowKey(e experiment.Experiment) string {
-	e.Model = "all"
+	e.Model = experiment.AllModels
 	return e.ShareID()
 }
 
@@ -58,7 +60,7 @@ func (a *app) startRun(compare bool) {
 	a.form.clearErrors()
 	e, err := a.experiment()
 	if compare {
-		e.Model = "all"
+		e.Model = experiment.AllModels
 		clearVariantRows()
 	}
 	if err == nil {
@@ -232,34 +234,31 @@ func (a *app) listen(r *run) {
 // does: from the host's stream (listen) or a recording (replay).
 func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 	status := byID("status")
-	handle("progress", func(data []byte) {
-		var m struct {
-			Message string `json:"message"`
+	handle(stream.MsgProgress, func(data []byte) {
+		var m stream.Progress
+		if !a.decode(stream.MsgProgress, data, &m) {
+			return
 		}
-		json.Unmarshal(data, &m)
 		setText(status, m.Message)
 		setData(status, "busy", "1")
 	})
-	handle("diagnostics", func(data []byte) {
-		var m struct {
-			Diagnostics []diagnostic `json:"diagnostics"`
+	handle(stream.MsgDiagnostics, func(data []byte) {
+		var m stream.Diagnostics
+		if !a.decode(stream.MsgDiagnostics, data, &m) {
+			return
 		}
-		json.Unmarshal(data, &m)
 		a.ed.SetDiagnostics(m.Diagnostics)
 		setText(status, "")
 		a.error(byID("run-error"), "does not compile: "+plural(len(m.Diagnostics), "error"))
 	})
-	handle("phase", func(data []byte) {
-		var m struct {
-			Model   string `json:"model"`
-			Variant string `json:"variant"`
-			State   string `json:"state"`
-			Error   string `json:"error"`
+	handle(stream.MsgPhase, func(data []byte) {
+		var m stream.Phase
+		if !a.decode(stream.MsgPhase, data, &m) {
+			return
 		}
-		json.Unmarshal(data, &m)
 		key := runKey(m.Model, m.Variant)
 		switch m.State {
-		case "starting":
+		case stream.PhaseStarting:
 			delete(a.finals, a.views[key])
 			v := live.New(m.Model)
 			v.Groups = r.groups
@@ -283,9 +282,9 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 			if !r.stopped {
 				byID("live").Call("scrollIntoView", map[string]any{"block": "start", "behavior": "smooth"})
 			}
-		case "running":
+		case stream.PhaseRunning:
 			setText(status, "running under "+key+"…")
-		case "stopped":
+		case stream.PhaseStopped:
 			if v := a.views[key]; v != nil {
 				v.Stop()
 			}
@@ -298,9 +297,9 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 		setData(byID("live"), "state", m.State)
 		a.queueDraw(false)
 	})
-	handle("trace", func(data []byte) {
-		var t live.Trace
-		if json.Unmarshal(data, &t) != nil || a.view == nil {
+	handle(stream.MsgTrace, func(data []byte) {
+		var t stream.Trace
+		if !a.decode(stream.MsgTrace, data, &t) || a.view == nil {
 			return
 		}
 		a.view.AddTrace(&t)
@@ -308,9 +307,9 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 		a.showPool()
 		a.queueDraw(false)
 	})
-	handle("stats", func(data []byte) {
-		var s live.Stats
-		if json.Unmarshal(data, &s) != nil {
+	handle(stream.MsgStats, func(data []byte) {
+		var s stream.Stats
+		if !a.decode(stream.MsgStats, data, &s) {
 			return
 		}
 		v := a.views[runKey(s.Model, s.Variant)]
@@ -325,18 +324,17 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 		}
 		a.queueDraw(false)
 	})
-	handle("summary", func(data []byte) {
-		var s summaryMsg
-		if json.Unmarshal(data, &s) == nil {
+	handle(stream.MsgSummary, func(data []byte) {
+		var s stream.Result
+		if a.decode(stream.MsgSummary, data, &s) {
 			a.showSummaryRow(&s, r.key)
 		}
 	})
-	handle("done", func(data []byte) {
-		var m struct {
-			Error   string `json:"error"`
-			Stopped string `json:"stopped"`
-		}
-		json.Unmarshal(data, &m)
+	handle(stream.MsgDone, func(data []byte) {
+		var m stream.Done
+		// A done that cannot be read still ends the run: say why
+		// below the form, as the other messages do.
+		a.decode(stream.MsgDone, data, &m)
 		switch {
 		case m.Error != "":
 			setText(status, "")
@@ -348,6 +346,24 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 		setData(status, "busy", "")
 		a.runEnded(m.Error)
 	})
+}
+
+// decode reads a message of the run's stream (its name, its data) into
+// v, one of wasm/stream's types. A message that does not decode — a host
+// of another version, a field of another type — is said below the form
+// ("the host's stats message could not be read: ..."), and warned of in the
+// console, instead of leaving a chart blank without a word; decode then
+// returns false and the message is skipped. Fields the page does not know
+// are ignored (a newer host may add some).
+func (a *app) decode(name string, data []byte, v any) bool {
+	err := json.Unmarshal(data, v)
+	if err == nil {
+		return true
+	}
+	msg := "the host's " + name + " message could not be read: " + err.Error()
+	global.Get("console").Call("warn", msg, string(data))
+	a.error(byID("run-error"), msg)
+	return false
 }
 
 func plural(n int, what string) string {
@@ -377,7 +393,7 @@ func (a *app) resetLive(model string) {
 // showStats updates the numbers of the live panel. The percentiles are
 // the last window's (250 ms): a window without answers keeps the previous
 // ones; the summary replaces them with the whole run's.
-func (a *app) showStats(s *live.Stats) {
+func (a *app) showStats(s *stream.Stats) {
 	setText(byID("rps"), ftoa(s.RPS, 0))
 	if s.P99MS > 0 {
 		a.showPercentiles(s.P50MS, s.P90MS, s.P99MS, "over the last 250 ms")
@@ -441,7 +457,7 @@ func showGroupLegend(groups []string) {
 
 // showGroupStats shows each load group's figures over the last window: how
 // the innocent group fares beside the slow one, as it happens.
-func (a *app) showGroupStats(groups []live.GroupStats) {
+func (a *app) showGroupStats(groups []stream.GroupStats) {
 	table := byID("group-stats")
 	show(table, len(groups) > 0)
 	body := query(table, "tbody")
@@ -531,14 +547,14 @@ func (a *app) showScoreboard(board string) {
 }
 
 // logLifecycle lists spawns, exits and kills under the timeline.
-func (a *app) logLifecycle(evs []live.Event) {
+func (a *app) logLifecycle(evs []stream.Event) {
 	list := byID("events")
 	for _, e := range evs {
 		var text, class string
 		switch e.Kind {
-		case "spawn":
+		case stream.EventSpawn:
 			text, class = "spawned worker "+itoa(e.Process)+" (pid "+itoa(e.PID)+")", "spawn"
-		case "exit":
+		case stream.EventExit:
 			if a.exited[e.PID] { // the worker's own word and the supervisor's
 				continue
 			}
@@ -551,7 +567,7 @@ func (a *app) logLifecycle(evs []live.Event) {
 			if e.Cause != "" {
 				text += ": " + e.Cause
 			}
-		case "kill":
+		case stream.EventKill:
 			text, class = "killed worker "+itoa(e.Process)+" (pid "+itoa(e.PID)+"): "+e.Cause, "kill"
 		default:
 			continue
@@ -573,50 +589,8 @@ type final struct {
 	p50, p90, p99 float64
 }
 
-// summaryMsg is the data of an SSE "summary" message.
-type summaryMsg struct {
-	Model   string `json:"model"`
-	Variant string `json:"variant"`
-	Summary struct {
-		Requests  int     `json:"requests"`
-		Succeeded int     `json:"succeeded"`
-		Errors    int     `json:"errors"`
-		RPS       float64 `json:"rps"`
-		Latency   struct {
-			Min int64 `json:"min_ns"`
-			P50 int64 `json:"p50_ns"`
-			P90 int64 `json:"p90_ns"`
-			P99 int64 `json:"p99_ns"`
-			Max int64 `json:"max_ns"`
-		} `json:"latency"`
-		Histogram []struct {
-			Le    int64 `json:"le_ns"`
-			Count int   `json:"count"`
-		} `json:"histogram"`
-		StatusCodes map[string]int `json:"status_codes"`
-		ErrorKinds  map[string]int `json:"error_kinds"`
-	} `json:"summary"`
-	RSSKB    int64  `json:"rss_kb"`
-	Sentence string `json:"sentence"`
-	Groups   []struct {
-		Name    string `json:"name"`
-		Summary struct {
-			Requests  int     `json:"requests"`
-			Succeeded int     `json:"succeeded"`
-			RPS       float64 `json:"rps"`
-			Latency   struct {
-				P50 int64 `json:"p50_ns"`
-				P90 int64 `json:"p90_ns"`
-				P99 int64 `json:"p99_ns"`
-			} `json:"latency"`
-		} `json:"summary"`
-		Sentence string `json:"sentence"`
-	} `json:"groups"`
-	Error string `json:"error"`
-}
-
 // showSummaryRow fills the model's row of the compare table and its curve.
-func (a *app) showSummaryRow(s *summaryMsg, key string) {
+func (a *app) showSummaryRow(s *stream.Result, key string) {
 	rk := runKey(s.Model, s.Variant)
 	row := query(document, "#"+rowID(s.Model, s.Variant))
 	if row.IsNull() {
@@ -630,8 +604,11 @@ func (a *app) showSummaryRow(s *summaryMsg, key string) {
 		setText(c, text)
 		return c
 	}
-	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
-	sum := &s.Summary
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	sum := s.Summary
+	if sum == nil { // the model could not run: nothing measured
+		sum = &stream.LoadSummary{}
+	}
 	cell("requests", itoa(sum.Requests))
 	cell("rps", ftoa(sum.RPS, 1))
 	cell("p50", live.FormatMS(ms(sum.Latency.P50)))
@@ -645,8 +622,8 @@ func (a *app) showSummaryRow(s *summaryMsg, key string) {
 		why = append(why, itoa(v)+" "+k)
 	}
 	for k, v := range sum.StatusCodes {
-		if !strings.HasPrefix(k, "2") && !strings.HasPrefix(k, "3") {
-			why = append(why, itoa(v)+" × "+k)
+		if k < 200 || k >= 400 {
+			why = append(why, itoa(v)+" × "+itoa(k))
 		}
 	}
 	errs.Set("title", strings.Join(why, ", "))
@@ -664,7 +641,7 @@ func (a *app) showSummaryRow(s *summaryMsg, key string) {
 	a.showGroupRows(row, s)
 	d := live.Dist{Model: s.Model, MinMS: ms(sum.Latency.Min)}
 	for _, b := range sum.Histogram {
-		d.Buckets = append(d.Buckets, live.Bucket{LeMS: ms(b.Le), Count: b.Count})
+		d.Buckets = append(d.Buckets, stream.Bucket{LeMS: ms(b.Le), Count: b.Count})
 	}
 	a.dists[rk] = d
 	if v := a.views[rk]; v != nil {
@@ -717,8 +694,7 @@ func variantRow(model, variant string) {
 	setData(row, "filled", "")
 	th := query(row, "th")
 	clearChildren(th)
-	sw := create("i", "k-"+model, "")
-	th.Call("append", sw, variant)
+	th.Call("append", modelSwatch(model), variant)
 	query(row, "td[data-stat=sentence]").Set("textContent", "")
 	for _, td := range []string{"requests", "rps", "p50", "p90", "p99", "errors", "rss"} {
 		setText(query(row, "[data-stat="+td+"]"), "–")
@@ -744,7 +720,7 @@ func clearVariantRows() {
 
 // showGroupRows puts a row for each load group under the model's row of
 // the compare table: the group's own figures and its sentence.
-func (a *app) showGroupRows(row js.Value, s *summaryMsg) {
+func (a *app) showGroupRows(row js.Value, s *stream.Result) {
 	for next := row.Get("nextElementSibling"); !next.IsNull() && next.Get("classList").Call("contains", "group-row").Bool(); next = row.Get("nextElementSibling") {
 		next.Call("remove")
 	}
@@ -758,8 +734,11 @@ func (a *app) showGroupRows(row js.Value, s *summaryMsg) {
 		sw.Get("style").Set("background", live.GroupColor(i))
 		name.Call("append", sw, g.Name)
 		tr.Call("appendChild", name)
-		ms := func(ns int64) string { return live.FormatMS(float64(ns) / 1e6) }
+		ms := func(d time.Duration) string { return live.FormatMS(float64(d) / 1e6) }
 		sum := g.Summary
+		if sum == nil {
+			sum = &stream.LoadSummary{}
+		}
 		for _, c := range []struct{ stat, text string }{
 			{"requests", itoa(sum.Requests)}, {"rps", ftoa(sum.RPS, 1)}, {"p50", ms(sum.Latency.P50)}, {"p90", ms(sum.Latency.P90)},
 			{"p99", ms(sum.Latency.P99)}, {"errors", itoa(sum.Requests - sum.Succeeded)}, {"rss", ""}, {"sentence", g.Sentence},
@@ -820,7 +799,10 @@ func (a *app) draw() {
 	}
 	if all {
 		var ds []live.Dist
-		keys := []string{"process", "thread", "reactor", "event", "instance-per-request", "worker-pool", "page-loop"}
+		keys := experiment.ModelNames()
+		for _, m := range browserModels {
+			keys = append(keys, m.id)
+		}
 		rows := document.Call("querySelectorAll", "#compare-table tr.variant-row")
 		for i := 0; i < rows.Length(); i++ {
 			keys = append(keys, rows.Index(i).Get("dataset").Get("variant").String())

@@ -150,14 +150,10 @@ const (
 	DefaultThreadPoolMaxQueue = 65536
 )
 
-// Models are the values of Experiment.Model; "all" runs the four one after
-// another (Compare).
-var Models = []string{"process", "thread", "reactor", "event", "all"}
-
 // Experiment is everything a share link restores.
 type Experiment struct {
 	Source Source `json:"source"`
-	// Model is "process", "thread", "reactor", "event" or "all" (default reactor).
+	// Model is a ModelTable name or AllModels (default reactor).
 	Model string `json:"model"`
 	Knobs Knobs  `json:"knobs"`
 	Load  Load   `json:"load"`
@@ -580,12 +576,8 @@ func (e Experiment) Validate() error {
 		}
 		return fmt.Errorf("source.files: %w", err)
 	}
-	ok := false
-	for _, m := range Models {
-		ok = ok || n.Model == m
-	}
-	if !ok {
-		return fmt.Errorf("model %q: want process, thread, reactor, event or all", e.Model)
+	if n.Model != AllModels && ModelNamed(n.Model) == nil {
+		return fmt.Errorf("model %q: want %s", e.Model, ModelList(AllModels))
 	}
 	if err := n.Knobs.Validate(); err != nil {
 		return err
@@ -604,7 +596,7 @@ func (e Experiment) Validate() error {
 	}
 	// Variants are what Compare runs: checked when the experiment
 	// compares (model "all"); a single model's run does not use them.
-	if n.Model == "all" {
+	if n.Model == AllModels {
 		if err := n.validateVariants(); err != nil {
 			return err
 		}
@@ -633,8 +625,8 @@ func (n Experiment) validateVariants() error {
 		if len(v.Name) > MaxGroupName || strings.ContainsFunc(v.Name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 			return fmt.Errorf("%s.name %q: want at most %d bytes, no control characters", field, v.Name, MaxGroupName)
 		}
-		if !slices.Contains(Models[:len(Models)-1], v.Model) {
-			return fmt.Errorf("%s.model %q: want process, thread, reactor or event", field, v.Model)
+		if ModelNamed(v.Model) == nil {
+			return fmt.Errorf("%s.model %q: want %s", field, v.Model, ModelList())
 		}
 		ve, err := n.Apply(v)
 		if err != nil {
@@ -665,40 +657,23 @@ func (k Knobs) Validate() error {
 	if err := k.validate(true, func(kb *Knob) string { return "knobs." + kb.Name }); err != nil {
 		return err
 	}
-	for _, m := range Models[:len(Models)-1] {
-		if n := k.Instances(m); n > MaxInstances {
-			return fmt.Errorf("%s = %d guest instances; the limit is %d", k.instanceKnobs(m), n, MaxInstances)
+	for i := range ModelTable {
+		m := &ModelTable[i]
+		if n := m.Instances(k); n > MaxInstances {
+			return fmt.Errorf("%s = %d guest instances; the limit is %d", m.instanceKnobs(k), n, MaxInstances)
 		}
 	}
 	return k.consistent(func(name string) string { return "knobs." + name })
 }
 
-// Instances returns how many guest instances model ("process", "thread",
-// "reactor" or "event") starts at most under the normalized knobs k: process
-// max_request_workers, thread and event processes × threads_per_child,
-// reactor loops.
-// It returns 0 for any other model.
+// Instances returns how many guest instances model (a ModelTable name)
+// starts at most under the normalized knobs k (ModelSpec.Instances); 0 for
+// any other model.
 func (k Knobs) Instances(model string) int {
-	switch model {
-	case "process":
-		return k.MaxRequestWorkers
-	case "thread", "event":
-		return k.Processes * k.ThreadsPerChild
-	case "reactor":
-		return k.Loops
+	if m := ModelNamed(model); m != nil {
+		return m.Instances(k)
 	}
 	return 0
-}
-
-// instanceKnobs spells out Instances(model) for an error message.
-func (k Knobs) instanceKnobs(model string) string {
-	switch model {
-	case "process":
-		return fmt.Sprintf("knobs.max_request_workers %d", k.MaxRequestWorkers)
-	case "thread", "event":
-		return fmt.Sprintf("knobs.processes %d × knobs.threads_per_child %d", k.Processes, k.ThreadsPerChild)
-	}
-	return fmt.Sprintf("knobs.loops %d", k.Loops)
 }
 
 // Validate checks a normalized Load against its limits, including that an

@@ -28,6 +28,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of a recording.
@@ -95,7 +97,7 @@ func (r *Recorder) Add(event string, data []byte, t float64) {
 	if !json.Valid(data) {
 		return
 	}
-	if event == "trace" && r.size+len(data) > MaxRaw {
+	if event == stream.MsgTrace && r.size+len(data) > MaxRaw {
 		r.dropped++
 		return
 	}
@@ -128,7 +130,7 @@ func (rec Recording) Encode() ([]byte, error) {
 		}
 		kept, dropped, traces := rec.Messages[:0:0], 0, 0
 		for _, m := range rec.Messages {
-			if m.Event == "trace" {
+			if m.Event == stream.MsgTrace {
 				traces++
 				if traces%2 == 0 {
 					dropped++

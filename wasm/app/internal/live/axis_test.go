@@ -4,10 +4,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // histogramAxis returns the labels under a histogram's bars.
-func histogramAxis(w, h float64, buckets []Bucket) []string {
+func histogramAxis(w, h float64, buckets []stream.Bucket) []string {
 	var out []string
 	for _, l := range Histogram(w, h, buckets, 0, 0, 0).Labels {
 		if l.Y == h-padB+14 {
@@ -18,16 +20,16 @@ func histogramAxis(w, h float64, buckets []Bucket) []string {
 }
 
 func TestHistogramAxisLabels(t *testing.T) {
-	near := func(les ...float64) []Bucket {
-		var bs []Bucket
+	near := func(les ...float64) []stream.Bucket {
+		var bs []stream.Bucket
 		for _, le := range les {
-			bs = append(bs, Bucket{LeMS: le, Count: 3})
+			bs = append(bs, stream.Bucket{LeMS: le, Count: 3})
 		}
 		return bs
 	}
 	cases := []struct {
 		name    string
-		buckets []Bucket
+		buckets []stream.Bucket
 		want    []string // nil: only distinct, with units
 	}{
 		// The live histogram's fixed bounds (experiment.HistogramBoundsMS).

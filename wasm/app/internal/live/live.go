@@ -29,6 +29,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Limits of what a View keeps.
@@ -38,119 +41,9 @@ const (
 	MaxSubRows   = 12 // overlapping requests of one lane (a loop) stack up to this many rows
 )
 
-// Event is one trace event, the JSON form of models.Event (wasm/* does not
-// import the host's packages), schema version 2.
-type Event struct {
-	T       int64   `json:"t"`
-	Kind    string  `json:"kind"`
-	Model   string  `json:"model"`
-	Process int     `json:"process"`
-	Lane    int     `json:"lane"`
-	PID     int     `json:"pid"`
-	Conn    uint64  `json:"conn"`
-	Req     uint64  `json:"req"`
-	State   string  `json:"state"`
-	Status  int     `json:"status"`
-	Dur     int64   `json:"dur"`
-	Value   float64 `json:"value"`
-	Samples []int64 `json:"samples"`
-	Cause   string  `json:"cause"`
-	Method  string  `json:"method"`
-	Path    string  `json:"path"`
-	Group   string  `json:"group"` // the request's load group
-	// The thread pool (pool_queue, pool_start, pool_done, pool_overflow,
-	// pool): the task, the pool thread that runs it (from 1), and the
-	// pool's counters.
-	Task        uint64 `json:"task"`
-	Work        string `json:"work"`
-	PoolThread  int    `json:"pool_thread"`
-	Queued      int    `json:"queued"`
-	PoolBusy    int    `json:"pool_busy"`
-	PoolThreads int    `json:"pool_threads"`
-	PoolDone    uint64 `json:"pool_done"`
-	Overflows   uint64 `json:"overflows"`
-	// Service is req_end's server-side service time, ns: where its handler
-	// started, when no pass segment says so.
-	Service int64 `json:"service"`
-	// A loop's busy stretches (pass).
-	Passes []PassEvent `json:"passes"`
-}
-
-// PassEvent is one busy stretch of a loop (models.Pass).
-type PassEvent struct {
-	T    int64     `json:"t"`
-	Dur  int64     `json:"dur"`
-	Busy int64     `json:"busy"` // merged passes: their summed length
-	N    int       `json:"n"`
-	Segs []SegJSON `json:"segs"`
-}
-
-// SegJSON is one request's stretch on a loop (models.PassSeg).
-type SegJSON struct {
-	Req   uint64 `json:"req"`
-	T     int64  `json:"t"`
-	Dur   int64  `json:"dur"`
-	Kind  string `json:"kind"` // "compute", "block" or "" (handler code)
-	Where string `json:"where"`
-}
-
-// Trace is the data of an SSE "trace" message.
-type Trace struct {
-	Events  []Event `json:"events"`
-	Dropped int     `json:"dropped"`
-}
-
-// Bucket is one latency histogram bucket (counts are not cumulative).
-type Bucket struct {
-	LeMS  float64 `json:"le_ms"`
-	Count int     `json:"count"`
-}
-
-// Stats is the data of an SSE "stats" message.
-type Stats struct {
-	Model      string   `json:"model"`
-	Variant    string   `json:"variant"` // a Compare over variants: which
-	TMS        float64  `json:"t_ms"`
-	RPS        float64  `json:"rps"`
-	OK         int      `json:"ok"`
-	Errors     int      `json:"errors"`
-	P50MS      float64  `json:"p50_ms"`
-	P90MS      float64  `json:"p90_ms"`
-	P99MS      float64  `json:"p99_ms"`
-	LagP50MS   float64  `json:"lag_p50_ms"`
-	LagP99MS   float64  `json:"lag_p99_ms"`
-	LoopUtil   float64  `json:"loop_util"` // -1: no loop, or no sample
-	Queue      int      `json:"queue"`
-	Workers    int      `json:"workers"`
-	Busy       int      `json:"busy"`
-	Scoreboard string   `json:"scoreboard"`
-	Conns      *Conns   `json:"conns"` // a loop's connections (reactor)
-	Histogram  []Bucket `json:"histogram"`
-	// Groups are each load group's figures over the same window, for a
-	// load of groups.
-	Groups []GroupStats `json:"groups"`
-}
-
-// GroupStats is one load group's part of Stats.
-type GroupStats struct {
-	Name   string  `json:"name"`
-	RPS    float64 `json:"rps"`
-	OK     int     `json:"ok"`
-	Errors int     `json:"errors"`
-	P50MS  float64 `json:"p50_ms"`
-	P99MS  float64 `json:"p99_ms"`
-}
-
 // GroupColor is the CSS colour of the load's i-th group, as the timeline
 // draws it (GroupColorOf).
 func GroupColor(i int) string { return "var(--c-" + ColorNames[GroupColorOf(i)] + ")" }
-
-// Conns are a loop's connections as nginx's stub_status counts them.
-type Conns struct {
-	Reading int `json:"reading"`
-	Writing int `json:"writing"`
-	Waiting int `json:"waiting"`
-}
 
 // Req is one request's bar.
 type Req struct {
@@ -251,11 +144,11 @@ type View struct {
 	// Holds are the stretches of HoldCallout ms or more.
 	Holds []Hold
 	Marks []Mark
-	Lag   []Point // loop lag samples, ms
-	Util  []Point // loop utilisation, 0..1
-	Queue []Point // accept-queue depth
-	RPS   []Point // throughput from stats (X = stats t_ms)
-	Stats Stats   // the latest
+	Lag   []Point      // loop lag samples, ms
+	Util  []Point      // loop utilisation, 0..1
+	Queue []Point      // accept-queue depth
+	RPS   []Point      // throughput from stats (X = stats t_ms)
+	Stats stream.Stats // the latest
 	// Dropped counts request events the host sampled away plus bars and
 	// samples this view let go of.
 	Dropped int
@@ -290,12 +183,21 @@ func New(model string) *View {
 	}
 }
 
+// spec is the view's model's row of experiment.ModelTable (the default
+// model's for a name not in it: the browser's models draw as a loop).
+func (v *View) spec() *experiment.ModelSpec {
+	if m := experiment.ModelNamed(v.Model); m != nil {
+		return m
+	}
+	return experiment.ModelNamed(experiment.DefaultModel)
+}
+
 // ms converts a host time to milliseconds since the view's start.
 func (v *View) ms(t int64) float64 { return float64(t-v.T0) / 1e6 }
 
 // lane returns the index of the lane (process, index), adding it.
 func (v *View) lane(process, index, pid int) int {
-	threads := v.Model == "thread" || v.Model == "event"
+	threads := v.spec().Threads
 	if !threads {
 		index = 0 // one lane per process (process model) or loop (reactor)
 	}
@@ -306,15 +208,7 @@ func (v *View) lane(process, index, pid int) int {
 		}
 		return i
 	}
-	var name string
-	switch {
-	case threads:
-		name = "thread " + strconv.Itoa(process) + "." + strconv.Itoa(index)
-	case v.Model == "reactor":
-		name = "loop " + strconv.Itoa(process)
-	default:
-		name = "process " + strconv.Itoa(process)
-	}
+	name := v.spec().LaneLabel(process, index)
 	v.Lanes = append(v.Lanes, &Lane{Process: process, Index: index, Name: name, PID: pid})
 	i := len(v.Lanes) - 1
 	v.laneIdx[k] = i
@@ -347,7 +241,7 @@ func laneLess(a, b *Lane) bool {
 }
 
 // AddTrace takes one batch of trace events.
-func (v *View) AddTrace(tr *Trace) {
+func (v *View) AddTrace(tr *stream.Trace) {
 	v.Dropped += tr.Dropped
 	for i := range tr.Events {
 		v.add(&tr.Events[i])
@@ -355,7 +249,7 @@ func (v *View) AddTrace(tr *Trace) {
 	v.Dirty = true
 }
 
-func (v *View) add(e *Event) {
+func (v *View) add(e *stream.Event) {
 	if e.T == 0 {
 		return
 	}
@@ -366,10 +260,10 @@ func (v *View) add(e *Event) {
 		v.Now = e.T
 	}
 	switch e.Kind {
-	case "spawn":
+	case stream.EventSpawn:
 		l := v.lane(e.Process, e.Lane, e.PID)
 		v.Marks = append(v.Marks, Mark{T: e.T, Lane: l, Proc: e.Process, Kind: "spawn", Text: "spawned pid " + strconv.Itoa(e.PID)})
-	case "exit":
+	case stream.EventExit:
 		l := v.lane(e.Process, e.Lane, e.PID)
 		kind := "exit"
 		if e.Status != 0 {
@@ -381,28 +275,28 @@ func (v *View) add(e *Event) {
 		}
 		v.Marks = append(v.Marks, Mark{T: e.T, Lane: l, Proc: e.Process, Kind: kind, Text: text})
 		v.endProcess(e.Process, e.T)
-	case "kill":
+	case stream.EventKill:
 		l := v.lane(e.Process, e.Lane, e.PID)
 		v.Marks = append(v.Marks, Mark{T: e.T, Lane: l, Proc: e.Process, Kind: "kill", Text: "killed pid " + strconv.Itoa(e.PID) + ": " + e.Cause})
-	case "conn":
+	case stream.EventConn:
 		v.conns[[2]uint64{uint64(e.PID), e.Conn}] = e.T
-	case "req_start":
+	case stream.EventReqStart:
 		v.reqStart(e)
-	case "req_run":
+	case stream.EventReqRun:
 		if ri, ok := v.open[[2]uint64{uint64(e.PID), e.Req}]; ok && v.Reqs[ri].Served == 0 {
 			v.Reqs[ri].Served = e.T
 		}
-	case "req_end":
+	case stream.EventReqEnd:
 		v.reqEnd(e)
-	case "pool_queue", "pool_start", "pool_done", "pool_overflow", "pool":
+	case stream.EventPoolQueue, stream.EventPoolStart, stream.EventPoolDone, stream.EventPoolOverflow, stream.EventPool:
 		v.pool(e)
-	case "state":
+	case stream.EventState:
 		v.state(e)
-	case "queue":
+	case stream.EventQueue:
 		v.Queue = append(v.Queue, Point{v.ms(e.T), e.Value})
-	case "lag":
+	case stream.EventLag:
 		v.lag(e)
-	case "pass":
+	case stream.EventPass:
 		v.passes(e)
 	}
 }
@@ -412,7 +306,7 @@ const MaxPasses = 40000
 
 // passes takes a loop's pass event: busy stretches, and which request ran
 // when.
-func (v *View) passes(e *Event) {
+func (v *View) passes(e *stream.Event) {
 	li := v.lane(e.Process, 0, e.PID)
 	for _, p := range e.Passes {
 		busy := p.Busy
@@ -482,10 +376,10 @@ func (v *View) LongestHold() (h Hold, ok bool) {
 	return h, ok
 }
 
-func (v *View) reqStart(e *Event) {
+func (v *View) reqStart(e *stream.Event) {
 	li := v.lane(e.Process, e.Lane, e.PID)
 	l := v.Lanes[li]
-	if v.Model != "reactor" {
+	if !v.spec().Loop {
 		// One request at a time per process or thread: one still open
 		// here ended unseen.
 		for _, ri := range l.subs {
@@ -525,12 +419,12 @@ const poolLaneBase = 1000
 // thread took it to when it finished, with its wait in the pool's queue
 // drawn before it (as a connection's wait to be accepted), labelled by its
 // request.
-func (v *View) pool(e *Event) {
+func (v *View) pool(e *stream.Event) {
 	key := [2]uint64{uint64(e.PID), e.Task}
 	switch e.Kind {
-	case "pool_queue":
+	case stream.EventPoolQueue:
 		v.poolQueue[key] = e.T
-	case "pool_start":
+	case stream.EventPoolStart:
 		k := [2]int{e.Process, poolLaneBase + e.PoolThread}
 		li, ok := v.laneIdx[k]
 		if !ok {
@@ -551,16 +445,16 @@ func (v *View) pool(e *Event) {
 		r.Sub = v.sub(l, len(v.Reqs))
 		v.push(r)
 		v.poolTask[key] = len(v.Reqs) - 1
-	case "pool_done":
+	case stream.EventPoolDone:
 		v.Pool.Done++
 		if ri, ok := v.poolTask[key]; ok {
 			v.close(ri, e.T, false)
 			v.Reqs[ri].Status = 200
 			delete(v.poolTask, key)
 		}
-	case "pool_overflow":
+	case stream.EventPoolOverflow:
 		v.Pool.Overflows++
-	case "pool":
+	case stream.EventPool:
 		v.poolThreads[e.Process] = e.PoolThreads
 		v.Pool.Threads = 0
 		for _, n := range v.poolThreads {
@@ -571,7 +465,7 @@ func (v *View) pool(e *Event) {
 }
 
 // label names a request as the view writes it: "GET /?ms=200".
-func label(e *Event) string {
+func label(e *stream.Event) string {
 	if e.Method == "" {
 		return e.Path
 	}
@@ -640,7 +534,7 @@ func (v *View) compact() {
 	}
 }
 
-func (v *View) reqEnd(e *Event) {
+func (v *View) reqEnd(e *stream.Event) {
 	k := [2]uint64{uint64(e.PID), e.Req}
 	ri, ok := v.open[k]
 	if !ok { // its start was sampled away
@@ -706,27 +600,27 @@ func (v *View) endProcess(process int, t int64) {
 		}
 		v.unblock(li, t)
 		endSpan(v.KeepAlive, li, t)
-		l.State = "dead"
+		l.State = stream.StateDead
 	}
 }
 
-func (v *View) state(e *Event) {
+func (v *View) state(e *stream.Event) {
 	li := v.lane(e.Process, e.Lane, e.PID)
 	l := v.Lanes[li]
 	if e.State == l.State {
 		return
 	}
-	if e.State == "blocked" {
+	if e.State == stream.StateBlocked {
 		l.blockedSince = e.T
 		v.Blocked = append(v.Blocked, Span{Lane: li, Start: e.T})
 	} else {
 		v.unblock(li, e.T)
 	}
-	if v.Model != "reactor" {
-		if l.State == "keepalive" {
+	if !v.spec().Loop {
+		if l.State == stream.StateKeepAlive {
 			endSpan(v.KeepAlive, li, e.T)
 		}
-		if e.State == "keepalive" {
+		if e.State == stream.StateKeepAlive {
 			v.KeepAlive = append(v.KeepAlive, Span{Lane: li, Start: e.T})
 		}
 	}
@@ -757,7 +651,7 @@ func (v *View) unblock(li int, t int64) {
 	l.blockedSince = 0
 }
 
-func (v *View) lag(e *Event) {
+func (v *View) lag(e *stream.Event) {
 	v.Util = append(v.Util, Point{v.ms(e.T), e.Value})
 	n := len(e.Samples)
 	// The samples were taken over the 100 ms before the event: spread them.
@@ -773,7 +667,7 @@ func (v *View) lag(e *Event) {
 }
 
 // AddStats takes one stats message.
-func (v *View) AddStats(s *Stats) {
+func (v *View) AddStats(s *stream.Stats) {
 	v.Stats = *s
 	v.RPS = append(v.RPS, Point{s.TMS, s.RPS})
 	v.Dirty = true

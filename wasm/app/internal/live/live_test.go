@@ -2,6 +2,8 @@ package live
 
 import (
 	"testing"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 const ms = int64(1e6)
@@ -11,19 +13,19 @@ const ms = int64(1e6)
 func run(model string, lanes, n int, d int64) *View {
 	v := New(model)
 	t0 := int64(1_700_000_000) * 1e9
-	var evs []Event
+	var evs []stream.Event
 	for p := 0; p < lanes; p++ {
-		evs = append(evs, Event{T: t0, Kind: "spawn", Process: p, PID: 100 + p})
+		evs = append(evs, stream.Event{T: t0, Kind: "spawn", Process: p, PID: 100 + p})
 	}
 	for i := 0; i < n; i++ {
 		p := i % lanes
 		start := t0 + ms + int64(i/lanes)*d*ms
 		evs = append(evs,
-			Event{T: start - 2*ms, Kind: "conn", Process: p, PID: 100 + p, Conn: uint64(i + 1)},
-			Event{T: start, Kind: "req_start", Process: p, PID: 100 + p, Conn: uint64(i + 1), Req: uint64(i + 1)},
-			Event{T: start + d*ms, Kind: "req_end", Process: p, PID: 100 + p, Req: uint64(i + 1), Status: 200, Dur: d * ms})
+			stream.Event{T: start - 2*ms, Kind: "conn", Process: p, PID: 100 + p, Conn: uint64(i + 1)},
+			stream.Event{T: start, Kind: "req_start", Process: p, PID: 100 + p, Conn: uint64(i + 1), Req: uint64(i + 1)},
+			stream.Event{T: start + d*ms, Kind: "req_end", Process: p, PID: 100 + p, Req: uint64(i + 1), Status: 200, Dur: d * ms})
 	}
-	v.AddTrace(&Trace{Events: evs})
+	v.AddTrace(&stream.Trace{Events: evs})
 	return v
 }
 
@@ -52,11 +54,11 @@ func TestRequestsAndLanes(t *testing.T) {
 func TestReactorOverlapStacks(t *testing.T) {
 	v := New("reactor")
 	t0 := int64(1e18)
-	var evs []Event
+	var evs []stream.Event
 	for i := 1; i <= 3; i++ { // three sleeps in flight on one loop
-		evs = append(evs, Event{T: t0 + int64(i)*ms, Kind: "req_start", PID: 7, Req: uint64(i)})
+		evs = append(evs, stream.Event{T: t0 + int64(i)*ms, Kind: "req_start", PID: 7, Req: uint64(i)})
 	}
-	v.AddTrace(&Trace{Events: evs})
+	v.AddTrace(&stream.Trace{Events: evs})
 	if len(v.Lanes) != 1 || v.Running() != 3 {
 		t.Fatalf("lanes %d running %d", len(v.Lanes), v.Running())
 	}
@@ -65,8 +67,8 @@ func TestReactorOverlapStacks(t *testing.T) {
 			t.Errorf("request %d on sub-row %d, want %d", i, r.Sub, i)
 		}
 	}
-	v.AddTrace(&Trace{Events: []Event{{T: t0 + 60*ms, Kind: "req_end", PID: 7, Req: 2, Status: 200}}})
-	v.AddTrace(&Trace{Events: []Event{{T: t0 + 61*ms, Kind: "req_start", PID: 7, Req: 4}}})
+	v.AddTrace(&stream.Trace{Events: []stream.Event{{T: t0 + 60*ms, Kind: "req_end", PID: 7, Req: 2, Status: 200}}})
+	v.AddTrace(&stream.Trace{Events: []stream.Event{{T: t0 + 61*ms, Kind: "req_start", PID: 7, Req: 4}}})
 	if got := v.Reqs[3].Sub; got != 1 {
 		t.Errorf("new request on sub-row %d, want the freed row 1", got)
 	}
@@ -79,7 +81,7 @@ func TestReactorOverlapStacks(t *testing.T) {
 func TestCrashFailsOpenRequests(t *testing.T) {
 	v := New("thread")
 	t0 := int64(1e18)
-	v.AddTrace(&Trace{Events: []Event{
+	v.AddTrace(&stream.Trace{Events: []stream.Event{
 		{T: t0, Kind: "spawn", Process: 0, PID: 9},
 		{T: t0 + ms, Kind: "req_start", Process: 0, Lane: 0, PID: 9, Req: 1},
 		{T: t0 + ms, Kind: "req_start", Process: 0, Lane: 1, PID: 9, Req: 2},
@@ -106,7 +108,7 @@ func TestLagChartPoints(t *testing.T) {
 	v := New("reactor")
 	t0 := int64(1e18)
 	for i := 1; i <= 10; i++ {
-		v.AddTrace(&Trace{Events: []Event{{T: t0 + int64(i)*100*ms, Kind: "lag", Value: 0.9, Samples: []int64{ms, 2 * ms, 50 * ms}}}})
+		v.AddTrace(&stream.Trace{Events: []stream.Event{{T: t0 + int64(i)*100*ms, Kind: "lag", Value: 0.9, Samples: []int64{ms, 2 * ms, 50 * ms}}}})
 	}
 	if sc := v.LagChart(600, 150); sc.Points != 30 {
 		t.Errorf("plotted %d points, want 30", sc.Points)
@@ -127,15 +129,15 @@ func BenchmarkIngestAndLayout(b *testing.B) {
 	// One 100 ms batch at 2,000 req/s (200 requests, 600 events) and one
 	// frame, on a view that already holds 10 s.
 	v := run("thread", 16, 20000, 8)
-	var evs []Event
+	var evs []stream.Event
 	t := v.Now
 	for i := range 200 {
 		p := i % 16
 		evs = append(evs,
-			Event{T: t, Kind: "req_start", Process: 0, Lane: p, PID: 100, Req: uint64(1e6 + i)},
-			Event{T: t + 8*ms, Kind: "req_end", Process: 0, Lane: p, PID: 100, Req: uint64(1e6 + i), Status: 200, Dur: 8 * ms})
+			stream.Event{T: t, Kind: "req_start", Process: 0, Lane: p, PID: 100, Req: uint64(1e6 + i)},
+			stream.Event{T: t + 8*ms, Kind: "req_end", Process: 0, Lane: p, PID: 100, Req: uint64(1e6 + i), Status: 200, Dur: 8 * ms})
 	}
-	tr := &Trace{Events: evs}
+	tr := &stream.Trace{Events: evs}
 	for b.Loop() {
 		v.AddTrace(tr)
 		v.Timeline(1000, 300)
@@ -148,25 +150,25 @@ func BenchmarkIngestAndLayout(b *testing.B) {
 func loopRun(n int, hold, sleep int64) *View {
 	v := New("reactor")
 	t0 := int64(1e18)
-	evs := []Event{{T: t0, Kind: "spawn", PID: 7}}
-	var segs []SegJSON
-	var passes []PassEvent
+	evs := []stream.Event{{T: t0, Kind: "spawn", PID: 7}}
+	var segs []stream.PassSeg
+	var passes []stream.Pass
 	at := t0 + ms
 	for i := 1; i <= n; i++ {
-		evs = append(evs, Event{T: t0 + ms, Kind: "req_start", PID: 7, Req: uint64(i), Method: "GET", Path: "/?ms=200"})
+		evs = append(evs, stream.Event{T: t0 + ms, Kind: "req_start", PID: 7, Req: uint64(i), Method: "GET", Path: "/?ms=200"})
 	}
 	for i := 1; i <= n; i++ {
-		segs = append(segs, SegJSON{Req: uint64(i), T: at, Dur: hold * ms, Kind: "compute", Where: "main.go:22"})
+		segs = append(segs, stream.PassSeg{Req: uint64(i), T: at, Dur: hold * ms, Kind: "compute", Where: "main.go:22"})
 		at += hold * ms
 	}
-	passes = append(passes, PassEvent{T: t0 + ms, Dur: at - t0 - ms, Segs: segs})
-	evs = append(evs, Event{T: at, Kind: "pass", PID: 7, Passes: passes})
+	passes = append(passes, stream.Pass{T: t0 + ms, Dur: at - t0 - ms, Segs: segs})
+	evs = append(evs, stream.Event{T: at, Kind: "pass", PID: 7, Passes: passes})
 	for i := 1; i <= n; i++ {
 		end := t0 + ms + int64(i)*hold*ms + sleep*ms
-		evs = append(evs, Event{T: end, Kind: "req_end", PID: 7, Req: uint64(i), Status: 200, Dur: end - t0 - ms,
+		evs = append(evs, stream.Event{T: end, Kind: "req_end", PID: 7, Req: uint64(i), Status: 200, Dur: end - t0 - ms,
 			Service: hold*ms + sleep*ms, Method: "GET", Path: "/?ms=200"})
 	}
-	v.AddTrace(&Trace{Events: evs})
+	v.AddTrace(&stream.Trace{Events: evs})
 	return v
 }
 
@@ -232,7 +234,7 @@ func TestLoopSleepersPark(t *testing.T) {
 func TestKeepAlivePinningShown(t *testing.T) {
 	v := run("process", 1, 2, 50)
 	t0 := v.Reqs[0].End
-	v.AddTrace(&Trace{Events: []Event{
+	v.AddTrace(&stream.Trace{Events: []stream.Event{
 		{T: t0, Kind: "state", PID: 100, State: "keepalive"},
 		{T: t0 + 500*ms, Kind: "state", PID: 100, State: "idle"},
 	}})

@@ -2,8 +2,12 @@ package live
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // Color is a colour role; the app maps each to the CSS custom property
@@ -31,10 +35,14 @@ const (
 	CP50
 	CP90
 	CP99
-	CProcess
-	CThread
-	CReactor
-	CEvent
+	CModel0 // the first model of experiment.ModelTable; the next ones follow
+	CModel1
+	CModel2
+	CModel3
+	CModel4
+	CModel5
+	CModel6
+	CModel7
 	CLoop      // a loop busy with its own work (reading frames, scheduling)
 	CHold      // a request holding a loop: its code runs, nothing else can
 	CHoldBlock // a request holding a loop in guest.Block
@@ -55,27 +63,34 @@ const (
 )
 
 // ColorNames are the roles' names, as in the CSS properties --c-<name>.
-var ColorNames = [NColors]string{
-	"text", "grid", "run", "ok", "fail", "lost", "block", "wait", "spawn", "crash", "kill",
-	"lag", "util", "rps", "queue", "bar", "p50", "p90", "p99", "process", "thread", "reactor", "event",
-	"loop", "hold", "hold-block", "queued", "parked", "keep", "callout", "hold-text",
-	"group0", "group1", "group2", "group3", "group4", "group5", "group6", "group7",
-}
+// A model's is its name, whose property the page sets from
+// experiment.ModelTable's colour.
+var ColorNames = func() [NColors]string {
+	names := [NColors]string{
+		"text", "grid", "run", "ok", "fail", "lost", "block", "wait", "spawn", "crash", "kill",
+		"lag", "util", "rps", "queue", "bar", "p50", "p90", "p99",
+		"model0", "model1", "model2", "model3", "model4", "model5", "model6", "model7",
+		"loop", "hold", "hold-block", "queued", "parked", "keep", "callout", "hold-text",
+		"group0", "group1", "group2", "group3", "group4", "group5", "group6", "group7",
+	}
+	for i, m := range experiment.ModelTable[:min(len(experiment.ModelTable), 8)] {
+		names[CModel0+Color(i)] = m.Name
+	}
+	return names
+}()
 
 // GroupColorOf is the colour role of the load's i-th group.
 func GroupColorOf(i int) Color { return CGroup0 + Color(i%8) }
 
-// ModelColor is the colour of a model in the compare view.
+// ModelColor is the colour of a model (an experiment.ModelTable name) in
+// the compare view: its row's.
 func ModelColor(model string) Color {
-	switch model {
-	case "process":
-		return CProcess
-	case "thread":
-		return CThread
-	case "event":
-		return CEvent
+	for i, m := range experiment.ModelTable {
+		if m.Name == model {
+			return CModel0 + Color(i%8)
+		}
 	}
-	return CReactor
+	return CModel0 + Color(slices.IndexFunc(experiment.ModelTable, func(m experiment.ModelSpec) bool { return m.Name == experiment.DefaultModel }))
 }
 
 // Rect is a filled rectangle.
@@ -322,7 +337,7 @@ func (v *View) Timeline(w, h float64) *Scene {
 	}
 	for _, sg := range v.Segs {
 		c := CHold
-		if sg.Kind == "block" {
+		if sg.Kind == stream.WorkBlock {
 			c = CHoldBlock
 		}
 		a, b := xOf(sg.T), xOf(sg.T+sg.Dur)
@@ -687,7 +702,7 @@ func xAxisBottom(s *Scene, x0, x1, y1, span float64) {
 // log-spaced, so this is a log axis) with the percentiles marked. A bucket
 // with LeMS < 0 counts everything slower than the one before it. Empty
 // buckets at either end are left out.
-func Histogram(w, h float64, buckets []Bucket, p50, p90, p99 float64) *Scene {
+func Histogram(w, h float64, buckets []stream.Bucket, p50, p90, p99 float64) *Scene {
 	s := &Scene{}
 	x0, x1, y0, y1 := float64(8), w-padR, float64(padT+12), h-padB
 	lo, hi := -1, -1
@@ -771,7 +786,7 @@ func Histogram(w, h float64, buckets []Bucket, p50, p90, p99 float64) *Scene {
 
 // Percentile estimates the p-th percentile (0..1) of a histogram,
 // interpolating in log space inside its bucket.
-func Percentile(buckets []Bucket, p float64) float64 {
+func Percentile(buckets []stream.Bucket, p float64) float64 {
 	total := 0
 	for _, b := range buckets {
 		total += b.Count
@@ -805,7 +820,7 @@ func Percentile(buckets []Bucket, p float64) float64 {
 type Dist struct {
 	Model   string
 	MinMS   float64
-	Buckets []Bucket
+	Buckets []stream.Bucket
 }
 
 // Overlay draws the distributions on one log axis as cumulative curves:

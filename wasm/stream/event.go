@@ -1,21 +1,8 @@
-package models
+package stream
 
 import "time"
 
-// EventSchemaVersion is the version of Event's JSON form. It changes when a
-// field changes meaning or goes away; new fields may be added within a
-// version.
-//
-// Version 2 (group added within it): req_start's path is the request URI (path and query); req_end
-// carries the server-side phases (wait, service, run, compute, block, hold,
-// where) and method and path; new kinds req_run (a handler starts), pass (a loop's busy stretches) and
-// conns (a loop's connections by state, as nginx's stub_status counts them).
-// Within version 2: the thread pool's kinds pool_queue, pool_start,
-// pool_done, pool_overflow and pool, and their fields (Task, Work,
-// PoolThread, Queued, PoolBusy, PoolThreads, PoolDone, Overflows).
-const EventSchemaVersion = 2
-
-// Event kinds.
+// Event kinds (Event.Kind).
 const (
 	EventSpawn    = "spawn"     // supervisor started a worker process (Process, PID)
 	EventReady    = "ready"     // the worker's instances are up (Dur: spawn to ready)
@@ -29,7 +16,7 @@ const (
 	EventQueue    = "queue"     // accept-queue depth of the listening socket (Value)
 	EventLag      = "lag"       // reactor loop lag samples (Samples, ns) and utilisation (Value, 0..1)
 	EventLog      = "log"       // a line the guest printed (Stream, Text)
-	EventBeat     = "heartbeat" // the worker is alive (sent every second)
+	EventBeat     = "heartbeat" // the worker is alive (sent every 2 s)
 	EventPass     = "pass"      // the reactor loop's busy stretches since the last pass event (Passes)
 	EventConns    = "conns"     // the reactor's connections: Reading, Writing, Waiting (nginx stub_status)
 
@@ -49,7 +36,15 @@ const (
 	EventPool = "pool"
 )
 
-// Lane states, named after Apache's scoreboard (mod_status).
+// What a thread-pool task or a loop segment was doing (Event.Work,
+// PassSeg.Kind): guest.Pool's Compute and Block. A segment of the
+// handler's own code has no kind ("").
+const (
+	WorkCompute = "compute"
+	WorkBlock   = "block"
+)
+
+// Lane states (Event.State), named after Apache's scoreboard (mod_status).
 const (
 	StateIdle      = "idle"      // '_' waiting for a connection
 	StateReading   = "reading"   // 'R' reading a request
@@ -59,13 +54,15 @@ const (
 	StateDead      = "dead"      // '.' open slot: no worker
 )
 
-// Event is one trace event. Children write them to the supervisor as JSON
+// Event is one trace event; a "trace" message carries a batch of them.
+// The models' worker processes write them to their supervisor as JSON
 // lines; the supervisor adds its own (spawn, exit, kill) and hands all of
-// them to Config.OnEvent, which the playground streams to the browser.
+// them to models.Config.OnEvent, which the playground streams to the page
+// and mpmlab run --trace writes to a file.
 //
 // Times are Unix nanoseconds; durations are nanoseconds.
 type Event struct {
-	V       int     `json:"v"`
+	V       int     `json:"v"` // SchemaVersion
 	T       int64   `json:"t"`
 	Kind    string  `json:"kind"`
 	Model   string  `json:"model,omitempty"`
@@ -156,7 +153,7 @@ type PassSeg struct {
 	Req   uint64 `json:"req"`            // the request (Event.Req)
 	T     int64  `json:"t"`              // start, Unix ns
 	Dur   int64  `json:"dur"`            // ns
-	Kind  string `json:"kind,omitempty"` // "compute", "block", or "" (the handler's own code)
+	Kind  string `json:"kind,omitempty"` // WorkCompute, WorkBlock, or "" (the handler's own code)
 	Where string `json:"where,omitempty"`
 }
 
