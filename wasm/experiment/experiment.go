@@ -157,6 +157,9 @@ var Models = []string{"process", "thread", "reactor", "event", "all"}
 // Experiment is everything a share link restores.
 type Experiment struct {
 	Source Source `json:"source"`
+	// Env is the handler's environment (os.Getenv), by name; see
+	// ValidateEnv. Absent when empty, so older share ids stay the same.
+	Env map[string]string `json:"env,omitempty"`
 	// Model is "process", "thread", "reactor", "event" or "all" (default reactor).
 	Model string `json:"model"`
 	Knobs Knobs  `json:"knobs"`
@@ -579,6 +582,9 @@ func (e Experiment) Validate() error {
 			return err
 		}
 		return fmt.Errorf("source.files: %w", err)
+	}
+	if err := ValidateEnv(n.Env); err != nil {
+		return fmt.Errorf("env: %w", err)
 	}
 	ok := false
 	for _, m := range Models {
