@@ -54,6 +54,11 @@ type Config struct {
 	Model Model
 	// Wasm is the path of the handler built for wasip1.
 	Wasm string
+	// Files are the experiment's data files, which every guest instance
+	// finds at its root, read-only (runtime.Files); Env its environment
+	// ("NAME=value", experiment.ValidateEnv's rules).
+	Files []experiment.File
+	Env   []string
 	// Addr is the listening address; port 0 picks a free port.
 	Addr string
 	// Backlog is the kernel listen backlog (ListenBacklog): connections no
@@ -270,6 +275,9 @@ func (c Config) Validate() error {
 	}
 	if c.KeepAliveTimeout < 0 || c.KeepAliveTimeout > time.Minute {
 		return fmt.Errorf("keepalive-timeout %v out of range 0..1m", c.KeepAliveTimeout)
+	}
+	if _, err := experiment.ParseEnv(c.Env); err != nil {
+		return fmt.Errorf("env: %w", err)
 	}
 	return nil
 }

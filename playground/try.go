@@ -135,7 +135,7 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 	cfg.Wasm = art.Path
 	cfg.CacheDir = s.cfg.CacheDir
 	cfg.Executable = s.cfg.Executable
-	key := experiment.Experiment{Source: e.Source, Model: string(model), Knobs: e.Knobs}.ShareID()
+	key := experiment.Experiment{Source: e.Source, Env: e.Env, Model: string(model), Knobs: e.Knobs}.ShareID()
 	wm, err := s.warm.get(ctx, key, cfg)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%s: could not start: %v", model, err))
