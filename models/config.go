@@ -54,9 +54,9 @@ type Config struct {
 	Model Model
 	// Wasm is the path of the handler built for wasip1.
 	Wasm string
-	// Files are the experiment's data files, which every guest instance
-	// finds at its root, read-only (runtime.Files); Env its environment
-	// ("NAME=value", experiment.ValidateEnv's rules).
+	// Files are the experiment's files (its .go and data files), which
+	// every guest instance finds at its root, read-only (runtime.Files);
+	// Env its environment ("NAME=value", experiment.ValidateEnv's rules).
 	Files []experiment.File
 	Env   []string
 	// Addr is the listening address; port 0 picks a free port.

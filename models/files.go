@@ -12,7 +12,7 @@ import (
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
-// writeFiles stores an experiment's data files (Config.Files) for the
+// writeFiles stores an experiment's files (Config.Files) for the
 // worker processes, which read them with readFiles, and returns the path
 // ("" for none). The file is named by its content's hash under
 // cacheDir/files and written once: the workers of every run of the same

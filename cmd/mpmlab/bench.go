@@ -306,7 +306,7 @@ func benchCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	m.files = src.Data()
+	m.files = src.Files
 	var results []benchResult
 	if *baseline {
 		results = append(results, benchNative(ctx, pos[0], load, m))
@@ -504,7 +504,7 @@ func benchNative(ctx context.Context, path string, bl benchLoad, m *modelFlags) 
 	}
 	cmd := exec.CommandContext(ctx, art.Path)
 	cmd.Env = append(os.Environ(), "MPMLAB_ADDR="+ln)
-	// The handler's data files and environment, as the models give them.
+	// The handler's files and environment, as the models give them.
 	cmd.Env = append(cmd.Env, m.env...)
 	if len(m.files) > 0 {
 		dir, err := os.MkdirTemp("", "mpmlab-native-")

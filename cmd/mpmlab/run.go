@@ -31,7 +31,7 @@ type modelFlags struct {
 	switches  map[*experiment.Knob]*bool
 	optional  map[*experiment.Knob]*int
 
-	// env is --env, repeated; files the handler's data files, once built.
+	// env is --env, repeated; files the handler's files, once built.
 	env   stringList
 	files []experiment.File
 }
@@ -159,7 +159,7 @@ Every response carries X-Mpmlab-Worker naming the worker that served it
 	if err != nil {
 		return err
 	}
-	m.files = src.Data()
+	m.files = src.Files
 	cfg, _ := m.config(model, art.Path)
 	cfg.Logf = logf
 	if *quiet {

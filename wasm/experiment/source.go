@@ -58,17 +58,6 @@ func (s Source) Go() Source {
 	return out
 }
 
-// Data returns the source's data files (IsData), which the handler reads
-// at run time.
-func (s Source) Data() []File {
-	var out []File
-	for _, f := range s.Files {
-		if IsData(f.Name) {
-			out = append(out, f)
-		}
-	}
-	return out
-}
 
 // Source is a handler's source: one or more .go files of package main that,
 // together with the guest SDK, build to one WebAssembly module, and any data
