@@ -223,4 +223,3 @@ func TestBadEnv(t *testing.T) {
 		}
 	}
 }
-

@@ -58,7 +58,6 @@ func (s Source) Go() Source {
 	return out
 }
 
-
 // Source is a handler's source: one or more .go files of package main that,
 // together with the guest SDK, build to one WebAssembly module, and any data
 // files (IsData) the handler reads at run time. It is the
