@@ -85,7 +85,7 @@ func loadDir(dir string) (experiment.Source, error) {
 		}
 		src.Files = append(src.Files, experiment.File{Name: e.Name(), Data: string(data)})
 	}
-	if len(src.Files) == 0 {
+	if len(src.Go().Files) == 0 {
 		return src, fmt.Errorf("no .go files in %s (want package main files such as main.go)", dir)
 	}
 	src.Sort()
