@@ -90,8 +90,10 @@
 //     No such file or directory" (there is no /dev), os.StartProcess with
 //     "fork/exec /bin/true: Not implemented on wasip1".
 //
-// In the browser (GOOS=js) the handler has none of the above files or
-// environment: only tzdata and the MIME types, built in.
+// In the browser (GOOS=js, "Run in browser") each instance gets the same: the
+// experiment's files read-only at "/", a /tmp of its own capped at 16 MiB, and
+// the environment (www/goserver.js). There, os.StartProcess fails with
+// "fork/exec ...: not implemented on js"; the network is the same fake one.
 package guest
 
 import (
