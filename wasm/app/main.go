@@ -46,6 +46,10 @@ type app struct {
 	main     int
 	examples []example
 
+	// env is the experiment's environment, kept as it came (a link's, a
+	// kept one): the page has no editor for it.
+	env map[string]string
+
 	run       *run
 	views     map[string]*live.View
 	view      *live.View        // the one on screen
@@ -173,6 +177,7 @@ func (a *app) apply(e experiment.Experiment) {
 		a.files = []experiment.File{{Name: "main.go"}}
 	}
 	a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
+	a.env = e.Env
 	a.ed.SetValue(a.files[a.main].Data)
 	a.form.Set(e)
 	a.changed()
@@ -213,6 +218,7 @@ func (a *app) loadExample(name string) {
 	for _, ex := range a.examples {
 		if ex.Name == name {
 			a.files = slices.Clone(ex.Source.Files)
+			a.env = nil
 			a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
 			a.ed.SetValue(a.files[a.main].Data)
 			a.form.Set(experiment.Experiment{Model: a.form.model.Get("value").String(), Knobs: ex.Knobs, Load: ex.Load, Variants: ex.Variants})
@@ -233,6 +239,7 @@ func (a *app) experiment() (experiment.Experiment, error) {
 	}
 	files[a.main].Data = a.ed.Value()
 	e.Source.Files = files
+	e.Env = a.env
 	err := a.form.Get(&e)
 	return e, err
 }
