@@ -96,6 +96,12 @@ type node struct {
 	writable bool
 	ino      uint64
 	mtime    int64 // nanoseconds since the epoch; 0 for the experiment's files
+
+	// opens counts the fds open on a /tmp node; unlinked says it was
+	// removed while open: its bytes stay on the books (and readable
+	// through those fds, as on Linux) until the last one closes.
+	opens    int
+	unlinked bool
 }
 
 // NewFS returns the tree of files: names are slash-separated paths
@@ -301,6 +307,9 @@ func (fs *files) open(dirfd uint32, p string, oflags uint16, rights uint64, fdfl
 	}
 	fs.nextFD = fd + 1
 	fs.fds[fd] = &openFile{n: n, path: abs, write: write, append: fdflags&fdflagAppend != 0}
+	if n.writable { // the experiment's nodes are shared by instances: never written
+		n.opens++
+	}
 	return fd, errnoSuccess
 }
 
@@ -343,7 +352,7 @@ func (fs *files) writeAt(f *openFile, off int64, bufs [][]byte) (int, uint32) {
 		}
 		fs.used += grow
 		if end > int64(cap(n.data)) {
-			data := make([]byte, end, max(end, 2*int64(cap(n.data))))
+			data := make([]byte, end, max(end, min(2*int64(cap(n.data)), fs.limit)))
 			copy(data, n.data)
 			n.data = data
 		} else {
@@ -423,10 +432,32 @@ func (fs *files) remove(dirfd uint32, p string, dir bool) uint32 {
 		return errnoNotempty
 	}
 	delete(parent.children, name)
-	fs.nodes--
-	fs.used -= int64(len(n.data)) // open fds keep the node, not its bytes on the books
-	n.data = nil
+	fs.unlink(n)
 	return errnoSuccess
+}
+
+// unlink takes n, removed from its directory, off the books, or marks it
+// to be once its last fd closes.
+func (fs *files) unlink(n *node) {
+	fs.nodes--
+	if n.opens > 0 {
+		n.unlinked = true
+		return
+	}
+	fs.used -= int64(len(n.data))
+	n.data = nil
+}
+
+// closed is told that an fd on n closed.
+func (fs *files) closed(n *node) {
+	if !n.writable {
+		return
+	}
+	n.opens--
+	if n.opens == 0 && n.unlinked {
+		fs.used -= int64(len(n.data))
+		n.data = nil
+	}
 }
 
 // rename is path_rename, within /tmp.
@@ -455,8 +486,7 @@ func (fs *files) rename(oldfd uint32, oldp string, newfd uint32, newp string) ui
 		return errnoNotempty
 	}
 	if m != nil {
-		fs.used -= int64(len(m.data))
-		fs.nodes--
+		fs.unlink(m)
 	}
 	delete(oldParent.children, oldName)
 	newParent.children[newName] = n

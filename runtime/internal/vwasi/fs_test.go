@@ -288,8 +288,12 @@ func TestFSTmp(t *testing.T) {
 	if errno := f.pathCall(t, func(f *fixture, n uint32) uint32 { return f.call(pathUnlinkFile, PreopenFD, pathAddr, uint64(n)) }, "tmp/big"); errno != 0 {
 		t.Fatalf("unlink: %d", errno)
 	}
+	if f.conn.TmpUsed() != limit { // still open
+		t.Fatalf("TmpUsed after unlink: %d, want %d", f.conn.TmpUsed(), limit)
+	}
+	f.call(fdClose, uint64(bfd))
 	if f.conn.TmpUsed() != 11 {
-		t.Fatalf("TmpUsed after unlink: %d, want 11", f.conn.TmpUsed())
+		t.Fatalf("TmpUsed after unlink and close: %d, want 11", f.conn.TmpUsed())
 	}
 	f.write(t, path2, []byte("tmp/d/c.txt"))
 	f.write(t, pathAddr, []byte("tmp/a.txt"))
@@ -322,5 +326,41 @@ func TestNewFSRejects(t *testing.T) {
 	}
 	if _, err := NewFS(map[string][]byte{"a": nil, "a/b": nil}); err == nil {
 		t.Error("NewFS accepted a file that is also a directory")
+	}
+}
+
+// A /tmp file removed while open stays readable and writable through its
+// fd, and on the books, until the fd closes (os.CreateTemp then os.Remove,
+// an anonymous temp file).
+func TestFSTmpUnlinkedWhileOpen(t *testing.T) {
+	f := newFSFixture(t, map[string]string{"data.json": "{}"}, 100)
+	_, fd := f.open(t, "/tmp/anon", oflagCreat, true, 0)
+	f.writeFD(t, fd, []byte("0123456789"))
+	unlink := func(f *fixture, n uint32) uint32 { return f.call(pathUnlinkFile, PreopenFD, pathAddr, uint64(n)) }
+	if errno := f.pathCall(t, unlink, "tmp/anon"); errno != 0 {
+		t.Fatalf("unlink: %d", errno)
+	}
+	if errno, _ := f.open(t, "/tmp/anon", 0, false, 0); errno != errnoNoent {
+		t.Fatalf("open after unlink: %d, want ENOENT", errno)
+	}
+	f.writeFD(t, fd, []byte("ab"))
+	f.call(fdSeek, uint64(fd), 0, 0, resultAddr)
+	if _, _, got := f.readFD(t, fd, 100); string(got) != "0123456789ab" {
+		t.Fatalf("read through the fd after unlink: %q", got)
+	}
+	if f.conn.TmpUsed() != 12 {
+		t.Fatalf("TmpUsed while open: %d, want 12", f.conn.TmpUsed())
+	}
+	if errno := f.call(fdClose, uint64(fd)); errno != 0 {
+		t.Fatal(errno)
+	}
+	if f.conn.TmpUsed() != 0 {
+		t.Fatalf("TmpUsed after the last close: %d, want 0", f.conn.TmpUsed())
+	}
+	// The experiment's files, shared by every instance, keep no count.
+	_, rfd := f.open(t, "data.json", 0, false, 0)
+	f.call(fdClose, uint64(rfd))
+	if n := f.conn.files.root.children["data.json"]; n.opens != 0 {
+		t.Fatalf("a shared read-only node was written: opens %d", n.opens)
 	}
 }

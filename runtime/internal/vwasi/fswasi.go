@@ -141,10 +141,12 @@ func (fs *files) fdstat(mem api.Memory, fd, result uint32) uint64 {
 
 // close is fd_close of an open file; the preopen stays.
 func (fs *files) close(fd uint32) uint64 {
-	if _, errno := fs.file(fd); errno != 0 || fd == PreopenFD {
+	f, errno := fs.file(fd)
+	if errno != 0 || fd == PreopenFD {
 		return uint64(errno)
 	}
 	delete(fs.fds, fd)
+	fs.closed(f.n)
 	return errnoSuccess
 }
 
@@ -194,7 +196,7 @@ var pathOpen = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack 
 		return
 	}
 	if !mod.Memory().WriteUint32Le(result, fd) {
-		delete(fs.fds, fd)
+		fs.close(fd)
 		stack[0] = errnoFault
 		return
 	}
