@@ -98,6 +98,16 @@ func TestBrowserExampleMenu(t *testing.T) {
 	if s := tb.evalString(`document.getElementById("example-summary").textContent`); !strings.HasPrefix(s, "sleep ") {
 		t.Errorf("with the sleep example's source back the summary is %q", s)
 	}
+	// An example of several files (main.go and its data files) is named
+	// too, until its main.go is edited.
+	tb.set("example", "files")
+	if v := tb.evalString(`document.getElementById("examples").value`); v != "files" {
+		t.Errorf("after picking the files example the Example menu says %q, want files", v)
+	}
+	tb.set("source", tb.state().Source+"// mine\n")
+	if v := tb.evalString(`document.getElementById("examples").value`); v != "" {
+		t.Errorf("after editing the files example the Example menu says %q, want (your own)", v)
+	}
 }
 
 // TestBrowserRunErrorClearsStatus: a run the host refuses, or cannot

@@ -188,12 +188,13 @@ func (a *app) apply(e experiment.Experiment) {
 // names the example again.
 func (a *app) matchExample() {
 	name := ""
-	if len(a.files) == 1 {
-		src := a.ed.Value()
-		for _, ex := range a.examples {
-			if len(ex.Source.Files) == 1 && ex.Source.Files[0].Data == src {
-				name = ex.Name
-			}
+	files := slices.Clone(a.files)
+	if len(files) > 0 {
+		files[a.main].Data = a.ed.Value()
+	}
+	for _, ex := range a.examples {
+		if slices.Equal(ex.Source.Files, files) { // an example's data files too (files)
+			name = ex.Name
 		}
 	}
 	if sel := byID("examples"); sel.Get("value").String() != name {
