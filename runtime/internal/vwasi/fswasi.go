@@ -254,11 +254,7 @@ var fdSeek = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []
 		stack[0] = uint64(errno)
 		return
 	}
-	if f.n.dir {
-		stack[0] = errnoIsdir
-		return
-	}
-	switch whence {
+	switch whence { // a directory's offset is kept and means nothing, as on Linux
 	case 0:
 	case 1:
 		off += f.off
