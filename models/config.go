@@ -19,6 +19,7 @@
 package models
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
@@ -49,6 +50,11 @@ type Config struct {
 	Model Model
 	// Wasm is the path of the handler built for wasip1.
 	Wasm string
+	// Files are the experiment's files (its .go and data files), which
+	// every guest instance finds at its root, read-only (runtime.Files);
+	// Env its environment ("NAME=value", experiment.ValidateEnv's rules).
+	Files []experiment.File
+	Env   []string
 	// Addr is the listening address; port 0 picks a free port.
 	Addr string
 	// Backlog is the kernel listen backlog (ListenBacklog): connections no
@@ -230,5 +236,11 @@ func (c Config) Validate() error {
 	if _, err := ParseModel(string(c.Model)); err != nil {
 		return err
 	}
-	return c.Knobs().ValidateFlags()
+	if err := c.Knobs().ValidateFlags(); err != nil {
+		return err
+	}
+	if _, err := experiment.ParseEnv(c.Env); err != nil {
+		return fmt.Errorf("env: %w", err)
+	}
+	return nil
 }

@@ -56,6 +56,7 @@ type Supervisor struct {
 	addr   *net.TCPAddr
 	exe    string
 	start  time.Time
+	files  string // the data files, for the workers (writeFiles)
 
 	mu      sync.Mutex
 	slots   []*child              // index = process index; nil = open slot
@@ -138,6 +139,10 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
+	files, err := writeFiles(cfg.CacheDir, cfg.Files)
+	if err != nil {
+		return nil, err
+	}
 	cached := runtime.Cached(filepath.Join(cfg.CacheDir, "wazero"), module)
 	interim := cfg.ServeWhileCompiling && !cached
 	if !interim && !cached {
@@ -152,7 +157,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	policy, _ := PolicyOf(cfg.Model) // Validate checked it
-	s := &Supervisor{cfg: cfg, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{},
+	s := &Supervisor{cfg: cfg, files: files, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{},
 		interpreter: interim, started: make(chan struct{}), compiled: make(chan struct{})}
 	n, size := policy.Start(&s.cfg), policy.Slots(&s.cfg)
 	s.slots = make([]*child, size)
@@ -360,6 +365,8 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		Process:     index,
 		Lanes:       s.lanesPerChild(),
 		Wasm:        s.cfg.Wasm,
+		Files:       s.files,
+		Env:         s.cfg.Env,
 		CacheDir:    filepath.Join(s.cfg.CacheDir, "wazero"),
 		MemoryLimit: s.cfg.MemoryLimit,
 		Trace:       s.cfg.Trace,

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	goruntime "runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -89,6 +90,10 @@ type workerSpec struct {
 	// Interpreter runs the guests on wazero's interpreter: the workers
 	// that serve while the supervisor compiles (Config.ServeWhileCompiling).
 	Interpreter bool `json:"interpreter,omitempty"`
+	// Files are the data files (writeFiles), "" for none; Env the
+	// experiment's environment.
+	Files string   `json:"files,omitempty"`
+	Env   []string `json:"env,omitempty"`
 	serving
 }
 
@@ -218,6 +223,10 @@ func (w *worker) run() error {
 	}
 	boardFile.Close() // the mapping stays
 
+	files, err := readFiles(w.spec.Files)
+	if err != nil {
+		return err
+	}
 	shared := runtime.NewShared() // guest.Shared: one per process
 	w.pool = runtime.NewPool(runtime.PoolConfig{Threads: w.spec.ThreadPoolThreads, MaxQueue: w.spec.ThreadPoolMaxQueue})
 	for i := 0; i < n; i++ {
@@ -236,8 +245,10 @@ func (w *worker) run() error {
 			"MPMLAB_THREAD=" + strconv.Itoa(i),
 			"MPMLAB_PID=" + strconv.Itoa(w.pid),
 		}
+		env = append(slices.Clip(w.spec.Env), env...) // the experiment's, then the SDK's
 		cfg := runtime.InstanceConfig{
 			Env:          env,
+			Files:        files,
 			Shared:       shared,
 			Pool:         w.pool,
 			NoPhases:     w.spec.NoPhases,

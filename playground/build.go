@@ -199,6 +199,10 @@ func (s *Server) handleFormat(w http.ResponseWriter, r *http.Request) {
 	out := sourceRequest{Source: experiment.Source{Files: []experiment.File{}}}
 	var diags []runtime.Diagnostic
 	for _, f := range req.Source.Files {
+		if !strings.HasSuffix(f.Name, ".go") { // a data file is the user's as written
+			out.Source.Files = append(out.Source.Files, f)
+			continue
+		}
 		b, err := format.Source([]byte(f.Data))
 		if err != nil {
 			var list scanner.ErrorList

@@ -332,6 +332,7 @@ func partsOf(e experiment.Experiment) ([]part, error) {
 func modelConfig(e experiment.Experiment, m models.Model) models.Config {
 	cfg := models.FromKnobs(m, e.Knobs)
 	cfg.Addr = "127.0.0.1:0"
+	cfg.Files, cfg.Env = e.Source.Files, experiment.EnvList(e.Env)
 	return cfg
 }
 

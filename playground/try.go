@@ -136,7 +136,7 @@ func (s *Server) handleTry(w http.ResponseWriter, r *http.Request) {
 	cfg.Wasm = art.Path
 	cfg.CacheDir = s.cfg.CacheDir
 	cfg.Executable = s.cfg.Executable
-	key := experiment.Experiment{Source: e.Source, Model: string(model), Knobs: e.Knobs}.ShareID()
+	key := experiment.Experiment{Source: e.Source, Env: e.Env, Model: string(model), Knobs: e.Knobs}.ShareID()
 	s.pre.await(ctx, art.Path)
 	wm, err := s.warm.get(ctx, key, cfg)
 	if err != nil {

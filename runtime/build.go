@@ -163,7 +163,7 @@ func (b *Builder) Build(ctx context.Context, src experiment.Source, target Targe
 	}
 	// Compile errors come first; a handler that compiles but cannot serve
 	// is refused whether it was just built or found in the cache.
-	noServe := checkServe(src)
+	noServe := checkServe(src.Go())
 	cached := func() (*Artifact, error) {
 		if noServe != nil {
 			return nil, noServeError(noServe)
@@ -209,7 +209,7 @@ func (b *Builder) compile(ctx context.Context, cacheDir, key string, src experim
 		return err
 	}
 	defer os.RemoveAll(work)
-	for _, f := range src.Files {
+	for _, f := range src.Go().Files { // data files are the handler's at run time (runtime.Files)
 		if err := os.WriteFile(filepath.Join(work, f.Name), []byte(f.Data), 0o644); err != nil {
 			return err
 		}
@@ -498,7 +498,8 @@ var sdkHash = sync.OnceValue(func() string {
 
 func buildKey(src experiment.Source, goVersion string, target Target) string {
 	h := sha256.New()
-	for _, part := range []string{buildVersion, src.Hash(), goVersion, sdkHash(), string(target)} {
+	// Only the Go files make the module: an edit of data.json is no rebuild.
+	for _, part := range []string{buildVersion, src.Go().Hash(), goVersion, sdkHash(), string(target)} {
 		fmt.Fprintf(h, "%d\x00", len(part))
 		io.WriteString(h, part)
 	}

@@ -89,7 +89,7 @@ func TestLoadSource(t *testing.T) {
 				write("two/sub/other.go", "package other\n")
 				return filepath.Join(dir, "two")
 			}(),
-			want: []string{"main.go", "util.go"},
+			want: []string{"README.md", "main.go", "util.go"}, // README.md: a data file
 		},
 		{
 			name: "txtar",
@@ -120,7 +120,7 @@ func TestLoadSource(t *testing.T) {
 		},
 		{name: "not main", path: write("lib.go", "package lib\n"), wantErr: "lib.go:1:9: package lib, want package main"},
 		{name: "not Go", path: write("junk.go", "hello\n"), wantErr: "junk.go:1:1: expected 'package', found hello"},
-		{name: "txtar with go.mod", path: write("six.txtar", "-- go.mod --\nmodule x\n-- main.go --\npackage main\n"), wantErr: `file name "go.mod": only .go files are allowed`},
+		{name: "txtar with go.mod", path: write("six.txtar", "-- go.mod --\nmodule x\n-- main.go --\npackage main\n"), wantErr: `file name "go.mod": want a .go file or a data file`},
 		{name: "txtar with a path", path: write("seven.txtar", "-- ../main.go --\npackage main\n"), wantErr: "no directories"},
 		{name: "txtar without files", path: write("eight.txtar", "just a comment\n"), wantErr: "txtar has no files"},
 	}

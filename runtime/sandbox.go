@@ -224,6 +224,10 @@ type InstanceConfig struct {
 	// NoPhases turns the per-request bookkeeping off (Phases are then zero,
 	// OnPass is never called): only to measure what it costs.
 	NoPhases bool
+	// Files is what the guest finds at its root, read-only (nil: nothing);
+	// TmpLimit caps its own /tmp, in bytes (0: DefaultTmpLimit).
+	Files    *Files
+	TmpLimit int64
 }
 
 // Pass is one busy stretch of an instance's loop, between two waits in
@@ -308,6 +312,7 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 	inst.stdout = newGuestLog("stdout", cfg.Log)
 	inst.stderr = newGuestLog("stderr", cfg.Log)
 	inst.conn = vwasi.NewConn(inst.onFrame, inst.stdout, inst.stderr)
+	inst.conn.SetFS(cfg.Files.vfs(), cfg.TmpLimit)
 	if !cfg.NoPhases {
 		inst.tl, inst.ended = timeline.New(), map[uint32]timeline.Phases{}
 		inst.tl.OnPass = cfg.OnPass

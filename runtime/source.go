@@ -85,18 +85,25 @@ func loadDir(dir string) (experiment.Source, error) {
 		}
 		src.Files = append(src.Files, experiment.File{Name: e.Name(), Data: string(data)})
 	}
-	if len(src.Files) == 0 {
+	if len(src.Go().Files) == 0 {
 		return src, fmt.Errorf("no .go files in %s (want package main files such as main.go)", dir)
 	}
 	src.Sort()
 	return src, nil
 }
 
-// isHandlerFileName reports whether the go command would compile a file of
-// that name into a package (ignoring build constraints).
+// isHandlerFileName reports whether a file of that name is part of a
+// handler's source: one the go command would compile into a package
+// (ignoring build constraints), or a data file (experiment.IsData) other
+// than experiment.json, which holds an example's settings.
 func isHandlerFileName(name string) bool {
-	return strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") &&
-		!strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "_")
+	if strings.HasPrefix(name, ".") || name == "experiment.json" {
+		return false
+	}
+	if experiment.IsData(name) {
+		return true
+	}
+	return strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !strings.HasPrefix(name, "_")
 }
 
 func sizeError(n int64) error { return &experiment.SizeError{Size: int(n)} }

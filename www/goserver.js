@@ -19,6 +19,13 @@
 //   - the wasm import workers.ready, called by workers.Ready() once the
 //     handler is set.
 //   - globalThis.tryCatch, which its Cloudflare sockets call.
+// The experiment's files and environment (start's files, env) reach the
+// instance as they do under the host: os.Getenv through go.env, and a file
+// system of its own (experimentFS below: the files read-only at "/", the
+// working directory, and a /tmp capped at 16 MiB) through the
+// globalThis.fs and globalThis.process that Go's syscall package reads
+// once, at init, as syumai's binding is: start sets them just before
+// go.run and puts the page's back just after.
 // mpmlab's guest SDK reads globalThis.mpmlabInstancePerRequest in Serve:
 // true is syumai's own Serve (the program ends after its first response),
 // false is workers.ServeNonBlock + workers.Ready and a parked main: one
@@ -37,12 +44,170 @@ globalThis.mpmlabGoServer = (() => {
     }
   };
 
+  // experimentFS is the file system of one instance, in the shape Go's
+  // syscall package (fs_js.go) expects of Node's fs: the experiment's files
+  // (name → text) read-only at "/", and /tmp writable up to tmpLimit
+  // bytes. Errors carry Node's codes, which Go maps to its errnos (EROFS:
+  // "read-only file system", ENOSPC, ENOENT...). stdout and stderr go to
+  // the page's own fs (the console).
+  const tmpLimit = 16 << 20;
+  function experimentFS(files, console_) {
+    const enc = new TextEncoder();
+    const dir = () => ({ dir: true, children: new Map(), writable: false, mtimeMs: 0 });
+    const root = dir();
+    for (const [name, text] of Object.entries(files || {})) {
+      root.children.set(name, { data: enc.encode(text), writable: false, mtimeMs: 0 });
+    }
+    const tmp = dir();
+    tmp.writable = true;
+    root.children.set("tmp", tmp);
+    let used = 0;
+    let ino = 1;
+    const inos = new WeakMap();
+    const fds = new Map();
+    let nextFD = 3;
+    const fail = (code) => Object.assign(new Error(code), { code });
+    const parts = (path) => path.split("/").filter((p) => p && p !== ".");
+    // walk resolves a clean absolute path: [node or undefined, parent, last name].
+    function walk(path) {
+      const ps = [];
+      for (const p of parts(path)) (p === ".." ? ps.pop() : ps.push(p));
+      let cur = root, parent = null, name = "";
+      for (let i = 0; i < ps.length; i++) {
+        if (!cur || !cur.dir) throw fail(cur ? "ENOTDIR" : "ENOENT");
+        parent = cur; name = ps[i];
+        cur = cur.children.get(name);
+      }
+      return [cur, parent, name];
+    }
+    function stat(n) {
+      if (!inos.has(n)) inos.set(n, ++ino);
+      return {
+        dev: 0, ino: inos.get(n), mode: n.dir ? 0o40555 | (n.writable ? 0o200 : 0) : 0o100444 | (n.writable ? 0o200 : 0),
+        nlink: 1, uid: 0, gid: 0, rdev: 0, size: n.dir ? 0 : n.data.length, blksize: 4096,
+        blocks: n.dir ? 0 : Math.ceil(n.data.length / 512), atimeMs: n.mtimeMs, mtimeMs: n.mtimeMs, ctimeMs: n.mtimeMs,
+        isDirectory: () => !!n.dir,
+      };
+    }
+    const O = { O_WRONLY: 1, O_RDWR: 2, O_CREAT: 64, O_EXCL: 128, O_TRUNC: 512, O_APPEND: 1024, O_DIRECTORY: 65536 };
+    function open(path, flags, mode) {
+      let [n, parent, name] = walk(path);
+      const write = (flags & (O.O_WRONLY | O.O_RDWR | O.O_TRUNC)) !== 0;
+      if (!n) {
+        if (!(flags & O.O_CREAT)) throw fail("ENOENT");
+        if (!parent.writable) throw fail("EROFS");
+        n = { data: new Uint8Array(0), writable: true, mtimeMs: Date.now() };
+        parent.children.set(name, n);
+      } else if (flags & O.O_CREAT && flags & O.O_EXCL) throw fail("EEXIST");
+      else if (n.dir && write) throw fail("EISDIR");
+      else if (write && !n.writable) throw fail("EROFS");
+      if (flags & O.O_TRUNC && !n.dir) { used -= n.data.length; n.data = new Uint8Array(0); }
+      const fd = nextFD++;
+      fds.set(fd, { n, pos: 0, write, append: !!(flags & O.O_APPEND) });
+      return fd;
+    }
+    function file(fd) { const f = fds.get(fd); if (!f) throw fail("EBADF"); return f; }
+    function writeTo(f, buf, offset, length, position) {
+      const n = f.n;
+      if (n.dir) throw fail("EISDIR");
+      if (!n.writable) throw fail("EROFS");
+      if (!f.write) throw fail("EBADF");
+      let at = f.append ? n.data.length : (position ?? f.pos);
+      const end = at + length;
+      if (end > n.data.length) {
+        if (used + end - n.data.length > tmpLimit) throw fail("ENOSPC");
+        used += end - n.data.length;
+        const data = new Uint8Array(end);
+        data.set(n.data);
+        n.data = data;
+      }
+      n.data.set(buf.subarray(offset, offset + length), at);
+      n.mtimeMs = Date.now();
+      if (position == null) f.pos = end;
+      return length;
+    }
+    function remove(path, wantDir) {
+      const [n, parent, name] = walk(path);
+      if (!n) throw fail("ENOENT");
+      if (!parent || !parent.writable || !n.writable) throw fail("EROFS");
+      if (wantDir && !n.dir) throw fail("ENOTDIR");
+      if (!wantDir && n.dir) throw fail("EISDIR");
+      if (wantDir && n.children.size) throw fail("ENOTEMPTY");
+      parent.children.delete(name);
+      if (!n.dir) used -= n.data.length;
+    }
+    // Each call answers through a Node-style callback.
+    const ops = {
+      open, close: (fd) => { file(fd); fds.delete(fd); },
+      fstat: (fd) => stat(file(fd).n),
+      stat: (path) => { const [n] = walk(path); if (!n) throw fail("ENOENT"); return stat(n); },
+      read: (fd, buf, offset, length, position) => {
+        const f = file(fd);
+        if (f.n.dir) throw fail("EISDIR");
+        const at = position ?? f.pos;
+        const chunk = f.n.data.subarray(Math.min(at, f.n.data.length), Math.min(at + length, f.n.data.length));
+        buf.set(chunk, offset);
+        if (position == null) f.pos = at + chunk.length;
+        return chunk.length;
+      },
+      write: (fd, buf, offset, length, position) => {
+        if (fd === 1 || fd === 2) return console_.writeSync(fd, buf.subarray(offset, offset + length));
+        return writeTo(file(fd), buf, offset, length, position);
+      },
+      readdir: (path) => { const [n] = walk(path); if (!n) throw fail("ENOENT"); if (!n.dir) throw fail("ENOTDIR"); return [...n.children.keys()].sort(); },
+      mkdir: (path) => {
+        const [n, parent, name] = walk(path);
+        if (n) throw fail("EEXIST");
+        if (!parent.writable) throw fail("EROFS");
+        const d = dir(); d.writable = true; d.mtimeMs = Date.now();
+        parent.children.set(name, d);
+      },
+      unlink: (path) => remove(path, false),
+      rmdir: (path) => remove(path, true),
+      rename: (from, to) => {
+        const [n, p1, name1] = walk(from);
+        const [m, p2, name2] = walk(to);
+        if (!n) throw fail("ENOENT");
+        if (!p1 || !p2 || !p1.writable || !p2.writable || !n.writable) throw fail("EROFS");
+        if (m && !m.dir) used -= m.data.length;
+        p1.children.delete(name1);
+        p2.children.set(name2, n);
+      },
+      ftruncate: (fd, size) => {
+        const f = file(fd);
+        if (!f.n.writable) throw fail("EROFS");
+        if (size > f.n.data.length && used + size - f.n.data.length > tmpLimit) throw fail("EFBIG");
+        used += size - f.n.data.length;
+        const data = new Uint8Array(size);
+        data.set(f.n.data.subarray(0, size));
+        f.n.data = data;
+      },
+      fsync: (fd) => { file(fd); },
+      readlink: (path) => { const [n] = walk(path); throw fail(n ? "EINVAL" : "ENOENT"); },
+    };
+    ops.lstat = ops.stat;
+    ops.truncate = (path, size) => { const fd = open(path, O.O_WRONLY, 0); try { ops.ftruncate(fd, size); } finally { fds.delete(fd); } };
+    const fs = { constants: O, writeSync: (fd, buf) => console_.writeSync(fd, buf) };
+    for (const [name, fn] of Object.entries(ops)) {
+      fs[name] = (...args) => {
+        const cb = args.pop();
+        let result;
+        try { result = fn(...args); } catch (err) { cb(err.code ? err : fail("EIO")); return; }
+        cb(null, result);
+      };
+    }
+    for (const name of ["chmod", "fchmod", "chown", "fchown", "lchown", "utimes", "link", "symlink"]) {
+      fs[name] = (...args) => args.pop()(fail(name.includes("link") ? "EPERM" : "EROFS"));
+    }
+    return fs;
+  }
+
   // start instantiates module and runs its main until it calls
   // workers.Ready (guest.Serve does), and resolves with the server.
-  async function start(module, { label, perRequest = false }) {
+  async function start(module, { label, perRequest = false, env = {}, files = null }) {
     const t0 = performance.now();
     const go = new Go();
-    go.env = { MPMLAB_MODEL: label };
+    go.env = { ...env, MPMLAB_MODEL: label };
     let code = 0;
     // A program that ends leaves its sleeping goroutines' timers set, and
     // each would throw "Go program has already exited" when it fires (an
@@ -62,7 +227,16 @@ globalThis.mpmlabGoServer = (() => {
     globalThis.context = { binding };
     globalThis.mpmlabInstancePerRequest = perRequest;
     if (!perRequest) globalThis.mpmlabWorker = label;
-    const exited = go.run(instance).then(() => code);
+    const page = { fs: globalThis.fs, process: globalThis.process };
+    globalThis.fs = experimentFS(files, page.fs);
+    globalThis.process = Object.assign(Object.create(page.process), { cwd: () => "/", chdir() { throw Object.assign(new Error("ENOSYS"), { code: "ENOSYS" }); } });
+    let exited;
+    try {
+      exited = go.run(instance).then(() => code); // Go's init reads fs and process
+    } finally {
+      globalThis.fs = page.fs;
+      globalThis.process = page.process;
+    }
     exited.catch(() => {});
     const early = exited.then((c) => {
       throw new Error(`the handler exited (code ${c}) before serving: does main call guest.Serve?`);

@@ -6,7 +6,7 @@
 // nothing from the host.
 //
 // Messages from the page:
-//   {type: "start", module, label, perRequest}   → {type: "ready", startMs} | {type: "error", message}
+//   {type: "start", module, label, perRequest, env, files}   → {type: "ready", startMs} | {type: "error", message}
 //   {type: "request", id, url, method, headers, body}
 //       → {type: "response", id, status, headers, body, truncated, serverMs, startMs?, instance?}
 //       | {type: "response", id, error}
@@ -15,12 +15,12 @@
 // respawns its instance as a master respawns a child.
 "use strict";
 (() => {
-  let module, label, perRequest;
+  let module, label, perRequest, env, files;
   let server; // Promise of the long-lived instance
   let instances = 0;
 
   function startLongLived() {
-    server = mpmlabGoServer.start(module, { label });
+    server = mpmlabGoServer.start(module, { label, env, files });
     server.then((srv) => srv.exited.then((code) => {
       postMessage({ type: "exit", code });
       startLongLived().then((next) => postMessage({ type: "ready", startMs: next.startMs }), fail);
@@ -34,7 +34,7 @@
     try {
       if (perRequest) {
         const n = ++instances;
-        const srv = await mpmlabGoServer.start(module, { label: `instance ${n}`, perRequest: true });
+        const srv = await mpmlabGoServer.start(module, { label: `instance ${n}`, perRequest: true, env, files });
         const res = await srv.serve(m);
         postMessage({ type: "response", id: m.id, ...res, startMs: srv.startMs, instance: n });
         return;
@@ -48,7 +48,7 @@
 
   onmessage = ({ data: m }) => {
     if (m.type === "start") {
-      ({ module, label, perRequest } = m);
+      ({ module, label, perRequest, env, files } = m);
       if (perRequest) {
         postMessage({ type: "ready", startMs: 0 });
         return;

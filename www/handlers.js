@@ -1,7 +1,8 @@
 // The handler in the tab: the browser models, and the heartbeat that shows
 // what they do to the page. The Go app (wasm/app/browser.go) drives it:
 //
-//   await mpmlabBrowser.start({model: "worker-pool", workers: 2, wasmURL, timeoutMs: 10000});
+//   await mpmlabBrowser.start({model: "worker-pool", workers: 2, wasmURL, timeoutMs: 10000,
+//                              env: {GREETING: "bonjour"}, files: {"data.json": "{}"}});
 //   const r = await mpmlabBrowser.fetch("/?ms=300", {method: "GET"});
 //   // r: {status, headers, body, truncated, ms, serverMs, worker, t0, t1,
 //   //     startMs (a fresh instance's), error (then status is 0)}
@@ -80,9 +81,9 @@
   // A lane serves requests: the page loop, a worker of the pool, or the
   // worker that starts an instance per request.
   class PageLane {
-    constructor(name, module) { this.name = name; this.module = module; this.inflight = 0; this.served = 0; this.restarts = 0; this.stopped = false; }
+    constructor(name, module, sandbox) { this.name = name; this.module = module; this.sandbox = sandbox; this.inflight = 0; this.served = 0; this.restarts = 0; this.stopped = false; }
     async start() {
-      const server = mpmlabGoServer.start(this.module, { label: this.name });
+      const server = mpmlabGoServer.start(this.module, { label: this.name, ...this.sandbox });
       this.server = server;
       const srv = await server;
       if (this.stopped) { srv.halt(); throw new Error(`${this.name}: stopped`); }
@@ -122,8 +123,8 @@
   // does: it terminates the worker (failing every request on it) and
   // starts another.
   class WorkerLane {
-    constructor(name, module, perRequest, timeoutMs) {
-      this.name = name; this.module = module; this.perRequest = perRequest; this.timeoutMs = timeoutMs;
+    constructor(name, module, perRequest, timeoutMs, sandbox) {
+      this.name = name; this.module = module; this.perRequest = perRequest; this.timeoutMs = timeoutMs; this.sandbox = sandbox;
       this.inflight = 0; this.served = 0; this.restarts = 0; this.pending = new Map();
     }
     start() {
@@ -152,7 +153,7 @@
           if (!up) reject(new Error(msg));
           else if (this.worker === worker && !this.stopped) this.kill(`${msg} (the worker was restarted)`);
         };
-        worker.postMessage({ type: "start", module: this.module, label: this.name, perRequest: this.perRequest });
+        worker.postMessage({ type: "start", module: this.module, label: this.name, perRequest: this.perRequest, ...this.sandbox });
       });
     }
     settle(id, res) {
@@ -204,15 +205,18 @@
   let turn = 0;
   const holds = []; // page loop: when a handler held the page's thread
 
-  async function start({ model: m, workers = 2, wasmURL, timeoutMs = 0 }) {
+  // env and files are the experiment's: its environment (name → value)
+  // and its files (name → text), which each instance sees (goserver.js).
+  async function start({ model: m, workers = 2, wasmURL, timeoutMs = 0, env = {}, files = {} }) {
+    const sandbox = { env, files };
     if (!models.includes(m)) throw new Error(`model ${m}: want one of ${models.join(", ")}`);
     stop();
     const module = await compile(wasmURL);
     const n = Math.max(1, Math.min(maxWorkers, workers | 0));
     let next;
-    if (m === "page-loop") next = [new PageLane("page loop", module)];
-    else if (m === "worker-pool") next = Array.from({ length: n }, (_, i) => new WorkerLane(`worker ${i + 1}`, module, false, timeoutMs));
-    else next = [new WorkerLane("instance per request", module, true, timeoutMs)];
+    if (m === "page-loop") next = [new PageLane("page loop", module, sandbox)];
+    else if (m === "worker-pool") next = Array.from({ length: n }, (_, i) => new WorkerLane(`worker ${i + 1}`, module, false, timeoutMs, sandbox));
+    else next = [new WorkerLane("instance per request", module, true, timeoutMs, sandbox)];
     lanes = next;
     model = m;
     try {

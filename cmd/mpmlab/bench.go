@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -301,13 +302,14 @@ func benchCmd(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	art, err := buildHandler(ctx, pos[0], runtime.TargetWASI, runtime.DefaultBuildTimeout, os.Stderr)
+	art, src, err := buildSource(ctx, pos[0], runtime.TargetWASI, runtime.DefaultBuildTimeout, os.Stderr)
 	if err != nil {
 		return err
 	}
+	m.files = src.Files
 	var results []benchResult
 	if *baseline {
-		results = append(results, benchNative(ctx, pos[0], load))
+		results = append(results, benchNative(ctx, pos[0], load, m))
 	}
 	for _, model := range list {
 		cfg, _ := m.config(model, art.Path)
@@ -487,7 +489,7 @@ func loadDuration(load loadgen.Load) time.Duration {
 
 // benchNative builds the handler for this machine and measures Go's own
 // net/http serving it: the baseline.
-func benchNative(ctx context.Context, path string, bl benchLoad) benchResult {
+func benchNative(ctx context.Context, path string, bl benchLoad, m *modelFlags) benchResult {
 	res := benchResult{Model: "native"}
 	fmt.Fprintf(os.Stderr, "bench: native: building the baseline...\n")
 	art, err := buildHandler(ctx, path, runtime.TargetNative, runtime.DefaultBuildTimeout, os.Stderr)
@@ -502,6 +504,23 @@ func benchNative(ctx context.Context, path string, bl benchLoad) benchResult {
 	}
 	cmd := exec.CommandContext(ctx, art.Path)
 	cmd.Env = append(os.Environ(), "MPMLAB_ADDR="+ln)
+	// The handler's files and environment, as the models give them.
+	cmd.Env = append(cmd.Env, m.env...)
+	if len(m.files) > 0 {
+		dir, err := os.MkdirTemp("", "mpmlab-native-")
+		if err != nil {
+			res.Error = err.Error()
+			return res
+		}
+		defer os.RemoveAll(dir)
+		for _, f := range m.files {
+			if err := os.WriteFile(filepath.Join(dir, f.Name), []byte(f.Data), 0o444); err != nil {
+				res.Error = err.Error()
+				return res
+			}
+		}
+		cmd.Dir = dir
+	}
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -107,6 +107,16 @@ func TestBrowserExampleMenu(t *testing.T) {
 	if w := tb.evalString(`document.getElementById("watch").hidden ? "" : document.getElementById("watch").textContent`); w != "" {
 		t.Errorf("an edited example still says what to watch: %q", w)
 	}
+	// An example of several files (main.go and its data files) is named
+	// too, until its main.go is edited.
+	tb.set("example", "files")
+	if v := tb.evalString(`document.getElementById("examples").value`); v != "files" {
+		t.Errorf("after picking the files example the Example menu says %q, want files", v)
+	}
+	tb.set("source", tb.state().Source+"// mine\n")
+	if v := tb.evalString(`document.getElementById("examples").value`); v != "" {
+		t.Errorf("after editing the files example the Example menu says %q, want (your own)", v)
+	}
 }
 
 // TestBrowserRunErrorClearsStatus: a run the host refuses, or cannot

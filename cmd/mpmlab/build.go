@@ -56,20 +56,27 @@ func loadHandler(path string) (experiment.Source, error) {
 
 // buildHandler loads and builds PATH, printing progress to log.
 func buildHandler(ctx context.Context, path string, target runtime.Target, timeout time.Duration, log io.Writer) (*runtime.Artifact, error) {
+	art, _, err := buildSource(ctx, path, target, timeout, log)
+	return art, err
+}
+
+// buildSource is buildHandler, also returning the source it built (whose
+// data files the workers serve: models.Config.Files).
+func buildSource(ctx context.Context, path string, target runtime.Target, timeout time.Duration, log io.Writer) (*runtime.Artifact, experiment.Source, error) {
 	src, err := loadHandler(path)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, src, usageError{err}
 	}
 	b := &runtime.Builder{Timeout: timeout, Progress: func(msg string) { fmt.Fprintf(log, "build: %s\n", msg) }}
 	art, err := b.Build(ctx, src, target)
 	var be *runtime.BuildError
 	if errors.As(err, &be) && be.NoServe {
-		return nil, fmt.Errorf("%s cannot serve requests:\n%v", path, be)
+		return nil, src, fmt.Errorf("%s cannot serve requests:\n%v", path, be)
 	}
 	if errors.As(err, &be) {
-		return nil, fmt.Errorf("%s does not compile:\n%v", path, be)
+		return nil, src, fmt.Errorf("%s does not compile:\n%v", path, be)
 	}
-	return art, err
+	return art, src, err
 }
 
 func copyFile(from, to string) error {

@@ -31,6 +31,10 @@ type modelFlags struct {
 	durations map[*experiment.Knob]*time.Duration
 	switches  map[*experiment.Knob]*bool
 	optional  map[*experiment.Knob]*int
+
+	// env is --env, repeated; files the handler's files, once built.
+	env   stringList
+	files []experiment.File
 }
 
 // modelSynopsis is the --model part of a command's synopsis, from
@@ -71,6 +75,12 @@ func modelHelp() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// stringList is a flag that may be repeated.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
 func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
 	m := &modelFlags{durations: map[*experiment.Knob]*time.Duration{}, switches: map[*experiment.Knob]*bool{}, optional: map[*experiment.Knob]*int{}}
 	list := experiment.ModelList()
@@ -79,6 +89,7 @@ func addModelFlags(fs *flag.FlagSet, allowAll bool) *modelFlags {
 	}
 	fs.StringVar(&m.model, "model", experiment.DefaultModel, "concurrency model: "+list)
 	fs.StringVar(&m.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free port)")
+	fs.Var(&m.env, "env", "set `NAME=value` in the handler's environment (os.Getenv); repeat for more")
 	for i := range experiment.KnobTable {
 		k := &experiment.KnobTable[i]
 		help := k.FlagHelp()
@@ -127,8 +138,13 @@ func (m *modelFlags) config(model models.Model, wasm string) (models.Config, err
 	if err := k.Normalize().ValidateFlags(); err != nil {
 		return models.Config{}, usageError{err}
 	}
+	env, err := experiment.ParseEnv(m.env)
+	if err != nil {
+		return models.Config{}, usageError{fmt.Errorf("--env %w", err)}
+	}
 	cfg := models.FromKnobs(model, k)
 	cfg.Addr, cfg.Wasm = m.addr, wasm
+	cfg.Env, cfg.Files = experiment.EnvList(env), m.files
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}
@@ -169,10 +185,11 @@ Every response carries X-Mpmlab-Worker naming the worker that served it
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	art, err := buildHandler(ctx, pos[0], runtime.TargetWASI, runtime.DefaultBuildTimeout, os.Stderr)
+	art, src, err := buildSource(ctx, pos[0], runtime.TargetWASI, runtime.DefaultBuildTimeout, os.Stderr)
 	if err != nil {
 		return err
 	}
+	m.files = src.Files
 	cfg, _ := m.config(model, art.Path)
 	cfg.Logf = logf
 	if *quiet {

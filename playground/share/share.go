@@ -41,8 +41,8 @@ const (
 	// MaxBodySize caps a JSON request body: a 64 KiB source with JSON
 	// escaping and the rest of an experiment fits well within it.
 	MaxBodySize = 256 << 10
-	// MaxBlobSize caps a blob: a handler's browser build is about 5.5 MB
-	// (1.6 MB gzipped), a bounded recording a few MiB at most.
+	// MaxBlobSize caps a blob: a handler's browser build is about 5.9 MB
+	// (1.7 MB gzipped), a bounded recording a few MiB at most.
 	MaxBlobSize = 16 << 20
 )
 

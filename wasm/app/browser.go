@@ -164,6 +164,16 @@ func (a *app) runBrowser() {
 		opts.Set("workers", workers)
 		opts.Set("wasmURL", url)
 		opts.Set("timeoutMs", e.Knobs.TimeoutMS)
+		// The experiment's environment and files, as the host gives them.
+		env, files := map[string]any{}, map[string]any{}
+		for k, v := range e.Env {
+			env[k] = v
+		}
+		for _, f := range e.Source.Files {
+			files[f.Name] = f.Data
+		}
+		opts.Set("env", env)
+		opts.Set("files", files)
 		started, err := await(global.Get("mpmlabBrowser").Call("start", opts))
 		if err != nil {
 			setText(byID("status"), "")

@@ -48,7 +48,11 @@ type app struct {
 	main     int
 	examples []example
 
-	check     checker // builds the source on a pause in typing
+	check checker // builds the source on a pause in typing
+	// env is the experiment's environment, kept as it came (a link's, a
+	// kept one): the page has no editor for it.
+	env map[string]string
+
 	run       *run
 	views     map[string]*live.View
 	view      *live.View        // the one on screen
@@ -184,6 +188,7 @@ func (a *app) apply(e experiment.Experiment) {
 		a.files = []experiment.File{{Name: "main.go"}}
 	}
 	a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
+	a.env = e.Env
 	a.ed.SetValue(a.files[a.main].Data)
 	a.form.Set(e)
 	a.changed()
@@ -194,12 +199,13 @@ func (a *app) apply(e experiment.Experiment) {
 // names the example again.
 func (a *app) matchExample() {
 	name := ""
-	if len(a.files) == 1 {
-		src := a.ed.Value()
-		for _, ex := range a.examples {
-			if len(ex.Source.Files) == 1 && ex.Source.Files[0].Data == src {
-				name = ex.Name
-			}
+	files := slices.Clone(a.files)
+	if len(files) > 0 {
+		files[a.main].Data = a.ed.Value()
+	}
+	for _, ex := range a.examples {
+		if slices.Equal(ex.Source.Files, files) { // an example's data files too (files)
+			name = ex.Name
 		}
 	}
 	if sel := byID("examples"); sel.Get("value").String() != name {
@@ -226,6 +232,7 @@ func (a *app) loadExample(name string) {
 	for _, ex := range a.examples {
 		if ex.Name == name {
 			a.files = slices.Clone(ex.Source.Files)
+			a.env = nil
 			a.main = max(0, slices.IndexFunc(a.files, func(f experiment.File) bool { return f.Name == "main.go" }))
 			a.ed.SetValue(a.files[a.main].Data)
 			a.form.Set(experiment.Experiment{Model: a.form.model.Get("value").String(), Knobs: ex.Knobs, Load: ex.Load, Variants: ex.Variants})
@@ -246,6 +253,7 @@ func (a *app) experiment() (experiment.Experiment, error) {
 	}
 	files[a.main].Data = a.ed.Value()
 	e.Source.Files = files
+	e.Env = a.env
 	err := a.form.Get(&e)
 	return e, err
 }

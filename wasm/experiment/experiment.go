@@ -153,6 +153,9 @@ const (
 // Experiment is everything a share link restores.
 type Experiment struct {
 	Source Source `json:"source"`
+	// Env is the handler's environment (os.Getenv), by name; see
+	// ValidateEnv. Absent when empty, so older share ids stay the same.
+	Env map[string]string `json:"env,omitempty"`
 	// Model is a ModelTable name or AllModels (default reactor).
 	Model string `json:"model"`
 	Knobs Knobs  `json:"knobs"`
@@ -575,6 +578,9 @@ func (e Experiment) Validate() error {
 			return err
 		}
 		return fmt.Errorf("source.files: %w", err)
+	}
+	if err := ValidateEnv(n.Env); err != nil {
+		return fmt.Errorf("env: %w", err)
 	}
 	if n.Model != AllModels && ModelNamed(n.Model) == nil {
 		return fmt.Errorf("model %q: want %s", e.Model, ModelList(AllModels))

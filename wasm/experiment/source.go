@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits of a source. Source.Validate enforces them.
@@ -24,8 +25,42 @@ const (
 	maxFileName = 128
 )
 
+// DataExtensions are the extensions of the data files a source may carry
+// beside its .go files: text the handler reads at run time (data.json, a
+// template, a stylesheet), from the read-only file system its instances
+// see, rooted at the experiment (see runtime.Files). The go command
+// ignores them. Files the go command would compile (.s, .c, .syso...) are
+// not data.
+var DataExtensions = []string{
+	".json", ".html", ".htm", ".tmpl", ".gohtml", ".txt", ".md", ".css", ".js", ".mjs",
+	".csv", ".tsv", ".xml", ".svg", ".yaml", ".yml", ".toml", ".ini", ".sql",
+}
+
+// IsData reports whether name is a data file's (one of DataExtensions),
+// not Go source.
+func IsData(name string) bool {
+	for _, ext := range DataExtensions {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
+// Go returns the source's .go files only: what the go command compiles.
+func (s Source) Go() Source {
+	var out Source
+	for _, f := range s.Files {
+		if strings.HasSuffix(f.Name, ".go") {
+			out.Files = append(out.Files, f)
+		}
+	}
+	return out
+}
+
 // Source is a handler's source: one or more .go files of package main that,
-// together with the guest SDK, build to one WebAssembly module. It is the
+// together with the guest SDK, build to one WebAssembly module, and any data
+// files (IsData) the handler reads at run time. It is the
 // one type for a source everywhere: in the JSON of an experiment, in the
 // browser, and in the host's builder (runtime.Builder.Build).
 //
@@ -71,11 +106,13 @@ func (e *SizeError) Error() string {
 }
 
 // Validate reports whether the source can be handed to the go command as a
-// handler: one to MaxFiles files; every name a plain "x.go" (no directories,
-// no _test.go, not ignored by Go for starting with "." or "_"), each name
-// once; at most MaxSourceSize bytes in all (a *SizeError); and every file
-// starting with the clause "package main". Only that clause is read here:
-// other errors are the compiler's to report, with their line and column.
+// handler: one to MaxFiles files, at least one of them Go; every name plain
+// (no directories), each once, either "x.go" (no _test.go, not ignored by
+// Go for starting with "." or "_") or a data file with one of
+// DataExtensions (not starting with ".", text in UTF-8); at most
+// MaxSourceSize bytes in all (a *SizeError); and every .go file starting
+// with the clause "package main". Only that clause is read here: other
+// errors are the compiler's to report, with their line and column.
 func (s Source) Validate() error {
 	if n := s.Size(); n > MaxSourceSize {
 		return &SizeError{Size: n}
@@ -95,9 +132,18 @@ func (s Source) Validate() error {
 			return fmt.Errorf("%s: file appears twice", f.Name)
 		}
 		seen[f.Name] = true
+		if IsData(f.Name) {
+			if !utf8.ValidString(f.Data) {
+				return fmt.Errorf("%s: a data file must be text in UTF-8", f.Name)
+			}
+			continue
+		}
 		if err := checkPackageMain(f); err != nil {
 			return err
 		}
+	}
+	if len(s.Go().Files) == 0 {
+		return errors.New("source has no .go files (want at least main.go)")
 	}
 	return nil
 }
@@ -108,8 +154,12 @@ func checkFileName(name string) error {
 		return fmt.Errorf("file name %q: want a plain name such as main.go, with no directories", name)
 	case len(name) > maxFileName:
 		return fmt.Errorf("file name %.20q...: longer than %d bytes", name, maxFileName)
+	case strings.HasPrefix(name, "."):
+		return fmt.Errorf("file name %q: a name may not start with '.'", name)
+	case IsData(name):
+		return nil
 	case !strings.HasSuffix(name, ".go"):
-		return fmt.Errorf("file name %q: only .go files are allowed", name)
+		return fmt.Errorf("file name %q: want a .go file or a data file (%s)", name, strings.Join(DataExtensions, " "))
 	case strings.HasSuffix(name, "_test.go"):
 		return fmt.Errorf("file name %q: _test.go files are not allowed in a handler", name)
 	case strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_"):

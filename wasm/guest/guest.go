@@ -48,6 +48,52 @@
 // pool is the work the SDK does for the handler: Pool.Compute and
 // Pool.Block. A handler that computes in its own code can only cut that
 // code in slices and Yield between them.
+//
+// # The sandbox
+//
+// Under the mpmlab host (GOOS=wasip1) a handler sees a file system of its
+// own, in memory, made by the host (runtime.Files, package vwasi):
+//
+//   - The experiment's files (main.go and its data files: data.json,
+//     index.html, site.css...) at the root "/", which is also the working
+//     directory: os.ReadFile("data.json"), template.ParseFiles("page.html"),
+//     http.FileServer(http.Dir(".")) and os.DirFS(".") all work. They are
+//     read-only: writing, creating, removing or renaming one fails with
+//     "Read-only file system" (EROFS), as does creating a file anywhere but
+//     /tmp.
+//   - /tmp (os.TempDir()), writable, in memory, its own per instance (a
+//     thread's or a loop's; lost when the instance ends), at most 16 MiB in
+//     all: a write past that fails with "No space left on device"
+//     (ENOSPC). Multipart parts past ParseMultipartForm's maxMemory go
+//     there, as under net/http.
+//   - The experiment's environment ("env" in its JSON, --env NAME=value on
+//     mpmlab run and bench): os.Getenv. Names starting with MPMLAB_ are the
+//     host's own (Worker reads them).
+//   - Time zones: the SDK imports time/tzdata, so time.LoadLocation
+//     ("Europe/Paris") works everywhere (it adds about 400 KB to every build).
+//   - MIME types: the SDK registers the common extensions (mimeTypes), so
+//     mime.TypeByExtension and http.FileServer's Content-Type do not depend
+//     on the machine's /etc/mime.types.
+//
+// What a handler cannot do, and the error it sees:
+//
+//   - Reach the host's files: there are none in its file system;
+//     os.ReadFile("/etc/passwd") fails with "open /etc/passwd: No such file
+//     or directory" (Go on wasip1 capitalises the errno's text).
+//   - Open a network connection: Go on wasip1 has no sockets, only a fake
+//     network inside the instance (net.Listen succeeds, and nothing outside
+//     can connect to it). net.Dial("tcp", "127.0.0.1:1") fails with "dial
+//     tcp 127.0.0.1:1: address 127.0.0.1:1: connect: Connection refused";
+//     http.Get("http://example.com/") with "dial tcp: lookup example.com
+//     on [::1]:53: write udp ...: Connection reset by peer".
+//   - Start a process: exec.Command(...).Run() fails with "open /dev/null:
+//     No such file or directory" (there is no /dev), os.StartProcess with
+//     "fork/exec /bin/true: Not implemented on wasip1".
+//
+// In the browser (GOOS=js, "Run in browser") each instance gets the same: the
+// experiment's files read-only at "/", a /tmp of its own capped at 16 MiB, and
+// the environment (www/goserver.js). There, os.StartProcess fails with
+// "fork/exec ...: not implemented on js"; the network is the same fake one.
 package guest
 
 import (

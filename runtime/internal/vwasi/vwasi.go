@@ -15,9 +15,18 @@
 // then our versions of the functions that touch file descriptors:
 // fd_read, fd_write, fd_fdstat_get, fd_fdstat_set_flags, fd_close and
 // poll_oneoff. A later Export of the same name on the builder replaces the
-// earlier one. The guest gets no filesystem and no sockets: fds 0-2 are
-// stdin (always empty), stdout and stderr (captured), 3 to 5 are virtual,
-// every other fd is EBADF.
+// earlier one. fds 0-2 are stdin (always empty), stdout and stderr
+// (captured), 3 to 5 are virtual.
+//
+// The guest has a file system of its own, in memory, when the host gives it
+// one (Conn.SetFS; fs.go, fswasi.go): the experiment's files, read-only, at
+// the root "/", which is the one preopen (fd 6, PreopenFD) and the working
+// directory, and a writable /tmp capped in bytes. Those functions (path_open,
+// fd_readdir, fd_seek, fd_filestat_get, path_filestat_get...) are this
+// package's too, so nothing of the host's file system is reachable: wazero
+// is given no mount. A write outside /tmp fails with EROFS, a write past the
+// cap with ENOSPC. There are no sockets (wazero's sock_* answer EBADF or
+// ENOTSUP) and no processes.
 //
 // Each instance's state is a Conn, found through the context the guest's
 // _start is called with (WithConn).
@@ -108,6 +117,9 @@ type Conn struct {
 
 	// tl, if set, is told of every wait: passes for the loop's timeline.
 	tl *timeline.Timeline
+
+	// files is the guest's file system (SetFS; fs.go), nil for none.
+	files *files
 
 	reading     chan struct{} // closed when the guest first reads the request fd
 	readingOnce sync.Once
@@ -255,6 +267,7 @@ func Export(b wazero.HostModuleBuilder) {
 	export("fd_fdstat_set_flags", fdFdstatSetFlags, []api.ValueType{i32, i32}, "fd", "flags")
 	export("fd_close", fdClose, []api.ValueType{i32}, "fd")
 	export("poll_oneoff", pollOneoff, []api.ValueType{i32, i32, i32, i32}, "in", "out", "nsubscriptions", "result.nevents")
+	exportFS(b)
 }
 
 func isOurs(fd uint32) bool { return fd <= abi.WakeFD }
@@ -271,7 +284,7 @@ var fdRead = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []
 		stack[0] = connOf(ctx).readWakes(mem, iovs, iovsLen, resultN)
 		return
 	default:
-		stack[0] = errnoBadf
+		stack[0] = filesOf(ctx).fdRead(mem, fd, iovs, iovsLen, resultN)
 		return
 	}
 	c := connOf(ctx)
@@ -354,7 +367,7 @@ var fdWrite = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack [
 		w = c.stderr
 	case abi.ResponseFD:
 	default:
-		stack[0] = errnoBadf
+		stack[0] = c.files.fdWrite(mem, fd, iovs, iovsLen, resultN)
 		return
 	}
 	n := uint32(0)
@@ -399,7 +412,7 @@ func (c *Conn) deliver() {
 var fdFdstatGet = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 	fd, result := uint32(stack[0]), uint32(stack[1])
 	if !isOurs(fd) {
-		stack[0] = errnoBadf
+		stack[0] = filesOf(ctx).fdstat(mod.Memory(), fd, result)
 		return
 	}
 	var stat [24]byte // filetype u8 @0, fdflags u16 @2, rights_base u64 @8, rights_inheriting u64 @16
@@ -414,7 +427,8 @@ var fdFdstatGet = api.GoModuleFunc(func(ctx context.Context, mod api.Module, sta
 
 var fdFdstatSetFlags = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 	if !isOurs(uint32(stack[0])) {
-		stack[0] = errnoBadf
+		_, errno := filesOf(ctx).file(uint32(stack[0]))
+		stack[0] = uint64(errno)
 		return
 	}
 	stack[0] = errnoSuccess
@@ -422,7 +436,7 @@ var fdFdstatSetFlags = api.GoModuleFunc(func(ctx context.Context, mod api.Module
 
 var fdClose = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 	if !isOurs(uint32(stack[0])) {
-		stack[0] = errnoBadf
+		stack[0] = filesOf(ctx).close(uint32(stack[0]))
 		return
 	}
 	stack[0] = errnoSuccess
