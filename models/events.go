@@ -89,6 +89,9 @@ type Event struct {
 	// named by the load generator in experiment.GroupHeader; "" for a
 	// request from elsewhere.
 	Group string `json:"group,omitempty"`
+	// Cancelled (req_end) says the client went away before the response
+	// was complete: the request's context was cancelled in its guest.
+	Cancelled bool `json:"cancelled,omitempty"`
 
 	// The server-side phases of a request (req_end), in ns: Wait from the
 	// request's delivery to its guest instance until its handler first ran
