@@ -598,13 +598,19 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	if len(p) == 0 {
+		return 0, nil
+	}
 	if !bodyAllowed(w.status) {
 		return 0, http.ErrBodyNotAllowed
 	}
-	if w.clen >= 0 && w.written+int64(len(p)) > w.clen {
-		return 0, http.ErrContentLength // as net/http: nothing of p is written
-	}
+	// As net/http: what a failed Write tried counts too, so every Write
+	// after one past the declared length fails as well, and the response
+	// ends short (net/http then closes the connection).
 	w.written += int64(len(p))
+	if w.clen >= 0 && w.written > w.clen {
+		return 0, http.ErrContentLength
+	}
 	if len(w.body)+len(p) <= bufferSize {
 		w.body = append(w.body, p...)
 		return len(p), nil
