@@ -602,6 +602,11 @@ func (x *relay) run(ctx context.Context, st *runtime.Stream) error {
 			x.wroteHead, x.status = true, http.StatusSwitchingProtocols
 			defer c.Close()
 		case abi.KindResponse:
+			if x.r.Header[phasesHeader] != nil {
+				// A whole response: its phases are known before its head
+				// goes (a streamed one's are not, and it has none).
+				x.hostHeader[phasesHeader] = []string{formatPhases(st.Phases())}
+			}
 			if err := x.head(f.N, f.Header); err != nil {
 				return err
 			}

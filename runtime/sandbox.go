@@ -478,8 +478,16 @@ func (s *Stream) Ready() <-chan struct{} { return s.ready }
 func (s *Stream) Err() error { return s.inst.Err() }
 
 // Close forgets the stream: frames the guest sends for it later are
-// dropped. Call it when done with the request, in every case.
+// dropped. Call it when done with the request, in every case. A stream
+// the guest has not ended is cancelled (KindCancel): its handler's
+// context is done, and its reads and writes fail.
 func (s *Stream) Close() {
+	s.mu.Lock()
+	ended := s.ended
+	s.mu.Unlock()
+	if !ended {
+		s.Send(&abi.Frame{Kind: abi.KindCancel})
+	}
 	i := s.inst
 	i.mu.Lock()
 	if i.pending != nil && i.pending[s.id] == s {

@@ -310,7 +310,12 @@ type stream struct {
 	asked  bool // a KindRead is outstanding
 	credit int
 	ended  bool // the final frame is sent
+	gone   bool // the client went away (KindCancel)
 }
+
+// errGone is what reads and writes of a request whose client went away
+// return, as net/http's fail on a closed connection.
+var errGone = errors.New("mpmlab: the client closed the connection")
 
 func newStream(id uint32, out *frameWriter) *stream {
 	st := &stream{id: id, out: out, credit: abi.Window}
@@ -326,6 +331,10 @@ func newStream(id uint32, out *frameWriter) *stream {
 func (st *stream) deliver(f *abi.Frame) {
 	switch f.Kind {
 	case abi.KindCancel:
+		st.mu.Lock()
+		st.gone = true
+		st.mu.Unlock()
+		st.cond.Broadcast()
 		st.cancel()
 		return
 	case abi.KindData, abi.KindEOF, abi.KindWindow:
@@ -371,6 +380,8 @@ func (st *stream) read(p []byte) (int, error) {
 			return 0, st.inErr
 		case st.ended:
 			return 0, net.ErrClosed
+		case st.gone:
+			return 0, errGone
 		}
 		if !st.asked {
 			st.asked = true
@@ -391,11 +402,14 @@ func (st *stream) write(b []byte, flush bool) error {
 			return net.ErrClosed
 		}
 		n := min(len(b), abi.MaxData)
-		for st.credit < n && !st.ended {
+		for st.credit < n && !st.ended && !st.gone {
 			st.cond.Wait()
 		}
-		if st.ended {
+		switch {
+		case st.ended:
 			return net.ErrClosed
+		case st.gone:
+			return errGone
 		}
 		st.credit -= n
 		f := &abi.Frame{Kind: abi.KindData, ID: st.id, Data: b[:n]}
@@ -582,7 +596,9 @@ func (w *responseWriter) WriteHeader(status int) {
 		return
 	}
 	w.status = status
-	w.snap = w.header.Clone()
+	if len(w.header) > 0 {
+		w.snap = w.header.Clone()
+	}
 	w.clen = -1
 	if cl := w.snap.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
