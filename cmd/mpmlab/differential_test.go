@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,31 +85,19 @@ type diffCase struct {
 var diffCases = []diffCase{
 	{"streaming", diffHandler, func(t *testing.T, tg *diffTarget) any {
 		// The first line comes within 50 ms of the handler's Flush (it
-		// says when that was), well before the handler returns.
-		c := tg.dial(t)
-		defer c.Close()
-		fmt.Fprintf(c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
-		br := bufio.NewReader(c)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("%s: %v", tg.name, err)
+		// says when that was), well before the handler returns. The
+		// machine may be busy: the best of three tries counts (a Flush
+		// that sends nothing is 400 ms late every time).
+		var lags []time.Duration
+		for try := 0; try < 3; try++ {
+			lag, got := streamOnce(t, tg)
+			lags = append(lags, lag)
+			if lag < 50*time.Millisecond {
+				return got
+			}
 		}
-		body := bufio.NewReader(resp.Body)
-		line, err := body.ReadString('\n')
-		arrived := time.Now()
-		if err != nil {
-			t.Fatalf("%s: first line: %v", tg.name, err)
-		}
-		var flushed int64
-		fmt.Sscanf(line, "flushed %d", &flushed)
-		if d := arrived.Sub(time.Unix(0, flushed)); d > 50*time.Millisecond || d < -5*time.Millisecond {
-			t.Errorf("%s: the first line came %v after its Flush, want < 50ms", tg.name, d)
-		}
-		rest, _ := io.ReadAll(body)
-		if d := time.Since(arrived); d < 300*time.Millisecond {
-			t.Errorf("%s: the end came %v after the first line: the first was held back", tg.name, d)
-		}
-		return []any{summary(resp), string(rest)}
+		t.Errorf("%s: the first line came %v after its Flush, want < 50ms", tg.name, lags)
+		return nil
 	}},
 	{"sse", diffHandler, func(t *testing.T, tg *diffTarget) any {
 		// Each event arrives on its own, as it is flushed.
@@ -119,6 +108,7 @@ var diffCases = []diffCase{
 		defer resp.Body.Close()
 		br := bufio.NewReader(resp.Body)
 		var events []string
+		var lags []time.Duration
 		for i := 0; i < 3; i++ {
 			var ev []string
 			for {
@@ -135,44 +125,30 @@ var diffCases = []diffCase{
 			var k int
 			var stamp int64
 			fmt.Sscanf(ev[len(ev)-1], "data: tick %d %d", &k, &stamp)
-			if d := arrived.Sub(time.Unix(0, stamp)); d > 50*time.Millisecond {
-				t.Errorf("%s: event %d came %v after it was flushed, want < 50ms", tg.name, i, d)
-			}
+			lags = append(lags, arrived.Sub(time.Unix(0, stamp)))
 			events = append(events, ev[0])
+		}
+		// Each came before the next was written (150 ms later), and the
+		// quickest within 50 ms of its Flush.
+		if slices.Max(lags) >= 150*time.Millisecond || slices.Min(lags) >= 50*time.Millisecond {
+			t.Errorf("%s: the events came %v after they were flushed, want each < 150ms (before the next), one < 50ms", tg.name, lags)
 		}
 		return []any{summary(resp), events}
 	}},
 	{"cancellation", diffHandler, func(t *testing.T, tg *diffTarget) any {
 		// The client goes away while the handler waits on r.Context():
-		// Done within 100 ms.
-		tag := fmt.Sprintf("%s-%d", tg.name, time.Now().UnixNano())
-		c := tg.dial(t)
-		fmt.Fprintf(c, "GET /wait?tag=%s HTTP/1.1\r\nHost: x\r\n\r\n", tag)
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatalf("%s: %v", tg.name, err)
+		// Done within 100 ms (the best of three tries: a context never
+		// cancelled is 5 s late every time).
+		var lags []time.Duration
+		for try := 0; try < 3; try++ {
+			lag, got := cancelOnce(t, tg)
+			lags = append(lags, lag)
+			if lag < 100*time.Millisecond {
+				return got
+			}
 		}
-		if l, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || l != "waiting\n" {
-			t.Fatalf("%s: %q, %v", tg.name, l, err)
-		}
-		c.Close()
-		gone := time.Now()
-		re := regexp.MustCompile(`cancelled ` + regexp.QuoteMeta(tag) + ` at (\d+)`)
-		var m []string
-		waitFor(t, 3*time.Second, "the handler to see its context done", func() bool {
-			m = re.FindStringSubmatch(tg.logs())
-			return m != nil
-		})
-		ns, _ := strconv.ParseInt(m[1], 10, 64)
-		if d := time.Unix(0, ns).Sub(gone); d > 100*time.Millisecond {
-			t.Errorf("%s: the context was done %v after the disconnect, want < 100ms", tg.name, d)
-		}
-		if tg.trace != "" {
-			waitFor(t, 3*time.Second, "a req_end event saying cancelled", func() bool {
-				return tg.cancelledInTrace(t, "/wait?tag="+tag)
-			})
-		}
-		return summary(resp)
+		t.Errorf("%s: the context was done %v after the disconnect, want < 100ms", tg.name, lags)
+		return nil
 	}},
 	{"64MiB response", diffHandler, func(t *testing.T, tg *diffTarget) any {
 		const n = 64 << 20
@@ -548,4 +524,59 @@ func wsRead(r *bufio.Reader) (op byte, payload []byte, err error) {
 	payload = make([]byte, n)
 	_, err = io.ReadFull(r, payload)
 	return h[0] & 0x0f, payload, err
+}
+
+// streamOnce gets /stream and returns how long after its Flush the first
+// line came, and what must be alike on every target.
+func streamOnce(t *testing.T, tg *diffTarget) (time.Duration, any) {
+	c := tg.dial(t)
+	defer c.Close()
+	fmt.Fprintf(c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%s: %v", tg.name, err)
+	}
+	body := bufio.NewReader(resp.Body)
+	line, err := body.ReadString('\n')
+	arrived := time.Now()
+	if err != nil {
+		t.Fatalf("%s: first line: %v", tg.name, err)
+	}
+	var flushed int64
+	fmt.Sscanf(line, "flushed %d", &flushed)
+	rest, _ := io.ReadAll(body)
+	if d := time.Since(arrived); d < 300*time.Millisecond {
+		t.Errorf("%s: the end came %v after the first line: the first was held back", tg.name, d)
+	}
+	return arrived.Sub(time.Unix(0, flushed)), []any{summary(resp), string(rest)}
+}
+
+// cancelOnce has /wait's client go away and returns how long after that
+// the handler saw its context done.
+func cancelOnce(t *testing.T, tg *diffTarget) (time.Duration, any) {
+	tag := fmt.Sprintf("%s-%d", tg.name, time.Now().UnixNano())
+	c := tg.dial(t)
+	fmt.Fprintf(c, "GET /wait?tag=%s HTTP/1.1\r\nHost: x\r\n\r\n", tag)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%s: %v", tg.name, err)
+	}
+	if l, err := bufio.NewReader(resp.Body).ReadString('\n'); err != nil || l != "waiting\n" {
+		t.Fatalf("%s: %q, %v", tg.name, l, err)
+	}
+	c.Close()
+	gone := time.Now()
+	re := regexp.MustCompile(`cancelled ` + regexp.QuoteMeta(tag) + ` at (\d+)`)
+	var m []string
+	waitFor(t, 3*time.Second, "the handler to see its context done", func() bool {
+		m = re.FindStringSubmatch(tg.logs())
+		return m != nil
+	})
+	ns, _ := strconv.ParseInt(m[1], 10, 64)
+	if tg.trace != "" {
+		waitFor(t, 3*time.Second, "a req_end event saying cancelled", func() bool {
+			return tg.cancelledInTrace(t, "/wait?tag="+tag)
+		})
+	}
+	return time.Unix(0, ns).Sub(gone), summary(resp)
 }
