@@ -580,3 +580,59 @@ func cancelOnce(t *testing.T, tg *diffTarget) (time.Duration, any) {
 	}
 	return time.Unix(0, ns).Sub(gone), summary(resp)
 }
+
+// A response that waits for its client holds what its model says: the only
+// process of a prefork pool, or the only thread of a worker process, until
+// it ends; nothing of a loop, whose other requests are answered meanwhile.
+func TestStreamHoldsLaneNotLoop(t *testing.T) {
+	for _, m := range []struct {
+		model string
+		args  []string
+		holds bool
+	}{
+		{"process", []string{"--start-servers", "1", "--max-request-workers", "1", "--min-spare", "-1", "--max-spare", "1"}, true},
+		{"thread", []string{"--processes", "1", "--threads-per-child", "1"}, true},
+		{"reactor", nil, false},
+	} {
+		t.Run(m.model, func(t *testing.T) {
+			s := startRun(t, append(append([]string{"--model", m.model}, m.args...), diffHandler)...)
+			addr := strings.TrimPrefix(s.URL, "http://")
+			// A client that reads the head of 64 MiB and then nothing: the
+			// handler parks once the socket's buffers and the window are
+			// full.
+			stalled, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stalled.Close()
+			fmt.Fprintf(stalled, "GET /big?n=%d HTTP/1.1\r\nHost: x\r\n\r\n", 64<<20)
+			if _, err := http.ReadResponse(bufio.NewReader(stalled), nil); err != nil {
+				t.Fatal(err)
+			}
+			// Another request, on its own connection.
+			answered := make(chan response, 1)
+			go func() { answered <- get(s.URL + "/small") }()
+			if !m.holds {
+				select {
+				case r := <-answered:
+					mustOK(t, r)
+				case <-time.After(10 * time.Second):
+					t.Fatal("the loop did not answer while a response waited for its client")
+				}
+				return
+			}
+			select {
+			case r := <-answered:
+				t.Fatalf("answered (%d %q) while the only lane streamed to a stalled client", r.Status, r.Body)
+			case <-time.After(500 * time.Millisecond):
+			}
+			stalled.Close() // the stream fails, its lane is free
+			select {
+			case r := <-answered:
+				mustOK(t, r)
+			case <-time.After(10 * time.Second):
+				t.Fatal("not answered once the stalled client went away")
+			}
+		})
+	}
+}
