@@ -477,7 +477,7 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			end = l.deadman.start()
 		}
 	}
-	rel := relay{w: w, l: l, rw: rw, r: r, limit: limit, progress: progress, hostHeader: rw.Header().Clone()}
+	rel := relay{l: l, rw: rw, r: r, limit: limit, progress: progress, hostHeader: rw.Header().Clone()}
 	st, err := l.inst.Open(req)
 	if err == nil {
 		err = rel.run(ctx, st)
@@ -517,7 +517,6 @@ const inlineBody = 16 << 10
 // Flush, trailers, Hijack), so that net/http's own rules (framing,
 // Content-Type sniffing, 1xx, trailers) apply as they would natively.
 type relay struct {
-	w        *worker
 	l        *lane
 	rw       http.ResponseWriter
 	r        *http.Request
