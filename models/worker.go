@@ -457,27 +457,12 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if w.spec.Trace {
 		w.emit(Event{Kind: EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI, Group: groupOf(r)})
 	}
-	// --timeout bounds the time between two signs of progress of the
-	// request (a frame from its guest), as Apache's Timeout bounds each
-	// wait for I/O: a long stream that keeps sending lives on.
-	progress := func() {}
+	var wd *watchdog
 	if w.spec.Timeout > 0 {
-		t := time.AfterFunc(w.spec.Timeout, func() { w.cutOff(l, cancel) })
-		defer t.Stop()
-		end := l.deadman.start()
-		defer func() { end() }()
-		armed := time.Now()
-		progress = func() {
-			if time.Since(armed) < w.spec.Timeout/8 {
-				return
-			}
-			armed = time.Now()
-			t.Reset(w.spec.Timeout)
-			end()
-			end = l.deadman.start()
-		}
+		wd = newWatchdog(w.spec.Timeout, l.deadman, func() { w.cutOff(l, cancel) })
+		defer wd.stop()
 	}
-	rel := relay{l: l, rw: rw, r: r, limit: limit, progress: progress, hostHeader: rw.Header().Clone()}
+	rel := relay{l: l, rw: rw, r: r, limit: limit, wd: wd, hostHeader: rw.Header().Clone()}
 	st, err := l.inst.Open(req)
 	if err == nil {
 		err = rel.run(ctx, st)
@@ -517,11 +502,11 @@ const inlineBody = 16 << 10
 // Flush, trailers, Hijack), so that net/http's own rules (framing,
 // Content-Type sniffing, 1xx, trailers) apply as they would natively.
 type relay struct {
-	l        *lane
-	rw       http.ResponseWriter
-	r        *http.Request
-	limit    int64
-	progress func()
+	l     *lane
+	rw    http.ResponseWriter
+	r     *http.Request
+	limit int64
+	wd    *watchdog // nil without --timeout
 	// hostHeader is what the worker put in the header (X-Mpmlab-Worker,
 	// Connection: close): kept whatever the guest sends.
 	hostHeader http.Header
@@ -569,7 +554,7 @@ func (x *relay) run(ctx context.Context, st *runtime.Stream) error {
 				continue
 			}
 		}
-		x.progress()
+		x.wd.progress()
 		switch f.Kind {
 		case abi.KindInterim:
 			if !x.cancelled && x.conn == nil && !x.wroteHead && f.N >= 100 && f.N < 200 {
@@ -586,8 +571,9 @@ func (x *relay) run(ctx context.Context, st *runtime.Stream) error {
 		case abi.KindRead:
 			if x.reads == nil {
 				x.reads = make(chan readReq, 1)
-				go pump(st, x.reads)
+				go pump(st, x.reads, x.wd)
 			}
+			x.wd.pause() // until the client's bytes are there
 			x.reads <- readReq{src, int(min(f.N, abi.MaxData))}
 		case abi.KindHijack:
 			if x.wroteHead || x.conn != nil {
@@ -664,6 +650,8 @@ func (x *relay) write(st *runtime.Stream, b []byte, flush bool) {
 	if x.cancelled {
 		return
 	}
+	x.wd.pause() // a slow client is not a runaway guest
+	defer x.wd.resume()
 	var err error
 	if x.conn != nil {
 		_, err = x.conn.Write(b)
@@ -695,7 +683,7 @@ func (x *relay) trailers(t http.Header) {
 // pump answers a guest's KindRead requests, one at a time, with what the
 // client sends: on a goroutine of its own, so that a client slow to send
 // its body does not hold up the response.
-func pump(st *runtime.Stream, reads <-chan readReq) {
+func pump(st *runtime.Stream, reads <-chan readReq, wd *watchdog) {
 	buf := make([]byte, abi.MaxData)
 	for rq := range reads {
 		var n int
@@ -711,6 +699,88 @@ func pump(st *runtime.Stream, reads <-chan readReq) {
 		default:
 			st.Send(&abi.Frame{Kind: abi.KindEOF, Data: []byte(err.Error())})
 		}
+		wd.resume()
+	}
+}
+
+// watchdog is a request's --timeout (the Go timer of "How a runaway
+// request is stopped" in RATIONALE.md, and its lane's deadman). It runs
+// while the request is its guest's to move on, and is re-armed whenever
+// the guest sends a frame (progress): a stream that keeps sending lives
+// on, as Apache's Timeout bounds each wait rather than the request. It is
+// paused while the worker owes the guest something: body bytes the
+// handler asked for that the client has not sent yet, a write to a client
+// slow to read. A nil watchdog does nothing.
+type watchdog struct {
+	limit time.Duration
+	dm    *deadman
+	t     *time.Timer
+
+	mu      sync.Mutex
+	owed    int       // pauses not yet resumed
+	end     func()    // ends the deadman's record; nil while paused
+	armed   time.Time // when the timer was last armed
+	stopped bool
+}
+
+func newWatchdog(limit time.Duration, dm *deadman, fire func()) *watchdog {
+	return &watchdog{limit: limit, dm: dm, t: time.AfterFunc(limit, fire), end: dm.start(), armed: time.Now()}
+}
+
+// progress re-arms the timer (at most every limit/8: a Reset per frame of
+// a fast stream would cost more than it tells).
+func (d *watchdog) progress() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owed == 0 && !d.stopped && time.Since(d.armed) >= d.limit/8 {
+		d.rearm()
+	}
+}
+
+func (d *watchdog) rearm() {
+	d.t.Reset(d.limit)
+	if d.end != nil {
+		d.end()
+	}
+	d.end, d.armed = d.dm.start(), time.Now()
+}
+
+func (d *watchdog) pause() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owed++; d.owed == 1 && !d.stopped {
+		d.t.Stop()
+		d.end()
+		d.end = nil
+	}
+}
+
+func (d *watchdog) resume() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owed--; d.owed == 0 && !d.stopped {
+		d.rearm()
+	}
+}
+
+// stop ends the watchdog for good (the request is over).
+func (d *watchdog) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	d.t.Stop()
+	if d.end != nil {
+		d.end()
+		d.end = nil
 	}
 }
 
