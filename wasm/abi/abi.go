@@ -45,9 +45,11 @@
 //     KindWindow once they are written to the client's connection. A slow
 //     client therefore parks the handler's goroutine in the guest, and the
 //     memory of a response in flight is bounded whatever its size.
-//   - KindCancel tells the guest that the client went away: it cancels the
-//     request's context. The guest still ends the stream (KindResponse or
-//     KindEnd) once its handler returns.
+//   - KindCancel tells the guest that the client went away (or the host
+//     gave up on the stream): it cancels the request's context and fails
+//     the handler's later reads and writes, as a closed connection would.
+//     The guest still ends the stream (KindResponse or KindEnd) once its
+//     handler returns.
 //   - KindHijack: the handler took the connection (http.Hijacker). From
 //     then on the guest's KindData frames are raw bytes for the client's
 //     connection, its KindRead frames ask for the client's bytes, and
