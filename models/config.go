@@ -91,7 +91,9 @@ type Config struct {
 	// Timeout cuts off a request that runs longer by killing its worker.
 	Timeout time.Duration
 	// LimitRequestBody is the most bytes of a request body (Apache
-	// LimitRequestBody); a longer one gets 413 and never reaches the guest.
+	// LimitRequestBody): a body whose Content-Length is over it gets 413
+	// and never reaches the guest; a chunked body over it fails the
+	// handler's read past the limit.
 	LimitRequestBody int
 	// MemoryLimit caps each guest instance's memory, in bytes.
 	MemoryLimit int

@@ -156,8 +156,9 @@ func TestServeWhileCompiling(t *testing.T) {
 		t.Fatalf("after the crash: %d from %q, want 200 from the replacement on the interpreter", status, worker)
 	}
 
-	// A request the interpreter's worker has taken (its body still on
-	// the way) when the switch begins is answered by that worker.
+	// A request the interpreter's worker has taken (its handler reads
+	// its body, still on the way: the 100 Continue says it asked) when
+	// the switch begins is answered by that worker.
 	inflight := startRequest(t, s.URL()+"/")
 	close(hold)
 	released = true

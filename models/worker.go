@@ -418,19 +418,36 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if w.spec.KeepAlive && w.spec.MaxKeepAliveRequests > 0 && cs.requests >= w.spec.MaxKeepAliveRequests {
 		rw.Header().Set("Connection", "close") // MaxKeepAliveRequests reached
 	}
-	var body []byte
-	if r.Body != http.NoBody {
-		body, err = io.ReadAll(io.LimitReader(r.Body, int64(w.spec.LimitRequestBody)+1))
-	}
-	switch {
-	case err != nil:
-		http.Error(rw, "request body unreadable: "+err.Error(), http.StatusBadRequest)
-		return
-	case len(body) > w.spec.LimitRequestBody:
+	// A body of known length over the limit is refused before the handler
+	// runs (Apache's LimitRequestBody); a chunked one fails the handler's
+	// read once it passes the limit.
+	limit := int64(w.spec.LimitRequestBody)
+	if r.ContentLength > limit {
+		rw.Header().Set("Connection", "close")
 		http.Error(rw, "request body over "+strconv.Itoa(w.spec.LimitRequestBody)+" bytes (LimitRequestBody, --limit-request-body)", http.StatusRequestEntityTooLarge)
 		return
 	}
-	ctx, cancel := context.WithCancelCause(r.Context())
+	req := &abi.Request{
+		ID:     uint32(id),
+		Method: r.Method, URI: r.RequestURI, Host: r.Host, RemoteAddr: r.RemoteAddr,
+		Header: r.Header, Proto: r.Proto, ContentLength: r.ContentLength,
+		TransferEncoding: r.TransferEncoding, Close: r.Close,
+	}
+	if r.Body != http.NoBody {
+		// A small body of known length goes inline, read now: one frame,
+		// as for a request without one. Any other streams into the guest
+		// as its handler reads it (and only then is "Expect:
+		// 100-continue" answered, by net/http).
+		if r.ContentLength > 0 && r.ContentLength <= inlineBody && r.Header.Get("Expect") == "" {
+			if req.Body, err = io.ReadAll(r.Body); err != nil {
+				http.Error(rw, "request body unreadable: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+		} else {
+			req.Stream = true
+		}
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	w.mu.Lock()
 	if w.dying {
@@ -456,44 +473,354 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if w.spec.Trace {
 		w.emit(stream.Event{Kind: stream.EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI, Group: groupOf(r)})
 	}
+	var wd *watchdog
 	if w.spec.Timeout > 0 {
-		t := time.AfterFunc(w.spec.Timeout, func() { w.cutOff(l, cancel) })
-		defer t.Stop()
-		defer l.deadman.start()()
+		wd = newWatchdog(w.spec.Timeout, l.deadman, func() { w.cutOff(l, cancel) })
+		defer wd.stop()
 	}
-	resp, ph, err := l.inst.DoPhases(ctx, &abi.Request{
-		ID:     uint32(id),
-		Method: r.Method, URI: r.RequestURI, Host: r.Host, RemoteAddr: r.RemoteAddr,
-		Header: r.Header, Body: body,
-	})
-	status, n, cause := 0, 0, ""
-	if err == nil && (resp.Status < 100 || resp.Status > 999) {
-		err = fmt.Errorf("handler wrote invalid status %d", resp.Status)
+	rel := relay{l: l, rw: rw, r: r, limit: limit, wd: wd, hostHeader: rw.Header().Clone()}
+	st, err := l.inst.Open(req)
+	if err == nil {
+		err = rel.run(ctx, st)
+		st.Close()
 	}
+	status, cause := rel.status, ""
 	if err != nil {
 		status, cause = w.failure(ctx, l, err)
-		rw.Header().Set("Connection", "close")
-		http.Error(rw, cause, status)
-		rw.(http.Flusher).Flush()
-	} else {
-		h := rw.Header()
-		for k, v := range resp.Header {
-			h[k] = v
+		if !rel.wroteHead {
+			rw.Header().Set("Connection", "close")
+			http.Error(rw, cause, status)
+			rw.(http.Flusher).Flush()
 		}
-		h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
-		if r.Header[phasesHeader] != nil {
-			h[phasesHeader] = []string{formatPhases(ph)}
-		}
-		rw.WriteHeader(resp.Status)
-		n, _ = rw.Write(resp.Body)
-		status = resp.Status
+	}
+	var ph runtime.Phases
+	if st != nil {
+		ph = st.Phases()
 	}
 	if w.spec.Trace {
-		w.emit(stream.Event{Kind: stream.EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: int64(n), Dur: int64(time.Since(start)), Cause: cause,
-			Method: r.Method, Path: r.RequestURI, Group: groupOf(r),
+		w.emit(stream.Event{Kind: stream.EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: rel.bytes, Dur: int64(time.Since(start)), Cause: cause,
+			Method: r.Method, Path: r.RequestURI, Group: groupOf(r), Cancelled: rel.cancelled,
 			Wait: int64(ph.Wait), Service: int64(ph.Service), Run: int64(ph.Run), Compute: int64(ph.Compute), Block: int64(ph.Block),
 			Hold: int64(ph.Hold), Where: ph.HoldWhere})
 	}
+	if err != nil && rel.wroteHead {
+		panic(http.ErrAbortHandler) // the head is out: all net/http can do is cut the connection
+	}
+}
+
+// inlineBody is the largest request body the worker reads before the
+// handler runs, to send it with the request's head.
+const inlineBody = 16 << 10
+
+// relay carries one request's stream between the client's connection
+// (net/http's ResponseWriter and Request) and the guest. What the guest
+// sends is replayed on net/http as the handler did it (WriteHeader, Write,
+// Flush, trailers, Hijack), so that net/http's own rules (framing,
+// Content-Type sniffing, 1xx, trailers) apply as they would natively.
+type relay struct {
+	l     *lane
+	rw    http.ResponseWriter
+	r     *http.Request
+	limit int64
+	wd    *watchdog // nil without --timeout
+	// hostHeader is what the worker put in the header (X-Mpmlab-Worker,
+	// Connection: close): kept whatever the guest sends.
+	hostHeader http.Header
+
+	status    int
+	bytes     int64
+	wroteHead bool
+	cancelled bool     // the client went away
+	conn      net.Conn // the client's connection, once hijacked
+	reads     chan readReq
+}
+
+// readReq is a guest's KindRead: n bytes at most from src.
+type readReq struct {
+	src io.Reader
+	n   int
+}
+
+// run relays until the guest ends the stream. It fails if the guest does
+// not end it: the instance ended, or ctx (the worker's) was cancelled.
+func (x *relay) run(ctx context.Context, st *runtime.Stream) error {
+	var src io.Reader = &limitedBody{r: x.r.Body, left: x.limit}
+	gone := x.r.Context().Done() // net/http: the client closed its connection
+	defer func() {
+		if x.reads != nil {
+			close(x.reads)
+		}
+	}()
+	for {
+		f, ok := st.Take()
+		if !ok {
+			select {
+			case <-st.Ready():
+			case <-gone:
+				gone = nil
+				x.cancel(st)
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-x.l.inst.Done():
+				if f, ok = st.Take(); !ok {
+					return x.l.inst.Err()
+				}
+			}
+			if !ok {
+				continue
+			}
+		}
+		x.wd.progress()
+		switch f.Kind {
+		case abi.KindInterim:
+			if !x.cancelled && x.conn == nil && !x.wroteHead && f.N >= 100 && f.N < 200 {
+				x.setHeader(f.Header)
+				x.rw.WriteHeader(int(f.N))
+			}
+		case abi.KindHead:
+			if err := x.head(f.N, f.Header); err != nil {
+				return err
+			}
+		case abi.KindData:
+			x.write(st, f.Data, f.Flags&abi.FlagFlush != 0)
+			st.Send(&abi.Frame{Kind: abi.KindWindow, N: uint32(len(f.Data))})
+		case abi.KindRead:
+			if x.reads == nil {
+				x.reads = make(chan readReq, 1)
+				go pump(st, x.reads, x.wd)
+			}
+			x.wd.pause() // until the client's bytes are there
+			x.reads <- readReq{src, int(min(f.N, abi.MaxData))}
+		case abi.KindHijack:
+			if x.wroteHead || x.conn != nil {
+				return errors.New("handler hijacked a connection it had written to")
+			}
+			c, brw, err := http.NewResponseController(x.rw).Hijack()
+			if err != nil {
+				return fmt.Errorf("hijack: %w", err)
+			}
+			x.conn, src, gone = c, brw.Reader, nil
+			x.wroteHead, x.status = true, http.StatusSwitchingProtocols
+			defer c.Close()
+		case abi.KindResponse:
+			if x.r.Header[phasesHeader] != nil {
+				// A whole response: its phases are known before its head
+				// goes (a streamed one's are not, and it has none).
+				x.hostHeader[phasesHeader] = []string{formatPhases(st.Phases())}
+			}
+			if err := x.head(f.N, f.Header); err != nil {
+				return err
+			}
+			if len(f.Data) > 0 {
+				x.write(st, f.Data, false)
+			}
+			x.trailers(f.Trailer)
+			return nil
+		case abi.KindEnd:
+			x.trailers(f.Trailer)
+			return nil
+		}
+	}
+}
+
+// cancel tells the guest that the client went away; from then on what the
+// handler writes is dropped (and acknowledged, so it never waits for it).
+func (x *relay) cancel(st *runtime.Stream) {
+	if !x.cancelled {
+		x.cancelled = true
+		st.Send(&abi.Frame{Kind: abi.KindCancel})
+	}
+}
+
+// setHeader makes the response's header the guest's, plus the worker's.
+func (x *relay) setHeader(g http.Header) {
+	h := x.rw.Header()
+	clear(h)
+	for k, v := range g {
+		h[k] = v
+	}
+	for k, v := range x.hostHeader {
+		h[k] = v
+	}
+}
+
+// head sends the response's head.
+func (x *relay) head(status uint32, h http.Header) error {
+	if x.wroteHead {
+		return nil
+	}
+	if status < 200 || status > 999 {
+		return fmt.Errorf("handler wrote invalid status %d", status)
+	}
+	x.wroteHead, x.status = true, int(status)
+	if !x.cancelled {
+		x.setHeader(h)
+		x.rw.WriteHeader(int(status))
+	}
+	return nil
+}
+
+// write sends body (or, hijacked, connection) bytes to the client; a
+// failed write means the client went away.
+func (x *relay) write(st *runtime.Stream, b []byte, flush bool) {
+	if x.cancelled {
+		return
+	}
+	x.wd.pause() // a slow client is not a runaway guest
+	defer x.wd.resume()
+	var err error
+	if x.conn != nil {
+		_, err = x.conn.Write(b)
+	} else {
+		if len(b) > 0 {
+			_, err = x.rw.Write(b)
+		}
+		if err == nil && flush {
+			err = http.NewResponseController(x.rw).Flush()
+		}
+	}
+	x.bytes += int64(len(b))
+	if err != nil {
+		x.cancel(st)
+	}
+}
+
+// trailers sets the trailers the handler left (net/http sends them).
+func (x *relay) trailers(t http.Header) {
+	if x.cancelled || x.conn != nil {
+		return
+	}
+	h := x.rw.Header()
+	for k, v := range t {
+		h[k] = v
+	}
+}
+
+// pump answers a guest's KindRead requests, one at a time, with what the
+// client sends: on a goroutine of its own, so that a client slow to send
+// its body does not hold up the response.
+func pump(st *runtime.Stream, reads <-chan readReq, wd *watchdog) {
+	buf := make([]byte, abi.MaxData)
+	for rq := range reads {
+		var n int
+		var err error
+		for n == 0 && err == nil {
+			n, err = rq.src.Read(buf[:rq.n])
+		}
+		switch {
+		case n > 0:
+			st.Send(&abi.Frame{Kind: abi.KindData, Data: buf[:n]})
+		case err == io.EOF:
+			st.Send(&abi.Frame{Kind: abi.KindEOF})
+		default:
+			st.Send(&abi.Frame{Kind: abi.KindEOF, Data: []byte(err.Error())})
+		}
+		wd.resume()
+	}
+}
+
+// watchdog is a request's --timeout (the Go timer of "How a runaway
+// request is stopped" in RATIONALE.md, and its lane's deadman). It runs
+// while the request is its guest's to move on, and is re-armed whenever
+// the guest sends a frame (progress): a stream that keeps sending lives
+// on, as Apache's Timeout bounds each wait rather than the request. It is
+// paused while the worker owes the guest something: body bytes the
+// handler asked for that the client has not sent yet, a write to a client
+// slow to read. A nil watchdog does nothing.
+type watchdog struct {
+	limit time.Duration
+	dm    *deadman
+	t     *time.Timer
+
+	mu      sync.Mutex
+	owed    int       // pauses not yet resumed
+	end     func()    // ends the deadman's record; nil while paused
+	armed   time.Time // when the timer was last armed
+	stopped bool
+}
+
+func newWatchdog(limit time.Duration, dm *deadman, fire func()) *watchdog {
+	return &watchdog{limit: limit, dm: dm, t: time.AfterFunc(limit, fire), end: dm.start(), armed: time.Now()}
+}
+
+// progress re-arms the timer (at most every limit/8: a Reset per frame of
+// a fast stream would cost more than it tells).
+func (d *watchdog) progress() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owed == 0 && !d.stopped && time.Since(d.armed) >= d.limit/8 {
+		d.rearm()
+	}
+}
+
+func (d *watchdog) rearm() {
+	d.t.Reset(d.limit)
+	if d.end != nil {
+		d.end()
+	}
+	d.end, d.armed = d.dm.start(), time.Now()
+}
+
+func (d *watchdog) pause() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owed++; d.owed == 1 && !d.stopped {
+		d.t.Stop()
+		d.end()
+		d.end = nil
+	}
+}
+
+func (d *watchdog) resume() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.owed--; d.owed == 0 && !d.stopped {
+		d.rearm()
+	}
+}
+
+// stop ends the watchdog for good (the request is over).
+func (d *watchdog) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.stopped = true
+	d.t.Stop()
+	if d.end != nil {
+		d.end()
+		d.end = nil
+	}
+}
+
+// limitedBody is a request body cut at LimitRequestBody, failing as
+// net/http's MaxBytesReader does past it.
+type limitedBody struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		var one [1]byte
+		if n, _ := b.r.Read(one[:]); n == 0 {
+			return 0, io.EOF // exactly at the limit is fine
+		}
+		return 0, errors.New("http: request body too large (LimitRequestBody, --limit-request-body)")
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // groupOf is the name of the load group a request belongs to, as the

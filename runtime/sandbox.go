@@ -270,7 +270,7 @@ type Instance struct {
 
 	nextID  atomic.Uint32
 	mu      sync.Mutex
-	pending map[uint32]chan reply
+	pending map[uint32]*Stream // nil once the instance has ended
 	buf     []byte
 
 	// tl keeps the loop's books; ended holds the phases of requests whose
@@ -308,7 +308,7 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 	if cfg.Pool == nil {
 		cfg.Pool = NewPool(PoolConfig{})
 	}
-	inst := &Instance{cfg: cfg, m: m, pending: map[uint32]chan reply{}, done: make(chan struct{})}
+	inst := &Instance{cfg: cfg, m: m, pending: map[uint32]*Stream{}, done: make(chan struct{})}
 	inst.stdout = newGuestLog("stdout", cfg.Log)
 	inst.stderr = newGuestLog("stderr", cfg.Log)
 	inst.conn = vwasi.NewConn(inst.onFrame, inst.stdout, inst.stderr)
@@ -392,23 +392,135 @@ func (i *Instance) run(ctx context.Context) {
 	pending := i.pending
 	i.pending = nil
 	i.mu.Unlock()
-	for _, ch := range pending {
-		close(ch)
+	for _, st := range pending {
+		st.signal()
 	}
 	close(i.done)
 }
 
-// reply is a response frame with the phases of its request.
-type reply struct {
-	resp *abi.Response
-	tl   timeline.Phases
+// Stream is one request in flight in an instance, as the host sees it:
+// the guest's frames for it arrive in order (Take, Ready), and the host
+// sends its own with Send. See package abi's doc, "Streams", for the
+// conversation. The frames queued are bounded by the protocol: the guest
+// sends KindData only within abi.Window, and everything else it sends is
+// small.
+type Stream struct {
+	inst      *Instance
+	id        uint32
+	delivered int64
+
+	mu     sync.Mutex
+	q      []*abi.Frame
+	ready  chan struct{} // poked when q grows or the instance ends
+	ended  bool          // the final frame (KindResponse, KindEnd) came
+	phases timeline.Phases
 }
 
-// Do sends req to the guest and waits for its response. It fails with the
-// instance's *ExitError if the instance ends first (a crash), or ctx's
-// error. A zero req.ID is assigned by Do; a caller may set its own, unique
-// among the instance's requests in flight, to find the request in the
-// loop's passes (Segment.Req).
+// Open sends req's head (and its inline body) to the guest and returns its
+// stream. A zero req.ID is assigned; a caller may set its own, unique among
+// the instance's requests in flight, to find the request in the loop's
+// passes (Segment.Req). Open fails with the instance's *ExitError once it
+// has ended.
+func (i *Instance) Open(req *abi.Request) (*Stream, error) {
+	st := &Stream{inst: i, ready: make(chan struct{}, 1)}
+	i.mu.Lock()
+	if i.pending == nil {
+		i.mu.Unlock()
+		return nil, i.Err()
+	}
+	if req.ID == 0 || i.pending[req.ID] != nil {
+		req.ID = i.nextID.Add(1)
+	}
+	st.id = req.ID
+	i.buf = abi.AppendRequest(i.buf[:0], req)
+	if len(i.buf) > abi.MaxFrame {
+		i.mu.Unlock()
+		return nil, abi.ErrFrameTooLarge
+	}
+	i.pending[req.ID] = st
+	st.delivered = time.Now().UnixNano()
+	i.conn.Push(i.buf) // under i.mu: frames stay whole and in order
+	i.mu.Unlock()
+	return st, nil
+}
+
+// ID is the request's id in its instance.
+func (s *Stream) ID() uint32 { return s.id }
+
+// Send sends one frame of the request to the guest (its ID is set here).
+// Frames sent after the stream ended are ignored by the guest.
+func (s *Stream) Send(f *abi.Frame) {
+	f.ID = s.id
+	i := s.inst
+	i.mu.Lock()
+	if i.pending != nil {
+		i.buf = abi.AppendFrame(i.buf[:0], f)
+		i.conn.Push(i.buf)
+	}
+	i.mu.Unlock()
+}
+
+// Take returns the next frame the guest sent for the request, if one is
+// queued. After the final frame (KindResponse or KindEnd) it returns
+// nothing more.
+func (s *Stream) Take() (*abi.Frame, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.q) == 0 {
+		return nil, false
+	}
+	f := s.q[0]
+	s.q[0] = nil
+	s.q = s.q[1:]
+	return f, true
+}
+
+// Ready receives when Take may have a frame, or the instance ended (then
+// Err is set): call Take until it has none before waiting again.
+func (s *Stream) Ready() <-chan struct{} { return s.ready }
+
+// Err returns the instance's *ExitError once it has ended.
+func (s *Stream) Err() error { return s.inst.Err() }
+
+// Close forgets the stream: frames the guest sends for it later are
+// dropped. Call it when done with the request, in every case. A stream
+// the guest has not ended is cancelled (KindCancel): its handler's
+// context is done, and its reads and writes fail.
+func (s *Stream) Close() {
+	s.mu.Lock()
+	ended := s.ended
+	s.mu.Unlock()
+	if !ended {
+		s.Send(&abi.Frame{Kind: abi.KindCancel})
+	}
+	i := s.inst
+	i.mu.Lock()
+	if i.pending != nil && i.pending[s.id] == s {
+		delete(i.pending, s.id)
+	}
+	i.mu.Unlock()
+}
+
+// Phases is what the request did inside the instance, once its final
+// frame has been taken (zero before, or without marks).
+func (s *Stream) Phases() Phases {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return phasesOf(s.phases, s.delivered)
+}
+
+func (s *Stream) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Do sends req to the guest and waits for its whole response. It fails
+// with the instance's *ExitError if the instance ends first (a crash), or
+// ctx's error. A request body goes inline (req.Body); a streamed response
+// is assembled whole; a hijack fails. A zero req.ID is assigned by Do; see
+// Open.
 func (i *Instance) Do(ctx context.Context, req *abi.Request) (*abi.Response, error) {
 	resp, _, err := i.DoPhases(ctx, req)
 	return resp, err
@@ -416,38 +528,48 @@ func (i *Instance) Do(ctx context.Context, req *abi.Request) (*abi.Response, err
 
 // DoPhases is Do, also returning what the request did inside the instance.
 func (i *Instance) DoPhases(ctx context.Context, req *abi.Request) (*abi.Response, Phases, error) {
-	ch := make(chan reply, 1)
-	i.mu.Lock()
-	if i.pending == nil {
-		i.mu.Unlock()
-		return nil, Phases{}, i.Err()
+	req.Stream = false
+	if req.ContentLength == 0 {
+		req.ContentLength = int64(len(req.Body))
 	}
-	if req.ID == 0 || i.pending[req.ID] != nil {
-		req.ID = i.nextID.Add(1)
+	st, err := i.Open(req)
+	if err != nil {
+		return nil, Phases{}, err
 	}
-	i.pending[req.ID] = ch
-	i.buf = abi.AppendRequest(i.buf[:0], req)
-	if len(i.buf) > abi.MaxFrame {
-		delete(i.pending, req.ID)
-		i.mu.Unlock()
-		return nil, Phases{}, abi.ErrFrameTooLarge
-	}
-	delivered := time.Now().UnixNano()
-	i.conn.Push(i.buf) // under i.mu: frames stay whole and in order
-	i.mu.Unlock()
-	select {
-	case r, ok := <-ch:
+	defer st.Close()
+	resp := &abi.Response{ID: st.id}
+	for {
+		f, ok := st.Take()
 		if !ok {
-			return nil, Phases{}, i.Err()
+			select {
+			case <-st.Ready():
+			case <-i.done:
+				if f, ok = st.Take(); !ok {
+					return nil, Phases{}, i.Err()
+				}
+			case <-ctx.Done():
+				return nil, Phases{}, ctx.Err()
+			}
+			if !ok {
+				continue
+			}
 		}
-		return r.resp, phasesOf(r.tl, delivered), nil
-	case <-ctx.Done():
-		i.mu.Lock()
-		if i.pending != nil {
-			delete(i.pending, req.ID)
+		switch f.Kind {
+		case abi.KindResponse:
+			return &abi.Response{ID: st.id, Status: int(f.N), Header: f.Header, Body: f.Data, Trailer: f.Trailer}, st.Phases(), nil
+		case abi.KindHead:
+			resp.Status, resp.Header = int(f.N), f.Header
+		case abi.KindData:
+			resp.Body = append(resp.Body, f.Data...)
+			st.Send(&abi.Frame{Kind: abi.KindWindow, N: uint32(len(f.Data))})
+		case abi.KindRead:
+			st.Send(&abi.Frame{Kind: abi.KindEOF})
+		case abi.KindEnd:
+			resp.Trailer = f.Trailer
+			return resp, st.Phases(), nil
+		case abi.KindHijack:
+			return nil, Phases{}, errors.New("the handler hijacked the connection")
 		}
-		i.mu.Unlock()
-		return nil, Phases{}, ctx.Err()
 	}
 }
 
@@ -468,23 +590,38 @@ func phasesOf(p timeline.Phases, delivered int64) Phases {
 	}
 }
 
+// onFrame queues one frame the guest wrote for its stream. It runs on the
+// guest's goroutine, inside fd_write: it never waits.
 func (i *Instance) onFrame(frame []byte) {
-	resp, err := abi.DecodeResponse(frame)
+	f, err := abi.DecodeFrame(frame)
 	if err != nil {
 		panic(sys.NewExitError(3))
 	}
+	final := f.Kind == abi.KindResponse || f.Kind == abi.KindEnd
 	var p timeline.Phases
-	if i.ended != nil {
-		p = i.ended[resp.ID]
-		delete(i.ended, resp.ID)
+	if final && i.ended != nil {
+		p = i.ended[f.ID]
+		delete(i.ended, f.ID)
 	}
 	i.mu.Lock()
-	ch := i.pending[resp.ID]
-	delete(i.pending, resp.ID)
-	i.mu.Unlock()
-	if ch != nil {
-		ch <- reply{resp, p}
+	st := i.pending[f.ID]
+	if final && st != nil {
+		delete(i.pending, f.ID)
 	}
+	i.mu.Unlock()
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	if !st.ended {
+		st.q = append(st.q, f)
+		st.ended = final
+		if final {
+			st.phases = p
+		}
+	}
+	st.mu.Unlock()
+	st.signal()
 }
 
 // MemoryShared returns nil if the instance's memory, as instantiation made

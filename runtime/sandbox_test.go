@@ -138,8 +138,10 @@ func TestInstanceServesRequests(t *testing.T) {
 		if resp.Status != 200 || string(resp.Body) != "hello from process 3 (pid 4242)\n" {
 			t.Fatalf("got %d %q", resp.Status, resp.Body)
 		}
-		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
-			t.Fatalf("Content-Type %q", ct)
+		// The guest leaves sniffing to the host's net/http, which sniffs
+		// the bytes as it writes them, as it would natively.
+		if ct, ok := resp.Header["Content-Type"]; ok {
+			t.Fatalf("the guest set Content-Type %q", ct)
 		}
 	}
 }

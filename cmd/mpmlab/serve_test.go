@@ -302,7 +302,7 @@ func TestServeExamplesAndBuild(t *testing.T) {
 			t.Errorf("example %s: summary %q, %d files", e.Name, e.Summary, len(e.Source.Files))
 		}
 	}
-	want := []string{"blocking", "counter", "cpu", "crash", "hello", "memory", "runaway", "sleep"}
+	want := []string{"blocking", "counter", "cpu", "crash", "hello", "memory", "runaway", "sleep", "websocket"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("examples %v, want %v", names, want)
 	}

@@ -1,20 +1,62 @@
 // Package abi is the wire format between the mpmlab host and a guest instance.
 //
-// A guest is one long-lived Go program. The host writes request frames to the
-// guest's virtual file descriptor RequestFD and reads response frames from
+// A guest is one long-lived Go program. The host writes frames to the
+// guest's virtual file descriptor RequestFD and reads frames from
 // ResponseFD. Every frame carries a request id, so many requests can be in
 // flight in one instance at once; the guest answers them in any order.
 //
 // A frame is
 //
 //	u32 length   (of everything after this field, little endian)
-//	u8  kind     (KindRequest or KindResponse)
+//	u8  kind     (one of the Kind constants)
 //	u32 id
-//	... body     (see AppendRequest and AppendResponse)
+//	... body     (see AppendRequest, AppendResponse and AppendFrame)
 //
 // Strings are u32 length + bytes. Headers are a u32 count of (name, value)
 // pairs. This package is imported by both sides, so it uses only the
 // standard library and builds for wasip1, js and the host.
+//
+// # Streams
+//
+// A request is a stream of frames both ways, as a connection is under
+// net/http; no frame is ever larger than a few tens of KiB, so neither
+// side holds a whole body:
+//
+//   - The host opens it with a KindRequest frame: the request's head, and
+//     its body inline when the host already holds all of it (a small body
+//     of known length). Otherwise Request.Stream is set, and the guest
+//     pulls the body: a KindRead frame asks for at most N bytes, the host
+//     answers with one KindData frame (1 to N bytes) or a KindEOF frame
+//     (Data: the error text, empty for a clean end). The host reads the
+//     client's body only when asked, so "Expect: 100-continue" is answered
+//     only once the handler reads the body, as under net/http.
+//   - The guest answers a handler that returned without flushing and
+//     whose body is small with one KindResponse frame: the status, the
+//     header as it was at WriteHeader, the body, the trailers. That is the
+//     common case, and costs one frame each way, as a whole-body protocol
+//     would.
+//   - Otherwise (Flush, a large body, Hijack) the guest sends KindHead (the
+//     status and the header as at WriteHeader), KindData frames (the body
+//     as written; FlagFlush on the frame that ends a Flush), then KindEnd
+//     (the trailers) when the handler returns. KindInterim frames (1xx
+//     responses: 103 Early Hints) may come before the head.
+//   - Flow control: the guest may have at most Window bytes of KindData
+//     that the host has not acknowledged; the host acknowledges them with
+//     KindWindow once they are written to the client's connection. A slow
+//     client therefore parks the handler's goroutine in the guest, and the
+//     memory of a response in flight is bounded whatever its size.
+//   - KindCancel tells the guest that the client went away (or the host
+//     gave up on the stream): it cancels the request's context and fails
+//     the handler's later reads and writes, as a closed connection would.
+//     The guest still ends the stream (KindResponse or KindEnd) once its
+//     handler returns.
+//   - KindHijack: the handler took the connection (http.Hijacker). From
+//     then on the guest's KindData frames are raw bytes for the client's
+//     connection, its KindRead frames ask for the client's bytes, and
+//     KindEnd closes the connection.
+//
+// A frame for an id the receiver does not know (a stream that has ended) is
+// ignored.
 package abi
 
 import (
@@ -66,13 +108,37 @@ func DecodeWake(b []byte) Wake {
 	return Wake{Token: binary.LittleEndian.Uint32(b), Status: binary.LittleEndian.Uint32(b[4:])}
 }
 
-// Frame kinds.
+// Frame kinds. Host → guest: KindRequest, KindData, KindEOF, KindWindow,
+// KindCancel. Guest → host: KindResponse, KindInterim, KindHead, KindData,
+// KindEnd, KindRead, KindHijack. See the package doc, "Streams".
 const (
-	KindRequest  byte = 1
-	KindResponse byte = 2
+	KindRequest  byte = 1  // a request's head (Request)
+	KindResponse byte = 2  // a whole response (Response); ends the stream
+	KindData     byte = 3  // body or connection bytes (Frame.Data, Frame.Flags)
+	KindEOF      byte = 4  // the request body (connection) ended; Data: error text or empty
+	KindWindow   byte = 5  // the host wrote N more bytes of the guest's KindData
+	KindCancel   byte = 6  // the client went away: cancel the request's context
+	KindInterim  byte = 7  // a 1xx response: N status, Header
+	KindHead     byte = 8  // the response's head: N status, Header
+	KindEnd      byte = 9  // the response ended: Trailer; ends the stream
+	KindRead     byte = 10 // the guest wants at most N more bytes of input
+	KindHijack   byte = 11 // the handler took the connection
 )
 
-// MaxFrame bounds one frame (request or response), body included.
+// Flags of a KindData frame.
+const (
+	FlagFlush byte = 1 // the handler flushed: send everything written so far
+)
+
+// Window is how many bytes of KindData a guest may send for one request
+// before the host acknowledges them (KindWindow).
+const Window = 256 << 10
+
+// MaxData is the most bytes one KindData frame carries, and the most a
+// KindRead may ask for.
+const MaxData = 64 << 10
+
+// MaxFrame bounds one frame, body included.
 const MaxFrame = 16 << 20
 
 const headerSize = 4 + 1 + 4
@@ -88,15 +154,55 @@ type Request struct {
 	Host       string
 	RemoteAddr string
 	Header     http.Header
-	Body       []byte
+	// Body is the whole body when the host sends it inline; with Stream
+	// the guest reads it with KindRead frames instead.
+	Body []byte
+	// Proto is "HTTP/1.1" or "HTTP/1.0" ("" reads as HTTP/1.1).
+	Proto string
+	// ContentLength is net/http's Request.ContentLength: -1 when unknown
+	// (a chunked body).
+	ContentLength int64
+	// TransferEncoding is net/http's Request.TransferEncoding.
+	TransferEncoding []string
+	// Close is net/http's Request.Close.
+	Close bool
+	// Stream says that the body is read with KindRead frames.
+	Stream bool
 }
 
-// Response is a guest's answer to the request with the same ID.
+// Request flags (one byte).
+const (
+	reqClose  = 1
+	reqStream = 2
+)
+
+// Response is a guest's whole answer to the request with the same ID (a
+// KindResponse frame), or the host's assembly of a streamed one.
 type Response struct {
 	ID     uint32
 	Status int
 	Header http.Header
 	Body   []byte
+	// Trailer holds the trailers the handler set: declared ones (the
+	// "Trailer" header) and those named with http.TrailerPrefix, as net/http
+	// finds them in the handler's header when it returns.
+	Trailer http.Header
+}
+
+// Frame is any frame of a stream but KindRequest; the fields a kind does
+// not use are zero.
+type Frame struct {
+	Kind byte
+	ID   uint32
+	// N is the status (KindInterim, KindHead, KindResponse) or a byte count
+	// (KindWindow, KindRead).
+	N       uint32
+	Flags   byte        // KindData: FlagFlush
+	Header  http.Header // KindInterim, KindHead, KindResponse
+	Trailer http.Header // KindEnd, KindResponse
+	// Data is the bytes of KindData, the body of KindResponse, the error
+	// text of KindEOF.
+	Data []byte
 }
 
 // AppendRequest appends r as one frame to dst.
@@ -109,16 +215,38 @@ func AppendRequest(dst []byte, r *Request) []byte {
 	dst = appendString(dst, r.RemoteAddr)
 	dst = appendHTTPHeader(dst, r.Header)
 	dst = appendBytes(dst, r.Body)
+	dst = appendString(dst, r.Proto)
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(r.ContentLength))
+	var flags byte
+	if r.Close {
+		flags |= reqClose
+	}
+	if r.Stream {
+		flags |= reqStream
+	}
+	dst = append(dst, flags)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(r.TransferEncoding)))
+	for _, te := range r.TransferEncoding {
+		dst = appendString(dst, te)
+	}
 	return finish(dst, start)
 }
 
-// AppendResponse appends r as one frame to dst.
+// AppendResponse appends r as one KindResponse frame to dst.
 func AppendResponse(dst []byte, r *Response) []byte {
+	return AppendFrame(dst, &Frame{Kind: KindResponse, ID: r.ID, N: uint32(r.Status), Header: r.Header, Trailer: r.Trailer, Data: r.Body})
+}
+
+// AppendFrame appends f as one frame to dst. Every kind but KindRequest has
+// the same layout: u32 N, u8 flags, header, trailer, bytes.
+func AppendFrame(dst []byte, f *Frame) []byte {
 	start := len(dst)
-	dst = appendHeader(dst, KindResponse, r.ID)
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(r.Status))
-	dst = appendHTTPHeader(dst, r.Header)
-	dst = appendBytes(dst, r.Body)
+	dst = appendHeader(dst, f.Kind, f.ID)
+	dst = binary.LittleEndian.AppendUint32(dst, f.N)
+	dst = append(dst, f.Flags)
+	dst = appendHTTPHeader(dst, f.Header)
+	dst = appendHTTPHeader(dst, f.Trailer)
+	dst = appendBytes(dst, f.Data)
 	return finish(dst, start)
 }
 
@@ -189,22 +317,51 @@ func DecodeRequest(frame []byte) (*Request, error) {
 	r.RemoteAddr = d.string()
 	r.Header = d.httpHeader()
 	r.Body = d.bytes()
+	r.Proto = d.string()
+	r.ContentLength = int64(d.u64())
+	flags := d.u8()
+	r.Close, r.Stream = flags&reqClose != 0, flags&reqStream != 0
+	if n := int(d.u32()); d.err == nil && n > 0 {
+		if n > (len(d.b)-d.off)/4 {
+			d.err = errShort
+		} else {
+			r.TransferEncoding = make([]string, n)
+			for i := range r.TransferEncoding {
+				r.TransferEncoding[i] = d.string()
+			}
+		}
+	}
 	return r, d.done()
 }
 
-// DecodeResponse decodes a whole response frame, keeping nothing of it (as
-// DecodeRequest).
+// DecodeResponse decodes a whole KindResponse frame, keeping nothing of it
+// (as DecodeRequest).
 func DecodeResponse(frame []byte) (*Response, error) {
+	f, err := DecodeFrame(frame)
+	if err != nil {
+		return nil, err
+	}
+	if f.Kind != KindResponse {
+		return nil, fmt.Errorf("abi: frame kind %d, want response", f.Kind)
+	}
+	return &Response{ID: f.ID, Status: int(f.N), Header: f.Header, Body: f.Data, Trailer: f.Trailer}, nil
+}
+
+// DecodeFrame decodes a whole frame of any kind but KindRequest, keeping
+// nothing of it (as DecodeRequest).
+func DecodeFrame(frame []byte) (*Frame, error) {
 	d := decoder{b: frame}
 	kind, id := d.header()
-	if d.err == nil && kind != KindResponse {
-		return nil, fmt.Errorf("abi: frame kind %d, want response", kind)
+	if d.err == nil && (kind == KindRequest || kind == 0 || kind > KindHijack) {
+		return nil, fmt.Errorf("abi: frame kind %d is not a stream frame", kind)
 	}
-	r := &Response{ID: id}
-	r.Status = int(d.u32())
-	r.Header = d.httpHeader()
-	r.Body = d.bytes()
-	return r, d.done()
+	f := &Frame{Kind: kind, ID: id}
+	f.N = d.u32()
+	f.Flags = d.u8()
+	f.Header = d.httpHeader()
+	f.Trailer = d.httpHeader()
+	f.Data = d.bytes()
+	return f, d.done()
 }
 
 func appendHeader(dst []byte, kind byte, id uint32) []byte {
@@ -282,6 +439,26 @@ func (d *decoder) u32() uint32 {
 	return v
 }
 
+func (d *decoder) u64() uint64 {
+	if d.err != nil || len(d.b)-d.off < 8 {
+		d.err = errShort
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.b[d.off:])
+	d.off += 8
+	return v
+}
+
+func (d *decoder) u8() byte {
+	if d.err != nil || len(d.b)-d.off < 1 {
+		d.err = errShort
+		return 0
+	}
+	v := d.b[d.off]
+	d.off++
+	return v
+}
+
 func (d *decoder) raw() []byte {
 	n := int(d.u32())
 	if d.err != nil || n < 0 || len(d.b)-d.off < n {
@@ -313,6 +490,9 @@ func (d *decoder) httpHeader() http.Header {
 	n := int(d.u32())
 	if d.err != nil || n > (len(d.b)-d.off)/8 {
 		d.err = errShort
+		return nil
+	}
+	if n == 0 {
 		return nil
 	}
 	h := make(http.Header, n)

@@ -181,3 +181,31 @@ func TestWakeRoundTrip(t *testing.T) {
 		t.Fatalf("decoded %+v", w)
 	}
 }
+
+func TestStreamFieldsRoundTrip(t *testing.T) {
+	in := &Request{ID: 3, Method: "POST", URI: "/up", Header: http.Header{"A": {"1"}}, Proto: "HTTP/1.0",
+		ContentLength: -1, TransferEncoding: []string{"chunked"}, Close: true, Stream: true}
+	out, err := DecodeRequest(AppendRequest(nil, in))
+	if err != nil || !reflect.DeepEqual(in, out) {
+		t.Fatalf("got %+v, %v; want %+v", out, err, in)
+	}
+	for _, f := range []*Frame{
+		{Kind: KindData, ID: 9, Flags: FlagFlush, Data: []byte("chunk")},
+		{Kind: KindHead, ID: 9, N: 404, Header: http.Header{"Trailer": {"X-Sum"}}},
+		{Kind: KindInterim, ID: 9, N: 103, Header: http.Header{"Link": {"</a.css>; rel=preload"}}},
+		{Kind: KindEnd, ID: 9, Trailer: http.Header{"X-Sum": {"42"}}},
+		{Kind: KindRead, ID: 9, N: MaxData},
+		{Kind: KindWindow, ID: 9, N: 1234},
+		{Kind: KindEOF, ID: 9, Data: []byte("http: request body too large")},
+		{Kind: KindCancel, ID: 9},
+		{Kind: KindHijack, ID: 9},
+	} {
+		got, err := DecodeFrame(AppendFrame(nil, f))
+		if err != nil || !reflect.DeepEqual(f, got) {
+			t.Errorf("kind %d: got %+v, %v; want %+v", f.Kind, got, err, f)
+		}
+	}
+	if _, err := DecodeFrame(AppendRequest(nil, in)); err == nil {
+		t.Error("DecodeFrame decoded a request frame")
+	}
+}

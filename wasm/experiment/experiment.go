@@ -88,9 +88,10 @@ const (
 	MaxConnections     = 10000
 	MaxBacklog         = 4096
 	MaxTimeoutMS       = 300000
-	// MaxLimitRequestBody caps Knobs.LimitRequestBody: a body is copied
-	// into the guest's memory whole.
-	MaxLimitRequestBody = 8 << 20
+	// MaxLimitRequestBody caps Knobs.LimitRequestBody as Apache caps
+	// LimitRequestBody (2 GiB - 1). A body streams into its guest as the
+	// handler reads it, so the limit costs no memory.
+	MaxLimitRequestBody = 1<<31 - 1
 	MaxKeepAliveMS      = 60000
 	MinMemoryMB         = 16
 	// MaxThreadPoolThreads caps Knobs.ThreadPoolThreads, the threads of
@@ -130,7 +131,7 @@ const (
 	DefaultKeepAliveMS       = 5000
 	DefaultMaxKeepAlive      = 100
 	DefaultTimeoutMS         = 10000
-	DefaultLimitRequestBody  = MaxLimitRequestBody
+	DefaultLimitRequestBody  = 1 << 30 // Apache's default since 2.4.54
 	DefaultMemoryMB          = 256
 	DefaultPath              = "/"
 	DefaultMethod            = "GET"
@@ -299,7 +300,7 @@ type Knobs struct {
 	MaxKeepAliveRequests   *int  `json:"max_keepalive_requests"`    // MaxKeepAliveRequests (nil: 100; 0 unlimited)
 	MaxConnectionsPerChild int   `json:"max_connections_per_child"` // (-1: never)
 	TimeoutMS              int   `json:"timeout_ms"`                // Timeout (10000)
-	LimitRequestBody       int   `json:"limit_request_body"`        // LimitRequestBody, bytes (8 MiB)
+	LimitRequestBody       int   `json:"limit_request_body"`        // LimitRequestBody, bytes (1 GiB)
 	MemoryLimitMB          int   `json:"memory_limit_mb"`           // per instance (256)
 	// Each worker process's thread pool, which guest.Pool's work runs on:
 	// nginx's thread_pool threads= (4, libuv's) and max_queue= (65536).

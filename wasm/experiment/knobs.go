@@ -97,7 +97,7 @@ var KnobTable = []Knob{
 		Min: 1, Max: MaxTimeoutMS, Default: DefaultTimeoutMS, Help: "cut off a request after this long by killing its worker",
 		value: func(k *Knobs) *int { return &k.TimeoutMS }},
 	{Name: "limit_request_body", Flag: "limit-request-body", Directive: "LimitRequestBody",
-		Min: 1, Max: MaxLimitRequestBody, Default: DefaultLimitRequestBody, Help: "the most bytes of a request body; a longer one is answered 413 before the handler runs (nginx: client_max_body_size)",
+		Min: 1, Max: MaxLimitRequestBody, Default: DefaultLimitRequestBody, Help: "the most bytes of a request body; a body declared longer is answered 413 before the handler runs, a chunked one fails the handler's read once past it (nginx: client_max_body_size)",
 		value: func(k *Knobs) *int { return &k.LimitRequestBody }},
 	{Name: "memory_limit_mb", Flag: "memory-limit", Unit: MiB,
 		Min: MinMemoryMB, Max: MaxEngineMemoryMB, PageMax: MaxMemoryMB, Default: DefaultMemoryMB, Help: "memory limit of each guest instance",

@@ -5,13 +5,17 @@ package guest
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"reflect"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -214,6 +218,12 @@ func sharedSet(k string, v int64) {
 
 // Serve runs the instance's cooperative loop until the host closes the
 // request stream. h == nil means http.DefaultServeMux.
+//
+// One goroutine (this one) reads every frame the host sends: a request's
+// head starts its handler on a goroutine; the other frames (body bytes,
+// acknowledgements, cancellation) go to the stream of the request they
+// name, whose handler may be parked waiting for them. See package abi's
+// doc, "Streams".
 func Serve(h http.Handler) {
 	if h == nil {
 		h = http.DefaultServeMux
@@ -233,28 +243,208 @@ func Serve(h http.Handler) {
 		if err != nil {
 			panic("mpmlab: reading request frame: " + err.Error())
 		}
+		buf = frame
+		kind, id, err := abi.Kind(frame)
+		if err != nil {
+			panic("mpmlab: " + err.Error())
+		}
+		if kind != abi.KindRequest {
+			f, err := abi.DecodeFrame(frame)
+			if err != nil {
+				panic("mpmlab: " + err.Error())
+			}
+			streams.mu.Lock()
+			st := streams.m[id]
+			streams.mu.Unlock()
+			if st != nil {
+				st.deliver(f)
+			}
+			continue
+		}
 		req, err := abi.DecodeRequest(frame)
 		if err != nil {
 			panic("mpmlab: " + err.Error())
 		}
-		buf = frame
+		st := newStream(req.ID, out)
 		select {
-		case idle <- req: // a warm goroutine takes it
+		case idle <- job{req, st}: // a warm goroutine takes it
 		default:
-			go serveLoop(h, req, out)
+			go serveLoop(h, job{req, st}, out)
 		}
 	}
+}
+
+// job is a request for a serving goroutine.
+type job struct {
+	req *abi.Request
+	st  *stream
 }
 
 // idle hands requests to goroutines that have finished one and wait for
 // the next. Reusing them keeps their grown stacks: a fresh goroutine would
 // grow (copy) its stack through net/http's call depth on every request,
 // which costs more than the rest of the SDK's work.
-var idle = make(chan *abi.Request)
+var idle = make(chan job)
 
-func serveLoop(h http.Handler, req *abi.Request, out *frameWriter) {
+// streams are the requests in flight, by id: where the reading loop
+// delivers their frames.
+var streams = struct {
+	mu sync.Mutex
+	m  map[uint32]*stream
+}{m: map[uint32]*stream{}}
+
+// stream is the guest's end of one request's stream: the input the host
+// sent (body or, once hijacked, connection bytes) and not yet read, and the
+// credit left for output (abi.Window).
+type stream struct {
+	id     uint32
+	out    *frameWriter
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	cond   sync.Cond // on mu: input, EOF or credit came
+	in     []byte
+	inEOF  bool
+	inErr  error
+	asked  bool // a KindRead is outstanding
+	credit int
+	ended  bool // the final frame is sent
+	gone   bool // the client went away (KindCancel)
+}
+
+// errGone is what reads and writes of a request whose client went away
+// return, as net/http's fail on a closed connection.
+var errGone = errors.New("mpmlab: the client closed the connection")
+
+func newStream(id uint32, out *frameWriter) *stream {
+	st := &stream{id: id, out: out, credit: abi.Window}
+	st.cond.L = &st.mu
+	st.ctx, st.cancel = context.WithCancel(context.Background())
+	streams.mu.Lock()
+	streams.m[id] = st
+	streams.mu.Unlock()
+	return st
+}
+
+// deliver takes one frame from the host (on the reading goroutine).
+func (st *stream) deliver(f *abi.Frame) {
+	switch f.Kind {
+	case abi.KindCancel:
+		st.mu.Lock()
+		st.gone = true
+		st.mu.Unlock()
+		st.cond.Broadcast()
+		st.cancel()
+		return
+	case abi.KindData, abi.KindEOF, abi.KindWindow:
+	default:
+		return
+	}
+	st.mu.Lock()
+	switch f.Kind {
+	case abi.KindData:
+		st.in = append(st.in, f.Data...)
+		st.asked = false
+	case abi.KindEOF:
+		st.inEOF, st.asked = true, false
+		st.inErr = io.EOF
+		if len(f.Data) > 0 {
+			st.inErr = errors.New(string(f.Data))
+		}
+	case abi.KindWindow:
+		st.credit += int(f.N)
+	}
+	st.mu.Unlock()
+	st.cond.Broadcast()
+}
+
+// read reads input the host sends, asking for it (KindRead) when none is
+// here; it parks the calling goroutine until some comes.
+func (st *stream) read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for {
+		switch {
+		case len(st.in) > 0:
+			n := copy(p, st.in)
+			st.in = st.in[n:]
+			if len(st.in) == 0 {
+				st.in = nil
+			}
+			return n, nil
+		case st.inEOF:
+			return 0, st.inErr
+		case st.ended:
+			return 0, net.ErrClosed
+		case st.gone:
+			return 0, errGone
+		}
+		if !st.asked {
+			st.asked = true
+			st.out.send(&abi.Frame{Kind: abi.KindRead, ID: st.id, N: abi.MaxData})
+		}
+		st.cond.Wait()
+	}
+}
+
+// write sends b as KindData frames (flush marks the last), parking while
+// the host has not acknowledged abi.Window bytes: a slow client slows the
+// handler down instead of filling memory.
+func (st *stream) write(b []byte, flush bool) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for len(b) > 0 || flush {
+		if st.ended {
+			return net.ErrClosed
+		}
+		n := min(len(b), abi.MaxData)
+		for st.credit < n && !st.ended && !st.gone {
+			st.cond.Wait()
+		}
+		switch {
+		case st.ended:
+			return net.ErrClosed
+		case st.gone:
+			return errGone
+		}
+		st.credit -= n
+		f := &abi.Frame{Kind: abi.KindData, ID: st.id, Data: b[:n]}
+		b = b[n:]
+		if len(b) == 0 && flush {
+			f.Flags, flush = abi.FlagFlush, false
+		}
+		st.out.send(f)
+	}
+	return nil
+}
+
+// end sends the stream's final frame and forgets the stream.
+func (st *stream) end(f *abi.Frame) {
+	st.mu.Lock()
+	if st.ended {
+		st.mu.Unlock()
+		return
+	}
+	st.ended = true
+	f.ID = st.id
+	st.out.send(f)
+	st.mu.Unlock()
+	st.cond.Broadcast()
+	streams.mu.Lock()
+	delete(streams.m, st.id)
+	streams.mu.Unlock()
+	st.cancel()
+}
+
+func serveLoop(h http.Handler, j job, out *frameWriter) {
 	// The goroutine's response writer serves each of its requests in turn:
-	// a ResponseWriter may not be used once its handler has returned.
+	// a ResponseWriter may not be used once its handler has returned (a
+	// hijacked one belongs to its connection: the next request gets a new
+	// one).
 	w := &responseWriter{header: http.Header{}}
 	g := uint64(0)
 	if marks {
@@ -268,12 +458,16 @@ func serveLoop(h http.Handler, req *abi.Request, out *frameWriter) {
 	for {
 		if marks {
 			servingMu.Lock()
-			serving[g] = req.ID
+			serving[g] = j.req.ID
 			servingMu.Unlock()
 		}
-		serveOne(h, req, w, out)
-		w.reset()
-		req = <-idle
+		serveOne(h, j, w)
+		if w.hijacked {
+			w = &responseWriter{header: http.Header{}}
+		} else {
+			w.reset()
+		}
+		j = <-idle
 	}
 }
 
@@ -292,30 +486,43 @@ func monitorLoopLag() {
 	}
 }
 
-func serveOne(h http.Handler, in *abi.Request, w *responseWriter, out *frameWriter) {
+func serveOne(h http.Handler, j job, w *responseWriter) {
+	in, st := j.req, j.st
 	u, err := url.ParseRequestURI(in.URI)
 	if err != nil {
 		u = &url.URL{Path: "/"}
 	}
-	req := &http.Request{
-		Method:        in.Method,
-		URL:           u,
-		Proto:         "HTTP/1.1",
-		ProtoMajor:    1,
-		ProtoMinor:    1,
-		Header:        in.Header,
-		Body:          http.NoBody,
-		ContentLength: int64(len(in.Body)),
-		Host:          in.Host,
-		RemoteAddr:    in.RemoteAddr,
-		RequestURI:    in.URI,
+	proto := in.Proto
+	major, minor, ok := http.ParseHTTPVersion(proto)
+	if !ok {
+		proto, major, minor = "HTTP/1.1", 1, 1
 	}
-	if len(in.Body) > 0 {
+	req := &http.Request{
+		Method:           in.Method,
+		URL:              u,
+		Proto:            proto,
+		ProtoMajor:       major,
+		ProtoMinor:       minor,
+		Header:           in.Header,
+		Body:             http.NoBody,
+		ContentLength:    in.ContentLength,
+		TransferEncoding: in.TransferEncoding,
+		Close:            in.Close,
+		Host:             in.Host,
+		RemoteAddr:       in.RemoteAddr,
+		RequestURI:       in.URI,
+	}
+	switch {
+	case in.Stream:
+		req.Body = &body{st: st}
+	case len(in.Body) > 0:
 		req.Body = io.NopCloser(bytes.NewReader(in.Body))
 	}
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
+	req = req.WithContext(st.ctx)
+	w.st = st
 	if marks {
 		hostReqBegin(in.ID)
 	}
@@ -325,56 +532,264 @@ func serveOne(h http.Handler, in *abi.Request, w *responseWriter, out *frameWrit
 		where := handlerPos(h, req)
 		hostReqWhere(in.ID, unsafe.Pointer(unsafe.StringData(where)), uint32(len(where)))
 	}
-	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
-	}
-	out.write(&abi.Response{ID: in.ID, Status: w.status, Header: w.header, Body: w.body.Bytes()})
+	w.finish()
 }
 
-// responseWriter buffers a response; the whole response leaves as one frame
-// when the handler returns.
+// body is a streamed request body: it reads what the host sends when asked.
+type body struct {
+	st     *stream
+	closed bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, errors.New("http: invalid Read on closed Body")
+	}
+	return b.st.read(p)
+}
+
+func (b *body) Close() error { b.closed = true; return nil }
+
+// bufferSize is how much of a body the response writer gathers before it
+// sends it on: a response that fits, from a handler that does not flush,
+// leaves whole in one KindResponse frame when the handler returns.
+const bufferSize = 32 << 10
+
+// responseWriter is net/http's response writer over a stream: the header
+// is taken as it is at WriteHeader (later changes are dropped, trailers
+// aside), 1xx statuses go out at once, the body leaves as it is written
+// (every bufferSize bytes, and at each Flush), the trailers when the
+// handler returns. The framing (Content-Length, chunked) and the
+// Content-Type sniffing are done by the host's own net/http from what it
+// is sent, so they are net/http's.
 type responseWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+	st       *stream
+	header   http.Header
+	snap     http.Header // the header as it was at WriteHeader
+	status   int
+	body     []byte // written, not yet sent
+	headSent bool
+	clen     int64 // the declared Content-Length; -1 for none
+	written  int64
+	hijacked bool
 }
 
 func (w *responseWriter) Header() http.Header { return w.header }
 
 // reset readies w for the next request of its goroutine, keeping its
-// header map's memory and its body buffer's, unless a large response grew
-// the buffer: that memory goes back to the garbage collector.
+// header map's memory and its body buffer's.
 func (w *responseWriter) reset() {
 	clear(w.header)
-	w.status = 0
-	if w.body.Cap() > 64<<10 {
-		w.body = bytes.Buffer{}
-	}
-	w.body.Reset()
+	w.st, w.snap, w.status, w.body, w.headSent, w.written = nil, nil, 0, w.body[:0], false, 0
 }
 
 func (w *responseWriter) WriteHeader(status int) {
 	if status < 100 || status > 999 {
 		panic("invalid WriteHeader code " + strconv.Itoa(status)) // as net/http does
 	}
-	if w.status == 0 {
-		w.status = status
+	if w.hijacked || w.status != 0 {
+		return // net/http logs a superfluous call and ignores it
+	}
+	if status < 200 && status != http.StatusSwitchingProtocols {
+		// An interim response leaves at once, with the header as it is.
+		w.st.out.send(&abi.Frame{Kind: abi.KindInterim, ID: w.st.id, N: uint32(status), Header: w.header})
+		return
+	}
+	w.status = status
+	if len(w.header) > 0 {
+		w.snap = w.header.Clone()
+	}
+	w.clen = -1
+	if cl := w.snap.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			w.clen = n
+		}
 	}
 }
 
 func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.body.Len() == 0 && w.header.Get("Content-Type") == "" {
-		w.header["Content-Type"] = []string{http.DetectContentType(p)} // the key is canonical
+	if len(p) == 0 {
+		return 0, nil
 	}
-	return w.body.Write(p)
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	// As net/http: what a failed Write tried counts too, so every Write
+	// after one past the declared length fails as well, and the response
+	// ends short (net/http then closes the connection).
+	w.written += int64(len(p))
+	if w.clen >= 0 && w.written > w.clen {
+		return 0, http.ErrContentLength
+	}
+	if len(w.body)+len(p) <= bufferSize {
+		w.body = append(w.body, p...)
+		return len(p), nil
+	}
+	if err := w.send(w.body, false); err != nil {
+		return 0, err
+	}
+	w.body = w.body[:0]
+	if len(p) < bufferSize {
+		w.body = append(w.body, p...)
+		return len(p), nil
+	}
+	if err := w.send(p, false); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
-// Flush is accepted for compatibility; the response is sent when the
-// handler returns.
-func (w *responseWriter) Flush() {}
+// send sends the head (once) and b.
+func (w *responseWriter) send(b []byte, flush bool) error {
+	if !w.headSent {
+		w.headSent = true
+		w.st.out.send(&abi.Frame{Kind: abi.KindHead, ID: w.st.id, N: uint32(w.status), Header: w.snap})
+	}
+	return w.st.write(b, flush)
+}
+
+// Flush sends the head and every byte written so far (http.Flusher).
+func (w *responseWriter) Flush() {
+	if w.hijacked {
+		return
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.send(w.body, true)
+	w.body = w.body[:0]
+}
+
+// FlushError is Flush, reporting a client that went away
+// (http.ResponseController uses it).
+func (w *responseWriter) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	err := w.send(w.body, true)
+	w.body = w.body[:0]
+	return err
+}
+
+// finish ends the response when the handler has returned: whole, in one
+// frame, if nothing of it was sent yet.
+func (w *responseWriter) finish() {
+	if w.hijacked {
+		return // the connection is the handler's: its Close ends the stream
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	trailer := w.trailers()
+	if !w.headSent {
+		w.st.end(&abi.Frame{Kind: abi.KindResponse, N: uint32(w.status), Header: w.snap, Trailer: trailer, Data: w.body})
+	} else {
+		if len(w.body) > 0 {
+			w.st.write(w.body, false)
+		}
+		w.st.end(&abi.Frame{Kind: abi.KindEnd, Trailer: trailer})
+	}
+	if cap(w.body) > 2*bufferSize {
+		w.body = nil // a large write grew it: give it back
+	}
+}
+
+// trailers are the trailers net/http would send: the values, as the
+// handler left them, of those the "Trailer" header declared at
+// WriteHeader, and of the keys with http.TrailerPrefix.
+func (w *responseWriter) trailers() http.Header {
+	var t http.Header
+	add := func(k string, v []string) {
+		if t == nil {
+			t = http.Header{}
+		}
+		t[k] = v
+	}
+	for _, decl := range w.snap["Trailer"] {
+		for _, k := range strings.Split(decl, ",") {
+			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+			if v, ok := w.header[k]; ok {
+				add(k, v)
+			}
+		}
+	}
+	for k, v := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			add(k, v)
+		}
+	}
+	return t
+}
+
+// bodyAllowed reports whether a response of this status may have a body
+// (net/http's bodyAllowedForStatus).
+func bodyAllowed(status int) bool {
+	switch {
+	case status >= 100 && status <= 199:
+		return false
+	case status == http.StatusNoContent, status == http.StatusNotModified:
+		return false
+	}
+	return true
+}
+
+// Hijack hands the handler the client's connection (http.Hijacker): what
+// it writes goes to the client as is, what it reads is what the client
+// sends. It fails once the response's head has been sent.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.headSent {
+		return nil, nil, errors.New("mpmlab: Hijack after the response was flushed")
+	}
+	w.hijacked = true
+	w.st.out.send(&abi.Frame{Kind: abi.KindHijack, ID: w.st.id})
+	c := &conn{st: w.st}
+	return c, bufio.NewReadWriter(bufio.NewReader(c), bufio.NewWriter(c)), nil
+}
+
+// conn is a hijacked connection: its bytes travel as KindRead and KindData
+// frames of the request's stream, and Close ends the stream (the host then
+// closes the client's connection). Deadlines are not supported: the
+// Set*Deadline methods return an error.
+type conn struct {
+	st *stream
+}
+
+func (c *conn) Read(p []byte) (int, error) { return c.st.read(p) }
+func (c *conn) Write(p []byte) (int, error) {
+	if err := c.st.write(p, false); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+func (c *conn) Close() error {
+	c.st.end(&abi.Frame{Kind: abi.KindEnd})
+	return nil
+}
+func (c *conn) LocalAddr() net.Addr  { return addr("mpmlab-host") }
+func (c *conn) RemoteAddr() net.Addr { return addr("mpmlab-client") }
+
+var errNoDeadline = errors.New("mpmlab: a hijacked connection has no deadlines")
+
+func (c *conn) SetDeadline(time.Time) error      { return errNoDeadline }
+func (c *conn) SetReadDeadline(time.Time) error  { return errNoDeadline }
+func (c *conn) SetWriteDeadline(time.Time) error { return errNoDeadline }
+
+type addr string
+
+func (a addr) Network() string { return "mpmlab" }
+func (a addr) String() string  { return string(a) }
 
 // frameWriter writes whole frames to the response fd, one at a time. It
 // calls fd_write itself (syscall.Write), not through an os.File: writes to
@@ -385,16 +800,19 @@ type frameWriter struct {
 	buf []byte
 }
 
-func (o *frameWriter) write(r *abi.Response) {
+func (o *frameWriter) send(f *abi.Frame) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.buf = abi.AppendResponse(o.buf[:0], r)
+	o.buf = abi.AppendFrame(o.buf[:0], f)
 	for b := o.buf; len(b) > 0; {
 		n, err := syscall.Write(abi.ResponseFD, b)
 		if err != nil {
 			panic("mpmlab: writing response frame: " + err.Error())
 		}
 		b = b[n:]
+	}
+	if cap(o.buf) > 2*abi.MaxData {
+		o.buf = nil
 	}
 }
 

@@ -11,7 +11,7 @@ const (
 	EventConn     = "conn"      // a worker accepted a connection (Lane, Conn)
 	EventReqStart = "req_start" // a request went into a guest (Lane, Conn, Req)
 	EventReqRun   = "req_run"   // its handler first ran in the guest (Lane, Req): before it, it waited for the instance
-	EventReqEnd   = "req_end"   // its response is written (Status, Bytes, Dur, Cause if it failed; the phases)
+	EventReqEnd   = "req_end"   // its response is written (Status, Bytes, Dur, Cause if it failed, Cancelled if its client went away; the phases)
 	EventState    = "state"     // a lane changed state (State: a Scoreboard letter's name); with Trace only: the supervisor reads states from the scoreboard
 	EventQueue    = "queue"     // accept-queue depth of the listening socket (Value)
 	EventLag      = "lag"       // reactor loop lag samples (Samples, ns) and utilisation (Value, 0..1)
@@ -86,6 +86,9 @@ type Event struct {
 	// named by the load generator in experiment.GroupHeader; "" for a
 	// request from elsewhere.
 	Group string `json:"group,omitempty"`
+	// Cancelled (req_end) says the client went away before the response
+	// was complete: the request's context was cancelled in its guest.
+	Cancelled bool `json:"cancelled,omitempty"`
 
 	// The server-side phases of a request (req_end), in ns: Wait from the
 	// request's delivery to its guest instance until its handler first ran

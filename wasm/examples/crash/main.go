@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/mpmlab/mpmlab/wasm/guest"
@@ -14,6 +15,7 @@ func main() {
 		panic("crash requested")
 	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // a request whose body is on its way is in flight here
 		fmt.Fprintf(w, "still alive: %s\n", guest.Worker())
 	})
 	guest.Serve(nil)
