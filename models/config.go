@@ -222,6 +222,7 @@ func (c Config) WithDefaults() Config {
 	}
 	// What is not a knob.
 	d.Wasm, d.Addr, d.CacheDir, d.Executable = c.Wasm, c.Addr, c.CacheDir, c.Executable
+	d.Files, d.Env = c.Files, c.Env
 	d.Trace, d.NoPhases, d.ServeWhileCompiling = c.Trace, c.NoPhases, c.ServeWhileCompiling
 	d.OnEvent, d.Logf = c.OnEvent, c.Logf
 	if d.Addr == "" {

@@ -20,7 +20,10 @@ const (
 	traceInterval = 100 * time.Millisecond
 	// maxReqEvents caps the per-request events (conn, req_start, req_end)
 	// of one trace batch; the rest are sampled away and counted in dropped.
+	// The later events of a request whose start was sent are sent past the
+	// cap, as their request is in flight (maxShown of them at most).
 	maxReqEvents = 500
+	maxShown     = 100000
 	// maxStateEvents caps the lane-state events of one batch; past it only
 	// the last state of each lane is kept.
 	maxStateEvents = 500
@@ -176,10 +179,15 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 //     supervisor's lock held: it only appends under t.mu and must never call
 //     the Supervisor.
 //   - Per-request events are sampled by a hash of their request (or
-//     connection) id, so a request's start and end are mostly kept or dropped
-//     together; req_end carries the duration, so it draws a span on its own.
+//     connection) id; once a request's start is sent, its later events are
+//     too (shown), so no bar is left without its end. A req_end whose
+//     start was left out may be sent: it carries the duration, so it draws
+//     a span on its own.
 type tracer struct {
 	out *outbox
+	// shown are the requests (pid, req) whose req_start a batch sent and
+	// whose req_end none has yet; only flush uses it.
+	shown map[[2]uint64]bool
 
 	mu      sync.Mutex
 	reqs    []stream.Event
@@ -209,7 +217,7 @@ type tracer struct {
 }
 
 func newTracer(out *outbox) *tracer {
-	return &tracer{out: out, deaths: map[int]bool{}, conns: map[int]stream.Event{}, groups: map[string]*groupPhases{}}
+	return &tracer{out: out, shown: map[[2]uint64]bool{}, deaths: map[int]bool{}, conns: map[int]stream.Event{}, groups: map[string]*groupPhases{}}
 }
 
 // poolTally is what the load's pool events said of the thread pools: how
@@ -345,19 +353,42 @@ func (t *tracer) flush() {
 		return
 	}
 	batch := stream.Trace{Events: other, Dropped: dropped}
-	if n := len(reqs); n > maxReqEvents {
-		p := float64(maxReqEvents) / float64(n)
-		kept := 0
-		for _, e := range reqs {
-			if kept < maxReqEvents && keepSample(e, p) {
-				batch.Events = append(batch.Events, e)
-				kept++
-			} else {
-				batch.Dropped++
+	for _, e := range other {
+		if e.Kind == stream.EventExit { // its requests end unseen
+			for k := range t.shown {
+				if k[0] == uint64(e.PID) {
+					delete(t.shown, k)
+				}
 			}
 		}
-	} else {
-		batch.Events = append(batch.Events, reqs...)
+	}
+	p := 1.0
+	if n := len(reqs); n > maxReqEvents {
+		p = float64(maxReqEvents) / float64(n)
+	}
+	kept := 0
+	for _, e := range reqs {
+		k := [2]uint64{uint64(e.PID), e.Req}
+		switch {
+		case e.Kind != stream.EventConn && t.shown[k]:
+			// A request whose start was sent keeps every event after
+			// it, whatever this batch's sample: a bar without its end
+			// would be drawn as running until the run ends.
+			batch.Events = append(batch.Events, e)
+			if e.Kind == stream.EventReqEnd {
+				delete(t.shown, k)
+			}
+		case e.Kind == stream.EventReqRun:
+			batch.Dropped++ // its start was left out: it has no bar to mark
+		case kept < maxReqEvents && keepSample(e, p):
+			batch.Events = append(batch.Events, e)
+			kept++
+			if e.Kind == stream.EventReqStart && len(t.shown) < maxShown {
+				t.shown[k] = true
+			}
+		default:
+			batch.Dropped++
+		}
 	}
 	if len(states) > maxStateEvents {
 		// Keep the last state of each lane, so the lanes end right.

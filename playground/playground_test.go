@@ -119,6 +119,55 @@ func TestPlaygroundTraceSampling(t *testing.T) {
 	}
 }
 
+// A request whose start one batch sent has its end sent by a later
+// batch, however that batch is sampled: a bar without its end would be
+// drawn as running until the run ends.
+func TestPlaygroundTraceSamplingKeepsEnds(t *testing.T) {
+	out := newOutbox()
+	tr := newTracer(out)
+	now := time.Now().UnixNano()
+	batch := func() stream.Trace {
+		t.Helper()
+		tr.flush()
+		msgs, _ := out.take()
+		var b stream.Trace
+		if len(msgs) != 1 || json.Unmarshal(msgs[0].data, &b) != nil {
+			t.Fatalf("messages %v", msgs)
+		}
+		return b
+	}
+	const n = 3000
+	for i := range n {
+		tr.onEvent(stream.Event{Kind: stream.EventReqStart, PID: 9, Req: uint64(i), T: now + int64(i)})
+	}
+	started := map[uint64]bool{}
+	for _, e := range batch().Events {
+		started[e.Req] = true
+	}
+	for i := range n {
+		tr.onEvent(stream.Event{Kind: stream.EventReqRun, PID: 9, Req: uint64(i), T: now + 5000 + int64(i)})
+		tr.onEvent(stream.Event{Kind: stream.EventReqEnd, PID: 9, Req: uint64(i), T: now + 10000 + int64(i), Dur: 10000})
+	}
+	ended := map[uint64]bool{}
+	for _, e := range batch().Events {
+		if e.Kind == stream.EventReqEnd {
+			ended[e.Req] = true
+		}
+		if e.Kind == stream.EventReqRun && !started[e.Req] {
+			t.Errorf("req_run of request %d, whose start was left out", e.Req)
+		}
+	}
+	missing := 0
+	for r := range started {
+		if !ended[r] {
+			missing++
+		}
+	}
+	if len(started) == 0 || len(started) == n || missing > 0 {
+		t.Errorf("%d of %d starts sent (want a sample); %d of them without their end", len(started), n, missing)
+	}
+}
+
 func TestPlaygroundSentence(t *testing.T) {
 	sum := func(n, ok int, p99 time.Duration, codes map[int]int) *loadgen.Summary {
 		return &loadgen.Summary{Requests: n, Succeeded: ok, StatusCodes: codes, Latency: loadgen.LatencyStats{P99: p99}}

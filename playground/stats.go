@@ -54,9 +54,9 @@ func (w *tallyWindow) add(r *loadgen.Result) {
 	} else {
 		w.errors++
 	}
-	if r.Err == nil {
-		w.window = append(w.window, r.Latency)
-	}
+	// A failed request keeps its latency (the time until it failed: a
+	// reset connection, a 502), or a window of failures would read 0 ms.
+	w.window = append(w.window, r.Latency)
 }
 
 // newLiveStats tallies a load of the named groups.

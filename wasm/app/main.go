@@ -89,6 +89,7 @@ func main() {
 	a.bind()
 	a.bindBrowser()
 	a.bindHost()
+	a.bindReadout()
 	a.initTheme()
 	go a.start()
 	select {}

@@ -388,6 +388,7 @@ func (a *app) resetLive(model string) {
 	setText(byID("stub-status"), "")
 	show(byID("pool-status"), false)
 	setText(byID("hold-callout"), "")
+	show(byID("timeline-readout"), false)
 }
 
 // showStats updates the numbers of the live panel. The percentiles are
@@ -611,9 +612,9 @@ func (a *app) showSummaryRow(s *stream.Result, key string) {
 	}
 	cell("requests", itoa(sum.Requests))
 	cell("rps", ftoa(sum.RPS, 1))
-	cell("p50", live.FormatMS(ms(sum.Latency.P50)))
-	cell("p90", live.FormatMS(ms(sum.Latency.P90)))
-	p99 := cell("p99", live.FormatMS(ms(sum.Latency.P99)))
+	cell("p50", latencyText(sum, sum.Latency.P50))
+	cell("p90", latencyText(sum, sum.Latency.P90))
+	p99 := cell("p99", latencyText(sum, sum.Latency.P99))
 	setData(p99, "ms", ftoa(ms(sum.Latency.P99), 3))
 	failed := sum.Requests - sum.Succeeded
 	errs := cell("errors", itoa(failed))
@@ -646,7 +647,7 @@ func (a *app) showSummaryRow(s *stream.Result, key string) {
 	a.dists[rk] = d
 	if v := a.views[rk]; v != nil {
 		a.finals[v] = final{d, ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99)}
-		if v == a.view {
+		if v == a.view && sum.Latency.Max > 0 {
 			a.showPercentiles(ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), "over the whole run")
 			setText(byID("rps"), ftoa(sum.RPS, 0))
 		}
@@ -734,14 +735,13 @@ func (a *app) showGroupRows(row js.Value, s *stream.Result) {
 		sw.Get("style").Set("background", live.GroupColor(i))
 		name.Call("append", sw, g.Name)
 		tr.Call("appendChild", name)
-		ms := func(d time.Duration) string { return live.FormatMS(float64(d) / 1e6) }
 		sum := g.Summary
 		if sum == nil {
 			sum = &stream.LoadSummary{}
 		}
 		for _, c := range []struct{ stat, text string }{
-			{"requests", itoa(sum.Requests)}, {"rps", ftoa(sum.RPS, 1)}, {"p50", ms(sum.Latency.P50)}, {"p90", ms(sum.Latency.P90)},
-			{"p99", ms(sum.Latency.P99)}, {"errors", itoa(sum.Requests - sum.Succeeded)}, {"rss", ""}, {"sentence", g.Sentence},
+			{"requests", itoa(sum.Requests)}, {"rps", ftoa(sum.RPS, 1)}, {"p50", latencyText(sum, sum.Latency.P50)}, {"p90", latencyText(sum, sum.Latency.P90)},
+			{"p99", latencyText(sum, sum.Latency.P99)}, {"errors", itoa(sum.Requests - sum.Succeeded)}, {"rss", ""}, {"sentence", g.Sentence},
 		} {
 			td := create("td", "", c.text)
 			setData(td, "stat", c.stat)
@@ -817,4 +817,14 @@ func (a *app) draw() {
 		w, h := a.overlay.size()
 		a.overlay.draw(live.Overlay(w, h, ds))
 	}
+}
+
+// latencyText is a summary's percentile d for a table cell: "–" when no
+// request got a response to time (every one failed before it), never a
+// 0.00 ms that no request took.
+func latencyText(sum *stream.LoadSummary, d time.Duration) string {
+	if sum.Latency.Max == 0 {
+		return "–"
+	}
+	return live.FormatMS(float64(d) / 1e6)
 }

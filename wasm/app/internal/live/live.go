@@ -39,6 +39,11 @@ const (
 	MaxRequests  = 40000
 	MaxLagPoints = 20000
 	MaxSubRows   = 12 // overlapping requests of one lane (a loop) stack up to this many rows
+	// Overflow is the Sub of a request that found every sub-row of its
+	// lane taken: it is not drawn as a bar of its own but counted in the
+	// lane's overflow band, whose height at each instant is how many such
+	// requests were in flight ("+188 more").
+	Overflow = MaxSubRows
 )
 
 // GroupColor is the CSS colour of the load's i-th group, as the timeline
@@ -268,6 +273,7 @@ func (v *View) add(e *stream.Event) {
 		kind := "exit"
 		if e.Status != 0 {
 			kind = "crash"
+			v.frozen(l, e.T)
 		}
 		text := "pid " + strconv.Itoa(e.PID) + " exited"
 		if e.Cause != "" {
@@ -484,7 +490,7 @@ func (v *View) sub(l *Lane, ri int) int {
 		l.subs = append(l.subs, ri)
 		return len(l.subs) - 1
 	}
-	return MaxSubRows - 1 // overflow: drawn over the last row
+	return Overflow
 }
 
 func (v *View) push(r Req) {
@@ -540,7 +546,12 @@ func (v *View) reqEnd(e *stream.Event) {
 	if !ok { // its start was sampled away
 		li := v.lane(e.Process, e.Lane, e.PID)
 		start := e.T - e.Dur
-		r := Req{Lane: li, Start: start, Sub: min(len(v.Lanes[li].subs), MaxSubRows-1), Group: slices.Index(v.Groups, e.Group)}
+		r := Req{Lane: li, Start: start, Sub: Overflow, Group: slices.Index(v.Groups, e.Group)}
+		if free := slices.Index(v.Lanes[li].subs, -1); free >= 0 {
+			r.Sub = free // drawn on a free row, which it does not hold: it has ended
+		} else if n := len(v.Lanes[li].subs); n < MaxSubRows {
+			r.Sub = n
+		}
 		v.push(r)
 		ri = len(v.Reqs) - 1
 		if start < v.T0 {
@@ -560,7 +571,68 @@ func (v *View) reqEnd(e *stream.Event) {
 	}
 	r.Status = e.Status
 	r.Failed = e.Status >= 500 || e.Status == 0 || e.Cause != ""
+	v.runaway(ri, e)
 	v.close(ri, e.T, false)
+}
+
+// frozen draws the hold of the request that froze loop lane li's process
+// until it died at t (its guard's SIGKILL: no 504, no pass, no segment
+// came): the open request that ran last, after the loop's last pass, held
+// it from then until the death.
+func (v *View) frozen(li int, t int64) {
+	if !v.spec().Loop {
+		return
+	}
+	last := int64(0)
+	for i := len(v.Passes) - 1; i >= 0 && i >= len(v.Passes)-256; i-- {
+		if p := v.Passes[i]; p.Lane == li {
+			last = p.T + p.Dur
+			break
+		}
+	}
+	holder := -1
+	for _, ri := range v.Lanes[li].subs {
+		if ri >= 0 && v.Reqs[ri].End == 0 && v.Reqs[ri].Served > last && (holder < 0 || v.Reqs[ri].Served > v.Reqs[holder].Served) {
+			holder = ri
+		}
+	}
+	if holder < 0 || t-v.Reqs[holder].Served < HoldCallout*1e6 {
+		return
+	}
+	v.hold(holder, v.Reqs[holder].Served, t, ", until its process was killed")
+}
+
+// hold draws request ri holding its loop from from to to, and calls it
+// out: a hold no pass reported.
+func (v *View) hold(ri int, from, to int64, why string) {
+	r := &v.Reqs[ri]
+	label := r.Label + why
+	v.Passes = append(v.Passes, LoopPass{Lane: r.Lane, T: from, Dur: to - from, Busy: to - from})
+	v.Segs = append(v.Segs, Seg{Lane: r.Lane, Req: ri, T: from, Dur: to - from, Label: label})
+	v.Holds = append(v.Holds, Hold{Lane: r.Lane, T: from, Dur: to - from, Label: label})
+}
+
+// runaway draws the hold of a request the host cut off at its timeout (a
+// 504 with the host's cause) on a loop: its guest spun without returning
+// to the loop, so no pass closed and no segment came, yet it held the
+// loop from the loop's last known activity (or its own start) until the
+// kill. That stretch is drawn as its hold, and called out.
+func (v *View) runaway(ri int, e *stream.Event) {
+	r := &v.Reqs[ri]
+	if !v.spec().Loop || e.Status != 504 || e.Cause == "" || r.Served == 0 {
+		return
+	}
+	from := r.Served
+	for i := len(v.Passes) - 1; i >= 0 && i >= len(v.Passes)-256; i-- {
+		if p := v.Passes[i]; p.Lane == r.Lane {
+			from = max(from, p.T+p.Dur)
+			break
+		}
+	}
+	if e.T-from < HoldCallout*1e6 {
+		return // the loop was not silent: its segments tell
+	}
+	v.hold(ri, from, e.T, ", until the timeout killed the loop")
 }
 
 // close ends request ri at t.

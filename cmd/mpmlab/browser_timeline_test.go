@@ -1,0 +1,97 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/chromedp"
+)
+
+// readoutAt moves the pointer to (fx, y) of the timeline, fx a fraction of
+// its width and y in CSS pixels from its top, and returns what the readout
+// under it says (the JSON of its data-readout) and its text.
+func (tb *tab) readoutAt(fx, y float64) (readout, string) {
+	tb.t.Helper()
+	var box struct{ X, Y, W float64 }
+	tb.eval(`(() => { const r = document.getElementById("timeline").getBoundingClientRect(); return {X: r.left, Y: r.top, W: r.width} })()`, &box)
+	tb.do(chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box.X+fx*box.W, box.Y+y))
+	tb.wait(`!document.getElementById("timeline-readout").hidden`, 5*time.Second, "the timeline's readout")
+	var r readout
+	if err := json.Unmarshal([]byte(tb.evalString(`document.getElementById("timeline-readout").dataset.readout`)), &r); err != nil {
+		tb.t.Fatal(err)
+	}
+	return r, tb.evalString(`document.getElementById("timeline-readout").textContent`)
+}
+
+// MaxRows is live.MaxSubRows: the rows a lane draws before its band.
+const MaxRows = 12
+
+// readout is live.Readout as the page's data-readout holds it.
+type readout struct {
+	Lane   string  `json:"lane"`
+	AtMS   float64 `json:"at_ms"`
+	Loop   bool    `json:"loop"`
+	Counts struct {
+		InFlight int `json:"in_flight"`
+		Waiting  int `json:"waiting"`
+		Holding  int `json:"holding"`
+		Parked   int `json:"parked"`
+	} `json:"counts"`
+	Req *struct {
+		Label string  `json:"label"`
+		Total float64 `json:"total_ms"`
+	} `json:"req"`
+}
+
+// Two hundred requests parked at once on one loop are all in the picture:
+// a dozen rows, then a band as tall as the rest at each instant, and the
+// pointer reads how many were in flight, parked, waiting and holding.
+func TestBrowserManyParkedReadable(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "sleep", "groups", "none", "load.concurrency", "200", "load.requests", "0", "load.duration_ms", "3000",
+		"load.keepalive", "true")
+	tb.runModel("reactor")
+	// The middle of the run, on the loop's first request row (under its
+	// track: the axis, then two rows of track).
+	r, text := tb.readoutAt(0.5, 16+2*14+7)
+	tb.screenshot("timeline-200-parked")
+	t.Logf("readout: %s", text)
+	c := r.Counts
+	if !r.Loop || c.InFlight != c.Waiting+c.Holding+c.Parked {
+		t.Fatalf("readout %+v: want a loop whose in-flight requests are the waiting, holding and parked ones", r)
+	}
+	// 200 clients, each with one request out at a time, sleeping 50 ms:
+	// far more than the dozen rows are in flight at any instant of the
+	// load (how many depends on how fast a busy machine's clients send
+	// again), never more than the clients, and most of them parked.
+	if c.InFlight <= MaxRows || c.InFlight > 200 || 2*c.Parked < c.InFlight {
+		t.Errorf("at the middle of the run: %d in flight, %d parked; want more than the %d rows, at most the 200 clients, most of them parked", c.InFlight, c.Parked, MaxRows)
+	}
+	if !strings.Contains(text, "parked") {
+		t.Errorf("the readout says %q", text)
+	}
+}
+
+// The runaway holds its loop until the timeout kills it: the picture draws
+// that hold, by that request, and the innocent requests keep their real
+// latency.
+func TestBrowserRunawayDrawn(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "runaway")
+	tb.runModel("reactor")
+	tb.screenshot("runaway-reactor")
+	callout := tb.evalString(`document.getElementById("hold-callout").textContent`)
+	if !strings.Contains(callout, "/spin") || !strings.Contains(callout, "timeout") {
+		t.Errorf("the hold callout says %q, want GET /spin held the loop until its timeout", callout)
+	}
+	if p50 := tb.evalFloat(`+document.getElementById("p50").dataset.ms || 0`); p50 <= 0 {
+		t.Errorf("p50 shows %v ms: failed requests must keep their latency", p50)
+	}
+}

@@ -1,0 +1,111 @@
+package live
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/mpmlab/mpmlab/wasm/stream"
+)
+
+// Past MaxSubRows requests at once a loop's requests are not painted over
+// its last row: the rest are a band labelled with their peak, and the
+// counts at any instant are every request in flight.
+func TestOverflowBandAndCounts(t *testing.T) {
+	const n = 200
+	v := New("reactor")
+	t0 := int64(1e18)
+	var evs []stream.Event
+	for i := 1; i <= n; i++ { // 200 sleeps parked at once on one loop
+		evs = append(evs,
+			stream.Event{T: t0 + int64(i)*10_000, Kind: stream.EventReqStart, PID: 7, Req: uint64(i), Method: "GET", Path: "/"},
+			stream.Event{T: t0 + int64(i)*10_000 + 1000, Kind: stream.EventReqRun, PID: 7, Req: uint64(i)})
+	}
+	for i := 1; i <= n; i++ {
+		evs = append(evs, stream.Event{T: t0 + 50*ms + int64(i)*10_000, Kind: stream.EventReqEnd, PID: 7, Req: uint64(i), Status: 200, Dur: 50 * ms})
+	}
+	evs = append(evs, stream.Event{T: t0 + 100*ms, Kind: stream.EventPass, PID: 7,
+		Passes: []stream.Pass{{T: t0 + 30*ms, Dur: 2 * ms, Segs: []stream.PassSeg{{Req: 5, T: t0 + 30*ms, Dur: 2 * ms}}}}})
+	v.AddTrace(&stream.Trace{Events: evs})
+
+	rows, over := 0, 0
+	for _, r := range v.Reqs {
+		if r.Sub == Overflow {
+			over++
+		} else {
+			rows++
+		}
+	}
+	if rows != MaxSubRows || over != n-MaxSubRows {
+		t.Fatalf("%d requests on rows, %d in the band; want %d and %d", rows, over, MaxSubRows, n-MaxSubRows)
+	}
+	sc := v.Timeline(900, 400)
+	want := fmt.Sprintf("+%d more", n-MaxSubRows)
+	found := false
+	for _, l := range sc.Labels {
+		found = found || l.Text == want
+	}
+	if !found {
+		t.Errorf("no %q label beside the band", want)
+	}
+	c := v.CountsAt(0, t0+31*ms)
+	if c.InFlight != n || c.Holding != 1 || c.Parked != n-1 || c.Waiting != 0 {
+		t.Errorf("counts at 31 ms: %+v, want %d in flight: 1 holding, %d parked", c, n, n-1)
+	}
+	// The pointer over the middle of the run reads the same counts.
+	l := v.layout(900, 400)
+	x := l.xOf(v, t0+31*ms)
+	r, ok := v.At(900, 400, x, l.top[0]+1)
+	if !ok || r.Counts != c || !r.Loop || r.Req == nil || !strings.HasPrefix(r.Req.Label, "GET /") {
+		t.Errorf("At: %+v (req %+v) ok %v, want the counts %+v on the loop and the request on row 0", r, r.Req, ok, c)
+	}
+}
+
+// A request the host cut off at its timeout on a loop (a 504 with the
+// host's cause) held the loop from when it last ran until the kill, though
+// no pass closed meanwhile: it is drawn and called out as that hold.
+func TestRunawayHoldsTheLoopUntilTheKill(t *testing.T) {
+	v := New("reactor")
+	t0 := int64(1e18)
+	v.AddTrace(&stream.Trace{Events: []stream.Event{
+		{T: t0, Kind: stream.EventSpawn, PID: 7},
+		{T: t0 + 10*ms, Kind: stream.EventReqStart, PID: 7, Req: 1, Method: "GET", Path: "/spin"},
+		{T: t0 + 11*ms, Kind: stream.EventReqRun, PID: 7, Req: 1},
+		{T: t0 + 20*ms, Kind: stream.EventReqStart, PID: 7, Req: 2, Method: "GET", Path: "/"},
+		{T: t0 + 1011*ms, Kind: stream.EventReqEnd, PID: 7, Req: 1, Status: 504, Dur: 1001 * ms, Cause: "exceeded its timeout"},
+		{T: t0 + 1011*ms, Kind: stream.EventReqEnd, PID: 7, Req: 2, Status: 502, Dur: 991 * ms, Cause: "died with its process"},
+		{T: t0 + 1012*ms, Kind: stream.EventExit, PID: 7, Status: 4, Cause: "runaway"},
+	}})
+	h, ok := v.LongestHold()
+	if !ok || h.T != t0+11*ms || h.Dur != 1000*ms || !strings.Contains(h.Label, "GET /spin") {
+		t.Fatalf("longest hold %+v (ok %v), want GET /spin from 11 ms for 1000 ms", h, ok)
+	}
+	if c := v.CountsAt(0, t0+500*ms); c.Holding != 1 || c.Waiting != 1 {
+		t.Errorf("counts mid-hold %+v: want /spin holding, / waiting for the loop", c)
+	}
+	// The innocent request keeps its real latency.
+	if r := v.Reqs[1]; r.End-r.Start != 991*ms || !r.Failed {
+		t.Errorf("the innocent request: %+v", r)
+	}
+}
+
+// A runaway that froze its whole process is killed by its guard: no 504
+// comes, only the process's death; the request that ran last held the
+// loop from then until the kill.
+func TestFrozenLoopHeldUntilKilled(t *testing.T) {
+	v := New("reactor")
+	t0 := int64(1e18)
+	v.AddTrace(&stream.Trace{Events: []stream.Event{
+		{T: t0, Kind: stream.EventSpawn, PID: 7},
+		{T: t0 + 5*ms, Kind: stream.EventReqStart, PID: 7, Req: 1, Method: "GET", Path: "/"},
+		{T: t0 + 6*ms, Kind: stream.EventReqRun, PID: 7, Req: 1},
+		{T: t0 + 8*ms, Kind: stream.EventPass, PID: 7, Passes: []stream.Pass{{T: t0 + 6*ms, Dur: ms, Segs: []stream.PassSeg{{Req: 1, T: t0 + 6*ms, Dur: ms}}}}},
+		{T: t0 + 10*ms, Kind: stream.EventReqStart, PID: 7, Req: 2, Method: "GET", Path: "/spin"},
+		{T: t0 + 11*ms, Kind: stream.EventReqRun, PID: 7, Req: 2},
+		{T: t0 + 2011*ms, Kind: stream.EventExit, PID: 7, Status: -1, Cause: "killed by its runaway guard"},
+	}})
+	h, ok := v.LongestHold()
+	if !ok || h.T != t0+11*ms || h.Dur != 2000*ms || !strings.Contains(h.Label, "GET /spin") {
+		t.Fatalf("longest hold %+v (ok %v), want GET /spin from 11 ms until the kill at 2011 ms", h, ok)
+	}
+}
