@@ -298,11 +298,12 @@ func TestServeExamplesAndBuild(t *testing.T) {
 	var names []string
 	for _, e := range list {
 		names = append(names, e.Name)
-		if e.Summary == "" || len(e.Source.Files) == 0 || !strings.Contains(e.Source.Files[0].Data, "package main") {
-			t.Errorf("example %s: summary %q, %d files", e.Name, e.Summary, len(e.Source.Files))
+		i := slices.IndexFunc(e.Source.Files, func(f experiment.File) bool { return f.Name == "main.go" })
+		if e.Summary == "" || i < 0 || !strings.Contains(e.Source.Files[i].Data, "package main") {
+			t.Errorf("example %s: summary %q, %d files, none a main.go of package main", e.Name, e.Summary, len(e.Source.Files))
 		}
 	}
-	want := []string{"blocking", "counter", "cpu", "crash", "hello", "memory", "runaway", "sleep", "websocket"}
+	want := []string{"blocking", "counter", "cpu", "crash", "files", "hello", "memory", "runaway", "sleep", "websocket"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("examples %v, want %v", names, want)
 	}

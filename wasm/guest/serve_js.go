@@ -27,6 +27,7 @@ func Serve(h http.Handler) {
 	if h == nil {
 		h = http.DefaultServeMux
 	}
+	h = withBody(h)
 	if js.Global().Get("mpmlabInstancePerRequest").Truthy() {
 		workers.Serve(h)
 		return
@@ -34,6 +35,18 @@ func Serve(h http.Handler) {
 	workers.ServeNonBlock(h)
 	workers.Ready()
 	select {} // park main; handleRequest callbacks keep arriving
+}
+
+// withBody gives every request a Body, as net/http's server does
+// (http.NoBody for none): syumai/workers leaves it nil for a request
+// without one, and a handler that reads it would panic.
+func withBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil {
+			r.Body = http.NoBody
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Block holds the JavaScript thread for d: nothing else on it runs, not
