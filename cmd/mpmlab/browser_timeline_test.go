@@ -56,6 +56,14 @@ func TestBrowserManyParkedReadable(t *testing.T) {
 	tb.set("example", "sleep", "groups", "none", "load.concurrency", "200", "load.requests", "0", "load.duration_ms", "3000",
 		"load.keepalive", "true")
 	tb.runModel("reactor")
+	// Once the run is over, nothing is in flight: no W left on the
+	// scoreboard, no connection in the loop's stub_status.
+	if sb := tb.evalString(`document.getElementById("scoreboard").textContent`); strings.ContainsAny(sb, "WRK") || sb == "" {
+		t.Errorf("after the run the scoreboard reads %q, want only open slots", sb)
+	}
+	if st := tb.evalString(`document.getElementById("stub-status").textContent`); !strings.HasPrefix(st, "Active connections: 0") {
+		t.Errorf("after the run stub_status reads %q", st)
+	}
 	// The middle of the run, on the loop's first request row (under its
 	// track: the axis, then two rows of track).
 	r, text := tb.readoutAt(0.5, 16+2*14+7)

@@ -287,6 +287,9 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 		case stream.PhaseStopped:
 			if v := a.views[key]; v != nil {
 				v.Stop()
+				if v == a.view {
+					a.showStopped(v)
+				}
 			}
 			// A model stopped by the user while starting may say it
 			// could not start ("context canceled"): that is the Stop.
@@ -827,4 +830,21 @@ func latencyText(sum *stream.LoadSummary, d time.Duration) string {
 		return "–"
 	}
 	return live.FormatMS(float64(d) / 1e6)
+}
+
+// showStopped makes the live panel say that the model has stopped: its
+// workers are reaped, so every slot of the scoreboard is open (".", as
+// mod_status shows a slot with no process) and no connection is left,
+// where the last stats, taken while the load ran, said W and "Writing: 40".
+func (a *app) showStopped(v *live.View) {
+	board := byID("scoreboard")
+	n := len([]rune(board.Get("textContent").String()))
+	if n == 0 {
+		n = len(v.Lanes)
+	}
+	a.showScoreboard(strings.Repeat(".", n))
+	if byID("stub-status").Get("textContent").String() != "" {
+		setText(byID("stub-status"), "Active connections: 0 (stopped: its workers are gone)")
+	}
+	setText(byID("inflight"), "0")
 }
