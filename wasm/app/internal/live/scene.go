@@ -332,15 +332,18 @@ func FormatMS(ms float64) string {
 // right, bottom.
 const (
 	padL = 44
-	padT = 8
+	padT = 14 // room for the legend
 	padB = 18
+	// padR2 is the right margin of a chart with a second line, whose own
+	// axis is labelled there.
+	padR2 = 40
 )
 
 // LagChart plots every loop-lag sample (ms) as a point, and the loop's
 // utilisation as a line on the same height (0..100%).
 func (v *View) LagChart(w, h float64) *Scene {
 	s := &Scene{}
-	x0, x1, y0, y1 := float64(padL), w-padR, float64(padT), h-padB
+	x0, x1, y0, y1 := float64(padL), w-padR2, float64(padT), h-padB
 	span := v.Span()
 	top := 1.0
 	for _, p := range v.Lag {
@@ -349,6 +352,10 @@ func (v *View) LagChart(w, h float64) *Scene {
 	top = niceStep(top)
 	yAxis(s, x0, x1, y0, y1, top, fmtMS)
 	xAxisBottom(s, x0, x1, y1, span)
+	// Each line its own axis: lag on the left, the loop's busy share on
+	// the right (0–100%), and a legend naming both.
+	yAxisRight(s, x1, y0, y1, 1, func(f float64) string { return strconv.FormatFloat(100*f, 'f', 0, 64) + "%" }, CUtil)
+	legend(s, x0, y0-4, []legendItem{{"loop lag (points, left)", CLag}, {"loop busy (line, right)", CUtil}})
 	if len(v.Util) > 0 {
 		xy := make([]float64, 0, 2*len(v.Util))
 		for _, p := range v.Util {
@@ -377,7 +384,11 @@ func (v *View) LagChart(w, h float64) *Scene {
 		s.Points++
 	}
 	if len(v.Lag) == 0 {
-		s.label((x0+x1)/2, (y0+y1)/2, "loop lag: reactor runs only", CText, 'c')
+		msg := "loop lag: loop models only (reactor)"
+		if v.spec().Loop && len(v.Lanes) > 0 {
+			msg = "no lag sample yet: a loop held (or dead) sends none"
+		}
+		s.label((x0+x1)/2, (y0+y1)/2, msg, CText, 'c')
 	}
 	// The longest hold, called out: the lag it caused is the points
 	// after it.
@@ -397,7 +408,7 @@ func (v *View) LagChart(w, h float64) *Scene {
 // ThroughputChart plots requests per second and the accept-queue depth.
 func (v *View) ThroughputChart(w, h float64) *Scene {
 	s := &Scene{}
-	x0, x1, y0, y1 := float64(padL), w-padR, float64(padT), h-padB
+	x0, x1, y0, y1 := float64(padL), w-padR2, float64(padT), h-padB
 	span := v.Span()
 	for _, p := range v.RPS {
 		span = math.Max(span, p.X)
@@ -406,12 +417,12 @@ func (v *View) ThroughputChart(w, h float64) *Scene {
 	for _, p := range v.RPS {
 		top = math.Max(top, p.Y)
 	}
-	qtop := 1.0
+	qpeak := 0.0
 	for _, p := range v.Queue {
-		qtop = math.Max(qtop, p.Y)
+		qpeak = math.Max(qpeak, p.Y)
 	}
 	top = niceStep(top)
-	qtop = niceStep(qtop)
+	qtop := niceStep(math.Max(qpeak, 1))
 	yAxis(s, x0, x1, y0, y1, top, func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) })
 	xAxisBottom(s, x0, x1, y1, span)
 	series := func(ps []Point, top float64, c Color, step bool) {
@@ -430,10 +441,38 @@ func (v *View) ThroughputChart(w, h float64) *Scene {
 	}
 	series(v.RPS, top, CRPS, false)
 	series(v.Queue, qtop, CQueue, true)
+	// The queue's own axis on the right, and its peak said as the peak.
+	yAxisRight(s, x1, y0, y1, qtop, func(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }, CQueue)
+	queue := "accept queue (right)"
 	if len(v.Queue) > 0 {
-		s.label(x1, y0+10, "queue max "+strconv.FormatFloat(qtop, 'f', -1, 64), CQueue, 'r')
+		queue += ", peak " + strconv.FormatFloat(qpeak, 'f', -1, 64)
 	}
+	legend(s, x0, y0-4, []legendItem{{"req/s (left)", CRPS}, {queue, CQueue}})
 	return s
+}
+
+// yAxisRight labels a second line's axis on the chart's right edge, in
+// the line's colour: 0, half and top.
+func yAxisRight(s *Scene, x1, y0, y1, top float64, format func(float64) string, c Color) {
+	for i := 0; i <= 2; i++ {
+		y := y1 - float64(i)/2*(y1-y0)
+		s.label(x1+4, y+4, format(top*float64(i)/2), c, 'l')
+	}
+}
+
+// legendItem is one line's name in a chart's legend.
+type legendItem struct {
+	text string
+	c    Color
+}
+
+// legend writes the lines' names along the chart's top, each in its
+// line's colour.
+func legend(s *Scene, x, y float64, items []legendItem) {
+	for _, it := range items {
+		s.label(x, y, it.text, it.c, 'l')
+		x += 6.2*float64(len(it.text)) + 14
+	}
 }
 
 func yAxis(s *Scene, x0, x1, y0, y1, top float64, format func(float64) string) {

@@ -109,3 +109,37 @@ func TestFrozenLoopHeldUntilKilled(t *testing.T) {
 		t.Fatalf("longest hold %+v (ok %v), want GET /spin from 11 ms until the kill at 2011 ms", h, ok)
 	}
 }
+
+// Each line of a chart has its own labelled axis and its name in a
+// legend; the queue's peak is said as its peak (18), not its axis top
+// (20).
+func TestChartsLabelEveryLine(t *testing.T) {
+	v := New("reactor")
+	t0 := int64(1e18)
+	v.AddTrace(&stream.Trace{Events: []stream.Event{
+		{T: t0, Kind: stream.EventSpawn, PID: 7},
+		{T: t0 + 10*ms, Kind: stream.EventQueue, Value: 18},
+		{T: t0 + 20*ms, Kind: stream.EventLag, PID: 7, Value: 0.5, Samples: []int64{ms}},
+	}})
+	v.AddStats(&stream.Stats{TMS: 100, RPS: 40})
+	has := func(sc *Scene, text string) bool {
+		for _, l := range sc.Labels {
+			if strings.Contains(l.Text, text) {
+				return true
+			}
+		}
+		return false
+	}
+	tp := v.ThroughputChart(400, 160)
+	for _, want := range []string{"req/s (left)", "accept queue (right), peak 18", "20"} {
+		if !has(tp, want) {
+			t.Errorf("throughput chart has no label %q", want)
+		}
+	}
+	lag := v.LagChart(400, 160)
+	for _, want := range []string{"loop lag (points, left)", "loop busy (line, right)", "100%"} {
+		if !has(lag, want) {
+			t.Errorf("lag chart has no label %q", want)
+		}
+	}
+}
