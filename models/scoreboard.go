@@ -95,14 +95,16 @@ func privateRow(lanes int) *boardRow {
 }
 
 // guardDue reports whether a lane's runaway guard was due at t: armed
-// for a deadline at or before t (with slack for the timer's own latency).
-func (r *boardRow) guardDue(t time.Time) bool {
+// for a deadline at or before t (with slack for the timer's own latency);
+// if so, the earliest such deadline.
+func (r *boardRow) guardDue(t time.Time) (time.Time, bool) {
+	var due time.Time
 	for i := range r.guards {
-		if d := r.guards[i].Load(); d != 0 && time.Unix(0, d).Before(t.Add(guardSlack)) {
-			return true
+		if d := r.guards[i].Load(); d != 0 && time.Unix(0, d).Before(t.Add(guardSlack)) && (due.IsZero() || time.Unix(0, d).Before(due)) {
+			due = time.Unix(0, d)
 		}
 	}
-	return false
+	return due, !due.IsZero()
 }
 
 // guardSlack is how early before its deadline a SIGKILL may arrive and

@@ -571,12 +571,18 @@ func (s *Supervisor) reap(c *child) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cause, code := "", c.cmd.ProcessState.ExitCode()
+	now := time.Now()
+	due, guarded := c.board.guardDue(now)
+	var held time.Duration // how long the request its guard cut off had run
 	switch {
 	case c.killed != "":
 		cause = "killed: " + c.killed
 	case c.exit != nil && c.exit.Cause != "":
 		cause = c.exit.Cause
-	case signaled(c, syscall.SIGKILL) && c.board.guardDue(time.Now()):
+	case signaled(c, syscall.SIGKILL) && guarded:
+		// The guard is armed for its lane's oldest request in flight:
+		// that request started a timeout and a grace before it was due.
+		held = now.Sub(due.Add(-s.cfg.Timeout - deadmanGrace))
 		cause = fmt.Sprintf("killed by its runaway guard: a request exceeded --timeout %v and froze the process", s.cfg.Timeout)
 	case signaled(c, syscall.SIGKILL):
 		cause = "killed by SIGKILL from outside mpmlab (the kernel's OOM killer, or kill -9): no request had run past its timeout"
@@ -596,7 +602,7 @@ func (s *Supervisor) reap(c *child) {
 	}
 	s.replaced = slices.DeleteFunc(s.replaced, func(r *child) bool { return r == c })
 	c.board.close() // no one reads it now: it is in no slot
-	s.event(stream.Event{Kind: stream.EventExit, Process: c.index, PID: c.pid, Status: code, Cause: cause})
+	s.event(stream.Event{Kind: stream.EventExit, Process: c.index, PID: c.pid, Status: code, Cause: cause, Dur: int64(held)})
 	if s.closing {
 		return
 	}

@@ -168,6 +168,12 @@ func TestSIGKILLCause(t *testing.T) {
 					if !strings.Contains(ev.Cause, c.cause) {
 						t.Fatalf("exit cause %q, want %q", ev.Cause, c.cause)
 					}
+					// The guard's kill says how long the request it cut
+					// off had run (its due deadline less the timeout and
+					// the grace): the live view draws that hold.
+					if guard := c.worker == "guard-kill"; guard != (ev.Dur > 0) {
+						t.Fatalf("exit dur %v for the %s worker", time.Duration(ev.Dur), c.worker)
+					}
 					return
 				case <-timeout:
 					t.Fatal("no exit within 10 s")

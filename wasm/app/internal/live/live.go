@@ -273,7 +273,7 @@ func (v *View) add(e *stream.Event) {
 		kind := "exit"
 		if e.Status != 0 {
 			kind = "crash"
-			v.frozen(l, e.T)
+			v.frozen(l, e.T, e.Dur)
 		}
 		text := "pid " + strconv.Itoa(e.PID) + " exited"
 		if e.Cause != "" {
@@ -576,30 +576,26 @@ func (v *View) reqEnd(e *stream.Event) {
 }
 
 // frozen draws the hold of the request that froze loop lane li's process
-// until it died at t (its guard's SIGKILL: no 504, no pass, no segment
-// came): the open request that ran last, after the loop's last pass, held
-// it from then until the death.
-func (v *View) frozen(li int, t int64) {
-	if !v.spec().Loop {
+// until its runaway guard killed it at t: held is the supervisor's
+// reading of the guard (how long the request it cut off had run; 0 for
+// any other death, which draws nothing). The frozen process took that
+// request's last events with it (they were queued in it), so the picture
+// cannot name it: it is "a request past its timeout".
+func (v *View) frozen(li int, t, held int64) {
+	if !v.spec().Loop || held < HoldCallout*1e6 {
 		return
 	}
-	last := int64(0)
+	from := max(t-held, v.T0)
 	for i := len(v.Passes) - 1; i >= 0 && i >= len(v.Passes)-256; i-- {
 		if p := v.Passes[i]; p.Lane == li {
-			last = p.T + p.Dur
+			from = max(from, p.T+p.Dur)
 			break
 		}
 	}
-	holder := -1
-	for _, ri := range v.Lanes[li].subs {
-		if ri >= 0 && v.Reqs[ri].End == 0 && v.Reqs[ri].Served > last && (holder < 0 || v.Reqs[ri].Served > v.Reqs[holder].Served) {
-			holder = ri
-		}
-	}
-	if holder < 0 || t-v.Reqs[holder].Served < HoldCallout*1e6 {
-		return
-	}
-	v.hold(holder, v.Reqs[holder].Served, t, ", until its process was killed")
+	label := "a request past its timeout, until its guard killed the frozen process"
+	v.Passes = append(v.Passes, LoopPass{Lane: li, T: from, Dur: t - from, Busy: t - from})
+	v.Segs = append(v.Segs, Seg{Lane: li, Req: -1, T: from, Dur: t - from, Label: label})
+	v.Holds = append(v.Holds, Hold{Lane: li, T: from, Dur: t - from, Label: label})
 }
 
 // hold draws request ri holding its loop from from to to, and calls it
@@ -619,10 +615,13 @@ func (v *View) hold(ri int, from, to int64, why string) {
 // kill. That stretch is drawn as its hold, and called out.
 func (v *View) runaway(ri int, e *stream.Event) {
 	r := &v.Reqs[ri]
-	if !v.spec().Loop || e.Status != 504 || e.Cause == "" || r.Served == 0 {
+	if !v.spec().Loop || e.Status != 504 || e.Cause == "" {
 		return
 	}
 	from := r.Served
+	if from == 0 { // its req_run was not seen: it ran from its start at the latest
+		from = r.Start
+	}
 	for i := len(v.Passes) - 1; i >= 0 && i >= len(v.Passes)-256; i-- {
 		if p := v.Passes[i]; p.Lane == r.Lane {
 			from = max(from, p.T+p.Dur)
