@@ -362,6 +362,9 @@ func (w *worker) run() error {
 	if w.policy.Loop() && w.spec.Trace {
 		go w.traceLoop()
 	}
+	if !w.policy.Loop() && !w.policy.PinsLane() && w.spec.Trace {
+		go w.traceListener()
+	}
 	if w.spec.Trace {
 		go w.tracePool()
 	}
@@ -967,6 +970,26 @@ func (w *worker) heartbeat() {
 // traceInterval is how often a reactor worker sends its loop's passes and
 // connection counts.
 const traceInterval = 100 * time.Millisecond
+
+// traceListener sends, for a process whose threads do not hold its idle
+// connections (the event MPM), the connections its listener holds: the
+// keep-alive ones between requests (Waiting), and those a thread serves
+// (Writing), when they change, at most every traceInterval. They are
+// mod_status's "Async connections: keep-alive" of the process; its
+// threads' scoreboard never shows them.
+func (w *worker) traceListener() {
+	var last stream.Event
+	for range time.Tick(traceInterval) {
+		w.connMu.Lock()
+		open, idle := len(w.busyConns), len(w.idleConns)
+		w.connMu.Unlock()
+		c := stream.Event{Kind: stream.EventConns, Writing: open, Waiting: idle}
+		if c.Writing != last.Writing || c.Waiting != last.Waiting {
+			w.emit(c)
+			last = c
+		}
+	}
+}
 
 // traceLoop sends the reactor loop's passes, its connections by state
 // (nginx's stub_status: reading, writing, waiting) and the loop's

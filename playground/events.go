@@ -444,8 +444,8 @@ func (t *tracer) run(stop <-chan struct{}) {
 	}
 }
 
-// loopConns sums the loops' latest connection counts (nil: no loop sent
-// any).
+// loopConns sums the processes' latest connection counts: the loops'
+// (reactor) or the listeners' (event MPM); nil if none sent any.
 func (t *tracer) loopConns() *stream.Conns {
 	t.mu.Lock()
 	defer t.mu.Unlock()

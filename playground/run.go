@@ -476,7 +476,9 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.
 			observePinning(res, lanes, queue)
 		}
 		ev.Scoreboard = sup.Scoreboard()
-		if policy.Loop() {
+		if policy.Loop() || !policy.PinsLane() {
+			// The loops' stub_status, or the event MPM's listeners'
+			// connections (mod_status's async columns).
 			ev.Conns = tr.loopConns()
 		}
 		res.Workers = max(res.Workers, ev.Workers)

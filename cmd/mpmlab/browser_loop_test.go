@@ -157,3 +157,48 @@ func TestBrowserEventModel(t *testing.T) {
 		t.Errorf("at most %v requests drawn in flight, want the threads serving in parallel", lanes)
 	}
 }
+
+// At Apache's default AsyncRequestWorkerFactor, the event model's
+// listeners hold the clients' idle keep-alive connections between their
+// requests, no thread holding them: each process's listener is drawn as
+// a track with what it held, and mod_status's async keep-alive column
+// counts them while the load runs.
+func TestBrowserEventListener(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "blocking", "groups", "none", "model", "event", "knobs.processes", "2", "knobs.threads_per_child", "2",
+		"load.path", "/", "load.rate", "0", "load.concurrency", "12", "load.requests", "48", "load.duration_ms", "0",
+		"load.keepalive", "true", "load.think_ms", "300")
+	var ok bool
+	tb.eval(`(() => {
+		window.asyncSeen = [];
+		const el = document.getElementById("stub-status");
+		new MutationObserver(() => asyncSeen.push(el.textContent)).observe(el, {childList: true, characterData: true, subtree: true});
+		return true;
+	})()`, &ok)
+	tb.runModel("event")
+	tb.screenshot("event-listener")
+	peak := tb.evalFloat(`+(document.getElementById("timeline").dataset.listenerPeak || 0)`)
+	listeners := tb.evalFloat(`+(document.getElementById("timeline").dataset.listeners || 0)`)
+	var seen []string
+	tb.eval(`asyncSeen`, &seen)
+	t.Logf("listeners holding connections: %v, the most one held: %v; mod_status said e.g. %q", listeners, peak, last(seen))
+	if listeners < 1 || peak < 1 {
+		t.Errorf("no listener drawn holding an idle keep-alive connection (listeners %v, peak %v)", listeners, peak)
+	}
+	held := false
+	for _, s := range seen {
+		held = held || strings.Contains(s, "Async connections: keep-alive") && !strings.Contains(s, "keep-alive 0 ")
+	}
+	if !held {
+		t.Errorf("mod_status's async keep-alive column never counted a connection: %q", seen)
+	}
+}
+
+func last(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
+}

@@ -414,10 +414,17 @@ func (a *app) showStats(s *stream.Stats) {
 	a.showScoreboard(s.Scoreboard)
 	conns := ""
 	if c := s.Conns; c != nil {
-		// nginx's stub_status, for the loop: its letter alone is one
-		// character for all its connections.
-		conns = "Active connections: " + itoa(c.Reading+c.Writing+c.Waiting) +
-			" · Reading: " + itoa(c.Reading) + " · Writing: " + itoa(c.Writing) + " · Waiting: " + itoa(c.Waiting)
+		if m := experiment.ModelNamed(s.Model); m != nil && !m.Loop {
+			// Apache event's mod_status: the connections its listeners
+			// hold, which its threads' scoreboard never shows.
+			conns = "Connections: " + itoa(c.Writing+c.Waiting) + " total · being served: " + itoa(c.Writing) +
+				" · Async connections: keep-alive " + itoa(c.Waiting) + " (held by the listeners, no thread)"
+		} else {
+			// nginx's stub_status, for the loop: its letter alone is
+			// one character for all its connections.
+			conns = "Active connections: " + itoa(c.Reading+c.Writing+c.Waiting) +
+				" · Reading: " + itoa(c.Reading) + " · Writing: " + itoa(c.Writing) + " · Waiting: " + itoa(c.Waiting)
+		}
 	}
 	setText(byID("stub-status"), conns)
 	a.showGroupStats(s.Groups)
@@ -500,6 +507,9 @@ func (a *app) showLoop(v *live.View) {
 	setData(el, "parked", ftoa(st.Parked, 3))
 	setData(el, "busy", ftoa(st.Busy, 3))
 	setData(el, "maxInFlight", itoa(v.MaxInFlight()))
+	peak, listeners := v.ListenerPeak()
+	setData(el, "listenerPeak", itoa(peak))
+	setData(el, "listeners", itoa(listeners))
 	var lanes []string
 	for _, l := range v.Lanes {
 		lanes = append(lanes, l.Name)

@@ -18,7 +18,7 @@ const (
 	EventLog      = "log"       // a line the guest printed (Stream, Text)
 	EventBeat     = "heartbeat" // the worker is alive (sent every 2 s)
 	EventPass     = "pass"      // the reactor loop's busy stretches since the last pass event (Passes)
-	EventConns    = "conns"     // the reactor's connections: Reading, Writing, Waiting (nginx stub_status)
+	EventConns    = "conns"     // a process's connections: the reactor's Reading, Writing, Waiting (nginx stub_status); the event MPM listener's Writing (served) and Waiting (keep-alive it holds)
 
 	// A task on the worker process's thread pool (guest.Pool.Compute and
 	// Block), with Trace. Each names the request that posted it (Lane,

@@ -164,6 +164,11 @@ type View struct {
 	// events tell (the threads as their counters last said).
 	Pool PoolStats
 
+	// Listeners are, by process, what its listener held over time (event
+	// MPM): X ms since the start, Y the idle keep-alive connections it
+	// held between their requests (mod_status's async keep-alive).
+	Listeners map[int][]Point
+
 	laneIdx     map[[2]int]int
 	poolQueue   map[[2]uint64]int64 // (pid, task) → when it was queued
 	poolTask    map[[2]uint64]int   // (pid, task) → its bar in Reqs, while it runs
@@ -304,6 +309,13 @@ func (v *View) add(e *stream.Event) {
 		v.lag(e)
 	case stream.EventPass:
 		v.passes(e)
+	case stream.EventConns:
+		if !v.spec().Loop && !v.spec().PinsLane {
+			if v.Listeners == nil {
+				v.Listeners = map[int][]Point{}
+			}
+			v.Listeners[e.Process] = append(v.Listeners[e.Process], Point{v.ms(e.T), float64(e.Waiting)})
+		}
 	}
 }
 

@@ -59,6 +59,11 @@ func (v *View) TimelineHeight(min, max float64) float64 {
 			total += trackRows
 		}
 	}
+	for _, l := range v.listenerLanes() {
+		if l {
+			total += listenRows
+		}
+	}
 	h := axisH + float64(total)*maxSubH + 4*float64(len(v.Lanes)) + 6
 	return math.Max(min, math.Min(max, h))
 }
@@ -73,6 +78,34 @@ type timelineLayout struct {
 	subs           []int // sub-rows per lane
 	loop           []bool
 	top, trackY    []float64
+	// listenY is, on the first lane of a process whose listener holds
+	// connections (event MPM), where the listener's track is (0: none).
+	listenY []float64
+}
+
+// listenRows is the height of a process's listener track, in sub-rows.
+const listenRows = 2
+
+// listenerLanes reports which lanes carry their process's listener track:
+// the first lane of each process with listener data.
+func (v *View) listenerLanes() []bool {
+	on := make([]bool, len(v.Lanes))
+	if len(v.Listeners) == 0 {
+		return on
+	}
+	first := map[int]int{}
+	for li, l := range v.Lanes {
+		if _, ok := v.Listeners[l.Process]; !ok {
+			continue
+		}
+		if f, ok := first[l.Process]; !ok || laneLess(l, v.Lanes[f]) {
+			first[l.Process] = li
+		}
+	}
+	for _, li := range first {
+		on[li] = true
+	}
+	return on
 }
 
 func (v *View) layout(w, h float64) timelineLayout {
@@ -84,10 +117,14 @@ func (v *View) layout(w, h float64) timelineLayout {
 	var total int
 	l.subs, total = v.subRows()
 	l.loop = v.loopLanes()
+	listen := v.listenerLanes()
 	tracks := 0
-	for _, lp := range l.loop {
+	for li, lp := range l.loop {
 		if lp {
 			tracks += trackRows
+		}
+		if listen[li] {
+			tracks += listenRows
 		}
 	}
 	l.subH = math.Floor((h - l.y0 - l.gap*float64(len(v.Lanes))) / float64(total+tracks))
@@ -99,12 +136,17 @@ func (v *View) layout(w, h float64) timelineLayout {
 	}
 	l.top = make([]float64, len(v.Lanes))
 	l.trackY = make([]float64, len(v.Lanes))
+	l.listenY = make([]float64, len(v.Lanes))
 	byRow := make([]int, len(v.Lanes))
 	for li, row := range v.laneOrder() {
 		byRow[row] = li
 	}
 	y := l.y0
 	for _, li := range byRow {
+		if listen[li] {
+			l.listenY[li] = y
+			y += listenRows * l.subH
+		}
 		if l.loop[li] {
 			l.trackY[li] = y
 			y += trackRows * l.subH
@@ -152,6 +194,7 @@ func (v *View) Timeline(w, h float64) *Scene {
 	stripes := v.drawRequests(s, &m, &l)
 	v.drawLoops(s, &m, &l)
 	v.drawBands(s, &l)
+	v.drawListeners(s, &l)
 	v.drawSpans(s, &l)
 	v.drawMarks(s, &l)
 	s.Rects = append(s.Rects, stripes...)
@@ -319,6 +362,58 @@ func (v *View) drawBands(s *Scene, l *timelineLayout) {
 		}
 		s.rect(l.x0, y+1+bh, l.x1-l.x0, 0.5, CGrid)
 		s.label(l.x0-6, y+bandRows*l.subH/2+4, "+"+strconv.Itoa(peak)+" more", CText, 'r')
+	}
+}
+
+// ListenerPeak is the most idle keep-alive connections one process's
+// listener held at once, and how many listeners held any.
+func (v *View) ListenerPeak() (peak, listeners int) {
+	for _, ps := range v.Listeners {
+		held := false
+		for _, p := range ps {
+			peak = max(peak, int(p.Y))
+			held = held || p.Y > 0
+		}
+		if held {
+			listeners++
+		}
+	}
+	return peak, listeners
+}
+
+// drawListeners draws each event-MPM process's listener as a track above
+// its threads: at each instant, a bar as tall as the idle keep-alive
+// connections it held (against the run's peak, written beside it). Those
+// connections hold no thread; under the worker MPM each would be a
+// thread's K.
+func (v *View) drawListeners(s *Scene, l *timelineLayout) {
+	peak := 0.0
+	for _, ps := range v.Listeners {
+		for _, p := range ps {
+			peak = math.Max(peak, p.Y)
+		}
+	}
+	for li, y := range l.listenY {
+		if y == 0 {
+			continue // no listener track on this lane
+		}
+		proc := v.Lanes[li].Process
+		ps := v.Listeners[proc]
+		bh := listenRows*l.subH - 2
+		s.label(l.x0-6, y+listenRows*l.subH/2+4, "listener "+strconv.Itoa(proc), CText, 'r')
+		for i, p := range ps {
+			end := v.Span()
+			if i+1 < len(ps) {
+				end = ps[i+1].X
+			}
+			if p.Y <= 0 || peak <= 0 {
+				continue
+			}
+			a, b := l.x0+p.X*l.px, l.x0+end*l.px
+			hh := math.Max(1, bh*p.Y/peak)
+			s.rect(a, y+1+bh-hh, math.Max(b-a, 1), hh, CKeep)
+		}
+		s.label(l.x1-2, y+9, "idle keep-alive held, peak "+strconv.FormatFloat(peak, 'f', 0, 64), CText, 'r')
 	}
 }
 

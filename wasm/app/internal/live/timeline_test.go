@@ -115,3 +115,42 @@ func TestFrozenLoopWithoutItsEvents(t *testing.T) {
 		t.Errorf("a crash drew a hold: %+v", h)
 	}
 }
+
+// The event MPM's listener holds idle keep-alive connections no thread
+// holds: each process's listener is a track of its own, labelled with the
+// most it held.
+func TestEventListenerTrack(t *testing.T) {
+	v := New("event")
+	t0 := int64(1e18)
+	var evs []stream.Event
+	for p := range 2 {
+		for th := range 2 {
+			evs = append(evs, stream.Event{T: t0, Kind: stream.EventSpawn, Process: p, Lane: th, PID: 10 + p})
+		}
+	}
+	evs = append(evs,
+		stream.Event{T: t0 + 100*ms, Kind: stream.EventConns, Process: 0, PID: 10, Waiting: 30, Writing: 2},
+		stream.Event{T: t0 + 200*ms, Kind: stream.EventConns, Process: 1, PID: 11, Waiting: 12},
+		stream.Event{T: t0 + 300*ms, Kind: stream.EventConns, Process: 0, PID: 10, Waiting: 5})
+	v.AddTrace(&stream.Trace{Events: evs})
+	sc := v.Timeline(900, 300)
+	var labels []string
+	for _, l := range sc.Labels {
+		labels = append(labels, l.Text)
+	}
+	all := strings.Join(labels, "|")
+	for _, want := range []string{"listener 0", "listener 1", "peak 30"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no label %q in %s", want, all)
+		}
+	}
+	keep := 0
+	for _, r := range sc.Rects {
+		if r.C == CKeep {
+			keep++
+		}
+	}
+	if keep != 3 {
+		t.Errorf("%d listener bars, want 3 (two steps of process 0, one of process 1)", keep)
+	}
+}
