@@ -1,0 +1,91 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserTabLoops checks that "Run in browser" draws each browser
+// model's threads as the loops they are, on the real `mpmlab serve` in real
+// Chromium. The page loop and each Web Worker are one JavaScript thread on
+// which one Go instance runs at a time (and the instance-per-request
+// model's fresh instances share one worker's thread), so each lane gets a
+// loop track on which at most one request holds it at any instant, the
+// rest drawn waiting for it or parked, as the host's reactor is drawn.
+// The numbers are read from what the timeline drew (its data attributes,
+// live.View.LoopStats); the screenshots are for people.
+func TestBrowserTabLoops(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	data := func(key string) float64 {
+		return tb.evalFloat(`+(document.getElementById("timeline").dataset.` + key + ` || 0)`)
+	}
+	run := func(model string) {
+		t.Helper()
+		tb.choose("browser-model", model)
+		tb.do(chromedp.Click(chromedp.ID("run-browser")))
+		tb.wait(`document.body.dataset.browserRunning === "1" || document.querySelector("#run-error:not([hidden])")`, 10*time.Second, "the browser run to start")
+		tb.wait(`document.body.dataset.browserRunning === ""`, 3*time.Minute, "the browser run to end")
+		if msg := tb.evalString(`document.querySelector("#run-error").hidden ? "" : document.querySelector("#run-error").textContent`); msg != "" {
+			tb.t.Fatalf("%s run failed: %s", model, msg)
+		}
+	}
+	// Four clients, CPU-bound requests of 100 ms each: on one thread they
+	// take turns.
+	tb.set("example", "cpu", "groups", "none", "load.path", "/?ms=100", "load.concurrency", "4", "load.requests", "8",
+		"load.duration_ms", "0", "load.rate", "0")
+	check := func(t *testing.T, lanes string, minQueued float64) {
+		t.Helper()
+		got := tb.evalString(`document.getElementById("timeline").dataset.lanes`)
+		t.Logf("lanes %q: at most %v holders, %v in flight; %.0f%% of the bars waiting, %.0f%% parked; loop busy %.0f%%",
+			got, data("maxHolders"), data("maxInFlight"), 100*data("queued"), 100*data("parked"), 100*data("busy"))
+		if got != lanes {
+			t.Errorf("lanes %q, want %q", got, lanes)
+		}
+		if n := data("maxHolders"); n != 1 {
+			t.Errorf("the loop tracks drew %v requests holding one thread at once, want 1", n)
+		}
+		if q := data("queued"); q < minQueued {
+			t.Errorf("%.0f%% of the requests' bars drawn waiting for their thread, want at least %.0f%%", 100*q, 100*minQueued)
+		}
+		// The holds are the requests': the longest is a CPU request's.
+		if c := tb.evalString(`document.getElementById("hold-callout").textContent`); !strings.Contains(c, "held") || !strings.Contains(c, "GET /?ms=100") {
+			t.Errorf("hold callout %q, want the thread held by GET /?ms=100", c)
+		}
+	}
+
+	t.Run("page loop", func(t *testing.T) {
+		tb.t = t
+		run("page-loop")
+		tb.screenshot("browser-loop-page-loop")
+		// One thread: each request waits for the ones before it.
+		check(t, "page loop", 0.3)
+		if b := data("busy"); b < 0.5 {
+			t.Errorf("the page loop drawn %.0f%% busy under 4 clients of CPU-bound requests, want most of the run", 100*b)
+		}
+		// The heartbeat still says why the tab froze.
+		tb.wait(`document.getElementById("heartbeat").dataset.state === "frozen" && document.querySelector("#heartbeat .why").textContent.includes("page loop")`,
+			5*time.Second, "the heartbeat to show the freeze")
+	})
+
+	t.Run("worker pool", func(t *testing.T) {
+		tb.t = t
+		tb.choose("browser-workers", "2")
+		run("worker-pool")
+		tb.screenshot("browser-loop-worker-pool")
+		// Two threads, two requests each: one runs, one waits.
+		check(t, "worker 1,worker 2", 0.1)
+	})
+
+	t.Run("instance per request", func(t *testing.T) {
+		tb.t = t
+		run("instance-per-request")
+		tb.screenshot("browser-loop-instance-per-request")
+		// A fresh instance per request, all on one worker's thread.
+		check(t, "instance worker", 0.25)
+	})
+}
