@@ -1,7 +1,8 @@
 package main
 
 import (
-	"strings"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -52,9 +53,20 @@ func TestBrowserTabLoops(t *testing.T) {
 		if q := data("queued"); q < minQueued {
 			t.Errorf("%.0f%% of the requests' bars drawn waiting for their thread, want at least %.0f%%", 100*q, 100*minQueued)
 		}
-		// The holds are the requests': the longest is a CPU request's.
-		if c := tb.evalString(`document.getElementById("hold-callout").textContent`); !strings.Contains(c, "held") || !strings.Contains(c, "GET /?ms=100") {
-			t.Errorf("hold callout %q, want the thread held by GET /?ms=100", c)
+		// The holds are the requests': the longest is a CPU request's, and
+		// at least as long as it computes (guest.Compute runs to a
+		// deadline: a busy machine makes it no shorter).
+		c := tb.evalString(`document.getElementById("hold-callout").textContent`)
+		m := regexp.MustCompile(`held ([0-9.]+) (ms|s) by GET /\?ms=100`).FindStringSubmatch(c)
+		if m == nil {
+			t.Fatalf("hold callout %q, want the thread held by GET /?ms=100", c)
+		}
+		held, _ := strconv.ParseFloat(m[1], 64)
+		if m[2] == "s" {
+			held *= 1000
+		}
+		if held < 99 {
+			t.Errorf("the longest hold drawn is %.0f ms, shorter than the 100 ms its request computes", held)
 		}
 	}
 
@@ -64,9 +76,6 @@ func TestBrowserTabLoops(t *testing.T) {
 		tb.screenshot("browser-loop-page-loop")
 		// One thread: each request waits for the ones before it.
 		check(t, "page loop", 0.3)
-		if b := data("busy"); b < 0.5 {
-			t.Errorf("the page loop drawn %.0f%% busy under 4 clients of CPU-bound requests, want most of the run", 100*b)
-		}
 		// The heartbeat still says why the tab froze.
 		tb.wait(`document.getElementById("heartbeat").dataset.state === "frozen" && document.querySelector("#heartbeat .why").textContent.includes("page loop")`,
 			5*time.Second, "the heartbeat to show the freeze")
