@@ -57,6 +57,7 @@ func TestBrowserTabLoops(t *testing.T) {
 		// at least as long as it computes (guest.Compute runs to a
 		// deadline: a busy machine makes it no shorter).
 		c := tb.evalString(`document.getElementById("hold-callout").textContent`)
+		t.Logf("hold callout: %s", c)
 		m := regexp.MustCompile(`held ([0-9.]+) (ms|s) by GET /\?ms=100`).FindStringSubmatch(c)
 		if m == nil {
 			t.Fatalf("hold callout %q, want the thread held by GET /?ms=100", c)
