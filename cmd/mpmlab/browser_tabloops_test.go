@@ -98,4 +98,23 @@ func TestBrowserTabLoops(t *testing.T) {
 		// A fresh instance per request, all on one worker's thread.
 		check(t, "instance worker", 0.25)
 	})
+
+	// Sleeping requests park together on the page loop, which they hold
+	// only for a moment each.
+	t.Run("sleep parks on the page loop", func(t *testing.T) {
+		tb.t = t
+		tb.set("example", "sleep", "load.path", "/", "load.concurrency", "20", "load.requests", "100")
+		run("page-loop")
+		tb.screenshot("browser-loop-page-loop-sleep")
+		t.Logf("at most %v holders, %v parked at once; loop busy %.0f%%", data("maxHolders"), data("maxParked"), 100*data("busy"))
+		if n := data("maxHolders"); n != 1 {
+			t.Errorf("the page loop's track drew %v requests holding it at once, want 1", n)
+		}
+		if n := data("maxParked"); n < 5 {
+			t.Errorf("at most %v requests drawn parked at once, want many (20 clients sleeping)", n)
+		}
+		if b := data("busy"); b > 0.5 {
+			t.Errorf("the page loop drawn %.0f%% busy by sleeping handlers, want mostly idle", 100*b)
+		}
+	})
 }
