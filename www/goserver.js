@@ -32,6 +32,10 @@
 // long-lived instance. The label ("page loop", "worker 2") reaches
 // guest.Worker() through the environment (MPMLAB_MODEL) and, for a
 // long-lived instance, globalThis.mpmlabWorker.
+//
+// The meter (mpmlabGoServer.meter) measures when the instances held this
+// thread (see meter below); serve's answer says when its handler first ran
+// and how long it held the thread (ranAt, runMs, holdMs).
 "use strict";
 globalThis.mpmlabGoServer = (() => {
   const maxBody = 1 << 20; // response bodies are cut here (as /api/try's)
@@ -202,9 +206,87 @@ globalThis.mpmlabGoServer = (() => {
     return fs;
   }
 
+  // The thread's meter. A Go program on a JavaScript thread runs only when
+  // JavaScript calls into it — go.run, and go._resume, which every entry
+  // goes through: a js.FuncOf callback (handleRequest, a promise it awaits,
+  // a body's pull) and a timer it set (time.Sleep) — and each call returns
+  // once all its goroutines wait (runtime.handleEvent). Such a call is a
+  // pass of the thread's loop, as the host's reactor reports them from
+  // poll_oneoff: the instance held the thread from its start to its end,
+  // and nothing else on the thread ran. The meter times the outermost
+  // calls (a callback Go's own call into JavaScript triggers is part of
+  // it) and names the request each ran for: the one whose handleRequest
+  // entered the program, else the instance's only request in flight; with
+  // several in flight, a pass a timer or a promise woke is the instance's
+  // and no one request's (the pass is drawn, not its holder). Instances on
+  // one thread (instance per request) share its meter: one runs at a time.
+  //
+  // Times are epoch ms (performance.timeOrigin + now), the same clock on
+  // the page and in every worker. Passes shorter than 1 ms that follow
+  // each other within 1 ms merge (n of them, busy their summed length;
+  // their stretches under 0.1 ms are left out), as the host's do.
+  const clock = () => performance.timeOrigin + performance.now();
+  const maxPasses = 5000;
+  const meter = {
+    depth: 0,
+    entering: 0, // the request whose handleRequest is being called
+    passes: [], // {t, dur, busy, n, segs: [{req, t, dur, where}]}
+    dropped: 0,
+    reqs: new Map(), // request → {ran: first stretch, run: summed, hold: longest}
+    // run calls fn as one pass of the thread, for the request who() names
+    // (0: none known).
+    run(fn, who, where = "") {
+      if (this.depth > 0) return fn();
+      const req = this.entering || who();
+      this.depth++;
+      const t = clock();
+      try {
+        return fn();
+      } finally {
+        this.depth--;
+        this.record(t, clock() - t, req, where);
+      }
+    },
+    record(t, dur, req, where) {
+      if (req) {
+        const m = this.reqs.get(req) || { ran: t, run: 0, hold: 0 };
+        m.run += dur;
+        m.hold = Math.max(m.hold, dur);
+        this.reqs.set(req, m);
+      }
+      const seg = req ? { req, t, dur, where } : null;
+      const last = this.passes[this.passes.length - 1];
+      if (last && last.short && dur < 1 && t - (last.t + last.dur) < 1) {
+        last.dur = t + dur - last.t;
+        last.busy += dur;
+        last.n++;
+        if (seg && dur >= 0.1) last.segs.push(seg);
+        return;
+      }
+      this.passes.push({ t, dur, busy: dur, n: 1, short: dur < 1, segs: seg ? [seg] : [] });
+      if (this.passes.length > maxPasses) this.dropped += this.passes.splice(0, maxPasses / 2).length;
+    },
+    // take returns the passes recorded since the last take.
+    take() {
+      const out = { passes: this.passes, dropped: this.dropped };
+      this.passes = [];
+      this.dropped = 0;
+      return out;
+    },
+    // done returns a request's timing and forgets it.
+    done(req) {
+      const m = this.reqs.get(req);
+      this.reqs.delete(req);
+      return m ? { ranAt: m.ran, runMs: m.run, holdMs: m.hold } : {};
+    },
+  };
+
   // start instantiates module and runs its main until it calls
   // workers.Ready (guest.Serve does), and resolves with the server.
-  async function start(module, { label, perRequest = false, env = {}, files = null }) {
+  //
+  // req, for an instance started for one request, is that request: the
+  // time its main takes to start holds the thread for it.
+  async function start(module, { label, perRequest = false, env = {}, files = null, req = 0 }) {
     const t0 = performance.now();
     const go = new Go();
     go.env = { ...env, MPMLAB_MODEL: label };
@@ -223,6 +305,10 @@ globalThis.mpmlabGoServer = (() => {
       ...go.importObject,
       workers: { ready: () => ready() },
     });
+    const inflight = new Set(); // the requests being served
+    const only = () => (inflight.size === 1 ? inflight.values().next().value : 0);
+    const resume = go._resume;
+    go._resume = () => meter.run(() => resume.call(go), only);
     const binding = {};
     globalThis.context = { binding };
     globalThis.mpmlabInstancePerRequest = perRequest;
@@ -232,7 +318,8 @@ globalThis.mpmlabGoServer = (() => {
     globalThis.process = Object.assign(Object.create(page.process), { cwd: () => "/", chdir() { throw Object.assign(new Error("ENOSYS"), { code: "ENOSYS" }); } });
     let exited;
     try {
-      exited = go.run(instance).then(() => code); // Go's init reads fs and process
+      // Go's init reads fs and process.
+      exited = meter.run(() => go.run(instance), () => req, req ? "instance start" : "").then(() => code);
     } finally {
       globalThis.fs = page.fs;
       globalThis.process = page.process;
@@ -269,8 +356,21 @@ globalThis.mpmlabGoServer = (() => {
         go._resolveExitPromise?.();
       },
       // serve sends one request and reads the whole response.
-      async serve({ url, method = "GET", headers = {}, body = null }) {
+      // rid names the request to the meter (a number, unique on the
+      // thread); the answer says when its handler first ran (ranAt, epoch
+      // ms), how long it held the thread in all (runMs) and at most at
+      // once (holdMs).
+      async serve({ url, method = "GET", headers = {}, body = null, rid = 0 }) {
         if (go.exited) throw new Error(`${label} has exited`);
+        if (rid) inflight.add(rid);
+        try {
+          return { ...(await this.serveOne({ url, method, headers, body, rid })), ...meter.done(rid) };
+        } finally {
+          inflight.delete(rid);
+          meter.done(rid);
+        }
+      },
+      async serveOne({ url, method, headers, body, rid }) {
         const s = performance.now();
         const req = new Request(url, { method, headers, body: method === "GET" || method === "HEAD" ? null : body });
         // A program that ends while serving (a panic) never answers. One
@@ -282,7 +382,14 @@ globalThis.mpmlabGoServer = (() => {
         died.catch(() => {});
         // A panic inside the call ends the program before it returns: the
         // call throws, or returns nothing. Then the exit is the answer.
-        const answer = (async () => binding.handleRequest(req))()
+        const answer = (async () => {
+          meter.entering = rid;
+          try {
+            return binding.handleRequest(req);
+          } finally {
+            meter.entering = 0;
+          }
+        })()
           .then((res) => res || (go.exited ? died : Promise.reject(new Error("handleRequest returned no Response"))),
             (err) => (go.exited ? died : Promise.reject(err)));
         const res = await Promise.race([answer, died]);
@@ -299,5 +406,5 @@ globalThis.mpmlabGoServer = (() => {
     return srv;
   }
 
-  return { start };
+  return { start, meter };
 })();

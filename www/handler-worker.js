@@ -7,9 +7,13 @@
 //
 // Messages from the page:
 //   {type: "start", module, label, perRequest, env, files}   → {type: "ready", startMs} | {type: "error", message}
-//   {type: "request", id, url, method, headers, body}
-//       → {type: "response", id, status, headers, body, truncated, serverMs, startMs?, instance?}
-//       | {type: "response", id, error}
+//   {type: "request", id, rid, url, method, headers, body}
+//       → {type: "response", id, status, headers, body, truncated, serverMs, startMs?, instance?,
+//          ranAt, runMs, holdMs, passes}
+//       | {type: "response", id, error, passes}
+// and, every 250 ms while there are some, {type: "passes", passes}: the
+// worker thread's passes (goserver.js's meter: when an instance held the
+// thread, and for which request rid) since the last message, in epoch ms.
 // and, from a long-lived instance that ended (a panic): {type: "exit", code},
 // then {type: "ready", startMs} once its replacement is up — the worker
 // respawns its instance as a master respawns a child.
@@ -28,21 +32,30 @@
     return server;
   }
 
+  // The meter's passes go with each response, and on their own while a
+  // request runs long (a timer: it fires only when no instance holds the
+  // thread, as the page loop's would).
+  const passes = () => mpmlabGoServer.meter.take();
+  setInterval(() => {
+    const p = passes();
+    if (p.passes.length || p.dropped) postMessage({ type: "passes", passes: p });
+  }, 250);
+
   const fail = (err) => postMessage({ type: "error", message: String(err && err.message || err) });
 
   async function serve(m) {
     try {
       if (perRequest) {
         const n = ++instances;
-        const srv = await mpmlabGoServer.start(module, { label: `instance ${n}`, perRequest: true, env, files });
+        const srv = await mpmlabGoServer.start(module, { label: `instance ${n}`, perRequest: true, env, files, req: m.rid });
         const res = await srv.serve(m);
-        postMessage({ type: "response", id: m.id, ...res, startMs: srv.startMs, instance: n });
+        postMessage({ type: "response", id: m.id, ...res, startMs: srv.startMs, instance: n, passes: passes() });
         return;
       }
       const res = await (await server).serve(m);
-      postMessage({ type: "response", id: m.id, ...res });
+      postMessage({ type: "response", id: m.id, ...res, passes: passes() });
     } catch (err) {
-      postMessage({ type: "response", id: m.id, error: String(err && err.message || err) });
+      postMessage({ type: "response", id: m.id, error: String(err && err.message || err), ...mpmlabGoServer.meter.done(m.rid), passes: passes() });
     }
   }
 

@@ -3,9 +3,12 @@
 //
 //   await mpmlabBrowser.start({model: "worker-pool", workers: 2, wasmURL, timeoutMs: 10000,
 //                              env: {GREETING: "bonjour"}, files: {"data.json": "{}"}});
-//   const r = await mpmlabBrowser.fetch("/?ms=300", {method: "GET"});
+//   const r = await mpmlabBrowser.fetch("/?ms=300", {method: "GET", id: 7});
 //   // r: {status, headers, body, truncated, ms, serverMs, worker, t0, t1,
-//   //     startMs (a fresh instance's), error (then status is 0)}
+//   //     startMs (a fresh instance's), error (then status is 0),
+//   //     ranAt (when its handler first ran), runMs, holdMs (how long it
+//   //     held its thread in all, and at most at once; see passes)}
+//   const p = mpmlabBrowser.passes(); // [{lane, passes: [{t, dur, busy, n, segs: [{req: id, t, dur, where}]}], dropped}]
 //   mpmlabBrowser.stop();
 //
 // The models, named for what they are:
@@ -27,6 +30,13 @@
 // terminates the workers; the page loop's instance is halted (goserver.js):
 // it never runs again, but a handler running holds the thread until it
 // yields.
+//
+// Each lane is one JavaScript thread — the page's, or a worker's — and
+// its instances run on it one at a time: goserver.js's meter times each
+// stretch an instance held the thread (a pass of the thread's loop) and
+// the request it ran for (init.id). passes() hands them over, in the
+// page's clock (performance.now), for the live view to draw each lane as
+// the host's reactor loop is drawn.
 //
 // The module is compiled once per URL and kept in memory, and the worker
 // code is kept as text, so once a model has started it keeps working, and
@@ -82,6 +92,8 @@
   // worker that starts an instance per request.
   class PageLane {
     constructor(name, module, sandbox) { this.name = name; this.module = module; this.sandbox = sandbox; this.inflight = 0; this.served = 0; this.restarts = 0; this.stopped = false; }
+    // takePasses: the page's thread's own meter.
+    takePasses() { return mpmlabGoServer.meter.take(); }
     async start() {
       const server = mpmlabGoServer.start(this.module, { label: this.name, ...this.sandbox });
       this.server = server;
@@ -126,6 +138,18 @@
     constructor(name, module, perRequest, timeoutMs, sandbox) {
       this.name = name; this.module = module; this.perRequest = perRequest; this.timeoutMs = timeoutMs; this.sandbox = sandbox;
       this.inflight = 0; this.served = 0; this.restarts = 0; this.pending = new Map();
+      this.passes = []; this.dropped = 0; // the worker's, not yet taken (epoch ms)
+    }
+    addPasses(p) {
+      if (!p) return;
+      this.passes.push(...p.passes);
+      this.dropped += p.dropped;
+      if (this.passes.length > 5000) this.dropped += this.passes.splice(0, 2500).length;
+    }
+    takePasses() {
+      const out = { passes: this.passes, dropped: this.dropped };
+      this.passes = []; this.dropped = 0;
+      return out;
     }
     start() {
       this.ready = this.spawn();
@@ -142,7 +166,8 @@
           if (m.type === "ready") { up = true; resolve(m.startMs); }
           else if (m.type === "error") reject(new Error(`${this.name}: ${m.message}`));
           else if (m.type === "exit") this.restarts++;
-          else if (m.type === "response") this.settle(m.id, m);
+          else if (m.type === "passes") this.addPasses(m.passes);
+          else if (m.type === "response") { this.addPasses(m.passes); this.settle(m.id, m); }
         };
         // An uncaught error in the worker: before "ready" its start
         // failed; after, the instance broke (a wasm trap) and will answer
@@ -221,6 +246,7 @@
     model = m;
     try {
       const startMs = await Promise.all(next.map((l) => l.start()));
+      mpmlabGoServer.meter.take(); // starting is not serving
       return { model: m, lanes: next.map((l) => l.name), startMs };
     } catch (err) {
       if (lanes === next) stop();
@@ -248,6 +274,9 @@
   // fetch sends one request to the running model and resolves (never
   // rejects) with what it answered. The promise's worker property names
   // the lane it went to, at once.
+  // init.id names the request in passes (a positive integer, unique in the
+  // run; one is made up without it).
+  let rids = 1 << 30;
   function fetch_(path, init = {}) {
     const t0 = now();
     if (!lanes.length) return Object.assign(Promise.resolve({ status: 0, error: "no browser model is running", ms: 0, t0, t1: t0, worker: "" }), { worker: "" });
@@ -262,6 +291,7 @@
       method: (init.method || "GET").toUpperCase(),
       headers: init.headers || {},
       body: init.body == null ? null : String(init.body),
+      rid: init.id > 0 ? init.id : ++rids,
     };
     const res = await lane.send(req);
     lane.inflight--;
@@ -271,7 +301,22 @@
       status: res.status || 0, headers: res.headers || {}, body: res.body || "", truncated: !!res.truncated,
       error: res.error || "", ms: t1 - t0, serverMs: res.serverMs || 0, startMs: res.startMs,
       worker: res.instance ? `instance ${res.instance}` : lane.name, t0, t1,
+      ranAt: res.ranAt ? res.ranAt - performance.timeOrigin : 0, runMs: res.runMs || 0, holdMs: res.holdMs || 0,
     };
+  }
+
+  // passes returns each lane's passes since the last call, in the page's
+  // clock: when an instance held the lane's thread, and for which request.
+  function passes() {
+    const o = performance.timeOrigin;
+    return lanes.map((l) => {
+      const p = l.takePasses();
+      for (const x of p.passes) {
+        x.t -= o;
+        for (const sg of x.segs) sg.t -= o;
+      }
+      return { lane: l.name, ...p };
+    });
   }
 
   function status() {
@@ -356,7 +401,7 @@
   requestAnimationFrame(frame);
 
   window.mpmlabBrowser = {
-    models, start, stop, fetch: fetch_, status,
+    models, start, stop, fetch: fetch_, status, passes,
     heartbeat: { maxGapSince, now },
   };
 })();

@@ -67,6 +67,12 @@ type browserResult struct {
 	Worker  string  `json:"worker"`
 	T0      float64 `json:"t0"`
 	T1      float64 `json:"t1"`
+	// RanAt is when its handler first ran on its lane's thread (0: not
+	// known); RunMS how long it held the thread in all, HoldMS at most at
+	// once (goserver.js's meter).
+	RanAt  float64 `json:"ranAt"`
+	RunMS  float64 `json:"runMs"`
+	HoldMS float64 `json:"holdMs"`
 }
 
 func (r *browserResult) ok() bool { return r.Error == "" && r.Status >= 200 && r.Status < 400 }
@@ -349,13 +355,15 @@ func (a *app) loadBrowser(r *browserRun, load experiment.Load, key string, start
 			r.seq++
 			id := r.seq
 			mu.Unlock()
-			p := B.Call("fetch", g.Path, reqInit)
+			init := global.Get("Object").Call("assign", global.Get("Object").New(), reqInit)
+			init.Set("id", id) // names it in the lane's passes
+			p := B.Call("fetch", g.Path, init)
 			lane := laneOf(p.Get("worker").String())
 			start := now()
 			if intended > 0 {
 				start = min(start, intended)
 			}
-			v.AddTrace(&stream.Trace{Events: []stream.Event{{Kind: stream.EventReqStart, T: int64(start * 1e6), Process: lane, Req: id, Group: g.Name}}})
+			v.AddTrace(&stream.Trace{Events: []stream.Event{{Kind: stream.EventReqStart, T: int64(start * 1e6), Process: lane, Req: id, Group: g.Name, Method: g.Method, Path: g.Path}}})
 			res, err := await(p)
 			var br browserResult
 			if err != nil {
@@ -373,7 +381,7 @@ func (a *app) loadBrowser(r *browserRun, load experiment.Load, key string, start
 			r.mu.Lock()
 			r.results = append(r.results, br)
 			r.mu.Unlock()
-			a.endBrowserSpan(v, r.model, lane, id, &br)
+			a.endBrowserSpan(v, r.model, lane, id, start, &br)
 		}
 		if g.Rate > 0 {
 			wg.Add(1)
@@ -421,6 +429,8 @@ func (a *app) loadBrowser(r *browserRun, load experiment.Load, key string, start
 		mu.Lock()
 		n := inflight
 		mu.Unlock()
+		browserPasses(v, t0)
+		nameLanes(v, r.model)
 		last = a.browserStats(r, v, t0, now(), last, n)
 	}
 	v.Stop()
@@ -441,10 +451,76 @@ func laneOf(worker string) int {
 	return n
 }
 
-// endBrowserSpan ends a request's bar on its lane, and names the lanes.
-func (a *app) endBrowserSpan(v *live.View, model string, lane int, id uint64, br *browserResult) {
-	ev := stream.Event{Kind: stream.EventReqEnd, T: int64(br.T1 * 1e6), Dur: int64(br.MS * 1e6), Process: lane, Status: br.Status, Req: id, Cause: br.Error}
-	v.AddTrace(&stream.Trace{Events: []stream.Event{ev}})
+// endBrowserSpan ends a request's bar on its lane, with its phases as the
+// host's req_end has them: waiting for the lane's thread from start until
+// its handler first ran (req_run), then served, of which it held the thread
+// br.RunMS.
+func (a *app) endBrowserSpan(v *live.View, model string, lane int, id uint64, start float64, br *browserResult) {
+	ns := func(ms float64) int64 { return int64(ms * 1e6) }
+	ev := stream.Event{Kind: stream.EventReqEnd, T: ns(br.T1), Dur: ns(br.MS), Process: lane, Status: br.Status, Req: id, Cause: br.Error}
+	var evs []stream.Event
+	if br.RanAt > 0 {
+		ran := min(max(br.RanAt, start), br.T1)
+		evs = append(evs, stream.Event{Kind: stream.EventReqRun, T: ns(ran), Process: lane, Req: id})
+		ev.Wait, ev.Service = ns(ran-start), max(ns(br.T1-ran), 1)
+		ev.Run, ev.Hold = ns(br.RunMS), ns(br.HoldMS)
+	}
+	v.AddTrace(&stream.Trace{Events: append(evs, ev)})
+	nameLanes(v, model)
+	a.queueDraw(false)
+}
+
+// browserPasses adds the lanes' passes since the last call to the view, as
+// the host's reactor sends its loop's (stream.EventPass): each lane of a
+// browser model is one JavaScript thread on which one instance runs at a
+// time, so it is drawn as a loop, its track showing which request held it.
+// Passes that ended before the load started (t0, ms) are left out.
+func browserPasses(v *live.View, t0 float64) {
+	var lanes []struct {
+		Lane   string `json:"lane"`
+		Passes []struct {
+			T, Dur, Busy float64
+			N            int
+			Segs         []struct {
+				Req    uint64
+				T, Dur float64
+				Where  string
+			}
+		} `json:"passes"`
+		Dropped int `json:"dropped"`
+	}
+	raw := global.Get("JSON").Call("stringify", global.Get("mpmlabBrowser").Call("passes")).String()
+	if json.Unmarshal([]byte(raw), &lanes) != nil {
+		return
+	}
+	ns := func(ms float64) int64 { return int64(ms * 1e6) }
+	var evs []stream.Event
+	dropped := 0
+	for _, l := range lanes {
+		dropped += l.Dropped
+		e := stream.Event{Kind: stream.EventPass, Process: laneOf(l.Lane)}
+		for _, p := range l.Passes {
+			if p.T+p.Dur < t0 {
+				continue
+			}
+			ps := stream.Pass{T: ns(p.T), Dur: ns(p.Dur), Busy: ns(p.Busy), N: p.N}
+			for _, sg := range p.Segs {
+				ps.Segs = append(ps.Segs, stream.PassSeg{Req: sg.Req, T: ns(sg.T), Dur: ns(sg.Dur), Where: sg.Where})
+			}
+			e.Passes = append(e.Passes, ps)
+		}
+		if len(e.Passes) > 0 {
+			e.T = e.Passes[0].T
+			evs = append(evs, e)
+		}
+	}
+	if len(evs) > 0 || dropped > 0 {
+		v.AddTrace(&stream.Trace{Events: evs, Dropped: dropped})
+	}
+}
+
+// nameLanes names the view's lanes after the browser model's threads.
+func nameLanes(v *live.View, model string) {
 	for _, l := range v.Lanes {
 		switch model {
 		case "page-loop":
@@ -452,10 +528,9 @@ func (a *app) endBrowserSpan(v *live.View, model string, lane int, id uint64, br
 		case "worker-pool":
 			l.Name = "worker " + strconv.Itoa(l.Process)
 		default:
-			l.Name = "fresh instances"
+			l.Name = "instance worker" // one worker thread, a fresh instance per request
 		}
 	}
-	a.queueDraw(false)
 }
 
 // browserStats shows the live numbers: answers since the last tick (from
