@@ -59,6 +59,17 @@ func TestBrowserLoopPicture(t *testing.T) {
 		if !strings.Contains(callout, "the loop was held") || !strings.Contains(callout, "GET /?ms=200") || !strings.Contains(callout, "main.go:") {
 			t.Errorf("hold callout %q, want the loop held by GET /?ms=200 at main.go:LINE", callout)
 		}
+		// The blame is a link to the line it blames: a click selects it.
+		line := tb.evalString(`document.querySelector("#hold-callout a.blame")?.dataset.line || ""`)
+		if line == "" {
+			t.Errorf("the hold callout %q has no link to its line", callout)
+		} else {
+			tb.do(chromedp.Click("#hold-callout a.blame"))
+			selected := tb.evalString(`(() => { const ta = document.getElementById("source"); return ta.value.slice(0, ta.selectionStart).split("\n").length + "" })()`)
+			if selected != line {
+				t.Errorf("clicking the blame selected line %s, want %s", selected, line)
+			}
+		}
 		sentence := tb.evalString(`document.querySelector("#summary-reactor [data-stat=sentence]").textContent`)
 		if !strings.Contains(sentence, "held") || !strings.Contains(sentence, "main.go:") {
 			t.Errorf("the Compare sentence %q does not name the hold", sentence)

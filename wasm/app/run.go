@@ -519,7 +519,7 @@ func (a *app) showLoop(v *live.View) {
 	if h, ok := v.LongestHold(); ok {
 		text = h.Text()
 	}
-	setText(byID("hold-callout"), text)
+	a.showBlame(byID("hold-callout"), text)
 }
 
 // showPercentiles shows latency percentiles in the live panel; #p99 keeps

@@ -1,0 +1,42 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"regexp"
+	"strconv"
+	"syscall/js"
+)
+
+// blameRE finds the source position a blame names: "at main.go:22".
+var blameRE = regexp.MustCompile(`\b([A-Za-z0-9_.-]+\.go):(\d+)\b`)
+
+// showBlame writes text into el with each source position it names
+// ("main.go:22") a link that selects that line in the editor, when it
+// is the editor's file: the blame line jumps to the code it blames.
+func (a *app) showBlame(el js.Value, text string) {
+	if el.Get("textContent").String() == text {
+		return
+	}
+	clearChildren(el)
+	last := 0
+	for _, m := range blameRE.FindAllStringSubmatchIndex(text, -1) {
+		file, line := text[m[2]:m[3]], text[m[4]:m[5]]
+		n, err := strconv.Atoi(line)
+		if err != nil || len(a.files) == 0 || a.files[a.main].Name != file {
+			continue
+		}
+		el.Call("append", text[last:m[0]])
+		link := create("a", "blame", text[m[0]:m[1]])
+		link.Set("href", "#")
+		setData(link, "line", line)
+		link.Set("title", "show "+file+" line "+line+" in the editor")
+		on(link, "click", func(e js.Value) {
+			e.Call("preventDefault")
+			a.ed.selectLine(n)
+		})
+		el.Call("append", link)
+		last = m[1]
+	}
+	el.Call("append", text[last:])
+}
