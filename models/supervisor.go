@@ -577,7 +577,7 @@ func (s *Supervisor) reap(c *child) {
 	case c.exit != nil && c.exit.Cause != "":
 		cause = c.exit.Cause
 	case signaled(c, syscall.SIGKILL) && c.board.guardDue(time.Now()):
-		cause = fmt.Sprintf("killed by its runaway guard: a request exceeded --timeout %v and froze the process", s.cfg.Timeout)
+		cause = fmt.Sprintf("killed by its runaway guard: a request exceeded its timeout (%v) and froze the process", s.cfg.Timeout)
 	case signaled(c, syscall.SIGKILL):
 		cause = "killed by SIGKILL from outside mpmlab (the kernel's OOM killer, or kill -9): no request had run past its timeout"
 	case signaled(c, syscall.SIGTERM) && (s.closing || c.retiring):
