@@ -312,18 +312,18 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 	case !policy.Loop():
 		// A lane that serves a request, not a connection: a listener
 		// holds the idle ones (Apache event), when there are any.
-		what := "served one request each"
+		what := fmt.Sprintf("%s served one request each (%s)", lanes, busyPhrase(r.BusyPeak, r.Workers*r.Lanes))
 		if r.KeptAlive > 0 {
 			what += fmt.Sprintf(", their listeners holding the connections kept alive between requests (%s came on one)", plural(r.KeptAlive, "request", "requests"))
 		}
-		parts = append(parts, fmt.Sprintf("%s %s (%s)", lanes, what, busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
+		parts = append(parts, what)
 	default:
 		loop := "the loop was"
 		if r.Workers > 1 {
 			loop = fmt.Sprintf("the %d loops were", r.Workers)
 		}
 		if r.LoopUtil >= 0 {
-			parts = append(parts, fmt.Sprintf("%s busy %.0f%% of the time (loop lag p99 %s)", loop, 100*r.LoopUtil, fmtMS(r.LagP99MS)))
+			parts = append(parts, fmt.Sprintf("%s busy %.0f%% of the time (loop lag p99 %s over the whole load)", loop, 100*r.LoopUtil, fmtMS(r.LagP99MS)))
 			if h := r.LongestHold; h != nil && h.MS >= holdCallout {
 				held := "it was held " + holdText(h)
 				if r.P50Parts == nil && r.WaitP50MS > r.ServiceP50MS && r.ServiceP50MS > 0 {

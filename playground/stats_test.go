@@ -65,7 +65,7 @@ const dur = `(\d+(?:\.\d+)? m?s)`
 
 var phraseKinds = []phraseKind{{
 	name: "lanes",
-	re:   regexp.MustCompile(`^(?:(\d+) threads? in )?(\d+) process(?:es)? served one (connection|request) each(?:, their listeners holding the connections kept alive between requests \((\d+) requests? came on one\))? \((?:(\d+)|all (\d+)|both|)\s?busy at the peak\)$`),
+	re:   regexp.MustCompile(`^(?:(\d+) threads? in )?(\d+) process(?:es)? served one (connection|request) each \((?:(\d+)|all (\d+)|both|)\s?busy at the peak\)(?:, their listeners holding the connections kept alive between requests \((\d+) requests? came on one\))?$`),
 	check: func(m []string, r *stream.Result) error {
 		lanes := r.Workers
 		if m[1] != "" {
@@ -77,12 +77,12 @@ var phraseKinds = []phraseKind{{
 		if err := sameInt("processes", m[2], r.Workers); err != nil {
 			return err
 		}
-		if m[4] != "" || r.KeptAlive > 0 {
-			if err := sameInt("requests on a kept-alive connection", m[4], r.KeptAlive); err != nil {
+		if m[6] != "" || r.KeptAlive > 0 {
+			if err := sameInt("requests on a kept-alive connection", m[6], r.KeptAlive); err != nil {
 				return err
 			}
 		}
-		busy := m[5] + m[6]
+		busy := m[4] + m[5]
 		if busy == "" {
 			busy = map[bool]string{true: "1", false: "2"}[lanes == 1]
 		}
@@ -90,7 +90,7 @@ var phraseKinds = []phraseKind{{
 	},
 }, {
 	name: "loop busy",
-	re:   regexp.MustCompile(`^(?:the loop was|the (\d+) loops were) busy (\d+)% of the time \(loop lag p99 ` + dur + `\)$`),
+	re:   regexp.MustCompile(`^(?:the loop was|the (\d+) loops were) busy (\d+)% of the time \(loop lag p99 ` + dur + ` over the whole load\)$`),
 	check: func(m []string, r *stream.Result) error {
 		if m[1] != "" {
 			if err := sameInt("loops", m[1], r.Workers); err != nil {
