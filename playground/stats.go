@@ -357,14 +357,17 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 	}
 	if r.Deaths > 0 {
 		times := timesPhrase(r.Deaths)
+		if r.Deaths > 1 {
+			times += ", each time"
+		}
 		var what string
 		switch {
 		case policy.Threads():
-			what = fmt.Sprintf("a process died %s, each time taking its %d threads with it", times, r.Lanes)
+			what = fmt.Sprintf("a process died %s taking its %d threads with it", times, r.Lanes)
 		case policy.Loop():
-			what = fmt.Sprintf("a loop died %s, each time dropping every connection it held", times)
+			what = fmt.Sprintf("a loop died %s dropping every connection it held", times)
 		default:
-			what = fmt.Sprintf("a process died %s, each time taking only its own connection", times)
+			what = fmt.Sprintf("a process died %s taking only its own connection", times)
 		}
 		if r.Kills > 0 {
 			what += fmt.Sprintf(" (%d killed by the supervisor)", r.Kills)
@@ -415,6 +418,8 @@ func deathFailedPhrase(deaths, deathFailed, failed int) string {
 		return ", none of them in a worker that died"
 	case deathFailed >= failed && failed == 1:
 		return ", in flight in a worker that died"
+	case deathFailed >= failed && failed == 2:
+		return ", both in flight in a worker that died"
 	case deathFailed >= failed:
 		return fmt.Sprintf(", all %d in flight in a worker that died", failed)
 	}

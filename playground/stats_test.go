@@ -143,7 +143,7 @@ var phraseKinds = []phraseKind{{
 	},
 }, {
 	name: "deaths",
-	re:   regexp.MustCompile(`^a (?:process|loop) died (once|\d+ times), each time (?:taking its (\d+) threads with it|dropping every connection it held|taking only its own connection)(?: \((\d+) killed by the supervisor\))?(?:: .*)?$`),
+	re:   regexp.MustCompile(`^a (?:process|loop) died (once|\d+ times)(?:, each time)? (?:taking its (\d+) threads with it|dropping every connection it held|taking only its own connection)(?: \((\d+) killed by the supervisor\))?(?:: .*)?$`),
 	check: func(m []string, r *stream.Result) error {
 		if err := sameInt("deaths", m[1], r.Deaths); err != nil {
 			return err
@@ -160,7 +160,7 @@ var phraseKinds = []phraseKind{{
 	},
 }, {
 	name: "failures",
-	re:   regexp.MustCompile(`^(\d+) of (\d+) requests failed \([^)]*\)(?:, (?:all (\d+)|(\d+) of them|(in)|(none of them)) in (?:flight in )?a worker that died)?(?:, from keep-alive pinning: .*)?$`),
+	re:   regexp.MustCompile(`^(\d+) of (\d+) requests failed \([^)]*\)(?:, (?:all (\d+)|(\d+) of them|(in)|(none of them)|(both)) in (?:flight in )?a worker that died)?(?:, from keep-alive pinning: .*)?$`),
 	check: func(m []string, r *stream.Result) error {
 		s := r.Summary
 		failed := s.Requests - s.Succeeded
@@ -172,7 +172,7 @@ var phraseKinds = []phraseKind{{
 		}
 		switch {
 		case r.Deaths == 0:
-			if m[3]+m[4]+m[5]+m[6] != "" {
+			if m[3]+m[4]+m[5]+m[6]+m[7] != "" {
 				return fmt.Errorf("blames deaths, but none died")
 			}
 		case m[3] != "":
@@ -183,6 +183,8 @@ var phraseKinds = []phraseKind{{
 			return sameInt("death-failed", "1", r.DeathFailed)
 		case m[6] != "":
 			return sameInt("death-failed", "0", r.DeathFailed)
+		case m[7] != "":
+			return sameInt("death-failed", "2", min(failed, r.DeathFailed))
 		default:
 			return fmt.Errorf("workers died %d times, but the failures do not say what that did", r.Deaths)
 		}
@@ -303,6 +305,11 @@ func TestSentenceStatesTheRunsFigures(t *testing.T) {
 		r: &stream.Result{Model: "reactor", Workers: 1, Lanes: 1, LoopUtil: -1,
 			Summary: sum(12, 0, 0, 0)},
 		kinds: []string{"held for the whole load", "failures"},
+	}, {
+		name: "one death, two failures",
+		r: &stream.Result{Model: "event", Workers: 1, Lanes: 4, BusyPeak: 2, LoopUtil: -1, Deaths: 1, DeathFailed: 2, QueuePeak: 7,
+			DeathCause: "runaway", Summary: sum(41, 39, 9*time.Millisecond, time.Second)},
+		kinds: []string{"lanes", "accept queue", "deaths", "failures", "p99"},
 	}, {
 		name: "a death that failed nothing",
 		r: &stream.Result{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 4, LoopUtil: -1, Deaths: 1,
