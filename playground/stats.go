@@ -381,7 +381,7 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 		if failed := s.Requests - s.Succeeded; failed > 0 {
 			what := fmt.Sprintf("%d of %d requests failed (%s)", failed, s.Requests, failureKinds(s))
 			what += deathFailedPhrase(r.Deaths, r.DeathFailed, failed)
-			if r.Pinning != nil && s.ErrorKinds["timeout"] > 0 {
+			if r.Pinning != nil && policy.PinsLane() && s.ErrorKinds["timeout"] > 0 { // the policy says whether a connection pins its lane
 				what += ", from " + pinningPhrase(r)
 			}
 			parts = append(parts, what)

@@ -306,6 +306,14 @@ func TestSentenceStatesTheRunsFigures(t *testing.T) {
 			Summary: sum(12, 0, 0, 0)},
 		kinds: []string{"held for the whole load", "failures"},
 	}, {
+		name: "event timeouts are not blamed on keep-alive pinning",
+		r: &stream.Result{Model: "event", Workers: 1, Lanes: 4, BusyPeak: 4, KeptAlive: 30, LoopUtil: -1, QueuePeak: 6,
+			Pinning: &stream.Pinning{Lanes: 4, Idle: 3, Queue: 6},
+			Summary: &loadgen.Summary{Requests: 200, Succeeded: 194, Errors: 6, Duration: time.Second, ErrorKinds: map[string]int{"timeout": 6},
+				StatusCodes: map[int]int{200: 194}, Latency: loadgen.LatencyStats{P50: time.Millisecond, P99: 398 * time.Millisecond}}},
+		kinds: []string{"lanes", "accept queue", "failures", "p99"},
+		not:   []string{"pinning"},
+	}, {
 		name: "one death, two failures",
 		r: &stream.Result{Model: "event", Workers: 1, Lanes: 4, BusyPeak: 2, LoopUtil: -1, Deaths: 1, DeathFailed: 2, QueuePeak: 7,
 			DeathCause: "runaway", Summary: sum(41, 39, 9*time.Millisecond, time.Second)},
