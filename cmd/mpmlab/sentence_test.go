@@ -110,3 +110,44 @@ func TestServeCompareAccountsForTheP50(t *testing.T) {
 		}
 	}
 }
+
+// TestServeSentencesSayWhatHappened runs the crash example's Compare and
+// the event model without keep-alive on the real playground: every
+// sentence says what the deaths did to the requests, no model is said to
+// have had no lane busy, a loop that died is not said to have been held,
+// and the event model's listener is said to hold idle connections only
+// when requests came on kept-alive ones.
+func TestServeSentencesSayWhatHappened(t *testing.T) {
+	s := startServe(t, "")
+	for _, r := range s.compareResults(t, s.exampleExperiment(t, "crash"), "tab-crash") {
+		t.Logf("%s: %s", r.Model, r.Sentence)
+		if r.Deaths == 0 || r.Summary == nil || r.Summary.Succeeded == r.Summary.Requests {
+			t.Errorf("%s: the crash example ran without deaths or failures: %d deaths, %+v", r.Model, r.Deaths, r.Summary)
+			continue
+		}
+		if !strings.Contains(r.Sentence, "in a worker that died") && !strings.Contains(r.Sentence, "in flight in a worker that died") {
+			t.Errorf("%s: %d deaths and failed requests, but the sentence %q does not say what the deaths did to them", r.Model, r.Deaths, r.Sentence)
+		}
+		if r.Model != "reactor" && (r.BusyPeak == 0 || strings.Contains(r.Sentence, "(0 busy at the peak)")) {
+			t.Errorf("%s: busy peak %d beside %d requests: %q", r.Model, r.BusyPeak, r.Summary.Requests, r.Sentence)
+		}
+		if strings.Contains(r.Sentence, "held for the whole") {
+			t.Errorf("%s: a loop that died %d times is said to have been held: %q", r.Model, r.Deaths, r.Sentence)
+		}
+		if r.DeathFailed == 0 {
+			t.Errorf("%s: %d deaths failed no request in flight", r.Model, r.Deaths)
+		}
+	}
+	e := experiment.Experiment{Source: s.example(t, "hello"), Model: "event",
+		Knobs: experiment.Knobs{ThreadsPerChild: 2},
+		Load:  experiment.Load{Concurrency: 4, DurationMS: 500, KeepAlive: experiment.Bool(false)}}
+	results := s.compareResults(t, e, "tab-event")
+	if len(results) != 1 {
+		t.Fatalf("%d summaries, want 1", len(results))
+	}
+	r := results[0]
+	t.Logf("event without keep-alive: %s", r.Sentence)
+	if r.KeptAlive != 0 || strings.Contains(r.Sentence, "listener") {
+		t.Errorf("without keep-alive, %d requests came on a kept-alive connection and the sentence says %q", r.KeptAlive, r.Sentence)
+	}
+}
