@@ -540,6 +540,9 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.
 	res.DeathFailed = deathFailed
 	res.BusyPeak = max(res.BusyPeak, tr.inflightPeak)
 	res.KeptAlive = tr.keptAlive
+	for _, g := range p.exp.Load.Traffic() {
+		res.KeepAlive = res.KeepAlive || cfg.KeepAlive && experiment.On(g.KeepAlive)
+	}
 	res.WaitP50MS, res.ServiceP50MS = -1, -1
 	if len(tr.waits) > 0 {
 		slices.Sort(tr.waits)

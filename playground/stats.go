@@ -313,8 +313,13 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 		// A lane that serves a request, not a connection: a listener
 		// holds the idle ones (Apache event), when there are any.
 		what := fmt.Sprintf("%s served one request each (%s)", lanes, busyPhrase(r.BusyPeak, r.Workers*r.Lanes))
-		if r.KeptAlive > 0 {
+		switch {
+		case r.KeptAlive > 0:
 			what += fmt.Sprintf(", their listeners holding the connections kept alive between requests (%s came on one)", plural(r.KeptAlive, "request", "requests"))
+		case r.KeepAlive:
+			// Held idle, and closed before a next request was served on
+			// one (the listener closes them when no thread is idle).
+			what += ", their listeners holding the idle kept-alive connections, but no request came on one"
 		}
 		parts = append(parts, what)
 	default:

@@ -65,7 +65,7 @@ const dur = `(\d+(?:\.\d+)? m?s)`
 
 var phraseKinds = []phraseKind{{
 	name: "lanes",
-	re:   regexp.MustCompile(`^(?:(\d+) threads? in )?(\d+) process(?:es)? served one (connection|request) each \((?:(\d+)|all (\d+)|both|)\s?busy at the peak\)(?:, their listeners holding the connections kept alive between requests \((\d+) requests? came on one\))?$`),
+	re:   regexp.MustCompile(`^(?:(\d+) threads? in )?(\d+) process(?:es)? served one (connection|request) each \((?:(\d+)|all (\d+)|both|)\s?busy at the peak\)(?:, their listeners holding the connections kept alive between requests \((\d+) requests? came on one\)|, their listeners holding the idle kept-alive connections, but no request came on one)?$`),
 	check: func(m []string, r *stream.Result) error {
 		lanes := r.Workers
 		if m[1] != "" {
@@ -76,6 +76,9 @@ var phraseKinds = []phraseKind{{
 		}
 		if err := sameInt("processes", m[2], r.Workers); err != nil {
 			return err
+		}
+		if strings.Contains(m[0], "listeners") && !r.KeepAlive {
+			return fmt.Errorf("names listeners holding connections on a run without keep-alive")
 		}
 		if m[6] != "" || r.KeptAlive > 0 {
 			if err := sameInt("requests on a kept-alive connection", m[6], r.KeptAlive); err != nil {
@@ -275,8 +278,13 @@ func TestSentenceStatesTheRunsFigures(t *testing.T) {
 		kinds: []string{"lanes", "accept queue", "p99"},
 		not:   []string{"listener"},
 	}, {
+		name: "event with keep-alive, no connection reused",
+		r: &stream.Result{Model: "event", Workers: 2, Lanes: 2, BusyPeak: 4, KeepAlive: true, LoopUtil: -1, QueuePeak: 4,
+			Summary: sum(36, 36, 59*time.Millisecond, 174*time.Millisecond)},
+		kinds: []string{"lanes", "accept queue", "p99"},
+	}, {
 		name: "event with keep-alive",
-		r: &stream.Result{Model: "event", Workers: 2, Lanes: 4, BusyPeak: 8, KeptAlive: 180, LoopUtil: -1, QueuePeak: 2,
+		r: &stream.Result{Model: "event", Workers: 2, Lanes: 4, BusyPeak: 8, KeepAlive: true, KeptAlive: 180, LoopUtil: -1, QueuePeak: 2,
 			Summary: sum(200, 200, 3*time.Millisecond, 9*time.Millisecond)},
 		kinds: []string{"lanes", "accept queue", "p99"},
 	}, {
@@ -307,7 +315,7 @@ func TestSentenceStatesTheRunsFigures(t *testing.T) {
 		kinds: []string{"held for the whole load", "failures"},
 	}, {
 		name: "event timeouts are not blamed on keep-alive pinning",
-		r: &stream.Result{Model: "event", Workers: 1, Lanes: 4, BusyPeak: 4, KeptAlive: 30, LoopUtil: -1, QueuePeak: 6,
+		r: &stream.Result{Model: "event", Workers: 1, Lanes: 4, BusyPeak: 4, KeepAlive: true, KeptAlive: 30, LoopUtil: -1, QueuePeak: 6,
 			Pinning: &stream.Pinning{Lanes: 4, Idle: 3, Queue: 6},
 			Summary: &loadgen.Summary{Requests: 200, Succeeded: 194, Errors: 6, Duration: time.Second, ErrorKinds: map[string]int{"timeout": 6},
 				StatusCodes: map[int]int{200: 194}, Latency: loadgen.LatencyStats{P50: time.Millisecond, P99: 398 * time.Millisecond}}},

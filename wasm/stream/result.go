@@ -47,6 +47,9 @@ type Result struct {
 	// P50Parts is where the median request's latency went (nil: no
 	// response reported its phases).
 	P50Parts *LatencyParts `json:"p50_parts,omitempty"`
+	// KeepAlive says whether connections could be kept alive: the
+	// server's KeepAlive, and a load group's client keeping them.
+	KeepAlive bool `json:"keepalive"`
 	// KeptAlive counts requests that came on a connection after an earlier
 	// request on it: between the two the connection was idle, kept alive
 	// (by its lane, or under event by its process's listener).
