@@ -583,7 +583,7 @@ func (s *Supervisor) reap(c *child) {
 		// The guard is armed for its lane's oldest request in flight:
 		// that request started a timeout and a grace before it was due.
 		held = now.Sub(due.Add(-s.cfg.Timeout - deadmanGrace))
-		cause = fmt.Sprintf("killed by its runaway guard: a request exceeded --timeout %v and froze the process", s.cfg.Timeout)
+		cause = fmt.Sprintf("killed by its runaway guard: a request exceeded its timeout (%v) and froze the process", s.cfg.Timeout)
 	case signaled(c, syscall.SIGKILL):
 		cause = "killed by SIGKILL from outside mpmlab (the kernel's OOM killer, or kill -9): no request had run past its timeout"
 	case signaled(c, syscall.SIGTERM) && (s.closing || c.retiring):

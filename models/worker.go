@@ -851,7 +851,7 @@ func formatPhases(p runtime.Phases) string {
 // failure turns why a request got no response into a status and message.
 func (w *worker) failure(ctx context.Context, l *lane, err error) (int, string) {
 	if errors.Is(context.Cause(ctx), errRunaway) {
-		return http.StatusGatewayTimeout, fmt.Sprintf("mpmlab: %s: request exceeded --timeout %v; the worker was killed", l.label, w.spec.Timeout)
+		return http.StatusGatewayTimeout, fmt.Sprintf("mpmlab: %s: request exceeded its timeout (%v); the worker was killed", l.label, w.spec.Timeout)
 	}
 	if exit := l.inst.Err(); exit != nil {
 		return http.StatusBadGateway, fmt.Sprintf("mpmlab: %s crashed: %v", l.label, exit)
@@ -879,7 +879,7 @@ func (w *worker) watch(l *lane) {
 // guest loop (RATIONALE.md). Its own request gets a 504.
 func (w *worker) cutOff(l *lane, cancel context.CancelCauseFunc) {
 	cancel(errRunaway)
-	w.die(fmt.Sprintf("runaway: a request on %s exceeded --timeout %v", l.label, w.spec.Timeout), exitRunaway, errCrash)
+	w.die(fmt.Sprintf("runaway: a request on %s exceeded its timeout (%v)", l.label, w.spec.Timeout), exitRunaway, errCrash)
 }
 
 // die stops taking connections, fails every request in flight with cause,

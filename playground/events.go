@@ -214,10 +214,30 @@ type tracer struct {
 	groups          map[string]*groupPhases // the same for each load group
 	pool            poolTally               // the worker processes' thread pools
 	conns           map[int]stream.Event    // process → its loop's latest conns event
+	// Requests between their req_start and req_end (by pid and request
+	// id), and the most at once during the load.
+	inflight     map[reqKey]bool
+	inflightPeak int
+	// Connections that carried a request (capped), and the requests
+	// that came on one after an earlier request: kept alive.
+	connSeen  map[reqKey]bool
+	keptAlive int
+	// failed counts, by pid and then by group, the requests a worker
+	// failed (502 or 504 with a cause): those of a pid that died are the
+	// requests its death took.
+	failed map[int]map[string]int
+}
+
+// reqKey names a request (or a connection) across the worker processes:
+// its ids are unique within its process.
+type reqKey struct {
+	pid int
+	id  uint64
 }
 
 func newTracer(out *outbox) *tracer {
-	return &tracer{out: out, shown: map[[2]uint64]bool{}, deaths: map[int]bool{}, conns: map[int]stream.Event{}, groups: map[string]*groupPhases{}}
+	return &tracer{out: out, shown: map[[2]uint64]bool{}, deaths: map[int]bool{}, conns: map[int]stream.Event{}, groups: map[string]*groupPhases{},
+		inflight: map[reqKey]bool{}, connSeen: map[reqKey]bool{}, failed: map[int]map[string]int{}}
 }
 
 // poolTally is what the load's pool events said of the thread pools: how
@@ -281,7 +301,24 @@ func (t *tracer) onEvent(e stream.Event) {
 		}
 		t.busy.Add(e)
 		t.winBusy.Add(e)
+	case stream.EventReqStart:
+		if t.loading {
+			t.inflight[reqKey{e.PID, e.Req}] = true
+			t.inflightPeak = max(t.inflightPeak, len(t.inflight))
+			if c := (reqKey{e.PID, e.Conn}); t.connSeen[c] {
+				t.keptAlive++
+			} else if len(t.connSeen) < maxPhaseSamples {
+				t.connSeen[c] = true
+			}
+		}
 	case stream.EventReqEnd:
+		delete(t.inflight, reqKey{e.PID, e.Req})
+		if t.loading && e.Cause != "" && (e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout) {
+			if t.failed[e.PID] == nil {
+				t.failed[e.PID] = map[string]int{}
+			}
+			t.failed[e.PID][e.Group]++
+		}
 		if t.loading && e.Service > 0 {
 			if len(t.waits) < maxPhaseSamples {
 				t.waits = append(t.waits, e.Wait)
@@ -308,6 +345,11 @@ func (t *tracer) onEvent(e stream.Event) {
 	case stream.EventExit, stream.EventKill:
 		if e.Kind == stream.EventExit {
 			delete(t.conns, e.Process)
+			for k := range t.inflight {
+				if k.pid == e.PID {
+					delete(t.inflight, k) // its requests ended with it
+				}
+			}
 		}
 		if t.loading {
 			if e.Kind == stream.EventKill {
@@ -459,6 +501,19 @@ func (t *tracer) loopConns() *stream.Conns {
 		c.Waiting += e.Waiting
 	}
 	return c
+}
+
+// deathFailed counts the requests failed by workers that died during the
+// load: all of them, and by group.
+func (t *tracer) deathFailed() (all int, byGroup map[string]int) {
+	byGroup = map[string]int{}
+	for pid := range t.deaths {
+		for g, n := range t.failed[pid] {
+			all += n
+			byGroup[g] += n
+		}
+	}
+	return all, byGroup
 }
 
 // setLoading starts or stops counting deaths (only those during the load

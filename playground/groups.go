@@ -79,7 +79,7 @@ func groupSentence(r *stream.Result, g *stream.GroupResult, prev *stream.Result)
 		}
 	}
 	if failed := s.Requests - s.Succeeded; failed > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d failed (%s)", failed, s.Requests, failureKinds(s)))
+		parts = append(parts, fmt.Sprintf("%d of %d failed (%s)", failed, s.Requests, failureKinds(s))+deathFailedPhrase(r.Deaths, g.DeathFailed, failed))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -174,7 +174,7 @@ func TestPlaygroundSentence(t *testing.T) {
 	}
 	process := &stream.Result{Model: "process", Workers: 4, Lanes: 1, BusyPeak: 4, QueuePeak: 31, LoopUtil: -1,
 		Summary: sum(200, 200, 100*time.Millisecond, map[int]int{200: 200})}
-	thread := &stream.Result{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 3, LoopUtil: -1, Deaths: 1, DeathCause: "panic: crash requested",
+	thread := &stream.Result{Model: "thread", Workers: 1, Lanes: 4, BusyPeak: 3, LoopUtil: -1, Deaths: 1, DeathFailed: 4, DeathCause: "panic: crash requested",
 		Summary: sum(200, 190, 10*time.Millisecond, map[int]int{200: 190, 502: 10})}
 	reactor := &stream.Result{Model: "reactor", Workers: 1, Lanes: 1, LoopUtil: 0.94, LagP99MS: 180,
 		Summary: sum(200, 200, 120*time.Millisecond, map[int]int{200: 200})}
@@ -193,10 +193,10 @@ func TestPlaygroundSentence(t *testing.T) {
 		want    string
 	}{
 		{process, nil, "4 processes served one connection each (all 4 busy at the peak); 31 connections waited in the accept queue (peak); p99 100 ms"},
-		{thread, process, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; a process died once, each time taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10); p99 10 ms, not compared with the process model's: 5% of requests failed, more than the 1% a p99 leaves out, so the failures, not the p99, are this model's tail"},
-		{reactor, thread, "the loop was busy 94% of the time (loop lag p99 180 ms); p99 120 ms, not compared with the thread model's, whose failures (5% of its requests) are more than the 1% a p99 leaves out"},
-		{reactor, process, "the loop was busy 94% of the time (loop lag p99 180 ms); p99 120 ms, about the process model's"},
-		{thread, nil, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; a process died once, each time taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10); p99 10 ms, but 5% of requests failed, more than the 1% a p99 leaves out, so the failures, not the p99, are this model's tail"},
+		{thread, process, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; a process died once taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10), 4 of them in flight in a worker that died; p99 10 ms, not compared with the process model's: 5% of requests failed, more than the 1% a p99 leaves out, so the failures, not the p99, are this model's tail"},
+		{reactor, thread, "the loop was busy 94% of the time (loop lag p99 180 ms over the whole load); p99 120 ms, not compared with the thread model's, whose failures (5% of its requests) are more than the 1% a p99 leaves out"},
+		{reactor, process, "the loop was busy 94% of the time (loop lag p99 180 ms over the whole load); p99 120 ms, about the process model's"},
+		{thread, nil, "4 threads in 1 process served one connection each (3 busy at the peak); no connection waited in the accept queue; a process died once taking its 4 threads with it: panic: crash requested; 10 of 200 requests failed (502 ×10), 4 of them in flight in a worker that died; p99 10 ms, but 5% of requests failed, more than the 1% a p99 leaves out, so the failures, not the p99, are this model's tail"},
 		{pinned, slowProcess, "4 threads in 1 process served one connection each (all 4 busy at the peak); 6 connections waited in the accept queue (peak); 6 of 200 requests failed (timeout ×6), from keep-alive pinning: all 4 threads held by keep-alive connections (up to 3 idle, waiting for their client's next request) while up to 6 connections waited in the accept queue for one to close; p99 398 ms, not compared with the process model's: 3% of requests failed, more than the 1% a p99 leaves out, so the failures, not the p99, are this model's tail"},
 		{oneFailure, slowProcess, "4 threads in 1 process served one connection each (all 4 busy at the peak); no connection waited in the accept queue; 1 of 200 requests failed (502 ×1); p99 10 ms (1 failure, within the 1% a p99 leaves out), 440× lower than the process model's"},
 	}

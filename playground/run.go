@@ -344,6 +344,12 @@ func loadOf(l experiment.Load, url string, timeout time.Duration) loadgen.Load {
 	if load.Duration == 0 || load.Duration > maxRunTime {
 		load.Duration = maxRunTime
 	}
+	// Every response reports its server-side phases, so that each
+	// request's latency can be split into the time before its worker had
+	// it (the accept queue), its wait and its service (liveStats).
+	for i := range load.Groups {
+		load.Groups[i].Config.Header.Set(models.PhasesHeader, "1")
+	}
 	return load
 }
 
@@ -532,6 +538,13 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.
 	slices.Sort(tr.lagAll)
 	res.LagP99MS = round2(ms(time.Duration(experiment.Percentile(tr.lagAll, 0.99))))
 	res.Deaths, res.Kills, res.DeathCause = len(tr.deaths), tr.kills, tr.deathCause
+	deathFailed, groupDeathFailed := tr.deathFailed()
+	res.DeathFailed = deathFailed
+	res.BusyPeak = max(res.BusyPeak, tr.inflightPeak)
+	res.KeptAlive = tr.keptAlive
+	for _, g := range p.exp.Load.Traffic() {
+		res.KeepAlive = res.KeepAlive || cfg.KeepAlive && experiment.On(g.KeepAlive)
+	}
 	res.WaitP50MS, res.ServiceP50MS = -1, -1
 	if len(tr.waits) > 0 {
 		slices.Sort(tr.waits)
@@ -543,9 +556,17 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.
 	}
 	if sum != nil && len(groupNames) > 0 {
 		res.Groups = groupResults(sum.Groups, tr.groups, policy.Loop())
+		for i := range res.Groups {
+			res.Groups[i].DeathFailed = groupDeathFailed[res.Groups[i].Name]
+		}
 	}
 	res.Pool = newPoolResult(&tr.pool)
 	tr.mu.Unlock()
+	if sum != nil {
+		res.QueueP50MS, res.P50Parts = live.latencyParts(sum.Latency.P50)
+	} else {
+		res.QueueP50MS = -1
+	}
 	if sum != nil {
 		sum.Groups = nil // each is in res.Groups
 	}

@@ -1,6 +1,7 @@
 package playground
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -31,7 +32,19 @@ type liveStats struct {
 	hist   []int         // per bucket, cumulative over the run (the whole load)
 	groups []tallyWindow // by loadgen.Result.Group
 	names  []string      // the groups' names
+	phases []phaseSample // the responses that reported their phases (capped)
 }
+
+// phaseSample is one response's client-side latency and the server-side
+// phases it reported (models.PhasesHeader), in ns.
+type phaseSample struct {
+	latency, wait, service int64
+}
+
+// queue is the request's time outside the server's phases: before its
+// worker had it (the accept queue, on loopback), and reading and writing
+// it.
+func (p phaseSample) queue() int64 { return max(0, p.latency-p.wait-p.service) }
 
 // tallyWindow is one stream of results: the latencies of the current
 // window, and cumulative counts.
@@ -67,8 +80,18 @@ func newLiveStats(groups []string) *liveStats {
 func (l *liveStats) add(r loadgen.Result) {
 	msv := ms(r.Latency)
 	b := sort.SearchFloat64s(histBounds, msv)
+	var ph models.RequestPhases
+	phased := false
+	if r.Err == nil && r.Header != nil {
+		if v := r.Header.Get(models.PhasesHeader); v != "" {
+			ph, phased = models.ParsePhases(v)
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if phased && len(l.phases) < maxPhaseSamples {
+		l.phases = append(l.phases, phaseSample{int64(r.Latency), int64(ph.Wait), int64(ph.Service)})
+	}
 	l.all.add(&r)
 	if r.Group >= 0 && r.Group < len(l.groups) {
 		l.groups[r.Group].add(&r)
@@ -140,6 +163,52 @@ func (t *tallyWindow) take(win time.Duration) (lat []time.Duration, n, fresh int
 	t.prev, t.prevN, t.prevWin = lat, n, w
 	slices.Sort(lat)
 	return lat, n, fresh, w
+}
+
+// medianBand is how far from the p50 a request's latency may be for its
+// parts to be averaged into the median request's (LatencyParts).
+const medianBand = 0.05
+
+// latencyParts returns the median of the requests' queue times (-1 if
+// none reported its phases) and where the median requests' latency went:
+// the requests whose latency is within medianBand of p50 (the load's), or
+// failing any, the nearest in rank to the median.
+func (l *liveStats) latencyParts(p50 time.Duration) (queueP50 float64, parts *stream.LatencyParts) {
+	l.mu.Lock()
+	samples := slices.Clone(l.phases)
+	l.mu.Unlock()
+	if len(samples) == 0 {
+		return -1, nil
+	}
+	queues := make([]int64, len(samples))
+	for i, p := range samples {
+		queues[i] = p.queue()
+	}
+	slices.Sort(queues)
+	queueP50 = round2(ms(time.Duration(experiment.Percentile(queues, 0.50))))
+
+	var band []phaseSample
+	lo, hi := float64(p50)*(1-medianBand), float64(p50)*(1+medianBand)
+	for _, p := range samples {
+		if float64(p.latency) >= lo && float64(p.latency) <= hi {
+			band = append(band, p)
+		}
+	}
+	if len(band) == 0 { // no response near the load's p50 reported phases
+		slices.SortFunc(samples, func(a, b phaseSample) int { return cmp.Compare(a.latency, b.latency) })
+		band = samples[(len(samples)-1)/2 : (len(samples)-1)/2+1]
+	}
+	var sum phaseSample
+	var sumQueue int64
+	for _, p := range band {
+		sum.latency += p.latency
+		sum.wait += p.wait
+		sum.service += p.service
+		sumQueue += p.queue()
+	}
+	mean := func(v int64) float64 { return round2(ms(time.Duration(v / int64(len(band))))) }
+	return queueP50, &stream.LatencyParts{Requests: len(band), LatencyMS: mean(sum.latency),
+		QueueMS: mean(sumQueue), WaitMS: mean(sum.wait), ServiceMS: mean(sum.service)}
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
@@ -242,26 +311,43 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 		parts = append(parts, fmt.Sprintf("%s served one connection each (%s)", lanes, busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
 	case !policy.Loop():
 		// A lane that serves a request, not a connection: a listener
-		// holds the idle ones (Apache event).
-		parts = append(parts, fmt.Sprintf("%s served one request each, their listeners holding the idle connections (%s)", lanes, busyPhrase(r.BusyPeak, r.Workers*r.Lanes)))
+		// holds the idle ones (Apache event), when there are any.
+		what := fmt.Sprintf("%s served one request each (%s)", lanes, busyPhrase(r.BusyPeak, r.Workers*r.Lanes))
+		switch {
+		case r.KeptAlive > 0:
+			what += fmt.Sprintf(", their listeners holding the connections kept alive between requests (%s came on one)", plural(r.KeptAlive, "request", "requests"))
+		case r.KeepAlive:
+			// Held idle, and closed before a next request was served on
+			// one (the listener closes them when no thread is idle).
+			what += ", their listeners holding the idle kept-alive connections, but no request came on one"
+		}
+		parts = append(parts, what)
 	default:
 		loop := "the loop was"
 		if r.Workers > 1 {
 			loop = fmt.Sprintf("the %d loops were", r.Workers)
 		}
 		if r.LoopUtil >= 0 {
-			parts = append(parts, fmt.Sprintf("%s busy %.0f%% of the time (loop lag p99 %s)", loop, 100*r.LoopUtil, fmtMS(r.LagP99MS)))
+			parts = append(parts, fmt.Sprintf("%s busy %.0f%% of the time (loop lag p99 %s over the whole load)", loop, 100*r.LoopUtil, fmtMS(r.LagP99MS)))
 			if h := r.LongestHold; h != nil && h.MS >= holdCallout {
 				held := "it was held " + holdText(h)
-				if r.WaitP50MS > r.ServiceP50MS && r.ServiceP50MS > 0 {
+				if r.P50Parts == nil && r.WaitP50MS > r.ServiceP50MS && r.ServiceP50MS > 0 {
 					held += fmt.Sprintf(", so requests waited p50 %s for it and ran %s", fmtMS(r.WaitP50MS), fmtMS(r.ServiceP50MS))
 				}
 				parts = append(parts, held)
 			}
 		} else if r.Summary != nil && r.Summary.Duration >= 2*traceInterval {
 			// The guest samples its lag every few ms while the loop turns:
-			// no sample in the whole load means the loop never turned.
-			parts = append(parts, fmt.Sprintf("%s held for the whole %s load: it sent no lag sample", loop, fmtMS(ms(r.Summary.Duration))))
+			// no sample in the whole load means the loop never turned for
+			// a whole window, held or dead.
+			switch {
+			case r.Deaths == 0:
+				parts = append(parts, fmt.Sprintf("%s held for the whole %s load: it sent no lag sample", loop, fmtMS(ms(r.Summary.Duration))))
+			case r.Kills == r.Deaths:
+				parts = append(parts, fmt.Sprintf("%s held until the supervisor killed it: it sent no lag sample", loop))
+			default:
+				parts = append(parts, fmt.Sprintf("%s never alive and turning for a whole 100 ms lag window: it sent no lag sample, dying %s", loop, timesPhrase(r.Deaths)))
+			}
 		} else {
 			parts = append(parts, fmt.Sprintf("%s not sampled: the load ended within the first 100 ms lag window", strings.Replace(loop, " was", "'s busy time was", 1)))
 		}
@@ -275,18 +361,18 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 		parts = append(parts, "no connection waited in the accept queue")
 	}
 	if r.Deaths > 0 {
-		times := "once"
+		times := timesPhrase(r.Deaths)
 		if r.Deaths > 1 {
-			times = fmt.Sprintf("%d times", r.Deaths)
+			times += ", each time"
 		}
 		var what string
 		switch {
 		case policy.Threads():
-			what = fmt.Sprintf("a process died %s, each time taking its %d threads with it", times, r.Lanes)
+			what = fmt.Sprintf("a process died %s taking its %d threads with it", times, r.Lanes)
 		case policy.Loop():
-			what = fmt.Sprintf("a loop died %s, each time dropping every connection it held", times)
+			what = fmt.Sprintf("a loop died %s dropping every connection it held", times)
 		default:
-			what = fmt.Sprintf("a process died %s, each time taking only its own connection", times)
+			what = fmt.Sprintf("a process died %s taking only its own connection", times)
 		}
 		if r.Kills > 0 {
 			what += fmt.Sprintf(" (%d killed by the supervisor)", r.Kills)
@@ -299,12 +385,16 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 	if s := r.Summary; s != nil {
 		if failed := s.Requests - s.Succeeded; failed > 0 {
 			what := fmt.Sprintf("%d of %d requests failed (%s)", failed, s.Requests, failureKinds(s))
-			if r.Pinning != nil && s.ErrorKinds["timeout"] > 0 {
+			what += deathFailedPhrase(r.Deaths, r.DeathFailed, failed)
+			if r.Pinning != nil && policy.PinsLane() && s.ErrorKinds["timeout"] > 0 { // the policy says whether a connection pins its lane
 				what += ", from " + pinningPhrase(r)
 			}
 			parts = append(parts, what)
 		}
 		if s.Requests > s.Errors { // some got a response: latency is known
+			if p := partsPhrase(r, policy.Loop()); p != "" {
+				parts = append(parts, p)
+			}
 			parts = append(parts, p99Phrase(r, prev))
 		}
 	}
@@ -312,6 +402,60 @@ func sentence(r *stream.Result, prev *stream.Result) string {
 		return "nothing was measured"
 	}
 	return strings.Join(parts, "; ")
+}
+
+// timesPhrase says how many times: "once", "6 times".
+func timesPhrase(n int) string {
+	if n == 1 {
+		return "once"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+// deathFailedPhrase says how many of the failed requests the deaths took:
+// ", all 10 in flight in a worker that died", ", 8 of them in flight in a
+// worker that died" ("" when no worker died).
+func deathFailedPhrase(deaths, deathFailed, failed int) string {
+	switch {
+	case deaths == 0:
+		return ""
+	case deathFailed == 0:
+		return ", none of them in a worker that died"
+	case deathFailed >= failed && failed == 1:
+		return ", in flight in a worker that died"
+	case deathFailed >= failed && failed == 2:
+		return ", both in flight in a worker that died"
+	case deathFailed >= failed:
+		return fmt.Sprintf(", all %d in flight in a worker that died", failed)
+	}
+	return fmt.Sprintf(", %d of them in flight in a worker that died", deathFailed)
+}
+
+// partsFit is how far the median requests' mean latency may be from the
+// p50 for the sentence to give their parts as the p50's.
+const partsFit = 0.10
+
+// partsPhrase says where the median request's latency went: "p50 776 ms
+// ≈ 570 ms in the accept queue and I/O + 152 ms waiting for the loop + 51
+// ms in the handler" ("" if no response reported its phases).
+func partsPhrase(r *stream.Result, loop bool) string {
+	p := r.P50Parts
+	if p == nil || r.Summary == nil {
+		return ""
+	}
+	waiting := "waiting in the worker"
+	if loop {
+		waiting = "waiting for the loop"
+	}
+	split := fmt.Sprintf("%s in the accept queue and I/O + %s %s + %s in the handler", fmtMS(p.QueueMS), fmtMS(p.WaitMS), waiting, fmtMS(p.ServiceMS))
+	p50 := ms(r.Summary.Latency.P50)
+	if p50 > 0 && math.Abs(p.LatencyMS-p50) <= partsFit*p50 {
+		return fmt.Sprintf("p50 %s ≈ %s", fmtMS(p50), split)
+	}
+	// Failures made the p50 (a fast 502 has no phases), or no response
+	// near it reported its phases: the parts are those of the median
+	// request that did.
+	return fmt.Sprintf("p50 %s, and the median request that reported its phases took %s = %s", fmtMS(p50), fmtMS(p.LatencyMS), split)
 }
 
 // pinningPhrase names keep-alive pinning as the cause of timeouts.

@@ -17,8 +17,10 @@ type Result struct {
 	// Sentence says what happened, from the numbers below.
 	Sentence string `json:"sentence"`
 	// Workers is the most worker processes alive at once during the load;
-	// Lanes the threads (or 1) of each; BusyPeak the most lanes holding a
-	// connection at once.
+	// Lanes the threads (or 1) of each; BusyPeak the most lanes busy at
+	// once: holding a connection at a stats tick, or serving a request
+	// between its req_start and req_end (so a lane busy only between two
+	// ticks, as a crashing request's, counts).
 	Workers  int `json:"workers"`
 	Lanes    int `json:"lanes"`
 	BusyPeak int `json:"busy_peak"`
@@ -35,6 +37,23 @@ type Result struct {
 	// from then until it returned (-1: not measured).
 	WaitP50MS    float64 `json:"wait_p50_ms"`
 	ServiceP50MS float64 `json:"service_p50_ms"`
+	// QueueP50MS is the median of the requests' time outside the server's
+	// phases: each request's client-side latency minus its own wait and
+	// service, which its response reports (models.PhasesHeader). That is
+	// the time before its worker had it: on loopback, the accept queue,
+	// plus reading the request and writing the response (-1: no response
+	// reported its phases).
+	QueueP50MS float64 `json:"queue_p50_ms"`
+	// P50Parts is where the median request's latency went (nil: no
+	// response reported its phases).
+	P50Parts *LatencyParts `json:"p50_parts,omitempty"`
+	// KeepAlive says whether connections could be kept alive: the
+	// server's KeepAlive, and a load group's client keeping them.
+	KeepAlive bool `json:"keepalive"`
+	// KeptAlive counts requests that came on a connection after an earlier
+	// request on it: between the two the connection was idle, kept alive
+	// (by its lane, or under event by its process's listener).
+	KeptAlive int `json:"kept_alive"`
 	// LongestHold is the longest time one request held a loop while
 	// nothing else could run in it (models with a loop only).
 	LongestHold *Hold `json:"longest_hold,omitempty"`
@@ -44,6 +63,10 @@ type Result struct {
 	Deaths     int    `json:"deaths"`
 	Kills      int    `json:"kills"`
 	DeathCause string `json:"death_cause,omitempty"`
+	// DeathFailed counts the requests a worker failed (a 502 or 504 with
+	// a cause) in a process that then died during the load: the requests
+	// the deaths took with them.
+	DeathFailed int `json:"death_failed"`
 	// Pool is what the worker processes' thread pools did (nil if no
 	// request used one).
 	Pool *PoolResult `json:"pool,omitempty"`
@@ -69,8 +92,24 @@ type GroupResult struct {
 	// LongestHold is the longest time one of its requests held a loop
 	// (loops only).
 	LongestHold *Hold `json:"longest_hold,omitempty"`
+	// DeathFailed counts its requests the deaths took (Result.DeathFailed).
+	DeathFailed int `json:"death_failed"`
 	// Sentence says what happened to this group, and why.
 	Sentence string `json:"sentence"`
+}
+
+// LatencyParts is where the median requests' latency went: the requests
+// whose latency is within 5% of the load's p50 (or, if none, the median
+// one) and whose response reported its phases, averaged. Their parts sum
+// to their mean latency, LatencyMS.
+type LatencyParts struct {
+	Requests  int     `json:"requests"`
+	LatencyMS float64 `json:"latency_ms"`
+	// QueueMS is the time outside the server's phases (Result.QueueP50MS
+	// says what that is); WaitMS and ServiceMS the server-side phases.
+	QueueMS   float64 `json:"queue_ms"`
+	WaitMS    float64 `json:"wait_ms"`
+	ServiceMS float64 `json:"service_ms"`
 }
 
 // Hold names the longest time one request held a loop.
