@@ -109,3 +109,25 @@ func TestBrowserRunawayDrawn(t *testing.T) {
 		t.Errorf("p50 shows %v ms: failed requests must keep their latency", p50)
 	}
 }
+
+// The compare table and the latency overlay hold one experiment's runs:
+// a run of an edited experiment empties the rows of the earlier one
+// instead of keeping them beside it.
+func TestBrowserCompareOneExperiment(t *testing.T) {
+	srv := startServe(t, "")
+	tb := newTab(t, newBrowser(t), false)
+	tb.open(srv.URL + "/")
+	tb.set("example", "hello", "groups", "none", "load.requests", "50", "load.duration_ms", "0")
+	tb.runModel("reactor")
+	if got := tb.evalString(`document.getElementById("overlay-chart").dataset.models`); got != "reactor" {
+		t.Fatalf("after a reactor run the overlay draws %q", got)
+	}
+	tb.set("source", tb.state().Source+"\n// edited\n")
+	tb.runModel("thread")
+	if got := tb.evalString(`document.querySelector("#summary-reactor [data-stat=requests]").textContent`); got != "–" {
+		t.Errorf("the reactor row of the earlier experiment still says %q requests", got)
+	}
+	if got := tb.evalString(`document.getElementById("overlay-chart").dataset.models`); got != "thread" {
+		t.Errorf("the overlay draws %q, want only this experiment's thread run", got)
+	}
+}

@@ -139,11 +139,7 @@ func (a *app) runBrowser() {
 	byID("run-browser").Set("disabled", true)
 	setData(document.Get("body"), "browserRunning", "1")
 	showRecording(nil) // the live view is this run's from now on
-	for id, key := range a.summaries {
-		if row := elementByID(id); !row.IsNull() {
-			setData(row, "stale", boolStr(key != a.run.key))
-		}
-	}
+	a.clearOtherExperiments(a.run.key)
 	key := a.run.key
 	go func() {
 		defer func() {

@@ -79,11 +79,7 @@ func (a *app) startRun(compare bool) {
 	a.run = r
 	a.running(true)
 	setText(byID("status"), "starting…")
-	for id, key := range a.summaries {
-		if row := elementByID(id); !row.IsNull() {
-			setData(row, "stale", boolStr(key != r.key))
-		}
-	}
+	a.clearOtherExperiments(r.key)
 	go func() {
 		var res struct {
 			ID string `json:"id"`
@@ -829,6 +825,11 @@ func (a *app) draw() {
 		}
 		w, h := a.overlay.size()
 		a.overlay.draw(live.Overlay(w, h, ds))
+		var drawn []string
+		for _, d := range ds {
+			drawn = append(drawn, d.Model)
+		}
+		setData(a.overlay.el, "models", strings.Join(drawn, " "))
 	}
 }
 
@@ -857,4 +858,48 @@ func (a *app) showStopped(v *live.View) {
 		setText(byID("stub-status"), "Active connections: 0 (stopped: its workers are gone)")
 	}
 	setText(byID("inflight"), "0")
+}
+
+// clearOtherExperiments empties the compare table's rows that hold
+// another experiment's run than key's, with their group rows, their
+// latency distributions and their timelines: the table, the overlay and
+// the live view compare one experiment's runs, never an earlier one's
+// beside them.
+func (a *app) clearOtherExperiments(key string) {
+	for id, k := range a.summaries {
+		if k == key {
+			continue
+		}
+		delete(a.summaries, id)
+		row := elementByID(id)
+		if row.IsNull() {
+			continue
+		}
+		rk := row.Get("dataset").Get("model").String()
+		if v := row.Get("dataset").Get("variant"); v.Type() == js.TypeString && v.String() != "" {
+			rk = v.String()
+		}
+		delete(a.dists, rk)
+		if v := a.views[rk]; v != nil {
+			delete(a.finals, v)
+			delete(a.views, rk)
+		}
+		for next := row.Get("nextElementSibling"); !next.IsNull() && next.Get("classList").Call("contains", "group-row").Bool(); next = row.Get("nextElementSibling") {
+			next.Call("remove")
+		}
+		cells := row.Call("querySelectorAll", "td[data-stat]")
+		for i := 0; i < cells.Length(); i++ {
+			c := cells.Index(i)
+			text := "–"
+			if c.Get("dataset").Get("stat").String() == "sentence" {
+				text = ""
+			}
+			setText(c, text)
+			c.Call("removeAttribute", "data-ms")
+			c.Call("removeAttribute", "title")
+		}
+		setData(row, "filled", "")
+		setData(row, "stale", "")
+	}
+	a.queueDraw(true)
 }
