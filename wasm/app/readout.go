@@ -46,6 +46,9 @@ func readoutText(r live.Readout) string {
 	if r.Loop {
 		b.WriteString(" — " + itoa(r.Counts.Holding) + " holding the loop, " + itoa(r.Counts.Parked) + " parked, " + itoa(r.Counts.Waiting) + " waiting for it")
 	}
+	if r.Queue > 0 {
+		b.WriteString("; " + itoa(r.Queue) + " in the accept queue")
+	}
 	if q := r.Req; q != nil {
 		b.WriteString(" · " + q.Label)
 		if q.Group != "" {

@@ -64,6 +64,9 @@ func (v *View) TimelineHeight(min, max float64) float64 {
 			total += listenRows
 		}
 	}
+	if v.queuePeak() > 0 {
+		total += queueRows
+	}
 	h := axisH + float64(total)*maxSubH + 4*float64(len(v.Lanes)) + 6
 	return math.Max(min, math.Min(max, h))
 }
@@ -81,6 +84,21 @@ type timelineLayout struct {
 	// listenY is, on the first lane of a process whose listener holds
 	// connections (event MPM), where the listener's track is (0: none).
 	listenY []float64
+	// queueY is where the accept queue's track is (0: none, the queue
+	// was always empty).
+	queueY float64
+}
+
+// queueRows is the height of the accept queue's track, in sub-rows.
+const queueRows = 2
+
+// queuePeak is the deepest the accept queue was.
+func (v *View) queuePeak() float64 {
+	peak := 0.0
+	for _, p := range v.Queue {
+		peak = math.Max(peak, p.Y)
+	}
+	return peak
 }
 
 // listenRows is the height of a process's listener track, in sub-rows.
@@ -127,6 +145,9 @@ func (v *View) layout(w, h float64) timelineLayout {
 			tracks += listenRows
 		}
 	}
+	if v.queuePeak() > 0 {
+		tracks += queueRows
+	}
 	l.subH = math.Floor((h - l.y0 - l.gap*float64(len(v.Lanes))) / float64(total+tracks))
 	if l.subH > maxSubH {
 		l.subH = maxSubH
@@ -142,6 +163,10 @@ func (v *View) layout(w, h float64) timelineLayout {
 		byRow[row] = li
 	}
 	y := l.y0
+	if v.queuePeak() > 0 {
+		l.queueY = y
+		y += queueRows*l.subH + l.gap
+	}
 	for _, li := range byRow {
 		if listen[li] {
 			l.listenY[li] = y
@@ -195,6 +220,7 @@ func (v *View) Timeline(w, h float64) *Scene {
 	v.drawLoops(s, &m, &l)
 	v.drawBands(s, &l)
 	v.drawListeners(s, &l)
+	v.drawQueue(s, &l)
 	v.drawSpans(s, &l)
 	v.drawMarks(s, &l)
 	s.Rects = append(s.Rects, stripes...)
@@ -417,6 +443,35 @@ func (v *View) drawListeners(s *Scene, l *timelineLayout) {
 	}
 }
 
+// drawQueue draws the accept queue as a track above the lanes: at each
+// instant, a bar as tall as the connections the kernel held that no
+// worker had accepted yet (the listen backlog), against its peak, written
+// beside it. Time a request spends there is in its latency and in no
+// lane's bar.
+func (v *View) drawQueue(s *Scene, l *timelineLayout) {
+	peak := v.queuePeak()
+	if l.queueY == 0 || peak <= 0 {
+		return
+	}
+	y := l.queueY
+	bh := queueRows*l.subH - 2
+	s.label(l.x0-6, y+queueRows*l.subH/2+4, "accept queue", CText, 'r')
+	for i, p := range v.Queue {
+		end := v.Span()
+		if i+1 < len(v.Queue) {
+			end = v.Queue[i+1].X
+		}
+		if p.Y <= 0 {
+			continue
+		}
+		a, b := l.x0+p.X*l.px, l.x0+end*l.px
+		hh := math.Max(1, bh*p.Y/peak)
+		s.rect(a, y+1+bh-hh, math.Max(b-a, 1), hh, CQueue)
+	}
+	s.rect(l.x0, y+queueRows*l.subH+l.gap/2-0.5, l.x1-l.x0, 0.5, CGrid)
+	s.label(l.x1-2, y+9, "waiting to be accepted, peak "+strconv.FormatFloat(peak, 'f', 0, 64), CText, 'r')
+}
+
 // drawSpans draws idle keep-alive connections holding a lane, and lanes
 // blocked in guest.Block.
 func (v *View) drawSpans(s *Scene, l *timelineLayout) {
@@ -471,6 +526,9 @@ type Readout struct {
 	AtMS   float64 `json:"at_ms"` // since the view's start
 	Loop   bool    `json:"loop"`
 	Counts Counts  `json:"counts"`
+	// Queue is the accept queue's depth then: connections no worker had
+	// accepted yet.
+	Queue int `json:"queue"`
 	// Req is the request whose bar is under the pointer (nil: none).
 	Req *ReqReadout `json:"req,omitempty"`
 }
@@ -551,7 +609,7 @@ func (v *View) At(w, h, x, y float64) (r Readout, ok bool) {
 	if li < 0 {
 		return r, false
 	}
-	r = Readout{Lane: v.Lanes[li].Name, AtMS: v.ms(t), Loop: l.loop[li], Counts: v.CountsAt(li, t)}
+	r = Readout{Lane: v.Lanes[li].Name, AtMS: v.ms(t), Loop: l.loop[li], Counts: v.CountsAt(li, t), Queue: v.queueAt(v.ms(t))}
 	if y >= l.top[li] {
 		if sub := int((y - l.top[li]) / l.subH); sub < MaxSubRows {
 			for ri := range v.Reqs {
@@ -567,6 +625,18 @@ func (v *View) At(w, h, x, y float64) (r Readout, ok bool) {
 		}
 	}
 	return r, true
+}
+
+// queueAt is the accept queue's depth at ms (its last sample before).
+func (v *View) queueAt(ms float64) int {
+	d := 0
+	for _, p := range v.Queue {
+		if p.X > ms {
+			break
+		}
+		d = int(p.Y)
+	}
+	return d
 }
 
 func (v *View) reqReadout(ri int) *ReqReadout {

@@ -154,3 +154,36 @@ func TestEventListenerTrack(t *testing.T) {
 		t.Errorf("%d listener bars, want 3 (two steps of process 0, one of process 1)", keep)
 	}
 }
+
+// Connections no worker has accepted yet are a track of their own above
+// the lanes: their wait is in the latency and in no lane's bar.
+func TestAcceptQueueTrack(t *testing.T) {
+	v := New("process")
+	t0 := int64(1e18)
+	v.AddTrace(&stream.Trace{Events: []stream.Event{
+		{T: t0, Kind: stream.EventSpawn, PID: 7},
+		{T: t0 + 100*ms, Kind: stream.EventQueue, Value: 6},
+		{T: t0 + 300*ms, Kind: stream.EventQueue, Value: 2},
+		{T: t0 + 500*ms, Kind: stream.EventQueue, Value: 0},
+	}})
+	sc := v.Timeline(900, 300)
+	var labels []string
+	for _, l := range sc.Labels {
+		labels = append(labels, l.Text)
+	}
+	if all := strings.Join(labels, "|"); !strings.Contains(all, "accept queue") || !strings.Contains(all, "peak 6") {
+		t.Errorf("labels %s: want the accept queue's track and its peak", all)
+	}
+	bars := 0
+	for _, r := range sc.Rects {
+		if r.C == CQueue {
+			bars++
+		}
+	}
+	if bars != 2 {
+		t.Errorf("%d accept-queue bars, want 2 (6 deep, then 2)", bars)
+	}
+	if q := v.queueAt(v.ms(t0 + 350*ms)); q != 2 {
+		t.Errorf("queue at 350 ms: %d, want 2", q)
+	}
+}
