@@ -175,8 +175,11 @@ func TestBrowserModels(t *testing.T) {
 			if f.Worker == res.CPU.Worker {
 				t.Errorf("a fast request went to %s, busy with the CPU request", f.Worker)
 			}
-			if f.MS >= 50 || f.T1 > res.CPU.T1 {
-				t.Errorf("a fast request on %s took %.1f ms (ended at %.0f, the CPU request at %.0f); want < 50 ms, during it", f.Worker, f.MS, f.T1, res.CPU.T1)
+			// Served beside the CPU request, not behind it: each ends
+			// while it still runs, in a fraction of its time (a ratio in
+			// the same run, not a timing a busy machine could break).
+			if f.MS >= res.CPU.MS/3 || f.T1 > res.CPU.T1 {
+				t.Errorf("a fast request on %s took %.1f ms (ended at %.0f, the CPU request at %.0f, which took %.0f ms); want under a third of it, during it", f.Worker, f.MS, f.T1, res.CPU.T1, res.CPU.MS)
 			}
 		}
 	})
@@ -217,22 +220,29 @@ func TestBrowserModels(t *testing.T) {
 		tb.t = t
 		tb.startModel("page-loop", 0, sleep)
 		var res struct {
+			One  float64         `json:"one"`
 			Wall float64         `json:"wall"`
 			All  []browserResult `json:"all"`
 		}
 		tb.await(`(async () => {
 			const B = mpmlabBrowser;
 			await B.fetch("/");
-			const t0 = performance.now();
+			let t0 = performance.now();
+			for (let i = 0; i < 3; i++) await B.fetch("/");
+			const one = (performance.now() - t0) / 3;
+			t0 = performance.now();
 			const all = await Promise.all(Array.from({length: 20}, () => B.fetch("/")));
-			return {wall: performance.now() - t0, all};
+			return {one, wall: performance.now() - t0, all};
 		})()`, &res)
 		for _, r := range res.All {
 			r.ok(t)
 		}
-		t.Logf("20 concurrent 50 ms sleeps on the page loop: %.0f ms", res.Wall)
-		if res.Wall >= 300 {
-			t.Errorf("20 concurrent sleeps took %.0f ms on the page loop; want < 300", res.Wall)
+		// Against one sleep's time measured in the same run: 20 served
+		// one after another would take 20 of them; parked together, a
+		// few.
+		t.Logf("20 concurrent 50 ms sleeps on the page loop: %.0f ms; one alone: %.0f ms", res.Wall, res.One)
+		if res.Wall >= 20*res.One/3 {
+			t.Errorf("20 concurrent sleeps took %.0f ms on the page loop, one alone %.0f ms; want under a third of 20 in turn", res.Wall, res.One)
 		}
 	})
 
