@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
@@ -142,4 +143,14 @@ func TestBrowserCompareOneExperiment(t *testing.T) {
 	if got := tb.evalString(`document.getElementById("overlay-chart").dataset.models`); got != "thread" {
 		t.Errorf("the overlay draws %q, want only this experiment's thread run", got)
 	}
+	// Each run of the experiment stays to be looked at: a click on its
+	// row puts its timeline back in the live view.
+	tb.runModel("reactor")
+	if lanes := tb.evalString(`document.getElementById("timeline").dataset.lanes`); !strings.Contains(lanes, "loop") {
+		t.Fatalf("after the reactor run the timeline's lanes are %q", lanes)
+	}
+	tb.do(chromedp.Click("#summary-thread th"))
+	tb.wait(`document.getElementById("live-model").textContent === "thread" && document.getElementById("timeline").dataset.lanes.includes("thread")`,
+		5*time.Second, "the thread run's timeline after a click on its row")
+	tb.screenshot("compare-row-selects-thread")
 }

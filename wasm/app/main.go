@@ -90,6 +90,7 @@ func main() {
 	a.bindBrowser()
 	a.bindHost()
 	a.bindReadout()
+	a.bindRowSelect()
 	a.initTheme()
 	go a.start()
 	select {}

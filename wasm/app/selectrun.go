@@ -1,0 +1,60 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"syscall/js"
+
+	"github.com/mpmlab/mpmlab/wasm/app/internal/live"
+)
+
+// bindRowSelect makes a click on a model's (or a variant's) row of the
+// compare table show that run in the live view: its timeline, charts and
+// whole-run percentiles, as they were when it ended. Compare runs the
+// models one after another, and without this only the last one's
+// timeline would be left to look at. The selected row is marked
+// (data-selected).
+func (a *app) bindRowSelect() {
+	on(byID("compare-table"), "click", func(e js.Value) {
+		t := e.Get("target")
+		if !t.Truthy() || t.Get("closest").Type() != js.TypeFunction {
+			return
+		}
+		row := t.Call("closest", "tr[data-model]")
+		if row.IsNull() || row.Get("classList").Call("contains", "group-row").Bool() {
+			return
+		}
+		if a.run != nil {
+			return // the live view follows the run in progress
+		}
+		ds := row.Get("dataset")
+		key := ds.Get("model").String()
+		if v := ds.Get("variant"); v.Type() == js.TypeString && v.String() != "" {
+			key = v.String()
+		}
+		v := a.views[key]
+		if v == nil || v == a.view {
+			return
+		}
+		a.selectView(key, v)
+		rows := document.Call("querySelectorAll", "#compare-table tr[data-selected]")
+		for i := 0; i < rows.Length(); i++ {
+			rows.Index(i).Call("removeAttribute", "data-selected")
+		}
+		setData(row, "selected", "1")
+	})
+}
+
+// selectView puts run key's view in the live panel.
+func (a *app) selectView(key string, v *live.View) {
+	a.view = v
+	setText(byID("live-model"), key)
+	setData(byID("live"), "model", v.Model)
+	if f, ok := a.finals[v]; ok {
+		a.showPercentiles(f.p50, f.p90, f.p99, "over the whole run")
+	}
+	show(byID("timeline-readout"), false)
+	a.timelineH = 0
+	v.Dirty = true
+	a.queueDraw(true)
+}
