@@ -22,19 +22,6 @@ type phraseKind struct {
 	check func(m []string, r *stream.Result) error
 }
 
-// parseMS reads a duration as fmtMS writes it ("412 ms", "1.2 s") in ms.
-func parseMS(s string) float64 {
-	v, unit, _ := strings.Cut(s, " ")
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return math.NaN()
-	}
-	if unit == "s" {
-		f *= 1000
-	}
-	return f
-}
-
 func atoi(s string) int {
 	if s == "once" || s == "" {
 		return 1
