@@ -153,4 +153,13 @@ func TestBrowserCompareOneExperiment(t *testing.T) {
 	tb.wait(`document.getElementById("live-model").textContent === "thread" && document.getElementById("timeline").dataset.lanes.includes("thread")`,
 		5*time.Second, "the thread run's timeline after a click on its row")
 	tb.screenshot("compare-row-selects-thread")
+	// Both runs as small multiples on one time axis.
+	if runs := tb.evalString(`document.getElementById("multiples").dataset.runs`); runs != "thread reactor" {
+		t.Errorf("the small multiples show %q, want the thread and reactor runs", runs)
+	}
+	if spans := tb.evalString(`[...document.querySelectorAll("#multiples figure")].map(f => f.dataset.spanMs).join(" ")`); len(strings.Fields(spans)) != 2 || strings.Fields(spans)[0] != strings.Fields(spans)[1] {
+		t.Errorf("the small multiples' time axes are %q ms, want one axis", spans)
+	}
+	tb.do(chromedp.Click(`#multiples figure[data-run="reactor"]`))
+	tb.wait(`document.getElementById("live-model").textContent === "reactor"`, 5*time.Second, "the reactor run in the live view after a click on its timeline")
 }

@@ -830,6 +830,7 @@ func (a *app) draw() {
 			drawn = append(drawn, d.Model)
 		}
 		setData(a.overlay.el, "models", strings.Join(drawn, " "))
+		a.drawMultiples(keys)
 	}
 }
 

@@ -159,6 +159,9 @@ type View struct {
 	Dropped int
 	// Dirty is set by every change; the app clears it after drawing.
 	Dirty bool
+	// SpanMS, if set, is the time axis's length in ms, in place of the
+	// run's own (Span): small multiples of several runs share one axis.
+	SpanMS float64
 
 	// Pool is the worker processes' thread pools, summed, as their task
 	// events tell (the threads as their counters last said).
@@ -775,8 +778,19 @@ func (v *View) Running() int { return len(v.open) }
 
 // Span returns the time the view covers, in ms (at least a second).
 func (v *View) Span() float64 {
+	if v.SpanMS > 0 {
+		return v.SpanMS
+	}
 	if v.T0 == 0 {
 		return 1000
 	}
 	return math.Max(1000, v.ms(v.Now))
+}
+
+// OwnSpan is the time the view's run covers, whatever SpanMS says.
+func (v *View) OwnSpan() float64 {
+	s := v.SpanMS
+	v.SpanMS = 0
+	defer func() { v.SpanMS = s }()
+	return v.Span()
 }
