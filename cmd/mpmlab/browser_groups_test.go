@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // The cpu example's default load is two groups: a steady fast one and an
@@ -120,7 +118,7 @@ func TestBrowserCompareVariants(t *testing.T) {
 	if got := tb.evalString(`document.getElementById("variants").value.split("\n").filter(l => l.trim()).length + ""`); got != strconv.Itoa(len(variants)) {
 		t.Fatalf("the cpu example's form shows %s variants, want %d", got, len(variants))
 	}
-	tb.do(chromedp.Click(chromedp.ID("compare")))
+	tb.clickStart("compare")
 	tb.waitRun("Compare")
 	rows := tb.evalString(`[...document.querySelectorAll("#compare-table tr.variant-row")].map(r => r.dataset.variant + ":" + (r.dataset.filled || "")).join(",")`)
 	if want := "thread:1,reactor:1,reactor + pool:1,reactor + yield:1,reactor × 2 loops:1"; rows != want {

@@ -25,8 +25,7 @@ func TestBrowserLoopPicture(t *testing.T) {
 	// start clicks Run and waits until the run is under way.
 	start := func(model string) {
 		tb.set("model", model)
-		tb.do(chromedp.Click(chromedp.ID("run")))
-		tb.wait(`document.body.dataset.running === "1" || document.querySelector("#run-error:not([hidden])")`, 10*time.Second, "the run to start")
+		tb.clickRun()
 	}
 	end := func(what string) {
 		tb.wait(`document.body.dataset.running === ""`, 3*time.Minute, what+" to end")

@@ -44,7 +44,7 @@ func (tb *tab) runModels() string {
 // on its error.
 func (tb *tab) waitRun(what string) {
 	tb.t.Helper()
-	tb.wait(`document.body.dataset.running === "1" || document.querySelector("#run-error:not([hidden])")`, 10*time.Second, what+" to start")
+	tb.wait(runStarted, 10*time.Second, what+" to start")
 	tb.wait(`document.body.dataset.running === ""`, 4*time.Minute, what+" to end")
 	if msg := tb.evalString(`document.querySelector("#run-error").hidden ? "" : document.querySelector("#run-error").textContent`); msg != "" {
 		tb.t.Fatalf("%s failed: %s", what, msg)
@@ -59,7 +59,7 @@ func TestBrowserCompareKeepsModel(t *testing.T) {
 	tb.open(srv.URL + "/")
 	tb.set("example", "hello", "model", "thread", "load.requests", "20", "load.duration_ms", "0", "load.rate", "0")
 	tb.recordRuns()
-	tb.do(chromedp.Click(chromedp.ID("compare")))
+	tb.clickStart("compare")
 	tb.waitRun("Compare")
 	if m := tb.evalString(`document.getElementById("model").value`); m != "thread" {
 		t.Errorf("after Compare the Model menu says %q, want thread", m)
@@ -69,7 +69,7 @@ func TestBrowserCompareKeepsModel(t *testing.T) {
 			t.Errorf("after Compare the %s row is empty", m)
 		}
 	}
-	tb.do(chromedp.Click(chromedp.ID("run")))
+	tb.clickRun()
 	tb.waitRun("the run after Compare")
 	if got := tb.runModels(); got != "all thread" {
 		t.Errorf("Compare then Run asked the host for %q, want %q", got, "all thread")
