@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
 // TestBrowserLoopPicture checks that the live view tells the truth about
@@ -63,7 +61,7 @@ func TestBrowserLoopPicture(t *testing.T) {
 		if line == "" {
 			t.Errorf("the hold callout %q has no link to its line", callout)
 		} else {
-			tb.do(chromedp.Click("#hold-callout a.blame"))
+			tb.clickElement("#hold-callout a.blame")
 			selected := tb.evalString(`(() => { const ta = document.getElementById("source"); return ta.value.slice(0, ta.selectionStart).split("\n").length + "" })()`)
 			if selected != line {
 				t.Errorf("clicking the blame selected line %s, want %s", selected, line)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,14 @@ func (tb *tab) readoutAt(fx, y float64) (readout, string) {
 		tb.t.Fatal(err)
 	}
 	return r, tb.evalString(`document.getElementById("timeline-readout").textContent`)
+}
+
+// clickElement clicks the element sel selects, as a click event on it
+// (not at screen coordinates).
+func (tb *tab) clickElement(sel string) {
+	tb.t.Helper()
+	var ok bool
+	tb.eval(`(document.querySelector(`+strconv.Quote(sel)+`).click(), true)`, &ok)
 }
 
 // MaxRows is live.MaxSubRows: the rows a lane draws before its band.
@@ -149,7 +158,10 @@ func TestBrowserCompareOneExperiment(t *testing.T) {
 	if lanes := tb.evalString(`document.getElementById("timeline").dataset.lanes`); !strings.Contains(lanes, "loop") {
 		t.Fatalf("after the reactor run the timeline's lanes are %q", lanes)
 	}
-	tb.do(chromedp.Click("#summary-thread th"))
+	// A click dispatched on the row itself: the page may still be
+	// scrolling the live view into sight, which moves a click made at
+	// coordinates off its target.
+	tb.clickElement("#summary-thread th")
 	tb.wait(`document.getElementById("live-model").textContent === "thread" && document.getElementById("timeline").dataset.lanes.includes("thread")`,
 		5*time.Second, "the thread run's timeline after a click on its row")
 	tb.screenshot("compare-row-selects-thread")
@@ -160,6 +172,6 @@ func TestBrowserCompareOneExperiment(t *testing.T) {
 	if spans := tb.evalString(`[...document.querySelectorAll("#multiples figure")].map(f => f.dataset.spanMs).join(" ")`); len(strings.Fields(spans)) != 2 || strings.Fields(spans)[0] != strings.Fields(spans)[1] {
 		t.Errorf("the small multiples' time axes are %q ms, want one axis", spans)
 	}
-	tb.do(chromedp.Click(`#multiples figure[data-run="reactor"]`))
+	tb.clickElement(`#multiples figure[data-run="reactor"]`)
 	tb.wait(`document.getElementById("live-model").textContent === "reactor"`, 5*time.Second, "the reactor run in the live view after a click on its timeline")
 }
