@@ -128,19 +128,8 @@ func TestSIGKILLCause(t *testing.T) {
 		{"busy", "killed by SIGKILL from outside mpmlab"}, // killed by the test
 	} {
 		t.Run(c.worker, func(t *testing.T) {
-			dir := t.TempDir()
-			wasm := filepath.Join(dir, "empty.wasm")
-			if err := os.WriteFile(wasm, emptyWasm, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			exe, err := os.Executable()
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Setenv("MPMLAB_FAKE_WORKER", c.worker)
 			events := make(chan stream.Event, 64)
-			s, err := Start(context.Background(), Config{
-				Model: Reactor, Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe, Trace: true,
+			startFake(t, c.worker, Config{Model: Reactor, Trace: true,
 				OnEvent: func(ev stream.Event) {
 					if ev.Kind == stream.EventSpawn || ev.Kind == stream.EventExit {
 						select {
@@ -150,10 +139,6 @@ func TestSIGKILLCause(t *testing.T) {
 					}
 				},
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
 			timeout := time.After(10 * time.Second)
 			for {
 				select {
@@ -186,29 +171,14 @@ func TestSIGKILLCause(t *testing.T) {
 // A line on the event pipe that is not an event is logged, not dropped
 // without a word.
 func TestBadEventLineIsLogged(t *testing.T) {
-	dir := t.TempDir()
-	wasm := filepath.Join(dir, "empty.wasm")
-	if err := os.WriteFile(wasm, emptyWasm, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("MPMLAB_FAKE_WORKER", "garbage")
 	logged := make(chan string, 16)
-	s, err := Start(context.Background(), Config{
-		Model: Reactor, Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe,
+	startFake(t, "garbage", Config{Model: Reactor,
 		Logf: func(format string, args ...any) {
 			if line := fmt.Sprintf(format, args...); strings.Contains(line, "not an event") {
 				logged <- line
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	select {
 	case line := <-logged:
 		if !strings.Contains(line, "this is not an event") {
@@ -217,6 +187,30 @@ func TestBadEventLineIsLogged(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("an undecodable event line was not logged within 10 s")
 	}
+}
+
+// startFake starts a supervisor of cfg (its module, address, cache and
+// executable filled in) whose workers are this test binary as the fake
+// worker how (fakeWorker); Cleanup closes it.
+func startFake(t *testing.T, how string, cfg Config) *Supervisor {
+	t.Helper()
+	dir := t.TempDir()
+	cfg.Wasm = filepath.Join(dir, "empty.wasm")
+	if err := os.WriteFile(cfg.Wasm, emptyWasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MPMLAB_FAKE_WORKER", how)
+	cfg.Addr, cfg.CacheDir, cfg.Executable = "127.0.0.1:0", dir, exe
+	s, err := Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // emptyWasm is the smallest module the supervisor accepts: an empty _start.
@@ -232,19 +226,8 @@ var emptyWasm = []byte{
 // the process is reaped before the supervisor has read the events that
 // came before (here 900 KiB of guest output).
 func TestExitCauseSurvivesOutput(t *testing.T) {
-	dir := t.TempDir()
-	wasm := filepath.Join(dir, "empty.wasm")
-	if err := os.WriteFile(wasm, emptyWasm, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("MPMLAB_FAKE_WORKER", "chatty-crash")
 	exits := make(chan string, 64)
-	s, err := Start(context.Background(), Config{
-		Model: Reactor, Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe,
+	startFake(t, "chatty-crash", Config{Model: Reactor,
 		Logf: func(format string, args ...any) {
 			if line := fmt.Sprintf(format, args...); strings.Contains(line, "exited: ") {
 				select {
@@ -254,10 +237,6 @@ func TestExitCauseSurvivesOutput(t *testing.T) {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	timeout := time.After(10 * time.Second)
 	for i := 0; i < 3; i++ {
 		select {
@@ -314,27 +293,12 @@ func TestProcessPSS(t *testing.T) {
 // maintenance. The test runs each maintenance (testSpares) once the
 // scoreboard shows what the last one did.
 func TestSparesGrowWithoutTracing(t *testing.T) {
-	dir := t.TempDir()
-	wasm := filepath.Join(dir, "empty.wasm")
-	if err := os.WriteFile(wasm, emptyWasm, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("MPMLAB_FAKE_WORKER", "busy")
 	testSpares = make(chan chan int)
 	t.Cleanup(func() { testSpares = nil })
 	log := newLogLines()
-	s, err := Start(context.Background(), Config{
-		Model: Process, StartServers: 1, MinSpare: 1, MaxSpare: 3, MaxRequestWorkers: 12, Trace: false,
-		Wasm: wasm, Addr: "127.0.0.1:0", CacheDir: dir, Executable: exe, Logf: log.logf,
+	s := startFake(t, "busy", Config{
+		Model: Process, StartServers: 1, MinSpare: 1, MaxSpare: 3, MaxRequestWorkers: 12, Trace: false, Logf: log.logf,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	maintain := func() int {
 		t.Helper()
 		reply := make(chan int)

@@ -18,21 +18,21 @@ import (
 )
 
 // workerServer is a playground whose worker processes are this test
-// binary (TestMain), served on a loopback port.
-func workerServer(tb testing.TB) (*Server, *httptest.Server) {
+// binary (TestMain), served on a loopback port, and its log.
+func workerServer(tb testing.TB) (*Server, *httptest.Server, *logBuffer) {
 	tb.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var logs logBuffer
+	logs := &logBuffer{}
 	s, err := New(Config{DataDir: tb.TempDir(), CacheDir: tb.TempDir(), Executable: exe, Logf: logs.logf})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	srv := httptest.NewServer(s)
 	tb.Cleanup(func() { srv.Close(); s.Close() })
-	return s, srv
+	return s, srv, logs
 }
 
 // editedHello is the hello example with a one-line edit that makes it a
@@ -141,7 +141,7 @@ func TestBuildPrecompiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds handlers and starts worker processes")
 	}
-	s, srv := workerServer(t)
+	s, srv, _ := workerServer(t)
 	ahead := editedHello(t, "built ahead")
 	buildAhead(t, s, srv, ahead)
 	warm := firstAnswer(t, srv, ahead)
@@ -163,7 +163,7 @@ func BenchmarkEditToAnswer(b *testing.B) {
 	for _, ahead := range []bool{true, false} {
 		name := map[bool]string{true: "ahead", false: "at-run"}[ahead]
 		b.Run(name, func(b *testing.B) {
-			s, srv := workerServer(b)
+			s, srv, _ := workerServer(b)
 			firstAnswer(b, srv, editedHello(b, "warm-up "+name)) // the standard library, built once
 			var total time.Duration
 			b.ResetTimer()

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 
 	"github.com/mpmlab/mpmlab/wasm/experiment"
@@ -18,16 +17,7 @@ func TestPlaygroundTrySeesFilesAndEnv(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a handler and starts workers")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs logBuffer
-	s, err := New(Config{DataDir: t.TempDir(), CacheDir: t.TempDir(), Executable: exe, Logf: logs.logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, _, logs := workerServer(t)
 	e := experiment.Experiment{
 		Model: "thread",
 		Source: experiment.Source{Files: []experiment.File{

@@ -33,16 +33,7 @@ func TestMain(m *testing.M) {
 // counts; once idle for warm.idle, the model is stopped and its worker
 // reaped.
 func TestPlaygroundTryKeepsModel(t *testing.T) {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs logBuffer
-	s, err := New(Config{DataDir: t.TempDir(), CacheDir: t.TempDir(), Executable: exe, Logf: logs.logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, _, logs := workerServer(t)
 	s.warm.idle = 500 * time.Millisecond
 	src, err := runtime.ExampleSource("counter")
 	if err != nil {
