@@ -27,16 +27,34 @@ func (a *app) showBlame(el js.Value, text string) {
 			continue
 		}
 		el.Call("append", text[last:m[0]])
+		if n <= 0 {
+			continue
+		}
 		link := create("a", "blame", text[m[0]:m[1]])
 		link.Set("href", "#")
 		setData(link, "line", line)
 		link.Set("title", "show "+file+" line "+line+" in the editor")
-		on(link, "click", func(e js.Value) {
-			e.Call("preventDefault")
-			a.ed.selectLine(n)
-		})
 		el.Call("append", link)
 		last = m[1]
 	}
 	el.Call("append", text[last:])
+}
+
+// bindBlame makes a click on a blame link (showBlame) select its line in
+// the editor: one listener on el, whatever links showBlame puts in it.
+func (a *app) bindBlame(el js.Value) {
+	on(el, "click", func(e js.Value) {
+		t := e.Get("target")
+		if !t.Truthy() || t.Get("closest").Type() != js.TypeFunction {
+			return
+		}
+		link := t.Call("closest", "a.blame[data-line]")
+		if link.IsNull() {
+			return
+		}
+		e.Call("preventDefault")
+		if n, err := strconv.Atoi(link.Get("dataset").Get("line").String()); err == nil {
+			a.ed.selectLine(n)
+		}
+	})
 }

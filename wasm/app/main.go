@@ -91,6 +91,7 @@ func main() {
 	a.bindHost()
 	a.bindReadout()
 	a.bindRowSelect()
+	a.bindBlame(byID("hold-callout"))
 	a.initTheme()
 	go a.start()
 	select {}

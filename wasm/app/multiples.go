@@ -3,6 +3,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"syscall/js"
 )
@@ -21,7 +22,7 @@ func (a *app) drawMultiples(keys []string) {
 	var runs []string
 	span := 0.0
 	for _, k := range keys {
-		if v := a.views[k]; v != nil && v.T0 != 0 && !slicesContains(runs, k) {
+		if v := a.views[k]; v != nil && v.T0 != 0 && !slices.Contains(runs, k) {
 			runs = append(runs, k)
 			span = max(span, v.OwnSpan())
 		}
@@ -65,13 +66,4 @@ func (a *app) drawMultiples(keys []string) {
 		v.SpanMS = 0
 		setData(fig, "spanMs", ftoa(span, 0))
 	}
-}
-
-func slicesContains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }

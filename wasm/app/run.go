@@ -876,10 +876,7 @@ func (a *app) clearOtherExperiments(key string) {
 		if row.IsNull() {
 			continue
 		}
-		rk := row.Get("dataset").Get("model").String()
-		if v := row.Get("dataset").Get("variant"); v.Type() == js.TypeString && v.String() != "" {
-			rk = v.String()
-		}
+		rk := rowRunKey(row)
 		delete(a.dists, rk)
 		if v := a.views[rk]; v != nil {
 			delete(a.finals, v)

@@ -27,11 +27,7 @@ func (a *app) bindRowSelect() {
 		if a.run != nil {
 			return // the live view follows the run in progress
 		}
-		ds := row.Get("dataset")
-		key := ds.Get("model").String()
-		if v := ds.Get("variant"); v.Type() == js.TypeString && v.String() != "" {
-			key = v.String()
-		}
+		key := rowRunKey(row)
 		v := a.views[key]
 		if v == nil || v == a.view {
 			return
@@ -57,4 +53,14 @@ func (a *app) selectView(key string, v *live.View) {
 	a.timelineH = 0
 	v.Dirty = true
 	a.queueDraw(true)
+}
+
+// rowRunKey is the run a compare row shows (runKey): its variant, or its
+// model.
+func rowRunKey(row js.Value) string {
+	ds := row.Get("dataset")
+	if v := ds.Get("variant"); v.Type() == js.TypeString && v.String() != "" {
+		return v.String()
+	}
+	return ds.Get("model").String()
 }

@@ -423,47 +423,38 @@ func pathArgs(ctx context.Context, mod api.Module, stack []uint64, at int) (*fil
 	return fs, uint32(stack[at]), p, errno
 }
 
-var pathFilestatGet = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-	// fd, flags, path, path_len, result
+// flaggedPathNode resolves the (fd, flags, path, path_len) arguments of
+// the path_filestat functions to the node they name.
+func flaggedPathNode(ctx context.Context, mod api.Module, stack []uint64) (*node, uint32) {
 	fs := filesOf(ctx)
 	if fs == nil {
-		stack[0] = errnoBadf
-		return
+		return nil, errnoBadf
 	}
 	p, errno := readPath(mod.Memory(), uint32(stack[2]), uint32(stack[3]))
+	if errno != 0 {
+		return nil, errno
+	}
+	n, _, _, _, errno := fs.resolve(uint32(stack[0]), p)
+	if errno == 0 && n == nil {
+		errno = errnoNoent
+	}
+	return n, errno
+}
+
+var pathFilestatGet = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+	// fd, flags, path, path_len, result
+	n, errno := flaggedPathNode(ctx, mod, stack)
 	if errno != 0 {
 		stack[0] = uint64(errno)
 		return
 	}
-	n, _, _, _, errno := fs.resolve(uint32(stack[0]), p)
-	switch {
-	case errno != 0:
-		stack[0] = uint64(errno)
-	case n == nil:
-		stack[0] = errnoNoent
-	default:
-		stack[0] = errnoResult(mod.Memory().Write(uint32(stack[4]), filestat(n)))
-	}
+	stack[0] = errnoResult(mod.Memory().Write(uint32(stack[4]), filestat(n)))
 })
 
 var pathFilestatSetTimes = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 	// fd, flags, path, path_len, atim, mtim, fstflags
-	fs := filesOf(ctx)
-	if fs == nil {
-		stack[0] = errnoBadf
-		return
-	}
-	p, errno := readPath(mod.Memory(), uint32(stack[2]), uint32(stack[3]))
-	if errno != 0 {
-		stack[0] = uint64(errno)
-		return
-	}
-	n, _, _, _, errno := fs.resolve(uint32(stack[0]), p)
-	switch {
-	case errno != 0:
-	case n == nil:
-		errno = errnoNoent
-	default:
+	n, errno := flaggedPathNode(ctx, mod, stack)
+	if errno == 0 {
 		errno = setTimes(n, int64(stack[5]), uint32(stack[6]))
 	}
 	stack[0] = uint64(errno)

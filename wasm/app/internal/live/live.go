@@ -601,11 +601,8 @@ func (v *View) frozen(li int, t, held int64) {
 		return
 	}
 	from := max(t-held, v.T0)
-	for i := len(v.Passes) - 1; i >= 0 && i >= len(v.Passes)-256; i-- {
-		if p := v.Passes[i]; p.Lane == li {
-			from = max(from, p.T+p.Dur)
-			break
-		}
+	if i := v.lastPass(li); i >= 0 {
+		from = max(from, v.Passes[i].T+v.Passes[i].Dur)
 	}
 	label := "a request past its timeout, until its guard killed the frozen process"
 	v.Passes = append(v.Passes, LoopPass{Lane: li, T: from, Dur: t - from, Busy: t - from})
@@ -637,11 +634,8 @@ func (v *View) runaway(ri int, e *stream.Event) {
 	if from == 0 { // its req_run was not seen: it ran from its start at the latest
 		from = r.Start
 	}
-	for i := len(v.Passes) - 1; i >= 0 && i >= len(v.Passes)-256; i-- {
-		if p := v.Passes[i]; p.Lane == r.Lane {
-			from = max(from, p.T+p.Dur)
-			break
-		}
+	if i := v.lastPass(r.Lane); i >= 0 {
+		from = max(from, v.Passes[i].T+v.Passes[i].Dur)
 	}
 	if e.T-from < HoldCallout*1e6 {
 		return // the loop was not silent: its segments tell
@@ -781,16 +775,14 @@ func (v *View) Span() float64 {
 	if v.SpanMS > 0 {
 		return v.SpanMS
 	}
+	return v.OwnSpan()
+}
+
+// OwnSpan is the time the view's run covers (at least a second), whatever
+// SpanMS says.
+func (v *View) OwnSpan() float64 {
 	if v.T0 == 0 {
 		return 1000
 	}
 	return math.Max(1000, v.ms(v.Now))
-}
-
-// OwnSpan is the time the view's run covers, whatever SpanMS says.
-func (v *View) OwnSpan() float64 {
-	s := v.SpanMS
-	v.SpanMS = 0
-	defer func() { v.SpanMS = s }()
-	return v.Span()
 }
