@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 	"github.com/mpmlab/mpmlab/wasm/stream"
 )
@@ -533,4 +535,46 @@ func (t *tracer) window() (lag []int64, util float64, queue int) {
 	util = t.winBusy.Share()
 	t.winBusy.Reset()
 	return lag, util, t.queue
+}
+
+// result fills in what the tracer saw of a model's load: the accept
+// queue's peak, the loops' utilisation and lag, the deaths and what they
+// failed, the busy peak, the kept-alive requests, the phases' medians, the
+// longest hold of a loop, and the thread pools.
+func (t *tracer) result(res *stream.Result, loop bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	res.QueuePeak = t.queuePeak
+	if util := t.busy.Share(); util >= 0 {
+		res.LoopUtil = round2(util)
+	}
+	slices.Sort(t.lagAll)
+	res.LagP99MS = percentileMS(t.lagAll, 0.99)
+	res.Deaths, res.Kills, res.DeathCause = len(t.deaths), t.kills, t.deathCause
+	res.DeathFailed, _ = t.deathFailed()
+	res.BusyPeak = max(res.BusyPeak, t.inflightPeak)
+	res.KeptAlive = t.keptAlive
+	res.WaitP50MS, res.ServiceP50MS = -1, -1
+	if len(t.waits) > 0 {
+		slices.Sort(t.waits)
+		slices.Sort(t.services)
+		res.WaitP50MS, res.ServiceP50MS = percentileMS(t.waits, 0.50), percentileMS(t.services, 0.50)
+	}
+	if t.hold.Hold > 0 && loop {
+		res.LongestHold = newHoldInfo(t.hold)
+	}
+	res.Pool = newPoolResult(&t.pool)
+}
+
+// groupResults are the load groups' results: the load's summary of each
+// (sums) with the phases and deaths the tracer saw of its requests.
+func (t *tracer) groupResults(sums []loadgen.GroupSummary, loop bool) []stream.GroupResult {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	groups := groupResults(sums, t.groups, loop)
+	_, failed := t.deathFailed()
+	for i := range groups {
+		groups[i].DeathFailed = failed[groups[i].Name]
+	}
+	return groups
 }

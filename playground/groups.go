@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mpmlab/mpmlab/playground/loadgen"
-	"github.com/mpmlab/mpmlab/wasm/experiment"
 	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
@@ -24,9 +23,8 @@ func groupResults(sums []loadgen.GroupSummary, phases map[string]*groupPhases, l
 		g := stream.GroupResult{Name: gs.Name, Summary: gs.Summary, WaitP50MS: -1, WaitP99MS: -1, ServiceP50MS: -1, ServiceP99MS: -1}
 		if p := phases[gs.Name]; p != nil && len(p.waits) > 0 {
 			waits, services := slices.Sorted(slices.Values(p.waits)), slices.Sorted(slices.Values(p.services))
-			pct := func(v []int64, q float64) float64 { return round2(ms(time.Duration(experiment.Percentile(v, q)))) }
-			g.WaitP50MS, g.WaitP99MS = pct(waits, 0.50), pct(waits, 0.99)
-			g.ServiceP50MS, g.ServiceP99MS = pct(services, 0.50), pct(services, 0.99)
+			g.WaitP50MS, g.WaitP99MS = percentileMS(waits, 0.50), percentileMS(waits, 0.99)
+			g.ServiceP50MS, g.ServiceP99MS = percentileMS(services, 0.50), percentileMS(services, 0.99)
 			if loop && p.hold.Hold > 0 {
 				g.LongestHold = newHoldInfo(p.hold)
 			}

@@ -185,7 +185,7 @@ func (l *liveStats) latencyParts(p50 time.Duration) (queueP50 float64, parts *st
 		queues[i] = p.queue()
 	}
 	slices.Sort(queues)
-	queueP50 = round2(ms(time.Duration(experiment.Percentile(queues, 0.50))))
+	queueP50 = percentileMS(queues, 0.50)
 
 	var band []phaseSample
 	lo, hi := float64(p50)*(1-medianBand), float64(p50)*(1+medianBand)
@@ -213,6 +213,12 @@ func (l *liveStats) latencyParts(p50 time.Duration) (queueP50 float64, parts *st
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
+// percentileMS is the q-quantile of sorted durations in nanoseconds
+// (experiment.Percentile), in milliseconds to two places.
+func percentileMS(sorted []int64, q float64) float64 {
+	return round2(ms(time.Duration(experiment.Percentile(sorted, q))))
+}
+
 // busyLane reports whether a lane state holds a connection.
 func busyLane(state string) bool {
 	switch state {
@@ -232,8 +238,7 @@ func newPoolResult(p *poolTally) *stream.PoolResult {
 		r.Threads = max(r.Threads, n)
 	}
 	waits := slices.Sorted(slices.Values(p.waits))
-	r.WaitP50MS = round2(ms(time.Duration(experiment.Percentile(waits, 0.50))))
-	r.WaitP99MS = round2(ms(time.Duration(experiment.Percentile(waits, 0.99))))
+	r.WaitP50MS, r.WaitP99MS = percentileMS(waits, 0.50), percentileMS(waits, 0.99)
 	return r
 }
 
