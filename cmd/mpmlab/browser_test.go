@@ -189,6 +189,13 @@ func (tb *tab) evalFloat(expr string) float64 {
 	return f
 }
 
+func (tb *tab) evalBool(expr string) bool {
+	tb.t.Helper()
+	var b bool
+	tb.eval(expr, &b)
+	return b
+}
+
 // wait polls a JavaScript condition until it holds; on timeout it fails
 // with what the page shows.
 func (tb *tab) wait(cond string, d time.Duration, what string) {

@@ -90,6 +90,7 @@ func main() {
 	a.bindBrowser()
 	a.bindHost()
 	a.bindReadout()
+	a.bindZoom()
 	a.bindRowSelect()
 	a.bindBlame(byID("hold-callout"))
 	a.initTheme()

@@ -46,6 +46,9 @@ func readoutText(r live.Readout) string {
 	if r.Loop {
 		b.WriteString(" — " + itoa(r.Counts.Holding) + " holding the loop, " + itoa(r.Counts.Parked) + " parked, " + itoa(r.Counts.Waiting) + " waiting for it")
 	}
+	if r.Listens {
+		b.WriteString("; its process's listener held " + itoa(r.Listener) + " idle keep-alive connections (no thread each)")
+	}
 	if r.Queue > 0 {
 		b.WriteString("; " + itoa(r.Queue) + " in the accept queue")
 	}

@@ -788,6 +788,7 @@ func (a *app) draw() {
 			a.timeline.el.Get("style").Set("height", ftoa(h, 0)+"px")
 		}
 		a.timeline.draw(v.Timeline(a.timeline.size()))
+		a.showZoom(v)
 		a.showLoop(v)
 		lag := v.LagChart(a.lagChart.size())
 		a.lagChart.draw(lag)

@@ -162,6 +162,9 @@ type View struct {
 	// SpanMS, if set, is the time axis's length in ms, in place of the
 	// run's own (Span): small multiples of several runs share one axis.
 	SpanMS float64
+	// Zoom is the stretch of the run the timeline shows (ZoomAt, Pan);
+	// the zero Zoom shows all of it.
+	Zoom Zoom
 
 	// Pool is the worker processes' thread pools, summed, as their task
 	// events tell (the threads as their counters last said).

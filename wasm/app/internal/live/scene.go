@@ -277,12 +277,12 @@ func maxOverlap(es []edge) int {
 	return best
 }
 
-// timeAxis draws ticks for 0..span ms between x0 and x1, and grid lines
-// down to h.
-func timeAxis(s *Scene, x0, x1, ytop, h, span float64) {
+// timeAxis draws ticks for from..from+span ms between x0 and x1, and grid
+// lines down to h.
+func timeAxis(s *Scene, x0, x1, ytop, h, from, span float64) {
 	step := niceStep(span / math.Max(2, (x1-x0)/90))
-	for t := 0.0; t <= span+step/1e3; t += step {
-		x := x0 + t*(x1-x0)/span
+	for t := math.Ceil(from/step-1e-9) * step; t <= from+span+step/1e3; t += step {
+		x := x0 + (t-from)*(x1-x0)/span
 		s.rect(x, ytop+axisH-3, 0.5, h-(ytop+axisH-3), CGrid)
 		s.label(x, ytop+11, fmtMS(t), CText, 'c')
 	}

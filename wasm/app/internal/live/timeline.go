@@ -72,11 +72,12 @@ func (v *View) TimelineHeight(min, max float64) float64 {
 }
 
 // timelineLayout is where the timeline puts things in w×h: the time axis
-// (x0..x1, px pixels a millisecond) and, by lane index, the loop's track
+// (x0..x1 shows from ms on, px pixels a millisecond) and, by lane index, the loop's track
 // and the first row of its requests. The drawing and the readout under
 // the pointer (At) share it.
 type timelineLayout struct {
 	x0, x1, y0, px float64
+	from           float64 // the ms since the start at x0 (zoomed: Zoom.FromMS)
 	subH, gap      float64
 	subs           []int // sub-rows per lane
 	loop           []bool
@@ -126,9 +127,17 @@ func (v *View) listenerLanes() []bool {
 	return on
 }
 
+// timeScale is the timeline's time axis in w pixels: it shows from ms on
+// between x0 and x1, px pixels a millisecond.
+func (v *View) timeScale(w float64) (x0, x1, from, px float64) {
+	from, span := v.window()
+	x0, x1 = labelW, w-padR
+	return x0, x1, from, (x1 - x0) / span
+}
+
 func (v *View) layout(w, h float64) timelineLayout {
-	l := timelineLayout{x0: labelW, x1: w - padR, y0: axisH, gap: 4}
-	l.px = (l.x1 - l.x0) / v.Span()
+	l := timelineLayout{y0: axisH, gap: 4}
+	l.x0, l.x1, l.from, l.px = v.timeScale(w)
 	if len(v.Lanes) == 0 {
 		return l
 	}
@@ -182,7 +191,9 @@ func (v *View) layout(w, h float64) timelineLayout {
 	return l
 }
 
-func (l *timelineLayout) xOf(v *View, t int64) float64 { return l.x0 + v.ms(t)*l.px }
+// xOf is where instant t (Unix ns) is; xAt where ms since the start is.
+func (l *timelineLayout) xOf(v *View, t int64) float64 { return l.xAt(v.ms(t)) }
+func (l *timelineLayout) xAt(ms float64) float64       { return l.x0 + (ms-l.from)*l.px }
 
 // laneTop is where lane li begins (its track, for a loop) and its height.
 func (l *timelineLayout) laneTop(li int) (y, h float64) {
@@ -209,12 +220,13 @@ func (l *timelineLayout) laneTop(li int) (y, h float64) {
 func (v *View) Timeline(w, h float64) *Scene {
 	s := &Scene{}
 	l := v.layout(w, h)
-	timeAxis(s, l.x0, l.x1, 0, h, v.Span())
+	timeAxis(s, l.x0, l.x1, 0, h, l.from, (l.x1-l.x0)/l.px)
 	if len(v.Lanes) == 0 {
 		s.label(w/2, h/2, "lanes appear here when the run starts", CText, 'c')
 		return s
 	}
 	v.drawLaneLabels(s, &l)
+	plot := len(s.Rects) // from here on, rectangles are of the time axis
 	m := merger{s: s, last: map[int]int{}}
 	stripes := v.drawRequests(s, &m, &l)
 	v.drawLoops(s, &m, &l)
@@ -224,7 +236,22 @@ func (v *View) Timeline(w, h float64) *Scene {
 	v.drawSpans(s, &l)
 	v.drawMarks(s, &l)
 	s.Rects = append(s.Rects, stripes...)
+	s.Rects = clipX(s.Rects[:plot], s.Rects[plot:], l.x0-1, l.x1+1)
 	return s
+}
+
+// clipX appends to dst the rectangles of rs cut to x0..x1 (what a zoomed
+// timeline shows), leaving out those wholly outside.
+func clipX(dst, rs []Rect, x0, x1 float64) []Rect {
+	for _, r := range rs {
+		a, b := math.Max(r.X, x0), math.Min(r.X+r.W, x1)
+		if b <= a {
+			continue
+		}
+		r.X, r.W = a, b-a
+		dst = append(dst, r)
+	}
+	return dst
 }
 
 // drawLaneLabels draws each lane's name and the line under it.
@@ -329,7 +356,7 @@ func (v *View) drawLoops(s *Scene, m *merger, l *timelineLayout) {
 				s.rect(a, l.top[r.Lane]+float64(r.Sub)*subH+1, math.Max(b-a, 1), math.Max(subH-2, 1), c)
 			}
 		}
-		if b-a >= 60 && subH*trackRows >= 10 {
+		if a, b := math.Max(a, l.x0), math.Min(b, l.x1); b-a >= 60 && subH*trackRows >= 10 {
 			s.label(a+3, l.trackY[sg.Lane]+trackRows*subH/2+4, fit(sg.Label, b-a-6), CHoldText, 'l')
 		}
 	}
@@ -357,8 +384,12 @@ func (v *View) drawBands(s *Scene, l *timelineLayout) {
 		if end == 0 {
 			end = v.Now
 		}
-		a := min(max(int(l.xOf(v, r.Start)-l.x0), 0), cols-1)
-		b := min(max(int(l.xOf(v, end)-l.x0), a), cols-1)
+		xa, xb := l.xOf(v, r.Start), l.xOf(v, end)
+		if xb < l.x0 || xa > l.x1 {
+			continue // outside the zoomed stretch
+		}
+		a := min(max(int(xa-l.x0), 0), cols-1)
+		b := min(max(int(xb-l.x0), a), cols-1)
 		c[a]++
 		c[b+1]--
 	}
@@ -435,7 +466,7 @@ func (v *View) drawListeners(s *Scene, l *timelineLayout) {
 			if p.Y <= 0 || peak <= 0 {
 				continue
 			}
-			a, b := l.x0+p.X*l.px, l.x0+end*l.px
+			a, b := l.xAt(p.X), l.xAt(end)
 			hh := math.Max(1, bh*p.Y/peak)
 			s.rect(a, y+1+bh-hh, math.Max(b-a, 1), hh, CKeep)
 		}
@@ -464,7 +495,7 @@ func (v *View) drawQueue(s *Scene, l *timelineLayout) {
 		if p.Y <= 0 {
 			continue
 		}
-		a, b := l.x0+p.X*l.px, l.x0+end*l.px
+		a, b := l.xAt(p.X), l.xAt(end)
 		hh := math.Max(1, bh*p.Y/peak)
 		s.rect(a, y+1+bh-hh, math.Max(b-a, 1), hh, CQueue)
 	}
@@ -529,6 +560,11 @@ type Readout struct {
 	// Queue is the accept queue's depth then: connections no worker had
 	// accepted yet.
 	Queue int `json:"queue"`
+	// Listens says the lane's process has a listener that holds idle
+	// keep-alive connections (event MPM); Listener is how many it held
+	// then, each costing no thread.
+	Listens  bool `json:"listens"`
+	Listener int  `json:"listener"`
 	// Req is the request whose bar is under the pointer (nil: none).
 	Req *ReqReadout `json:"req,omitempty"`
 }
@@ -598,7 +634,7 @@ func (v *View) At(w, h, x, y float64) (r Readout, ok bool) {
 	if len(v.Lanes) == 0 || x < l.x0 || x > l.x1 || y < l.y0 {
 		return r, false
 	}
-	t := v.T0 + int64((x-l.x0)/l.px*1e6)
+	t := v.T0 + int64((l.from+(x-l.x0)/l.px)*1e6)
 	li := -1
 	for i := range v.Lanes {
 		top, hh := l.laneTop(i)
@@ -609,7 +645,10 @@ func (v *View) At(w, h, x, y float64) (r Readout, ok bool) {
 	if li < 0 {
 		return r, false
 	}
-	r = Readout{Lane: v.Lanes[li].Name, AtMS: v.ms(t), Loop: l.loop[li], Counts: v.CountsAt(li, t), Queue: v.queueAt(v.ms(t))}
+	r = Readout{Lane: v.Lanes[li].Name, AtMS: v.ms(t), Loop: l.loop[li], Counts: v.CountsAt(li, t), Queue: sampleAt(v.Queue, v.ms(t))}
+	if ps, ok := v.Listeners[v.Lanes[li].Process]; ok {
+		r.Listens, r.Listener = true, sampleAt(ps, v.ms(t))
+	}
 	if y >= l.top[li] {
 		if sub := int((y - l.top[li]) / l.subH); sub < MaxSubRows {
 			for ri := range v.Reqs {
@@ -627,10 +666,11 @@ func (v *View) At(w, h, x, y float64) (r Readout, ok bool) {
 	return r, true
 }
 
-// queueAt is the accept queue's depth at ms (its last sample before).
-func (v *View) queueAt(ms float64) int {
+// sampleAt is a track's value at ms (accept queue, listener): its last
+// sample before.
+func sampleAt(track []Point, ms float64) int {
 	d := 0
-	for _, p := range v.Queue {
+	for _, p := range track {
 		if p.X > ms {
 			break
 		}

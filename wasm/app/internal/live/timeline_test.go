@@ -183,7 +183,7 @@ func TestAcceptQueueTrack(t *testing.T) {
 	if bars != 2 {
 		t.Errorf("%d accept-queue bars, want 2 (6 deep, then 2)", bars)
 	}
-	if q := v.queueAt(v.ms(t0 + 350*ms)); q != 2 {
+	if q := sampleAt(v.Queue, v.ms(t0+350*ms)); q != 2 {
 		t.Errorf("queue at 350 ms: %d, want 2", q)
 	}
 }
