@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -201,6 +202,29 @@ func TestBrowserEventListener(t *testing.T) {
 	}
 	if !held {
 		t.Errorf("mod_status's async keep-alive column never counted a connection: %q", seen)
+	}
+	// The pointer on a thread reads what its process's listener held
+	// then: somewhere in the run, a connection.
+	most, y := -1, 0.0
+	for y = 20.0; y < 200 && most < 0; y += 7 {
+		if r, _ := tb.readoutAt(0.5, y); r.Listens {
+			most = r.Listener
+		}
+	}
+	if most < 0 {
+		t.Fatal("no readout on any lane says what its listener held")
+	}
+	for fx := 0.05; fx < 1; fx += 0.05 {
+		r, text := tb.readoutAt(fx, y-7)
+		if r.Listens && r.Listener > most {
+			most = r.Listener
+			if !strings.Contains(text, "listener held "+strconv.Itoa(r.Listener)) {
+				t.Errorf("the readout says %q, want what the listener held", text)
+			}
+		}
+	}
+	if most < 1 {
+		t.Errorf("across the run the readout never read a connection held by the listener (peak drawn: %v)", peak)
 	}
 }
 

@@ -44,10 +44,14 @@ const MaxRows = 12
 
 // readout is live.Readout as the page's data-readout holds it.
 type readout struct {
-	Lane   string  `json:"lane"`
-	AtMS   float64 `json:"at_ms"`
-	Loop   bool    `json:"loop"`
-	Counts struct {
+	Lane string  `json:"lane"`
+	AtMS float64 `json:"at_ms"`
+	Loop bool    `json:"loop"`
+	// Listens: the lane's process has an event-MPM listener, which held
+	// Listener idle keep-alive connections then.
+	Listens  bool `json:"listens"`
+	Listener int  `json:"listener"`
+	Counts   struct {
 		InFlight int `json:"in_flight"`
 		Waiting  int `json:"waiting"`
 		Holding  int `json:"holding"`
