@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/wasm/stream"
 )
@@ -60,6 +61,12 @@ func groupSentence(r *stream.Result, g *stream.GroupResult, prev *stream.Result)
 		first += " got no response"
 	}
 	parts = append(parts, first)
+	if s.Requests > s.Errors {
+		policy, err := models.PolicyOf(models.Model(r.Model))
+		if split := splitPhrase(g.P50Parts, s, err == nil && policy.Loop()); split != "" {
+			parts = append(parts, "its "+split)
+		}
+	}
 	if g.WaitP99MS >= 0 {
 		if r.LongestHold != nil && r.LongestHold.MS >= holdCallout && g.WaitP99MS >= blameWait && g.WaitP99MS >= g.ServiceP99MS {
 			h := r.LongestHold

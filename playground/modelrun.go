@@ -279,6 +279,12 @@ func (mr *modelRun) summarize(sum *loadgen.Summary, loadErr error, prev *stream.
 	}
 	if len(mr.p.exp.Load.Groups) > 0 {
 		res.Groups = mr.tr.groupResults(sum.Groups, loop)
+		for i := range res.Groups {
+			g := &res.Groups[i]
+			if gi, ok := mr.live.groupIndex(g.Name); ok && g.Summary != nil {
+				_, g.P50Parts = mr.live.partsOf(g.Summary.Latency.P50, gi)
+			}
+		}
 	}
 	res.QueueP50MS, res.P50Parts = mr.live.latencyParts(sum.Latency.P50)
 	sum.Groups = nil // each is in res.Groups

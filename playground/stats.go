@@ -36,9 +36,11 @@ type liveStats struct {
 }
 
 // phaseSample is one response's client-side latency and the server-side
-// phases it reported (models.PhasesHeader), in ns.
+// phases it reported (models.PhasesHeader), in ns, and its load group
+// (loadgen.Result.Group).
 type phaseSample struct {
 	latency, wait, service int64
+	group                  int
 }
 
 // queue is the request's time outside the server's phases: before its
@@ -90,7 +92,7 @@ func (l *liveStats) add(r loadgen.Result) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if phased && len(l.phases) < maxPhaseSamples {
-		l.phases = append(l.phases, phaseSample{int64(r.Latency), int64(ph.Wait), int64(ph.Service)})
+		l.phases = append(l.phases, phaseSample{int64(r.Latency), int64(ph.Wait), int64(ph.Service), r.Group})
 	}
 	l.all.add(&r)
 	if r.Group >= 0 && r.Group < len(l.groups) {
@@ -174,9 +176,28 @@ const medianBand = 0.05
 // the requests whose latency is within medianBand of p50 (the load's), or
 // failing any, the nearest in rank to the median.
 func (l *liveStats) latencyParts(p50 time.Duration) (queueP50 float64, parts *stream.LatencyParts) {
+	return l.partsOf(p50, allGroups)
+}
+
+// groupIndex is the index of the load group named name in the results
+// (loadgen.Result.Group); ok is false if there is none of that name.
+func (l *liveStats) groupIndex(name string) (i int, ok bool) {
+	i = slices.Index(l.names, name)
+	return i, i >= 0
+}
+
+// allGroups selects every sample in partsOf.
+const allGroups = -1
+
+// partsOf is latencyParts for the samples of one load group (allGroups:
+// every sample), around that group's p50.
+func (l *liveStats) partsOf(p50 time.Duration, group int) (queueP50 float64, parts *stream.LatencyParts) {
 	l.mu.Lock()
 	samples := slices.Clone(l.phases)
 	l.mu.Unlock()
+	if group != allGroups {
+		samples = slices.DeleteFunc(samples, func(p phaseSample) bool { return p.group != group })
+	}
 	if len(samples) == 0 {
 		return -1, nil
 	}
@@ -444,8 +465,13 @@ const partsFit = 0.10
 // ≈ 570 ms in the accept queue and I/O + 152 ms waiting for the loop + 51
 // ms in the handler" ("" if no response reported its phases).
 func partsPhrase(r *stream.Result, loop bool) string {
-	p := r.P50Parts
-	if p == nil || r.Summary == nil {
+	return splitPhrase(r.P50Parts, r.Summary, loop)
+}
+
+// splitPhrase is partsPhrase for the parts p of the requests s sums up
+// (a run's, or a load group's).
+func splitPhrase(p *stream.LatencyParts, s *stream.LoadSummary, loop bool) string {
+	if p == nil || s == nil {
 		return ""
 	}
 	waiting := "waiting in the worker"
@@ -453,7 +479,7 @@ func partsPhrase(r *stream.Result, loop bool) string {
 		waiting = "waiting for the loop"
 	}
 	split := fmt.Sprintf("%s in the accept queue and I/O + %s %s + %s in the handler", fmtMS(p.QueueMS), fmtMS(p.WaitMS), waiting, fmtMS(p.ServiceMS))
-	p50 := ms(r.Summary.Latency.P50)
+	p50 := ms(s.Latency.P50)
 	if p50 > 0 && math.Abs(p.LatencyMS-p50) <= partsFit*p50 {
 		return fmt.Sprintf("p50 %s ≈ %s", fmtMS(p50), split)
 	}

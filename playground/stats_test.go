@@ -357,7 +357,7 @@ func TestSentenceStatesTheRunsFigures(t *testing.T) {
 // The median request's parts come from the responses near the p50 and sum
 // to their mean latency; the queue is what the server's phases leave out.
 func TestLatencyParts(t *testing.T) {
-	l := newLiveStats(nil)
+	l := newLiveStats([]string{"fast", "slow"})
 	if q, p := l.latencyParts(time.Millisecond); q != -1 || p != nil {
 		t.Fatalf("no phases: %v %+v, want -1 and nil", q, p)
 	}
@@ -366,7 +366,7 @@ func TestLatencyParts(t *testing.T) {
 	// of it; the p50 is 500 ms, and only it is within 5%.
 	for i := 1; i <= 9; i++ {
 		lat := float64(100 * i)
-		l.phases = append(l.phases, phaseSample{msd(lat), msd(lat / 10), msd(lat / 5)})
+		l.phases = append(l.phases, phaseSample{msd(lat), msd(lat / 10), msd(lat / 5), 0})
 	}
 	q, p := l.latencyParts(500 * time.Millisecond)
 	if q != 350 {
@@ -381,6 +381,30 @@ func TestLatencyParts(t *testing.T) {
 	_, p = l.latencyParts(5 * time.Millisecond)
 	if p == nil || *p != want {
 		t.Errorf("parts %+v, want the median one's %+v", p, want)
+	}
+	// A group's parts are its own requests', around its own p50.
+	for range 3 {
+		l.phases = append(l.phases, phaseSample{msd(2000), msd(1500), msd(100), 1})
+	}
+	_, p = l.latencyParts(500 * time.Millisecond)
+	if p == nil || *p != want {
+		t.Errorf("with the slow group's requests too, the run's parts are %+v, want %+v", p, want)
+	}
+	i, ok := l.groupIndex("slow")
+	if !ok {
+		t.Fatal("no group slow")
+	}
+	_, p = l.partsOf(2000*time.Millisecond, i)
+	slow := stream.LatencyParts{Requests: 3, LatencyMS: 2000, QueueMS: 400, WaitMS: 1500, ServiceMS: 100}
+	if p == nil || *p != slow {
+		t.Errorf("the slow group's parts %+v, want %+v", p, slow)
+	}
+	i, _ = l.groupIndex("fast")
+	if _, p = l.partsOf(500*time.Millisecond, i); p == nil || *p != want {
+		t.Errorf("the fast group's parts %+v, want %+v", p, want)
+	}
+	if _, ok := l.groupIndex("none"); ok {
+		t.Error("a group of no such name has an index")
 	}
 }
 

@@ -108,6 +108,28 @@ func TestServeCompareAccountsForTheP50(t *testing.T) {
 		if d := pp.QueueMS + pp.WaitMS + pp.ServiceMS - pp.LatencyMS; math.Abs(d) > 0.05 {
 			t.Errorf("%s: parts %+v do not add up to their latency (off by %.2f ms)", name, pp, d)
 		}
+		// Each load group's sentence splits the group's own p50.
+		if len(r.Groups) < 2 {
+			t.Errorf("%s: %d load groups, want the cpu example's two", name, len(r.Groups))
+		}
+		for _, g := range r.Groups {
+			t.Logf("%s, %s: %s", name, g.Name, g.Sentence)
+			if g.Summary == nil || g.Summary.Succeeded == 0 {
+				continue
+			}
+			gp50 := float64(g.Summary.Latency.P50) / 1e6
+			m := partsRE.FindStringSubmatch(g.Sentence)
+			if m == nil || g.P50Parts == nil || !strings.Contains(g.Sentence, "its p50") {
+				t.Errorf("%s, %s: the group's sentence %q does not split its p50 %.2f ms (parts %+v)", name, g.Name, g.Sentence, gp50, g.P50Parts)
+				continue
+			}
+			if got := msOf(m[1]); math.Abs(got-gp50) > 0.05*gp50+0.05 {
+				t.Errorf("%s, %s: the sentence states p50 %s, the group's is %.2f ms", name, g.Name, m[1], gp50)
+			}
+			if sum := msOf(m[2]) + msOf(m[3]) + msOf(m[4]); math.Abs(sum-gp50) > 0.10*gp50 {
+				t.Errorf("%s, %s: the parts %s + %s + %s = %.2f ms, more than 10%% from the group's p50 %.2f ms", name, g.Name, m[2], m[3], m[4], sum, gp50)
+			}
+		}
 	}
 }
 

@@ -94,6 +94,9 @@ type GroupResult struct {
 	LongestHold *Hold `json:"longest_hold,omitempty"`
 	// DeathFailed counts its requests the deaths took (Result.DeathFailed).
 	DeathFailed int `json:"death_failed"`
+	// P50Parts is where its median request's latency went (nil: none of
+	// its responses reported their phases).
+	P50Parts *LatencyParts `json:"p50_parts,omitempty"`
 	// Sentence says what happened to this group, and why.
 	Sentence string `json:"sentence"`
 }
