@@ -297,7 +297,6 @@ func (w *worker) run() error {
 			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 		}
 	}
-	releaseStartupMemory()
 
 	// Ready means serving: wait until every guest has started up (the
 	// Go runtime's and the packages' init, main up to Serve), so that the
@@ -313,6 +312,7 @@ func (w *worker) run() error {
 		case <-startup:
 		}
 	}
+	w.releaseStartupMemory()
 
 	lnFile := os.NewFile(listenFD, "mpmlab-listener")
 	inner, err := net.FileListener(lnFile)
@@ -347,17 +347,6 @@ func (w *worker) run() error {
 		}
 	}
 	w.emit(stream.Event{Kind: stream.EventReady, Dur: int64(time.Since(w.start))})
-	// Loading the guest left garbage (the .wasm bytes, the compiler's
-	// work): give it back now rather than when the scavenger gets to it.
-	// Not on the interpreter, whose compiled form is a hundred MB of live
-	// heap: marking it all would delay the first requests, which are the
-	// point of serving on the interpreter, for little garbage.
-	if !w.spec.Interpreter {
-		if os.Getenv("GOGC") == "" {
-			debug.SetGCPercent(workerGCPercent)
-		}
-		go debug.FreeOSMemory()
-	}
 	go w.heartbeat()
 	if w.policy.Loop() && w.spec.Trace {
 		go w.traceLoop()
@@ -1218,11 +1207,27 @@ func (w *worker) onSignal() {
 	w.retire("stopped by the supervisor")
 }
 
-// releaseStartupMemory hands back to the kernel the heap that starting the
-// instances used and no longer needs: the module's bytes (as read, and as
+// releaseStartupMemory sets a serving worker's GOGC (workerGCPercent,
+// unless GOGC is set) and hands back to the kernel the heap that starting
+// the guests used and no longer needs: the module's bytes (as read, and as
 // runtime packs them), the garbage of wazero's decoding and validation,
 // and what Module.Release dropped, tens of MiB in all. Go's scavenger
 // would return them too, but only over minutes; a prefork pool of idle
 // processes would hold them all that time. (See RATIONALE.md, "A worker's
-// memory".)
-func releaseStartupMemory() { debug.FreeOSMemory() }
+// memory".) It runs once the guests have started up, before the worker
+// says it is ready, so that its collection competes neither with their
+// start nor with the first requests.
+//
+// Not on the interpreter: its compiled form of the guest is about 110 MB
+// of live heap (compile), which a forced collection would mark in full
+// before the worker is ready, delaying the first requests, which are the
+// point of serving on the interpreter, for little garbage.
+func (w *worker) releaseStartupMemory() {
+	if w.spec.Interpreter {
+		return
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(workerGCPercent)
+	}
+	debug.FreeOSMemory()
+}
