@@ -187,19 +187,56 @@ var (
 	errCrash   = errors.New("crash")
 )
 
+// run starts the worker and serves: its guests first, then its share of the
+// listening socket. It returns only if the worker could not start;
+// otherwise the process exits from within (die, retire).
 func (w *worker) run() error {
 	w.pid = os.Getpid()
 	n := max(w.spec.Lanes, 1)
-	if w.policy.Threads() {
-		// Every thread runs its guest on an OS thread of its own; a
-		// spinning guest cannot be preempted, so it needs its own P.
-		// (The pool adds its threads' when they start: runtime.Pool.)
-		goruntime.GOMAXPROCS(n + 2)
-	}
+	w.reserveThreads(n)
 	ctx := context.Background()
-	wasm, err := os.ReadFile(w.spec.Wasm)
+	mod, err := w.load(ctx)
 	if err != nil {
 		return err
+	}
+	if w.board, err = openBoardRow(n); err != nil {
+		return err
+	}
+	if err := w.startLanes(ctx, mod, n); err != nil {
+		return err
+	}
+	w.releaseModule(mod)
+	w.awaitStartup()
+	w.releaseStartupMemory()
+	ln, err := w.listen()
+	if err != nil {
+		return err
+	}
+	if !w.publish(ln, w.newServer()) {
+		select {} // a guest died while starting: die exits
+	}
+	w.announceReady()
+	w.startBackground()
+	w.serve()
+	return nil // not reached: serve ends the process
+}
+
+// reserveThreads raises GOMAXPROCS, in a threaded model, so that each of
+// its n threads has a P of its own: every thread runs its guest on an OS
+// thread of its own, and a spinning guest cannot be preempted. (The pool
+// adds its threads' when they start: runtime.Pool.)
+func (w *worker) reserveThreads(n int) {
+	if w.policy.Threads() {
+		goruntime.GOMAXPROCS(n + 2)
+	}
+}
+
+// load reads the guest, makes the worker's engine and compiles the guest
+// with it (compile).
+func (w *worker) load(ctx context.Context) (*runtime.Module, error) {
+	wasm, err := os.ReadFile(w.spec.Wasm)
+	if err != nil {
+		return nil, err
 	}
 	w.engine, err = runtime.NewEngine(ctx, runtime.EngineConfig{
 		CacheDir:    w.spec.CacheDir,
@@ -208,21 +245,34 @@ func (w *worker) run() error {
 		SharePages:  true, // one copy of the machine code and the data for every worker
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mod, err := w.compile(ctx, wasm)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := mod.CodeShared(); err != nil && !w.spec.Interpreter {
 		w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 	}
-	boardFile := os.NewFile(boardFD, "mpmlab-scoreboard")
-	if w.board, err = mapBoardRow(boardFile, n); err != nil {
-		return err
-	}
-	boardFile.Close() // the mapping stays
+	return mod, nil
+}
 
+// openBoardRow maps the worker's row of the scoreboard (fd 5), a word for
+// each of its lanes; the descriptor is closed, the mapping stays.
+func openBoardRow(lanes int) (*boardRow, error) {
+	f := os.NewFile(boardFD, "mpmlab-scoreboard")
+	row, err := mapBoardRow(f, lanes)
+	if err != nil {
+		return nil, err
+	}
+	f.Close()
+	return row, nil
+}
+
+// startLanes starts the worker's n guest instances, one per lane, and
+// watches each (watch). The lanes share the process's data files, its
+// guest.Shared and its thread pool.
+func (w *worker) startLanes(ctx context.Context, mod *runtime.Module, n int) error {
 	files, err := readFiles(w.spec.Files)
 	if err != nil {
 		return err
@@ -230,81 +280,104 @@ func (w *worker) run() error {
 	shared := runtime.NewShared() // guest.Shared: one per process
 	w.pool = runtime.NewPool(runtime.PoolConfig{Threads: w.spec.ThreadPoolThreads, MaxQueue: w.spec.ThreadPoolMaxQueue})
 	for i := 0; i < n; i++ {
-		guard, err := newDeadman(w.spec.Timeout, deadmanGrace, &w.board.guards[i])
-		if err != nil {
-			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: fmt.Sprintf("mpmlab: no kernel backstop against a frozen guest on lane %d (%v): a runaway that freezes the process is stopped only by the supervisor's heartbeat check", i, err)})
-		}
-		l := &lane{index: i, label: w.laneLabel(i), state: &w.board.lanes[i], deadman: guard}
-		l.header = []string{fmt.Sprintf("%s (pid %d)", l.label, w.pid)}
-		if w.spec.Interpreter {
-			l.header = []string{fmt.Sprintf("%s (pid %d, interpreter)", l.label, w.pid)}
-		}
-		env := []string{
-			"MPMLAB_MODEL=" + string(w.spec.Model),
-			"MPMLAB_PROCESS=" + strconv.Itoa(w.spec.Process),
-			"MPMLAB_THREAD=" + strconv.Itoa(i),
-			"MPMLAB_PID=" + strconv.Itoa(w.pid),
-		}
-		env = append(slices.Clip(w.spec.Env), env...) // the experiment's, then the SDK's
-		cfg := runtime.InstanceConfig{
-			Env:          env,
-			Files:        files,
-			Shared:       shared,
-			Pool:         w.pool,
-			NoPhases:     w.spec.NoPhases,
-			LockOSThread: w.policy.Threads(),
-			Log: func(std, line string) {
-				w.emit(stream.Event{Kind: stream.EventLog, Lane: l.index, Stream: std, Text: line})
-			},
-			OnHandlerStart: func(id uint32, t time.Time) {
-				if w.spec.Trace {
-					w.emit(stream.Event{Kind: stream.EventReqRun, T: t.UnixNano(), Lane: l.index, Req: uint64(id)})
-				}
-			},
-			OnBlock: func(blocked bool) {
-				if blocked {
-					w.setState(l, laneBlocked)
-				} else {
-					w.setState(l, laneSending)
-				}
-			},
-		}
-		if w.spec.Trace {
-			cfg.OnPoolTask = func(t runtime.PoolTask) { w.emit(poolTaskEvent(l.index, t)) }
-		}
-		if w.policy.Loop() && w.spec.Trace {
-			// The lag monitor wakes the loop 100 times a second: only
-			// when someone watches (the playground, the scoreboard).
-			cfg.Env = append(cfg.Env, "MPMLAB_LAG=1")
-			cfg.OnLag = w.lagSampler()
-			cfg.OnPass = w.passes.add
-		}
-		l.inst, err = mod.Start(ctx, cfg)
-		if err != nil {
+		if err := w.startLane(ctx, mod, i, files, shared); err != nil {
 			return err
 		}
-		if err := l.inst.MemoryShared(); err != nil && i == 0 {
-			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
-		}
-		l.loop = l.inst.Loop()
-		w.lanes = append(w.lanes, l)
-		go w.watch(l)
 	}
-	// No instance starts after these (a lane whose guest ends ends the
-	// process): what wazero keeps for instantiating is garbage.
+	return nil
+}
+
+// startLane starts lane i's instance and adds the lane to w.lanes.
+func (w *worker) startLane(ctx context.Context, mod *runtime.Module, i int, files *runtime.Files, shared *runtime.Shared) error {
+	guard, err := newDeadman(w.spec.Timeout, deadmanGrace, &w.board.guards[i])
+	if err != nil {
+		w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: fmt.Sprintf("mpmlab: no kernel backstop against a frozen guest on lane %d (%v): a runaway that freezes the process is stopped only by the supervisor's heartbeat check", i, err)})
+	}
+	l := &lane{index: i, label: w.laneLabel(i), state: &w.board.lanes[i], deadman: guard}
+	l.header = []string{fmt.Sprintf("%s (pid %d)", l.label, w.pid)}
+	if w.spec.Interpreter {
+		l.header = []string{fmt.Sprintf("%s (pid %d, interpreter)", l.label, w.pid)}
+	}
+	l.inst, err = mod.Start(ctx, w.instanceConfig(l, files, shared))
+	if err != nil {
+		return err
+	}
+	if err := l.inst.MemoryShared(); err != nil && i == 0 {
+		w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
+	}
+	l.loop = l.inst.Loop()
+	w.lanes = append(w.lanes, l)
+	go w.watch(l)
+	return nil
+}
+
+// instanceConfig is lane l's instance: its environment (the experiment's,
+// then the SDK's MPMLAB_* variables) and the callbacks by which its guest
+// reports to the worker: log lines, a handler's start, blocking calls, and
+// while tracing the pool's tasks and (a loop) its lag and passes.
+func (w *worker) instanceConfig(l *lane, files *runtime.Files, shared *runtime.Shared) runtime.InstanceConfig {
+	env := []string{
+		"MPMLAB_MODEL=" + string(w.spec.Model),
+		"MPMLAB_PROCESS=" + strconv.Itoa(w.spec.Process),
+		"MPMLAB_THREAD=" + strconv.Itoa(l.index),
+		"MPMLAB_PID=" + strconv.Itoa(w.pid),
+	}
+	env = append(slices.Clip(w.spec.Env), env...) // the experiment's, then the SDK's
+	cfg := runtime.InstanceConfig{
+		Env:          env,
+		Files:        files,
+		Shared:       shared,
+		Pool:         w.pool,
+		NoPhases:     w.spec.NoPhases,
+		LockOSThread: w.policy.Threads(),
+		Log: func(std, line string) {
+			w.emit(stream.Event{Kind: stream.EventLog, Lane: l.index, Stream: std, Text: line})
+		},
+		OnHandlerStart: func(id uint32, t time.Time) {
+			if w.spec.Trace {
+				w.emit(stream.Event{Kind: stream.EventReqRun, T: t.UnixNano(), Lane: l.index, Req: uint64(id)})
+			}
+		},
+		OnBlock: func(blocked bool) {
+			if blocked {
+				w.setState(l, laneBlocked)
+			} else {
+				w.setState(l, laneSending)
+			}
+		},
+	}
+	if w.spec.Trace {
+		cfg.OnPoolTask = func(t runtime.PoolTask) { w.emit(poolTaskEvent(l.index, t)) }
+	}
+	if w.policy.Loop() && w.spec.Trace {
+		// The lag monitor wakes the loop 100 times a second: only
+		// when someone watches (the playground, the scoreboard).
+		cfg.Env = append(cfg.Env, "MPMLAB_LAG=1")
+		cfg.OnLag = w.lagSampler()
+		cfg.OnPass = w.passes.add
+	}
+	return cfg
+}
+
+// releaseModule drops what wazero keeps for instantiating (Module.Release):
+// no instance starts after the lanes' (a lane whose guest ends ends the
+// process), so it is garbage. The interpreter, which runs the function
+// bodies, keeps it.
+func (w *worker) releaseModule(mod *runtime.Module) {
 	if !w.spec.Interpreter {
 		if err := mod.Release(); err != nil {
 			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 		}
 	}
-	releaseStartupMemory()
+}
 
-	// Ready means serving: wait until every guest has started up (the
-	// Go runtime's and the packages' init, main up to Serve), so that the
-	// first requests do not wait for it, and the supervisor's next steps
-	// (more workers, the compile to machine code) do not slow it. A guest
-	// that takes longer than a request may is reported ready anyway, and
-	// its requests wait for it, as they would without this.
+// awaitStartup waits until every guest has started up (the Go runtime's
+// and the packages' init, main up to Serve): ready means serving, so that
+// the first requests do not wait for it, and the supervisor's next steps
+// (more workers, the compile to machine code) do not slow it. A guest
+// that takes longer than a request may is reported ready anyway, and its
+// requests wait for it, as they would without this.
+func (w *worker) awaitStartup() {
 	startup := time.After(w.spec.Timeout)
 	for _, l := range w.lanes {
 		select {
@@ -313,15 +386,49 @@ func (w *worker) run() error {
 		case <-startup:
 		}
 	}
+}
 
+// releaseStartupMemory sets a serving worker's GOGC (workerGCPercent,
+// unless GOGC is set) and hands back to the kernel the heap that starting
+// the guests used and no longer needs: the module's bytes (as read, and as
+// runtime packs them), the garbage of wazero's decoding and validation,
+// and what Module.Release dropped, tens of MiB in all. Go's scavenger
+// would return them too, but only over minutes; a prefork pool of idle
+// processes would hold them all that time. (See RATIONALE.md, "A worker's
+// memory".) It runs once the guests have started up, before the worker
+// says it is ready, so that its collection competes neither with their
+// start nor with the first requests.
+//
+// Not on the interpreter: its compiled form of the guest is about 110 MB
+// of live heap (compile), which a forced collection would mark in full
+// before the worker is ready, delaying the first requests, which are the
+// point of serving on the interpreter, for little garbage.
+func (w *worker) releaseStartupMemory() {
+	if w.spec.Interpreter {
+		return
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(workerGCPercent)
+	}
+	debug.FreeOSMemory()
+}
+
+// listen opens the listening socket the worker inherited (fd 3) and puts
+// the model's accept policy in front of it (gate).
+func (w *worker) listen() (net.Listener, error) {
 	lnFile := os.NewFile(listenFD, "mpmlab-listener")
 	inner, err := net.FileListener(lnFile)
 	if err != nil {
-		return fmt.Errorf("listening socket: %w", err)
+		return nil, fmt.Errorf("listening socket: %w", err)
 	}
 	lnFile.Close()
 	w.gate = w.policy.gate(w, inner)
-	ln := net.Listener(w.gate)
+	return w.gate, nil
+}
+
+// newServer is the worker's net/http server: the worker is its handler,
+// and it applies the keep-alive knobs.
+func (w *worker) newServer() *http.Server {
 	srv := &http.Server{
 		Handler:           w,
 		IdleTimeout:       w.spec.KeepAliveTimeout,
@@ -331,13 +438,22 @@ func (w *worker) run() error {
 		ErrorLog:          nil,
 	}
 	srv.SetKeepAlivesEnabled(w.spec.KeepAlive)
+	return srv
+}
+
+// publish hands the listener and server to die and retire, which may
+// already be under way: it reports false if a guest died while the worker
+// was starting (die, then, could not close them and exits on its own).
+func (w *worker) publish(ln net.Listener, srv *http.Server) bool {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.ln, w.srv = ln, srv
-	dying := w.dying
-	w.mu.Unlock()
-	if dying {
-		select {} // a guest died while starting: die exits
-	}
+	return !w.dying
+}
+
+// announceReady marks every lane idle and tells the supervisor the worker
+// is ready, with how long it took to start.
+func (w *worker) announceReady() {
 	for _, l := range w.lanes {
 		// A fresh row already reads idle; the live view still wants to
 		// hear it, as its first state of the lane.
@@ -347,17 +463,12 @@ func (w *worker) run() error {
 		}
 	}
 	w.emit(stream.Event{Kind: stream.EventReady, Dur: int64(time.Since(w.start))})
-	// Loading the guest left garbage (the .wasm bytes, the compiler's
-	// work): give it back now rather than when the scavenger gets to it.
-	// Not on the interpreter, whose compiled form is a hundred MB of live
-	// heap: marking it all would delay the first requests, which are the
-	// point of serving on the interpreter, for little garbage.
-	if !w.spec.Interpreter {
-		if os.Getenv("GOGC") == "" {
-			debug.SetGCPercent(workerGCPercent)
-		}
-		go debug.FreeOSMemory()
-	}
+}
+
+// startBackground starts what runs beside serving: the heartbeat, the
+// trace senders the model and --trace call for, and the wait for the
+// supervisor's signal to stop.
+func (w *worker) startBackground() {
 	go w.heartbeat()
 	if w.policy.Loop() && w.spec.Trace {
 		go w.traceLoop()
@@ -369,12 +480,17 @@ func (w *worker) run() error {
 		go w.tracePool()
 	}
 	go w.onSignal()
-	switch err = w.srv.Serve(w.ln); {
+}
+
+// serve serves until the listener fails, and never returns: a graceful
+// stop (retire) exits the process, a failed accept ends the worker (die).
+func (w *worker) serve() {
+	switch err := w.srv.Serve(w.ln); {
 	case errors.Is(err, http.ErrServerClosed):
 		select {} // retire is shutting down gracefully and will exit
+	default:
+		w.die(fmt.Sprintf("accept: %v", err), exitSetup, errCrash)
 	}
-	w.die(fmt.Sprintf("accept: %v", err), exitSetup, errCrash)
-	return nil
 }
 
 // compile compiles the guest for this worker: a load from the compilation
@@ -395,79 +511,28 @@ func (w *worker) laneLabel(i int) string { return w.policy.LaneLabel(w.spec.Proc
 // ServeHTTP passes one request into the connection's lane.
 func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	cs := r.Context().Value(connKey{}).(*connState)
-	// The lane that serves it: the one the connection holds, or (event)
-	// a thread handed out for this request alone.
-	l, done, err := w.gate.serve(cs)
-	switch {
-	case errors.Is(err, errNoThread):
-		// Apache event's listener closes a kept-alive connection whose
-		// request finds no idle thread, unanswered: its client retries on
-		// a new connection, through the backlog.
-		if c, _, err := http.NewResponseController(rw).Hijack(); err == nil {
-			c.Close()
-			return
-		}
-		fallthrough
-	case err != nil:
-		rw.Header().Set("Connection", "close")
-		http.Error(rw, err.Error(), http.StatusServiceUnavailable)
+	l, done, ok := w.admit(rw, cs)
+	if !ok {
 		return
 	}
 	defer done()
 	cs.requests++
 	id := w.reqs.Add(1)
 	start := time.Now()
-	rw.Header()["X-Mpmlab-Worker"] = l.header
-	if w.spec.KeepAlive && w.spec.MaxKeepAliveRequests > 0 && cs.requests >= w.spec.MaxKeepAliveRequests {
-		rw.Header().Set("Connection", "close") // MaxKeepAliveRequests reached
-	}
-	// A body of known length over the limit is refused before the handler
-	// runs (Apache's LimitRequestBody); a chunked one fails the handler's
-	// read once it passes the limit.
-	limit := int64(w.spec.LimitRequestBody)
-	if r.ContentLength > limit {
-		rw.Header().Set("Connection", "close")
-		http.Error(rw, "request body over "+strconv.Itoa(w.spec.LimitRequestBody)+" bytes (LimitRequestBody, --limit-request-body)", http.StatusRequestEntityTooLarge)
+	w.setHostHeader(rw, cs, l)
+	if w.refuseBody(rw, r) {
 		return
 	}
-	req := &abi.Request{
-		ID:     uint32(id),
-		Method: r.Method, URI: r.RequestURI, Host: r.Host, RemoteAddr: r.RemoteAddr,
-		Header: r.Header, Proto: r.Proto, ContentLength: r.ContentLength,
-		TransferEncoding: r.TransferEncoding, Close: r.Close,
-	}
-	if r.Body != http.NoBody {
-		// A small body of known length goes inline, read now: one frame,
-		// as for a request without one. Any other streams into the guest
-		// as its handler reads it (and only then is "Expect:
-		// 100-continue" answered, by net/http).
-		if r.ContentLength > 0 && r.ContentLength <= inlineBody && r.Header.Get("Expect") == "" {
-			if req.Body, err = io.ReadAll(r.Body); err != nil {
-				http.Error(rw, "request body unreadable: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-		} else {
-			req.Stream = true
-		}
+	req, ok := newRequest(rw, r, id)
+	if !ok {
+		return
 	}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	w.mu.Lock()
-	if w.dying {
-		w.mu.Unlock()
-		rw.Header().Set("Connection", "close")
-		http.Error(rw, "worker is shutting down", http.StatusServiceUnavailable)
+	if !w.register(rw, id, l, cancel) {
 		return
 	}
-	w.inflight[id] = &inflight{lane: l, cancel: cancel}
-	w.mu.Unlock()
-	// Leave the in-flight set only once the response is on the wire: a
-	// dying worker waits for that set to empty before it exits.
-	defer func() {
-		w.mu.Lock()
-		delete(w.inflight, id)
-		w.mu.Unlock()
-	}()
+	defer w.unregister(id)
 	if !w.policy.Loop() {
 		w.setState(l, laneSending)
 	}
@@ -476,12 +541,9 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if w.spec.Trace {
 		w.emit(stream.Event{Kind: stream.EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI, Group: groupOf(r)})
 	}
-	var wd *watchdog
-	if w.spec.Timeout > 0 {
-		wd = newWatchdog(w.spec.Timeout, l.deadman, func() { w.cutOff(l, cancel) })
-		defer wd.stop()
-	}
-	rel := relay{l: l, rw: rw, r: r, limit: limit, wd: wd, hostHeader: rw.Header().Clone()}
+	wd := w.startWatchdog(l, cancel)
+	defer wd.stop()
+	rel := relay{l: l, rw: rw, r: r, limit: int64(w.spec.LimitRequestBody), wd: wd, hostHeader: rw.Header().Clone()}
 	st, err := l.inst.Open(req)
 	if err == nil {
 		err = rel.run(ctx, st)
@@ -489,26 +551,149 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	status, cause := rel.status, ""
 	if err != nil {
-		status, cause = w.failure(ctx, l, err)
-		if !rel.wroteHead {
-			rw.Header().Set("Connection", "close")
-			http.Error(rw, cause, status)
-			rw.(http.Flusher).Flush()
-		}
-	}
-	var ph runtime.Phases
-	if st != nil {
-		ph = st.Phases()
+		status, cause = w.answerFailure(ctx, rw, l, err, rel.wroteHead)
 	}
 	if w.spec.Trace {
-		w.emit(stream.Event{Kind: stream.EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: rel.bytes, Dur: int64(time.Since(start)), Cause: cause,
-			Method: r.Method, Path: r.RequestURI, Group: groupOf(r), Cancelled: rel.cancelled,
-			Wait: int64(ph.Wait), Service: int64(ph.Service), Run: int64(ph.Run), Compute: int64(ph.Compute), Block: int64(ph.Block),
-			Hold: int64(ph.Hold), Where: ph.HoldWhere})
+		w.traceEnd(r, cs, l, id, start, st, &rel, status, cause)
 	}
 	if err != nil && rel.wroteHead {
 		panic(http.ErrAbortHandler) // the head is out: all net/http can do is cut the connection
 	}
+}
+
+// admit asks the model's gate for the lane that serves the request: the
+// one the connection holds, or (event) a thread handed out for this
+// request alone, with done to call once it is served. When it gets none it
+// answers the client itself and reports false.
+func (w *worker) admit(rw http.ResponseWriter, cs *connState) (*lane, func(), bool) {
+	l, done, err := w.gate.serve(cs)
+	switch {
+	case errors.Is(err, errNoThread):
+		// Apache event's listener closes a kept-alive connection whose
+		// request finds no idle thread, unanswered: its client retries on
+		// a new connection, through the backlog.
+		if c, _, err := http.NewResponseController(rw).Hijack(); err == nil {
+			c.Close()
+			return nil, nil, false
+		}
+		fallthrough
+	case err != nil:
+		rw.Header().Set("Connection", "close")
+		http.Error(rw, err.Error(), http.StatusServiceUnavailable)
+		return nil, nil, false
+	}
+	return l, done, true
+}
+
+// setHostHeader puts the worker's own fields in the response's header:
+// which lane served it (X-Mpmlab-Worker), and "Connection: close" once the
+// connection has served MaxKeepAliveRequests.
+func (w *worker) setHostHeader(rw http.ResponseWriter, cs *connState, l *lane) {
+	rw.Header()["X-Mpmlab-Worker"] = l.header
+	if w.spec.KeepAlive && w.spec.MaxKeepAliveRequests > 0 && cs.requests >= w.spec.MaxKeepAliveRequests {
+		rw.Header().Set("Connection", "close") // MaxKeepAliveRequests reached
+	}
+}
+
+// refuseBody answers 413 to a request whose body, of known length, is over
+// the limit, before the handler runs (Apache's LimitRequestBody), and
+// reports whether it did; a chunked one fails the handler's read once it
+// passes the limit (limitedBody).
+func (w *worker) refuseBody(rw http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength > int64(w.spec.LimitRequestBody) {
+		rw.Header().Set("Connection", "close")
+		http.Error(rw, "request body over "+strconv.Itoa(w.spec.LimitRequestBody)+" bytes (LimitRequestBody, --limit-request-body)", http.StatusRequestEntityTooLarge)
+		return true
+	}
+	return false
+}
+
+// newRequest is r as the guest gets it. A small body of known length goes
+// inline, read now: one frame, as for a request without one. Any other
+// streams into the guest as its handler reads it (and only then is
+// "Expect: 100-continue" answered, by net/http). If the inline body cannot
+// be read, it answers 400 and reports false.
+func newRequest(rw http.ResponseWriter, r *http.Request, id uint64) (*abi.Request, bool) {
+	req := &abi.Request{
+		ID:     uint32(id),
+		Method: r.Method, URI: r.RequestURI, Host: r.Host, RemoteAddr: r.RemoteAddr,
+		Header: r.Header, Proto: r.Proto, ContentLength: r.ContentLength,
+		TransferEncoding: r.TransferEncoding, Close: r.Close,
+	}
+	if r.Body != http.NoBody {
+		if r.ContentLength > 0 && r.ContentLength <= inlineBody && r.Header.Get("Expect") == "" {
+			var err error
+			if req.Body, err = io.ReadAll(r.Body); err != nil {
+				http.Error(rw, "request body unreadable: "+err.Error(), http.StatusBadRequest)
+				return nil, false
+			}
+		} else {
+			req.Stream = true
+		}
+	}
+	return req, true
+}
+
+// register adds request id, on lane l, to the requests in flight, which a
+// dying worker cancels with its cause (die). A worker already dying takes
+// none: it answers 503 and reports false.
+func (w *worker) register(rw http.ResponseWriter, id uint64, l *lane, cancel context.CancelCauseFunc) bool {
+	w.mu.Lock()
+	if w.dying {
+		w.mu.Unlock()
+		rw.Header().Set("Connection", "close")
+		http.Error(rw, "worker is shutting down", http.StatusServiceUnavailable)
+		return false
+	}
+	w.inflight[id] = &inflight{lane: l, cancel: cancel}
+	w.mu.Unlock()
+	return true
+}
+
+// unregister removes request id from the requests in flight. ServeHTTP
+// defers it so that a request leaves the set only once its response is on
+// the wire: a dying worker waits for that set to empty before it exits.
+func (w *worker) unregister(id uint64) {
+	w.mu.Lock()
+	delete(w.inflight, id)
+	w.mu.Unlock()
+}
+
+// startWatchdog starts a request's --timeout on lane l: past it, cutOff
+// cancels the request and ends the worker. Without --timeout it is nil,
+// which does nothing.
+func (w *worker) startWatchdog(l *lane, cancel context.CancelCauseFunc) *watchdog {
+	if w.spec.Timeout <= 0 {
+		return nil
+	}
+	return newWatchdog(w.spec.Timeout, l.deadman, func() { w.cutOff(l, cancel) })
+}
+
+// answerFailure turns why a request got no response (err) into its status
+// and cause (failure), and answers the client with them unless the
+// guest's head is already out (wroteHead).
+func (w *worker) answerFailure(ctx context.Context, rw http.ResponseWriter, l *lane, err error, wroteHead bool) (int, string) {
+	status, cause := w.failure(ctx, l, err)
+	if !wroteHead {
+		rw.Header().Set("Connection", "close")
+		http.Error(rw, cause, status)
+		rw.(http.Flusher).Flush()
+	}
+	return status, cause
+}
+
+// traceEnd sends a request's end event: how it ended, what it cost, and
+// its phases as its stream measured them (none if st is nil: the stream
+// did not open).
+func (w *worker) traceEnd(r *http.Request, cs *connState, l *lane, id uint64, start time.Time, st *runtime.Stream, rel *relay, status int, cause string) {
+	var ph runtime.Phases
+	if st != nil {
+		ph = st.Phases()
+	}
+	w.emit(stream.Event{Kind: stream.EventReqEnd, Lane: l.index, Conn: cs.id, Req: id, Status: status, Bytes: rel.bytes, Dur: int64(time.Since(start)), Cause: cause,
+		Method: r.Method, Path: r.RequestURI, Group: groupOf(r), Cancelled: rel.cancelled,
+		Wait: int64(ph.Wait), Service: int64(ph.Service), Run: int64(ph.Run), Compute: int64(ph.Compute), Block: int64(ph.Block),
+		Hold: int64(ph.Hold), Where: ph.HoldWhere})
 }
 
 // inlineBody is the largest request body the worker reads before the
@@ -793,6 +978,9 @@ func (d *watchdog) resume() {
 
 // stop ends the watchdog for good (the request is over).
 func (d *watchdog) stop() {
+	if d == nil {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.stopped = true
@@ -1217,12 +1405,3 @@ func (w *worker) onSignal() {
 	<-ch
 	w.retire("stopped by the supervisor")
 }
-
-// releaseStartupMemory hands back to the kernel the heap that starting the
-// instances used and no longer needs: the module's bytes (as read, and as
-// runtime packs them), the garbage of wazero's decoding and validation,
-// and what Module.Release dropped, tens of MiB in all. Go's scavenger
-// would return them too, but only over minutes; a prefork pool of idle
-// processes would hold them all that time. (See RATIONALE.md, "A worker's
-// memory".)
-func releaseStartupMemory() { debug.FreeOSMemory() }
