@@ -37,6 +37,8 @@ type buildResponse struct {
 	Hash      string  `json:"hash"`
 	Cached    bool    `json:"cached"`
 	ElapsedMS float64 `json:"elapsed_ms"`
+	// Compiled says the machine code is ready (asked with ?wait=compiled).
+	Compiled bool `json:"compiled,omitempty"`
 }
 
 // diagnosticsError is a source that does not compile (or whose package
@@ -60,9 +62,12 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.pre.start(art.Path) // the Run that follows starts at once
-	writeJSON(w, http.StatusOK, buildResponse{
-		Hash: art.Hash, Cached: art.Cached, ElapsedMS: ms(art.Elapsed),
-	})
+	res := buildResponse{Hash: art.Hash, Cached: art.Cached, ElapsedMS: ms(art.Elapsed)}
+	if r.URL.Query().Get("wait") == "compiled" {
+		s.pre.await(ctx, art.Path)
+		res.Compiled = ctx.Err() == nil
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // checkSource validates a source on its own (413 if too large, 400

@@ -78,12 +78,15 @@ func buildAhead(tb testing.TB, s *Server, srv *httptest.Server, src experiment.S
 	if err != nil {
 		tb.Fatal(err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for !runtime.Cached(filepath.Join(s.cfg.CacheDir, "wazero"), module) {
-		if time.Now().After(deadline) {
-			tb.Fatal("the built module was not compiled in the background within 2 minutes")
-		}
-		time.Sleep(20 * time.Millisecond)
+	// As the page does after a build: wait for the compile the build
+	// started in the background, which must then be in the cache.
+	var compiled buildResponse
+	apiPost(tb, srv, "/api/build?wait=compiled", sourceRequest{Source: src}, &compiled)
+	if !compiled.Compiled || compiled.Hash != built.Hash {
+		tb.Fatalf("/api/build?wait=compiled answered %+v after %+v, want the same module compiled", compiled, built)
+	}
+	if !runtime.Cached(filepath.Join(s.cfg.CacheDir, "wazero"), module) {
+		tb.Fatal("/api/build?wait=compiled said compiled, but the module's machine code is not in the cache")
 	}
 }
 

@@ -74,7 +74,9 @@ func (c *checker) check() {
 		switch {
 		case err == nil:
 			c.a.ed.SetDiagnostics(nil)
-			setCheck("builds ✓ ("+ftoa(res.ElapsedMS/1000, 1)+" s)", "ok")
+			built := "builds ✓ (" + ftoa(res.ElapsedMS/1000, 1) + " s)"
+			setCheck(built+" · compiling…", "ok")
+			c.awaitCompiled(seq, e.Source, built)
 		case ae != nil && len(ae.Diagnostics) > 0:
 			c.a.ed.SetDiagnostics(ae.Diagnostics)
 			n := len(ae.Diagnostics)
@@ -84,6 +86,21 @@ func (c *checker) check() {
 			setCheck("", "")
 		}
 	}()
+}
+
+// awaitCompiled says, once the host has compiled the checked source to
+// machine code, that a Run will start at once (state "ready").
+func (c *checker) awaitCompiled(seq int, src experiment.Source, built string) {
+	var res struct {
+		Compiled bool `json:"compiled"`
+	}
+	err := call("POST", "/api/build?wait=compiled", struct {
+		Source experiment.Source `json:"source"`
+	}{src}, &res)
+	if seq != c.seq || err != nil || !res.Compiled {
+		return
+	}
+	setCheck(built+" · compiled: Run starts at once", "ready")
 }
 
 // setCheck shows the latest check's outcome beside the editor.

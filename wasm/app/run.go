@@ -503,6 +503,7 @@ func (a *app) showLoop(v *live.View) {
 	setData(el, "parked", ftoa(st.Parked, 3))
 	setData(el, "busy", ftoa(st.Busy, 3))
 	setData(el, "maxInFlight", itoa(v.MaxInFlight()))
+	setData(el, "answered", itoa(v.Answered()))
 	peak, listeners := v.ListenerPeak()
 	setData(el, "listenerPeak", itoa(peak))
 	setData(el, "listeners", itoa(listeners))

@@ -770,6 +770,17 @@ func (v *View) Stop() {
 	v.Dirty = true
 }
 
+// Answered counts the requests drawn answered (ended, not failed).
+func (v *View) Answered() int {
+	n := 0
+	for _, r := range v.Reqs {
+		if r.End != 0 && !r.Failed && !r.Lost {
+			n++
+		}
+	}
+	return n
+}
+
 // Running counts the requests in flight.
 func (v *View) Running() int { return len(v.open) }
 
