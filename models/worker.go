@@ -539,7 +539,7 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.writing.Add(1)
 	defer w.writing.Add(-1)
 	if w.spec.Trace {
-		w.emit(stream.Event{Kind: stream.EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI, Group: groupOf(r)})
+		w.emit(stream.Event{Kind: stream.EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI, Group: groupOf(r), Sent: sentOf(r)})
 	}
 	wd := w.startWatchdog(l, cancel)
 	defer wd.stop()
@@ -1023,6 +1023,20 @@ func groupOf(r *http.Request) string {
 		g = g[:experiment.MaxGroupName]
 	}
 	return g
+}
+
+// sentOf is when the load generator sent the request
+// (experiment.SentHeader, Unix ns), 0 if it did not say.
+func sentOf(r *http.Request) int64 {
+	v := r.Header.Get(experiment.SentHeader)
+	if v == "" {
+		return 0
+	}
+	t, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || t < 0 {
+		return 0
+	}
+	return t
 }
 
 // phasesHeader asks for a request's server-side phases: a request that

@@ -314,9 +314,12 @@ func loadOf(l experiment.Load, url string, timeout time.Duration) loadgen.Load {
 	}
 	// Every response reports its server-side phases, so that each
 	// request's latency can be split into the time before its worker had
-	// it (the accept queue), its wait and its service (liveStats).
+	// it (the accept queue), its wait and its service (liveStats); and
+	// every request says when it was sent, so that the live view draws
+	// each one's time before a worker took it.
 	for i := range load.Groups {
 		load.Groups[i].Config.Header.Set(models.PhasesHeader, "1")
+		load.Groups[i].Config.StampSent = true
 	}
 	return load
 }

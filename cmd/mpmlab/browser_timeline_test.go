@@ -60,6 +60,9 @@ type readout struct {
 	Req *struct {
 		Label string  `json:"label"`
 		Total float64 `json:"total_ms"`
+		// Queue is the ms from its client's sending it to a worker's
+		// taking it (-1: not known).
+		Queue float64 `json:"queue_ms"`
 	} `json:"req"`
 }
 
@@ -111,6 +114,12 @@ func TestBrowserManyParkedReadable(t *testing.T) {
 	}
 	if !strings.Contains(text, "parked") {
 		t.Errorf("the readout says %q", text)
+	}
+	// Each request's time from its client's sending it to a worker's
+	// taking it is known: the load generator says when it sent it, and
+	// the worker passes that on.
+	if r.Req.Queue < 0 || r.Req.Queue > r.Req.Total {
+		t.Errorf("the request under the pointer waited %v ms to be taken, of %v ms in all: want it known", r.Req.Queue, r.Req.Total)
 	}
 }
 

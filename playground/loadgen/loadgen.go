@@ -39,11 +39,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // Limits of a run. Validate enforces them; each is checked next to its field.
@@ -102,6 +105,10 @@ type Config struct {
 
 	// Header is added to every request.
 	Header http.Header
+
+	// StampSent sets experiment.SentHeader on every request to when it is
+	// sent, so that the server can tell how long it waited to be taken.
+	StampSent bool
 
 	// Concurrency is, in closed loop, the number of clients, each with one
 	// request outstanding at a time (default 10). In open loop it is the cap
@@ -580,6 +587,13 @@ func (r *runner) do(ctx context.Context, c *http.Client, due time.Time) Result {
 	}
 	if r.cfg.Header != nil {
 		req.Header = r.cfg.Header
+	}
+	if r.cfg.StampSent {
+		req.Header = req.Header.Clone()
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		req.Header.Set(experiment.SentHeader, strconv.FormatInt(time.Now().UnixNano(), 10))
 	}
 	resp, err := c.Do(req)
 	if err != nil {

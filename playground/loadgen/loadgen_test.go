@@ -15,12 +15,15 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 // The server side of every test is a real net/http server on loopback: this
@@ -661,5 +664,41 @@ func TestFinishedClientFreesItsConnection(t *testing.T) {
 					wall, sum.Duration, idleTimeout)
 			}
 		})
+	}
+}
+
+// StampSent: every request says when it was sent, between the run's
+// start and the server's reading of it; the shared Header is left alone.
+func TestStampSent(t *testing.T) {
+	var mu sync.Mutex
+	var bad []string
+	stamps := map[string]bool{}
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now().UnixNano()
+		v := r.Header.Get(experiment.SentHeader)
+		sent, err := strconv.ParseInt(v, 10, 64)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || sent > now || r.Header.Get("X-Kept") != "yes" {
+			bad = append(bad, v)
+		}
+		stamps[v] = true
+	})
+	h := http.Header{"X-Kept": {"yes"}}
+	begin := time.Now().UnixNano()
+	sum := mustRun(t, Config{URL: srv.URL, Requests: 20, Concurrency: 2, Header: h, StampSent: true})
+	if sum.Succeeded != 20 || len(bad) > 0 {
+		t.Fatalf("%d of 20 answered; stamps that were not a time before the server read the request: %q", sum.Succeeded, bad)
+	}
+	for v := range stamps {
+		if n, _ := strconv.ParseInt(v, 10, 64); n < begin {
+			t.Errorf("stamp %s before the run began (%d)", v, begin)
+		}
+	}
+	if len(stamps) < 2 {
+		t.Errorf("%d distinct stamps over 20 requests", len(stamps))
+	}
+	if len(h) != 1 {
+		t.Errorf("the caller's Header was modified: %v", h)
 	}
 }

@@ -58,6 +58,12 @@ func readoutText(r live.Readout) string {
 			b.WriteString(" (" + q.Group + ")")
 		}
 		b.WriteString(":")
+		switch {
+		case q.Queue >= 0 && q.Accepted:
+			b.WriteString(" " + live.FormatMS(q.Queue) + " in the accept queue,")
+		case q.Queue >= 0:
+			b.WriteString(" " + live.FormatMS(q.Queue) + " sent before it was read,")
+		}
 		if q.Accept > 0 {
 			b.WriteString(" accepted " + live.FormatMS(q.Accept) + " before it was read,")
 		}

@@ -340,6 +340,12 @@ type Load struct {
 // so the live view and the summaries tell the groups apart.
 const GroupHeader = "X-Mpmlab-Group"
 
+// SentHeader is the request header in which the load generator says when
+// it sent the request (Unix ns); the workers report it with the request's
+// start, so the live view draws the time before a worker took the request:
+// in the kernel's accept queue, or on its connection.
+const SentHeader = "X-Mpmlab-Sent"
+
 // Group is one kind of traffic in a Load: a load of its own under a name
 // ("fast", "slow"; default "METHOD path"). It has no groups of its own.
 type Group struct {

@@ -86,6 +86,9 @@ type Event struct {
 	// named by the load generator in experiment.GroupHeader; "" for a
 	// request from elsewhere.
 	Group string `json:"group,omitempty"`
+	// Sent (req_start) is when the load generator sent the request (Unix
+	// ns, experiment.SentHeader); 0 if it did not say.
+	Sent int64 `json:"sent,omitempty"`
 	// Cancelled (req_end) says the client went away before the response
 	// was complete: the request's context was cancelled in its guest.
 	Cancelled bool `json:"cancelled,omitempty"`

@@ -55,6 +55,12 @@ type Req struct {
 	Lane, Sub  int
 	Start, End int64 // End 0: still running
 	Accept     int64 // when its connection was accepted, if that is known and earlier
+	// Sent is when its client sent it, if the client said
+	// (experiment.SentHeader) and it was earlier, and Taken when a worker
+	// took it: accepted its connection (Accepted: it waited in the
+	// kernel's accept queue) or, on a kept-alive connection, read it.
+	Sent, Taken int64
+	Accepted    bool
 	Status     int
 	Failed     bool
 	Lost       bool // its end was never seen (sampled away, or the run stopped)
@@ -414,17 +420,26 @@ func (v *View) reqStart(e *stream.Event) {
 	}
 	r := Req{Lane: li, Start: e.T, Label: label(e), Group: slices.Index(v.Groups, e.Group)}
 	ck := [2]uint64{uint64(e.PID), e.Conn}
+	r.Taken = e.T
 	if at, ok := v.conns[ck]; ok {
 		if e.T-at > 1e6 { // show a wait of a millisecond or more
 			r.Accept = at
 		}
+		r.Taken, r.Accepted = min(e.T, at), true
 		delete(v.conns, ck)
+	}
+	if e.Sent > 0 && e.Sent < r.Taken && r.Taken-e.Sent < maxSentGap {
+		r.Sent = e.Sent
 	}
 	r.Sub = v.sub(l, len(v.Reqs))
 	v.push(r)
 	v.open[[2]uint64{uint64(e.PID), e.Req}] = len(v.Reqs) - 1
 	v.known[[2]uint64{uint64(e.PID), e.Req}] = len(v.Reqs) - 1
 }
+
+// maxSentGap bounds the wait before a worker took a request that a
+// client's Sent is believed for: longer is a client clock that is off.
+const maxSentGap = int64(10 * 60 * 1e9)
 
 // PoolStats are a thread pool's counters (nginx's thread_pool, libuv's
 // pool): its threads, how many run a task, the tasks waiting in its

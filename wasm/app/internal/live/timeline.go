@@ -299,6 +299,14 @@ func (v *View) drawRequests(s *Scene, m *merger, l *timelineLayout) (stripes []R
 		y := l.top[r.Lane] + float64(r.Sub)*subH
 		row := r.Lane*MaxSubRows + r.Sub
 		bx0, bx1 := l.xOf(v, r.Start), l.xOf(v, end)
+		if r.Sent != 0 && subH >= 4 {
+			// Sent, not yet taken: in the accept queue or on its
+			// connection, a thin line up to its acceptance or start.
+			sx, tx := l.xOf(v, r.Sent), l.xOf(v, r.Taken)
+			if tx-sx >= 1 {
+				m.add(-5000-row, Rect{sx, y + subH/2 - 1, tx - sx, 2, CQueue})
+			}
+		}
 		if r.Group >= 0 && len(v.Groups) > 1 && subH >= 3 {
 			// Its load group: a stripe along the top of its bar.
 			stripes = append(stripes, Rect{bx0, y + 1, math.Max(bx1-bx0, 1), math.Max(math.Floor((subH-2)/3), 1), GroupColorOf(r.Group)})
@@ -587,6 +595,11 @@ type ReqReadout struct {
 	Status int     `json:"status"`
 	Failed bool    `json:"failed"`
 	Accept float64 `json:"accept_ms"` // accepted, before it was read (ms before its start)
+	// Queue is how long it waited after its client sent it until a
+	// worker took it: accepted its connection (the accept queue) or, on a
+	// kept-alive connection, read it; -1 if its client did not say.
+	Queue    float64 `json:"queue_ms"`
+	Accepted bool    `json:"accepted"` // Queue ended with an accept (not a read)
 	Wait   float64 `json:"wait_ms"`   // on a loop: before its handler first ran
 	Run    float64 `json:"run_ms"`    // on a loop: its stretches on the loop
 	Total  float64 `json:"total_ms"`  // from its start to its end (or now)
@@ -691,6 +704,10 @@ func (v *View) reqReadout(ri int) *ReqReadout {
 	}
 	if q.Accept != 0 {
 		rr.Accept = float64(q.Start-q.Accept) / 1e6
+	}
+	rr.Queue = -1
+	if q.Sent != 0 {
+		rr.Queue, rr.Accepted = float64(q.Taken-q.Sent)/1e6, q.Accepted
 	}
 	if q.Served != 0 {
 		rr.Wait = float64(q.Served-q.Start) / 1e6

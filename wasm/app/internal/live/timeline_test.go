@@ -2,6 +2,7 @@ package live
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -185,5 +186,48 @@ func TestAcceptQueueTrack(t *testing.T) {
 	}
 	if q := sampleAt(v.Queue, v.ms(t0+350*ms)); q != 2 {
 		t.Errorf("queue at 350 ms: %d, want 2", q)
+	}
+}
+
+// A request its client sent 30 ms before a worker accepted its connection
+// shows that wait before its bar, and the readout says it was in the
+// accept queue; one on a kept-alive connection says it waited to be read.
+func TestSentBeforeTaken(t *testing.T) {
+	const w, h = 1000.0, 300.0
+	v := New("process")
+	t0 := int64(1e18)
+	v.AddTrace(&stream.Trace{Events: []stream.Event{
+		{T: t0, Kind: stream.EventSpawn, PID: 7},
+		{T: t0 + 40*ms, Kind: stream.EventConn, PID: 7, Conn: 1},
+		{T: t0 + 40*ms, Kind: stream.EventReqStart, PID: 7, Conn: 1, Req: 1, Method: "GET", Path: "/", Sent: t0 + 10*ms},
+		{T: t0 + 90*ms, Kind: stream.EventReqEnd, PID: 7, Conn: 1, Req: 1, Status: 200, Dur: 50 * ms},
+		{T: t0 + 500*ms, Kind: stream.EventReqStart, PID: 7, Conn: 1, Req: 2, Method: "GET", Path: "/", Sent: t0 + 495*ms},
+		{T: t0 + 550*ms, Kind: stream.EventReqEnd, PID: 7, Conn: 1, Req: 2, Status: 200, Dur: 50 * ms},
+		{T: t0 + 600*ms, Kind: stream.EventReqStart, PID: 7, Conn: 1, Req: 3, Method: "GET", Path: "/"},
+		{T: t0 + 650*ms, Kind: stream.EventReqEnd, PID: 7, Conn: 1, Req: 3, Status: 200, Dur: 50 * ms},
+		{T: t0 + 2000*ms, Kind: stream.EventLag, PID: 7},
+	}})
+	l := v.layout(w, h)
+	sc := v.Timeline(w, h)
+	a, b := l.xOf(v, t0+10*ms), l.xOf(v, t0+40*ms)
+	drawn := false
+	for _, r := range sc.Rects {
+		drawn = drawn || r.C == CQueue && r.X <= a+0.5 && r.X+r.W >= b-0.5
+	}
+	if !drawn {
+		t.Errorf("no accept-queue line from %.1f to %.1f", a, b)
+	}
+	for _, c := range []struct {
+		at       int64
+		queue    float64
+		accepted bool
+	}{{60, 30, true}, {520, 5, false}, {620, -1, false}} {
+		r, ok := v.At(w, h, l.xOf(v, t0+c.at*ms), l.top[0]+1)
+		if !ok || r.Req == nil {
+			t.Fatalf("at %d ms: no request under the pointer (%+v)", c.at, r)
+		}
+		if math.Abs(r.Req.Queue-c.queue) > 0.01 || r.Req.Accepted != c.accepted {
+			t.Errorf("at %d ms: waited %.2f ms (accepted %v), want %.0f (%v)", c.at, r.Req.Queue, r.Req.Accepted, c.queue, c.accepted)
+		}
 	}
 }
