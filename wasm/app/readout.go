@@ -68,7 +68,11 @@ func readoutText(r live.Readout) string {
 			b.WriteString(" accepted " + live.FormatMS(q.Accept) + " before it was read,")
 		}
 		if r.Loop {
-			b.WriteString(" waited " + live.FormatMS(q.Wait) + " for the loop, ran " + live.FormatMS(q.Run) + ",")
+			b.WriteString(" waited " + live.FormatMS(q.Wait) + " for the loop, ran " + live.FormatMS(q.Run))
+			if q.Where != "" {
+				b.WriteString(" (longest at " + q.Where + ")")
+			}
+			b.WriteString(", parked " + live.FormatMS(q.Parked) + ",")
 		}
 		b.WriteString(" " + live.FormatMS(q.Total) + " in all")
 		switch {

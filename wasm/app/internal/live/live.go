@@ -80,6 +80,7 @@ type Seg struct {
 	T, Dur int64
 	Kind   string // "compute", "block" or "" (the handler's own code)
 	Label  string // "GET /?ms=200 at main.go:22"
+	Where  string // "main.go:22": where its code was when the stretch ended, if known
 }
 
 // LoopPass is one busy stretch of a loop lane.
@@ -364,7 +365,7 @@ func (v *View) passes(e *stream.Event) {
 			if s.Where != "" {
 				label += " at " + s.Where
 			}
-			v.Segs = append(v.Segs, Seg{Lane: li, Req: ri, T: s.T, Dur: s.Dur, Kind: s.Kind, Label: label})
+			v.Segs = append(v.Segs, Seg{Lane: li, Req: ri, T: s.T, Dur: s.Dur, Kind: s.Kind, Label: label, Where: s.Where})
 			if s.Dur >= HoldCallout*1e6 && len(v.Holds) < MaxPasses {
 				v.Holds = append(v.Holds, Hold{Lane: li, T: s.T, Dur: s.Dur, Label: label})
 			}

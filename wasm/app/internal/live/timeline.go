@@ -599,10 +599,12 @@ type ReqReadout struct {
 	// worker took it: accepted its connection (the accept queue) or, on a
 	// kept-alive connection, read it; -1 if its client did not say.
 	Queue    float64 `json:"queue_ms"`
-	Accepted bool    `json:"accepted"` // Queue ended with an accept (not a read)
-	Wait   float64 `json:"wait_ms"`   // on a loop: before its handler first ran
-	Run    float64 `json:"run_ms"`    // on a loop: its stretches on the loop
-	Total  float64 `json:"total_ms"`  // from its start to its end (or now)
+	Accepted bool    `json:"accepted"`        // Queue ended with an accept (not a read)
+	Wait     float64 `json:"wait_ms"`         // on a loop: before its handler first ran
+	Run      float64 `json:"run_ms"`          // on a loop: its stretches on the loop
+	Parked   float64 `json:"parked_ms"`       // on a loop: between its stretches, waiting on a timer, channel or I/O, or for the loop
+	Where    string  `json:"where,omitempty"` // on a loop: where its longest stretch was ("main.go:22")
+	Total    float64 `json:"total_ms"`        // from its start to its end (or now)
 }
 
 // CountsAt counts lane li's requests in flight at t (Unix ns).
@@ -712,10 +714,17 @@ func (v *View) reqReadout(ri int) *ReqReadout {
 	if q.Served != 0 {
 		rr.Wait = float64(q.Served-q.Start) / 1e6
 	}
+	longest := int64(0)
 	for _, sg := range v.Segs {
 		if sg.Req == ri {
 			rr.Run += float64(sg.Dur) / 1e6
+			if sg.Dur > longest && sg.Where != "" {
+				longest, rr.Where = sg.Dur, sg.Where
+			}
 		}
+	}
+	if q.Served != 0 {
+		rr.Parked = max(0, rr.Total-rr.Wait-rr.Run)
 	}
 	return rr
 }

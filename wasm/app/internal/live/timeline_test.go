@@ -231,3 +231,28 @@ func TestSentBeforeTaken(t *testing.T) {
 		}
 	}
 }
+
+// The pointer on a loop's request reads its wait for the loop, its run on
+// it (and where its longest stretch was), and its time parked between.
+func TestReadoutParkedAndWhere(t *testing.T) {
+	const w, h = 1000.0, 300.0
+	v := New("reactor")
+	t0 := int64(1e18)
+	v.AddTrace(&stream.Trace{Events: []stream.Event{
+		{T: t0, Kind: stream.EventReqStart, PID: 7, Req: 1, Method: "GET", Path: "/"},
+		{T: t0 + 60*ms, Kind: stream.EventPass, PID: 7, Passes: []stream.Pass{
+			{T: t0 + 1*ms, Dur: 2 * ms, Segs: []stream.PassSeg{{Req: 1, T: t0 + 1*ms, Dur: 2 * ms, Where: "main.go:9"}}},
+			{T: t0 + 40*ms, Dur: 1 * ms, Segs: []stream.PassSeg{{Req: 1, T: t0 + 40*ms, Dur: 1 * ms, Where: "main.go:12"}}},
+		}},
+		{T: t0 + 50*ms, Kind: stream.EventReqEnd, PID: 7, Req: 1, Status: 200, Dur: 50 * ms},
+	}})
+	l := v.layout(w, h)
+	r, ok := v.At(w, h, l.xOf(v, t0+20*ms), l.top[0]+1)
+	if !ok || r.Req == nil {
+		t.Fatalf("no request under the pointer: %+v", r)
+	}
+	q := r.Req
+	if q.Wait != 1 || q.Run != 3 || q.Parked != 46 || q.Where != "main.go:9" {
+		t.Errorf("readout %+v, want waited 1, ran 3 (longest at main.go:9), parked 46 of 50 ms", q)
+	}
+}
