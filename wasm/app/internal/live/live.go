@@ -61,9 +61,9 @@ type Req struct {
 	// kernel's accept queue) or, on a kept-alive connection, read it.
 	Sent, Taken int64
 	Accepted    bool
-	Status     int
-	Failed     bool
-	Lost       bool // its end was never seen (sampled away, or the run stopped)
+	Status      int
+	Failed      bool
+	Lost        bool // its end was never seen (sampled away, or the run stopped)
 	// Served is when its handler first ran (0: not yet, or not known): on
 	// a loop, before it the request waited for the loop.
 	Served int64
