@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 const helloMain = "package main\n\nimport \"github.com/mpmlab/mpmlab/wasm/guest\"\n\nfunc main() { guest.Serve(nil) }\n"
@@ -146,11 +147,21 @@ func FuzzParseTxtar(f *testing.F) {
 			return
 		}
 		seen := map[string]bool{}
+		goFiles := 0
 		for _, f := range src.Files {
-			if checkFileName(f.Name) != nil || seen[f.Name] || checkPackageMain(f) != nil {
+			// A data file (data.json, a template) is any text; a .go
+			// file must be of package main.
+			bad := !IsData(f.Name) && checkPackageMain(f) != nil || IsData(f.Name) && !utf8.ValidString(f.Data)
+			if checkFileName(f.Name) != nil || seen[f.Name] || bad {
 				t.Fatalf("Validate accepted file %q (names %q)", f.Name, fileNames(src))
 			}
+			if !IsData(f.Name) {
+				goFiles++
+			}
 			seen[f.Name] = true
+		}
+		if goFiles == 0 {
+			t.Fatalf("Validate accepted a source without a .go file (names %q)", fileNames(src))
 		}
 		if src.Size() > MaxSourceSize || len(src.Files) > MaxFiles {
 			t.Fatalf("Validate accepted %d bytes in %d files", src.Size(), len(src.Files))
