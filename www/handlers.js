@@ -358,6 +358,16 @@
     }
     return { ms, n, what: [...what].slice(0, 3).join(", ") + (what.size > 3 ? ", …" : "") };
   }
+  // frozenSince is the largest timer gap since `since` that a handler on
+  // the page loop took part in (0: none): the tab frozen by a handler,
+  // not by a busy machine.
+  function frozenSince(since) {
+    let best = 0;
+    for (const tk of ticks.timer) {
+      if (tk.t > since && tk.gap > best && heldIn(tk.t - tk.gap, tk.t).ms > 0) best = tk.gap;
+    }
+    return best;
+  }
   let el = null, shown = 0;
   function show(t) {
     el = el || document.getElementById("heartbeat");
@@ -402,6 +412,6 @@
 
   window.mpmlabBrowser = {
     models, start, stop, fetch: fetch_, status, passes,
-    heartbeat: { maxGapSince, now },
+    heartbeat: { maxGapSince, frozenSince, now },
   };
 })();

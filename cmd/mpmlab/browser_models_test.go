@@ -472,9 +472,10 @@ func TestBrowserRunInBrowser(t *testing.T) {
 	tb := newTab(t, newBrowser(t), false)
 	tb.open(srv.URL + "/")
 
-	// runInBrowser clicks Run in browser and returns the model's p99 and
-	// the heartbeat's largest gap during the run.
-	runInBrowser := func(model string) (p99, gap float64) {
+	// runInBrowser clicks Run in browser and returns the model's p99, the
+	// heartbeat's largest gap during the run, and the largest a handler on
+	// the page's own thread took part in (the rest is a busy machine's).
+	runInBrowser := func(model string) (p99, gap, frozen float64) {
 		t.Helper()
 		since := tb.evalFloat(`mpmlabBrowser.heartbeat.now()`)
 		tb.do(chromedp.Click(chromedp.ID("run-browser")))
@@ -485,27 +486,30 @@ func TestBrowserRunInBrowser(t *testing.T) {
 		}
 		sel := "#summary-" + model + " [data-stat=p99]"
 		tb.wait(`document.querySelector("`+sel+`").dataset.ms !== undefined`, 10*time.Second, "the "+model+" p99")
-		return tb.evalFloat(`+document.querySelector("` + sel + `").dataset.ms`), tb.evalFloat(fmt.Sprintf(`mpmlabBrowser.heartbeat.maxGapSince(%f)`, since))
+		return tb.evalFloat(`+document.querySelector("` + sel + `").dataset.ms`), tb.evalFloat(fmt.Sprintf(`mpmlabBrowser.heartbeat.maxGapSince(%f)`, since)),
+			tb.evalFloat(fmt.Sprintf(`mpmlabBrowser.heartbeat.frozenSince(%f)`, since))
 	}
 
 	tb.set("example", "cpu", "groups", "none", "load.path", "/?ms=100", "load.concurrency", "2", "load.requests", "6", "load.duration_ms", "0", "load.rate", "0")
 	tb.choose("browser-model", "page-loop")
-	page, gap := runInBrowser("page-loop")
+	page, gap, frozen := runInBrowser("page-loop")
 	shown := tb.evalFloat(`+document.getElementById("heartbeat").dataset.maxGapMs`)
 	why := tb.evalString(`document.querySelector("#heartbeat .why").textContent`)
 	sentence := tb.evalString(`document.querySelector("#summary-page-loop [data-stat=sentence]").textContent`)
 	tb.screenshot("browser-run-page-loop")
 	t.Logf("page loop: p99 %.0f ms, heartbeat gap %.0f ms; %q; %q", page, gap, why, sentence)
-	if gap < 90 || shown < 90 || !strings.Contains(why, "page loop") || !strings.Contains(sentence, "froze") {
-		t.Errorf("under the page loop the heartbeat's gap is %.0f ms (shown: %.0f), why %q, sentence %q: want a freeze of about 100 ms, shown and explained", gap, shown, why, sentence)
+	if frozen < 90 || shown < 90 || !strings.Contains(why, "page loop") || !strings.Contains(sentence, "froze") {
+		t.Errorf("under the page loop the heartbeat's gap is %.0f ms, %.0f of it with a handler on the tab's thread (shown: %.0f), why %q, sentence %q: want a freeze of about 100 ms, shown and explained", gap, frozen, shown, why, sentence)
 	}
 
 	tb.choose("browser-model", "worker-pool")
 	tb.choose("browser-workers", "2")
-	pool, poolGap := runInBrowser("worker-pool")
+	pool, poolGap, poolFrozen := runInBrowser("worker-pool")
 	t.Logf("worker pool of 2: p99 %.0f ms, heartbeat gap %.0f ms (page loop: p99 %.0f ms, gap %.0f ms)", pool, poolGap, page, gap)
-	if poolGap >= gap/2 {
-		t.Errorf("with a worker pool the heartbeat's largest gap is %.0f ms; want well under the page loop's %.0f ms", poolGap, gap)
+	// Its handlers run on Web Workers: whatever gaps a busy machine
+	// leaves, none has a handler on the page's thread in it.
+	if poolFrozen > 0 {
+		t.Errorf("with a worker pool a handler held the tab's own thread during a %.0f ms gap", poolFrozen)
 	}
 	if n := tb.evalFloat(`document.querySelectorAll("#summary-worker-pool[data-filled]").length`); n != 1 {
 		t.Errorf("the worker pool's compare row is not filled")
@@ -515,6 +519,9 @@ func TestBrowserRunInBrowser(t *testing.T) {
 	srv.Stop()
 	tb.choose("browser-model", "instance-per-request")
 	tb.set("load.requests", "4")
-	runInBrowser("instance-per-request")
+	_, _, frozen = runInBrowser("instance-per-request")
+	if frozen > 0 {
+		t.Errorf("an instance per request (a Web Worker each) held the tab's own thread during a %.0f ms gap", frozen)
+	}
 	tb.screenshot("browser-run-offline")
 }
