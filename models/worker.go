@@ -404,7 +404,11 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		// request finds no idle thread, unanswered: its client retries on
 		// a new connection, through the backlog.
 		if c, _, err := http.NewResponseController(rw).Hijack(); err == nil {
-			c.Close()
+			if sd, ok := w.gate.(interface{ shutdown(net.Conn, bool) }); ok {
+				sd.shutdown(c, true)
+			} else {
+				c.Close()
+			}
 			return
 		}
 		fallthrough
