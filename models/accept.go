@@ -205,7 +205,10 @@ func (g *loopGate) pinsLanes() bool                         { return false }
 //
 //   - A connection is accepted only when one is pending in the backlog and
 //     the listener is enabled, and then only with a thread reserved for it
-//     (get_worker), which reads and serves its first request.
+//     (get_worker), which reads and serves its first request. Both
+//     processes wake to each pending connection; the one that loses the
+//     race keeps its thread reserved, not idle, for its next connection,
+//     request or close (have_idle_worker).
 //   - When one is pending and no thread is idle, the listener stops
 //     accepting and closes every idle keep-alive connection of its process
 //     ("kill'em all": process_keepalive_queue(0)), so that their clients
@@ -247,6 +250,11 @@ type eventGate struct {
 	handed       []handoff     // first requests handed to a thread not yet awake to them
 	disabled     bool          // the listener stopped accepting (listensocks_disabled)
 	changed      chan struct{} // poked when a thread or a connection frees up
+	// reserved is the thread the listener reserved for a connection that
+	// another process accepted first: Apache's listener keeps it
+	// (have_idle_worker) for its next connection, request or close, and
+	// it is not idle meanwhile (ap_queue_info_num_idlers leaves it out).
+	reserved *lane
 	// chain holds the connections shut down while no thread was idle,
 	// waiting for one to start their lingering close (defer_linger_chain).
 	chain []lingerer
@@ -343,8 +351,14 @@ func (g *eventGate) poke() {
 	}
 }
 
-// takeIdle reserves an idle thread, if any. Call it with g.mu held.
+// takeIdle reserves an idle thread, if any: the one the listener kept
+// from a lost race first (get_worker with have_idle_worker set). Call it
+// with g.mu held.
 func (g *eventGate) takeIdle() *lane {
+	if l := g.reserved; l != nil {
+		g.reserved = nil
+		return l
+	}
 	n := len(g.idle)
 	if n == 0 {
 		return nil
@@ -401,13 +415,21 @@ func (g *eventGate) shutdown(c net.Conn, read bool) {
 		g.open--
 	}
 	gc.cs.lingering = true
-	now := len(g.idle) > 0
+	// A thread reserved from a lost race does the work and goes idle
+	// (push2worker, then ap_queue_info_set_idle); an idle one does it and
+	// stays idle.
+	kept := g.reserved
+	g.reserved = nil
+	now := kept != nil || len(g.idle) > 0
 	if !now {
 		g.chain = append(g.chain, lingerer{c: gc, read: read})
 	}
 	g.mu.Unlock()
 	if now {
 		g.startLinger(lingerer{c: gc, read: read})
+	}
+	if kept != nil {
+		g.putIdle(kept)
 	}
 	g.poke()
 }
@@ -498,11 +520,16 @@ func (g *eventGate) Accept() (net.Conn, error) {
 			continue
 		}
 		c, err := g.backlog.tryAccept()
+		if errors.Is(err, errNotPending) {
+			// Another process took it: the listener keeps the thread
+			// reserved (get_worker: "already reserved a worker thread").
+			g.mu.Lock()
+			g.reserved = l
+			g.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			g.putIdle(l)
-			if errors.Is(err, errNotPending) {
-				continue // another process took it
-			}
 			return nil, err
 		}
 		g.w.setState(l, laneReading)

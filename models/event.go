@@ -17,7 +17,9 @@ import (
 // in accept.go):
 //
 //   - It accepts a connection that is pending in the listen backlog only
-//     with an idle thread reserved for it (get_worker), and only while the
+//     with an idle thread reserved for it (get_worker; a listener that
+//     another process beat to the connection keeps the thread reserved,
+//     not idle, for whatever it dispatches next), and only while the
 //     process holds fewer than ThreadsPerChild + AsyncRequestWorkerFactor ×
 //     idle threads connections (connections_above_limit); a connection
 //     counts once its thread has taken it up (read its first request).

@@ -661,6 +661,77 @@ func TestEventLingeringCloseNeedsThread(t *testing.T) {
 	}
 }
 
+// stealingListener is a backlog from which another process takes the
+// next pending connection first, once: Accept's tryAccept finds none.
+type stealingListener struct {
+	*fakeListener
+	steal bool
+}
+
+func (l *stealingListener) tryAccept() (net.Conn, error) {
+	c, err := l.fakeListener.tryAccept()
+	if err == nil && l.steal {
+		l.steal = false
+		c.Close()
+		return nil, errNotPending
+	}
+	return c, err
+}
+
+// Event: when another process accepts the connection a listener reserved
+// a thread for, the listener keeps the thread reserved (get_worker:
+// "already reserved a worker thread") for its next connection, request or
+// close, and it is not idle meanwhile (ap_queue_info_num_idlers), so the
+// process's limit is counted with one idle thread fewer; the next request
+// takes it, and it goes idle once done.
+func TestEventKeepsThreadFromLostRace(t *testing.T) {
+	cfg := Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1}.WithDefaults()
+	p := eventPolicy{row(EventMPM)}
+	cfg.Model = p.Model()
+	w := &worker{policy: p, inflight: map[uint64]*inflight{}, busyConns: map[net.Conn]bool{}, idleConns: map[net.Conn]bool{},
+		spec: workerSpec{Model: p.Model(), Lanes: 2, serving: serving{AsyncRequestWorkerFactor: 1, KeepAlive: true}}}
+	w.board = privateRow(2)
+	for i := range 2 {
+		w.lanes = append(w.lanes, &lane{index: i, loop: newFakeLoop(), state: &w.board.lanes[i]})
+	}
+	ln := &stealingListener{fakeListener: newFakeListener(), steal: true}
+	g := newEventGate(w, ln)
+	w.gate = g
+	defer g.Close()
+	ln.dial() // taken by "another process"
+	next := accepted(g)
+	idle := func() (int, bool) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.idle), g.reserved != nil
+	}
+	deadline := time.Now().Add(time.Second)
+	for n, kept := idle(); !kept; n, kept = idle() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a lost race: %d idle threads, none kept reserved", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n, _ := idle(); n != 1 {
+		t.Fatalf("after a lost race: %d idle threads, want 1 (the other kept reserved)", n)
+	}
+	l, done, err := g.serve(&connState{id: 9}) // a kept-alive connection's request
+	if err != nil || l == nil {
+		t.Fatalf("no thread for a request: %v", err)
+	}
+	if n, kept := idle(); n != 1 || kept {
+		t.Errorf("the request did not take the kept thread: %d idle, kept %v", n, kept)
+	}
+	done()
+	if n, kept := idle(); n != 2 || kept {
+		t.Errorf("after the request: %d idle, kept %v; want 2, none kept", n, kept)
+	}
+	ln.dial()
+	if _, ok := takes(next); !ok {
+		t.Error("the next connection was not taken")
+	}
+}
+
 // Crash blast radius: what one crashed process takes down, in the words of
 // the summary.
 func TestPolicyCrash(t *testing.T) {
