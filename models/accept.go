@@ -3,10 +3,12 @@ package models
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mpmlab/mpmlab/wasm/stream"
 )
@@ -23,7 +25,8 @@ import (
 //   - eventGate (event): accept with an idle thread reserved, while open
 //     connections stay under ThreadsPerChild + AsyncRequestWorkerFactor ×
 //     idle threads; a request, not a connection, takes a thread, and a
-//     request that finds none closes the idle keep-alive connections.
+//     request that finds none closes the idle keep-alive connections, each
+//     by a lingering close that needs a thread again.
 
 // loopClock is what a gate reads of a lane's guest (*vwasi.Conn, through
 // runtime.Instance.Loop): the reactor's gate its loop's passes, the event
@@ -202,7 +205,10 @@ func (g *loopGate) pinsLanes() bool                         { return false }
 //
 //   - A connection is accepted only when one is pending in the backlog and
 //     the listener is enabled, and then only with a thread reserved for it
-//     (get_worker), which reads and serves its first request.
+//     (get_worker), which reads and serves its first request. Both
+//     processes wake to each pending connection; the one that loses the
+//     race keeps its thread reserved, not idle, for its next connection,
+//     request or close (have_idle_worker).
 //   - When one is pending and no thread is idle, the listener stops
 //     accepting and closes every idle keep-alive connection of its process
 //     ("kill'em all": process_keepalive_queue(0)), so that their clients
@@ -217,6 +223,13 @@ func (g *loopGate) pinsLanes() bool                         { return false }
 //     under its limit counted with one idle thread fewer
 //     (should_enable_listensocks: "off by one to avoid flip flop"), checked
 //     whenever a connection closes or a thread goes idle.
+//   - A connection it closes (killed, or whose request found no thread) is
+//     shut down as Apache's are (shutdown_connection, then
+//     process_lingering_close): it stops counting at once, a thread sends
+//     its FIN (one idle now, else the next done with its request:
+//     defer_linger_chain), and when the client's FIN comes back the
+//     listener wants an idle thread, without waiting, to finish the close;
+//     finding none, it closes every idle keep-alive connection again.
 //
 // Idle threads are those neither serving nor reserved, as
 // ap_queue_info_num_idlers counts them. A connection counts once its thread
@@ -237,6 +250,26 @@ type eventGate struct {
 	handed       []handoff     // first requests handed to a thread not yet awake to them
 	disabled     bool          // the listener stopped accepting (listensocks_disabled)
 	changed      chan struct{} // poked when a thread or a connection frees up
+	// reserved is the thread the listener reserved for a connection that
+	// another process accepted first: Apache's listener keeps it
+	// (have_idle_worker) for its next connection, request or close, and
+	// it is not idle meanwhile (ap_queue_info_num_idlers leaves it out).
+	reserved *lane
+	// chain holds the connections shut down while no thread was idle,
+	// waiting for one to start their lingering close (defer_linger_chain).
+	chain []lingerer
+}
+
+// lingerer is a connection to be closed the way Apache's event MPM
+// closes one it shuts down (shutdown_connection, then
+// process_lingering_close): a thread sends its FIN, and when the client's
+// own FIN comes back the listener needs a thread again to finish it.
+type lingerer struct {
+	c *gatedConn
+	// read: the gate reads to the client's FIN itself (a hijacked
+	// connection); otherwise net/http's read of the next request does, and
+	// closes the connection.
+	read bool
 }
 
 // handoff is a new connection's first request handed to its thread, which
@@ -318,8 +351,14 @@ func (g *eventGate) poke() {
 	}
 }
 
-// takeIdle reserves an idle thread, if any. Call it with g.mu held.
+// takeIdle reserves an idle thread, if any: the one the listener kept
+// from a lost race first (get_worker with have_idle_worker set). Call it
+// with g.mu held.
 func (g *eventGate) takeIdle() *lane {
+	if l := g.reserved; l != nil {
+		g.reserved = nil
+		return l
+	}
 	n := len(g.idle)
 	if n == 0 {
 		return nil
@@ -334,9 +373,108 @@ func (g *eventGate) takeIdle() *lane {
 func (g *eventGate) putIdle(l *lane) {
 	g.w.setState(l, laneIdle)
 	g.mu.Lock()
+	chain := g.chain
+	g.chain = nil
 	g.idle = append(g.idle, l)
 	g.mu.Unlock()
+	// A thread done with its work starts the lingering closes waiting for
+	// one before it goes idle (worker_thread, after process_socket).
+	for _, lc := range chain {
+		g.startLinger(lc)
+	}
 	g.poke()
+}
+
+// kill closes every idle keep-alive connection of the process, as
+// Apache's listener does when it finds no idle thread
+// (process_keepalive_queue(0): "kill'em all"), each by shutdown.
+func (g *eventGate) kill() {
+	for _, c := range g.w.takeIdleConns() {
+		g.shutdown(c, false)
+	}
+}
+
+// shutdown is Apache's shutdown_connection of a connection the process
+// gives up on (killed while kept alive, or whose request found no thread):
+// it stops counting against the limit at once (Apache counts it among
+// the lingering closes, which connections_above_limit subtracts), and its
+// lingering close starts on a thread — now if one is idle, else on the
+// next that is done with its request (defer_linger_chain). read says the
+// gate, not net/http, is to read to the client's FIN.
+func (g *eventGate) shutdown(c net.Conn, read bool) {
+	gc, ok := c.(*gatedConn)
+	_, halfClose := tcpOf(c).(interface{ CloseWrite() error })
+	if !ok || !halfClose {
+		c.Close() // no half-close to linger on (a test's pipe)
+		return
+	}
+	g.mu.Lock()
+	g.settle(nil, gc.cs)
+	if gc.cs.counted {
+		gc.cs.counted = false
+		g.open--
+	}
+	gc.cs.lingering = true
+	// A thread reserved from a lost race does the work and goes idle
+	// (push2worker, then ap_queue_info_set_idle); an idle one does it and
+	// stays idle.
+	kept := g.reserved
+	g.reserved = nil
+	now := kept != nil || len(g.idle) > 0
+	if !now {
+		g.chain = append(g.chain, lingerer{c: gc, read: read})
+	}
+	g.mu.Unlock()
+	if now {
+		g.startLinger(lingerer{c: gc, read: read})
+	}
+	if kept != nil {
+		g.putIdle(kept)
+	}
+	g.poke()
+}
+
+// startLinger is process_lingering_close's start: the FIN goes to the
+// client, and the connection waits (at most SECONDS_TO_LINGER) for the
+// client's; its close then needs a thread (see lingerDone).
+func (g *eventGate) startLinger(lc lingerer) {
+	raw := tcpOf(lc.c)
+	raw.(interface{ CloseWrite() error }).CloseWrite()
+	raw.SetReadDeadline(time.Now().Add(lingerWait))
+	if lc.read {
+		go func() {
+			io.Copy(io.Discard, raw)
+			lc.c.Close()
+		}()
+	}
+}
+
+// lingerWait is Apache's SECONDS_TO_LINGER: how long a connection in
+// short lingering close waits for its client's FIN.
+const lingerWait = 2 * time.Second
+
+// lingerDone: the client's FIN came back to a lingering connection, and
+// Apache's listener wants a thread, without waiting, to finish closing it;
+// with none idle, its workers are busy, and it closes every idle
+// keep-alive connection (the listener's get_worker for a readable
+// lingering connection, and process_keepalive_queue(0)).
+func (g *eventGate) lingerDone() {
+	g.mu.Lock()
+	l := g.takeIdle()
+	g.mu.Unlock()
+	if l == nil {
+		g.kill()
+		return
+	}
+	g.putIdle(l)
+}
+
+// tcpOf is the connection under c's wrapper.
+func tcpOf(c net.Conn) net.Conn {
+	if gc, ok := c.(*gatedConn); ok {
+		return gc.Conn
+	}
+	return c
 }
 
 func (g *eventGate) Accept() (net.Conn, error) {
@@ -376,17 +514,22 @@ func (g *eventGate) Accept() (net.Conn, error) {
 		}
 		g.mu.Unlock()
 		if busy {
-			g.w.closeIdleConns()
+			g.kill()
 		}
 		if l == nil {
 			continue
 		}
 		c, err := g.backlog.tryAccept()
+		if errors.Is(err, errNotPending) {
+			// Another process took it: the listener keeps the thread
+			// reserved (get_worker: "already reserved a worker thread").
+			g.mu.Lock()
+			g.reserved = l
+			g.mu.Unlock()
+			continue
+		}
 		if err != nil {
 			g.putIdle(l)
-			if errors.Is(err, errNotPending) {
-				continue // another process took it
-			}
 			return nil, err
 		}
 		g.w.setState(l, laneReading)
@@ -399,9 +542,13 @@ func (g *eventGate) Accept() (net.Conn, error) {
 			}
 			first := gc.cs.first
 			gc.cs.first = nil
+			lingering := gc.cs.lingering
 			g.mu.Unlock()
 			if first != nil { // closed before its first request was served
 				g.putIdle(first)
+			}
+			if lingering {
+				g.lingerDone()
 			}
 			g.poke()
 		})
@@ -431,7 +578,7 @@ func (g *eventGate) serve(cs *connState) (*lane, func(), error) {
 	}
 	g.mu.Unlock()
 	if l == nil {
-		g.w.closeIdleConns()
+		g.kill()
 		return nil, nil, errNoThread
 	}
 	g.w.setState(l, laneSending)
@@ -461,11 +608,12 @@ func (c *gatedConn) Close() error {
 
 // connState is what a worker knows of one connection.
 type connState struct {
-	id       uint64
-	lane     *lane // the lane it holds, if its model pins one (else nil)
-	first    *lane // event: the thread reserved at accept for its first request
-	counted  bool  // event: its thread took it up; it counts against the limit
-	requests int
+	id        uint64
+	lane      *lane // the lane it holds, if its model pins one (else nil)
+	first     *lane // event: the thread reserved at accept for its first request
+	counted   bool  // event: its thread took it up; it counts against the limit
+	lingering bool  // event: shut down by the process, in lingering close
+	requests  int
 }
 
 type connKey struct{}
@@ -507,9 +655,10 @@ func (w *worker) connState(c net.Conn, s http.ConnState) {
 	}
 }
 
-// closeIdleConns closes every idle keep-alive connection (Apache event's
-// listener when it finds no idle thread).
-func (w *worker) closeIdleConns() {
+// takeIdleConns removes every idle keep-alive connection from the
+// worker's books and returns them, for Apache event's listener to close
+// when it finds no idle thread.
+func (w *worker) takeIdleConns() []net.Conn {
 	w.connMu.Lock()
 	victims := make([]net.Conn, 0, len(w.idleConns))
 	for c := range w.idleConns {
@@ -517,7 +666,5 @@ func (w *worker) closeIdleConns() {
 		delete(w.idleConns, c)
 	}
 	w.connMu.Unlock()
-	for _, c := range victims {
-		c.Close()
-	}
+	return victims
 }

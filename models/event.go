@@ -17,7 +17,9 @@ import (
 // in accept.go):
 //
 //   - It accepts a connection that is pending in the listen backlog only
-//     with an idle thread reserved for it (get_worker), and only while the
+//     with an idle thread reserved for it (get_worker; a listener that
+//     another process beat to the connection keeps the thread reserved,
+//     not idle, for whatever it dispatches next), and only while the
 //     process holds fewer than ThreadsPerChild + AsyncRequestWorkerFactor ×
 //     idle threads connections (connections_above_limit); a connection
 //     counts once its thread has taken it up (read its first request).
@@ -31,6 +33,14 @@ import (
 //     that found no thread has its connection closed unanswered, and its
 //     client sends it again on a new one. A request never waits in the
 //     process for a thread.
+//   - A connection it closes so goes through Apache's lingering close
+//     (shutdown_connection, process_lingering_close): it no longer counts
+//     against the limit, a thread sends its FIN (the next one done with its
+//     request if none is idle: defer_linger_chain), and when the client's
+//     FIN comes back the listener wants an idle thread, without waiting,
+//     to finish it; finding none, it closes the idle keep-alive
+//     connections again. Each round of closing so breeds the next while
+//     the threads are busy.
 //
 // Directives: StartServers (the fixed number of processes, as ServerLimit),
 // ThreadsPerChild, AsyncRequestWorkerFactor, MaxConnectionsPerChild and the

@@ -50,6 +50,34 @@ func (l *fakeListener) dial() net.Conn {
 	return client
 }
 
+// dialTCP queues a connection for Accept as dial does, but over loopback
+// TCP, whose ends can half-close (event's lingering close).
+func (l *fakeListener) dialTCP(t *testing.T) net.Conn {
+	t.Helper()
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	client, err := net.Dial("tcp", tl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := tl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	l.mu.Lock()
+	l.pending = append(l.pending, server)
+	l.mu.Unlock()
+	select {
+	case l.arrived <- struct{}{}:
+	default:
+	}
+	return client
+}
+
 func (l *fakeListener) Accept() (net.Conn, error) {
 	for {
 		if c, err := l.tryAccept(); err != errNotPending {
@@ -556,6 +584,151 @@ func TestEventKeptAliveRequestWithoutThread(t *testing.T) {
 		t.Errorf("no thread once it was idle again: %v, %v", l, err)
 	} else {
 		done()
+	}
+}
+
+// Event shuts down the connections it gives up on as Apache does
+// (shutdown_connection, process_lingering_close): a killed keep-alive
+// connection stops counting at once, its FIN goes out on a thread — at
+// once if one is idle, else on the next done with its request
+// (defer_linger_chain) — and when the client's FIN comes back the listener
+// wants an idle thread to finish the close; finding none, its workers are
+// busy, and it closes every idle keep-alive connection again.
+func TestEventLingeringCloseNeedsThread(t *testing.T) {
+	w, g, ln, _ := policyWorker(t, eventPolicy{row(EventMPM)}, Config{ThreadsPerChild: 1, AsyncRequestWorkerFactor: 2})
+	eg := g.(*eventGate)
+	var clients, conns []net.Conn
+	for range 2 { // kept alive, idle: A and B
+		clients = append(clients, ln.dialTCP(t))
+		c, ok := takes(accepted(g))
+		if !ok {
+			t.Fatal("a connection under the limit was not taken")
+		}
+		conns = append(conns, c)
+		eventServe(t, w, g, c)
+	}
+	// B's next request holds the one thread; C's finds none: A is killed.
+	w.connState(conns[1], http.StateActive)
+	_, doneB, err := g.serve(conns[1].(*gatedConn).cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients = append(clients, ln.dialTCP(t))
+	if _, ok := takes(accepted(g)); ok {
+		t.Fatal("a connection was taken with the one thread busy")
+	}
+	eg.mu.Lock()
+	open, chained := eg.open, len(eg.chain)
+	eg.mu.Unlock()
+	if open != 1 || chained != 1 {
+		t.Fatalf("after the kill: %d connections counted, %d waiting to linger; want 1 (B) and 1 (A)", open, chained)
+	}
+	gotFIN := func(c net.Conn) bool {
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		_, err := c.Read(make([]byte, 1))
+		return errors.Is(err, io.EOF)
+	}
+	if gotFIN(clients[0]) {
+		t.Fatal("A's FIN went out with no thread to send it")
+	}
+	doneB() // the thread, done with B's request, sends A's FIN
+	w.connState(conns[1], httpStateIdle)
+	if !gotFIN(clients[0]) {
+		t.Fatal("A got no FIN once a thread was done with its request")
+	}
+	// The thread busy again, B kept alive and idle, A's client closes: the
+	// close finds no idle thread, and B is killed (into the chain: its FIN
+	// waits for the thread).
+	_, doneX, err := g.serve(&connState{id: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients[0].Close()
+	io.Copy(io.Discard, tcpOf(conns[0])) // net/http's read of A sees the client's FIN...
+	conns[0].Close()                     // ...and closes it: the listener wants a thread
+	w.connMu.Lock()
+	idle := len(w.idleConns)
+	w.connMu.Unlock()
+	eg.mu.Lock()
+	open, chained = eg.open, len(eg.chain)
+	eg.mu.Unlock()
+	if idle != 0 || open != 0 || chained != 1 {
+		t.Fatalf("A's close with no idle thread left %d idle keep-alive connections, %d counted, %d waiting to linger; want 0, 0, 1 (B)", idle, open, chained)
+	}
+	doneX()
+	if !gotFIN(clients[1]) {
+		t.Error("B got no FIN once the thread was done")
+	}
+}
+
+// stealingListener is a backlog from which another process takes the
+// next pending connection first, once: Accept's tryAccept finds none.
+type stealingListener struct {
+	*fakeListener
+	steal bool
+}
+
+func (l *stealingListener) tryAccept() (net.Conn, error) {
+	c, err := l.fakeListener.tryAccept()
+	if err == nil && l.steal {
+		l.steal = false
+		c.Close()
+		return nil, errNotPending
+	}
+	return c, err
+}
+
+// Event: when another process accepts the connection a listener reserved
+// a thread for, the listener keeps the thread reserved (get_worker:
+// "already reserved a worker thread") for its next connection, request or
+// close, and it is not idle meanwhile (ap_queue_info_num_idlers), so the
+// process's limit is counted with one idle thread fewer; the next request
+// takes it, and it goes idle once done.
+func TestEventKeepsThreadFromLostRace(t *testing.T) {
+	cfg := Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1}.WithDefaults()
+	p := eventPolicy{row(EventMPM)}
+	cfg.Model = p.Model()
+	w := &worker{policy: p, inflight: map[uint64]*inflight{}, busyConns: map[net.Conn]bool{}, idleConns: map[net.Conn]bool{},
+		spec: workerSpec{Model: p.Model(), Lanes: 2, serving: serving{AsyncRequestWorkerFactor: 1, KeepAlive: true}}}
+	w.board = privateRow(2)
+	for i := range 2 {
+		w.lanes = append(w.lanes, &lane{index: i, loop: newFakeLoop(), state: &w.board.lanes[i]})
+	}
+	ln := &stealingListener{fakeListener: newFakeListener(), steal: true}
+	g := newEventGate(w, ln)
+	w.gate = g
+	defer g.Close()
+	ln.dial() // taken by "another process"
+	next := accepted(g)
+	idle := func() (int, bool) {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return len(g.idle), g.reserved != nil
+	}
+	deadline := time.Now().Add(time.Second)
+	for n, kept := idle(); !kept; n, kept = idle() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a lost race: %d idle threads, none kept reserved", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n, _ := idle(); n != 1 {
+		t.Fatalf("after a lost race: %d idle threads, want 1 (the other kept reserved)", n)
+	}
+	l, done, err := g.serve(&connState{id: 9}) // a kept-alive connection's request
+	if err != nil || l == nil {
+		t.Fatalf("no thread for a request: %v", err)
+	}
+	if n, kept := idle(); n != 1 || kept {
+		t.Errorf("the request did not take the kept thread: %d idle, kept %v", n, kept)
+	}
+	done()
+	if n, kept := idle(); n != 2 || kept {
+		t.Errorf("after the request: %d idle, kept %v; want 2, none kept", n, kept)
+	}
+	ln.dial()
+	if _, ok := takes(next); !ok {
+		t.Error("the next connection was not taken")
 	}
 }
 

@@ -90,8 +90,9 @@ type socketBacklog struct {
 }
 
 // lostRaceWait bounds tryAccept's wait when another process took the
-// connection that was pending: the thread reserved for it stays reserved
-// that long (Apache's listener keeps it for the next connection).
+// connection that was pending. The thread reserved for it stays reserved
+// after, as Apache's listener keeps it for its next connection, request or
+// close (eventGate.reserved).
 const lostRaceWait = time.Millisecond
 
 func newSocketBacklog(ln net.Listener) *socketBacklog {

@@ -573,7 +573,11 @@ func (w *worker) admit(rw http.ResponseWriter, cs *connState) (*lane, func(), bo
 		// request finds no idle thread, unanswered: its client retries on
 		// a new connection, through the backlog.
 		if c, _, err := http.NewResponseController(rw).Hijack(); err == nil {
-			c.Close()
+			if sd, ok := w.gate.(interface{ shutdown(net.Conn, bool) }); ok {
+				sd.shutdown(c, true)
+			} else {
+				c.Close()
+			}
 			return nil, nil, false
 		}
 		fallthrough

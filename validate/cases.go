@@ -103,13 +103,14 @@ var Cases = []Case{
 		Knobs: experiment.Knobs{Processes: 2, ThreadsPerChild: 4},
 		Load:  loadgen.Config{Concurrency: 100, Think: time.Second, Duration: rateDuration, KeepAlive: true},
 		Pairs: 5,
-		// Five runs of mpmlab validate (validate/README.md): medians' ratios
-		// 1.53, 0.93, 0.91, 0.92, 0.84; single 8 s runs of Apache 30 to 78
-		// req/s, of the model 37 to 74.
+		// Longer loads do not make it steady (validate/README.md): three
+		// runs of 3 pairs of 40 s gave medians' ratios 0.74, 0.83, 0.81,
+		// and 40 s runs of Apache 32 to 73 req/s, of the model 40 to 66.
 		Informational: true,
-		Why: "not steady: Apache's event MPM itself gives 30 to 78 req/s from one 8 s run to the next on this load " +
-			"(the model 37 to 74), by how often a child is left at its connection limit with threads idle; " +
-			"the medians of five pairs were 0.84 to 1.53 of Apache's over five runs",
+		Why: "not steady: both Apache's event MPM and the model sit for tens of seconds at a time at their connection limit " +
+			"with threads idle, until a request finds none and the process closes its kept-alive connections; " +
+			"40 s loads of Apache gave 32 to 73 req/s from one run to the next (the model 40 to 66), " +
+			"and the medians of three 40 s pairs were 0.74 to 0.83 of Apache's over three runs",
 	},
 	{
 		Name:  "nginx-sleep",
