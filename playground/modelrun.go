@@ -64,6 +64,7 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.
 	}
 	defer mr.sup.Close() // no-op once closed below; reaps the workers after a panic
 	mr.phase(stream.PhaseRunning, "")
+	mr.res.PSSBeforeKB = models.TotalPSS(mr.sup.PIDs())
 
 	sum, loadErr := mr.load()
 	if err := mr.panicked.get(); err != nil {
@@ -256,7 +257,25 @@ func (mr *modelRun) sendStats(win time.Duration, final bool) {
 		rss += kb
 	}
 	mr.res.RSSKB = rss
+	mr.sampleMemory(&ev, final)
 	mr.run.out.send(stream.MsgStats, ev)
+}
+
+// sampleMemory reads the workers' PSS and the connections they hold
+// open into the stats event, and keeps in the result the sample taken
+// when they held the most (the last of equals): the point of the load
+// at which memory per connection is measured, the same for every model.
+// The final sample, taken once the load has ended and its connections
+// closed, is kept only if no tick saw a connection held.
+func (mr *modelRun) sampleMemory(ev *stream.Stats, final bool) {
+	ev.PSSKB = models.TotalPSS(mr.sup.PIDs())
+	ev.Held, _ = models.HeldConns(mr.sup.Addr().Port)
+	if final && mr.res.ConnsHeld > 0 {
+		return // the load is over: what it held is closed or closing
+	}
+	if ev.Held >= mr.res.ConnsHeld {
+		mr.res.PSSKB, mr.res.ConnsHeld = ev.PSSKB, ev.Held
+	}
 }
 
 // summarize completes the part's result once the load is over and the
@@ -289,6 +308,7 @@ func (mr *modelRun) summarize(sum *loadgen.Summary, loadErr error, prev *stream.
 	res.QueueP50MS, res.P50Parts = mr.live.latencyParts(sum.Latency.P50)
 	sum.Groups = nil // each is in res.Groups
 	res.Summary = sum
+	res.PerConnKB = stream.PerConnKB(res.PSSBeforeKB, res.PSSKB, res.ConnsHeld)
 	res.Sentence = sentence(res, prev)
 	for i := range res.Groups {
 		res.Groups[i].Sentence = groupSentence(res, &res.Groups[i], prev)
