@@ -285,6 +285,7 @@ func benchCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	raiseNoFile("bench")
 	var list []models.Model
 	if m.model == experiment.AllModels {
 		list = models.Models
