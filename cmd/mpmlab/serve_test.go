@@ -303,7 +303,7 @@ func TestServeExamplesAndBuild(t *testing.T) {
 			t.Errorf("example %s: summary %q, %d files, none a main.go of package main", e.Name, e.Summary, len(e.Source.Files))
 		}
 	}
-	want := []string{"blocking", "counter", "cpu", "crash", "files", "hello", "memory", "runaway", "sleep", "websocket"}
+	want := []string{"blocking", "counter", "cpu", "crash", "files", "hello", "memory", "runaway", "sleep", "sse", "websocket"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("examples %v, want %v", names, want)
 	}
