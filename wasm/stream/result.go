@@ -16,10 +16,11 @@ type Result struct {
 	RSSKB int `json:"rss_kb"`
 	// PSSKB is the worker processes' proportional set size, summed: their
 	// resident memory with each page shared by n processes (the binary's
-	// text, the guest's compiled code) counted 1/n. It is sampled at the
-	// last stats tick at which the workers held the most connections
-	// (ConnsHeld): the same point of the load for every model. Where no
-	// tick saw a connection held, it is the last tick's.
+	// text, the guest's compiled code) counted 1/n. It is the last of the
+	// stats' memory samples (at most one a second) at which the workers
+	// held the most connections (ConnsHeld): the same point of the load
+	// for every model. Where no sample saw a connection held, it is the
+	// last one's.
 	PSSKB int `json:"pss_kb"`
 	// PSSBeforeKB is the worker processes' PSS, summed, once they had
 	// started and before the load sent anything.
