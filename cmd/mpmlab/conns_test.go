@@ -160,4 +160,3 @@ func TestServeMemoryPerConnection(t *testing.T) {
 		t.Errorf("the load's summary %+v: want every stream answered", res.Summary)
 	}
 }
-

@@ -311,7 +311,7 @@ func (f *form) readVariants(e *experiment.Experiment) error {
 }
 
 // ShowError shows an API or validation error next to the field it names
-// ("load.concurrency 500 out of range 1..200"), and reports whether it
+// ("load.concurrency 20000 out of range 1..10000"), and reports whether it
 // named one.
 func (f *form) ShowError(msg string) bool {
 	name, _, _ := strings.Cut(msg, " ")
