@@ -307,6 +307,7 @@ func (mr *modelRun) summarize(sum *loadgen.Summary, loadErr error, prev *stream.
 	if loadErr != nil && mr.run.ctx.Err() == nil && !errors.Is(loadErr, context.DeadlineExceeded) {
 		res.Error = loadErr.Error()
 	}
+	res.PerConnKB = stream.PerConnKB(res.PSSBeforeKB, res.PSSKB, res.ConnsHeld)
 	if sum == nil {
 		res.QueueP50MS = -1
 		return
@@ -323,7 +324,6 @@ func (mr *modelRun) summarize(sum *loadgen.Summary, loadErr error, prev *stream.
 	res.QueueP50MS, res.P50Parts = mr.live.latencyParts(sum.Latency.P50)
 	sum.Groups = nil // each is in res.Groups
 	res.Summary = sum
-	res.PerConnKB = stream.PerConnKB(res.PSSBeforeKB, res.PSSKB, res.ConnsHeld)
 	res.Sentence = sentence(res, prev)
 	for i := range res.Groups {
 		res.Groups[i].Sentence = groupSentence(res, &res.Groups[i], prev)
