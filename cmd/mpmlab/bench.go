@@ -658,6 +658,9 @@ func printBench(w io.Writer, results []benchResult) error {
 		if err := writeServerTable(w, results); err != nil {
 			return err
 		}
+		if err := writeMemoryTable(w, results); err != nil {
+			return err
+		}
 		return writeGroupTable(w, results)
 	}
 	if len(sums) == 1 && len(results[len(results)-1].Groups) > 0 {
@@ -691,6 +694,25 @@ func (s *serverSummary) text() string {
 
 // writeServerTable prints the server-side phases beside the client's
 // latency: where a request's time went inside the server.
+// writeMemoryTable writes each model's memory side by side: its PSS
+// before the load and while it held connections, the connections it held
+// and the memory per connection (n/a below stream.MinConnsPerConn).
+func writeMemoryTable(w io.Writer, results []benchResult) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nname\tPSS before\tPSS\tconns held\tper conn")
+	for _, r := range results {
+		if r.Error != "" || r.Summary == nil {
+			continue
+		}
+		per := "n/a"
+		if r.PerConnKB >= 0 {
+			per = fmt.Sprintf("%.1f KiB", r.PerConnKB)
+		}
+		fmt.Fprintf(tw, "%s\t%.1f MiB\t%.1f MiB\t%d\t%s\n", r.Model, float64(r.PSSBeforeKB)/1024, float64(r.PSSKB)/1024, r.ConnsHeld, per)
+	}
+	return tw.Flush()
+}
+
 func writeServerTable(w io.Writer, results []benchResult) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nname\tCPU/request\tclient p50\tserver wait p50\tservice p50\tclient p99\twait p99\tservice p99\tlongest hold")
@@ -741,6 +763,9 @@ func (g benchGroup) text() string {
 // writeGroupTable prints each group under each model: how one kind of
 // request fared beside the others.
 func writeGroupTable(w io.Writer, results []benchResult) error {
+	if !slices.ContainsFunc(results, func(r benchResult) bool { return len(r.Groups) > 0 }) {
+		return nil // a load without groups: no table, not an empty one
+	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nname\tgroup\trequests\treq/s\tp50\tp99\tserver wait p99\tservice p99\tfailed")
 	f := loadgen.FormatDuration
