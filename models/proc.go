@@ -52,6 +52,16 @@ func ProcessRSS(pid int) int { return procKB(fmt.Sprintf("/proc/%d/status", pid)
 // with n processes counted 1/n. 0 if it cannot be read.
 func ProcessPSS(pid int) int { return procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:") }
 
+// TotalPSS returns the PSS of the processes pids, summed, in KiB
+// (ProcessPSS of each; a process that cannot be read counts 0).
+func TotalPSS(pids []int) int {
+	kb := 0
+	for _, pid := range pids {
+		kb += ProcessPSS(pid)
+	}
+	return kb
+}
+
 // procKB reads the "key   1234 kB" line of a /proc file, or 0.
 func procKB(file, key string) int {
 	b, err := os.ReadFile(file)

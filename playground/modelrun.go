@@ -45,9 +45,11 @@ type modelRun struct {
 	res    *stream.Result
 
 	// The stats ticker's: when the load started, and whether a stats
-	// event was sent.
+	// event was sent; when it last sampled memory, and what it read.
 	start time.Time
 	sent  bool
+	memAt time.Time
+	mem   stream.Stats // PSSKB and Held only
 }
 
 // runModel runs one part of an experiment and sends its summary; prev is
@@ -64,6 +66,7 @@ func (s *Server) runModel(run *run, p part, art *runtime.Artifact, prev *stream.
 	}
 	defer mr.sup.Close() // no-op once closed below; reaps the workers after a panic
 	mr.phase(stream.PhaseRunning, "")
+	mr.res.PSSBeforeKB = models.TotalPSS(mr.sup.PIDs())
 
 	sum, loadErr := mr.load()
 	if err := mr.panicked.get(); err != nil {
@@ -256,7 +259,38 @@ func (mr *modelRun) sendStats(win time.Duration, final bool) {
 		rss += kb
 	}
 	mr.res.RSSKB = rss
+	mr.sampleMemory(&ev, final)
 	mr.run.out.send(stream.MsgStats, ev)
+}
+
+// memoryInterval is how often the stats ticker samples the workers' PSS
+// and the connections they hold: the kernel's count costs tens of
+// milliseconds of CPU at ten thousand connections (models.HeldConns), too
+// much for every 250 ms tick. Ticks in between repeat the last sample.
+const memoryInterval = time.Second
+
+// sampleMemory reads the workers' PSS and the connections they hold
+// open into the stats event (at most every memoryInterval, and at the
+// end), and keeps in the result the sample taken when they held the most
+// (the last of equals): the point of the load at which memory per
+// connection is measured, the same for every model. The final sample,
+// taken once the load has ended and its connections closed, is kept only
+// if no tick saw a connection held.
+func (mr *modelRun) sampleMemory(ev *stream.Stats, final bool) {
+	if !final && !mr.memAt.IsZero() && time.Since(mr.memAt) < memoryInterval {
+		ev.PSSKB, ev.Held = mr.mem.PSSKB, mr.mem.Held // the last sample's
+		return
+	}
+	mr.memAt = time.Now()
+	ev.PSSKB = models.TotalPSS(mr.sup.PIDs())
+	ev.Held, _ = models.HeldConns(mr.sup.Addr().Port)
+	mr.mem.PSSKB, mr.mem.Held = ev.PSSKB, ev.Held
+	if final && mr.res.ConnsHeld > 0 {
+		return // the load is over: what it held is closed or closing
+	}
+	if ev.Held >= mr.res.ConnsHeld {
+		mr.res.PSSKB, mr.res.ConnsHeld = ev.PSSKB, ev.Held
+	}
 }
 
 // summarize completes the part's result once the load is over and the
@@ -273,6 +307,7 @@ func (mr *modelRun) summarize(sum *loadgen.Summary, loadErr error, prev *stream.
 	if loadErr != nil && mr.run.ctx.Err() == nil && !errors.Is(loadErr, context.DeadlineExceeded) {
 		res.Error = loadErr.Error()
 	}
+	res.PerConnKB = stream.PerConnKB(res.PSSBeforeKB, res.PSSKB, res.ConnsHeld)
 	if sum == nil {
 		res.QueueP50MS = -1
 		return

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
@@ -142,7 +143,7 @@ func RunCost(ctx context.Context, opts CostOptions) ([]CostRow, error) {
 	if opts.Idle <= 0 {
 		opts.Idle = IdleConnections
 	}
-	idle, limit := raiseNoFile(opts.Idle)
+	idle, limit := models.RaiseNoFile(opts.Idle, fdMargin)
 	var idleNote string
 	if idle < opts.Idle {
 		idleNote = fmt.Sprintf("%d idle connections, not %d: this process may open %d files (RLIMIT_NOFILE)", idle, opts.Idle, limit)

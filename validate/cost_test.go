@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mpmlab/mpmlab/models"
 )
 
 func TestParseStatCPU(t *testing.T) {
@@ -262,7 +264,7 @@ func TestOpenIdle(t *testing.T) {
 }
 
 func TestRaiseNoFile(t *testing.T) {
-	if n, _ := raiseNoFile(16); n != 16 {
-		t.Errorf("raiseNoFile(16) = %d", n)
+	if n, _ := models.RaiseNoFile(16, fdMargin); n != 16 {
+		t.Errorf("RaiseNoFile(16) = %d", n)
 	}
 }

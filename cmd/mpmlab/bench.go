@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +26,7 @@ import (
 	"github.com/mpmlab/mpmlab/playground/loadgen"
 	"github.com/mpmlab/mpmlab/runtime"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
+	"github.com/mpmlab/mpmlab/wasm/stream"
 )
 
 // benchResult is one model's (or the baseline's) part of `bench --json`.
@@ -34,9 +37,17 @@ type benchResult struct {
 	// PSSKB is their proportional set size, summed: resident memory with
 	// each page shared by n processes (the binary's text, above all)
 	// counted 1/n in each.
-	PSSKB   int              `json:"pss_kb"`
-	Summary *loadgen.Summary `json:"summary"`         // the load generator's summary
-	Ratio   float64          `json:"ratio,omitempty"` // req/s relative to the native baseline, if measured
+	PSSKB int `json:"pss_kb"`
+	// PSSBeforeKB is the same processes' PSS after the warm-up, before
+	// the measured load; ConnsHeld the connections they held open when
+	// PSSKB was sampled (models.HeldConns); PerConnKB the memory per open
+	// connection, stream.PerConnKB of the three (-1: fewer than
+	// stream.MinConnsPerConn held).
+	PSSBeforeKB int              `json:"pss_before_kb"`
+	ConnsHeld   int              `json:"conns_held"`
+	PerConnKB   float64          `json:"per_conn_kb"`
+	Summary     *loadgen.Summary `json:"summary"`         // the load generator's summary
+	Ratio       float64          `json:"ratio,omitempty"` // req/s relative to the native baseline, if measured
 	// CPUPerRequest is the server's CPU time (user and system, every
 	// worker process, from the kernel's accounting) during the measured
 	// load, divided by the requests answered; CPURatio is it relative to
@@ -227,7 +238,15 @@ Each group is then reported on its own as well.
   workers    worker processes at the end of the run
   rss_kb     their resident memory, summed (KiB)
   pss_kb     their proportional set size, summed (KiB): pages shared by n
-             processes (the binary's text) count 1/n in each
+             processes (the binary's text) count 1/n in each; sampled at
+             80% of a load bound by --duration, else after it
+  pss_before_kb
+             their PSS after the warm-up, before the measured load
+  conns_held the connections they held open at that sample (accepted, not
+             closed, as the kernel counts them)
+  per_conn_kb
+             memory per open connection: (pss_kb - pss_before_kb) /
+             conns_held; -1 (n/a) when fewer than 100 were held
   ratio      req/s relative to the native baseline (with --baseline)
   cpu_per_request_ns
              the server's CPU time (user and system, all its processes,
@@ -266,6 +285,7 @@ func benchCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	raiseNoFile("bench")
 	var list []models.Model
 	if m.model == experiment.AllModels {
 		list = models.Models
@@ -369,8 +389,9 @@ func benchModel(ctx context.Context, cfg models.Config, bl benchLoad) (res bench
 	res.Summary, mem, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
 		memory: func() memory { return memoryOf(sup.PIDs()) },
 		cpu:    sup.CPU,
+		port:   sup.Addr().Port,
 	})
-	res.Workers, res.RSSKB, res.PSSKB = mem.processes, mem.rssKB, mem.pssKB
+	res.setMemory(mem)
 	if err != nil {
 		res.Error = err.Error()
 	}
@@ -401,10 +422,20 @@ func groupsOf(bl benchLoad, sum *loadgen.Summary, server []*serverSummary) []ben
 type benchTarget struct {
 	memory func() memory        // its processes and their memory
 	cpu    func() time.Duration // CPU time its processes have used so far
+	port   int                  // its listening port, on loopback
 }
 
-// memory is the server's processes and their memory, summed.
-type memory struct{ processes, rssKB, pssKB int }
+// memory is the server's processes and their memory, summed, sampled
+// during the load (pssBeforeKB: before it) with the connections they
+// held open then.
+type memory struct{ processes, rssKB, pssKB, pssBeforeKB, held int }
+
+// setMemory fills the result's memory from drive's sample.
+func (r *benchResult) setMemory(m memory) {
+	r.Workers, r.RSSKB, r.PSSKB = m.processes, m.rssKB, m.pssKB
+	r.PSSBeforeKB, r.ConnsHeld = m.pssBeforeKB, m.held
+	r.PerConnKB = stream.PerConnKB(m.pssBeforeKB, m.pssKB, m.held)
+}
 
 func memoryOf(pids []int) memory {
 	m := memory{processes: len(pids)}
@@ -416,10 +447,16 @@ func memoryOf(pids []int) memory {
 }
 
 // drive warms the server up, runs the load, samples the workers' memory
-// near its end and divides the server's CPU time over the load by the
-// requests answered.
+// and the connections they hold near its end and divides the server's
+// CPU time over the load by the requests answered.
 func drive(ctx context.Context, load loadgen.Load, srv benchTarget) (*loadgen.Summary, memory, time.Duration, error) {
 	loadgen.RunLoad(ctx, warmUp(load))
+	before := srv.memory().pssKB
+	sample := func() memory {
+		m := srv.memory()
+		m.held, _ = models.HeldConns(srv.port)
+		return m
+	}
 	// Sample memory at about 80% of a duration-bound run, else once the
 	// run ends. The sampler reports on a channel of its own, so the end of
 	// the load can never race its send.
@@ -430,7 +467,7 @@ func drive(ctx context.Context, load loadgen.Load, srv benchTarget) (*loadgen.Su
 		go func() {
 			select {
 			case <-time.After(d * 8 / 10):
-				sampled <- srv.memory()
+				sampled <- sample()
 			case <-loadDone:
 				close(sampled)
 			}
@@ -445,8 +482,9 @@ func drive(ctx context.Context, load loadgen.Load, srv benchTarget) (*loadgen.Su
 	if v, ok := <-sampled; ok {
 		mem = v
 	} else {
-		mem = srv.memory()
+		mem = sample()
 	}
+	mem.pssBeforeKB = before
 	var perRequest time.Duration
 	if sum != nil && sum.Succeeded > 0 {
 		perRequest = cpu / time.Duration(sum.Succeeded)
@@ -535,12 +573,15 @@ func benchNative(ctx context.Context, path string, bl benchLoad, m *modelFlags) 
 	go io.Copy(io.Discard, out)
 	load := bl.at("http://" + ln)
 	pid := cmd.Process.Pid
+	_, portText, _ := net.SplitHostPort(ln)
+	port, _ := strconv.Atoi(portText)
 	var mem memory
 	res.Summary, mem, res.CPUPerRequest, err = drive(ctx, load, benchTarget{
 		memory: func() memory { return memoryOf([]int{pid}) },
 		cpu:    func() time.Duration { return models.ProcessCPU(pid) },
+		port:   port,
 	})
-	res.Workers, res.RSSKB, res.PSSKB = mem.processes, mem.rssKB, mem.pssKB
+	res.setMemory(mem)
 	res.Groups = groupsOf(bl, res.Summary, nil)
 	switch {
 	case err != nil:
@@ -562,6 +603,16 @@ func freePort() (string, error) {
 	return addr, nil
 }
 
+// memoryText is the result's line on memory: its PSS before the load and
+// while it held connections, and the memory per connection.
+func (r benchResult) memoryText() string {
+	line := fmt.Sprintf("Memory: PSS %.1f MiB before the load, %.1f MiB holding %d connections: ", float64(r.PSSBeforeKB)/1024, float64(r.PSSKB)/1024, r.ConnsHeld)
+	if r.PerConnKB < 0 {
+		return line + fmt.Sprintf("per connection n/a (fewer than %d held)", stream.MinConnsPerConn)
+	}
+	return line + fmt.Sprintf("%.1f KiB per connection", r.PerConnKB)
+}
+
 func printBench(w io.Writer, results []benchResult) error {
 	var names []string
 	var sums []*loadgen.Summary
@@ -578,6 +629,7 @@ func printBench(w io.Writer, results []benchResult) error {
 		if err := loadgen.WriteText(w, r.Summary, title); err != nil {
 			return err
 		}
+		fmt.Fprintln(w, r.memoryText())
 		if r.CPUPerRequest > 0 {
 			line := fmt.Sprintf("Server CPU: %s per request (user and system, all its processes)", loadgen.FormatDuration(r.CPUPerRequest))
 			if r.CPURatio > 0 {
@@ -604,6 +656,9 @@ func printBench(w io.Writer, results []benchResult) error {
 			return err
 		}
 		if err := writeServerTable(w, results); err != nil {
+			return err
+		}
+		if err := writeMemoryTable(w, results); err != nil {
 			return err
 		}
 		return writeGroupTable(w, results)
@@ -639,6 +694,25 @@ func (s *serverSummary) text() string {
 
 // writeServerTable prints the server-side phases beside the client's
 // latency: where a request's time went inside the server.
+// writeMemoryTable writes each model's memory side by side: its PSS
+// before the load and while it held connections, the connections it held
+// and the memory per connection (n/a below stream.MinConnsPerConn).
+func writeMemoryTable(w io.Writer, results []benchResult) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nname\tPSS before\tPSS\tconns held\tper conn")
+	for _, r := range results {
+		if r.Error != "" || r.Summary == nil {
+			continue
+		}
+		per := "n/a"
+		if r.PerConnKB >= 0 {
+			per = fmt.Sprintf("%.1f KiB", r.PerConnKB)
+		}
+		fmt.Fprintf(tw, "%s\t%.1f MiB\t%.1f MiB\t%d\t%s\n", r.Model, float64(r.PSSBeforeKB)/1024, float64(r.PSSKB)/1024, r.ConnsHeld, per)
+	}
+	return tw.Flush()
+}
+
 func writeServerTable(w io.Writer, results []benchResult) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nname\tCPU/request\tclient p50\tserver wait p50\tservice p50\tclient p99\twait p99\tservice p99\tlongest hold")
@@ -689,6 +763,9 @@ func (g benchGroup) text() string {
 // writeGroupTable prints each group under each model: how one kind of
 // request fared beside the others.
 func writeGroupTable(w io.Writer, results []benchResult) error {
+	if !slices.ContainsFunc(results, func(r benchResult) bool { return len(r.Groups) > 0 }) {
+		return nil // a load without groups: no table, not an empty one
+	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nname\tgroup\trequests\treq/s\tp50\tp99\tserver wait p99\tservice p99\tfailed")
 	f := loadgen.FormatDuration

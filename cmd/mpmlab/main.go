@@ -25,6 +25,7 @@ import (
 	"strings"
 
 	"github.com/mpmlab/mpmlab/models"
+	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
 type command struct {
@@ -182,4 +183,19 @@ func workerCmd(args []string) error {
 	fmt.Fprintf(os.Stderr, "mpmlab worker: %v\n", err)
 	os.Exit(exitWorkerSetup)
 	return nil
+}
+
+// noFileMargin is the file descriptors a host keeps beside its clients'
+// connections: its workers' pipes, logs, the cache.
+const noFileMargin = 256
+
+// raiseNoFile raises this process's file limit so that a load of
+// experiment.MaxClients clients can hold its connections
+// (models.RaiseNoFile); the workers it starts inherit the limit, for
+// their ends. Where the machine allows fewer it says so on stderr, once:
+// past that, connections fail to open ("too many open files").
+func raiseNoFile(cmd string) {
+	if n, limit := models.RaiseNoFile(experiment.MaxClients, noFileMargin); n < experiment.MaxClients {
+		fmt.Fprintf(os.Stderr, "mpmlab %s: this process may open %d files (RLIMIT_NOFILE): loads of more than %d clients will fail to connect\n", cmd, limit, n)
+	}
 }

@@ -359,7 +359,7 @@ func TestBenchAllJSON(t *testing.T) {
 		if !ok {
 			t.Fatalf("no %s in bench output", m)
 		}
-		for _, f := range []string{"model", "workers", "rss_kb", "pss_kb", "summary"} {
+		for _, f := range []string{"model", "workers", "rss_kb", "pss_kb", "pss_before_kb", "conns_held", "per_conn_kb", "summary"} {
 			if _, ok := res[f]; !ok {
 				t.Errorf("%s: no field %q", m, f)
 			}
@@ -384,7 +384,7 @@ func TestBenchAllJSON(t *testing.T) {
 		}
 	}
 	_, stderr, _ := mpmlab(t, "bench", "--help")
-	for _, f := range []string{"rss_kb", "pss_kb", "cpu_per_request_ns", "p99_ns", "status_codes", "histogram"} {
+	for _, f := range []string{"rss_kb", "pss_kb", "pss_before_kb", "conns_held", "per_conn_kb", "cpu_per_request_ns", "p99_ns", "status_codes", "histogram"} {
 		if !strings.Contains(stderr, f) {
 			t.Errorf("bench --help does not document %q", f)
 		}

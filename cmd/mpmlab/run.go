@@ -176,6 +176,7 @@ Every response carries X-Mpmlab-Worker naming the worker that served it
 	if err != nil {
 		return err
 	}
+	raiseNoFile("run")
 	model, err := models.ParseModel(m.model)
 	if err != nil {
 		return usageError{err}

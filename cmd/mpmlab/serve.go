@@ -48,6 +48,7 @@ machine, within per-client limits.`)
 	if _, err := parse(fs, args, 0, ""); err != nil {
 		return err
 	}
+	raiseNoFile("serve")
 	beyond := !isLoopback(*addr)
 	if beyond && !*public {
 		return usagef("--addr %s listens beyond loopback, where anyone who can reach it could run code on this machine: add --public to allow that (with per-client limits), or listen on 127.0.0.1", *addr)

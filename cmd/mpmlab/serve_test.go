@@ -261,7 +261,9 @@ func TestServeAPIErrors(t *testing.T) {
 		{"too many instances", "POST", "/api/runs", with(func(e *experiment.Experiment) { e.Knobs.Processes, e.Knobs.ThreadsPerChild = 64, 64 }), 400, "knobs.processes 64 × knobs.threads_per_child 64 = 4096 guest instances; the limit is 128"},
 		{"bad load path", "POST", "/api/runs", with(func(e *experiment.Experiment) { e.Load.Path = "/%zz" }), 400, "load.path"},
 		{"bad try path", "POST", "/api/try", map[string]any{"experiment": with(func(*experiment.Experiment) {}), "path": "/\x00"}, 400, "path"},
-		{"bad load concurrency", "POST", "/api/runs", with(func(e *experiment.Experiment) { e.Load.Concurrency = 5000 }), 400, "load.concurrency 5000 out of range 1..200"},
+		{"bad load concurrency", "POST", "/api/runs", with(func(e *experiment.Experiment) { e.Load.Concurrency = 20000 }), 400, "load.concurrency 20000 out of range 1..10000"},
+		{"unbound load concurrency", "POST", "/api/runs", with(func(e *experiment.Experiment) { e.Load.Concurrency, e.Load.Rate, e.Load.ThinkMS = 5000, 0, 0 }), 400,
+			"load.concurrency 5000: past 200 clients, a closed loop must bound what its clients send: think_ms at least 1000"},
 		{"bad load duration", "POST", "/api/runs", with(func(e *experiment.Experiment) { e.Load.DurationMS = 120000 }), 400, "load.duration_ms"},
 		{"bad load rate", "POST", "/api/runs", with(func(e *experiment.Experiment) { e.Load.Rate, e.Load.Requests = 1, 20000 }), 400, "the limit is 60 s"},
 		{"bad model", "POST", "/api/runs", with(func(e *experiment.Experiment) { e.Model = "fork" }), 400, "model"},
@@ -303,7 +305,7 @@ func TestServeExamplesAndBuild(t *testing.T) {
 			t.Errorf("example %s: summary %q, %d files, none a main.go of package main", e.Name, e.Summary, len(e.Source.Files))
 		}
 	}
-	want := []string{"blocking", "counter", "cpu", "crash", "files", "hello", "memory", "runaway", "sleep", "websocket"}
+	want := []string{"blocking", "counter", "cpu", "crash", "files", "hello", "memory", "runaway", "sleep", "sse", "websocket"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("examples %v, want %v", names, want)
 	}

@@ -52,8 +52,10 @@ import (
 // Limits of a run. Validate enforces them; each is checked next to its field.
 const (
 	// MaxConcurrency caps Config.Concurrency: clients in closed loop, requests in
-	// flight in open loop.
-	MaxConcurrency = 1000
+	// flight in open loop. Each holds a connection (a file descriptor of
+	// this process: models.RaiseNoFile raises the limit), so that ten
+	// thousand clients can hold ten thousand long-lived connections.
+	MaxConcurrency = 10_000
 	// MaxRequests caps Config.Requests, and also the requests a Duration-bound
 	// run may send, so that the recorded latencies stay under 8 MB.
 	MaxRequests = 1_000_000

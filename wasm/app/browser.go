@@ -120,6 +120,13 @@ func (a *app) runBrowser() {
 		return
 	}
 	e = e.Normalize()
+	if n := e.Load.Clients(); n > experiment.MaxConcurrency {
+		// The tab's models serve on the page's own threads, from requests
+		// the page itself sends: thousands of clients would only measure
+		// the page choking.
+		a.showError(runErr, "in this tab a load may have at most "+itoa(experiment.MaxConcurrency)+" clients; this one has "+itoa(n)+": run it on the host's models (Run or Compare)")
+		return
+	}
 	model := byID("browser-model").Get("value").String()
 	workers, _ := strconv.Atoi(byID("browser-workers").Get("value").String())
 	workers = min(max(workers, 1), 8)

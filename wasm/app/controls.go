@@ -80,7 +80,7 @@ func loadFields() []*field {
 			textp: func(e *experiment.Experiment) *string { return &e.Load.Path }},
 		{name: "load.method", kind: methodField, help: "the request method",
 			textp: func(e *experiment.Experiment) *string { return &e.Load.Method }},
-		l("concurrency", "concurrency", 1, experiment.MaxConcurrency, "clients sending at once (closed loop) or the most in flight (open loop)", func(l *experiment.Load) *int { return &l.Concurrency }),
+		l("concurrency", "concurrency", 1, experiment.MaxClients, "clients sending at once (closed loop) or the most in flight (open loop); past 200, with a think time or a rate that bounds what they send", func(l *experiment.Load) *int { return &l.Concurrency }),
 		l("requests", "requests", 0, experiment.MaxRequests, "stop after this many requests (0: use the duration)", func(l *experiment.Load) *int { return &l.Requests }),
 		l("duration_ms", "duration (ms)", 0, experiment.MaxDurationMS, "stop after this long (ms; 0: use the request count)", func(l *experiment.Load) *int { return &l.DurationMS }),
 		{name: "load.keepalive", label: "clients keep connections", kind: boolField,
@@ -311,7 +311,7 @@ func (f *form) readVariants(e *experiment.Experiment) error {
 }
 
 // ShowError shows an API or validation error next to the field it names
-// ("load.concurrency 500 out of range 1..200"), and reports whether it
+// ("load.concurrency 20000 out of range 1..10000"), and reports whether it
 // named one.
 func (f *form) ShowError(msg string) bool {
 	name, _, _ := strings.Cut(msg, " ")

@@ -32,7 +32,7 @@ func installModels() {
 		th := create("th", "", "")
 		th.Call("append", modelSwatch(m.Name), m.Name)
 		tr.Call("appendChild", th)
-		for _, stat := range []string{"requests", "rps", "p50", "p90", "p99", "errors", "rss", "sentence"} {
+		for _, stat := range []string{"requests", "rps", "p50", "p90", "p99", "errors", "rss", "pss", "perconn", "sentence"} {
 			text := "–"
 			if stat == "sentence" {
 				text = ""

@@ -375,7 +375,7 @@ func plural(n int, what string) string {
 // resetLive clears the live panel for a model starting.
 func (a *app) resetLive(model string) {
 	setText(byID("live-model"), model)
-	for _, id := range []string{"rps", "p50", "p90", "p99", "errors", "inflight", "queue", "util", "lag-p99"} {
+	for _, id := range []string{"rps", "p50", "p90", "p99", "errors", "inflight", "queue", "held", "pss", "util", "lag-p99"} {
 		el := byID(id)
 		setText(el, "–")
 		el.Call("removeAttribute", "data-ms")
@@ -400,6 +400,8 @@ func (a *app) showStats(s *stream.Stats) {
 	}
 	setText(byID("errors"), itoa(s.Errors))
 	setText(byID("queue"), itoa(s.Queue))
+	setText(byID("held"), itoa(s.Held))
+	setText(byID("pss"), mbText(s.PSSKB))
 	if a.view != nil {
 		setText(byID("inflight"), itoa(a.view.Running()))
 	}
@@ -600,6 +602,26 @@ type final struct {
 	p50, p90, p99 float64
 }
 
+// mbText is a memory size in KiB as MB, or "–" if not measured.
+func mbText(kb int) string {
+	if kb <= 0 {
+		return "–"
+	}
+	return ftoa(float64(kb)/1024, 1) + " MB"
+}
+
+// perConnText is a result's memory per open connection: "19.8 KB × 10000",
+// or "n/a (8 held)" when too few were held to divide (stream.PerConnKB).
+func perConnText(s *stream.Result) string {
+	if s.PSSKB <= 0 {
+		return "–" // not measured (a model in the tab, or one that did not run)
+	}
+	if s.PerConnKB < 0 || s.ConnsHeld < stream.MinConnsPerConn {
+		return "n/a (" + itoa(s.ConnsHeld) + " held)"
+	}
+	return ftoa(s.PerConnKB, 1) + " KB × " + itoa(s.ConnsHeld)
+}
+
 // showSummaryRow fills the model's row of the compare table and its curve.
 func (a *app) showSummaryRow(s *stream.Result, key string) {
 	rk := runKey(s.Model, s.Variant)
@@ -644,6 +666,12 @@ func (a *app) showSummaryRow(s *stream.Result, key string) {
 		rss = ftoa(float64(s.RSSKB)/1024, 1) + " MB"
 	}
 	cell("rss", rss)
+	cell("pss", mbText(s.PSSKB))
+	pc := cell("perconn", perConnText(s))
+	if s.PSSKB > 0 {
+		pc.Set("title", "PSS "+mbText(s.PSSBeforeKB)+" before the load, "+mbText(s.PSSKB)+" holding "+plural(s.ConnsHeld, "connection"))
+	}
+	setData(pc, "kb", ftoa(s.PerConnKB, 2))
 	sentence := s.Sentence
 	if s.Error != "" {
 		sentence = strings.TrimSpace(sentence + " " + s.Error)
@@ -707,7 +735,7 @@ func variantRow(model, variant string) {
 	clearChildren(th)
 	th.Call("append", modelSwatch(model), variant)
 	query(row, "td[data-stat=sentence]").Set("textContent", "")
-	for _, td := range []string{"requests", "rps", "p50", "p90", "p99", "errors", "rss"} {
+	for _, td := range []string{"requests", "rps", "p50", "p90", "p99", "errors", "rss", "pss", "perconn"} {
 		setText(query(row, "[data-stat="+td+"]"), "–")
 	}
 	row.Get("classList").Call("add", "variant-row")
@@ -751,7 +779,7 @@ func (a *app) showGroupRows(row js.Value, s *stream.Result) {
 		}
 		for _, c := range []struct{ stat, text string }{
 			{"requests", itoa(sum.Requests)}, {"rps", ftoa(sum.RPS, 1)}, {"p50", latencyText(sum, sum.Latency.P50)}, {"p90", latencyText(sum, sum.Latency.P90)},
-			{"p99", latencyText(sum, sum.Latency.P99)}, {"errors", itoa(sum.Requests - sum.Succeeded)}, {"rss", ""}, {"sentence", g.Sentence},
+			{"p99", latencyText(sum, sum.Latency.P99)}, {"errors", itoa(sum.Requests - sum.Succeeded)}, {"rss", ""}, {"pss", ""}, {"perconn", ""}, {"sentence", g.Sentence},
 		} {
 			td := create("td", "", c.text)
 			setData(td, "stat", c.stat)

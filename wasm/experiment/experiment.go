@@ -51,8 +51,20 @@ import (
 
 // Limits of an experiment. Validate enforces them.
 const (
-	// MaxConcurrency caps Load.Concurrency.
+	// MaxConcurrency caps the clients that may send as fast as they are
+	// answered: a closed loop's (rate 0) without think_ms, summed over
+	// the load's groups. It is also the most clients the tab's own models
+	// take (they serve on the page's threads).
 	MaxConcurrency = 200
+	// MaxClients caps Load.Concurrency, summed over the load's groups:
+	// each client holds a connection, which costs the host a file
+	// descriptor and the server one (models.RaiseNoFile raises the
+	// limit). Past MaxConcurrency the clients must bound the rate they
+	// send (rateBound): an open loop's rate, or a closed loop's think_ms,
+	// so that ten thousand clients holding long-lived connections (Server-
+	// Sent Events, long polls, idle keep-alive) are a story of
+	// connections, not of a flood of requests.
+	MaxClients = 10000
 	// MaxRequests caps Load.Requests.
 	MaxRequests = 20000
 	// MaxDurationMS caps Load.DurationMS and the load on each model: each
@@ -313,9 +325,12 @@ type Load struct {
 	Path   string `json:"path"`   // default "/"
 	Method string `json:"method"` // default GET
 	// Headers are sent with every request; Body is every request's body.
-	Headers     map[string]string `json:"headers,omitempty"`
-	Body        string            `json:"body,omitempty"`
-	Concurrency int               `json:"concurrency"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    string            `json:"body,omitempty"`
+	// Concurrency is the clients (closed loop) or the most requests in
+	// flight (open loop): 1..MaxClients, past MaxConcurrency only with a
+	// rate or think_ms that bounds what they send (Validate says which).
+	Concurrency int `json:"concurrency"`
 	// Requests or DurationMS bound the load (both: whichever comes first;
 	// neither: DefaultRequests).
 	Requests   int     `json:"requests"`
@@ -709,7 +724,7 @@ func (l Load) Validate() error {
 		return errors.New("load: a load with groups sets path, method, headers, body, concurrency, keepalive, rate and think_ms in each group; only requests and duration_ms bound the whole")
 	}
 	names := map[string]int{}
-	clients := 0
+	clients, unbound := 0, 0
 	for i, g := range l.Groups {
 		field := fmt.Sprintf("load.groups[%d].", i)
 		if len(g.Groups) > 0 {
@@ -726,11 +741,42 @@ func (l Load) Validate() error {
 			return err
 		}
 		clients += g.Concurrency
+		if g.Rate == 0 && g.ThinkMS == 0 {
+			unbound += g.Concurrency
+		}
 	}
-	if clients > MaxConcurrency {
-		return fmt.Errorf("load.groups: %d clients in all (the sum of each group's concurrency); the limit is %d", clients, MaxConcurrency)
+	if clients > MaxClients {
+		return fmt.Errorf("load.groups: %d clients in all (the sum of each group's concurrency); the limit is %d", clients, MaxClients)
+	}
+	if unbound > MaxConcurrency {
+		return fmt.Errorf("load.groups: %d clients in all send as fast as they are answered (closed loops without think_ms); the limit is %d: give the groups a think_ms or a rate", unbound, MaxConcurrency)
 	}
 	return nil
+}
+
+// Clients returns the load's clients: the sum of its groups' concurrency.
+func (l Load) Clients() int {
+	n := 0
+	for _, g := range l.Traffic() {
+		n += g.Concurrency
+	}
+	return n
+}
+
+// rateBound checks that a group of more than MaxConcurrency clients bounds
+// the rate they send to MaxRate: an open loop does (its rate is capped),
+// a closed loop does if its clients think at least Concurrency/MaxRate
+// seconds between a response and their next request.
+func (l Load) rateBound(field string) error {
+	if l.Concurrency <= MaxConcurrency || l.Rate > 0 {
+		return nil
+	}
+	need := (l.Concurrency*1000 + MaxRate - 1) / MaxRate // think_ms, rounded up
+	if l.ThinkMS >= need {
+		return nil
+	}
+	return fmt.Errorf("%sconcurrency %d: past %d clients, a closed loop must bound what its clients send: think_ms at least %d (so that they send at most %d requests per second), or an open loop (rate)",
+		field, l.Concurrency, MaxConcurrency, need, MaxRate)
 }
 
 // validateTraffic checks one group's request and arrival; field prefixes
@@ -758,7 +804,10 @@ func (l Load) validateTraffic(field string) error {
 	if len(l.Body) > MaxBodyBytes {
 		return fmt.Errorf("%sbody: %d bytes; the limit is %d", field, len(l.Body), MaxBodyBytes)
 	}
-	if err := checkRange(field+"concurrency", l.Concurrency, 1, MaxConcurrency); err != nil {
+	if err := checkRange(field+"concurrency", l.Concurrency, 1, MaxClients); err != nil {
+		return err
+	}
+	if err := l.rateBound(field); err != nil {
 		return err
 	}
 	if err := checkRange(field+"requests", l.Requests, 0, MaxRequests); err != nil {

@@ -78,7 +78,10 @@ func TestPlaygroundValidate(t *testing.T) {
 		{"model", func(e *Experiment) { e.Model = "fork" }, "model"},
 		{"loops", func(e *Experiment) { e.Knobs.Loops = 99 }, "knobs.loops 99 out of range 1..16"},
 		{"spare", func(e *Experiment) { e.Knobs.MinSpare, e.Knobs.MaxSpare = 5, 3 }, "knobs.min_spare"},
-		{"conc", func(e *Experiment) { e.Load.Concurrency = 201 }, "load.concurrency 201 out of range 1..200"},
+		{"conc", func(e *Experiment) { e.Load.Concurrency = MaxClients + 1 }, "load.concurrency 10001 out of range 1..10000"},
+		{"conc unbound", func(e *Experiment) { e.Load.Concurrency, e.Load.Rate = 201, 0 },
+			"load.concurrency 201: past 200 clients, a closed loop must bound what its clients send: think_ms at least 41"},
+		{"conc thinks too little", func(e *Experiment) { e.Load.Concurrency, e.Load.ThinkMS, e.Load.Rate = MaxClients, 1999, 0 }, "think_ms at least 2000"},
 		{"requests", func(e *Experiment) { e.Load.Requests = -1 }, "load.requests"},
 		{"duration", func(e *Experiment) { e.Load.DurationMS = 60001 }, "load.duration_ms"},
 		{"rate", func(e *Experiment) { e.Load.Rate = 1e6 }, "load.rate"},
@@ -104,6 +107,19 @@ func TestPlaygroundValidate(t *testing.T) {
 		err := e.Validate()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
+		}
+	}
+	// Many clients, with the rate they send bounded.
+	for _, l := range []Load{
+		{Concurrency: MaxConcurrency},
+		{Concurrency: MaxClients, ThinkMS: 2000},
+		{Concurrency: MaxClients, Rate: MaxRate},
+		{Groups: []Group{{Name: "a", Load: Load{Concurrency: MaxConcurrency}}, {Name: "b", Load: Load{Concurrency: MaxClients - MaxConcurrency, ThinkMS: 2000}}}},
+	} {
+		e := sample()
+		e.Load = l
+		if err := e.Normalize().Validate(); err != nil {
+			t.Errorf("%+v: %v", l, err)
 		}
 	}
 	// At the limits.

@@ -14,6 +14,25 @@ type Result struct {
 	// RSSKB is the worker processes' resident memory, summed, sampled near
 	// the end of the load.
 	RSSKB int `json:"rss_kb"`
+	// PSSKB is the worker processes' proportional set size, summed: their
+	// resident memory with each page shared by n processes (the binary's
+	// text, the guest's compiled code) counted 1/n. It is the last of the
+	// stats' memory samples (at most one a second) at which the workers
+	// held the most connections (ConnsHeld): the same point of the load
+	// for every model. Where no sample saw a connection held, it is the
+	// last one's.
+	PSSKB int `json:"pss_kb"`
+	// PSSBeforeKB is the worker processes' PSS, summed, once they had
+	// started and before the load sent anything.
+	PSSBeforeKB int `json:"pss_before_kb"`
+	// ConnsHeld is the most connections the workers held open at a stats
+	// tick: accepted and not yet closed, as the kernel counts them
+	// (models.HeldConns); those still in the accept queue are not held.
+	ConnsHeld int `json:"conns_held"`
+	// PerConnKB is the memory per open connection, PerConnKB(PSSBeforeKB,
+	// PSSKB, ConnsHeld); -1 (n/a) when fewer than MinConnsPerConn were
+	// held.
+	PerConnKB float64 `json:"per_conn_kb"`
 	// Sentence says what happened, from the numbers below.
 	Sentence string `json:"sentence"`
 	// Workers is the most worker processes alive at once during the load;
@@ -75,6 +94,28 @@ type Result struct {
 	Groups []GroupResult `json:"groups,omitempty"`
 	// Error is set when the model could not be run.
 	Error string `json:"error,omitempty"`
+}
+
+// MinConnsPerConn is the fewest connections held over which memory is
+// divided per connection. Below it the guest's own movements (a garbage
+// collection, a heap that grows by a few MB for a request) outweigh what
+// the connections cost, and the quotient would say nothing.
+const MinConnsPerConn = 100
+
+// PerConnKB is the memory per open connection, in KiB: the growth of the
+// workers' PSS from before the load (beforeKB) to the moment they held
+// conns connections (duringKB), divided by conns. Processes started
+// during the load count whole in the growth: under prefork holding more
+// connections costs more processes. -1 (n/a) when conns <
+// MinConnsPerConn; 0 when the memory did not grow.
+func PerConnKB(beforeKB, duringKB, conns int) float64 {
+	if conns < MinConnsPerConn {
+		return -1
+	}
+	if duringKB <= beforeKB {
+		return 0
+	}
+	return float64(duringKB-beforeKB) / float64(conns)
 }
 
 // GroupResult is what one load group measured under one model: its part

@@ -19,6 +19,12 @@ type Stats struct {
 	Workers    int     `json:"workers"`   // worker processes alive
 	Busy       int     `json:"busy"`      // lanes serving or holding a connection
 	Scoreboard string  `json:"scoreboard"`
+	// PSSKB is the worker processes' proportional set size, summed
+	// (Result.PSSKB), and Held the connections they held open
+	// (Result.ConnsHeld): sampled at most once a second, a tick between
+	// two samples repeating the last.
+	PSSKB int `json:"pss_kb"`
+	Held  int `json:"held"`
 	// Conns are the loops' connections as nginx's stub_status counts them
 	// (nil for a model without a loop).
 	Conns *Conns `json:"conns,omitempty"`
