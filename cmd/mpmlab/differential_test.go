@@ -203,6 +203,8 @@ var diffCases = []diffCase{
 	{"chunked framing", diffHandler, rawCase("GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n")},
 	{"wrong content-length", diffHandler, rawCase("GET /badlen HTTP/1.1\r\nHost: x\r\n\r\n")},
 	{"HTTP/1.0", diffHandler, rawCase("GET /info HTTP/1.0\r\nHost: x\r\n\r\n")},
+	{"the experiment's own file", diffHandler, rawCase("GET /file HTTP/1.1\r\nHost: x\r\n\r\n")},
+	{"a time zone", diffHandler, rawCase("GET /tz HTTP/1.1\r\nHost: x\r\n\r\n")},
 	{"Connection: close", diffHandler, rawCase("GET /info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")},
 	{"chunked request", diffHandler, rawCase("POST /info HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")},
 	{"expect 100-continue refused", diffHandler, rawCase("POST /refuse HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nExpect: 100-continue\r\n\r\n")},
@@ -435,6 +437,7 @@ func startNative(t *testing.T, source string) *diffTarget {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(bin)
+	cmd.Dir = source // its own files beside it, as the experiment's are in the sandbox
 	cmd.Env = append(os.Environ(), "MPMLAB_ADDR="+addr)
 	var mu sync.Mutex
 	var logs strings.Builder

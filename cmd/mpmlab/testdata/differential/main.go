@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,26 @@ import (
 )
 
 func main() {
+	// /file: one of the experiment's own files (natively, the server's
+	// directory; under mpmlab, the sandbox's read-only file system).
+	http.HandleFunc("/file", func(w http.ResponseWriter, r *http.Request) {
+		b, err := os.ReadFile("greeting.txt")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Write(b)
+	})
+	// /tz: a fixed instant in a named time zone (natively, Go's own
+	// zoneinfo; under mpmlab, the tzdata built into the sandbox).
+	http.HandleFunc("/tz", func(w http.ResponseWriter, r *http.Request) {
+		loc, err := time.LoadLocation("Europe/Paris")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC).In(loc).Format(time.RFC3339+" MST"))
+	})
 	// /stream: a first line flushed at once (carrying when it was
 	// flushed), the second 400 ms later.
 	http.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
