@@ -40,6 +40,12 @@ func newFakeListener() *fakeListener {
 // dial queues a connection for Accept, as a client in the backlog.
 func (l *fakeListener) dial() net.Conn {
 	server, client := net.Pipe()
+	l.queue(server)
+	return client
+}
+
+// queue puts the server's end of a connection in the backlog.
+func (l *fakeListener) queue(server net.Conn) {
 	l.mu.Lock()
 	l.pending = append(l.pending, server)
 	l.mu.Unlock()
@@ -47,7 +53,6 @@ func (l *fakeListener) dial() net.Conn {
 	case l.arrived <- struct{}{}:
 	default:
 	}
-	return client
 }
 
 // dialTCP queues a connection for Accept as dial does, but over loopback
@@ -68,13 +73,7 @@ func (l *fakeListener) dialTCP(t *testing.T) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close(); server.Close() })
-	l.mu.Lock()
-	l.pending = append(l.pending, server)
-	l.mu.Unlock()
-	select {
-	case l.arrived <- struct{}{}:
-	default:
-	}
+	l.queue(server)
 	return client
 }
 
