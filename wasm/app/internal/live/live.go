@@ -623,43 +623,61 @@ func (v *View) frozen(li int, t, held int64) {
 	if i := v.lastPass(li); i >= 0 {
 		from = max(from, v.Passes[i].T+v.Passes[i].Dur)
 	}
-	label := "a request past its timeout, until its guard killed the frozen process"
-	v.Passes = append(v.Passes, LoopPass{Lane: li, T: from, Dur: t - from, Busy: t - from})
-	v.Segs = append(v.Segs, Seg{Lane: li, Req: -1, T: from, Dur: t - from, Label: label})
-	v.Holds = append(v.Holds, Hold{Lane: li, T: from, Dur: t - from, Label: label})
+	v.holdBy(-1, li, from, t, "a request past its timeout, until its guard killed the frozen process")
 }
 
 // hold draws request ri holding its loop from from to to, and calls it
 // out: a hold no pass reported.
 func (v *View) hold(ri int, from, to int64, why string) {
-	r := &v.Reqs[ri]
-	label := r.Label + why
-	v.Passes = append(v.Passes, LoopPass{Lane: r.Lane, T: from, Dur: to - from, Busy: to - from})
-	v.Segs = append(v.Segs, Seg{Lane: r.Lane, Req: ri, T: from, Dur: to - from, Label: label})
-	v.Holds = append(v.Holds, Hold{Lane: r.Lane, T: from, Dur: to - from, Label: label})
+	v.holdBy(ri, v.Reqs[ri].Lane, from, to, v.Reqs[ri].Label+why)
+}
+
+// holdBy draws lane li held from from to to by request ri (-1: not
+// known), labelled.
+func (v *View) holdBy(ri, li int, from, to int64, label string) {
+	v.Passes = append(v.Passes, LoopPass{Lane: li, T: from, Dur: to - from, Busy: to - from})
+	v.Segs = append(v.Segs, Seg{Lane: li, Req: ri, T: from, Dur: to - from, Label: label})
+	v.Holds = append(v.Holds, Hold{Lane: li, T: from, Dur: to - from, Label: label})
 }
 
 // runaway draws the hold of a request the host cut off at its timeout (a
 // 504 with the host's cause) on a loop: its guest spun without returning
 // to the loop, so no pass closed and no segment came, yet it held the
 // loop from the loop's last known activity (or its own start) until the
-// kill. That stretch is drawn as its hold, and called out.
+// kill. That stretch is drawn as its hold, and called out. A request cut
+// off that never ran timed out waiting for the loop: the hold is the
+// request's that ran last on that loop (or, its events sampled away, an
+// unnamed one's).
 func (v *View) runaway(ri int, e *stream.Event) {
-	r := &v.Reqs[ri]
 	if !v.spec().Loop || e.Status != 504 || e.Cause == "" {
 		return
 	}
-	from := r.Served
-	if from == 0 { // its req_run was not seen: it ran from its start at the latest
-		from = r.Start
+	const why = ", until the timeout killed the loop"
+	lane, from := v.Reqs[ri].Lane, v.Reqs[ri].Served
+	if from == 0 {
+		holder := -1
+		for _, oi := range v.open {
+			o := &v.Reqs[oi]
+			if oi != ri && o.Lane == lane && o.Served != 0 && (holder < 0 || o.Served > v.Reqs[holder].Served) {
+				holder = oi
+			}
+		}
+		ri, from = holder, v.Reqs[ri].Start
+		if holder >= 0 {
+			from = v.Reqs[holder].Served
+		}
 	}
-	if i := v.lastPass(r.Lane); i >= 0 {
+	if i := v.lastPass(lane); i >= 0 {
 		from = max(from, v.Passes[i].T+v.Passes[i].Dur)
 	}
 	if e.T-from < HoldCallout*1e6 {
 		return // the loop was not silent: its segments tell
 	}
-	v.hold(ri, from, e.T, ", until the timeout killed the loop")
+	if ri < 0 {
+		v.holdBy(-1, lane, from, e.T, "a request past its timeout"+why)
+		return
+	}
+	v.hold(ri, from, e.T, why)
 }
 
 // close ends request ri at t.

@@ -90,6 +90,27 @@ func TestRunawayHoldsTheLoopUntilTheKill(t *testing.T) {
 	}
 }
 
+// A request that waited for the loop longer than its timeout may be the
+// one cut off (its own timer ran out first): the hold is still the request
+// that was running on the loop, not the one that never ran.
+func TestRunawayBlamesTheRequestThatRan(t *testing.T) {
+	v := New("reactor")
+	t0 := int64(1e18)
+	v.AddTrace(&stream.Trace{Events: []stream.Event{
+		{T: t0, Kind: stream.EventSpawn, PID: 7},
+		{T: t0 + 5*ms, Kind: stream.EventReqStart, PID: 7, Req: 2, Method: "GET", Path: "/"},
+		{T: t0 + 10*ms, Kind: stream.EventReqStart, PID: 7, Req: 1, Method: "GET", Path: "/spin"},
+		{T: t0 + 11*ms, Kind: stream.EventReqRun, PID: 7, Req: 1},
+		{T: t0 + 1005*ms, Kind: stream.EventReqEnd, PID: 7, Req: 2, Status: 504, Dur: 1000 * ms, Cause: "exceeded its timeout"},
+		{T: t0 + 1005*ms, Kind: stream.EventReqEnd, PID: 7, Req: 1, Status: 502, Dur: 995 * ms, Cause: "died with its process"},
+		{T: t0 + 1006*ms, Kind: stream.EventExit, PID: 7, Status: 4, Cause: "runaway"},
+	}})
+	h, ok := v.LongestHold()
+	if !ok || h.T != t0+11*ms || h.Dur != 994*ms || !strings.Contains(h.Label, "GET /spin") {
+		t.Fatalf("longest hold %+v (ok %v), want GET /spin from 11 ms until the kill at 1005 ms", h, ok)
+	}
+}
+
 // When the frozen process took its request's events with it, the
 // supervisor's exit says how long the request its guard cut off had run:
 // the loop is drawn held for that long.
