@@ -115,11 +115,23 @@ func TestBrowserManyParkedReadable(t *testing.T) {
 	if !strings.Contains(text, "parked") {
 		t.Errorf("the readout says %q", text)
 	}
-	// Each request's time from its client's sending it to a worker's
-	// taking it is known: the load generator says when it sent it, and
-	// the worker passes that on.
-	if r.Req.Queue < 0 || r.Req.Queue > r.Req.Total {
-		t.Errorf("the request under the pointer waited %v ms to be taken, of %v ms in all: want it known", r.Req.Queue, r.Req.Total)
+	// A request's time from its client's sending it to a worker's taking
+	// it is known: the load generator says when it sent it, and the worker
+	// passes that on with the request's start. (At this rate the host
+	// samples events: a bar drawn from its end alone has no start, and no
+	// such time; the rows under the pointer have some that do.)
+	known := 0
+	for yy := 20.0; yy < 260; yy += 5 {
+		if q, _ := tb.readoutAt(0.5, yy); q.Loop && q.Req != nil && q.Req.Queue >= 0 {
+			if q.Req.Queue > q.Req.Total {
+				t.Errorf("a request waited %v ms to be taken, of %v ms in all", q.Req.Queue, q.Req.Total)
+			}
+			known++
+		}
+	}
+	t.Logf("%d requests under the pointer know their wait to be taken", known)
+	if known == 0 {
+		t.Error("no request under the pointer knows its wait to be taken")
 	}
 }
 
