@@ -172,8 +172,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // tracer receives a model's events from the supervisor (Config.OnEvent),
-// batches them for the browser every traceInterval, and keeps the
-// aggregates the stats and the summary's sentence need.
+// batches them for the browser at most once every traceInterval, and
+// keeps the aggregates the stats and the summary's sentence need.
 //
 // # Notes
 //
@@ -185,8 +185,18 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 //     too (shown), so no bar is left without its end. A req_end whose
 //     start was left out may be sent: it carries the duration, so it draws
 //     a span on its own.
+//   - Batches are throttled on the leading edge: an event that comes after
+//     a quiet traceInterval is sent at once, and the events that follow it
+//     wait for the interval to pass. The model's first answered request
+//     is sent at once whatever the interval: it is what a person who
+//     clicked Run waits to see.
 type tracer struct {
 	out *outbox
+	// pending is signalled when an event arrives to an empty batch, and
+	// first by the model's first req_end.
+	pending, first chan struct{}
+	answered       bool          // a req_end has come (under mu)
+	interval       time.Duration // traceInterval; a test's own
 	// shown are the requests (pid, req) whose req_start a batch sent and
 	// whose req_end none has yet; only flush uses it.
 	shown map[[2]uint64]bool
@@ -238,7 +248,7 @@ type reqKey struct {
 }
 
 func newTracer(out *outbox) *tracer {
-	return &tracer{out: out, shown: map[[2]uint64]bool{}, deaths: map[int]bool{}, conns: map[int]stream.Event{}, groups: map[string]*groupPhases{},
+	return &tracer{out: out, interval: traceInterval, pending: make(chan struct{}, 1), first: make(chan struct{}, 1), shown: map[[2]uint64]bool{}, deaths: map[int]bool{}, conns: map[int]stream.Event{}, groups: map[string]*groupPhases{},
 		inflight: map[reqKey]bool{}, connSeen: map[reqKey]bool{}, failed: map[int]map[string]int{}}
 }
 
@@ -314,6 +324,10 @@ func (t *tracer) onEvent(e stream.Event) {
 			}
 		}
 	case stream.EventReqEnd:
+		if !t.answered {
+			t.answered = true
+			defer func() { t.first <- struct{}{} }() // after the event is in the batch
+		}
 		delete(t.inflight, reqKey{e.PID, e.Req})
 		if t.loading && e.Cause != "" && (e.Status == http.StatusBadGateway || e.Status == http.StatusGatewayTimeout) {
 			if t.failed[e.PID] == nil {
@@ -365,9 +379,16 @@ func (t *tracer) onEvent(e stream.Event) {
 			}
 		}
 	}
-	if len(t.reqs)+len(t.states)+len(t.other) >= maxPending {
+	n := len(t.reqs) + len(t.states) + len(t.other)
+	if n >= maxPending {
 		t.dropped++
 		return
+	}
+	if n == 0 {
+		select {
+		case t.pending <- struct{}{}:
+		default:
+		}
 	}
 	switch e.Kind {
 	case stream.EventConn, stream.EventReqStart, stream.EventReqRun, stream.EventReqEnd:
@@ -473,18 +494,28 @@ func keepSample(e stream.Event, p float64) bool {
 	return float64(key>>11)/(1<<53) < p
 }
 
-// run flushes every traceInterval until stop is closed, then once more.
+// run flushes the events as they come, at most once every traceInterval,
+// until stop is closed, then once more.
 func (t *tracer) run(stop <-chan struct{}) {
-	tick := time.NewTicker(traceInterval)
-	defer tick.Stop()
+	var last time.Time // the last flush
+	due := time.NewTimer(t.interval)
+	due.Stop()
 	for {
 		select {
-		case <-tick.C:
-			t.flush()
+		case <-t.pending:
+			if wait := t.interval - time.Since(last); wait > 0 {
+				due.Reset(wait)
+				continue
+			}
+		case <-due.C:
+		case <-t.first:
+			due.Stop()
 		case <-stop:
 			t.flush()
 			return
 		}
+		t.flush()
+		last = time.Now()
 	}
 }
 

@@ -2,6 +2,7 @@ package playground
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -355,5 +356,59 @@ func TestPlaygroundObservePinning(t *testing.T) {
 	observePinning(r, []string{stream.StateKeepAlive, stream.StateSending, stream.StateSending, stream.StateSending}, 6)
 	if want := (stream.Pinning{Lanes: 4, Idle: 2, Queue: 6}); r.Pinning == nil || *r.Pinning != want {
 		t.Fatalf("pinning %+v, want %+v", r.Pinning, want)
+	}
+}
+
+// The tracer sends an event that comes after a quiet interval at once,
+// and the model's first answered request at once even within the
+// interval (a person who clicked Run waits for it); what follows waits
+// for the interval: here an hour, so only the run's end sends it.
+func TestTracerSendsFirstAnswerAtOnce(t *testing.T) {
+	out := newOutbox()
+	tr := newTracer(out)
+	tr.interval = time.Hour
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { tr.run(stop); close(done) }()
+	var batches [][]string
+	next := func(what string) {
+		t.Helper()
+		for {
+			msgs, _ := out.take()
+			for _, m := range msgs {
+				var b stream.Trace
+				if err := json.Unmarshal(m.data, &b); err != nil {
+					t.Fatal(err)
+				}
+				var kinds []string
+				for _, e := range b.Events {
+					kinds = append(kinds, e.Kind)
+				}
+				batches = append(batches, kinds)
+			}
+			if len(msgs) > 0 {
+				return
+			}
+			select {
+			case <-out.notify:
+			case <-time.After(time.Minute):
+				t.Fatalf("%s was not sent (batches so far %v)", what, batches)
+			}
+		}
+	}
+	now := time.Now().UnixNano()
+	tr.onEvent(stream.Event{Kind: stream.EventSpawn, PID: 7, T: now})
+	next("the first event")
+	tr.onEvent(stream.Event{Kind: stream.EventReady, PID: 7, T: now + 1})
+	tr.onEvent(stream.Event{Kind: stream.EventReqEnd, PID: 7, Req: 1, T: now + 3, Dur: 1})
+	next("the first answer")
+	tr.onEvent(stream.Event{Kind: stream.EventReqEnd, PID: 7, Req: 2, T: now + 5, Dur: 1})
+	tr.onEvent(stream.Event{Kind: stream.EventReqEnd, PID: 7, Req: 3, T: now + 7, Dur: 1})
+	close(stop)
+	<-done
+	next("the end's batch")
+	want := [][]string{{"spawn"}, {"ready", "req_end"}, {"req_end", "req_end"}}
+	if fmt.Sprint(batches) != fmt.Sprint(want) {
+		t.Errorf("batches %v, want %v", batches, want)
 	}
 }

@@ -69,7 +69,8 @@ func BenchmarkTightLoop(b *testing.B) {
 }
 
 // BenchmarkCompile measures wazero compiling the hello guest on a miss of
-// the on-disk compilation cache and on a hit.
+// the on-disk compilation cache and on a hit (with the machine code shared,
+// as a worker process loads it).
 func BenchmarkCompile(b *testing.B) {
 	wasm := exampleWasm(b, "hello")
 	ctx := context.Background()
@@ -87,11 +88,11 @@ func BenchmarkCompile(b *testing.B) {
 	})
 	b.Run("hit", func(b *testing.B) {
 		dir := b.TempDir()
-		e, _ := NewEngine(ctx, EngineConfig{CacheDir: dir})
+		e, _ := NewEngine(ctx, EngineConfig{CacheDir: dir, SharePages: true})
 		e.Compile(ctx, wasm)
 		e.Close(ctx)
 		for b.Loop() {
-			e, err := NewEngine(ctx, EngineConfig{CacheDir: dir})
+			e, err := NewEngine(ctx, EngineConfig{CacheDir: dir, SharePages: true})
 			if err != nil {
 				b.Fatal(err)
 			}
