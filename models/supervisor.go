@@ -57,6 +57,7 @@ type Supervisor struct {
 	exe    string
 	start  time.Time
 	files  string // the data files, for the workers (writeFiles)
+	packed string // the module as the workers load it (runtime.PackModule)
 
 	mu      sync.Mutex
 	slots   []*child              // index = process index; nil = open slot
@@ -152,12 +153,18 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 			return nil, err
 		}
 	}
+	// The workers load the module with its data packed once, here.
+	packed, err := runtime.PackModule(filepath.Join(cfg.CacheDir, "wazero"), module)
+	if err != nil {
+		cfg.Logf("%v: each worker packs it", err)
+		packed = cfg.Wasm
+	}
 	ln, addr, err := listen(cfg.Addr, cfg.Backlog)
 	if err != nil {
 		return nil, err
 	}
 	policy, _ := PolicyOf(cfg.Model) // Validate checked it
-	s := &Supervisor{cfg: cfg, files: files, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{},
+	s := &Supervisor{cfg: cfg, packed: packed, files: files, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{},
 		interpreter: interim, started: make(chan struct{}), compiled: make(chan struct{})}
 	n, size := policy.Start(&s.cfg), policy.Slots(&s.cfg)
 	s.slots = make([]*child, size)
@@ -364,7 +371,7 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		Model:       s.cfg.Model,
 		Process:     index,
 		Lanes:       s.lanesPerChild(),
-		Wasm:        s.cfg.Wasm,
+		Wasm:        s.packed,
 		Files:       s.files,
 		Env:         s.cfg.Env,
 		CacheDir:    filepath.Join(s.cfg.CacheDir, "wazero"),

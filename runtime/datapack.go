@@ -3,9 +3,14 @@ package runtime
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 )
 
@@ -215,4 +220,45 @@ func appendSLEB128(b []byte, v int64) []byte {
 		}
 		b = append(b, c|0x80)
 	}
+}
+
+// packedDir is the directory in EngineConfig.CacheDir that holds modules
+// packed by PackModule.
+const packedDir = "mpmlab-packed"
+
+// PackModule writes wasm with its data segments merged to a file under
+// cacheDir (an EngineConfig.CacheDir; "" is the default), once, and returns
+// its path: Compile then finds nothing to merge, so every worker that
+// compiles (loads) it from that file is spared packing it again, a copy of
+// the module and tens of milliseconds of a start. The file is named by the
+// SHA-256 of wasm; it may be deleted at any time.
+func PackModule(cacheDir string, wasm []byte) (string, error) {
+	if cacheDir == "" {
+		cacheDir = defaultEngineCacheDir()
+	}
+	sum := sha256.Sum256(wasm)
+	dir := filepath.Join(cacheDir, packedDir)
+	path := filepath.Join(dir, hex.EncodeToString(sum[:])+".wasm")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("packing the module: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".packing-*")
+	if err != nil {
+		return "", fmt.Errorf("packing the module: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op once renamed
+	_, err = tmp.Write(packData(wasm))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path) // whole or absent, whoever else packs it
+	}
+	if err != nil {
+		return "", fmt.Errorf("packing the module: %w", err)
+	}
+	return path, nil
 }

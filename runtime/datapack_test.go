@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -133,6 +137,70 @@ func TestPackDataGuest(t *testing.T) {
 	}
 	if !bytes.Equal(image(packed), image(wasm)) {
 		t.Error("memory differs after instantiation")
+	}
+}
+
+// PackModule writes a Go guest packed, once: a worker that loads the file
+// finds nothing left to merge (so Compile hands wazero the very bytes, and
+// the cache key, of the module compiled from the original), and the
+// machine code the original put in the cache is what the file loads.
+func TestPackModule(t *testing.T) {
+	wasm := exampleWasm(t, "hello")
+	dir := t.TempDir()
+	path, err := PackModule(dir, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	packed, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(packed, packData(wasm)) {
+		t.Fatal("the file does not hold the module packed")
+	}
+	if again := packData(packed); !bytes.Equal(again, packed) || &again[0] != &packed[0] {
+		t.Error("packing the packed module changed or copied it: each worker would pack it again")
+	}
+	if err := os.WriteFile(path, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := PackModule(dir, wasm); err != nil || p != path {
+		t.Fatalf("a second PackModule: %q, %v; want %q", p, err, path)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "stale" {
+		t.Error("a second PackModule wrote the file again")
+	}
+	os.Remove(path)
+	if _, err := PackModule(dir, wasm); err != nil {
+		t.Fatal(err)
+	}
+
+	// wazero's own cache files: one more for each module it compiles.
+	wazeroFiles := func() (n int) {
+		filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if d != nil && d.IsDir() && strings.HasPrefix(d.Name(), "mpmlab-") {
+				return filepath.SkipDir
+			}
+			if d != nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	ctx := context.Background()
+	for _, w := range [][]byte{wasm, packed} {
+		e, err := NewEngine(ctx, EngineConfig{CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Compile(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		e.Close(ctx)
+	}
+	if n := wazeroFiles(); n != 1 {
+		t.Errorf("%d files in wazero's cache after compiling the module and its packed file: want 1, the same machine code", n)
 	}
 }
 
