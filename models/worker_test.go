@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/mpmlab/mpmlab/wasm/stream"
@@ -23,7 +24,7 @@ func TestExitEventIsNeverDropped(t *testing.T) {
 	go func() {
 		// No one reads yet: the pipe fills, then the queue, and most of
 		// these are dropped.
-		for range 3 * cap(ew.ch) {
+		for range 3 * maxQueuedEvents {
 			ew.send(stream.Event{Kind: stream.EventLog, Text: "output"})
 		}
 		close(printed)
@@ -48,5 +49,39 @@ func TestExitEventIsNeverDropped(t *testing.T) {
 	<-sent
 	if exits != 1 {
 		t.Fatalf("%d exit events reached the reader, want 1", exits)
+	}
+}
+
+// A worker's event queue costs its heap what waits in it, not its bound:
+// a channel of 4,096 events was 1.8 MB of every worker's live heap, which
+// the collector's goal then counted half again (RATIONALE.md, "A worker's
+// memory").
+func TestEventWriterHeapIsWhatWaits(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	go func() { // the supervisor reads
+		b := make([]byte, 4096)
+		for {
+			if _, err := pr.Read(b); err != nil {
+				return
+			}
+		}
+	}()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	ew := newEventWriter(pw)
+	for range 100 {
+		ew.send(stream.Event{Kind: stream.EventLog, Text: "output"})
+	}
+	ew.close()
+	runtime.ReadMemStats(&after)
+	pw.Close()
+	// The writer's 64 KiB buffer, the encoder, a batch: well under the
+	// 1.8 MB the channel took.
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 512<<10 {
+		t.Errorf("an event writer that wrote 100 events allocated %d KiB, want under 512 KiB", grown>>10)
 	}
 }
