@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -63,6 +64,17 @@ const (
 	// that bench could tell apart. Not on the interpreter, whose 110 MB of
 	// live heap would be marked twice as often.
 	workerGCPercent = 50
+	// guestGCPercent is the GOGC of a guest that serves one request at a
+	// time (process, thread, event; unless the experiment sets GOGC, and
+	// not on the interpreter, where a collection is slow). Its live heap
+	// is under 1 MB, so the collector's floor, a heap of 4 MB at GOGC
+	// 100, is what it writes of its linear memory under load, and it
+	// never hands memory back (wasm cannot): at 25 the floor is 1 MB and
+	// a hello worker 1.4 MB smaller after a load, for collections of a
+	// heap that small, which cost no CPU per request that could be told
+	// apart. A loop's heap holds every connection: it keeps Go's default.
+	// (See RATIONALE.md, "A worker's memory".)
+	guestGCPercent = 25
 	// crashDrain is how long a dying worker waits for its connections to
 	// finish writing their responses (the crash's 502 among them) before it
 	// exits; it usually takes a millisecond.
@@ -348,6 +360,9 @@ func (w *worker) instanceConfig(l *lane, files *runtime.Files, shared *runtime.S
 	}
 	if w.spec.Trace {
 		cfg.OnPoolTask = func(t runtime.PoolTask) { w.emit(poolTaskEvent(l.index, t)) }
+	}
+	if !w.policy.Loop() && !w.spec.Interpreter && !slices.ContainsFunc(w.spec.Env, isGOGC) {
+		cfg.Env = append(cfg.Env, "MPMLAB_GOGC="+strconv.Itoa(guestGCPercent))
 	}
 	if w.policy.Loop() && w.spec.Trace {
 		// The lag monitor wakes the loop 100 times a second: only
@@ -1447,3 +1462,6 @@ func (w *worker) onSignal() {
 	<-ch
 	w.retire("stopped by the supervisor")
 }
+
+// isGOGC reports whether an environment entry sets GOGC.
+func isGOGC(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"runtime"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/mpmlab/mpmlab/wasm/stream"
@@ -83,5 +85,36 @@ func TestEventWriterHeapIsWhatWaits(t *testing.T) {
 	// 1.8 MB the channel took.
 	if grown := after.TotalAlloc - before.TotalAlloc; grown > 512<<10 {
 		t.Errorf("an event writer that wrote 100 events allocated %d KiB, want under 512 KiB", grown>>10)
+	}
+}
+
+// A guest that serves one request at a time collects at guestGCPercent
+// (its heap floor is most of the linear memory it writes), unless the
+// experiment sets GOGC; a loop's guest, whose heap holds every
+// connection, and the interpreter's keep Go's default.
+func TestGuestGCPercent(t *testing.T) {
+	want := "MPMLAB_GOGC=" + strconv.Itoa(guestGCPercent)
+	for _, c := range []struct {
+		model       Model
+		interpreter bool
+		env         []string
+		set         bool
+	}{
+		{Process, false, nil, true},
+		{Thread, false, nil, true},
+		{EventMPM, false, nil, true},
+		{Reactor, false, nil, false},
+		{Process, true, nil, false},
+		{Process, false, []string{"GOGC=100"}, false},
+	} {
+		p, err := PolicyOf(c.model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := &worker{policy: p, spec: workerSpec{Model: c.model, Interpreter: c.interpreter, Env: c.env}}
+		cfg := w.instanceConfig(&lane{}, nil, nil)
+		if got := slices.Contains(cfg.Env, want); got != c.set {
+			t.Errorf("%s, interpreter %v, env %q: %s in the guest's environment: %v, want %v", c.model, c.interpreter, c.env, want, got, c.set)
+		}
 	}
 }
