@@ -70,7 +70,7 @@ const (
 	// is under 1 MB, so the collector's floor, a heap of 4 MB at GOGC
 	// 100, is what it writes of its linear memory under load, and it
 	// never hands memory back (wasm cannot): at 25 the floor is 1 MB and
-	// a hello worker 1.4 MB smaller after a load, for collections of a
+	// a hello worker 0.8 to 1.8 MB smaller after a load, for collections of a
 	// heap that small, which cost no CPU per request that could be told
 	// apart. A loop's heap holds every connection: it keeps Go's default.
 	// (See RATIONALE.md, "A worker's memory".)
