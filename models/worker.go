@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -63,6 +64,17 @@ const (
 	// that bench could tell apart. Not on the interpreter, whose 110 MB of
 	// live heap would be marked twice as often.
 	workerGCPercent = 50
+	// guestGCPercent is the GOGC of a guest that serves one request at a
+	// time (process, thread, event; unless the experiment sets GOGC, and
+	// not on the interpreter, where a collection is slow). Its live heap
+	// is under 1 MB, so the collector's floor, a heap of 4 MB at GOGC
+	// 100, is what it writes of its linear memory under load, and it
+	// never hands memory back (wasm cannot): at 25 the floor is 1 MB and
+	// a hello worker 0.8 to 1.8 MB smaller after a load, for collections of a
+	// heap that small, which cost no CPU per request that could be told
+	// apart. A loop's heap holds every connection: it keeps Go's default.
+	// (See RATIONALE.md, "A worker's memory".)
+	guestGCPercent = 25
 	// crashDrain is how long a dying worker waits for its connections to
 	// finish writing their responses (the crash's 502 among them) before it
 	// exits; it usually takes a millisecond.
@@ -348,6 +360,9 @@ func (w *worker) instanceConfig(l *lane, files *runtime.Files, shared *runtime.S
 	}
 	if w.spec.Trace {
 		cfg.OnPoolTask = func(t runtime.PoolTask) { w.emit(poolTaskEvent(l.index, t)) }
+	}
+	if !w.policy.Loop() && !w.spec.Interpreter && !slices.ContainsFunc(w.spec.Env, isGOGC) {
+		cfg.Env = append(cfg.Env, "MPMLAB_GOGC="+strconv.Itoa(guestGCPercent))
 	}
 	if w.policy.Loop() && w.spec.Trace {
 		// The lag monitor wakes the loop 100 times a second: only
@@ -1318,33 +1333,54 @@ func (w *worker) emit(e stream.Event) {
 
 // eventWriter sends events to the supervisor from one goroutine, batching
 // whatever queued up into one write.
+//
+// The queue is a slice that grows with what waits, not a channel of
+// maxQueuedEvents: a stream.Event is about 450 bytes, and a channel that
+// size was 1.8 MB of a worker's live heap from its start, which the
+// collector's goal counted half again, while a worker that is not traced
+// queues a handful of events in its life. (See RATIONALE.md, "A worker's
+// memory".)
 type eventWriter struct {
-	ch     chan stream.Event
+	mu     sync.Mutex
+	q      []stream.Event // queued, not yet taken by loop
+	wake   chan struct{}  // (1) something was queued
 	flush  chan chan struct{}
 	closed atomic.Bool
 	f      *os.File
 }
 
+// maxQueuedEvents bounds the events waiting to be written, lifecycle
+// events aside.
+const maxQueuedEvents = 4096
+
+// keptEventBatch is the capacity past which a batch's slice is dropped
+// once written, rather than kept for the next: a burst grows the queue,
+// and its memory goes with it.
+const keptEventBatch = 256
+
 func newEventWriter(f *os.File) *eventWriter {
-	ew := &eventWriter{ch: make(chan stream.Event, 4096), flush: make(chan chan struct{}), f: f}
+	ew := &eventWriter{wake: make(chan struct{}, 1), flush: make(chan chan struct{}), f: f}
 	go ew.loop()
 	return ew
 }
 
-// send queues e. Trace events and guest output are dropped when the queue
-// is full (serving never waits for tracing; the supervisor sees a gap), but
-// a worker's lifecycle events (ready, exit) wait for room: the supervisor
-// logs and acts on them.
+// send queues e. Trace events and guest output are dropped when
+// maxQueuedEvents wait (serving never waits for tracing; the supervisor
+// sees a gap), but a worker's lifecycle events (ready, exit) are queued
+// past that bound: the supervisor logs and acts on them.
 func (ew *eventWriter) send(e stream.Event) {
 	if ew.closed.Load() {
 		return
 	}
-	if e.Kind == stream.EventReady || e.Kind == stream.EventExit {
-		ew.ch <- e
+	ew.mu.Lock()
+	if len(ew.q) >= maxQueuedEvents && e.Kind != stream.EventReady && e.Kind != stream.EventExit {
+		ew.mu.Unlock()
 		return
 	}
+	ew.q = append(ew.q, e)
+	ew.mu.Unlock()
 	select {
-	case ew.ch <- e:
+	case ew.wake <- struct{}{}:
 	default:
 	}
 }
@@ -1352,21 +1388,24 @@ func (ew *eventWriter) send(e stream.Event) {
 func (ew *eventWriter) loop() {
 	bw := bufio.NewWriterSize(ew.f, 64<<10)
 	enc := json.NewEncoder(bw)
+	var spare []stream.Event
 	for {
 		var ack chan struct{}
 		select {
-		case e := <-ew.ch:
-			enc.Encode(e)
+		case <-ew.wake:
 		case ack = <-ew.flush:
 		}
-	drain:
-		for {
-			select {
-			case e := <-ew.ch:
-				enc.Encode(e)
-			default:
-				break drain
-			}
+		ew.mu.Lock()
+		batch := ew.q
+		ew.q = spare[:0]
+		ew.mu.Unlock()
+		for i := range batch {
+			enc.Encode(&batch[i])
+		}
+		clear(batch) // its strings and slices are garbage now
+		spare = batch
+		if cap(spare) > keptEventBatch {
+			spare = nil
 		}
 		if err := bw.Flush(); errors.Is(err, syscall.EPIPE) {
 			os.Exit(exitRetired) // the supervisor is gone: so are we
@@ -1423,3 +1462,6 @@ func (w *worker) onSignal() {
 	<-ch
 	w.retire("stopped by the supervisor")
 }
+
+// isGOGC reports whether an environment entry sets GOGC.
+func isGOGC(kv string) bool { return strings.HasPrefix(kv, "GOGC=") }

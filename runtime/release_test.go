@@ -79,3 +79,45 @@ func TestReleaseInterpreter(t *testing.T) {
 		t.Error("Release on the interpreter succeeded")
 	}
 }
+
+// A compiled guest that serves has no api.FunctionDefinition of its
+// functions: wazero builds them all, and keeps them, the first time one is
+// asked for (CompiledModule.ExportedFunctions did: 0.5 MB of a hello
+// worker's live heap). See exportsFunc.
+func TestServingBuildsNoFunctionDefinitions(t *testing.T) {
+	exampleModule(t, "hello") // the shared engine
+	m, err := engine.Compile(context.Background(), exampleWasm(t, "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := startModule(t, m, InstanceConfig{})
+	if resp, err := get(t, inst, "/"); err != nil || resp.Status != 200 {
+		t.Fatalf("%v, %v", resp, err)
+	}
+	defs := reflect.ValueOf(inst.mod).Elem().FieldByName("Source").Elem().FieldByName("FunctionDefinitionSection")
+	if defs.Kind() != reflect.Slice {
+		t.Fatalf("wazero's Module.FunctionDefinitionSection is a %v, not a slice: is wazero still v1.12?", defs.Kind())
+	}
+	if defs.Len() != 0 {
+		t.Errorf("%d function definitions built", defs.Len())
+	}
+}
+
+func TestExportsFunc(t *testing.T) {
+	wasm := exampleWasm(t, "hello")
+	for _, c := range []struct {
+		name      string
+		found, ok bool
+	}{{"_start", true, true}, {"memory", false, true}, {"start", false, true}} {
+		if found, ok := exportsFunc(wasm, c.name); found != c.found || ok != c.ok {
+			t.Errorf("exportsFunc(hello, %q) = %v, %v; want %v, %v", c.name, found, ok, c.found, c.ok)
+		}
+	}
+	// A module without exports; one cut short in a section's header.
+	if found, ok := exportsFunc([]byte("\x00asm\x01\x00\x00\x00"), "_start"); found || !ok {
+		t.Errorf("no export section: %v, %v", found, ok)
+	}
+	if _, ok := exportsFunc(wasm[:9], "_start"); ok {
+		t.Error("a module cut short read")
+	}
+}

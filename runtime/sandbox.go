@@ -157,7 +157,11 @@ func (e *Engine) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compiling guest: %w", err)
 	}
-	if _, ok := cm.ExportedFunctions()["_start"]; !ok {
+	hasStart, read := exportsFunc(wasm, "_start")
+	if !read { // wazero validated it: it reads what we did not
+		_, hasStart = cm.ExportedFunctions()["_start"]
+	}
+	if !hasStart {
 		return nil, errors.New("compiling guest: no _start: is it a package main built for wasip1?")
 	}
 	if !e.interpreter {

@@ -267,6 +267,7 @@ const (
 	envPID     = "MPMLAB_PID"
 	envLag     = "MPMLAB_LAG"    // "1": run the loop-lag monitor (reactor)
 	envPhases  = "MPMLAB_PHASES" // "0": send no request marks (to measure their cost)
+	envGOGC    = "MPMLAB_GOGC"   // the GC percent to collect at, unless GOGC is set
 )
 
 // Worker reports who is serving: model, process, thread and OS pid.

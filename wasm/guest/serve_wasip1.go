@@ -14,6 +14,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -233,6 +234,7 @@ func Serve(h http.Handler) {
 	if os.Getenv(envLag) == "1" {
 		go monitorLoopLag()
 	}
+	setGCPercent()
 	r := bufio.NewReaderSize(in, 64<<10)
 	var buf []byte
 	for {
@@ -271,6 +273,20 @@ func Serve(h http.Handler) {
 		default:
 			go serveLoop(h, job{req, st}, out)
 		}
+	}
+}
+
+// setGCPercent collects at the percent the host asks for (envGOGC), unless
+// the handler's environment sets GOGC. The host asks for a low one where
+// an instance serves one request at a time: its live heap is small, and
+// the collector's floor (a 4 MB heap at GOGC 100) is then most of the
+// linear memory the instance writes, which wasm never hands back.
+func setGCPercent() {
+	if os.Getenv("GOGC") != "" {
+		return
+	}
+	if n, err := strconv.Atoi(os.Getenv(envGOGC)); err == nil && n > 0 {
+		debug.SetGCPercent(n)
 	}
 }
 
