@@ -592,15 +592,33 @@ func (g *eventGate) serve(cs *connState) (*lane, func(), error) {
 
 func (g *eventGate) pinsLanes() bool { return false }
 
-// gatedConn gives its lane (or its place) back when it closes.
+// gatedConn gives its lane (or its place) back when it closes. On a gate
+// that parks idle connections (park.go), park is set and a close that
+// parks it leaves the socket open.
 type gatedConn struct {
 	net.Conn
 	cs      *connState
 	once    sync.Once
 	release func()
+	park    *parkedConn
+}
+
+func (c *gatedConn) Read(p []byte) (int, error) {
+	if c.park == nil {
+		return c.Conn.Read(p)
+	}
+	return c.park.read(c, p)
 }
 
 func (c *gatedConn) Close() error {
+	if c.park != nil && c.park.parking.Load() {
+		return nil // parked, not closed: see parker.connState
+	}
+	return c.closeSocket()
+}
+
+// closeSocket closes the connection and gives its lane or place back.
+func (c *gatedConn) closeSocket() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
@@ -630,6 +648,9 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 // lane's scoreboard state (reading a request, or waiting for the next one
 // on a keep-alive connection).
 func (w *worker) connState(c net.Conn, s http.ConnState) {
+	if gc, ok := c.(*gatedConn); ok && gc.park != nil && gc.park.p.connState(gc, s) {
+		return // parked: still an idle keep-alive connection
+	}
 	w.connMu.Lock()
 	switch s {
 	case http.StateNew, http.StateActive:
@@ -653,6 +674,15 @@ func (w *worker) connState(c net.Conn, s http.ConnState) {
 	case http.StateIdle:
 		w.setState(gc.cs.lane, laneKeepAlive)
 	}
+}
+
+// connGone takes a connection that net/http no longer serves (parked,
+// then closed) out of the worker's books.
+func (w *worker) connGone(c net.Conn) {
+	w.connMu.Lock()
+	delete(w.busyConns, c)
+	delete(w.idleConns, c)
+	w.connMu.Unlock()
 }
 
 // takeIdleConns removes every idle keep-alive connection from the

@@ -28,4 +28,8 @@ func (reactorPolicy) ProcessLabel(_ *Config, i int) string {
 }
 func (reactorPolicy) Crash(*Config) string { return "every connection of its loop" }
 
-func (reactorPolicy) gate(w *worker, inner net.Listener) gate { return newLoopGate(w, inner) }
+// gate: nginx keeps an idle keep-alive connection as a registration in
+// its epoll set, not a thread or a stack; so does the loop (park.go).
+func (reactorPolicy) gate(w *worker, inner net.Listener) gate {
+	return parkIdle(w, newLoopGate(w, inner))
+}
