@@ -88,6 +88,9 @@ func buildAhead(tb testing.TB, s *Server, srv *httptest.Server, src experiment.S
 	if !runtime.Cached(filepath.Join(s.cfg.CacheDir, "wazero"), module) {
 		tb.Fatal("/api/build?wait=compiled said compiled, but the module's machine code is not in the cache")
 	}
+	if _, err := os.Stat(runtime.PackedPath(filepath.Join(s.cfg.CacheDir, "wazero"), module)); err != nil {
+		tb.Fatalf("/api/build?wait=compiled said compiled, but the module is not packed for the workers: %v", err)
+	}
 }
 
 // firstAnswer runs src on the reactor, as the page's Run does, and returns

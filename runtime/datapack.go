@@ -226,6 +226,17 @@ func appendSLEB128(b []byte, v int64) []byte {
 // packed by PackModule.
 const packedDir = "mpmlab-packed"
 
+// PackedPath is where PackModule writes wasm packed, under cacheDir:
+// CacheDir/wazero/mpmlab-packed/<SHA-256 of wasm>.wasm for an engine's
+// cacheDir, whether or not it is there yet.
+func PackedPath(cacheDir string, wasm []byte) string {
+	if cacheDir == "" {
+		cacheDir = defaultEngineCacheDir()
+	}
+	sum := sha256.Sum256(wasm)
+	return filepath.Join(cacheDir, packedDir, hex.EncodeToString(sum[:])+".wasm")
+}
+
 // PackModule writes wasm with its data segments merged to a file under
 // cacheDir (an EngineConfig.CacheDir; "" is the default), once, and returns
 // its path: Compile then finds nothing to merge, so every worker that
@@ -236,9 +247,8 @@ func PackModule(cacheDir string, wasm []byte) (string, error) {
 	if cacheDir == "" {
 		cacheDir = defaultEngineCacheDir()
 	}
-	sum := sha256.Sum256(wasm)
-	dir := filepath.Join(cacheDir, packedDir)
-	path := filepath.Join(dir, hex.EncodeToString(sum[:])+".wasm")
+	path := PackedPath(cacheDir, wasm)
+	dir := filepath.Dir(path)
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}

@@ -586,7 +586,9 @@ func TestBrowserEditToAnswer(t *testing.T) {
 		t.Helper()
 		tb.set("source", strings.Replace(src, `"hello`, `"`+word, 1))
 		if ahead {
+			edited := time.Now()
 			tb.wait(`document.getElementById("check").dataset.state === "ready"`, 2*time.Minute, "the check to build and compile the edit")
+			t.Logf("the check built and compiled the edit %v after it", time.Since(edited).Round(10*time.Millisecond))
 		}
 		var ok bool
 		tb.eval(`(() => {
