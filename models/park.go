@@ -90,12 +90,21 @@ func (pc *parkedConn) read(c *gatedConn, p []byte) (int, error) {
 	if ka := pc.p.keepAlive; ka > 0 && ka <= parkAfter {
 		return c.Conn.Read(p) // it closes before it would park
 	}
-	c.Conn.SetReadDeadline(time.Now().Add(parkAfter))
+	start := time.Now()
+	c.Conn.SetReadDeadline(start.Add(parkAfter))
 	n, err := c.Conn.Read(p)
 	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 		pc.parking.Store(true)
 		return 0, errParked
 	}
+	// The client is sending: the rest of its request may take longer
+	// than parkAfter. Put back the idle deadline net/http set for this
+	// wait (IdleTimeout, the keep-alive timeout, from about now).
+	var idle time.Time
+	if ka := pc.p.keepAlive; ka > 0 {
+		idle = start.Add(ka)
+	}
+	c.Conn.SetReadDeadline(idle)
 	return n, err
 }
 

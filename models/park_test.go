@@ -215,3 +215,21 @@ func TestParkedConnectionTimesOut(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A client that starts its next request at once and finishes it later
+// (longer than parkAfter) is answered: the wait for the rest of the
+// request is net/http's, with its own deadline, not the parking read's.
+func TestParkingReadKeepsSlowRequest(t *testing.T) {
+	_, _, ln := parkingServer(t, time.Minute)
+	c := ln.dialTCP(t)
+	br := bufio.NewReader(c)
+	if got := getOn(t, c, br, "/1"); got != "ok /1 +" {
+		t.Fatalf("answer %q", got)
+	}
+	io.WriteString(c, "GE")
+	time.Sleep(5 * parkAfter) // the client's pause mid-request
+	io.WriteString(c, "T /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+	if got := readBody(t, br); got != "ok /2 ++" {
+		t.Fatalf("the slow request's answer %q", got)
+	}
+}
