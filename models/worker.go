@@ -191,6 +191,7 @@ type lane struct {
 type inflight struct {
 	lane   *lane
 	cancel context.CancelCauseFunc
+	stream uint32 // its id in the lane's instance (runtime.Stream.ID), once open
 }
 
 // Causes with which a worker cancels requests in flight.
@@ -561,6 +562,7 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	rel := relay{l: l, rw: rw, r: r, limit: int64(w.spec.LimitRequestBody), wd: wd, hostHeader: rw.Header().Clone()}
 	st, err := l.inst.Open(req)
 	if err == nil {
+		w.opened(id, st.ID())
 		err = rel.run(ctx, st)
 		st.Close()
 	}
@@ -667,6 +669,15 @@ func (w *worker) register(rw http.ResponseWriter, id uint64, l *lane, cancel con
 	w.inflight[id] = &inflight{lane: l, cancel: cancel}
 	w.mu.Unlock()
 	return true
+}
+
+// opened notes the instance's id for request id, whose stream is open.
+func (w *worker) opened(id uint64, stream uint32) {
+	w.mu.Lock()
+	if f := w.inflight[id]; f != nil {
+		f.stream = stream
+	}
+	w.mu.Unlock()
 }
 
 // unregister removes request id from the requests in flight. ServeHTTP
@@ -1097,10 +1108,32 @@ func (w *worker) watch(l *lane) {
 
 // cutOff ends the worker running a request that exceeded --timeout: a
 // spinning guest cannot be stopped any other way without slowing every
-// guest loop (RATIONALE.md). Its own request gets a 504.
+// guest loop (RATIONALE.md). The request holding the lane (culprit) gets a
+// 504, the others fail with the worker.
 func (w *worker) cutOff(l *lane, cancel context.CancelCauseFunc) {
-	cancel(errRunaway)
+	w.culprit(l, cancel)(errRunaway)
 	w.die(fmt.Sprintf("runaway: a request on %s exceeded its timeout (%v)", l.label, w.spec.Timeout), exitRunaway, errCrash)
+}
+
+// culprit is the cancel of the request to blame when the timer of the
+// request whose cancel is fired runs out on lane l: the request holding
+// the lane's guest (runtime.Instance.Holder), if the guest's marks tell
+// and it is in flight here, else the fired one. On a loop they differ when
+// a request waiting for a loop another holds hears nothing from it for as
+// long: it is not the runaway, the holder is.
+func (w *worker) culprit(l *lane, fired context.CancelCauseFunc) context.CancelCauseFunc {
+	h := l.inst.Holder()
+	if h == 0 {
+		return fired
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, f := range w.inflight {
+		if f.lane == l && f.stream == h {
+			return f.cancel
+		}
+	}
+	return fired
 }
 
 // die stops taking connections, fails every request in flight with cause,

@@ -657,6 +657,17 @@ func (i *Instance) Close() { i.conn.CloseInput() }
 // Abort stops the guest at its next wait, failing requests in flight.
 func (i *Instance) Abort() { i.conn.Abort() }
 
+// Holder is the id (Stream.ID) of the request running on the guest now,
+// as far as its marks tell (timeline.Timeline.Holder), or 0: none, not
+// known, or phases off (InstanceConfig.NoPhases). Any goroutine may call
+// it, while the guest spins in a handler too.
+func (i *Instance) Holder() uint32 {
+	if i.tl == nil {
+		return 0
+	}
+	return i.tl.Holder()
+}
+
 // Loop reports the instance's loop: passes through poll_oneoff so far,
 // whether it is waiting in poll_oneoff right now, a signal that receives
 // after each new pass, the total time spent waiting, and the request bytes

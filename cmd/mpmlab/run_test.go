@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -198,6 +199,34 @@ func TestRunawayIsCutOff(t *testing.T) {
 				return r.Err == nil && r.Status == 200
 			})
 		})
+	}
+}
+
+// On a loop, the request cut off with the 504 is the one holding it, not
+// the one whose timer runs out first: /sleep starts first, parks, and then
+// waits for the loop /spin holds, hearing nothing for --timeout before
+// /spin has run that long. /spin gets the 504; /sleep, whose head is out,
+// loses its connection with the loop.
+func TestRunawayBlamesTheLoopHolder(t *testing.T) {
+	s := startRun(t, "--model", "reactor", "--timeout", "1s", "testdata/holder.go")
+	resp, err := http.Get(s.URL + "/sleep?ms=800")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if line, err := br.ReadString('\n'); line != "started\n" {
+		t.Fatalf("/sleep's first line %q, %v", line, err)
+	}
+	// The client's pause before the runaway: /sleep's timer, armed first,
+	// runs out 400 ms before /spin's would.
+	time.Sleep(400 * time.Millisecond)
+	spin := get(s.URL + "/spin")
+	if spin.Status != http.StatusGatewayTimeout || !strings.Contains(spin.Body, "exceeded its timeout") {
+		t.Errorf("/spin, which held the loop: %d %q (err %v), want 504: it is the runaway", spin.Status, strings.TrimSpace(spin.Body), spin.Err)
+	}
+	if rest, err := io.ReadAll(br); err == nil || strings.Contains(string(rest), "slept") {
+		t.Errorf("/sleep, waiting for the held loop: %q, %v; want its connection lost with the loop", rest, err)
 	}
 }
 

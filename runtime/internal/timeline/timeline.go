@@ -40,9 +40,12 @@
 // # Notes
 //
 // A Timeline is used from the guest's goroutine only (every mark comes from a
-// host call of the guest or from its poll_oneoff); it has no locks. Times are
-// Unix nanoseconds, passed in by the caller so tests can drive it.
+// host call of the guest or from its poll_oneoff); it has no locks, but for
+// Holder. Times are Unix nanoseconds, passed in by the caller so tests can
+// drive it.
 package timeline
+
+import "sync/atomic"
 
 // Kind says what a request was doing in a segment.
 type Kind uint8
@@ -147,7 +150,19 @@ type Timeline struct {
 	pass   Pass
 	sent   int // segments of pass already reported
 	chunk  Pass
+
+	// holder mirrors cur for other goroutines (Holder).
+	holder atomic.Uint32
 }
+
+// Holder is the request running on the guest now, as far as its marks
+// tell: the one whose handler began, or which entered or left
+// guest.Compute or guest.Block, last; 0 while the guest waits in
+// poll_oneoff, runs the loop's own code, or resumed a parked request that
+// has not marked since. Unlike the rest of Timeline, it may be called
+// from any goroutine: a guest spinning in a handler makes no mark, and
+// its host's watchdog asks who holds the loop.
+func (tl *Timeline) Holder() uint32 { return tl.holder.Load() }
 
 // New returns an empty Timeline.
 func New() *Timeline { return &Timeline{reqs: map[uint32]*request{}} }
@@ -159,6 +174,7 @@ func (tl *Timeline) PollExit(t int64) {
 	tl.pass.Start, tl.pass.Dur, tl.pass.Segs = t, 0, tl.pass.Segs[:0]
 	tl.sent = 0
 	tl.cur, tl.since, tl.last = 0, t, 0
+	tl.holder.Store(0)
 }
 
 // PollEnter marks the guest entering poll_oneoff at t: the pass ends.
@@ -169,6 +185,7 @@ func (tl *Timeline) PollEnter(t int64) {
 	tl.account(t, tl.cur)
 	tl.inPass = false
 	tl.cur, tl.last = 0, 0
+	tl.holder.Store(0)
 	tl.pass.Dur = t - tl.pass.Start
 	if tl.OnPass != nil && (len(tl.pass.Segs) > 0 || tl.sent > 0) {
 		tl.report(t, len(tl.pass.Segs), true)
@@ -212,6 +229,7 @@ func (tl *Timeline) Begin(id uint32, t int64) {
 	r.Start = t
 	tl.reqs[id] = r
 	tl.cur, tl.curKind, tl.curWhere = id, Run, ""
+	tl.holder.Store(id)
 }
 
 // SpanBegin marks request id entering guest.Compute or guest.Block (kind)
@@ -221,6 +239,7 @@ func (tl *Timeline) SpanBegin(id uint32, kind Kind, where string, t int64) {
 	id = tl.marker(id)
 	tl.account(t, tl.runner(id))
 	tl.cur, tl.curKind, tl.curWhere = id, kind, where
+	tl.holder.Store(id)
 }
 
 // SpanEnd marks request id leaving guest.Compute or guest.Block.
@@ -228,6 +247,7 @@ func (tl *Timeline) SpanEnd(id uint32, t int64) {
 	id = tl.marker(id)
 	tl.account(t, tl.runner(id))
 	tl.cur, tl.curKind, tl.curWhere = id, Run, ""
+	tl.holder.Store(id)
 }
 
 // End marks request id's handler returning at t and returns its phases. ok
@@ -244,6 +264,7 @@ func (tl *Timeline) End(id uint32, t int64) (p Phases, ok bool) {
 	}
 	r.End = t
 	tl.cur, tl.curKind, tl.curWhere = 0, Run, ""
+	tl.holder.Store(0)
 	if tl.last == id {
 		tl.last = 0 // the stretch ended with the handler
 	}

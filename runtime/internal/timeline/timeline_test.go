@@ -270,3 +270,33 @@ func TestLongPassComesInChunks(t *testing.T) {
 		}
 	}
 }
+
+// Holder follows the marks: the request that began or marked a span last,
+// none after its return or while the guest waits.
+func TestHolder(t *testing.T) {
+	tl := New()
+	check := func(what string, want uint32) {
+		t.Helper()
+		if got := tl.Holder(); got != want {
+			t.Errorf("%s: Holder %d, want %d", what, got, want)
+		}
+	}
+	tl.PollExit(0)
+	check("a pass, no request yet", 0)
+	tl.Begin(5, 10)
+	check("5 began", 5)
+	tl.Begin(6, 20)
+	check("6 began", 6)
+	tl.SpanBegin(5, Compute, "main.go:9", 30) // 5 resumed and computes
+	check("5 in guest.Compute", 5)
+	tl.SpanEnd(0, 40) // 0: the one running
+	check("5 left guest.Compute", 5)
+	tl.End(5, 50)
+	check("5 returned", 0)
+	tl.SpanBegin(6, Block, "main.go:12", 60)
+	check("6 in guest.Block", 6)
+	tl.PollEnter(70)
+	check("the guest waits", 0)
+	tl.PollExit(80)
+	check("a new pass, nobody marked", 0)
+}
