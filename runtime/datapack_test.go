@@ -218,17 +218,15 @@ func FuzzPackData(f *testing.F) {
 		if !plausibleVectors(wasm) {
 			return // wazero would allocate for the count before finding the bytes missing
 		}
-		if hasSection(wasm, 8) {
-			// A start function runs at instantiation, and may loop for as
-			// long as it likes: the fuzzing engine reads that as a hang
-			// (testdata/fuzz/FuzzPackData/4bc156b51668431c, written while
-			// minimizing one). packData leaves code alone.
-			return
+		if !boundedSections(wasm) {
+			return // wazero could allocate or run far more than the module's bytes
 		}
 		ctx := context.Background()
-		// Memories capped at 16 MiB: a module that asks for gigabytes is
-		// rejected, not allocated and compared byte by byte.
-		r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithMemoryLimitPages(256))
+		// Memories capped at 1 MiB: a module that asks for more is
+		// rejected, not allocated and compared byte by byte. (At 16 MiB,
+		// two instances an input, a fuzzing worker's heap grew past 2.5 GB
+		// in 25 s and the worker died.)
+		r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithMemoryLimitPages(16))
 		defer r.Close(ctx)
 		orig, err := r.Instantiate(ctx, wasm)
 		if err != nil {
@@ -273,18 +271,71 @@ func plausibleVectors(wasm []byte) bool {
 	return true
 }
 
-// hasSection reports whether wasm has a section with id (as far as its
-// sections can be walked).
-func hasSection(wasm []byte, id byte) bool {
+// boundedSections reports whether wasm has only sections whose decoding
+// and instantiation wazero bounds by the module's own size: memory (at
+// most 16 pages here), exports with names no longer than the section,
+// data and data count, the sections packData is about. Any other may ask
+// for far more: instantiation allocates every table at its minimum size,
+// up to 2^27 entries (1 GiB) each, and four took 0.5 s here; decoding an
+// element segment allocates for its vector's count before reading it; a
+// start function runs at instantiation for as long as it likes. The
+// fuzzing engine reads each as a hang, or as its worker's death
+// (testdata/fuzz/FuzzPackData/4bc156b51668431c, 5236324219827d6f and
+// d846122002ee9568 were written while minimizing such inputs: an element
+// segment claiming a hundred million items).
+func boundedSections(wasm []byte) bool {
+	var seen [256]bool
 	for p := 8; p < len(wasm); {
 		size, n := binary.Uvarint(wasm[p+1:])
 		if n <= 0 || size > uint64(len(wasm)-p-1-n) {
+			return true // wazero finds the section cut short, cheaply
+		}
+		body := wasm[p+1+n : p+1+n+int(size)]
+		if seen[wasm[p]] {
+			// packData reads the last of two data sections, wazero
+			// decodes the first, and allocates a segment by its length.
 			return false
 		}
-		if wasm[p] == id {
-			return true
+		seen[wasm[p]] = true
+		switch wasm[p] {
+		case 5, 11, 12:
+		case 7:
+			if !boundedExports(body) {
+				return false
+			}
+		default:
+			return false
 		}
 		p += 1 + n + int(size)
 	}
-	return false
+	return true
+}
+
+// boundedExports reports whether every export's name in an export
+// section's body fits in the body (wazero allocates a name by its length).
+func boundedExports(body []byte) bool {
+	count, n := binary.Uvarint(body)
+	if n <= 0 {
+		return true
+	}
+	body = body[n:]
+	for range count {
+		size, n := binary.Uvarint(body)
+		if n <= 0 {
+			return true
+		}
+		if size > uint64(len(body)-n) {
+			return false
+		}
+		body = body[n+int(size):]
+		if len(body) < 1 {
+			return true
+		}
+		_, m := binary.Uvarint(body[1:]) // kind, then index
+		if m <= 0 {
+			return true
+		}
+		body = body[1+m:]
+	}
+	return true
 }
