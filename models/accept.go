@@ -610,6 +610,13 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 	return c.park.read(c, p)
 }
 
+func (c *gatedConn) SetReadDeadline(t time.Time) error {
+	if c.park == nil {
+		return c.Conn.SetReadDeadline(t)
+	}
+	return c.park.setReadDeadline(c, t)
+}
+
 func (c *gatedConn) Close() error {
 	if c.park != nil && c.park.parking.Load() {
 		return nil // parked, not closed: see parker.connState

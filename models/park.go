@@ -35,12 +35,18 @@ import (
 //     The gate's accounting (worker_connections, the connection's id and
 //     request count) is the gatedConn's and carries over.
 //
-// What net/http has buffered is never lost: the read parks only when its
-// buffer is empty, which it can tell from the read's length (bufio asks
-// for the whole buffer only when it holds nothing; the first read of a
-// connection tells the buffer's size). A byte net/http's background read
-// took while the handler ran is given back without a read, so a request
-// already under way is never parked.
+// Only net/http's wait for the next request parks, and only with nothing
+// buffered; nothing it has read is lost:
+//
+//   - the wait is the first read after net/http, having reported the
+//     connection idle, sets its idle deadline (serve: StateIdle, then
+//     SetReadDeadline, then Peek); any other read or deadline ends the
+//     chance (idleState), so a read of a request's body never parks;
+//   - its buffer is empty when that read asks for all of it (bufio asks
+//     for the whole buffer only when it holds nothing; a connection's
+//     first read tells the buffer's size). A byte net/http's background
+//     read took while the handler ran, or pipelined bytes, make the wait
+//     read less or not at all.
 //
 // A parked connection costs the gatedConn and its connState, Go's netFD
 // and the runtime's poll descriptor, its place in the queue of keep-alive
@@ -67,9 +73,8 @@ type parkedConn struct {
 	// bufLen is the length of the connection's first read: net/http's
 	// read buffer, empty, asking for all of it.
 	bufLen int
-	// idle is set when net/http reports the connection idle and cleared by
-	// the next read, which may park it.
-	idle atomic.Bool
+	// idle follows net/http's wait for the next request (idleState).
+	idle atomic.Uint32
 	// parking is set by a read that parked, so that the close that
 	// follows keeps the socket open.
 	parking atomic.Bool
@@ -77,6 +82,29 @@ type parkedConn struct {
 	// parker's queue of parked connections, oldest first.
 	deadline   time.Time
 	prev, next *gatedConn
+	// gen numbers its parks: an event the poller reported for an earlier
+	// park (of this socket, or of another that had its number) wakes
+	// nothing.
+	gen uint32
+}
+
+// idleState is where a connection is in net/http's wait for its next
+// request: reported idle (StateIdle), then given its idle deadline; the
+// next read is the wait, and may park. Any other deadline or read goes back
+// to idleNone.
+const (
+	idleNone     = iota
+	idleReported // ConnState StateIdle
+	idleWaiting  // and SetReadDeadline: the next read is the wait
+)
+
+// setReadDeadline is gatedConn.SetReadDeadline on a connection its gate
+// parks: net/http's first after StateIdle starts its wait.
+func (pc *parkedConn) setReadDeadline(c *gatedConn, t time.Time) error {
+	if !pc.idle.CompareAndSwap(idleReported, idleWaiting) {
+		pc.idle.Store(idleNone)
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 // read is gatedConn.Read on a connection its gate parks.
@@ -84,7 +112,7 @@ func (pc *parkedConn) read(c *gatedConn, p []byte) (int, error) {
 	if pc.bufLen == 0 {
 		pc.bufLen = len(p)
 	}
-	if len(p) != pc.bufLen || !pc.idle.CompareAndSwap(true, false) {
+	if pc.idle.Swap(idleNone) != idleWaiting || len(p) != pc.bufLen {
 		return c.Conn.Read(p)
 	}
 	if ka := pc.p.keepAlive; ka > 0 && ka <= parkAfter {
@@ -130,13 +158,15 @@ type parker struct {
 // poller is the kernel's readiness set for parked sockets: epoll on
 // Linux (park_linux.go).
 type poller interface {
-	// add watches fd for one read, hang-up or error.
-	add(fd int32) error
+	// add watches fd for one read, hang-up or error; its event carries
+	// gen.
+	add(fd int32, gen uint32) error
 	// remove stops watching fd.
 	remove(fd int32)
 	// wait blocks until some watched sockets are ready and calls ready
-	// for each; it returns when the poller is closed.
-	wait(ready func(fd int32)) error
+	// for each, with the gen it was added with; it returns when the poller
+	// is closed.
+	wait(ready func(fd int32, gen uint32)) error
 	close() error
 }
 
@@ -173,30 +203,42 @@ func parkIdle(w *worker, g gate) gate {
 }
 
 func (g *parkingGate) Accept() (net.Conn, error) {
-	woken := g.p.woken
-	select {
-	case <-g.p.done:
-		woken = nil // closed: the inner gate's Accept says so
-	case c := <-woken:
-		return c, nil
-	default:
-	}
-	if !g.accepting {
-		g.accepting = true
-		go func() {
-			c, err := g.gate.Accept()
-			g.accepted <- acceptResult{c, err}
-		}()
-	}
-	select {
-	case c := <-woken:
-		return c, nil
-	case r := <-g.accepted:
-		g.accepting = false
-		if gc, ok := r.c.(*gatedConn); ok {
-			g.p.adopt(gc)
+	for {
+		woken := g.p.woken
+		select {
+		case <-g.p.done:
+			woken = nil // closed: the inner gate's Accept says so
+		default:
+			select {
+			case c := <-woken:
+				return c, nil
+			default:
+			}
 		}
-		return r.c, r.err
+		if !g.accepting {
+			g.accepting = true
+			go func() {
+				c, err := g.gate.Accept()
+				g.accepted <- acceptResult{c, err}
+			}()
+		}
+		select {
+		case c := <-woken:
+			select {
+			case <-g.p.done: // closed meanwhile: it is not to be served
+				g.p.w.connGone(c)
+				c.closeSocket()
+				continue
+			default:
+			}
+			return c, nil
+		case r := <-g.accepted:
+			g.accepting = false
+			if gc, ok := r.c.(*gatedConn); ok {
+				g.p.adopt(gc)
+			}
+			return r.c, r.err
+		}
 	}
 }
 
@@ -234,7 +276,7 @@ func (p *parker) connState(gc *gatedConn, s http.ConnState) bool {
 	pc := gc.park
 	switch s {
 	case http.StateIdle:
-		pc.idle.Store(true)
+		pc.idle.Store(idleReported)
 	case http.StateClosed:
 		if pc.parking.CompareAndSwap(true, false) {
 			p.hold(gc)
@@ -254,12 +296,13 @@ func (p *parker) hold(gc *gatedConn) {
 		gc.closeSocket()
 		return
 	}
+	pc.gen++
 	p.conns[pc.fd] = gc
 	if ka := p.keepAlive - parkAfter; ka > 0 {
 		pc.deadline = time.Now().Add(ka)
 		p.enqueue(gc)
 	}
-	err := p.poll.add(pc.fd)
+	err := p.poll.add(pc.fd, pc.gen)
 	if err != nil {
 		p.unpark(gc)
 	}
@@ -343,11 +386,13 @@ func (p *parker) expire() {
 
 // run hands each parked connection a client writes to back to Accept.
 func (p *parker) run() {
-	p.poll.wait(func(fd int32) {
+	p.poll.wait(func(fd int32, gen uint32) {
 		p.mu.Lock()
 		gc := p.conns[fd]
-		if gc != nil {
+		if gc != nil && gc.park.gen == gen {
 			p.unpark(gc)
+		} else {
+			gc = nil // an earlier park's event
 		}
 		p.mu.Unlock()
 		if gc != nil {
@@ -362,9 +407,27 @@ func (p *parker) give(gc *gatedConn) {
 	gc.Conn.SetReadDeadline(time.Time{})
 	select {
 	case p.woken <- gc:
+		select {
+		case <-p.done: // closed meanwhile, perhaps after close drained
+			p.drain()
+		default:
+		}
 	case <-p.done:
 		p.w.connGone(gc)
 		gc.closeSocket()
+	}
+}
+
+// drain closes the woken connections no Accept took.
+func (p *parker) drain() {
+	for {
+		select {
+		case gc := <-p.woken:
+			p.w.connGone(gc)
+			gc.closeSocket()
+		default:
+			return
+		}
 	}
 }
 
@@ -394,13 +457,5 @@ func (p *parker) close() {
 		p.w.connGone(gc)
 		gc.closeSocket()
 	}
-	for {
-		select {
-		case gc := <-p.woken:
-			p.w.connGone(gc)
-			gc.closeSocket()
-		default:
-			return
-		}
-	}
+	p.drain()
 }

@@ -35,8 +35,9 @@ func newPoller() (poller, error) {
 
 // add watches fd once: the first read, hang-up or error disarms it
 // (EPOLLONESHOT), and the parker removes it.
-func (e *epoller) add(fd int32) error {
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: fd}
+func (e *epoller) add(fd int32, gen uint32) error {
+	// The event's data is Fd and Pad: the socket and its park's gen.
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: fd, Pad: int32(gen)}
 	var err error
 	if cerr := e.rc.Control(func(ep uintptr) { err = syscall.EpollCtl(int(ep), syscall.EPOLL_CTL_ADD, int(fd), &ev) }); cerr != nil {
 		return cerr
@@ -48,7 +49,7 @@ func (e *epoller) remove(fd int32) {
 	e.rc.Control(func(ep uintptr) { syscall.EpollCtl(int(ep), syscall.EPOLL_CTL_DEL, int(fd), nil) })
 }
 
-func (e *epoller) wait(ready func(fd int32)) error {
+func (e *epoller) wait(ready func(fd int32, gen uint32)) error {
 	for {
 		var n int
 		var werr error
@@ -63,7 +64,7 @@ func (e *epoller) wait(ready func(fd int32)) error {
 			return os.NewSyscallError("epoll_wait", werr)
 		}
 		for _, ev := range e.events[:n] {
-			ready(ev.Fd)
+			ready(ev.Fd, uint32(ev.Pad))
 		}
 	}
 }

@@ -5,6 +5,7 @@ package models
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -32,7 +33,12 @@ func parkingServer(t *testing.T, keepAlive time.Duration) (*worker, *parkingGate
 		Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			cs := r.Context().Value(connKey{}).(*connState)
 			cs.requests++
-			io.WriteString(rw, "ok "+r.URL.Path+" "+strings.Repeat("+", cs.requests))
+			answer := "ok " + r.URL.Path + " " + strings.Repeat("+", cs.requests)
+			if r.Method == http.MethodPost {
+				b, err := io.ReadAll(r.Body) // small reads: bufio fills its buffer
+				answer += fmt.Sprintf(" %d %v", len(b), err)
+			}
+			io.WriteString(rw, answer)
 		}),
 		ConnContext: connContext,
 		ConnState:   w.connState,
@@ -231,5 +237,31 @@ func TestParkingReadKeepsSlowRequest(t *testing.T) {
 	io.WriteString(c, "T /2 HTTP/1.1\r\nHost: x\r\n\r\n")
 	if got := readBody(t, br); got != "ok /2 ++" {
 		t.Fatalf("the slow request's answer %q", got)
+	}
+}
+
+// A request's body read never parks, however long its client pauses: here
+// the next request's head arrived with the last request, so net/http's wait
+// for it read nothing, and the body's first read is the first read since the
+// connection was idle.
+func TestParkingSparesBodyReads(t *testing.T) {
+	_, g, ln := parkingServer(t, time.Minute)
+	c := ln.dialTCP(t)
+	br := bufio.NewReader(c)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+	if got := readBody(t, br); got != "ok /a +" {
+		t.Fatalf("answer %q", got)
+	}
+	time.Sleep(5 * parkAfter) // the client's pause before the body
+	g.p.mu.Lock()
+	parked := len(g.p.conns)
+	g.p.mu.Unlock()
+	if parked != 0 {
+		t.Fatal("a connection parked while its request's body was due")
+	}
+	io.WriteString(c, strings.Repeat("x", 5000))
+	if got := readBody(t, br); got != "ok /b ++ 5000 <nil>" {
+		t.Fatalf("the POST's answer %q, want its whole body read", got)
 	}
 }
