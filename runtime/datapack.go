@@ -49,7 +49,7 @@ const (
 // packData returns wasm with its data segments merged (see above), or wasm
 // itself if it has nothing to merge or anything packData does not expect: a
 // passive segment, another memory's, an offset that is not a constant,
-// segments that overlap.
+// segments that overlap, a data count section.
 func packData(wasm []byte) []byte {
 	out, err := packDataErr(wasm)
 	if err != nil {
@@ -87,7 +87,10 @@ func packDataErr(wasm []byte) ([]byte, error) {
 		}
 		p = s.end
 	}
-	if data.end == 0 {
+	if data.end == 0 || count.end != 0 {
+		// With a data count section, code may name segments by index
+		// (memory.init, data.drop), which merging renumbers. Go's linker
+		// writes none.
 		return nil, errNotPacked
 	}
 
@@ -132,15 +135,10 @@ func packDataErr(wasm []byte) ([]byte, error) {
 		case p == data.start:
 			out = appendSection(out, sectionData, body)
 			p = data.end
-		case count.end != 0 && p == count.start:
-			out = appendSection(out, sectionDataCount, binary.AppendUvarint(nil, uint64(len(merged))))
-			p = count.end
 		default:
 			next := len(wasm)
-			for _, q := range []int{data.start, count.start} {
-				if q > p && q < next {
-					next = q
-				}
+			if data.start > p {
+				next = data.start
 			}
 			out = append(out, wasm[p:next]...)
 			p = next

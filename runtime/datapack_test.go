@@ -274,7 +274,7 @@ func plausibleVectors(wasm []byte) bool {
 // boundedSections reports whether wasm has only sections whose decoding
 // and instantiation wazero bounds by the module's own size: memory (at
 // most 16 pages here), exports with names no longer than the section,
-// data and data count, the sections packData is about. Any other may ask
+// data and data count, the sections packData reads. Any other may ask
 // for far more: instantiation allocates every table at its minimum size,
 // up to 2^27 entries (1 GiB) each, and four took 0.5 s here; decoding an
 // element segment allocates for its vector's count before reading it; a
@@ -338,4 +338,20 @@ func boundedExports(body []byte) bool {
 		body = body[1+m:]
 	}
 	return true
+}
+
+// A module with a data count section is left as it is: its code may name
+// segments by index (memory.init, data.drop), which merging renumbers.
+func TestPackDataLeavesDataCount(t *testing.T) {
+	m := dataModule(active(0, "ab"), active(9, "cd"))
+	if bytes.Equal(packData(m), m) {
+		t.Fatal("the module without a data count section was not packed: the test proves nothing")
+	}
+	// Where it stands does not matter to packData.
+	withCount := append([]byte{}, m[:8]...)
+	withCount = appendSection(withCount, sectionDataCount, []byte{2})
+	withCount = append(withCount, m[8:]...)
+	if got := packData(withCount); !bytes.Equal(got, withCount) {
+		t.Fatal("a module with a data count section was packed")
+	}
 }
