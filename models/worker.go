@@ -191,7 +191,7 @@ type lane struct {
 type inflight struct {
 	lane   *lane
 	cancel context.CancelCauseFunc
-	stream uint32 // its id in the lane's instance (runtime.Stream.ID), once open
+	st     *runtime.Stream // once open
 }
 
 // Causes with which a worker cancels requests in flight.
@@ -557,12 +557,12 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if w.spec.Trace {
 		w.emit(stream.Event{Kind: stream.EventReqStart, Lane: l.index, Conn: cs.id, Req: id, Method: r.Method, Path: r.RequestURI, Group: groupOf(r), Sent: sentOf(r)})
 	}
-	wd := w.startWatchdog(l, cancel)
+	wd := w.startWatchdog(l, id, cancel)
 	defer wd.stop()
 	rel := relay{l: l, rw: rw, r: r, limit: int64(w.spec.LimitRequestBody), wd: wd, hostHeader: rw.Header().Clone()}
 	st, err := l.inst.Open(req)
 	if err == nil {
-		w.opened(id, st.ID())
+		w.opened(id, st)
 		err = rel.run(ctx, st)
 		st.Close()
 	}
@@ -671,11 +671,11 @@ func (w *worker) register(rw http.ResponseWriter, id uint64, l *lane, cancel con
 	return true
 }
 
-// opened notes the instance's id for request id, whose stream is open.
-func (w *worker) opened(id uint64, stream uint32) {
+// opened notes request id's stream, once open.
+func (w *worker) opened(id uint64, st *runtime.Stream) {
 	w.mu.Lock()
 	if f := w.inflight[id]; f != nil {
-		f.stream = stream
+		f.st = st
 	}
 	w.mu.Unlock()
 }
@@ -692,11 +692,11 @@ func (w *worker) unregister(id uint64) {
 // startWatchdog starts a request's --timeout on lane l: past it, cutOff
 // cancels the request and ends the worker. Without --timeout it is nil,
 // which does nothing.
-func (w *worker) startWatchdog(l *lane, cancel context.CancelCauseFunc) *watchdog {
+func (w *worker) startWatchdog(l *lane, id uint64, cancel context.CancelCauseFunc) *watchdog {
 	if w.spec.Timeout <= 0 {
 		return nil
 	}
-	return newWatchdog(w.spec.Timeout, l.deadman, func() { w.cutOff(l, cancel) })
+	return newWatchdog(w.spec.Timeout, l.deadman, func() { w.cutOff(l, id, cancel) })
 }
 
 // answerFailure turns why a request got no response (err) into its status
@@ -1110,26 +1110,30 @@ func (w *worker) watch(l *lane) {
 // spinning guest cannot be stopped any other way without slowing every
 // guest loop (RATIONALE.md). The request holding the lane (culprit) gets a
 // 504, the others fail with the worker.
-func (w *worker) cutOff(l *lane, cancel context.CancelCauseFunc) {
-	w.culprit(l, cancel)(errRunaway)
+func (w *worker) cutOff(l *lane, id uint64, cancel context.CancelCauseFunc) {
+	w.culprit(l, id, cancel)(errRunaway)
 	w.die(fmt.Sprintf("runaway: a request on %s exceeded its timeout (%v)", l.label, w.spec.Timeout), exitRunaway, errCrash)
 }
 
-// culprit is the cancel of the request to blame when the timer of the
-// request whose cancel is fired runs out on lane l: the request holding
-// the lane's guest (runtime.Instance.Holder), if the guest's marks tell
-// and it is in flight here, else the fired one. On a loop they differ when
-// a request waiting for a loop another holds hears nothing from it for as
-// long: it is not the runaway, the holder is.
-func (w *worker) culprit(l *lane, fired context.CancelCauseFunc) context.CancelCauseFunc {
+// culprit is the cancel of the request to blame when the timer of request
+// id (whose cancel is fired) runs out on lane l: that request, unless its
+// handler never began, when it is the request holding the lane's guest
+// (runtime.Instance.Holder). On a loop a request waiting for a loop another
+// holds hears nothing for as long, and its timer, armed first, may run out
+// first: it is not the runaway. A request that has run keeps the blame:
+// it may be the one spinning, resumed since the holder's last mark.
+func (w *worker) culprit(l *lane, id uint64, fired context.CancelCauseFunc) context.CancelCauseFunc {
 	h := l.inst.Holder()
 	if h == 0 {
 		return fired
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if f := w.inflight[id]; f == nil || f.st != nil && f.st.Began() {
+		return fired
+	}
 	for _, f := range w.inflight {
-		if f.lane == l && f.stream == h {
+		if f.lane == l && f.st != nil && f.st.ID() == h {
 			return f.cancel
 		}
 	}

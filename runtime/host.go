@@ -84,6 +84,11 @@ func exportHost(b wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 		if i := instanceOf(ctx); i.tl != nil {
 			now := time.Now()
 			i.tl.Begin(uint32(stack[0]), now.UnixNano())
+			i.mu.Lock()
+			if st := i.pending[uint32(stack[0])]; st != nil {
+				st.began.Store(true)
+			}
+			i.mu.Unlock()
 			if i.cfg.OnHandlerStart != nil {
 				i.cfg.OnHandlerStart(uint32(stack[0]), now)
 			}

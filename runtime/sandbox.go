@@ -418,7 +418,13 @@ type Stream struct {
 	ready  chan struct{} // poked when q grows or the instance ends
 	ended  bool          // the final frame (KindResponse, KindEnd) came
 	phases timeline.Phases
+	began  atomic.Bool // the guest's handler began (its req_begin mark)
 }
+
+// Began reports whether the guest's handler for the request has begun
+// running (always false with InstanceConfig.NoPhases, which has no marks).
+// Any goroutine may call it.
+func (s *Stream) Began() bool { return s.began.Load() }
 
 // Open sends req's head (and its inline body) to the guest and returns its
 // stream. A zero req.ID is assigned; a caller may set its own, unique among
@@ -657,10 +663,11 @@ func (i *Instance) Close() { i.conn.CloseInput() }
 // Abort stops the guest at its next wait, failing requests in flight.
 func (i *Instance) Abort() { i.conn.Abort() }
 
-// Holder is the id (Stream.ID) of the request running on the guest now,
-// as far as its marks tell (timeline.Timeline.Holder), or 0: none, not
-// known, or phases off (InstanceConfig.NoPhases). Any goroutine may call
-// it, while the guest spins in a handler too.
+// Holder is the id (Stream.ID) of the request that marked last in the
+// guest's current pass, the one running unless a parked one has resumed
+// since (timeline.Timeline.Holder), or 0: none, or phases off
+// (InstanceConfig.NoPhases). Any goroutine may call it, while the guest
+// spins in a handler too.
 func (i *Instance) Holder() uint32 {
 	if i.tl == nil {
 		return 0

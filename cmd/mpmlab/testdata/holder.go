@@ -1,6 +1,6 @@
-// holder is a loop's runaway that another request's timer finds first:
-// /sleep answers its first byte, sleeps, then wants the loop again; /spin
-// holds the loop forever.
+// holder is a loop's runaway whose timer another request's beats:
+// /stream?ms=N writes a dot every 100 ms for N ms, holding the loop
+// throughout, then spins forever; anything else answers at once.
 package main
 
 import (
@@ -13,14 +13,14 @@ import (
 )
 
 func main() {
-	http.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
+	http.HandleFunc("/stream", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
-		fmt.Fprintln(w, "started")
-		w.(http.Flusher).Flush()
-		time.Sleep(time.Duration(ms) * time.Millisecond)
-		fmt.Fprintln(w, "slept")
-	})
-	http.HandleFunc("/spin", func(w http.ResponseWriter, r *http.Request) {
+		for start := time.Now(); time.Since(start) < time.Duration(ms)*time.Millisecond; {
+			fmt.Fprint(w, ".")
+			w.(http.Flusher).Flush()
+			for tick := time.Now(); time.Since(tick) < 100*time.Millisecond; {
+			}
+		}
 		for n := uint64(0); ; n++ {
 		}
 	})

@@ -155,13 +155,14 @@ type Timeline struct {
 	holder atomic.Uint32
 }
 
-// Holder is the request running on the guest now, as far as its marks
-// tell: the one whose handler began, or which entered or left
-// guest.Compute or guest.Block, last; 0 while the guest waits in
-// poll_oneoff, runs the loop's own code, or resumed a parked request that
-// has not marked since. Unlike the rest of Timeline, it may be called
-// from any goroutine: a guest spinning in a handler makes no mark, and
-// its host's watchdog asks who holds the loop.
+// Holder is the request that marked last in the current pass: the one
+// whose handler began, or which entered or left guest.Compute or
+// guest.Block; 0 while the guest waits in poll_oneoff, or after that
+// request returned. It is the request running now unless the guest's
+// scheduler has since resumed another, parked one, which makes no mark:
+// trust it only about requests that have not run. Unlike the rest of
+// Timeline, it may be called from any goroutine: a guest spinning in a
+// handler makes no mark, and its host's watchdog asks who holds the loop.
 func (tl *Timeline) Holder() uint32 { return tl.holder.Load() }
 
 // New returns an empty Timeline.
