@@ -323,7 +323,10 @@ func (tb *tab) clickStart(id string) {
 		}
 		return true;
 	})()`, &ok)
-	tb.do(chromedp.Click(chromedp.ID(id)))
+	// The click is dispatched on the button, not made at its coordinates:
+	// the page's check line, which changes while it builds an edit, can
+	// move the button between chromedp finding it and clicking there.
+	tb.clickElement("#" + id)
 	tb.wait(runStarted, 10*time.Second, "the run to start")
 }
 
