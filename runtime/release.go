@@ -11,10 +11,12 @@ import (
 
 // Release frees what wazero keeps of the module only to compile and
 // instantiate it again: every function's body (the bytes of the code
-// section, copied by its decoder: wasm/binary/code.go) and every data
+// section, copied by its decoder: wasm/binary/code.go), every data
 // segment's bytes (copied into linear memory at instantiation, and kept
 // by the module, wasm.Module.DataSection, and by every instance,
-// ModuleInstance.DataInstances). For a Go guest that is most of the heap
+// ModuleInstance.DataInstances) and every active element segment's
+// function indices (copied into the table at instantiation, kept by
+// wasm.Module.ElementSection). For a Go guest that is most of the heap
 // a worker holds once its instances run: 6 MB of 7.5 for hello. Call it
 // once every instance the process will run has been started; Start fails
 // afterwards.
@@ -38,6 +40,8 @@ import (
 //     after instantiation anyway, dropped (as data.drop leaves it): a
 //     memory.init of it with a length above zero traps. Passive segments,
 //     which memory.init copies from at run time, are kept.
+//   - So is an active element segment (elem.drop): wazero builds element
+//     instances, which table.init copies from, only of passive ones.
 //   - Machine code needs no bodies: it is compiled (or loaded) already. An
 //     engine on the interpreter runs the bodies, so Release refuses.
 func (m *Module) Release() error {
@@ -67,6 +71,10 @@ func (m *Module) Release() error {
 			!sliceOfStructWith(data, map[string]reflect.Kind{"Init": reflect.Slice, "Passive": reflect.Bool}) {
 			return errLayout("Module.CodeSection or DataSection")
 		}
+		if elems := source.FieldByName("ElementSection"); !sliceOfStructWith(elems, map[string]reflect.Kind{"Init": reflect.Slice}) ||
+			!isActiveMethod(elems.Type().Elem()) {
+			return errLayout("Module.ElementSection")
+		}
 		di := inst.FieldByName("DataInstances")
 		if di.Kind() != reflect.Slice || (di.Len() != 0 && di.Len() != data.Len()) || !di.CanSet() {
 			return errLayout("ModuleInstance.DataInstances")
@@ -92,6 +100,12 @@ func (m *Module) Release() error {
 		for i := range data.Len() {
 			if d := data.Index(i); !d.FieldByName("Passive").Bool() {
 				d.FieldByName("Init").SetZero()
+			}
+		}
+		elems := source.FieldByName("ElementSection")
+		for i := range elems.Len() {
+			if e := elems.Index(i); e.Addr().MethodByName("IsActive").Call(nil)[0].Bool() {
+				e.FieldByName("Init").SetZero()
 			}
 		}
 	}
@@ -124,6 +138,13 @@ func sliceOfStructWith(v reflect.Value, fields map[string]reflect.Kind) bool {
 		}
 	}
 	return true
+}
+
+// isActiveMethod reports whether *t has wazero's IsActive() bool, which
+// tells an active element segment from a passive or declarative one.
+func isActiveMethod(t reflect.Type) bool {
+	m, ok := reflect.PointerTo(t).MethodByName("IsActive")
+	return ok && m.Type.NumIn() == 1 && m.Type.NumOut() == 1 && m.Type.Out(0).Kind() == reflect.Bool
 }
 
 func errLayout(what string) error {

@@ -55,6 +55,15 @@ func TestRelease(t *testing.T) {
 				t.Fatalf("data segment %d kept its bytes", i)
 			}
 		}
+		elems := src.FieldByName("ElementSection")
+		if elems.Len() == 0 {
+			t.Fatal("no element segment: not a Go guest")
+		}
+		for i := range elems.Len() {
+			if elems.Index(i).FieldByName("Init").Len() != 0 {
+				t.Fatalf("element segment %d kept its %d function indices", i, elems.Index(i).FieldByName("Init").Len())
+			}
+		}
 	}
 }
 
