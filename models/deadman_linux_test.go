@@ -57,3 +57,32 @@ func TestDeadmanPublishesDeadline(t *testing.T) {
 		t.Fatalf("disarmed, but the published deadline is %v", time.Unix(0, due.Load()))
 	}
 }
+
+// A stopped watchdog stays stopped: the relay stops it at the guest's final
+// frame, and the write to the client that follows pauses and resumes it
+// without arming its timer or its deadman again.
+func TestWatchdogStopsForGood(t *testing.T) {
+	var due atomic.Int64
+	dm, err := newDeadman(time.Hour, time.Second, &due)
+	if err != nil {
+		t.Skip(err)
+	}
+	fired := make(chan struct{}, 1) // never, in an hour
+	wd := newWatchdog(time.Hour, dm, func() { fired <- struct{}{} })
+	if due.Load() == 0 {
+		t.Fatal("a running watchdog's deadman is not armed")
+	}
+	wd.stop()
+	if due.Load() != 0 {
+		t.Fatal("stop left the deadman armed")
+	}
+	wd.pause()
+	wd.resume()
+	wd.progress()
+	wd.stop()
+	if due.Load() != 0 || wd.t.Stop() || len(fired) > 0 {
+		t.Fatal("a stopped watchdog was armed again")
+	}
+	var none *watchdog // no --timeout
+	none.stop()
+}

@@ -821,6 +821,11 @@ func (x *relay) run(ctx context.Context, st *runtime.Stream) error {
 			x.wroteHead, x.status = true, http.StatusSwitchingProtocols
 			defer c.Close()
 		case abi.KindResponse:
+			// The guest is done with the request: what is left is the
+			// host's (writing to the client), which --timeout does not
+			// bound, so the watchdog goes now rather than be paused and
+			// resumed around the write (its deadman's timer_settime calls).
+			x.wd.stop()
 			if x.r.Header[phasesHeader] != nil {
 				// A whole response: its phases are known before its head
 				// goes (a streamed one's are not, and it has none).
@@ -835,6 +840,7 @@ func (x *relay) run(ctx context.Context, st *runtime.Stream) error {
 			x.trailers(f.Trailer)
 			return nil
 		case abi.KindEnd:
+			x.wd.stop()
 			x.trailers(f.Trailer)
 			return nil
 		}
@@ -1006,7 +1012,8 @@ func (d *watchdog) resume() {
 	}
 }
 
-// stop ends the watchdog for good (the request is over).
+// stop ends the watchdog for good (the request is over, or its guest's
+// part of it); stopping it again does nothing.
 func (d *watchdog) stop() {
 	if d == nil {
 		return
