@@ -130,6 +130,10 @@ type Conn struct {
 	idle   atomic.Int64  // nanoseconds spent waiting in poll_oneoff
 	passCh chan struct{}
 
+	// timer is poll_oneoff's timer for clock subscriptions, reused from
+	// one wait to the next (guest goroutine only).
+	timer *time.Timer
+
 	// lastWait is how long the guest's last wait for a request lasted
 	// (guest goroutine only): pollOneoff spins before parking only while
 	// requests come that soon.
@@ -513,13 +517,13 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 		subs = append(subs, x)
 	}
 
-	var timer *time.Timer
+	armed := false // c.timer runs for earliest
 	spins := 0
 	for {
 		n := c.readyEvents(subs, outBuf, time.Now())
 		if n > 0 {
-			if timer != nil {
-				timer.Stop()
+			if armed {
+				c.timer.Stop()
 			}
 			if c.tl != nil {
 				c.tl.PollExit(time.Now().UnixNano())
@@ -546,17 +550,30 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 		}
 		var timeC <-chan time.Time
 		if !earliest.IsZero() {
-			if timer == nil {
-				timer = time.NewTimer(time.Until(earliest))
+			if !armed {
+				// One timer for every wait of the instance, reset: a
+				// guest with a sleep or a timeout pending waits with a
+				// clock subscription at nearly every pass. (Since Go
+				// 1.23 a Reset timer delivers no value from before.)
+				if c.timer == nil {
+					c.timer = time.NewTimer(time.Until(earliest))
+				} else {
+					c.timer.Reset(time.Until(earliest))
+				}
+				armed = true
 			}
-			timeC = timer.C
+			timeC = c.timer.C
 		}
 		start := time.Now()
 		select {
 		case <-c.wake:
 			c.lastWait = time.Since(start)
 		case <-timeC:
+			armed = false // fired: re-armed if the clock is somehow not due yet
 		case <-c.abort:
+			if armed {
+				c.timer.Stop()
+			}
 			c.idle.Add(int64(time.Since(start)))
 			_ = mod.CloseWithExitCode(ctx, 0)
 			panic(sys.NewExitError(0))

@@ -818,6 +818,34 @@ func TestPollReadWithLongClock(t *testing.T) {
 	})
 }
 
+// poll_oneoff keeps one timer per Conn for its clock subscriptions: a wait
+// that a request ended early leaves no fire behind for the next wait, and
+// a timer that fired times the next wait afresh.
+func TestPollClockTimerReused(t *testing.T) {
+	f := newFixture(t)
+	const short = 20 * time.Millisecond
+	ch := f.pollAsync(t, clockSub(1, short), readSub(2, abi.RequestFD))
+	f.conn.Push([]byte("r"))
+	wantEvents(t, waitResult(t, ch).events, event{userdata: 2, typ: eventFdRead, nbytes: 1})
+	if errno, _, got := f.readFD(t, abi.RequestFD, 8); errno != 0 || string(got) != "r" {
+		t.Fatalf("read: errno %d %q", errno, got)
+	}
+	// Past the first wait's deadline: its timer must not end this one.
+	ch = f.pollAsync(t, clockSub(3, time.Hour), readSub(4, abi.RequestFD))
+	mustBlock(t, ch, 2*short)
+	f.conn.Push([]byte("s"))
+	wantEvents(t, waitResult(t, ch).events, event{userdata: 4, typ: eventFdRead, nbytes: 1})
+	f.readFD(t, abi.RequestFD, 8)
+
+	for ud := uint64(5); ud < 7; ud++ {
+		errno, evs, took := f.poll(t, clockSub(ud, short))
+		if errno != errnoSuccess || took < short-time.Millisecond || took > waitLimit {
+			t.Fatalf("clock %d: errno %d after %v, want about %v", ud, errno, took, short)
+		}
+		wantEvents(t, evs, event{userdata: ud, typ: eventClock})
+	}
+}
+
 func TestPollReadyAtOnce(t *testing.T) {
 	tests := []struct {
 		name string
