@@ -405,6 +405,43 @@ func main() {
 	}
 }
 
+// The SDK parses a URI it served last only once: the requests that follow
+// with the same URI get their own copy of its URL, which a handler may
+// change without the next request seeing it, and a different URI is parsed
+// for itself.
+func TestRequestURLsAreOwnCopies(t *testing.T) {
+	inst := startGuest(t, `package main
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/mpmlab/mpmlab/wasm/guest"
+)
+
+func main() {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s?%s", r.URL.Path, r.URL.RawQuery)
+		r.URL.Path, r.URL.RawQuery = "/changed", "by=handler"
+	})
+	guest.Serve(nil)
+}
+`, InstanceConfig{})
+	for _, c := range []struct{ uri, want string }{
+		{"/a?x=1", "/a?x=1"}, {"/a?x=1", "/a?x=1"}, {"/b", "/b?"}, {"/a?x=1", "/a?x=1"},
+		{"%zz", "/?"}, // not a request URI: served as "/", as before
+		{"/b", "/b?"},
+	} {
+		resp, err := get(t, inst, c.uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(resp.Body) != c.want {
+			t.Fatalf("%s: the handler saw %q, want %q", c.uri, resp.Body, c.want)
+		}
+	}
+}
+
 // A guest's linear memory grows in place, inside one mapping of its limit
 // (memory_mmap.go), instead of being copied into a larger Go slice.
 func TestLinearMemoryGrowsInPlace(t *testing.T) {

@@ -504,10 +504,7 @@ func monitorLoopLag() {
 
 func serveOne(h http.Handler, j job, w *responseWriter) {
 	in, st := j.req, j.st
-	u, err := url.ParseRequestURI(in.URI)
-	if err != nil {
-		u = &url.URL{Path: "/"}
-	}
+	u := parseURI(in.URI)
 	proto := in.Proto
 	major, minor, ok := http.ParseHTTPVersion(proto)
 	if !ok {
@@ -549,6 +546,36 @@ func serveOne(h http.Handler, j job, w *responseWriter) {
 		hostReqWhere(in.ID, unsafe.Pointer(unsafe.StringData(where)), uint32(len(where)))
 	}
 	w.finish()
+}
+
+// lastURI is the request URI parsed last and its URL: a loop under load
+// mostly serves the same few URIs, and a copy of a parsed URL costs less
+// than parsing it again (url.URL holds only strings and an immutable
+// *url.Userinfo, so copies share nothing a handler could change).
+var lastURI struct {
+	mu  sync.Mutex
+	uri string
+	u   url.URL
+}
+
+// parseURI parses a request URI as net/http does (url.ParseRequestURI);
+// one that does not parse is served as "/".
+func parseURI(uri string) *url.URL {
+	lastURI.mu.Lock()
+	if uri == lastURI.uri && uri != "" {
+		u := lastURI.u
+		lastURI.mu.Unlock()
+		return &u
+	}
+	lastURI.mu.Unlock()
+	u, err := url.ParseRequestURI(uri)
+	if err != nil {
+		return &url.URL{Path: "/"}
+	}
+	lastURI.mu.Lock()
+	lastURI.uri, lastURI.u = uri, *u
+	lastURI.mu.Unlock()
+	return u
 }
 
 // body is a streamed request body: it reads what the host sends when asked.
