@@ -196,10 +196,15 @@ type Frame struct {
 	ID   uint32
 	// N is the status (KindInterim, KindHead, KindResponse) or a byte count
 	// (KindWindow, KindRead).
-	N       uint32
-	Flags   byte        // KindData: FlagFlush
-	Header  http.Header // KindInterim, KindHead, KindResponse
-	Trailer http.Header // KindEnd, KindResponse
+	N      uint32
+	Flags  byte        // KindData: FlagFlush
+	Header http.Header // KindInterim, KindHead, KindResponse
+	// HeaderWire, when not nil, is sent in place of Header: a header
+	// encoded beforehand by AppendHeader (the guest's SDK takes a
+	// response's header as it is at WriteHeader so, with no copy of the
+	// map). Decoding never sets it.
+	HeaderWire []byte
+	Trailer    http.Header // KindEnd, KindResponse
 	// Data is the bytes of KindData, the body of KindResponse, the error
 	// text of KindEOF.
 	Data []byte
@@ -244,7 +249,11 @@ func AppendFrame(dst []byte, f *Frame) []byte {
 	dst = appendHeader(dst, f.Kind, f.ID)
 	dst = binary.LittleEndian.AppendUint32(dst, f.N)
 	dst = append(dst, f.Flags)
-	dst = appendHTTPHeader(dst, f.Header)
+	if f.HeaderWire != nil {
+		dst = append(dst, f.HeaderWire...)
+	} else {
+		dst = appendHTTPHeader(dst, f.Header)
+	}
 	dst = appendHTTPHeader(dst, f.Trailer)
 	dst = appendBytes(dst, f.Data)
 	return finish(dst, start)
@@ -383,6 +392,10 @@ func appendBytes(dst []byte, b []byte) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b)))
 	return append(dst, b...)
 }
+
+// AppendHeader appends h to dst as a frame carries it, for
+// Frame.HeaderWire.
+func AppendHeader(dst []byte, h http.Header) []byte { return appendHTTPHeader(dst, h) }
 
 func appendHTTPHeader(dst []byte, h http.Header) []byte {
 	// One pass over the map: the count is written once it is known.

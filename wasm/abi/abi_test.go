@@ -209,3 +209,20 @@ func TestStreamFieldsRoundTrip(t *testing.T) {
 		t.Error("DecodeFrame decoded a request frame")
 	}
 }
+
+// A header encoded beforehand (Frame.HeaderWire) makes the same frame as
+// the header itself, and wins over Header.
+func TestHeaderWire(t *testing.T) {
+	h := http.Header{"Content-Type": {"text/plain"}, "X-Two": {"a", "b"}}
+	want := &Frame{Kind: KindResponse, ID: 4, N: 201, Header: h, Trailer: http.Header{"X-Sum": {"1"}}, Data: []byte("hi")}
+	pre := *want
+	pre.Header, pre.HeaderWire = http.Header{"X-Ignored": {"1"}}, AppendHeader(nil, h)
+	got, err := DecodeFrame(AppendFrame(nil, &pre))
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, %v; want %+v", got, err, want)
+	}
+	empty := &Frame{Kind: KindHead, ID: 4, N: 200, HeaderWire: AppendHeader(nil, nil)}
+	if got, err := DecodeFrame(AppendFrame(nil, empty)); err != nil || len(got.Header) != 0 {
+		t.Fatalf("empty header: got %+v, %v", got, err)
+	}
+}

@@ -606,9 +606,15 @@ const bufferSize = 32 << 10
 // Content-Type sniffing are done by the host's own net/http from what it
 // is sent, so they are net/http's.
 type responseWriter struct {
-	st       *stream
-	header   http.Header
-	snap     http.Header // the header as it was at WriteHeader
+	st     *stream
+	header http.Header
+	// snap is the header as it was at WriteHeader, encoded for the frame
+	// that sends it (abi.Frame.HeaderWire), and declared the trailers the
+	// "Trailer" header named then: taken so, a handler's later changes
+	// are dropped without a copy of the map, and both buffers are reused
+	// by the goroutine's next request.
+	snap     []byte
+	declared []string
 	status   int
 	body     []byte // written, not yet sent
 	headSent bool
@@ -623,7 +629,7 @@ func (w *responseWriter) Header() http.Header { return w.header }
 // header map's memory and its body buffer's.
 func (w *responseWriter) reset() {
 	clear(w.header)
-	w.st, w.snap, w.status, w.body, w.headSent, w.written = nil, nil, 0, w.body[:0], false, 0
+	w.st, w.snap, w.declared, w.status, w.body, w.headSent, w.written = nil, w.snap[:0], w.declared[:0], 0, w.body[:0], false, 0
 }
 
 func (w *responseWriter) WriteHeader(status int) {
@@ -639,11 +645,10 @@ func (w *responseWriter) WriteHeader(status int) {
 		return
 	}
 	w.status = status
-	if len(w.header) > 0 {
-		w.snap = w.header.Clone()
-	}
+	w.snap = abi.AppendHeader(w.snap[:0], w.header)
+	w.declared = append(w.declared[:0], w.header["Trailer"]...)
 	w.clen = -1
-	if cl := w.snap.Get("Content-Length"); cl != "" {
+	if cl := w.header.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			w.clen = n
 		}
@@ -692,7 +697,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 func (w *responseWriter) send(b []byte, flush bool) error {
 	if !w.headSent {
 		w.headSent = true
-		w.st.out.send(&abi.Frame{Kind: abi.KindHead, ID: w.st.id, N: uint32(w.status), Header: w.snap})
+		w.st.out.send(&abi.Frame{Kind: abi.KindHead, ID: w.st.id, N: uint32(w.status), HeaderWire: w.snap})
 	}
 	return w.st.write(b, flush)
 }
@@ -734,7 +739,7 @@ func (w *responseWriter) finish() {
 	}
 	trailer := w.trailers()
 	if !w.headSent {
-		w.st.end(&abi.Frame{Kind: abi.KindResponse, N: uint32(w.status), Header: w.snap, Trailer: trailer, Data: w.body})
+		w.st.end(&abi.Frame{Kind: abi.KindResponse, N: uint32(w.status), HeaderWire: w.snap, Trailer: trailer, Data: w.body})
 	} else {
 		if len(w.body) > 0 {
 			w.st.write(w.body, false)
@@ -743,6 +748,9 @@ func (w *responseWriter) finish() {
 	}
 	if cap(w.body) > 2*bufferSize {
 		w.body = nil // a large write grew it: give it back
+	}
+	if cap(w.snap) > bufferSize {
+		w.snap = nil // so did a large header
 	}
 }
 
@@ -757,7 +765,7 @@ func (w *responseWriter) trailers() http.Header {
 		}
 		t[k] = v
 	}
-	for _, decl := range w.snap["Trailer"] {
+	for _, decl := range w.declared {
 		for _, k := range strings.Split(decl, ",") {
 			k = http.CanonicalHeaderKey(strings.TrimSpace(k))
 			if v, ok := w.header[k]; ok {
