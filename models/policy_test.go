@@ -784,3 +784,20 @@ func TestPhasesHeaderRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// Only a prefork process lowers its collector's goal: a worker with
+// threads or a loop keeps Go's default (gcPercent).
+func TestGCPercentByModel(t *testing.T) {
+	for _, c := range []struct {
+		m    Model
+		want bool
+	}{{Process, true}, {Thread, false}, {EventMPM, false}, {Reactor, false}} {
+		p, err := PolicyOf(c.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pct, ok := gcPercent(p); ok != c.want || (ok && pct != workerGCPercent) {
+			t.Errorf("%s: gcPercent = %d, %v; want %v", c.m, pct, ok, c.want)
+		}
+	}
+}
