@@ -785,13 +785,13 @@ func TestPhasesHeaderRoundTrip(t *testing.T) {
 	}
 }
 
-// Only a prefork process lowers its collector's goal: a worker with
-// threads or a loop keeps Go's default (gcPercent).
+// A prefork process and a loop lower their collector's goal; a worker
+// with threads keeps Go's default (gcPercent).
 func TestGCPercentByModel(t *testing.T) {
 	for _, c := range []struct {
 		m    Model
 		want bool
-	}{{Process, true}, {Thread, false}, {EventMPM, false}, {Reactor, false}} {
+	}{{Process, true}, {Thread, false}, {EventMPM, false}, {Reactor, true}} {
 		p, err := PolicyOf(c.m)
 		if err != nil {
 			t.Fatal(err)

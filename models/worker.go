@@ -55,17 +55,19 @@ const (
 	// deadmanGrace is how long past --timeout the kernel kills a worker
 	// whose own timeout handling could not run (see deadman).
 	deadmanGrace = time.Second
-	// workerGCPercent is a serving prefork process's GOGC (the process
-	// model; unless GOGC is set). Its live heap is small once the guest
-	// runs (1 to 3 MB: wazero's instance, net/http's connection), so the
-	// collector's floor, a heap of 4 MB at GOGC 100, is most of what the
-	// heap holds resident; at 50 the floor is 2 MB and a prefork process
-	// 1.3 MB smaller, for collections of a heap that small, which cost
-	// no CPU per request that bench could tell apart. A worker with
-	// threads or a loop keeps Go's default: its processes are few, and
-	// there the collections cost CPU per request (17% of the thread
-	// model's at 50). Not on the interpreter, whose 110 MB of live heap
-	// would be marked twice as often. (RATIONALE.md, "A worker's memory".)
+	// workerGCPercent is the GOGC of a serving prefork process or loop
+	// (unless GOGC is set). A prefork process's live heap is small once
+	// the guest runs (1 to 3 MB: wazero's instance, net/http's
+	// connection), so the collector's floor, a heap of 4 MB at GOGC 100,
+	// is most of what the heap holds resident; at 50 the floor is 2 MB
+	// and a prefork process 1.3 MB smaller, for collections of a heap
+	// that small, which cost no CPU per request that bench could tell
+	// apart. A loop's heap holds its idle connections: at 50 each costs
+	// less. A worker with threads keeps Go's default: its processes are
+	// few, and there the collections cost CPU per request (17% of the
+	// thread model's at 50). Not on the interpreter, whose 110 MB of live
+	// heap would be marked twice as often. (RATIONALE.md, "A worker's
+	// memory".)
 	workerGCPercent = 50
 	// guestGCPercent is the GOGC of a guest that serves one request at a
 	// time (process, thread, event; unless the experiment sets GOGC, and
@@ -407,8 +409,8 @@ func (w *worker) awaitStartup() {
 	}
 }
 
-// releaseStartupMemory sets a prefork process's GOGC (gcPercent) and
-// hands back to the kernel the heap that starting
+// releaseStartupMemory sets the worker's GOGC (gcPercent) and hands
+// back to the kernel the heap that starting
 // the guests used and no longer needs: the module's bytes (as read, and as
 // runtime packs them), the garbage of wazero's decoding and validation,
 // and what Module.Release dropped, tens of MiB in all. Go's scavenger
@@ -433,10 +435,10 @@ func (w *worker) releaseStartupMemory() {
 }
 
 // gcPercent is the GOGC a serving worker of the policy sets, if any:
-// workerGCPercent for a prefork process, none (Go's default) for a worker
-// with threads or a loop.
+// workerGCPercent for a prefork process or a loop, none (Go's default)
+// for a worker with threads.
 func gcPercent(p Policy) (int, bool) {
-	if p.Threads() || p.Loop() {
+	if p.Threads() {
 		return 0, false
 	}
 	return workerGCPercent, true
