@@ -6,12 +6,6 @@ import (
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
-// checkPause is the pause in typing after which the source is built, as an
-// IDE checks it: long enough not to build on every key, short enough that
-// the build is done (and, on the host, compiled to machine code) before a
-// person has moved to Run.
-const checkPause = 700 // ms
-
 // checker builds the source on a pause in typing (POST /api/build): its
 // errors show in the editor as the person types, and the build and the
 // host's compile to machine code, which a Run would otherwise wait for,
@@ -28,12 +22,12 @@ type checker struct {
 }
 
 // edited restarts the pause: the source is checked once the person has
-// stopped typing for checkPause.
+// stopped typing for experiment.CheckPause.
 func (c *checker) edited() {
 	if c.cancel != nil {
 		c.cancel()
 	}
-	c.cancel = after(checkPause, func() {
+	c.cancel = after(int(experiment.CheckPause.Milliseconds()), func() {
 		c.cancel = nil
 		c.check()
 	})
