@@ -409,10 +409,9 @@ func (w *worker) awaitStartup() {
 	}
 }
 
-// releaseStartupMemory sets the worker's GOGC (gcPercent) and hands
-// back to the kernel the heap that starting
-// the guests used and no longer needs: the module's bytes (as read, and as
-// runtime packs them), the garbage of wazero's decoding and validation,
+// releaseStartupMemory sets the worker's GOGC (gcPercent) and hands back
+// to the kernel the heap that starting the guests used and no longer
+// needs: the module's bytes (as read, and as runtime packs them), the garbage of wazero's decoding and validation,
 // and what Module.Release dropped, tens of MiB in all. Go's scavenger
 // would return them too, but only over minutes; a prefork pool of idle
 // processes would hold them all that time. (See RATIONALE.md, "A worker's

@@ -49,22 +49,29 @@ func editedHello(tb testing.TB, edit string) experiment.Source {
 // apiPost posts v as JSON and decodes a 2xx answer into out.
 func apiPost(tb testing.TB, srv *httptest.Server, path string, v, out any) {
 	tb.Helper()
+	if err := postJSON(srv, path, v, out); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// postJSON is apiPost for a goroutine other than the test's: it returns
+// what went wrong.
+func postJSON(srv *httptest.Server, path string, v, out any) error {
 	body, _ := json.Marshal(v)
 	resp, err := http.Post(srv.URL+path, "application/json", bytes.NewReader(body))
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		var e errorBody
 		json.NewDecoder(resp.Body).Decode(&e)
-		tb.Fatalf("POST %s: %d %s", path, resp.StatusCode, e.Error)
+		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, e.Error)
 	}
 	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			tb.Fatal(err)
-		}
+		return json.NewDecoder(resp.Body).Decode(out)
 	}
+	return nil
 }
 
 // buildAhead does what the page does on a pause in typing (POST
@@ -220,16 +227,9 @@ type builtAt struct {
 func buildInBackground(srv *httptest.Server, src experiment.Source, edited time.Time) <-chan builtAt {
 	c := make(chan builtAt, 1)
 	go func() {
-		body, _ := json.Marshal(sourceRequest{Source: src})
 		for _, path := range []string{"/api/build", "/api/build?wait=compiled"} {
-			resp, err := http.Post(srv.URL+path, "application/json", bytes.NewReader(body))
-			if err != nil {
+			if err := postJSON(srv, path, sourceRequest{Source: src}, nil); err != nil {
 				c <- builtAt{err: err}
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				c <- builtAt{err: fmt.Errorf("POST %s: %s", path, resp.Status)}
 				return
 			}
 		}
