@@ -124,6 +124,10 @@ type Config struct {
 	// Executable is the mpmlab binary started as "mpmlab worker"
 	// (default: os.Executable()).
 	Executable string
+	// Standby, if set, holds workers started ahead that loaded the module:
+	// Start adopts them for its first workers instead of spawning them.
+	// May be nil.
+	Standby *Standby
 	// OnEvent receives every event, from one goroutine at a time and
 	// sometimes while the supervisor holds its lock: it must be quick and
 	// must not call the Supervisor (a slow OnEvent stalls spawning and
@@ -224,7 +228,7 @@ func (c Config) WithDefaults() Config {
 	d.Wasm, d.Addr, d.CacheDir, d.Executable = c.Wasm, c.Addr, c.CacheDir, c.Executable
 	d.Files, d.Env = c.Files, c.Env
 	d.Trace, d.NoPhases, d.ServeWhileCompiling = c.Trace, c.NoPhases, c.ServeWhileCompiling
-	d.OnEvent, d.Logf = c.OnEvent, c.Logf
+	d.OnEvent, d.Logf, d.Standby = c.OnEvent, c.Logf, c.Standby
 	if d.Addr == "" {
 		d.Addr = "127.0.0.1:8080"
 	}

@@ -80,6 +80,11 @@ type Supervisor struct {
 	replaced    []*child
 	started     chan struct{} // closed when Start has started the pool
 	compiled    chan struct{} // see Compiled
+
+	// adopting: Start is spawning its first workers, which may be
+	// Config.Standby's that loaded standbyKey (under mu).
+	adopting   bool
+	standbyKey standbyKey
 }
 
 // child is one worker process.
@@ -165,7 +170,9 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	}
 	policy, _ := PolicyOf(cfg.Model) // Validate checked it
 	s := &Supervisor{cfg: cfg, packed: packed, files: files, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{},
-		interpreter: interim, started: make(chan struct{}), compiled: make(chan struct{})}
+		interpreter: interim, started: make(chan struct{}), compiled: make(chan struct{}),
+		adopting:   cfg.Standby != nil && !interim,
+		standbyKey: standbyKey{exe: exe, wasm: packed, cacheDir: filepath.Join(cfg.CacheDir, "wazero"), memoryLimit: cfg.MemoryLimit}}
 	n, size := policy.Start(&s.cfg), policy.Slots(&s.cfg)
 	s.slots = make([]*child, size)
 	// On the interpreter every worker compiles the guest itself (a
@@ -187,6 +194,9 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err := s.spawnPool(ctx, first, n); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	s.adopting = false // later workers start cold, as a real server's do
+	s.mu.Unlock()
 	close(s.started)
 	if !interim {
 		close(s.compiled)
@@ -409,17 +419,21 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		board.close()
 		return nil, err
 	}
-	cmd := exec.Command(s.exe, "worker")
-	cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(js))
-	cmd.ExtraFiles = []*os.File{s.ln, pw, bf} // fd 3, fd 4, fd 5
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = workerProcAttr()
-	if err := cmd.Start(); err != nil {
-		pr.Close()
-		pw.Close()
-		board.close()
-		return nil, fmt.Errorf("starting worker: %w", err)
+	cmd, ahead := s.adoptLocked(js, pw, bf), " (started ahead)"
+	if cmd == nil {
+		ahead = ""
+		cmd = exec.Command(s.exe, "worker")
+		cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(js))
+		cmd.ExtraFiles = []*os.File{s.ln, pw, bf} // fd 3, fd 4, fd 5
+		cmd.Stdout = os.Stderr
+		cmd.Stderr = os.Stderr
+		cmd.SysProcAttr = workerProcAttr()
+		if err := cmd.Start(); err != nil {
+			pr.Close()
+			pw.Close()
+			board.close()
+			return nil, fmt.Errorf("starting worker: %w", err)
+		}
 	}
 	pw.Close()
 	now := time.Now()
@@ -427,12 +441,31 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		ready: make(chan struct{}), events: make(chan struct{}), gone: make(chan struct{}), board: board,
 		interpreter: s.interpreter}
 	s.slots[index] = c
-	s.cfg.Logf("spawned %s (pid %d)", s.label(index), c.pid)
+	s.cfg.Logf("spawned %s (pid %d)%s", s.label(index), c.pid, ahead)
 	s.event(stream.Event{Kind: stream.EventSpawn, Process: index, PID: c.pid})
 	s.wg.Add(2)
 	go s.readEvents(c, pr)
 	go s.reap(c)
 	return c, nil
+}
+
+// adoptLocked hands a worker's spec and its descriptors (the listening
+// socket, the event pipe's end, the scoreboard row) to a standby worker
+// that loaded the module, if Start is spawning its first workers and one
+// waits (Config.Standby), and returns its process; nil if none did.
+func (s *Supervisor) adoptLocked(spec []byte, events, board *os.File) *exec.Cmd {
+	if !s.adopting {
+		return nil
+	}
+	sw := s.cfg.Standby.take(s.standbyKey)
+	if sw == nil {
+		return nil
+	}
+	if err := sw.adopt(spec, s.ln, events, board); err != nil {
+		s.cfg.Logf("%v: starting a worker instead", err)
+		return nil
+	}
+	return sw.cmd
 }
 
 func (s *Supervisor) label(index int) string { return s.policy.ProcessLabel(&s.cfg, index) }

@@ -60,20 +60,29 @@ func (l *logLines) logf(format string, args ...any) {
 // wait returns the first line re matches, waiting up to d for it.
 func (l *logLines) wait(t *testing.T, re *regexp.Regexp, d time.Duration) []string {
 	t.Helper()
+	return l.waitNth(t, re, 1, d)
+}
+
+// waitNth returns the nth line re matches, waiting up to d for it.
+func (l *logLines) waitNth(t *testing.T, re *regexp.Regexp, n int, d time.Duration) []string {
+	t.Helper()
 	deadline := time.After(d)
 	for {
 		l.mu.Lock()
+		seen := 0
 		for _, line := range l.lines {
 			if m := re.FindStringSubmatch(line); m != nil {
-				l.mu.Unlock()
-				return m
+				if seen++; seen == n {
+					l.mu.Unlock()
+					return m
+				}
 			}
 		}
 		l.mu.Unlock()
 		select {
 		case <-l.added:
 		case <-deadline:
-			t.Fatalf("no log line matching %q within %v; the log:\n%s", re, d, l)
+			t.Fatalf("fewer than %d log lines match %q within %v; the log:\n%s", n, re, d, l)
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 	"github.com/mpmlab/mpmlab/wasm/stream"
 	"github.com/mpmlab/mpmlab/wasm/threadpool"
+	"golang.org/x/sys/unix"
 )
 
 // Worker processes.
@@ -111,6 +112,9 @@ type workerSpec struct {
 	// experiment's environment.
 	Files string   `json:"files,omitempty"`
 	Env   []string `json:"env,omitempty"`
+	// Standby starts a worker that loads the module (Wasm, CacheDir,
+	// MemoryLimit) and waits to be adopted (Standby); the rest is unset.
+	Standby bool `json:"standby,omitempty"`
 	serving
 }
 
@@ -135,22 +139,102 @@ func RunWorker() error {
 	if err := json.Unmarshal([]byte(os.Getenv(workerSpecEnv)), &spec); err != nil {
 		return fmt.Errorf("mpmlab worker is started by mpmlab run, bench or serve, not by hand (%s: %v)", workerSpecEnv, err)
 	}
-	w := &worker{spec: spec, start: time.Now(), inflight: map[uint64]*inflight{}, busyConns: map[net.Conn]bool{}, idleConns: map[net.Conn]bool{}}
-	w.events = newEventWriter(os.NewFile(eventFD, "mpmlab-events"))
+	w := &worker{spec: spec, start: time.Now(), inflight: map[uint64]*inflight{}, busyConns: map[net.Conn]bool{}, idleConns: map[net.Conn]bool{},
+		fds: inheritedFDs}
+	var mod *runtime.Module
+	if spec.Standby {
+		var err error
+		if mod, err = w.standBy(); err != nil {
+			return err // no event pipe yet: the error goes to stderr
+		}
+	}
+	w.events = newEventWriter(os.NewFile(uintptr(w.fds.events), "mpmlab-events"))
 	var err error
-	if w.policy, err = PolicyOf(spec.Model); err != nil {
+	if w.policy, err = PolicyOf(w.spec.Model); err != nil {
 		w.emit(stream.Event{Kind: stream.EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
 		w.events.close()
 		return err
 	}
-	err = w.run() // returns only if the worker could not start; else it exits from within
+	err = w.run(mod) // returns only if the worker could not start; else it exits from within
 	w.emit(stream.Event{Kind: stream.EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
 	w.events.close()
 	return err
 }
 
+// workerFDs are the descriptors a worker is given: inherited as fds 3, 4
+// and 5, or (a standby worker) received at its adoption.
+type workerFDs struct{ listen, events, board int }
+
+var inheritedFDs = workerFDs{listenFD, eventFD, boardFD}
+
+// standBy is a standby worker's wait (Standby): it loads the module its
+// spec names, says so on its socket (fd 3), and waits for a supervisor to
+// adopt it, with the full spec and the worker's three descriptors. It
+// returns the loaded module, the worker set up as the new spec says; if
+// the pool drops it instead (the socket closes), the process exits.
+func (w *worker) standBy() (*runtime.Module, error) {
+	mod, err := w.load(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	sock := listenFD // a standby's fd 3 is its socket
+	if _, err := unix.Write(sock, []byte{1}); err != nil {
+		os.Exit(exitRetired) // the pool is gone
+	}
+	buf := make([]byte, maxSpecSize)
+	oob := make([]byte, unix.CmsgSpace(3*4))
+	var n, oobn, flags int
+	for {
+		n, oobn, flags, _, err = unix.Recvmsg(sock, buf, oob, recvmsgFlags)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err == nil && n == 0 {
+		os.Exit(exitRetired) // dropped before it was adopted
+	}
+	if err != nil {
+		return nil, fmt.Errorf("standby: waiting for a model: %w", err)
+	}
+	unix.Close(sock)
+	fds, err := receivedFDs(oob[:oobn])
+	if err != nil {
+		return nil, fmt.Errorf("standby: %w", err)
+	}
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		return nil, errors.New("standby: the spec was cut short")
+	}
+	var spec workerSpec
+	if err := json.Unmarshal(buf[:n], &spec); err != nil {
+		return nil, fmt.Errorf("standby: spec: %w", err)
+	}
+	if spec.Standby || spec.Interpreter || spec.Wasm != w.spec.Wasm || spec.CacheDir != w.spec.CacheDir || spec.MemoryLimit != w.spec.MemoryLimit {
+		return nil, errors.New("standby: adopted for another module than the one it loaded")
+	}
+	w.spec, w.fds, w.start = spec, fds, time.Now()
+	return mod, nil
+}
+
+// maxSpecSize bounds a workerSpec sent to a standby worker (its
+// environment is the largest part, bounded by the experiment's limits).
+const maxSpecSize = 1 << 20
+
+// receivedFDs parses the three descriptors of an adoption.
+func receivedFDs(oob []byte) (workerFDs, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil || len(msgs) != 1 {
+		return workerFDs{}, fmt.Errorf("no descriptors in the adoption (%v)", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 3 {
+		return workerFDs{}, fmt.Errorf("want 3 descriptors in the adoption, got %d (%v)", len(fds), err)
+	}
+	return workerFDs{listen: fds[0], events: fds[1], board: fds[2]}, nil
+}
+
 type worker struct {
 	spec   workerSpec
+	fds    workerFDs
 	start  time.Time
 	events *eventWriter
 	pid    int
@@ -208,16 +292,24 @@ var (
 // run starts the worker and serves: its guests first, then its share of the
 // listening socket. It returns only if the worker could not start;
 // otherwise the process exits from within (die, retire).
-func (w *worker) run() error {
+//
+// mod is the module a standby worker loaded; nil, it loads it first.
+func (w *worker) run(mod *runtime.Module) error {
 	w.pid = os.Getpid()
 	n := max(w.spec.Lanes, 1)
 	w.reserveThreads(n)
 	ctx := context.Background()
-	mod, err := w.load(ctx)
-	if err != nil {
-		return err
+	if mod == nil {
+		var err error
+		if mod, err = w.load(ctx); err != nil {
+			return err
+		}
 	}
-	if w.board, err = openBoardRow(n); err != nil {
+	if err := mod.CodeShared(); err != nil && !w.spec.Interpreter {
+		w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
+	}
+	var err error
+	if w.board, err = openBoardRow(w.fds.board, n); err != nil {
 		return err
 	}
 	if err := w.startLanes(ctx, mod, n); err != nil {
@@ -265,20 +357,13 @@ func (w *worker) load(ctx context.Context) (*runtime.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	mod, err := w.compile(ctx, wasm)
-	if err != nil {
-		return nil, err
-	}
-	if err := mod.CodeShared(); err != nil && !w.spec.Interpreter {
-		w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
-	}
-	return mod, nil
+	return w.compile(ctx, wasm)
 }
 
-// openBoardRow maps the worker's row of the scoreboard (fd 5), a word for
+// openBoardRow maps the worker's row of the scoreboard (fd), a word for
 // each of its lanes; the descriptor is closed, the mapping stays.
-func openBoardRow(lanes int) (*boardRow, error) {
-	f := os.NewFile(boardFD, "mpmlab-scoreboard")
+func openBoardRow(fd, lanes int) (*boardRow, error) {
+	f := os.NewFile(uintptr(fd), "mpmlab-scoreboard")
 	row, err := mapBoardRow(f, lanes)
 	if err != nil {
 		return nil, err
@@ -443,10 +528,10 @@ func gcPercent(p Policy) (int, bool) {
 	return workerGCPercent, true
 }
 
-// listen opens the listening socket the worker inherited (fd 3) and puts
+// listen opens the listening socket the worker was given (fd 3) and puts
 // the model's accept policy in front of it (gate).
 func (w *worker) listen() (net.Listener, error) {
-	lnFile := os.NewFile(listenFD, "mpmlab-listener")
+	lnFile := os.NewFile(uintptr(w.fds.listen), "mpmlab-listener")
 	inner, err := net.FileListener(lnFile)
 	if err != nil {
 		return nil, fmt.Errorf("listening socket: %w", err)

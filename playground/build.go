@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mpmlab/mpmlab/models"
 	"github.com/mpmlab/mpmlab/runtime"
 	mpwasm "github.com/mpmlab/mpmlab/wasm"
 	"github.com/mpmlab/mpmlab/wasm/experiment"
@@ -49,19 +50,23 @@ type diagnosticsError struct {
 
 func (e *diagnosticsError) Error() string { return "does not compile" }
 
+// handleBuild builds a source, and compiles its module in the background.
+// The body may be a whole experiment (model, knobs, env beside the
+// source): the workers its Run would start first are then started ahead,
+// once the module is compiled (prepareRun).
 func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
-	req, ok := decodeSource(w, r)
-	if !ok {
+	var e experiment.Experiment
+	if !decode(w, r, &e) || !checkSource(w, e.Source) {
 		return
 	}
 	ctx, cancel := s.requestContext(r) // Stop cancels it
 	defer cancel()
-	art, err := s.build(ctx, req.Source, nil)
+	art, err := s.build(ctx, e.Source, nil)
 	if err != nil {
 		writeBuildError(w, err)
 		return
 	}
-	s.pre.start(art.Path) // the Run that follows starts at once
+	s.pre.start(art.Path, s.prepareRun(e, art)) // the Run that follows starts at once
 	res := buildResponse{Hash: art.Hash, Cached: art.Cached, ElapsedMS: ms(art.Elapsed)}
 	if r.URL.Query().Get("wait") == "compiled" {
 		s.pre.await(ctx, art.Path)
@@ -70,8 +75,53 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// checkSource validates a source on its own (413 if too large, 400
-// otherwise) and writes the error.
+// prepareRun is what follows the compile of art when e, a build's body,
+// names a model: the first workers of e's Run are started ahead, waiting
+// in s.standby. Nil if e is only a source, or not an experiment that
+// could run (its Run will say why).
+func (s *Server) prepareRun(e experiment.Experiment, art *runtime.Artifact) func(context.Context) {
+	cfg, ok := s.firstModelConfig(e, art)
+	if !ok {
+		return nil
+	}
+	return func(ctx context.Context) {
+		if err := s.standby.Prepare(ctx, cfg); err != nil && ctx.Err() == nil {
+			s.cfg.Logf("starting workers ahead for %s: %v", cfg.Model, err)
+		}
+	}
+}
+
+// refillStandby starts ahead, once a run of e has ended, the workers the
+// next Run of it would take, if the pool still holds e's module: the
+// check said "Run starts at once", and a second Run must too.
+func (s *Server) refillStandby(e experiment.Experiment, art *runtime.Artifact) {
+	cfg, ok := s.firstModelConfig(e, art)
+	if !ok {
+		return
+	}
+	go func() {
+		if err := s.standby.Refill(s.stopCtx, cfg); err != nil && s.stopCtx.Err() == nil {
+			s.cfg.Logf("starting workers ahead for %s: %v", cfg.Model, err)
+		}
+	}()
+}
+
+// firstModelConfig is the configuration of the first model e runs (its
+// model, or the first of a Compare) on art; false if e does not name a
+// model or is not valid.
+func (s *Server) firstModelConfig(e experiment.Experiment, art *runtime.Artifact) (models.Config, bool) {
+	if e.Model == "" || e.Validate() != nil {
+		return models.Config{}, false
+	}
+	parts, err := partsOf(e.Normalize())
+	if err != nil || len(parts) == 0 {
+		return models.Config{}, false
+	}
+	cfg := modelConfig(parts[0].exp, parts[0].model)
+	cfg.Wasm, cfg.CacheDir, cfg.Executable = art.Path, s.cfg.CacheDir, s.cfg.Executable
+	return cfg, true
+}
+
 // decodeSource reads a {"source": ...} body and checks the source; on
 // failure it has written the error answer.
 func decodeSource(w http.ResponseWriter, r *http.Request) (sourceRequest, bool) {
@@ -82,6 +132,8 @@ func decodeSource(w http.ResponseWriter, r *http.Request) (sourceRequest, bool) 
 	return req, true
 }
 
+// checkSource validates a source on its own (413 if too large, 400
+// otherwise) and writes the error.
 func checkSource(w http.ResponseWriter, src experiment.Source) bool {
 	if err := src.Validate(); err != nil {
 		status := http.StatusBadRequest

@@ -120,6 +120,7 @@ func (mr *modelRun) startModel(art *runtime.Artifact) error {
 	cfg.Wasm = art.Path
 	cfg.CacheDir = mr.s.cfg.CacheDir
 	cfg.Executable = mr.s.cfg.Executable
+	cfg.Standby = mr.s.standby // its first workers, if started ahead
 	cfg.Trace = true
 	cfg.OnEvent = func(ev stream.Event) {
 		if mr.panicked.failed() {

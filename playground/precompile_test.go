@@ -74,13 +74,20 @@ func postJSON(srv *httptest.Server, path string, v, out any) error {
 	return nil
 }
 
+// runOf is the experiment firstAnswer runs: src on the reactor, one
+// client.
+func runOf(src experiment.Source) experiment.Experiment {
+	return experiment.Experiment{Source: src, Model: "reactor", Load: experiment.Load{Concurrency: 1, Requests: 200}}
+}
+
 // buildAhead does what the page does on a pause in typing (POST
-// /api/build) and waits, as the person reads their code, until the module
-// is compiled to machine code in the cache.
+// /api/build with the experiment it would run) and waits, as the person
+// reads their code, until the module is compiled to machine code in the
+// cache and the Run's worker has started ahead.
 func buildAhead(tb testing.TB, s *Server, srv *httptest.Server, src experiment.Source) {
 	tb.Helper()
 	var built buildResponse
-	apiPost(tb, srv, "/api/build", sourceRequest{Source: src}, &built)
+	apiPost(tb, srv, "/api/build", runOf(src), &built)
 	module, err := os.ReadFile(filepath.Join(s.cfg.CacheDir, "wasm", built.Hash+".wasm"))
 	if err != nil {
 		tb.Fatal(err)
@@ -88,7 +95,7 @@ func buildAhead(tb testing.TB, s *Server, srv *httptest.Server, src experiment.S
 	// As the page does after a build: wait for the compile the build
 	// started in the background, which must then be in the cache.
 	var compiled buildResponse
-	apiPost(tb, srv, "/api/build?wait=compiled", sourceRequest{Source: src}, &compiled)
+	apiPost(tb, srv, "/api/build?wait=compiled", runOf(src), &compiled)
 	if !compiled.Compiled || compiled.Hash != built.Hash {
 		tb.Fatalf("/api/build?wait=compiled answered %+v after %+v, want the same module compiled", compiled, built)
 	}
@@ -98,6 +105,9 @@ func buildAhead(tb testing.TB, s *Server, srv *httptest.Server, src experiment.S
 	if _, err := os.Stat(runtime.PackedPath(filepath.Join(s.cfg.CacheDir, "wazero"), module)); err != nil {
 		tb.Fatalf("/api/build?wait=compiled said compiled, but the module is not packed for the workers: %v", err)
 	}
+	if n := s.standby.Waiting(); n != 1 {
+		tb.Fatalf("/api/build?wait=compiled of a reactor run answered with %d workers started ahead, want 1", n)
+	}
 }
 
 // firstAnswer runs src on the reactor, as the page's Run does, and returns
@@ -106,7 +116,7 @@ func buildAhead(tb testing.TB, s *Server, srv *httptest.Server, src experiment.S
 // end.
 func firstAnswer(tb testing.TB, srv *httptest.Server, src experiment.Source) time.Duration {
 	tb.Helper()
-	e := experiment.Experiment{Source: src, Model: "reactor", Load: experiment.Load{Concurrency: 1, Requests: 200}}
+	e := runOf(src)
 	start := time.Now()
 	var created struct{ ID string }
 	apiPost(tb, srv, "/api/runs", e, &created)
@@ -147,18 +157,25 @@ func firstAnswer(tb testing.TB, srv *httptest.Server, src experiment.Source) tim
 }
 
 // A source built on a pause in typing is compiled to machine code in the
-// background, so that its Run answers without waiting for a compile: far
-// sooner than a Run of a source never built before, measured in the same
-// test.
+// background and the Run's worker started ahead, so that its Run answers
+// without waiting for a compile or a worker's load: far sooner than a Run
+// of a source never built before, measured in the same test, whose worker
+// starts cold.
 func TestBuildPrecompiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds handlers and starts worker processes")
 	}
-	s, srv, _ := workerServer(t)
+	s, srv, logs := workerServer(t)
 	ahead := editedHello(t, "built ahead")
 	buildAhead(t, s, srv, ahead)
 	warm := firstAnswer(t, srv, ahead)
+	if !strings.Contains(logs.String(), "(started ahead)") {
+		t.Fatalf("the Run of a source built ahead spawned its loop cold:\n%s", logs)
+	}
 	cold := firstAnswer(t, srv, editedHello(t, "built at Run"))
+	if n := strings.Count(logs.String(), "(started ahead)"); n != 1 {
+		t.Fatalf("%d workers started ahead over a Run built ahead and one built at Run, want 1:\n%s", n, logs)
+	}
 	t.Logf("first answer: %v built ahead, %v built and compiled at Run", warm.Round(time.Millisecond), cold.Round(time.Millisecond))
 	if warm > cold/2 {
 		t.Fatalf("a Run of a source built ahead answered in %v, a Run that builds and compiles in %v: want under half", warm, cold)
@@ -228,7 +245,7 @@ func buildInBackground(srv *httptest.Server, src experiment.Source, edited time.
 	c := make(chan builtAt, 1)
 	go func() {
 		for _, path := range []string{"/api/build", "/api/build?wait=compiled"} {
-			if err := postJSON(srv, path, sourceRequest{Source: src}, nil); err != nil {
+			if err := postJSON(srv, path, runOf(src), nil); err != nil {
 				c <- builtAt{err: err}
 				return
 			}
@@ -236,4 +253,39 @@ func buildInBackground(srv *httptest.Server, src experiment.Source, edited time.
 		c <- builtAt{after: time.Since(edited)}
 	}()
 	return c
+}
+
+// The workers a Run takes are started ahead again once it ends, so that
+// the next Run of the same source starts at once too; a build whose
+// experiment does not validate builds, and starts nothing ahead.
+func TestRunAgainStartsAhead(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds handlers and starts worker processes")
+	}
+	s, srv, logs := workerServer(t)
+	src := editedHello(t, "run twice")
+	buildAhead(t, s, srv, src)
+	firstAnswer(t, srv, src)
+	deadline := time.Now().Add(time.Minute)
+	for s.standby.Waiting() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a minute after a Run took the worker started ahead, %d wait, want 1 again", s.standby.Waiting())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	firstAnswer(t, srv, src)
+	if n := strings.Count(logs.String(), "(started ahead)"); n != 2 {
+		t.Fatalf("%d workers started ahead over two Runs, want 2:\n%s", n, logs)
+	}
+
+	bad := runOf(editedHello(t, "bad knobs"))
+	bad.Knobs.ThreadsPerChild = 1000
+	var built buildResponse
+	apiPost(t, srv, "/api/build?wait=compiled", bad, &built)
+	if !built.Compiled {
+		t.Fatalf("a build whose experiment does not validate answered %+v, want it built and compiled", built)
+	}
+	if strings.Contains(logs.String(), "starting workers ahead") {
+		t.Fatalf("an invalid experiment's workers were started ahead:\n%s", logs)
+	}
 }

@@ -280,6 +280,7 @@ func (s *Server) experiment(run *run) error {
 	if err != nil {
 		return err
 	}
+	defer s.refillStandby(run.exp, art) // if its first workers were started ahead
 	var prev *stream.Result
 	for _, p := range parts {
 		res, err := s.runModel(run, p, art, prev)

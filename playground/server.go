@@ -117,6 +117,9 @@ type Server struct {
 	static *static
 	jsMods *jsModules   // browser builds (jsbuild.go)
 	pre    *precompiler // machine code compiled ahead of runs (precompile.go)
+	// standby holds the workers of the next Run, started once its source
+	// is compiled (precompile.go).
+	standby *models.Standby
 
 	access  *access  // Host and Origin checks (access.go)
 	clients *clients // per-client limits when Public (clients.go); nil otherwise
@@ -186,6 +189,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.stopCtx, s.stopAll = context.WithCancel(context.Background())
 	s.pre = newPrecompiler(s.stopCtx, cfg.CacheDir)
+	s.standby = models.NewStandby()
 	for range maxBuilds {
 		s.builds <- newBuildSlot(cfg.CacheDir)
 	}
@@ -259,6 +263,7 @@ func (s *Server) Stop() {
 		s.tryMu.Unlock()
 		s.stopAll()
 		s.pre.wait()
+		s.standby.Close()
 		s.runs.closeAll()
 		s.tryWG.Wait()
 		s.warm.closeAll()

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"encoding/json"
+
 	"github.com/mpmlab/mpmlab/wasm/experiment"
 )
 
@@ -18,7 +20,7 @@ type checker struct {
 	a      *app
 	cancel func() // the pending timer, or nil
 	seq    int    // the latest check started
-	last   string // the source last checked (its canonical txtar)
+	last   string // what was last checked (checkKey)
 }
 
 // edited restarts the pause: the source is checked once the person has
@@ -33,7 +35,9 @@ func (c *checker) edited() {
 	})
 }
 
-// check builds the source unless it is the one last checked. During a run
+// check builds the source unless it and the Run it would start are the
+// ones last checked (a new model or new knobs start other workers
+// ahead; the build of a source built before is a lookup). During a run
 // it waits for the run's end: a compile would take a core from the
 // measurement.
 func (c *checker) check() {
@@ -45,11 +49,11 @@ func (c *checker) check() {
 	if err != nil {
 		return
 	}
-	src := string(e.Source.Txtar())
-	if src == c.last || !hostFound {
+	key := checkKey(e)
+	if key == c.last || !hostFound {
 		return
 	}
-	c.last = src
+	c.last = key
 	c.seq++
 	seq := c.seq
 	setCheck("building…", "")
@@ -58,9 +62,9 @@ func (c *checker) check() {
 			ElapsedMS float64 `json:"elapsed_ms"`
 			Cached    bool    `json:"cached"`
 		}
-		err := call("POST", "/api/build", struct {
-			Source experiment.Source `json:"source"`
-		}{e.Source}, &res)
+		// The whole experiment: the host also starts the first workers
+		// of its Run ahead.
+		err := call("POST", "/api/build", e, &res)
 		if seq != c.seq || c.a.ed.Value() != e.Source.Files[c.a.main].Data {
 			return // typed on meanwhile: a newer check follows
 		}
@@ -70,7 +74,7 @@ func (c *checker) check() {
 			c.a.ed.SetDiagnostics(nil)
 			built := "builds ✓ (" + ftoa(res.ElapsedMS/1000, 1) + " s)"
 			setCheck(built+" · compiling…", "ok")
-			c.awaitCompiled(seq, e.Source, built)
+			c.awaitCompiled(seq, e, built)
 		case ae != nil && len(ae.Diagnostics) > 0:
 			c.a.ed.SetDiagnostics(ae.Diagnostics)
 			n := len(ae.Diagnostics)
@@ -83,18 +87,28 @@ func (c *checker) check() {
 }
 
 // awaitCompiled says, once the host has compiled the checked source to
-// machine code, that a Run will start at once (state "ready").
-func (c *checker) awaitCompiled(seq int, src experiment.Source, built string) {
+// machine code and started the Run's first workers ahead, that a Run will
+// start at once (state "ready").
+func (c *checker) awaitCompiled(seq int, e experiment.Experiment, built string) {
 	var res struct {
 		Compiled bool `json:"compiled"`
 	}
-	err := call("POST", "/api/build?wait=compiled", struct {
-		Source experiment.Source `json:"source"`
-	}{src}, &res)
+	err := call("POST", "/api/build?wait=compiled", e, &res)
 	if seq != c.seq || err != nil || !res.Compiled {
 		return
 	}
 	setCheck(built+" · compiled: Run starts at once", "ready")
+}
+
+// checkKey is what a check depends on: the source, and the model, knobs
+// and environment of the Run whose workers it starts ahead (not the load).
+func checkKey(e experiment.Experiment) string {
+	run, _ := json.Marshal(struct {
+		Model string
+		Knobs experiment.Knobs
+		Env   map[string]string
+	}{e.Model, e.Knobs, e.Env})
+	return string(e.Source.Txtar()) + "\x00" + string(run)
 }
 
 // setCheck shows the latest check's outcome beside the editor.

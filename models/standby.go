@@ -1,0 +1,317 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mpmlab/mpmlab/runtime"
+	"golang.org/x/sys/unix"
+)
+
+// Standby keeps worker processes started ahead of a run: each has loaded
+// one module, the slow fifth of a second of a worker's start, and waits to
+// be told which model to serve. The playground prepares them once a
+// person's edit is built and compiled, so that the Run that follows
+// answers at once (Config.Standby).
+//
+//	sb := models.NewStandby()
+//	defer sb.Close()
+//	sb.Prepare(ctx, cfg)                       // cfg as the Run will start it
+//	cfg.Standby = sb
+//	s, err := models.Start(ctx, cfg)           // adopts them for its first workers
+//
+// # Notes
+//
+//   - A standby worker is "mpmlab worker" with a spec that names only the
+//     module (workerSpec.Standby) and a socket on fd 3. Once it has loaded
+//     the module it writes a byte on the socket; it then waits for its
+//     adoption: the supervisor sends the full spec with the three
+//     descriptors a worker is started with (the listening socket, the
+//     event pipe, the scoreboard row) as SCM_RIGHTS. From there on it is
+//     a worker like any other, and its start up to ready (the guests'
+//     instances and start-up) happens under the model, as it would.
+//   - Only Start's first workers are adopted (Apache's StartServers, one
+//     loop): a worker the model spawns later (a respawn, a spare) starts
+//     cold, as a real server's would, so the prefork ramp stays true.
+//   - One module at a time: a Prepare of another module, or of another
+//     memory limit, stops the waiting workers of the last. They are also
+//     stopped standbyIdle after the last Prepare, and by Close.
+type Standby struct {
+	mu      sync.Mutex
+	key     standbyKey
+	waiting []*standbyWorker // not yet adopted, in spawn order
+	gen     int              // counts Prepares, so that only the last one's expiry drops
+	expiry  *time.Timer      // drops the waiting workers standbyIdle after the last Prepare
+	closed  bool
+	wg      sync.WaitGroup // the watchers
+}
+
+// Limits of the standby pool.
+const (
+	// maxStandby caps the workers waiting: each holds its loaded module
+	// (a few MiB of its own) and cost a fifth of a second of a CPU.
+	maxStandby = 8
+	// standbyIdle is how long waiting workers are kept unused.
+	standbyIdle = 10 * time.Minute
+)
+
+// standbyKey is what a standby worker has loaded, which a supervisor's
+// workers must share to adopt it.
+type standbyKey struct {
+	exe         string // the binary run as "mpmlab worker"
+	wasm        string // the module as packed for the workers (runtime.PackModule)
+	cacheDir    string // wazero's compilation cache
+	memoryLimit int
+}
+
+// standbyWorker is one waiting worker process.
+type standbyWorker struct {
+	cmd    *exec.Cmd
+	conn   *net.UnixConn // the supervisor's end of its socket
+	loaded chan struct{} // closed once it has loaded the module, or died
+	taken  bool          // handed to a supervisor (under Standby.mu)
+}
+
+// NewStandby returns an empty standby pool.
+func NewStandby() *Standby { return &Standby{} }
+
+// Prepare starts, unless they wait already, the workers that Start would
+// spawn first for cfg (its policy's Start count, at most maxStandby), and
+// returns once they have loaded the module (or ctx ends). The module must
+// be in the compilation cache (Precompile): a standby worker does not
+// compile.
+func (sb *Standby) Prepare(ctx context.Context, cfg Config) error {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	key, err := standbyKeyOf(cfg)
+	if err != nil {
+		return err
+	}
+	policy, _ := PolicyOf(cfg.Model) // Validate checked it
+	n := min(policy.Start(&cfg), maxStandby)
+
+	sb.mu.Lock()
+	if sb.closed {
+		sb.mu.Unlock()
+		return errors.New("standby pool closed")
+	}
+	if key != sb.key {
+		sb.dropLocked()
+		sb.key = key
+	}
+	sb.gen++
+	gen := sb.gen
+	if sb.expiry != nil {
+		sb.expiry.Stop()
+	}
+	sb.expiry = time.AfterFunc(standbyIdle, func() { sb.expire(gen) })
+	var spawnErr error
+	for len(sb.waiting) < n {
+		w, err := sb.spawnLocked(key)
+		if err != nil {
+			spawnErr = err
+			break
+		}
+		sb.waiting = append(sb.waiting, w)
+	}
+	waiting := append([]*standbyWorker(nil), sb.waiting...)
+	sb.mu.Unlock()
+	for _, w := range waiting {
+		select {
+		case <-w.loaded:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return spawnErr
+}
+
+// Refill is Prepare if cfg's module is the one the pool's workers loaded
+// (its last Prepare's): once a Run has taken them, the next Run of the
+// same module starts at once too. For another module it does nothing.
+func (sb *Standby) Refill(ctx context.Context, cfg Config) error {
+	cfg = cfg.WithDefaults()
+	key, err := standbyKeyOf(cfg)
+	if err != nil {
+		return err
+	}
+	sb.mu.Lock()
+	same := key == sb.key
+	sb.mu.Unlock()
+	if !same {
+		return nil
+	}
+	return sb.Prepare(ctx, cfg)
+}
+
+// standbyKeyOf is the key of the workers a supervisor of cfg (defaults
+// applied) spawns on machine code: its binary, the packed module (which
+// Start packs, or Precompile did) and the memory limit.
+func standbyKeyOf(cfg Config) (standbyKey, error) {
+	exe := cfg.Executable
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return standbyKey{}, err
+		}
+	}
+	cacheDir := cfg.CacheDir
+	if cacheDir == "" {
+		cacheDir = runtime.DefaultCacheDir()
+	}
+	module, err := os.ReadFile(cfg.Wasm)
+	if err != nil {
+		return standbyKey{}, err
+	}
+	wazeroDir := filepath.Join(cacheDir, "wazero")
+	if !runtime.Cached(wazeroDir, module) {
+		return standbyKey{}, fmt.Errorf("%s is not compiled to machine code yet", cfg.Wasm)
+	}
+	packed, err := runtime.PackModule(wazeroDir, module)
+	if err != nil {
+		return standbyKey{}, err
+	}
+	return standbyKey{exe: exe, wasm: packed, cacheDir: wazeroDir, memoryLimit: cfg.MemoryLimit}, nil
+}
+
+// spawnLocked starts a standby worker of key and its watcher.
+func (sb *Standby) spawnLocked(key standbyKey) (*standbyWorker, error) {
+	js, _ := json.Marshal(workerSpec{Standby: true, Wasm: key.wasm, CacheDir: key.cacheDir, MemoryLimit: key.memoryLimit})
+	fds, err := standbySocketpair()
+	if err != nil {
+		return nil, fmt.Errorf("standby socket: %w", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "mpmlab-standby"), os.NewFile(uintptr(fds[1]), "mpmlab-standby")
+	defer theirs.Close()
+	fc, err := net.FileConn(ours)
+	ours.Close() // FileConn has its own copy
+	if err != nil {
+		return nil, fmt.Errorf("standby socket: %w", err)
+	}
+	cmd := exec.Command(key.exe, "worker")
+	cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(js))
+	cmd.ExtraFiles = []*os.File{theirs} // fd 3
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = workerProcAttr()
+	if err := cmd.Start(); err != nil {
+		fc.Close()
+		return nil, fmt.Errorf("starting worker: %w", err)
+	}
+	w := &standbyWorker{cmd: cmd, conn: fc.(*net.UnixConn), loaded: make(chan struct{})}
+	sb.wg.Add(1)
+	go sb.watch(w)
+	return w, nil
+}
+
+// watch reads w's socket: the byte that says it has loaded the module,
+// then nothing until it closes (adopted: the worker closes its end) or
+// dies. A worker that dies waiting leaves the pool and is reaped here;
+// one that was taken is its taker's to reap.
+func (sb *Standby) watch(w *standbyWorker) {
+	defer sb.wg.Done()
+	defer w.conn.Close()
+	var b [1]byte
+	loaded := false
+	for {
+		n, err := w.conn.Read(b[:])
+		if err != nil || n == 0 {
+			break
+		}
+		if !loaded {
+			loaded = true
+			close(w.loaded)
+		}
+	}
+	if !loaded {
+		close(w.loaded)
+	}
+	sb.mu.Lock()
+	sb.waiting = slices.DeleteFunc(sb.waiting, func(x *standbyWorker) bool { return x == w })
+	mine := !w.taken
+	sb.mu.Unlock()
+	if mine {
+		w.cmd.Wait()
+	}
+}
+
+// take hands a waiting worker of key to its new supervisor, which must
+// adopt it (adopt) or reap it; nil if none waits.
+func (sb *Standby) take(key standbyKey) *standbyWorker {
+	if sb == nil {
+		return nil
+	}
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.closed || key != sb.key || len(sb.waiting) == 0 {
+		return nil
+	}
+	w := sb.waiting[0]
+	sb.waiting = sb.waiting[1:]
+	w.taken = true
+	return w
+}
+
+// adopt sends w its spec and its descriptors: from then on it is the
+// caller's worker. If that fails the worker is killed and reaped.
+func (w *standbyWorker) adopt(spec []byte, files ...*os.File) error {
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	_, _, err := w.conn.WriteMsgUnix(spec, unix.UnixRights(fds...), nil)
+	if err != nil {
+		w.cmd.Process.Kill()
+		go w.cmd.Wait()
+		return fmt.Errorf("handing the model to a standby worker (pid %d): %w", w.cmd.Process.Pid, err)
+	}
+	return nil
+}
+
+// expire stops the waiting workers if Prepare gen was the last.
+func (sb *Standby) expire(gen int) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.gen == gen {
+		sb.dropLocked()
+	}
+}
+
+// dropLocked stops every waiting worker; their watchers, which see their
+// sockets close, reap them.
+func (sb *Standby) dropLocked() {
+	for _, w := range sb.waiting {
+		w.cmd.Process.Kill()
+	}
+	sb.waiting = nil
+}
+
+// Close stops the waiting workers and waits until they are reaped.
+func (sb *Standby) Close() {
+	sb.mu.Lock()
+	sb.closed = true
+	if sb.expiry != nil {
+		sb.expiry.Stop()
+	}
+	sb.dropLocked()
+	sb.mu.Unlock()
+	sb.wg.Wait()
+}
+
+// Waiting is how many workers wait, loaded or loading.
+func (sb *Standby) Waiting() int {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return len(sb.waiting)
+}
