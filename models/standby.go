@@ -42,15 +42,21 @@ import (
 //   - Only Start's first workers are adopted (Apache's StartServers, one
 //     loop): a worker the model spawns later (a respawn, a spare) starts
 //     cold, as a real server's would, so the prefork ramp stays true.
+//   - Nothing waits beside a run of the module: Start stops the workers
+//     it did not take, and the pool starts none while a supervisor of the
+//     module runs (hold). Waiting workers would map its workers' machine
+//     code, so lower their PSS, and loading ones would take its CPU.
 //   - One module at a time: a Prepare of another module, or of another
 //     memory limit, stops the waiting workers of the last. They are also
 //     stopped standbyIdle after the last Prepare, and by Close.
 type Standby struct {
+	prepMu  sync.Mutex // one Prepare at a time
 	mu      sync.Mutex
 	key     standbyKey
-	waiting []*standbyWorker // not yet adopted, in spawn order
-	gen     int              // counts Prepares, so that only the last one's expiry drops
-	expiry  *time.Timer      // drops the waiting workers standbyIdle after the last Prepare
+	waiting []*standbyWorker   // not yet adopted, in spawn order
+	inUse   map[standbyKey]int // supervisors of a key running (hold)
+	gen     int                // counts Prepares, so that only the last one's expiry drops
+	expiry  *time.Timer        // drops the waiting workers standbyIdle after the last Prepare
 	closed  bool
 	wg      sync.WaitGroup // the watchers
 }
@@ -78,18 +84,34 @@ type standbyWorker struct {
 	cmd    *exec.Cmd
 	conn   *net.UnixConn // the supervisor's end of its socket
 	loaded chan struct{} // closed once it has loaded the module, or died
+	ok     bool          // it loaded the module (set before loaded closes)
 	taken  bool          // handed to a supervisor (under Standby.mu)
 }
 
 // NewStandby returns an empty standby pool.
-func NewStandby() *Standby { return &Standby{} }
+func NewStandby() *Standby { return &Standby{inUse: map[standbyKey]int{}} }
 
 // Prepare starts, unless they wait already, the workers that Start would
 // spawn first for cfg (its policy's Start count, at most maxStandby), and
 // returns once they have loaded the module (or ctx ends). The module must
 // be in the compilation cache (Precompile): a standby worker does not
-// compile.
+// compile. Waiting workers of another module are stopped, and those past
+// the count. While a supervisor of the module runs (it adopted from the
+// pool, or could have), nothing is started: workers loading beside a
+// measurement would take its CPU, and waiting ones would share its
+// workers' machine code, lowering their PSS.
 func (sb *Standby) Prepare(ctx context.Context, cfg Config) error {
+	return sb.prepare(ctx, cfg, false)
+}
+
+// Refill is Prepare if cfg's module is the one the pool's workers loaded
+// (its last Prepare's): once a Run has taken them, the next Run of the
+// same module starts at once too. For another module it does nothing.
+func (sb *Standby) Refill(ctx context.Context, cfg Config) error {
+	return sb.prepare(ctx, cfg, true)
+}
+
+func (sb *Standby) prepare(ctx context.Context, cfg Config, refill bool) error {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -101,15 +123,22 @@ func (sb *Standby) Prepare(ctx context.Context, cfg Config) error {
 	policy, _ := PolicyOf(cfg.Model) // Validate checked it
 	n := min(policy.Start(&cfg), maxStandby)
 
+	sb.prepMu.Lock()
+	defer sb.prepMu.Unlock()
 	sb.mu.Lock()
-	if sb.closed {
+	switch {
+	case sb.closed:
 		sb.mu.Unlock()
 		return errors.New("standby pool closed")
+	case refill && key != sb.key, sb.inUse[key] > 0:
+		sb.mu.Unlock()
+		return nil
 	}
 	if key != sb.key {
-		sb.dropLocked()
+		sb.dropLocked(0)
 		sb.key = key
 	}
+	sb.dropLocked(n)
 	sb.gen++
 	gen := sb.gen
 	if sb.expiry != nil {
@@ -125,34 +154,19 @@ func (sb *Standby) Prepare(ctx context.Context, cfg Config) error {
 		}
 		sb.waiting = append(sb.waiting, w)
 	}
-	waiting := append([]*standbyWorker(nil), sb.waiting...)
+	waiting := slices.Clone(sb.waiting)
 	sb.mu.Unlock()
 	for _, w := range waiting {
 		select {
 		case <-w.loaded:
+			if !w.ok && spawnErr == nil {
+				spawnErr = fmt.Errorf("a worker started ahead (pid %d) did not load the module", w.cmd.Process.Pid)
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
 	return spawnErr
-}
-
-// Refill is Prepare if cfg's module is the one the pool's workers loaded
-// (its last Prepare's): once a Run has taken them, the next Run of the
-// same module starts at once too. For another module it does nothing.
-func (sb *Standby) Refill(ctx context.Context, cfg Config) error {
-	cfg = cfg.WithDefaults()
-	key, err := standbyKeyOf(cfg)
-	if err != nil {
-		return err
-	}
-	sb.mu.Lock()
-	same := key == sb.key
-	sb.mu.Unlock()
-	if !same {
-		return nil
-	}
-	return sb.Prepare(ctx, cfg)
 }
 
 // standbyKeyOf is the key of the workers a supervisor of cfg (defaults
@@ -230,7 +244,7 @@ func (sb *Standby) watch(w *standbyWorker) {
 			break
 		}
 		if !loaded {
-			loaded = true
+			loaded, w.ok = true, true
 			close(w.loaded)
 		}
 	}
@@ -279,22 +293,53 @@ func (w *standbyWorker) adopt(spec []byte, files ...*os.File) error {
 	return nil
 }
 
+// hold marks a supervisor of key running, from before it adopts until
+// it closes (release): the pool starts nothing for key meanwhile.
+func (sb *Standby) hold(key standbyKey) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.inUse[key]++
+}
+
+// adopted stops the workers of key that wait still, once a supervisor has
+// adopted its first workers: they would share its machine code, and so
+// lower its workers' PSS.
+func (sb *Standby) adopted(key standbyKey) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if key == sb.key {
+		sb.dropLocked(0)
+	}
+}
+
+// release ends a hold.
+func (sb *Standby) release(key standbyKey) {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	if sb.inUse[key]--; sb.inUse[key] <= 0 {
+		delete(sb.inUse, key)
+	}
+}
+
 // expire stops the waiting workers if Prepare gen was the last.
 func (sb *Standby) expire(gen int) {
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
 	if sb.gen == gen {
-		sb.dropLocked()
+		sb.dropLocked(0)
 	}
 }
 
-// dropLocked stops every waiting worker; their watchers, which see their
-// sockets close, reap them.
-func (sb *Standby) dropLocked() {
-	for _, w := range sb.waiting {
+// dropLocked stops the waiting workers past the first keep (the newest
+// first); their watchers, which see their sockets close, reap them.
+func (sb *Standby) dropLocked(keep int) {
+	if len(sb.waiting) <= keep {
+		return
+	}
+	for _, w := range sb.waiting[keep:] {
 		w.cmd.Process.Kill()
 	}
-	sb.waiting = nil
+	sb.waiting = slices.Clip(sb.waiting[:keep])
 }
 
 // Close stops the waiting workers and waits until they are reaped.
@@ -304,7 +349,7 @@ func (sb *Standby) Close() {
 	if sb.expiry != nil {
 		sb.expiry.Stop()
 	}
-	sb.dropLocked()
+	sb.dropLocked(0)
 	sb.mu.Unlock()
 	sb.wg.Wait()
 }

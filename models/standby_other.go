@@ -2,11 +2,19 @@
 
 package models
 
-import "golang.org/x/sys/unix"
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
 
 // standbySocketpair is a standby worker's socket and the pool's end of it,
 // both closed on exec.
 func standbySocketpair() ([2]int, error) {
+	// No fork may come between the socket and its flag (as os/exec's
+	// own pipes are made).
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
 	if err == nil {
 		unix.CloseOnExec(fds[0])

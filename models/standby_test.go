@@ -54,9 +54,11 @@ func waitGone(t *testing.T, pid int) {
 }
 
 // Workers prepared ahead are the ones Start runs first: the same
-// processes serve, and the log says they started ahead. A worker spawned
-// later (here a replacement for one killed) starts cold, although a
-// prepared one still waits: only the start is ahead.
+// processes serve, and the log says they started ahead. Those Start does
+// not take are stopped, and none is started while it runs: they would share
+// its workers' machine code (their PSS) and take its CPU. A worker
+// spawned later (here a replacement for one killed) starts cold, even with
+// one waiting: only the start is ahead.
 func TestStandbyAdoptedAtStart(t *testing.T) {
 	cfg := standbyConfig(t, 2)
 	sb := NewStandby()
@@ -85,9 +87,13 @@ func TestStandbyAdoptedAtStart(t *testing.T) {
 	if n := strings.Count(log.String(), "(started ahead)"); n != 2 {
 		t.Fatalf("the log says %d workers started ahead, want 2:\n%s", n, log)
 	}
-	left := standbyPIDs(sb)
-	if len(left) != 1 || slices.Contains(pids, left[0]) {
-		t.Fatalf("after Start, %v wait, want the one prepared worker Start did not take", left)
+	if left := standbyPIDs(sb); len(left) != 0 {
+		t.Fatalf("after Start adopted its workers, %v wait, want none", left)
+	}
+	for _, pid := range waiting {
+		if !slices.Contains(pids, pid) {
+			waitGone(t, pid)
+		}
 	}
 	for range 4 {
 		status, worker := get(t, s.URL()+"/")
@@ -95,14 +101,33 @@ func TestStandbyAdoptedAtStart(t *testing.T) {
 			t.Fatalf("got %d from %q, want 200 from one of the adopted workers %v", status, worker, pids)
 		}
 	}
+	if err := sb.Prepare(context.Background(), prep); err != nil || sb.Waiting() != 0 {
+		t.Fatalf("Prepare while a supervisor of the module runs: %v, %d waiting; want nothing started", err, sb.Waiting())
+	}
 
+	// One waits nonetheless (put there by hand): the replacement of a
+	// killed worker starts cold all the same.
+	sb.mu.Lock()
+	w, err := sb.spawnLocked(s.standbyKey)
+	if err == nil {
+		sb.waiting = append(sb.waiting, w)
+	}
+	sb.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
 	syscall.Kill(pids[0], syscall.SIGKILL)
 	m := log.waitNth(t, regexp.MustCompile(`^spawned process \d \(pid (\d+)\)(.*)$`), 3, time.Minute)
-	if m[2] != "" || m[1] == strconv.Itoa(left[0]) {
-		t.Fatalf("the replacement of a killed worker was %q: want a cold start, not the waiting pid %d", m[0], left[0])
+	if m[2] != "" || m[1] == strconv.Itoa(w.cmd.Process.Pid) {
+		t.Fatalf("the replacement of a killed worker was %q: want a cold start, not the waiting pid %d", m[0], w.cmd.Process.Pid)
 	}
-	if got := standbyPIDs(sb); !slices.Equal(got, left) {
-		t.Fatalf("after the replacement %v wait, want %v still", got, left)
+	if got := standbyPIDs(sb); !slices.Equal(got, []int{w.cmd.Process.Pid}) {
+		t.Fatalf("after the replacement %v wait, want [%d] still", got, w.cmd.Process.Pid)
+	}
+
+	s.Close()
+	if err := sb.Prepare(context.Background(), prep); err != nil || sb.Waiting() != 3 {
+		t.Fatalf("Prepare once the supervisor closed: %v, %d waiting; want 3", err, sb.Waiting())
 	}
 }
 

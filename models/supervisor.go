@@ -81,9 +81,9 @@ type Supervisor struct {
 	started     chan struct{} // closed when Start has started the pool
 	compiled    chan struct{} // see Compiled
 
-	// adopting: Start is spawning its first workers, which may be
-	// Config.Standby's that loaded standbyKey (under mu).
-	adopting   bool
+	// ahead: Start's first workers may be Config.Standby's that loaded
+	// standbyKey; the pool is held (Standby.hold) until Close.
+	ahead      bool
 	standbyKey standbyKey
 }
 
@@ -107,6 +107,7 @@ type child struct {
 	// interpreter: it runs the guest on wazero's interpreter. gone is
 	// closed once it has been reaped.
 	interpreter bool
+	ahead       bool // a standby worker, adopted (Config.Standby)
 	gone        chan struct{}
 
 	pool stream.Event // its thread pool's latest counters (a pool event)
@@ -171,8 +172,11 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	policy, _ := PolicyOf(cfg.Model) // Validate checked it
 	s := &Supervisor{cfg: cfg, packed: packed, files: files, policy: policy, ln: ln, addr: addr, exe: exe, start: time.Now(), stop: make(chan struct{}), backoff: map[int]time.Duration{},
 		interpreter: interim, started: make(chan struct{}), compiled: make(chan struct{}),
-		adopting:   cfg.Standby != nil && !interim,
+		ahead:      cfg.Standby != nil && !interim,
 		standbyKey: standbyKey{exe: exe, wasm: packed, cacheDir: filepath.Join(cfg.CacheDir, "wazero"), memoryLimit: cfg.MemoryLimit}}
+	if s.ahead {
+		cfg.Standby.hold(s.standbyKey)
+	}
 	n, size := policy.Start(&s.cfg), policy.Slots(&s.cfg)
 	s.slots = make([]*child, size)
 	// On the interpreter every worker compiles the guest itself (a
@@ -194,9 +198,9 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	if err := s.spawnPool(ctx, first, n); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.adopting = false // later workers start cold, as a real server's do
-	s.mu.Unlock()
+	if s.ahead {
+		cfg.Standby.adopted(s.standbyKey)
+	}
 	close(s.started)
 	if !interim {
 		close(s.compiled)
@@ -207,13 +211,14 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	return s, nil
 }
 
-// spawnPool starts the workers of slots [from, to) and waits until they
-// are ready; on an error it closes the supervisor.
+// spawnPool starts the workers of slots [from, to), adopting workers
+// started ahead if it may (Config.Standby), and waits until they are
+// ready; on an error it closes the supervisor.
 func (s *Supervisor) spawnPool(ctx context.Context, from, to int) error {
 	var started []*child
 	s.mu.Lock()
 	for i := from; i < to; i++ {
-		c, err := s.spawnLocked(i)
+		c, err := s.startLocked(i, s.ahead)
 		if err != nil {
 			s.mu.Unlock()
 			s.Close()
@@ -382,7 +387,13 @@ func (s *Supervisor) URL() string { return "http://" + s.addr.String() }
 // Config returns the configuration in effect, defaults filled in.
 func (s *Supervisor) Config() Config { return s.cfg }
 
-func (s *Supervisor) spawnLocked(index int) (*child, error) {
+// spawnLocked starts a worker process in slot index, cold: a respawn, a
+// spare server, or a replacement is started as a real server's is.
+func (s *Supervisor) spawnLocked(index int) (*child, error) { return s.startLocked(index, false) }
+
+// startLocked starts the worker of slot index: a standby worker adopted
+// (adoptLocked) if ahead and one waits, else a process spawned.
+func (s *Supervisor) startLocked(index int, ahead bool) (*child, error) {
 	spec := workerSpec{
 		Model:       s.cfg.Model,
 		Process:     index,
@@ -419,9 +430,13 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 		board.close()
 		return nil, err
 	}
-	cmd, ahead := s.adoptLocked(js, pw, bf), " (started ahead)"
+	var cmd *exec.Cmd
+	if ahead {
+		cmd = s.adoptLocked(js, pw, bf)
+	}
+	how := " (started ahead)"
 	if cmd == nil {
-		ahead = ""
+		how = ""
 		cmd = exec.Command(s.exe, "worker")
 		cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(js))
 		cmd.ExtraFiles = []*os.File{s.ln, pw, bf} // fd 3, fd 4, fd 5
@@ -437,11 +452,11 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 	}
 	pw.Close()
 	now := time.Now()
-	c := &child{index: index, cmd: cmd, pid: cmd.Process.Pid, spawned: now, lastBeat: now, logTokens: logBurst, logRefill: now,
+	c := &child{index: index, cmd: cmd, pid: cmd.Process.Pid, spawned: now, lastBeat: now, logTokens: logBurst, logRefill: now, ahead: how != "",
 		ready: make(chan struct{}), events: make(chan struct{}), gone: make(chan struct{}), board: board,
 		interpreter: s.interpreter}
 	s.slots[index] = c
-	s.cfg.Logf("spawned %s (pid %d)%s", s.label(index), c.pid, ahead)
+	s.cfg.Logf("spawned %s (pid %d)%s", s.label(index), c.pid, how)
 	s.event(stream.Event{Kind: stream.EventSpawn, Process: index, PID: c.pid})
 	s.wg.Add(2)
 	go s.readEvents(c, pr)
@@ -451,12 +466,9 @@ func (s *Supervisor) spawnLocked(index int) (*child, error) {
 
 // adoptLocked hands a worker's spec and its descriptors (the listening
 // socket, the event pipe's end, the scoreboard row) to a standby worker
-// that loaded the module, if Start is spawning its first workers and one
-// waits (Config.Standby), and returns its process; nil if none did.
+// that loaded the module, if one waits (Config.Standby), and returns its
+// process; nil if none did.
 func (s *Supervisor) adoptLocked(spec []byte, events, board *os.File) *exec.Cmd {
-	if !s.adopting {
-		return nil
-	}
 	sw := s.cfg.Standby.take(s.standbyKey)
 	if sw == nil {
 		return nil
@@ -568,6 +580,9 @@ func (s *Supervisor) handleEvent(c *child, line []byte) {
 			on := ""
 			if c.interpreter {
 				on = " on the interpreter"
+			}
+			if c.ahead {
+				on = " from its adoption"
 			}
 			s.cfg.Logf("%s (pid %d) ready in %v%s", s.label(c.index), c.pid, time.Duration(e.Dur).Round(time.Millisecond), on)
 		}
@@ -931,6 +946,9 @@ func (s *Supervisor) Close() error {
 			c.cmd.Process.Kill()
 		}
 		<-done
+	}
+	if s.ahead {
+		s.cfg.Standby.release(s.standbyKey)
 	}
 	return s.ln.Close()
 }

@@ -39,6 +39,9 @@ import (
 //	      the worker writes and the supervisor reads (scoreboard.go)
 //	env   MPMLAB_WORKER_SPEC: the workerSpec below, as JSON
 //
+// or adopts a worker started ahead (Standby), which receives the spec and
+// the three descriptors on its socket instead (workerFDs).
+//
 // A worker accepts connections itself, from the shared socket: connections
 // that no worker takes wait in the kernel's accept queue, as they would for
 // Apache or nginx. When the event pipe breaks (the supervisor is gone) the
@@ -142,15 +145,19 @@ func RunWorker() error {
 	w := &worker{spec: spec, start: time.Now(), inflight: map[uint64]*inflight{}, busyConns: map[net.Conn]bool{}, idleConns: map[net.Conn]bool{},
 		fds: inheritedFDs}
 	var mod *runtime.Module
+	var err error
 	if spec.Standby {
-		var err error
-		if mod, err = w.standBy(); err != nil {
-			return err // no event pipe yet: the error goes to stderr
+		w.fds = workerFDs{-1, -1, -1} // until its adoption
+		mod, err = w.standBy()
+		if err != nil && w.fds.events < 0 {
+			return err // no event pipe: the error goes to stderr
 		}
 	}
 	w.events = newEventWriter(os.NewFile(uintptr(w.fds.events), "mpmlab-events"))
-	var err error
-	if w.policy, err = PolicyOf(w.spec.Model); err != nil {
+	if err == nil {
+		w.policy, err = PolicyOf(w.spec.Model)
+	}
+	if err != nil {
 		w.emit(stream.Event{Kind: stream.EventExit, Cause: "setup: " + err.Error(), Status: exitSetup})
 		w.events.close()
 		return err
@@ -165,13 +172,16 @@ func RunWorker() error {
 // and 5, or (a standby worker) received at its adoption.
 type workerFDs struct{ listen, events, board int }
 
+// inheritedFDs are the descriptors of a worker the supervisor spawned.
 var inheritedFDs = workerFDs{listenFD, eventFD, boardFD}
 
 // standBy is a standby worker's wait (Standby): it loads the module its
 // spec names, says so on its socket (fd 3), and waits for a supervisor to
 // adopt it, with the full spec and the worker's three descriptors. It
 // returns the loaded module, the worker set up as the new spec says; if
-// the pool drops it instead (the socket closes), the process exits.
+// the pool drops it instead (the socket closes), the process exits. An
+// error after the descriptors arrived leaves them in w.fds, so that the
+// supervisor hears of it on the event pipe.
 func (w *worker) standBy() (*runtime.Module, error) {
 	mod, err := w.load(context.Background())
 	if err != nil {
@@ -197,13 +207,14 @@ func (w *worker) standBy() (*runtime.Module, error) {
 		return nil, fmt.Errorf("standby: waiting for a model: %w", err)
 	}
 	unix.Close(sock)
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		return nil, errors.New("standby: the adoption was cut short")
+	}
 	fds, err := receivedFDs(oob[:oobn])
 	if err != nil {
 		return nil, fmt.Errorf("standby: %w", err)
 	}
-	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-		return nil, errors.New("standby: the spec was cut short")
-	}
+	w.fds = fds
 	var spec workerSpec
 	if err := json.Unmarshal(buf[:n], &spec); err != nil {
 		return nil, fmt.Errorf("standby: spec: %w", err)
@@ -211,7 +222,7 @@ func (w *worker) standBy() (*runtime.Module, error) {
 	if spec.Standby || spec.Interpreter || spec.Wasm != w.spec.Wasm || spec.CacheDir != w.spec.CacheDir || spec.MemoryLimit != w.spec.MemoryLimit {
 		return nil, errors.New("standby: adopted for another module than the one it loaded")
 	}
-	w.spec, w.fds, w.start = spec, fds, time.Now()
+	w.spec, w.start = spec, time.Now()
 	return mod, nil
 }
 
@@ -528,7 +539,7 @@ func gcPercent(p Policy) (int, bool) {
 	return workerGCPercent, true
 }
 
-// listen opens the listening socket the worker was given (fd 3) and puts
+// listen opens the listening socket the worker was given (w.fds) and puts
 // the model's accept policy in front of it (gate).
 func (w *worker) listen() (net.Listener, error) {
 	lnFile := os.NewFile(uintptr(w.fds.listen), "mpmlab-listener")

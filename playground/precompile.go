@@ -32,32 +32,41 @@ type precompiler struct {
 	ctx      context.Context // ends at Stop
 
 	mu       sync.Mutex
-	inflight map[string]chan struct{} // module path → closed when compiled (or failed)
-	next     string                   // the module waiting for the compiler ("" none)
-	then     func(context.Context)    // what follows next's compile (nil: nothing)
+	inflight map[string]chan struct{}         // module path → closed when compiled (or failed)
+	next     string                           // the module waiting for the compiler ("" none)
+	then     map[string]func(context.Context) // what follows a module's compile (the latest asked)
 	running  bool
 	wg       sync.WaitGroup
 }
 
 func newPrecompiler(ctx context.Context, cacheDir string) *precompiler {
-	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]chan struct{}{}}
+	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]chan struct{}{}, then: map[string]func(context.Context){}}
 }
 
 // start queues the module at path for compiling, then, if the compile
 // succeeds, then (which may be nil); it returns at once. The module counts
-// as being compiled (await) until then has returned.
+// as being compiled (await) until then has returned. A module already
+// queued or compiling keeps its place, and a new then replaces one not yet
+// begun, or runs after the one under way (the model or knobs changed).
 func (p *precompiler) start(path string, then func(context.Context)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ctx.Err() != nil || p.inflight[path] != nil {
+	if p.ctx.Err() != nil {
+		return
+	}
+	if then != nil {
+		p.then[path] = then
+	}
+	if p.inflight[path] != nil {
 		return
 	}
 	if p.next != "" { // superseded: whoever waits for it compiles it itself
 		close(p.inflight[p.next])
 		delete(p.inflight, p.next)
+		delete(p.then, p.next)
 	}
 	p.inflight[path] = make(chan struct{})
-	p.next, p.then = path, then
+	p.next = path
 	if !p.running {
 		p.running = true
 		p.wg.Add(1)
@@ -70,8 +79,8 @@ func (p *precompiler) loop() {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
-		path, then := p.next, p.then
-		p.next, p.then = "", nil
+		path := p.next
+		p.next = ""
 		if path == "" {
 			p.running = false
 			p.mu.Unlock()
@@ -81,11 +90,19 @@ func (p *precompiler) loop() {
 		p.mu.Unlock()
 
 		// A failure is the run's to report.
-		if models.Precompile(p.ctx, p.cacheDir, path) == nil && then != nil {
-			then(p.ctx)
-		}
-
+		compiled := models.Precompile(p.ctx, p.cacheDir, path) == nil
 		p.mu.Lock()
+		for compiled {
+			then := p.then[path]
+			delete(p.then, path)
+			if then == nil {
+				break
+			}
+			p.mu.Unlock()
+			then(p.ctx)
+			p.mu.Lock()
+		}
+		delete(p.then, path)
 		delete(p.inflight, path)
 		close(done)
 		p.mu.Unlock()

@@ -3,6 +3,7 @@ package playground
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,5 +289,37 @@ func TestRunAgainStartsAhead(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "starting workers ahead") {
 		t.Fatalf("an invalid experiment's workers were started ahead:\n%s", logs)
+	}
+}
+
+// A build of a source already being compiled, for another model or other
+// knobs, is not lost: the latest Run's workers are the ones started ahead.
+func TestPrecompileRunsTheLatestThen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a handler and compiles it")
+	}
+	s, _, _ := workerServer(t)
+	art, err := s.build(context.Background(), editedHello(t, "then"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPrecompiler(context.Background(), s.cfg.CacheDir)
+	var mu sync.Mutex
+	var ran []string
+	then := func(name string) func(context.Context) {
+		return func(context.Context) {
+			mu.Lock()
+			defer mu.Unlock()
+			ran = append(ran, name)
+		}
+	}
+	p.start(art.Path, then("reactor"))
+	p.start(art.Path, then("process"))
+	p.await(context.Background(), art.Path)
+	p.wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ran) == 0 || ran[len(ran)-1] != "process" {
+		t.Fatalf("after two builds of one module, what followed its compile: %v; want the second's last", ran)
 	}
 }

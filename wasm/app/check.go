@@ -100,14 +100,13 @@ func (c *checker) awaitCompiled(seq int, e experiment.Experiment, built string) 
 	setCheck(built+" · compiled: Run starts at once", "ready")
 }
 
-// checkKey is what a check depends on: the source, and the model, knobs
-// and environment of the Run whose workers it starts ahead (not the load).
+// checkKey is what a check depends on: the source, and the model and
+// knobs of the Run whose workers it starts ahead (not its load).
 func checkKey(e experiment.Experiment) string {
 	run, _ := json.Marshal(struct {
 		Model string
 		Knobs experiment.Knobs
-		Env   map[string]string
-	}{e.Model, e.Knobs, e.Env})
+	}{e.Model, e.Knobs})
 	return string(e.Source.Txtar()) + "\x00" + string(run)
 }
 

@@ -5,7 +5,7 @@ import "time"
 // Event kinds (Event.Kind).
 const (
 	EventSpawn    = "spawn"     // supervisor started a worker process (Process, PID)
-	EventReady    = "ready"     // the worker's instances are up (Dur: spawn to ready)
+	EventReady    = "ready"     // the worker's instances are up (Dur: spawn, or a worker started ahead's adoption, to ready)
 	EventExit     = "exit"      // a worker process ended (Cause, Status = exit code, -1 if killed)
 	EventKill     = "kill"      // the supervisor killed a worker (Cause)
 	EventConn     = "conn"      // a worker accepted a connection (Lane, Conn)
