@@ -213,12 +213,7 @@ func (sb *Standby) spawnLocked(key standbyKey) (*standbyWorker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("standby socket: %w", err)
 	}
-	cmd := exec.Command(key.exe, "worker")
-	cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(js))
-	cmd.ExtraFiles = []*os.File{theirs} // fd 3
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = workerProcAttr()
+	cmd := workerCommand(key.exe, js, theirs) // fd 3
 	if err := cmd.Start(); err != nil {
 		fc.Close()
 		return nil, fmt.Errorf("starting worker: %w", err)

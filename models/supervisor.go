@@ -437,12 +437,7 @@ func (s *Supervisor) startLocked(index int, ahead bool) (*child, error) {
 	how := " (started ahead)"
 	if cmd == nil {
 		how = ""
-		cmd = exec.Command(s.exe, "worker")
-		cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(js))
-		cmd.ExtraFiles = []*os.File{s.ln, pw, bf} // fd 3, fd 4, fd 5
-		cmd.Stdout = os.Stderr
-		cmd.Stderr = os.Stderr
-		cmd.SysProcAttr = workerProcAttr()
+		cmd = workerCommand(s.exe, js, s.ln, pw, bf) // fd 3, fd 4, fd 5
 		if err := cmd.Start(); err != nil {
 			pr.Close()
 			pw.Close()
@@ -462,6 +457,18 @@ func (s *Supervisor) startLocked(index int, ahead bool) (*child, error) {
 	go s.readEvents(c, pr)
 	go s.reap(c)
 	return c, nil
+}
+
+// workerCommand is "mpmlab worker" (exe) with spec in its environment and
+// files as its fds 3, 4, ...; its output goes to the supervisor's stderr.
+func workerCommand(exe string, spec []byte, files ...*os.File) *exec.Cmd {
+	cmd := exec.Command(exe, "worker")
+	cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(spec))
+	cmd.ExtraFiles = files
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = workerProcAttr()
+	return cmd
 }
 
 // adoptLocked hands a worker's spec and its descriptors (the listening

@@ -117,9 +117,7 @@ func (s *Server) firstModelConfig(e experiment.Experiment, art *runtime.Artifact
 	if err != nil || len(parts) == 0 {
 		return models.Config{}, false
 	}
-	cfg := modelConfig(parts[0].exp, parts[0].model)
-	cfg.Wasm, cfg.CacheDir, cfg.Executable = art.Path, s.cfg.CacheDir, s.cfg.Executable
-	return cfg, true
+	return s.runConfig(parts[0].exp, parts[0].model, art), true
 }
 
 // decodeSource reads a {"source": ...} body and checks the source; on

@@ -116,10 +116,7 @@ func (mr *modelRun) startTracer() {
 // events going to the tracer. A model that cannot start stops the part
 // with an error, unless the run itself was stopped meanwhile.
 func (mr *modelRun) startModel(art *runtime.Artifact) error {
-	cfg := modelConfig(mr.p.exp, mr.p.model)
-	cfg.Wasm = art.Path
-	cfg.CacheDir = mr.s.cfg.CacheDir
-	cfg.Executable = mr.s.cfg.Executable
+	cfg := mr.s.runConfig(mr.p.exp, mr.p.model, art)
 	cfg.Standby = mr.s.standby // its first workers, if started ahead
 	cfg.Trace = true
 	cfg.OnEvent = func(ev stream.Event) {
@@ -329,6 +326,14 @@ func (mr *modelRun) summarize(sum *loadgen.Summary, loadErr error, prev *stream.
 	for i := range res.Groups {
 		res.Groups[i].Sentence = groupSentence(res, &res.Groups[i], prev)
 	}
+}
+
+// runConfig is the configuration a run of e under m starts on art, this
+// server's build: modelConfig, with the module, the cache and the binary.
+func (s *Server) runConfig(e experiment.Experiment, m models.Model, art *runtime.Artifact) models.Config {
+	cfg := modelConfig(e, m)
+	cfg.Wasm, cfg.CacheDir, cfg.Executable = art.Path, s.cfg.CacheDir, s.cfg.Executable
+	return cfg
 }
 
 // modelConfig maps an experiment's knobs to the engine's configuration of
