@@ -11,3 +11,5 @@ type instanceMemory struct{}
 func (*instanceMemory) allocator() experimental.MemoryAllocator { return nil }
 
 func (*instanceMemory) mapping() []byte { return nil }
+
+func (*instanceMemory) reclaimer(from int, size func() uint32) func() { return nil }

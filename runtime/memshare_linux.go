@@ -31,11 +31,12 @@ import (
 
 // shareImage maps a file holding mem's bytes, up to its last page that is
 // not all zeros, over mem (an instance's linear memory just instantiated:
-// what its data segments made it). dir holds the files.
-func shareImage(dir string, mem []byte) error {
+// what its data segments made it). dir holds the files. It returns how
+// many of mem's bytes are now mapped from the file (0 on an error).
+func shareImage(dir string, mem []byte) (int, error) {
 	page := syscall.Getpagesize()
 	if len(mem) == 0 || uintptr(unsafe.Pointer(&mem[0]))%uintptr(page) != 0 {
-		return errors.New("memory not page-aligned")
+		return 0, errors.New("memory not page-aligned")
 	}
 	end := len(mem) / page * page
 	zero := make([]byte, page)
@@ -43,11 +44,14 @@ func shareImage(dir string, mem []byte) error {
 		end -= page
 	}
 	if end == 0 {
-		return errors.New("memory holds no data")
+		return 0, errors.New("memory holds no data")
 	}
 	image := mem[:end]
 	sum := sha256.Sum256(image)
 	path := filepath.Join(dir, hex.EncodeToString(sum[:]))
 	start := uintptr(unsafe.Pointer(&mem[0]))
-	return mapFile(path, func() io.Reader { return bytes.NewReader(image) }, span{start, start + uintptr(end)}, syscall.PROT_READ|syscall.PROT_WRITE)
+	if err := mapFile(path, func() io.Reader { return bytes.NewReader(image) }, span{start, start + uintptr(end)}, syscall.PROT_READ|syscall.PROT_WRITE); err != nil {
+		return 0, err
+	}
+	return end, nil
 }

@@ -45,7 +45,9 @@ type EngineConfig struct {
 	// page cache where each would hold its own: the machine code Compile
 	// loads (mpmlab-code/; about four times the module's size), read-only,
 	// and each instance's memory as its data segments made it
-	// (mpmlab-memory/), copied on write. Linux on amd64 and arm64;
+	// (mpmlab-memory/), copied on write; and while a guest waits for
+	// work, it gives back the pages of zeros its memory holds past that
+	// image (reclaimEvery). Linux on amd64 and arm64;
 	// ignored elsewhere, and for machine code on the interpreter.
 	// Module.CodeShared and Instance.MemoryShared say whether it worked. A
 	// worker process sets it; see RATIONALE.md, "A worker's memory", and
@@ -56,6 +58,12 @@ type EngineConfig struct {
 	// BenchmarkTightLoop's comparison only (see RATIONALE.md).
 	closeOnContextDone bool
 }
+
+// reclaimEvery is how often at most a waiting guest's pages of zeros are
+// given back (memory_mmap.go): a tenth of a second, so a process left idle
+// holds only what its guest uses a moment after its last request, and the
+// scan, tens of microseconds, costs a busy guest little.
+const reclaimEvery = 100 * time.Millisecond
 
 // Engine compiles and instantiates guest modules with wazero. One Engine
 // serves every instance of a worker process.
@@ -284,7 +292,8 @@ type Instance struct {
 	ended map[uint32]timeline.Phases
 
 	stdout, stderr *guestLog
-	memShareErr    error // why the memory is not shared (EngineConfig.SharePages)
+	memShareErr    error          // why the memory is not shared (EngineConfig.SharePages)
+	memory         instanceMemory // its linear memory's mapping, if this package made it
 
 	done    chan struct{}
 	exitErr error
@@ -355,9 +364,13 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 	case mod.Memory() == nil || mem == nil:
 		inst.memShareErr = errors.New("no linear memory of mpmlab's")
 	default:
-		inst.memShareErr = shareImage(filepath.Join(m.e.cacheDir, memoryDir), mem[:mod.Memory().Size()])
+		shared, err := shareImage(filepath.Join(m.e.cacheDir, memoryDir), mem[:mod.Memory().Size()])
+		inst.memShareErr = err
+		if reclaim := memory.reclaimer(shared, mod.Memory().Size); reclaim != nil {
+			inst.conn.SetReclaim(reclaimEvery, reclaim)
+		}
 	}
-	inst.mod = mod
+	inst.mod, inst.memory = mod, memory
 	runCtx := vwasi.WithConn(context.WithValue(context.Background(), instanceKey{}, inst), inst.conn)
 	go inst.run(runCtx)
 	return inst, nil

@@ -15,4 +15,4 @@ func shareCode(dir string, load func() error) (err, shareErr error) {
 	return load(), errNoSharing
 }
 
-func shareImage(dir string, mem []byte) error { return errNoSharing }
+func shareImage(dir string, mem []byte) (int, error) { return 0, errNoSharing }

@@ -138,6 +138,14 @@ type Conn struct {
 	// (guest goroutine only): pollOneoff spins before parking only while
 	// requests come that soon.
 	lastWait time.Duration
+
+	// reclaim gives memory back while the guest waits (SetReclaim); the
+	// rest is its schedule (guest goroutine only).
+	reclaim       func()
+	reclaimEvery  time.Duration
+	reclaimedAt   time.Time
+	reclaimedPass uint64
+	reclaimTimer  *time.Timer
 }
 
 // NewConn returns a Conn that hands every whole response frame the guest
@@ -153,6 +161,38 @@ func NewConn(onFrame func(frame []byte), stdout, stderr io.Writer) *Conn {
 		passCh:  make(chan struct{}, 1),
 		reading: make(chan struct{}),
 	}
+}
+
+// SetReclaim makes the guest's waits in poll_oneoff run reclaim, which
+// gives memory the guest no longer uses back to the kernel: on the guest's
+// goroutine, so none of the guest's code runs meanwhile; only if the guest
+// has run since the last time; and at most once every every. A wait that
+// begins before then runs it when the time comes, if the guest still
+// waits, so a guest left idle has given its memory back within every. Call
+// it before the guest starts.
+func (c *Conn) SetReclaim(every time.Duration, reclaim func()) {
+	c.reclaim, c.reclaimEvery = reclaim, every
+}
+
+// reclaimDue runs reclaim if it is due, and otherwise returns when it will
+// be (nil if it will not be during this wait).
+func (c *Conn) reclaimDue() <-chan time.Time {
+	pass := c.passes.Load()
+	if c.reclaim == nil || pass == c.reclaimedPass {
+		return nil
+	}
+	wait := c.reclaimEvery - time.Since(c.reclaimedAt)
+	if wait <= 0 {
+		c.reclaim()
+		c.reclaimedAt, c.reclaimedPass = time.Now(), pass
+		return nil
+	}
+	if c.reclaimTimer == nil {
+		c.reclaimTimer = time.NewTimer(wait)
+	} else {
+		c.reclaimTimer.Reset(wait)
+	}
+	return c.reclaimTimer.C
 }
 
 // SetTimeline makes c report every wait in poll_oneoff to tl (PollEnter,
@@ -564,12 +604,14 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 			}
 			timeC = c.timer.C
 		}
+		reclaimC := c.reclaimDue()
 		start := time.Now()
 		select {
 		case <-c.wake:
 			c.lastWait = time.Since(start)
 		case <-timeC:
 			armed = false // fired: re-armed if the clock is somehow not due yet
+		case <-reclaimC: // still waiting: runs now, in the loop's next round
 		case <-c.abort:
 			if armed {
 				c.timer.Stop()

@@ -1183,3 +1183,65 @@ func TestPushReclaimsReadBytes(t *testing.T) {
 		t.Fatalf("Conn holds a %d-byte buffer for %d unread bytes: read bytes are never reclaimed while a backlog persists", held, pending)
 	}
 }
+
+// SetReclaim's function runs while the guest waits in poll_oneoff, once
+// the guest has run since its last call and at most once every period: a
+// wait that began before then runs it when the period is over, without
+// returning.
+func TestPollReclaim(t *testing.T) {
+	f := newFixture(t)
+	const every = 50 * time.Millisecond
+	type call struct {
+		at     time.Time
+		inPoll bool
+	}
+	calls := make(chan call, 8)
+	f.conn.SetReclaim(every, func() { calls <- call{time.Now(), f.conn.InPoll()} })
+	next := func(what string) call {
+		t.Helper()
+		select {
+		case c := <-calls:
+			if !c.inPoll {
+				t.Fatalf("%s: reclaim ran outside poll_oneoff", what)
+			}
+			return c
+		case <-time.After(waitLimit):
+			t.Fatalf("%s: reclaim did not run", what)
+			return call{}
+		}
+	}
+	none := func(what string, d time.Duration) {
+		t.Helper()
+		select {
+		case <-calls:
+			t.Fatalf("%s: reclaim ran", what)
+		case <-time.After(d):
+		}
+	}
+
+	// The first wait: due at once.
+	ch := f.pollAsync(t, readSub(1, abi.RequestFD))
+	first := next("first wait")
+	f.conn.Push(requestFrame(1, "a"))
+	if res := waitResult(t, ch); res.errno != errnoSuccess {
+		t.Fatalf("errno %d", res.errno)
+	}
+	if errno, _, _ := f.readFD(t, abi.RequestFD, 4096); errno != 0 {
+		t.Fatalf("read: errno %d", errno)
+	}
+
+	// The next wait begins within the period: it runs once the period is
+	// over, and the wait goes on until a request comes.
+	ch = f.pollAsync(t, readSub(2, abi.RequestFD))
+	second := next("a wait begun within the period")
+	if gap := second.at.Sub(first.at); gap < every {
+		t.Fatalf("reclaim ran %v after the last time, want at least %v", gap, every)
+	}
+	// The guest has not run since: the same wait does not run it again.
+	none("the same wait, later", 3*every)
+	mustBlock(t, ch, time.Millisecond)
+	f.conn.Push(requestFrame(2, "b"))
+	if res := waitResult(t, ch); res.errno != errnoSuccess {
+		t.Fatalf("errno %d", res.errno)
+	}
+}
