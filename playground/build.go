@@ -38,7 +38,8 @@ type buildResponse struct {
 	Hash      string  `json:"hash"`
 	Cached    bool    `json:"cached"`
 	ElapsedMS float64 `json:"elapsed_ms"`
-	// Compiled says the machine code is ready (asked with ?wait=compiled).
+	// Compiled says the machine code is ready (asked with ?wait=compiled);
+	// false when the compile failed or was stopped for a newer build's.
 	Compiled bool `json:"compiled,omitempty"`
 }
 
@@ -66,11 +67,10 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 		writeBuildError(w, err)
 		return
 	}
-	s.pre.start(art.Path, s.prepareRun(e, art)) // the Run that follows starts at once
+	compile := s.pre.start(art.Path, s.prepareRun(e, art)) // the Run that follows starts at once
 	res := buildResponse{Hash: art.Hash, Cached: art.Cached, ElapsedMS: ms(art.Elapsed)}
-	if r.URL.Query().Get("wait") == "compiled" {
-		s.pre.await(ctx, art.Path)
-		res.Compiled = ctx.Err() == nil
+	if r.URL.Query().Get("wait") == "compiled" && compile != nil {
+		res.Compiled = compile.wait(ctx)
 	}
 	writeJSON(w, http.StatusOK, res)
 }

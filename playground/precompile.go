@@ -21,57 +21,77 @@ import (
 //
 // # Notes
 //
-//   - One compile at a time (it uses a core for a second or two), the
+//   - One compile at a time (it uses the cores for a second or two), the
 //     newest module first: a module superseded while it waits is dropped,
-//     since the person has typed on.
+//     and one superseded while it compiles is stopped, since the person
+//     has typed on and the newer module's compile needs the cores.
 //   - A run whose module is being compiled waits for that compile
-//     (await) instead of compiling it a second time.
+//     (await) instead of compiling it a second time, and keeps it from
+//     being stopped.
 //   - Stop cancels the compile in flight and waits for it.
 type precompiler struct {
 	cacheDir string
 	ctx      context.Context // ends at Stop
 
 	mu       sync.Mutex
-	inflight map[string]chan struct{}         // module path → closed when compiled (or failed)
+	inflight map[string]*compile              // module path → its compile, until it and its then are done
 	next     string                           // the module waiting for the compiler ("" none)
 	then     map[string]func(context.Context) // what follows a module's compile (the latest asked)
 	running  bool
 	wg       sync.WaitGroup
+
+	compiling string             // the module being compiled ("" none)
+	stop      context.CancelFunc // stops its compile
+	runs      map[string]int     // runs waiting for a module (await): its compile is not stopped
+}
+
+// compile is one module's compile in the background.
+type compile struct {
+	done chan struct{} // closed once it, and what follows it, are over
+	ok   bool          // the machine code is in the cache (set before done closes)
 }
 
 func newPrecompiler(ctx context.Context, cacheDir string) *precompiler {
-	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]chan struct{}{}, then: map[string]func(context.Context){}}
+	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]*compile{},
+		then: map[string]func(context.Context){}, runs: map[string]int{}}
 }
 
 // start queues the module at path for compiling, then, if the compile
-// succeeds, then (which may be nil); it returns at once. The module counts
-// as being compiled (await) until then has returned. A module already
-// queued or compiling keeps its place, and a new then replaces one not yet
-// begun, or runs after the one under way (the model or knobs changed).
-func (p *precompiler) start(path string, then func(context.Context)) {
+// succeeds, then (which may be nil); it returns at once, with the compile
+// (nil once Stop was called). The module counts as being compiled (await)
+// until then has returned. A module already queued or compiling keeps its
+// place, and a new then replaces one not yet begun, or runs after the one
+// under way (the model or knobs changed). Another module's compile under
+// way is stopped, unless a run waits for it.
+func (p *precompiler) start(path string, then func(context.Context)) *compile {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ctx.Err() != nil {
-		return
+		return nil
 	}
 	if then != nil {
 		p.then[path] = then
 	}
-	if p.inflight[path] != nil {
-		return
+	if c := p.inflight[path]; c != nil {
+		return c
 	}
 	if p.next != "" { // superseded: whoever waits for it compiles it itself
-		close(p.inflight[p.next])
+		close(p.inflight[p.next].done)
 		delete(p.inflight, p.next)
 		delete(p.then, p.next)
 	}
-	p.inflight[path] = make(chan struct{})
+	if p.compiling != "" && p.runs[p.compiling] == 0 {
+		p.stop() // superseded too: it ends as a compile that failed
+	}
+	c := &compile{done: make(chan struct{})}
+	p.inflight[path] = c
 	p.next = path
 	if !p.running {
 		p.running = true
 		p.wg.Add(1)
 		go p.loop()
 	}
+	return c
 }
 
 // loop compiles the queued module until none is left.
@@ -86,13 +106,18 @@ func (p *precompiler) loop() {
 			p.mu.Unlock()
 			return
 		}
-		done := p.inflight[path]
+		c := p.inflight[path]
+		ctx, stop := context.WithCancel(p.ctx)
+		p.compiling, p.stop = path, stop
 		p.mu.Unlock()
 
-		// A failure is the run's to report.
-		compiled := models.Precompile(p.ctx, p.cacheDir, path) == nil
+		// A failure is the run's to report; a run of a module stopped
+		// here compiles it itself.
+		c.ok = models.Precompile(ctx, p.cacheDir, path) == nil && ctx.Err() == nil
+		stop()
 		p.mu.Lock()
-		for compiled {
+		p.compiling, p.stop = "", nil
+		for c.ok {
 			then := p.then[path]
 			delete(p.then, path)
 			if then == nil {
@@ -104,24 +129,41 @@ func (p *precompiler) loop() {
 		}
 		delete(p.then, path)
 		delete(p.inflight, path)
-		close(done)
+		close(c.done)
 		p.mu.Unlock()
 	}
 }
 
-// await waits until the module at path is no longer being compiled in the
-// background (or ctx ends).
+// wait waits until c and what follows it are over (or ctx ends), and says
+// whether its machine code is in the cache: false if the compile failed,
+// was stopped for a newer module, or ctx ended first.
+func (c *compile) wait(ctx context.Context) bool {
+	select {
+	case <-c.done:
+		return c.ok
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// await waits, for a run, until the module at path is no longer being
+// compiled in the background (or ctx ends); meanwhile that compile is not
+// stopped for a newer module.
 func (p *precompiler) await(ctx context.Context, path string) {
 	p.mu.Lock()
-	done := p.inflight[path]
-	p.mu.Unlock()
-	if done == nil {
+	c := p.inflight[path]
+	if c == nil {
+		p.mu.Unlock()
 		return
 	}
-	select {
-	case <-done:
-	case <-ctx.Done():
+	p.runs[path]++
+	p.mu.Unlock()
+	c.wait(ctx)
+	p.mu.Lock()
+	if p.runs[path]--; p.runs[path] == 0 {
+		delete(p.runs, path)
 	}
+	p.mu.Unlock()
 }
 
 // wait waits for the compile in flight, once ctx has ended (Stop).

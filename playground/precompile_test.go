@@ -190,13 +190,15 @@ func TestBuildPrecompiles(t *testing.T) {
 // stops typing for two seconds before Run: the page builds the source
 // after experiment.CheckPause and its compile goes on in the background,
 // and Run comes 2 s after the edit, done or not ("ready-ms": when, after
-// the edit, the build and the compile were done). "ahead" is the page's
+// the edit, the build and the compile were done). "typed-on" is the same
+// after a pause of 0.7 s mid-edit, whose half-typed line is built and
+// compiled while the edit is finished. "ahead" is the page's
 // way once the compile is done, however long that took; "at-run" builds
 // and compiles at Run, the baseline.
 //
 //	go test -run '^$' -bench EditToAnswer -benchtime 5x ./playground
 func BenchmarkEditToAnswer(b *testing.B) {
-	for _, name := range []string{"pause-2s", "ahead", "at-run"} {
+	for _, name := range []string{"pause-2s", "typed-on", "ahead", "at-run"} {
 		b.Run(name, func(b *testing.B) {
 			s, srv, _ := workerServer(b)
 			firstAnswer(b, srv, editedHello(b, "warm-up "+name)) // the standard library, built once
@@ -209,6 +211,20 @@ func BenchmarkEditToAnswer(b *testing.B) {
 				switch name {
 				case "ahead":
 					buildAhead(b, s, srv, src)
+				case "typed-on":
+					// A pause of 0.7 s mid-edit: the half-typed line is
+					// built, and compiled while the edit is finished.
+					half := editedHello(b, fmt.Sprintf("%s %d %d half", name, i, time.Now().UnixNano()))
+					time.Sleep(experiment.CheckPause)
+					halfBuilt := make(chan error, 1)
+					go func() { halfBuilt <- postJSON(srv, "/api/build", runOf(half), nil) }()
+					defer func() {
+						if err := <-halfBuilt; err != nil {
+							b.Error(err)
+						}
+					}()
+					time.Sleep(700*time.Millisecond - experiment.CheckPause)
+					fallthrough
 				case "pause-2s":
 					edited := time.Now()
 					time.Sleep(experiment.CheckPause) // the person's pause, as the page waits for it
@@ -226,7 +242,7 @@ func BenchmarkEditToAnswer(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms-to-answer")
-			if name == "pause-2s" {
+			if ready > 0 {
 				b.ReportMetric(float64(ready.Milliseconds())/float64(b.N), "ready-ms")
 			}
 		})
@@ -321,5 +337,72 @@ func TestPrecompileRunsTheLatestThen(t *testing.T) {
 	defer mu.Unlock()
 	if len(ran) == 0 || ran[len(ran)-1] != "process" {
 		t.Fatalf("after two builds of one module, what followed its compile: %v; want the second's last", ran)
+	}
+}
+
+// A newer build stops the compile of an older module, whose machine code
+// the person no longer needs, unless a run waits for it.
+func TestPrecompileStopsTheSupersededCompile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds handlers and compiles them")
+	}
+	s, _, _ := workerServer(t)
+	var paths []string
+	for _, name := range []string{"older", "newer", "newest"} {
+		art, err := s.build(context.Background(), editedHello(t, "superseded "+name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, art.Path)
+	}
+	older, newer, newest := paths[0], paths[1], paths[2]
+	cached := func(path string) bool {
+		module, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return runtime.Cached(filepath.Join(s.cfg.CacheDir, "wazero"), module)
+	}
+	p := newPrecompiler(context.Background(), s.cfg.CacheDir)
+	defer p.wait()
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			p.mu.Lock()
+			ok := cond()
+			p.mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a minute without %s", what)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	ctx := context.Background()
+
+	c := p.start(older, nil)
+	waitUntil("the older module's compile", func() bool { return p.compiling == older })
+	n := p.start(newer, nil)
+	if c.wait(ctx) || cached(older) {
+		t.Fatal("the older module's compile went on after a newer build")
+	}
+	if !n.wait(ctx) || !cached(newer) {
+		t.Fatal("the newer module was not compiled")
+	}
+
+	// A run waits for the older module: a newer build leaves it be.
+	c = p.start(older, nil)
+	waitUntil("the older module's compile", func() bool { return p.compiling == older })
+	go p.await(ctx, older)
+	waitUntil("the run's wait", func() bool { return p.runs[older] == 1 })
+	n = p.start(newest, nil)
+	if !c.wait(ctx) || !cached(older) {
+		t.Fatal("a compile a run waited for was stopped by a newer build")
+	}
+	if !n.wait(ctx) || !cached(newest) {
+		t.Fatal("the newest module was not compiled")
 	}
 }

@@ -43,7 +43,8 @@
 // can be restarted, when the host is gone. The heartbeat (a 10 ms timer
 // and requestAnimationFrame) shows the largest gap of each over the last
 // 5 s in #heartbeat (data-max-gap-ms, data-max-frame-gap-ms), and why the
-// page froze when the page loop held it.
+// page froze when the page loop held it; it beats from a model's start
+// until 5 s after its stop, and rests otherwise (data-state "rest").
 "use strict";
 (() => {
   const models = ["instance-per-request", "worker-pool", "page-loop"];
@@ -236,6 +237,7 @@
     const sandbox = { env, files };
     if (!models.includes(m)) throw new Error(`model ${m}: want one of ${models.join(", ")}`);
     stop();
+    wake();
     const module = await compile(wasmURL);
     const n = Math.max(1, Math.min(maxWorkers, workers | 0));
     let next;
@@ -256,6 +258,7 @@
 
   function stop() {
     for (const l of lanes) l.stop();
+    if (lanes.length) restSoon();
     lanes = [];
     model = "";
   }
@@ -339,6 +342,10 @@
     list.push({ t, gap: t - last });
     while (list.length && list[0].t < t - 2 * windowMs) list.shift();
   }
+  // ticksSince counts the ticks of both kinds after since.
+  function ticksSince(since) {
+    return ticks.timer.filter((tk) => tk.t > since).length + ticks.frame.filter((tk) => tk.t > since).length;
+  }
   function maxGapSince(since, kind = "timer") {
     return largestGap(since, kind).gap;
   }
@@ -402,16 +409,55 @@
         : "";
     }
   }
-  setInterval(() => { const t = now(); tick("timer", t); show(t); }, 10);
+  // The heartbeat beats only while a handler can run in the tab: from a
+  // model's start until windowMs after its stop, so that what it shows of
+  // a run stays up. At rest the tab spends nothing on it: its timer and a
+  // frame at every refresh cost an idle tab a sixth of a core here, which
+  // a run on the host, measured on the same cores, would feel.
+  let beating = false, restAt = 0, timer = 0;
+  function wake() {
+    restAt = Infinity;
+    if (beating) return;
+    beating = true;
+    ticks.timer.length = ticks.frame.length = 0; // a rest is not a gap
+    shown = 0;
+    timer = setInterval(() => {
+      const t = now();
+      tick("timer", t);
+      show(t);
+      if (t >= restAt) rest();
+    }, 10);
+    if (!framePending) {
+      framePending = true;
+      requestAnimationFrame(frame);
+    }
+  }
+  function restSoon() { restAt = now() + windowMs; }
+  function rest() {
+    beating = false;
+    clearInterval(timer);
+    el = el || document.getElementById("heartbeat");
+    if (!el) return;
+    el.dataset.state = "rest";
+    const beat = el.querySelector(".beat") || el;
+    beat.textContent = "heartbeat: at rest (it beats while a handler runs in this tab)";
+    const why = el.querySelector(".why");
+    if (why) why.textContent = "";
+  }
+  let framePending = false; // one chain of frames, however fast it rests and wakes
   const frame = () => {
+    framePending = false;
+    if (!beating) return;
     if (framesReady < 2 && document.body.dataset.ready === "1") framesReady++;
     tick("frame", now());
+    framePending = true;
     requestAnimationFrame(frame);
   };
-  requestAnimationFrame(frame);
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", rest);
+  else rest();
 
   window.mpmlabBrowser = {
     models, start, stop, fetch: fetch_, status, passes,
-    heartbeat: { maxGapSince, frozenSince, now },
+    heartbeat: { maxGapSince, frozenSince, ticksSince, now },
   };
 })();
