@@ -563,7 +563,15 @@ func TestBrowserEditToAnswer(t *testing.T) {
 	// answered request on the timeline.
 	firstAnswer := func(word string, ahead bool) float64 {
 		t.Helper()
+		if ahead {
+			// The last run's source is checked once the run is over: what
+			// the check says of it must not outlive the edit.
+			tb.wait(`document.getElementById("check").dataset.state === "ready"`, 2*time.Minute, "the check of the last run's source")
+		}
 		tb.set("source", strings.Replace(src, `"hello`, `"`+word, 1))
+		if state := tb.evalString(`document.getElementById("check").dataset.state || ""`); state == "ready" {
+			t.Fatal("right after an edit the check still says the Run starts at once")
+		}
 		if ahead {
 			edited := time.Now()
 			tb.wait(`document.getElementById("check").dataset.state === "ready"`, 2*time.Minute, "the check to build and compile the edit")

@@ -24,10 +24,20 @@ type checker struct {
 }
 
 // edited restarts the pause: the source is checked once the person has
-// stopped typing for experiment.CheckPause.
+// stopped typing for experiment.CheckPause. An edit that changes what a
+// check depends on (checkKey) makes what the line says of the last check
+// stale at once, and drops that check's answer if it is still to come: a
+// "Run starts at once" must be about the source in the editor.
 func (c *checker) edited() {
 	if c.cancel != nil {
 		c.cancel()
+	}
+	if e, err := c.a.experiment(); err != nil || checkKey(e) != c.last {
+		c.seq++
+		c.last = ""
+		if state := byID("check").Get("dataset").Get("state").String(); state == "ok" || state == "ready" {
+			setCheck("", "")
+		}
 	}
 	c.cancel = after(int(experiment.CheckPause.Milliseconds()), func() {
 		c.cancel = nil
