@@ -3,6 +3,7 @@ package playground
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"go/format"
@@ -62,17 +63,25 @@ func (s *Server) handleBuild(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := s.requestContext(r) // Stop cancels it
 	defer cancel()
+	source := sourceKey(e.Source)
+	s.pre.supersede(source) // the person typed on: this build needs the cores
 	art, err := s.build(ctx, e.Source, nil)
 	if err != nil {
 		writeBuildError(w, err)
 		return
 	}
-	compile := s.pre.start(art.Path, s.prepareRun(e, art)) // the Run that follows starts at once
+	compile := s.pre.start(art.Path, source, s.prepareRun(e, art)) // the Run that follows starts at once
 	res := buildResponse{Hash: art.Hash, Cached: art.Cached, ElapsedMS: ms(art.Elapsed)}
 	if r.URL.Query().Get("wait") == "compiled" && compile != nil {
 		res.Compiled = compile.wait(ctx)
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// sourceKey names a source for the precompiler: its SHA-256.
+func sourceKey(src experiment.Source) string {
+	sum := sha256.Sum256(src.Txtar())
+	return string(sum[:])
 }
 
 // prepareRun is what follows the compile of art when e, a build's body,

@@ -23,8 +23,9 @@ import (
 //
 //   - One compile at a time (it uses the cores for a second or two), the
 //     newest module first: a module superseded while it waits is dropped,
-//     and one superseded while it compiles is stopped, since the person
-//     has typed on and the newer module's compile needs the cores.
+//     and one whose source is superseded while it compiles is stopped as
+//     the newer source's build begins (supersede), since the person has
+//     typed on and that build and its compile need the cores.
 //   - A run whose module is being compiled waits for that compile
 //     (await) instead of compiling it a second time, and keeps it from
 //     being stopped.
@@ -35,12 +36,14 @@ type precompiler struct {
 
 	mu       sync.Mutex
 	inflight map[string]*compile              // module path → its compile, until it and its then are done
+	sources  map[string]string                // module path → its source's key, while in inflight
 	next     string                           // the module waiting for the compiler ("" none)
 	then     map[string]func(context.Context) // what follows a module's compile (the latest asked)
 	running  bool
 	wg       sync.WaitGroup
 
 	compiling string             // the module being compiled ("" none)
+	source    string             // the source it was built from (start)
 	stop      context.CancelFunc // stops its compile
 	runs      map[string]int     // runs waiting for a module (await): its compile is not stopped
 }
@@ -52,18 +55,19 @@ type compile struct {
 }
 
 func newPrecompiler(ctx context.Context, cacheDir string) *precompiler {
-	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]*compile{},
+	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]*compile{}, sources: map[string]string{},
 		then: map[string]func(context.Context){}, runs: map[string]int{}}
 }
 
-// start queues the module at path for compiling, then, if the compile
-// succeeds, then (which may be nil); it returns at once, with the compile
-// (nil once Stop was called). The module counts as being compiled (await)
+// start queues the module at path, built from the source whose key is
+// source (see supersede), for compiling, then, if the compile succeeds,
+// then (which may be nil); it returns at once, with the compile (nil once
+// Stop was called). The module counts as being compiled (await)
 // until then has returned. A module already queued or compiling keeps its
 // place, and a new then replaces one not yet begun, or runs after the one
 // under way (the model or knobs changed). Another module's compile under
 // way is stopped, unless a run waits for it.
-func (p *precompiler) start(path string, then func(context.Context)) *compile {
+func (p *precompiler) start(path, source string, then func(context.Context)) *compile {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ctx.Err() != nil {
@@ -78,13 +82,15 @@ func (p *precompiler) start(path string, then func(context.Context)) *compile {
 	if p.next != "" { // superseded: whoever waits for it compiles it itself
 		close(p.inflight[p.next].done)
 		delete(p.inflight, p.next)
+		delete(p.sources, p.next)
 		delete(p.then, p.next)
 	}
 	if p.compiling != "" && p.runs[p.compiling] == 0 {
-		p.stop() // superseded too: it ends as a compile that failed
+		p.stop() // another module's: it ends as a compile that failed
 	}
 	c := &compile{done: make(chan struct{})}
 	p.inflight[path] = c
+	p.sources[path] = source
 	p.next = path
 	if !p.running {
 		p.running = true
@@ -108,7 +114,7 @@ func (p *precompiler) loop() {
 		}
 		c := p.inflight[path]
 		ctx, stop := context.WithCancel(p.ctx)
-		p.compiling, p.stop = path, stop
+		p.compiling, p.source, p.stop = path, p.sources[path], stop
 		p.mu.Unlock()
 
 		// A failure is the run's to report; a run of a module stopped
@@ -116,7 +122,7 @@ func (p *precompiler) loop() {
 		c.ok = models.Precompile(ctx, p.cacheDir, path) == nil && ctx.Err() == nil
 		stop()
 		p.mu.Lock()
-		p.compiling, p.stop = "", nil
+		p.compiling, p.source, p.stop = "", "", nil
 		for c.ok {
 			then := p.then[path]
 			delete(p.then, path)
@@ -129,8 +135,20 @@ func (p *precompiler) loop() {
 		}
 		delete(p.then, path)
 		delete(p.inflight, path)
+		delete(p.sources, path)
 		close(c.done)
 		p.mu.Unlock()
+	}
+}
+
+// supersede stops the compile under way if its module was built from a
+// source other than the one whose key is source, whose build is about to
+// begin, unless a run waits for it.
+func (p *precompiler) supersede(source string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.compiling != "" && p.source != source && p.runs[p.compiling] == 0 {
+		p.stop() // it ends as a compile that failed
 	}
 }
 

@@ -329,8 +329,8 @@ func TestPrecompileRunsTheLatestThen(t *testing.T) {
 			ran = append(ran, name)
 		}
 	}
-	p.start(art.Path, then("reactor"))
-	p.start(art.Path, then("process"))
+	p.start(art.Path, "", then("reactor"))
+	p.start(art.Path, "", then("process"))
 	p.await(context.Background(), art.Path)
 	p.wait()
 	mu.Lock()
@@ -341,7 +341,8 @@ func TestPrecompileRunsTheLatestThen(t *testing.T) {
 }
 
 // A newer build stops the compile of an older module, whose machine code
-// the person no longer needs, unless a run waits for it.
+// the person no longer needs, as it begins, unless it is of the same
+// source or a run waits for it.
 func TestPrecompileStopsTheSupersededCompile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds handlers and compiles them")
@@ -383,22 +384,25 @@ func TestPrecompileStopsTheSupersededCompile(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	c := p.start(older, nil)
+	c := p.start(older, "older", nil)
 	waitUntil("the older module's compile", func() bool { return p.compiling == older })
-	n := p.start(newer, nil)
+	p.supersede("newer") // its build begins
 	if c.wait(ctx) || cached(older) {
-		t.Fatal("the older module's compile went on after a newer build")
+		t.Fatal("the older module's compile went on after a newer build began")
 	}
+	n := p.start(newer, "newer", nil)
 	if !n.wait(ctx) || !cached(newer) {
 		t.Fatal("the newer module was not compiled")
 	}
 
-	// A run waits for the older module: a newer build leaves it be.
-	c = p.start(older, nil)
+	// A build of the same source (another model) leaves it be, and so
+	// does a newer build while a run waits for it.
+	c = p.start(older, "older", nil)
 	waitUntil("the older module's compile", func() bool { return p.compiling == older })
+	p.supersede("older")
 	go p.await(ctx, older)
 	waitUntil("the run's wait", func() bool { return p.runs[older] == 1 })
-	n = p.start(newest, nil)
+	n = p.start(newest, "newest", nil)
 	if !c.wait(ctx) || !cached(older) {
 		t.Fatal("a compile a run waited for was stopped by a newer build")
 	}
