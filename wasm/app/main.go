@@ -53,10 +53,12 @@ type app struct {
 	// kept one): the page has no editor for it.
 	env map[string]string
 
-	run       *run
-	views     map[string]*live.View
-	view      *live.View        // the one on screen
-	summaries map[string]string // compare row id → key of the experiment its row came from
+	run        *run
+	views      map[string]*live.View
+	view       *live.View // the one on screen
+	drawnView  *live.View // the view last drawn, and how many views have been (showLoop)
+	drawnViews int
+	summaries  map[string]string // compare row id → key of the experiment its row came from
 
 	timeline, lagChart, rpsChart, histChart, overlay *canvas
 	timelineH                                        float64
