@@ -43,7 +43,6 @@ type precompiler struct {
 	wg       sync.WaitGroup
 
 	compiling string             // the module being compiled ("" none)
-	source    string             // the source it was built from (start)
 	stop      context.CancelFunc // stops its compile
 	runs      map[string]int     // runs waiting for a module (await): its compile is not stopped
 }
@@ -114,7 +113,7 @@ func (p *precompiler) loop() {
 		}
 		c := p.inflight[path]
 		ctx, stop := context.WithCancel(p.ctx)
-		p.compiling, p.source, p.stop = path, p.sources[path], stop
+		p.compiling, p.stop = path, stop
 		p.mu.Unlock()
 
 		// A failure is the run's to report; a run of a module stopped
@@ -122,7 +121,7 @@ func (p *precompiler) loop() {
 		c.ok = models.Precompile(ctx, p.cacheDir, path) == nil && ctx.Err() == nil
 		stop()
 		p.mu.Lock()
-		p.compiling, p.source, p.stop = "", "", nil
+		p.compiling, p.stop = "", nil
 		for c.ok {
 			then := p.then[path]
 			delete(p.then, path)
@@ -147,7 +146,7 @@ func (p *precompiler) loop() {
 func (p *precompiler) supersede(source string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.compiling != "" && p.source != source && p.runs[p.compiling] == 0 {
+	if p.compiling != "" && p.sources[p.compiling] != source && p.runs[p.compiling] == 0 {
 		p.stop() // it ends as a compile that failed
 	}
 }
