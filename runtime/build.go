@@ -72,6 +72,9 @@ const DefaultBuildTimeout = 5 * time.Minute
 // output: the source, the Go version, the SDK and the target. The go
 // command's own build cache (GOCACHE, inherited) is shared with the user's,
 // which is what makes a rebuild after a one-line edit take about a second.
+// Once the go command has built a source, the next source with the same
+// imports is built by the compiler and the linker alone, without the go
+// command's own work around them (directbuild.go): 0.45 s instead of 0.7.
 //
 // # Notes
 //
@@ -107,6 +110,9 @@ type Builder struct {
 	mu        sync.Mutex
 	goVersion string // memoised `go env GOVERSION`
 	goPath    string // resolved go command
+	toolDir   string // memoised `go env GOTOOLDIR`
+
+	imports importConfigs // what builds without the go command need (directbuild.go)
 
 	progressMu sync.Mutex
 }
@@ -183,7 +189,7 @@ func (b *Builder) Build(ctx context.Context, src experiment.Source, target Targe
 	}
 
 	b.progress(fmt.Sprintf("building handler for %s", target))
-	if err := b.compile(ctx, cacheDir, key, src, target, art.Path); err != nil {
+	if err := b.compile(ctx, cacheDir, key, goVersion, src, target, art.Path); err != nil {
 		return nil, err
 	}
 	if noServe != nil {
@@ -194,8 +200,11 @@ func (b *Builder) Build(ctx context.Context, src experiment.Source, target Targe
 	return art, nil
 }
 
-// compile runs the go command for one build and leaves the module at out.
-func (b *Builder) compile(ctx context.Context, cacheDir, key string, src experiment.Source, target Target, out string) error {
+// compile builds one module and leaves it at out: with the compiler and the
+// linker alone if the Builder learned how for the source's imports
+// (directbuild.go), else with the go command, whose import configuration
+// it then learns.
+func (b *Builder) compile(ctx context.Context, cacheDir, key, goVersion string, src experiment.Source, target Target, out string) error {
 	sdkDir, err := writeSDK(cacheDir, target)
 	if err != nil {
 		return err
@@ -231,45 +240,89 @@ func (b *Builder) compile(ctx context.Context, cacheDir, key string, src experim
 	}
 	runCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	cfgDir := filepath.Join(cacheDir, "importcfg")
+	imports, files, direct := directSource(src, target, goVersion)
+	var cfgKey string
+	if direct {
+		cfgKey = importConfigKey(target, goVersion, sdkDir, imports)
+		if cfg := b.imports.lookup(cfgDir, cfgKey); cfg != nil {
+			b.progress("compiling the handler and linking")
+			output, err := b.buildDirect(runCtx, work, files, cfg, key, target, cacheDir, tmp)
+			if err == nil {
+				return b.store(tmp, out)
+			}
+			if !errors.Is(err, errNoDirect) {
+				return b.buildFailed(ctx, runCtx, timeout, "", output, err)
+			}
+			b.imports.forget(cfgDir, cfgKey) // the go command builds it, and we learn again
+		}
+	}
+
 	goCmd, err := b.goCmd()
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(runCtx, goCmd, "build", "-v", "-trimpath", "-ldflags=-s -w", "-o", tmp, ".")
+	cmd := exec.CommandContext(runCtx, goCmd, "build", "-v", "-work", "-trimpath", "-ldflags=-s -w", "-o", tmp, ".")
 	cmd.Dir = work
 	cmd.Env = buildEnv(cacheDir, target)
 	// The go command runs the compiler in child processes; if it is killed
 	// they may hold the output pipe open for a moment. Do not wait for them.
 	cmd.WaitDelay = 2 * time.Second
 
-	output, runErr := b.run(cmd, work, target)
-	switch {
-	case runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil:
-		return fmt.Errorf("build timed out after %s", timeout)
-	case ctx.Err() != nil:
-		return fmt.Errorf("build cancelled: %w", ctx.Err())
-	case runErr != nil:
-		var exitErr *exec.ExitError
-		if !errors.As(runErr, &exitErr) {
-			return fmt.Errorf("run %s: %w", goCmd, runErr)
-		}
-		return &BuildError{Diagnostics: ParseDiagnostics(output), Output: output}
+	output, goWork, runErr := b.run(cmd, work, target)
+	if goWork != "" {
+		defer os.RemoveAll(goWork)
 	}
+	if runErr != nil {
+		return b.buildFailed(ctx, runCtx, timeout, goCmd, output, runErr)
+	}
+	if direct && goWork != "" {
+		if err := b.learnImportConfig(cacheDir, cfgKey, goWork); err != nil {
+			b.progress("the next build runs the go command again: " + err.Error())
+		}
+	}
+	return b.store(tmp, out)
+}
+
+// store renames the module built at tmp to out.
+func (b *Builder) store(tmp, out string) error {
 	if err := os.Rename(tmp, out); err != nil {
 		return fmt.Errorf("store built module: %w", err)
 	}
 	return nil
 }
 
+// buildFailed turns a build's failure into its error: the timeout, the
+// cancellation, the tool that could not run (goCmd, "" for a tool run
+// directly), or a *BuildError with the diagnostics in output.
+func (b *Builder) buildFailed(ctx, runCtx context.Context, timeout time.Duration, goCmd, output string, runErr error) error {
+	switch {
+	case runCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil:
+		return fmt.Errorf("build timed out after %s", timeout)
+	case ctx.Err() != nil:
+		return fmt.Errorf("build cancelled: %w", ctx.Err())
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(runErr, &exitErr) {
+		if goCmd == "" {
+			return fmt.Errorf("build: %w", runErr)
+		}
+		return fmt.Errorf("run %s: %w", goCmd, runErr)
+	}
+	return &BuildError{Diagnostics: ParseDiagnostics(output), Output: output}
+}
+
 // run starts cmd and reads its output line by line until it exits, turning
 // the package names of "go build -v" into progress messages. It returns the
-// rest of the output, with the work directory's path made relative.
-func (b *Builder) run(cmd *exec.Cmd, work string, target Target) (string, error) {
+// rest of the output, with the work directory's path made relative, and
+// the go command's own work directory if it printed it ("go build -work"),
+// for the caller to remove.
+func (b *Builder) run(cmd *exec.Cmd, work string, target Target) (output, goWork string, err error) {
 	lines := make(chan string, 64)
 	lw := &lineWriter{ch: lines}
 	cmd.Stdout, cmd.Stderr = lw, lw // the same comparable writer: one Write at a time
 	if err := cmd.Start(); err != nil {
-		return "", err
+		return "", "", err
 	}
 	done := make(chan error, 1)
 	go func() {
@@ -283,6 +336,10 @@ func (b *Builder) run(cmd *exec.Cmd, work string, target Target) (string, error)
 	packages := 0
 	var last time.Time
 	for line := range lines {
+		if dir, ok := strings.CutPrefix(line, "WORK="); ok && goWork == "" && filepath.IsAbs(dir) && strings.HasPrefix(filepath.Base(dir), "go-build") {
+			goWork = dir
+			continue
+		}
 		if isPackageLine(line) {
 			packages++
 			switch {
@@ -304,7 +361,7 @@ func (b *Builder) run(cmd *exec.Cmd, work string, target Target) (string, error)
 		out.WriteString(line)
 		out.WriteByte('\n')
 	}
-	return out.String(), <-done
+	return out.String(), goWork, <-done
 }
 
 // lineWriter splits what it is written into lines sent on ch.
