@@ -89,7 +89,8 @@ const DefaultBuildTimeout = 5 * time.Minute
 //   - Cached .wasm files are never removed by the Builder; deleting
 //     CacheDir at any time is safe between builds.
 type Builder struct {
-	// CacheDir holds the SDK, the work directories and the built modules.
+	// CacheDir holds the SDK, the work directories, the built modules and
+	// the import configurations of builds without the go command.
 	// The default is DefaultCacheDir(): $MPMLAB_CACHE, else
 	// os.UserCacheDir()/mpmlab.
 	CacheDir string
