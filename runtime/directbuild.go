@@ -52,11 +52,11 @@ import (
 //
 //   - Only a source for wasm (not TargetNative) that the go command would
 //     build as it is: every file is a .go file of package main that
-//     matches the target, with no build constraint, no cgo and no
-//     go:embed (which need the go command's help), and a Go whose
-//     language version is the handler go.mod's (a newer go command passes
-//     the linker the older version's GODEBUG defaults). Anything else, and
-//     the first build of a set of imports, runs "go build".
+//     matches the target, with no build constraint, no cgo and no embedded
+//     files (which need the go command's help), and a Go whose language
+//     version is the handler go.mod's (a newer go command passes the
+//     linker the older version's GODEBUG defaults). Anything else, and the
+//     first build of a set of imports, runs "go build".
 //   - The go command trims archives unused for days from its cache; a
 //     configuration is checked, once per Builder, for archives that are
 //     gone, and a compile that cannot import falls back to "go build",
