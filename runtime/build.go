@@ -250,7 +250,7 @@ func (b *Builder) compile(ctx context.Context, cacheDir, key, goVersion string, 
 			b.progress("compiling the handler and linking")
 			output, err := b.buildDirect(runCtx, work, files, cfg, key, target, cacheDir, tmp)
 			if err == nil {
-				return b.store(tmp, out)
+				return storeModule(tmp, out)
 			}
 			if !errors.Is(err, errNoDirect) {
 				return b.buildFailed(ctx, runCtx, timeout, "", output, err)
@@ -282,11 +282,11 @@ func (b *Builder) compile(ctx context.Context, cacheDir, key, goVersion string, 
 			b.progress("the next build runs the go command again: " + err.Error())
 		}
 	}
-	return b.store(tmp, out)
+	return storeModule(tmp, out)
 }
 
-// store renames the module built at tmp to out.
-func (b *Builder) store(tmp, out string) error {
+// storeModule renames the module built at tmp to out.
+func storeModule(tmp, out string) error {
 	if err := os.Rename(tmp, out); err != nil {
 		return fmt.Errorf("store built module: %w", err)
 	}

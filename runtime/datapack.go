@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
@@ -66,26 +65,19 @@ type dataSegment struct {
 var errNotPacked = errors.New("not packed")
 
 func packDataErr(wasm []byte) ([]byte, error) {
-	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
+	// Find the data section (and the data count section, if any).
+	secs, ok := sections(wasm)
+	if !ok {
 		return nil, errNotPacked
 	}
-	// Find the data section (and the data count section, if any).
-	type section struct{ start, body, end int } // id at start, contents [body, end)
-	var data, count section
-	for p := 8; p < len(wasm); {
-		id := wasm[p]
-		size, n := binary.Uvarint(wasm[p+1:])
-		if n <= 0 || size > uint64(len(wasm)) || p+1+n+int(size) > len(wasm) {
-			return nil, errNotPacked
-		}
-		s := section{p, p + 1 + n, p + 1 + n + int(size)}
-		switch id {
+	var data, count wasmSection
+	for _, s := range secs {
+		switch s.id {
 		case sectionData:
 			data = s
 		case sectionDataCount:
 			count = s
 		}
-		p = s.end
 	}
 	if data.end == 0 || count.end != 0 {
 		// With a data count section, code may name segments by index

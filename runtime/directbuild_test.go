@@ -156,50 +156,50 @@ func testDirectBuild(t *testing.T, target Target) {
 // sections but for the content of the go command's build ID section.
 func sameModule(t *testing.T, a, b string) {
 	t.Helper()
-	sa, sb := wasmSections(t, a), wasmSections(t, b)
+	wa, sa := readSections(t, a)
+	wb, sb := readSections(t, b)
 	if len(sa) != len(sb) {
 		t.Fatalf("%d sections, want %d", len(sa), len(sb))
 	}
 	for i := range sa {
-		if sa[i].name == "go:buildid" && sb[i].name == "go:buildid" {
-			if len(sa[i].body) != len(sb[i].body) {
-				t.Errorf("build ID of %d bytes, want %d", len(sa[i].body), len(sb[i].body))
+		x, y := wa[sa[i].body:sa[i].end], wb[sb[i].body:sb[i].end]
+		nx, ny := customName(sa[i], x), customName(sb[i], y)
+		if nx == "go:buildid" && ny == "go:buildid" {
+			if len(x) != len(y) {
+				t.Errorf("build ID of %d bytes, want %d", len(x), len(y))
 			}
 			continue
 		}
-		if sa[i].id != sb[i].id || sa[i].name != sb[i].name || !bytes.Equal(sa[i].body, sb[i].body) {
+		if sa[i].id != sb[i].id || nx != ny || !bytes.Equal(x, y) {
 			t.Errorf("section %d (id %d %q, %d bytes) differs from the go command's (id %d %q, %d bytes)",
-				i, sa[i].id, sa[i].name, len(sa[i].body), sb[i].id, sb[i].name, len(sb[i].body))
+				i, sa[i].id, nx, len(x), sb[i].id, ny, len(y))
 		}
 	}
 }
 
-type wasmSection struct {
-	id   byte
-	name string // a custom section's
-	body []byte
-}
-
-func wasmSections(t *testing.T, path string) []wasmSection {
+// readSections reads the module at path and lists its sections.
+func readSections(t *testing.T, path string) ([]byte, []wasmSection) {
 	t.Helper()
-	data, err := os.ReadFile(path)
+	wasm, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []wasmSection
-	for i := 8; i < len(data); {
-		id := data[i]
-		size, n := binary.Uvarint(data[i+1:])
-		if n <= 0 || i+1+n+int(size) > len(data) {
-			t.Fatalf("%s: a section at %d runs past the end", path, i)
-		}
-		s := wasmSection{id: id, body: data[i+1+n : i+1+n+int(size)]}
-		if id == 0 {
-			l, m := binary.Uvarint(s.body)
-			s.name = string(s.body[m : m+int(l)])
-		}
-		out = append(out, s)
-		i += 1 + n + int(size)
+	secs, ok := sections(wasm)
+	if !ok {
+		t.Fatalf("%s is not a wasm module", path)
 	}
-	return out
+	return wasm, secs
+}
+
+// customName is the name of a custom section whose contents are body, ""
+// for any other section.
+func customName(s wasmSection, body []byte) string {
+	if s.id != 0 {
+		return ""
+	}
+	l, n := binary.Uvarint(body)
+	if n <= 0 || l > uint64(len(body)-n) {
+		return ""
+	}
+	return string(body[n : n+int(l)])
 }

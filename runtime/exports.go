@@ -13,20 +13,15 @@ import "encoding/binary"
 // "A worker's memory"). Machine code never needs them.
 func exportsFunc(wasm []byte, name string) (found, ok bool) {
 	const sectionExport, kindFunc = 7, 0
-	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+	secs, ok := sections(wasm)
+	if !ok {
 		return false, false
 	}
-	for p := 8; p < len(wasm); {
-		id := wasm[p]
-		size, n := binary.Uvarint(wasm[p+1:])
-		if n <= 0 || size > uint64(len(wasm)-p-1-n) {
-			return false, false
-		}
-		body := wasm[p+1+n : p+1+n+int(size)]
-		p += 1 + n + int(size)
-		if id != sectionExport {
+	for _, sec := range secs {
+		if sec.id != sectionExport {
 			continue
 		}
+		body := wasm[sec.body:sec.end]
 		count, k := binary.Uvarint(body)
 		if k <= 0 {
 			return false, false
