@@ -36,7 +36,6 @@ type precompiler struct {
 
 	mu       sync.Mutex
 	inflight map[string]*compile              // module path → its compile, until it and its then are done
-	sources  map[string]string                // module path → its source's key, while in inflight
 	next     string                           // the module waiting for the compiler ("" none)
 	then     map[string]func(context.Context) // what follows a module's compile (the latest asked)
 	running  bool
@@ -49,12 +48,13 @@ type precompiler struct {
 
 // compile is one module's compile in the background.
 type compile struct {
-	done chan struct{} // closed once it, and what follows it, are over
-	ok   bool          // the machine code is in the cache (set before done closes)
+	source string        // the key of the source the module was built from (supersede)
+	done   chan struct{} // closed once it, and what follows it, are over
+	ok     bool          // the machine code is in the cache (set before done closes)
 }
 
 func newPrecompiler(ctx context.Context, cacheDir string) *precompiler {
-	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]*compile{}, sources: map[string]string{},
+	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]*compile{},
 		then: map[string]func(context.Context){}, runs: map[string]int{}}
 }
 
@@ -81,15 +81,13 @@ func (p *precompiler) start(path, source string, then func(context.Context)) *co
 	if p.next != "" { // superseded: whoever waits for it compiles it itself
 		close(p.inflight[p.next].done)
 		delete(p.inflight, p.next)
-		delete(p.sources, p.next)
 		delete(p.then, p.next)
 	}
 	if p.compiling != "" && p.runs[p.compiling] == 0 {
 		p.stop() // another module's: it ends as a compile that failed
 	}
-	c := &compile{done: make(chan struct{})}
+	c := &compile{source: source, done: make(chan struct{})}
 	p.inflight[path] = c
-	p.sources[path] = source
 	p.next = path
 	if !p.running {
 		p.running = true
@@ -134,7 +132,6 @@ func (p *precompiler) loop() {
 		}
 		delete(p.then, path)
 		delete(p.inflight, path)
-		delete(p.sources, path)
 		close(c.done)
 		p.mu.Unlock()
 	}
@@ -146,7 +143,7 @@ func (p *precompiler) loop() {
 func (p *precompiler) supersede(source string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.compiling != "" && p.sources[p.compiling] != source && p.runs[p.compiling] == 0 {
+	if p.compiling != "" && p.inflight[p.compiling].source != source && p.runs[p.compiling] == 0 {
 		p.stop() // it ends as a compile that failed
 	}
 }
