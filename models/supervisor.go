@@ -461,12 +461,13 @@ func (s *Supervisor) startLocked(index int, ahead bool) (*child, error) {
 
 // workerCommand is "mpmlab worker" (exe) with spec in its environment and
 // files as its fds 3, 4, ...; its output goes to the supervisor's stderr.
+// Its runtime's sysmon never sleeps deeply (sysmonAwake).
 func workerCommand(exe string, spec []byte, files ...*os.File) *exec.Cmd {
 	cmd := exec.Command(exe, "worker")
-	cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(spec))
+	cmd.Env = workerEnv(os.Environ(), workerSpecEnv+"="+string(spec))
 	cmd.ExtraFiles = files
 	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = &dropSchedTrace{w: os.Stderr}
 	cmd.SysProcAttr = workerProcAttr()
 	return cmd
 }
