@@ -89,7 +89,7 @@ func (g *gateBase) wrap(c net.Conn, l *lane, release func()) *gatedConn {
 		}
 		g.w.emit(stream.Event{Kind: stream.EventConn, Lane: lane, Conn: id})
 	}
-	return &gatedConn{Conn: c, cs: &connState{id: id, lane: l}, release: release}
+	return &gatedConn{Conn: c, sock: newRawSocket(c), cs: &connState{id: id, lane: l}, release: release}
 }
 
 // laneGate is the process and thread models' accept policy: a listener
@@ -597,6 +597,7 @@ func (g *eventGate) pinsLanes() bool { return false }
 // parks it leaves the socket open.
 type gatedConn struct {
 	net.Conn
+	sock    *rawSocket // its reads and writes, when it is a socket (rawio_linux.go)
 	cs      *connState
 	once    sync.Once
 	release func()
@@ -605,9 +606,24 @@ type gatedConn struct {
 
 func (c *gatedConn) Read(p []byte) (int, error) {
 	if c.park == nil {
-		return c.Conn.Read(p)
+		return c.read(p)
 	}
 	return c.park.read(c, p)
+}
+
+// read reads the connection itself, not through its park.
+func (c *gatedConn) read(p []byte) (int, error) {
+	if c.sock == nil {
+		return c.Conn.Read(p)
+	}
+	return c.sock.Read(p)
+}
+
+func (c *gatedConn) Write(p []byte) (int, error) {
+	if c.sock == nil {
+		return c.Conn.Write(p)
+	}
+	return c.sock.Write(p)
 }
 
 func (c *gatedConn) SetReadDeadline(t time.Time) error {

@@ -100,5 +100,5 @@ func (d *deadman) set(in time.Duration) {
 	}
 	var spec [4]int64 // itimerspec: interval {sec, nsec}, value {sec, nsec}
 	spec[2], spec[3] = int64(in/time.Second), int64(in%time.Second)
-	syscall.Syscall6(syscall.SYS_TIMER_SETTIME, d.id, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+	syscall.RawSyscall6(syscall.SYS_TIMER_SETTIME, d.id, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
 }

@@ -113,14 +113,14 @@ func (pc *parkedConn) read(c *gatedConn, p []byte) (int, error) {
 		pc.bufLen = len(p)
 	}
 	if pc.idle.Swap(idleNone) != idleWaiting || len(p) != pc.bufLen {
-		return c.Conn.Read(p)
+		return c.read(p)
 	}
 	if ka := pc.p.keepAlive; ka > 0 && ka <= parkAfter {
-		return c.Conn.Read(p) // it closes before it would park
+		return c.read(p) // it closes before it would park
 	}
 	start := time.Now()
 	c.Conn.SetReadDeadline(start.Add(parkAfter))
-	n, err := c.Conn.Read(p)
+	n, err := c.read(p)
 	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
 		pc.parking.Store(true)
 		return 0, errParked

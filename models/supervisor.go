@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -152,7 +153,8 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	}
 	cached := runtime.Cached(filepath.Join(cfg.CacheDir, "wazero"), module)
 	interim := cfg.ServeWhileCompiling && !cached
-	if !interim && !cached {
+	compiled := !interim && !cached
+	if compiled {
 		// A cached module is not loaded here: each worker loads it from
 		// the cache anyway, and loading costs a fifth of a second.
 		if err := compileGuest(ctx, cfg, module); err != nil {
@@ -208,6 +210,9 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	s.wg.Add(2)
 	go s.monitor()
 	go s.sampleQueue()
+	if compiled {
+		releaseCompileMemory() // once the workers are up: their start made garbage too
+	}
 	return s, nil
 }
 
@@ -259,7 +264,11 @@ func Precompile(ctx context.Context, cacheDir, wasmPath string) error {
 	if runtime.Cached(filepath.Join(cacheDir, "wazero"), module) {
 		return nil
 	}
-	return compileGuest(ctx, Config{CacheDir: cacheDir, Logf: func(string, ...any) {}}, module)
+	if err := compileGuest(ctx, Config{CacheDir: cacheDir, Logf: func(string, ...any) {}}, module); err != nil {
+		return err
+	}
+	releaseCompileMemory()
+	return nil
 }
 
 // compileGuest compiles the guest once in the supervisor, so that the
@@ -271,15 +280,22 @@ func compileGuest(ctx context.Context, cfg Config, module []byte) error {
 	if err != nil {
 		return err
 	}
-	defer e.Close(ctx)
 	if _, err := e.Compile(ctx, module); err != nil {
+		e.Close(ctx)
 		return err
 	}
+	e.Close(ctx)
 	if d := time.Since(start); d > 300*time.Millisecond {
 		cfg.Logf("compiled the guest to machine code in %v (cached from now on)", d.Round(10*time.Millisecond))
 	}
 	return nil
 }
+
+// releaseCompileMemory hands back at once the hundreds of megabytes of
+// garbage a compile leaves, in one collection: otherwise Go's background
+// scavenger returns them a few pages at a time, at 1% of a core for a
+// minute or more, from a process that is otherwise idle.
+func releaseCompileMemory() { debug.FreeOSMemory() }
 
 // testHookCompile, if set (by tests), is called by switchToCompiled before
 // it compiles: a test holds the interpreter's generation there.
@@ -314,6 +330,7 @@ func (s *Supervisor) switchToCompiled(module []byte) {
 		}
 		return
 	}
+	releaseCompileMemory()
 	// Start may still be waiting for the pool's first workers, which must
 	// not be replaced under it.
 	select {
@@ -461,13 +478,12 @@ func (s *Supervisor) startLocked(index int, ahead bool) (*child, error) {
 
 // workerCommand is "mpmlab worker" (exe) with spec in its environment and
 // files as its fds 3, 4, ...; its output goes to the supervisor's stderr.
-// Its runtime's sysmon never sleeps deeply (sysmonAwake).
 func workerCommand(exe string, spec []byte, files ...*os.File) *exec.Cmd {
 	cmd := exec.Command(exe, "worker")
-	cmd.Env = workerEnv(os.Environ(), workerSpecEnv+"="+string(spec))
+	cmd.Env = append(os.Environ(), workerSpecEnv+"="+string(spec))
 	cmd.ExtraFiles = files
 	cmd.Stdout = os.Stderr
-	cmd.Stderr = &dropSchedTrace{w: os.Stderr}
+	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = workerProcAttr()
 	return cmd
 }
