@@ -29,10 +29,13 @@ www/wasm_exec.js: $(WASM_EXEC)
 	@echo "copying $(WASM_EXEC) to www/"
 	cp $(WASM_EXEC) $@
 
+# mpmlab is linked statically (CGO_ENABLED=0: Go's own resolver, no libc):
+# every worker process is this binary, and the C library's pages and the
+# dynamic loader cost each 0.25 MiB of PSS (RATIONALE.md, "A worker's memory").
 build: frontend
 	@echo "building mpmlab ($(BIN), the front end embedded)..."
 	@echo "  a first build compiles wazero and the standard library and takes tens of seconds; packages are listed as they compile"
-	$(GO) build -v -o $(BIN) ./cmd/mpmlab
+	CGO_ENABLED=0 $(GO) build -v -o $(BIN) ./cmd/mpmlab
 
 run: build
 	@echo "starting the playground on http://$(ADDR)"

@@ -41,7 +41,9 @@ func TestMain(m *testing.M) {
 	}
 	binPath = filepath.Join(dir, "mpmlab")
 	cacheDir = filepath.Join(dir, "cache")
-	out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	build := exec.Command("go", "build", "-o", binPath, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds it
+	out, err := build.CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "building mpmlab: %v\n%s", err, out)
 		os.Exit(1)
