@@ -211,7 +211,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	go s.monitor()
 	go s.sampleQueue()
 	if compiled {
-		releaseCompileMemory() // once the workers are up: their start made garbage too
+		releaseCompileMemory() // once the pool is up: packing and spawning made garbage too
 	}
 	return s, nil
 }
