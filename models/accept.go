@@ -89,7 +89,11 @@ func (g *gateBase) wrap(c net.Conn, l *lane, release func()) *gatedConn {
 		}
 		g.w.emit(stream.Event{Kind: stream.EventConn, Lane: lane, Conn: id})
 	}
-	return &gatedConn{Conn: c, sock: newRawSocket(c), cs: &connState{id: id, lane: l}, release: release}
+	gc := &gatedConn{Conn: c, cs: &connState{id: id, lane: l}, release: release}
+	if !g.w.policy.Threads() && !g.w.policy.Loop() {
+		gc.sock = newRawSocket(c) // a prefork process's: see rawSocket
+	}
+	return gc
 }
 
 // laneGate is the process and thread models' accept policy: a listener
@@ -597,7 +601,7 @@ func (g *eventGate) pinsLanes() bool { return false }
 // parks it leaves the socket open.
 type gatedConn struct {
 	net.Conn
-	sock    *rawSocket // its reads and writes, when it is a socket (rawio_linux.go)
+	sock    *rawSocket // its reads and writes, in a prefork process (rawio_linux.go)
 	cs      *connState
 	once    sync.Once
 	release func()

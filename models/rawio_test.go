@@ -43,8 +43,12 @@ func TestRawSocketIsNetConn(t *testing.T) {
 	if s == nil {
 		t.Fatal("a TCP connection has no raw socket")
 	}
-	if gc := (&gateBase{w: &worker{}}).wrap(server, nil, func() {}); gc.sock == nil {
-		t.Error("a gated TCP connection reads and writes through net.Conn, not its raw socket")
+	for _, m := range []Model{Process, Thread, EventMPM, Reactor} {
+		policy, _ := PolicyOf(m)
+		gc := (&gateBase{w: &worker{policy: policy}}).wrap(server, nil, func() {})
+		if raw := gc.sock != nil; raw != (m == Process) {
+			t.Errorf("%s: a gated TCP connection reads and writes its raw socket: %v, want %v", m, raw, m == Process)
+		}
 	}
 
 	// Reads: what was sent, then io.EOF once the peer closes its side.
