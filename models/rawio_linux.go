@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -23,6 +24,21 @@ import (
 type rawSocket struct {
 	c   net.Conn
 	raw syscall.RawConn
+
+	// A read's and a write's buffer and outcome, for the functions the
+	// poller calls (readFn, writeFn: bound once, so that a call allocates
+	// nothing, as net.Conn's does not); their mutexes keep concurrent
+	// reads, or writes, apart.
+	rmu     sync.Mutex
+	rbuf    []byte
+	rn      int
+	rerrno  syscall.Errno
+	readFn  func(fd uintptr) bool
+	wmu     sync.Mutex
+	wbuf    []byte
+	wn      int
+	werrno  syscall.Errno
+	writeFn func(fd uintptr) bool
 }
 
 // newRawSocket is c's raw socket, or nil when c has none (not a socket of
@@ -36,7 +52,9 @@ func newRawSocket(c net.Conn) *rawSocket {
 	if err != nil {
 		return nil
 	}
-	return &rawSocket{c: c, raw: raw}
+	s := &rawSocket{c: c, raw: raw}
+	s.readFn, s.writeFn = s.readOnce, s.writeAll
+	return s
 }
 
 // Read is net.Conn's Read.
@@ -44,18 +62,12 @@ func (s *rawSocket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := s.raw.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			if e == syscall.EINTR {
-				continue
-			}
-			n, errno = int(r), e
-			return e != syscall.EAGAIN
-		}
-	})
+	s.rmu.Lock()
+	s.rbuf, s.rn, s.rerrno = p, 0, 0
+	err := s.raw.Read(s.readFn)
+	n, errno := s.rn, s.rerrno
+	s.rbuf = nil
+	s.rmu.Unlock()
 	switch {
 	case err != nil:
 		return 0, s.opError("read", err)
@@ -67,26 +79,26 @@ func (s *rawSocket) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readOnce reads once into rbuf; false if the socket has nothing yet.
+func (s *rawSocket) readOnce(fd uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)))
+		if e == syscall.EINTR {
+			continue
+		}
+		s.rn, s.rerrno = int(r), e
+		return e != syscall.EAGAIN
+	}
+}
+
 // Write is net.Conn's Write: all of p, or an error.
 func (s *rawSocket) Write(p []byte) (int, error) {
-	written := 0
-	var errno syscall.Errno
-	err := s.raw.Write(func(fd uintptr) bool {
-		for written < len(p) {
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[written])), uintptr(len(p)-written))
-			switch e {
-			case 0:
-				written += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until the socket is writable
-			default:
-				errno = e
-				return true
-			}
-		}
-		return true
-	})
+	s.wmu.Lock()
+	s.wbuf, s.wn, s.werrno = p, 0, 0
+	err := s.raw.Write(s.writeFn)
+	written, errno := s.wn, s.werrno
+	s.wbuf = nil
+	s.wmu.Unlock()
 	switch {
 	case err != nil:
 		return written, s.opError("write", err)
@@ -94,6 +106,24 @@ func (s *rawSocket) Write(p []byte) (int, error) {
 		return written, s.opError("write", os.NewSyscallError("write", errno))
 	}
 	return written, nil
+}
+
+// writeAll writes what is left of wbuf; false when the socket is full.
+func (s *rawSocket) writeAll(fd uintptr) bool {
+	for s.wn < len(s.wbuf) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&s.wbuf[s.wn])), uintptr(len(s.wbuf)-s.wn))
+		switch e {
+		case 0:
+			s.wn += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false // wait until the socket is writable
+		default:
+			s.werrno = e
+			return true
+		}
+	}
+	return true
 }
 
 // opError is err as net.Conn's methods report it: a *net.OpError of op,

@@ -125,3 +125,23 @@ func TestRawSocketIsNetConn(t *testing.T) {
 		t.Errorf("Write to a closed connection: %v, want net.ErrClosed", err)
 	}
 }
+
+// Reading and writing a raw socket allocates nothing, as net.Conn's Read
+// and Write do not: they are on every request's path.
+func TestRawSocketAllocatesNothing(t *testing.T) {
+	server, client := tcpPair(t)
+	s := newRawSocket(server)
+	buf, msg := make([]byte, 64), []byte("x")
+	if n := testing.AllocsPerRun(200, func() {
+		client.Write(msg)
+		s.Read(buf)
+	}); n != 0 {
+		t.Errorf("a raw Read allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(200, func() {
+		s.Write(msg)
+		client.Read(buf)
+	}); n != 0 {
+		t.Errorf("a raw Write allocates %v times", n)
+	}
+}

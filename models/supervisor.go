@@ -280,22 +280,23 @@ func compileGuest(ctx context.Context, cfg Config, module []byte) error {
 	if err != nil {
 		return err
 	}
+	defer e.Close(ctx)
 	if _, err := e.Compile(ctx, module); err != nil {
-		e.Close(ctx)
 		return err
 	}
-	e.Close(ctx)
 	if d := time.Since(start); d > 300*time.Millisecond {
 		cfg.Logf("compiled the guest to machine code in %v (cached from now on)", d.Round(10*time.Millisecond))
 	}
 	return nil
 }
 
-// releaseCompileMemory hands back at once the hundreds of megabytes of
-// garbage a compile leaves, in one collection: otherwise Go's background
-// scavenger returns them a few pages at a time, at 1% of a core for a
-// minute or more, from a process that is otherwise idle.
-func releaseCompileMemory() { debug.FreeOSMemory() }
+// releaseCompileMemory hands back the hundreds of megabytes of garbage a
+// compile leaves, in one collection: otherwise Go's background scavenger
+// returns them a few pages at a time, at 1% of a core for a minute or
+// more, from a process that is otherwise idle. It collects on a goroutine
+// of its own: what follows a compile (a Run's first answer, the
+// playground's standby worker) does not wait for it.
+func releaseCompileMemory() { go debug.FreeOSMemory() }
 
 // testHookCompile, if set (by tests), is called by switchToCompiled before
 // it compiles: a test holds the interpreter's generation there.
