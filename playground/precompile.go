@@ -2,7 +2,9 @@ package playground
 
 import (
 	"context"
+	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/mpmlab/mpmlab/models"
 )
@@ -30,9 +32,19 @@ import (
 //     (await) instead of compiling it a second time, and keeps it from
 //     being stopped.
 //   - Stop cancels the compile in flight and waits for it.
+//   - The memory a compile used is kept while the person edits (a compile
+//     that finds it faulted in already is 0.2–0.3 s faster) and handed back
+//     once no compile has run for keepCompileMemory.
 type precompiler struct {
 	cacheDir string
 	ctx      context.Context // ends at Stop
+
+	// release hands back the compiles' memory once they have been quiet
+	// for releaseAfter: debug.FreeOSMemory, keepCompileMemory (tests change
+	// them).
+	release      func()
+	releaseAfter time.Duration
+	releaseTimer *time.Timer // armed while no compile runs
 
 	mu       sync.Mutex
 	inflight map[string]*compile              // module path → its compile, until it and its then are done
@@ -53,9 +65,15 @@ type compile struct {
 	ok     bool          // the machine code is in the cache (set before done closes)
 }
 
+// keepCompileMemory is how long the precompiler keeps the memory of its
+// last compile (see models.Precompile): about a hundred MB of the
+// playground's RSS, for a person who edits again within a minute.
+const keepCompileMemory = time.Minute
+
 func newPrecompiler(ctx context.Context, cacheDir string) *precompiler {
 	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]*compile{},
-		then: map[string]func(context.Context){}, runs: map[string]int{}}
+		then: map[string]func(context.Context){}, runs: map[string]int{},
+		release: debug.FreeOSMemory, releaseAfter: keepCompileMemory}
 }
 
 // start queues the module at path, built from the source whose key is
@@ -91,6 +109,9 @@ func (p *precompiler) start(path, source string, then func(context.Context)) *co
 	p.next = path
 	if !p.running {
 		p.running = true
+		if p.releaseTimer != nil {
+			p.releaseTimer.Stop() // the compile about to run reuses the memory
+		}
 		p.wg.Add(1)
 		go p.loop()
 	}
@@ -106,6 +127,7 @@ func (p *precompiler) loop() {
 		p.next = ""
 		if path == "" {
 			p.running = false
+			p.armRelease()
 			p.mu.Unlock()
 			return
 		}
@@ -135,6 +157,16 @@ func (p *precompiler) loop() {
 		close(c.done)
 		p.mu.Unlock()
 	}
+}
+
+// armRelease hands back the compiles' memory releaseAfter from now,
+// unless a compile starts before then. p.mu is held, and no compile runs.
+func (p *precompiler) armRelease() {
+	if p.releaseTimer == nil {
+		p.releaseTimer = time.AfterFunc(p.releaseAfter, p.release)
+		return
+	}
+	p.releaseTimer.Reset(p.releaseAfter)
 }
 
 // supersede stops the compile under way if its module was built from a
@@ -180,5 +212,13 @@ func (p *precompiler) await(ctx context.Context, path string) {
 	p.mu.Unlock()
 }
 
-// wait waits for the compile in flight, once ctx has ended (Stop).
-func (p *precompiler) wait() { p.wg.Wait() }
+// wait waits for the compile in flight, once ctx has ended (Stop); the
+// compiles' memory is then left to Go's own scavenger.
+func (p *precompiler) wait() {
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.releaseTimer != nil {
+		p.releaseTimer.Stop()
+	}
+}

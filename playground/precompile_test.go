@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -408,5 +410,63 @@ func TestPrecompileStopsTheSupersededCompile(t *testing.T) {
 	}
 	if !n.wait(ctx) || !cached(newest) {
 		t.Fatal("the newest module was not compiled")
+	}
+}
+
+// The memory a background compile used is kept while compiles follow one
+// another (the next compile reuses it instead of faulting it in again),
+// and handed back once they have been quiet for a while.
+func TestPrecompileKeepsItsMemoryUntilQuiet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a handler and compiles it")
+	}
+	s, _, _ := workerServer(t)
+	var paths []string
+	for _, name := range []string{"first", "second"} {
+		art, err := s.build(context.Background(), editedHello(t, "kept "+name), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, art.Path)
+	}
+	debug.FreeOSMemory() // what the builds left
+	// heapHeld is the heap memory the process holds from the system, in
+	// use or not (Go's accounting, not the kernel's: RSS would count
+	// other tests' goroutines and the binary).
+	heapHeld := func() float64 {
+		var m goruntime.MemStats
+		goruntime.ReadMemStats(&m)
+		return float64(m.HeapSys-m.HeapReleased) / (1 << 20)
+	}
+	p := newPrecompiler(context.Background(), s.cfg.CacheDir)
+	defer p.wait()
+	released := make(chan struct{}, 2)
+	p.release = func() { debug.FreeOSMemory(); released <- struct{}{} }
+	p.releaseAfter = time.Hour
+
+	if !p.start(paths[0], "first", nil).wait(context.Background()) {
+		t.Fatal("the module was not compiled")
+	}
+	// A compile's garbage is tens of MB; the test's own, a few. (A
+	// collection makes it free pages, which only a release hands back.)
+	goruntime.GC()
+	if held := heapHeld(); held < 32 {
+		t.Fatalf("right after a compile, the heap holds %.1f MB; want the compile's memory kept (32 MB or more)", held)
+	}
+
+	// A later compile, quiet after it: its memory goes back.
+	p.mu.Lock()
+	p.releaseAfter = 10 * time.Millisecond
+	p.mu.Unlock()
+	if !p.start(paths[1], "second", nil).wait(context.Background()) {
+		t.Fatal("the second module was not compiled")
+	}
+	select {
+	case <-released:
+	case <-time.After(time.Minute):
+		t.Fatal("a minute after the last compile, its memory was not handed back")
+	}
+	if held := heapHeld(); held >= 32 {
+		t.Fatalf("after the release, the heap still holds %.1f MB", held)
 	}
 }
