@@ -121,6 +121,11 @@ type Config struct {
 	// run`; never for a measurement, which would mix two engines: with it
 	// off, Start returns only once the machine code is ready.
 	ServeWhileCompiling bool
+	// KeepCompileMemory leaves the memory of Start's compile, if it
+	// compiled the guest, to the caller (see Precompile): the playground
+	// compiles again after the next edit and reuses it. Otherwise Start
+	// hands it back once its pool is up.
+	KeepCompileMemory bool
 	// Executable is the mpmlab binary started as "mpmlab worker"
 	// (default: os.Executable()).
 	Executable string
@@ -227,7 +232,7 @@ func (c Config) WithDefaults() Config {
 	// What is not a knob.
 	d.Wasm, d.Addr, d.CacheDir, d.Executable = c.Wasm, c.Addr, c.CacheDir, c.Executable
 	d.Files, d.Env = c.Files, c.Env
-	d.Trace, d.NoPhases, d.ServeWhileCompiling = c.Trace, c.NoPhases, c.ServeWhileCompiling
+	d.Trace, d.NoPhases, d.ServeWhileCompiling, d.KeepCompileMemory = c.Trace, c.NoPhases, c.ServeWhileCompiling, c.KeepCompileMemory
 	d.OnEvent, d.Logf, d.Standby = c.OnEvent, c.Logf, c.Standby
 	if d.Addr == "" {
 		d.Addr = "127.0.0.1:8080"

@@ -20,7 +20,7 @@ func TestWithDefaultsKeepsEveryField(t *testing.T) {
 		Processes: 2, ThreadsPerChild: 3, AsyncRequestWorkerFactor: 4, Loops: 2, Connections: 33,
 		MaxConnectionsPerChild: 10, KeepAlive: true, KeepAliveTimeout: 1500 * time.Microsecond, MaxKeepAliveRequests: 7,
 		Timeout: 2500 * time.Microsecond, LimitRequestBody: 1000, MemoryLimit: 40<<20 + 1, ThreadPoolThreads: 3, ThreadPoolMaxQueue: 9,
-		CacheDir: "/cache", Trace: true, NoPhases: true, ServeWhileCompiling: true, Executable: "/bin/x",
+		CacheDir: "/cache", Trace: true, NoPhases: true, ServeWhileCompiling: true, KeepCompileMemory: true, Executable: "/bin/x",
 		OnEvent: func(stream.Event) {}, Logf: func(string, ...any) {},
 	}
 	d := c.WithDefaults()

@@ -210,7 +210,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	s.wg.Add(2)
 	go s.monitor()
 	go s.sampleQueue()
-	if compiled {
+	if compiled && !cfg.KeepCompileMemory {
 		releaseCompileMemory() // once the pool is up: packing and spawning made garbage too
 	}
 	return s, nil
@@ -248,11 +248,11 @@ func (s *Supervisor) spawnPool(ctx context.Context, from, to int) error {
 // workers load it. The playground calls it after a build, while the person
 // is still reading the code. It runs no guest code.
 //
-// Unlike Start, it keeps the memory the compile used (about a hundred MB,
-// garbage once it returns): a caller that compiles again soon reuses it
-// rather than having the kernel fault it in afresh, which costs a compile
-// here a quarter of its time. The caller hands it back (debug.FreeOSMemory)
-// when it stops compiling.
+// It keeps the memory the compile used (about a hundred MB, garbage once
+// it returns), as Start does only with Config.KeepCompileMemory: a caller
+// that compiles again soon reuses it rather than having the kernel fault
+// it in afresh, which costs a compile here a quarter of its time. The
+// caller hands it back (debug.FreeOSMemory) when it stops compiling.
 func Precompile(ctx context.Context, cacheDir, wasmPath string) error {
 	if cacheDir == "" {
 		cacheDir = runtime.DefaultCacheDir()

@@ -134,6 +134,7 @@ func (mr *modelRun) startModel(art *runtime.Artifact) error {
 	}
 	mr.s.pre.await(mr.run.ctx, art.Path)
 	sup, err := models.Start(mr.run.ctx, cfg)
+	mr.s.pre.compiledElsewhere() // Start may have compiled the module
 	if err != nil {
 		mr.stopTracer()
 		if err := mr.panicked.get(); err != nil {
@@ -333,6 +334,7 @@ func (mr *modelRun) summarize(sum *loadgen.Summary, loadErr error, prev *stream.
 func (s *Server) runConfig(e experiment.Experiment, m models.Model, art *runtime.Artifact) models.Config {
 	cfg := modelConfig(e, m)
 	cfg.Wasm, cfg.CacheDir, cfg.Executable = art.Path, s.cfg.CacheDir, s.cfg.Executable
+	cfg.KeepCompileMemory = true // for the next compile: the precompiler hands it back
 	return cfg
 }
 

@@ -169,6 +169,18 @@ func (p *precompiler) armRelease() {
 	p.releaseTimer.Reset(p.releaseAfter)
 }
 
+// compiledElsewhere hands back, after releaseAfter as its own, the memory
+// of a compile outside the precompiler: a Run's Start compiles a module
+// no check built first, and keeps its memory for the playground
+// (models.Config.KeepCompileMemory).
+func (p *precompiler) compiledElsewhere() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running && p.ctx.Err() == nil {
+		p.armRelease() // else the compile under way arms it as it ends
+	}
+}
+
 // supersede stops the compile under way if its module was built from a
 // source other than the one whose key is source, whose build is about to
 // begin, unless a run waits for it.

@@ -430,14 +430,6 @@ func TestPrecompileKeepsItsMemoryUntilQuiet(t *testing.T) {
 		paths = append(paths, art.Path)
 	}
 	debug.FreeOSMemory() // what the builds left
-	// heapHeld is the heap memory the process holds from the system, in
-	// use or not (Go's accounting, not the kernel's: RSS would count
-	// other tests' goroutines and the binary).
-	heapHeld := func() float64 {
-		var m goruntime.MemStats
-		goruntime.ReadMemStats(&m)
-		return float64(m.HeapSys-m.HeapReleased) / (1 << 20)
-	}
 	p := newPrecompiler(context.Background(), s.cfg.CacheDir)
 	defer p.wait()
 	released := make(chan struct{}, 2)
@@ -469,4 +461,47 @@ func TestPrecompileKeepsItsMemoryUntilQuiet(t *testing.T) {
 	if held := heapHeld(); held >= 32 {
 		t.Fatalf("after the release, the heap still holds %.1f MB", held)
 	}
+}
+
+// A Run that compiles its module itself (no check built it first) keeps
+// the compile's memory for the precompiler too, which hands it back once
+// compiles have been quiet.
+func TestRunKeepsItsCompileMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a handler, compiles it and runs it")
+	}
+	s, srv, logs := workerServer(t)
+	released := make(chan struct{}, 1)
+	s.pre.mu.Lock()
+	s.pre.release = func() { debug.FreeOSMemory(); released <- struct{}{} }
+	s.pre.releaseAfter = time.Hour
+	s.pre.mu.Unlock()
+	debug.FreeOSMemory()
+
+	firstAnswer(t, srv, editedHello(t, "run keeps"))
+	if !strings.Contains(logs.String(), "compiled the guest to machine code") {
+		t.Fatalf("the Run did not compile its module:\n%s", logs)
+	}
+	goruntime.GC()
+	if held := heapHeld(); held < 32 {
+		t.Fatalf("after a Run that compiled, the heap holds %.1f MB; want the compile's memory kept (32 MB or more)", held)
+	}
+	s.pre.mu.Lock()
+	s.pre.releaseAfter = 10 * time.Millisecond
+	s.pre.mu.Unlock()
+	s.pre.compiledElsewhere() // as the next Run's Start would
+	select {
+	case <-released:
+	case <-time.After(time.Minute):
+		t.Fatal("a minute after the Run's compile, its memory was not handed back")
+	}
+}
+
+// heapHeld is the heap memory, in MB, that the process holds from the
+// system, in use or not (Go's accounting, not the kernel's: RSS would
+// count the binary and other tests' goroutines).
+func heapHeld() float64 {
+	var m goruntime.MemStats
+	goruntime.ReadMemStats(&m)
+	return float64(m.HeapSys-m.HeapReleased) / (1 << 20)
 }
