@@ -67,8 +67,11 @@ type compile struct {
 
 // keepCompileMemory is how long the precompiler keeps the memory of its
 // last compile (see models.Precompile): about a hundred MB of the
-// playground's RSS, for a person who edits again within a minute.
-const keepCompileMemory = time.Minute
+// playground's RSS, as long as the workers started ahead wait
+// (models.Standby), for a person who reads the code for minutes before
+// the next edit. The page's check at load compiles the example shown,
+// so the first edit finds it too.
+const keepCompileMemory = 10 * time.Minute
 
 func newPrecompiler(ctx context.Context, cacheDir string) *precompiler {
 	return &precompiler{cacheDir: cacheDir, ctx: ctx, inflight: map[string]*compile{},
