@@ -66,7 +66,7 @@ type compile struct {
 }
 
 // keepCompileMemory is how long the precompiler keeps the memory of its
-// last compile (see models.Precompile): about a hundred MB of the
+// last compile (see models.Precompile): some 130 MB of the
 // playground's RSS, as long as the workers started ahead wait
 // (models.Standby), for a person who reads the code for minutes before
 // the next edit. The page's check at load compiles the example shown,
