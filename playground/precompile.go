@@ -39,13 +39,6 @@ type precompiler struct {
 	cacheDir string
 	ctx      context.Context // ends at Stop
 
-	// release hands back the compiles' memory once they have been quiet
-	// for releaseAfter: debug.FreeOSMemory, keepCompileMemory (tests change
-	// them).
-	release      func()
-	releaseAfter time.Duration
-	releaseTimer *time.Timer // armed while no compile runs
-
 	mu       sync.Mutex
 	inflight map[string]*compile              // module path → its compile, until it and its then are done
 	next     string                           // the module waiting for the compiler ("" none)
@@ -56,6 +49,13 @@ type precompiler struct {
 	compiling string             // the module being compiled ("" none)
 	stop      context.CancelFunc // stops its compile
 	runs      map[string]int     // runs waiting for a module (await): its compile is not stopped
+
+	// release hands back the compiles' memory once they have been quiet
+	// for releaseAfter: debug.FreeOSMemory and keepCompileMemory (tests
+	// change them; releaseAfter and releaseTimer under mu).
+	release      func()
+	releaseAfter time.Duration
+	releaseTimer *time.Timer // armed while no compile runs
 }
 
 // compile is one module's compile in the background.
