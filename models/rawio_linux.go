@@ -68,12 +68,10 @@ func (s *rawSocket) Read(p []byte) (int, error) {
 	n, errno := s.rn, s.rerrno
 	s.rbuf = nil
 	s.rmu.Unlock()
-	switch {
-	case err != nil:
-		return 0, s.opError("read", err)
-	case errno != 0:
-		return 0, s.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	if err := s.callError("read", err, errno); err != nil {
+		return 0, err
+	}
+	if n == 0 {
 		return 0, io.EOF
 	}
 	return n, nil
@@ -99,13 +97,20 @@ func (s *rawSocket) Write(p []byte) (int, error) {
 	written, errno := s.wn, s.werrno
 	s.wbuf = nil
 	s.wmu.Unlock()
+	return written, s.callError("write", err, errno)
+}
+
+// callError is what a raw read or write (op) returns as its error, as
+// net.Conn's would: the poller's (a deadline, a close), else the system
+// call's, else nil.
+func (s *rawSocket) callError(op string, err error, errno syscall.Errno) error {
 	switch {
 	case err != nil:
-		return written, s.opError("write", err)
+		return s.opError(op, err)
 	case errno != 0:
-		return written, s.opError("write", os.NewSyscallError("write", errno))
+		return s.opError(op, os.NewSyscallError(op, errno))
 	}
-	return written, nil
+	return nil
 }
 
 // writeAll writes what is left of wbuf; false when the socket is full.
