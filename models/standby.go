@@ -64,7 +64,7 @@ type Standby struct {
 // Limits of the standby pool.
 const (
 	// maxStandby caps the workers waiting: each holds its loaded module
-	// (a few MiB of its own) and cost a fifth of a second of a CPU.
+	// (about 11 MB of its own) and cost a fifth of a second of a CPU.
 	maxStandby = 8
 	// standbyIdle is how long waiting workers are kept unused.
 	standbyIdle = 10 * time.Minute

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
@@ -134,6 +135,29 @@ func TestStandbyAdoptedAtStart(t *testing.T) {
 // Prepare of another module (here another memory limit) stops the workers
 // waiting for the last, and Close stops the rest; both reap them. A
 // waiting worker that dies leaves the pool, and Start spawns cold.
+// A waiting worker holds its loaded module, not the garbage loading it
+// made: no collection runs in a process that allocates nothing, so
+// without a release it would keep about 11 MB more resident for as long as
+// it waits (measured: 22.6 MB of anonymous memory against 11.1–11.4).
+func TestStandbyHoldsNoLoadGarbage(t *testing.T) {
+	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
+		t.Skip("no smaps_rollup here")
+	}
+	cfg := standbyConfig(t, 2)
+	sb := NewStandby()
+	defer sb.Close()
+	if err := sb.Prepare(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	const most = 16 << 10 // KiB of anonymous memory
+	for _, pid := range standbyPIDs(sb) {
+		anon := procKB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Anonymous:")
+		if anon <= 0 || anon > most {
+			t.Errorf("waiting worker %d holds %d KiB of anonymous memory, want at most %d: its load's garbage", pid, anon, most)
+		}
+	}
+}
+
 func TestStandbyDropsAndReaps(t *testing.T) {
 	cfg := standbyConfig(t, 1)
 	sb := NewStandby()

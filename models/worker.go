@@ -176,8 +176,8 @@ type workerFDs struct{ listen, events, board int }
 var inheritedFDs = workerFDs{listenFD, eventFD, boardFD}
 
 // standBy is a standby worker's wait (Standby): it loads the module its
-// spec names, says so on its socket (fd 3), and waits for a supervisor to
-// adopt it, with the full spec and the worker's three descriptors. It
+// spec names, hands back what loading left as garbage, says so on its
+// socket (fd 3), and waits for a supervisor to adopt it, with the full spec and the worker's three descriptors. It
 // returns the loaded module, the worker set up as the new spec says; if
 // the pool drops it instead (the socket closes), the process exits. An
 // error after the descriptors arrived leaves them in w.fds, so that the
@@ -187,6 +187,12 @@ func (w *worker) standBy() (*runtime.Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The module's bytes and wazero's decoding and validation garbage,
+	// about 11 MB, would otherwise stay resident as long as it waits (up
+	// to standbyIdle): no collection runs in a process that allocates
+	// nothing. It also makes the collection after its adoption
+	// (releaseStartupMemory) shorter.
+	debug.FreeOSMemory()
 	sock := listenFD // a standby's fd 3 is its socket
 	if _, err := unix.Write(sock, []byte{1}); err != nil {
 		os.Exit(exitRetired) // the pool is gone
