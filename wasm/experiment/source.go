@@ -17,8 +17,9 @@ import (
 // CheckPause is the pause in typing after which the page builds the
 // source (POST /api/build), as an IDE checks it: long enough not to build
 // on every key, short enough that the build is done (and, on the host,
-// compiled to machine code) before a person has moved to Run.
-const CheckPause = 400 * time.Millisecond
+// compiled to machine code) before a person has moved to Run. IntelliJ's
+// default "autoreparse delay" is the same.
+const CheckPause = 300 * time.Millisecond
 
 // Limits of a source. Source.Validate enforces them.
 const (
