@@ -184,15 +184,15 @@ func standbyKeyOf(cfg Config) (standbyKey, error) {
 	if cacheDir == "" {
 		cacheDir = runtime.DefaultCacheDir()
 	}
-	module, err := os.ReadFile(cfg.Wasm)
+	wazeroDir := filepath.Join(cacheDir, "wazero")
+	cached, err := runtime.CachedFile(wazeroDir, cfg.Wasm)
 	if err != nil {
 		return standbyKey{}, err
 	}
-	wazeroDir := filepath.Join(cacheDir, "wazero")
-	if !runtime.Cached(wazeroDir, module) {
+	if !cached {
 		return standbyKey{}, fmt.Errorf("%s is not compiled to machine code yet", cfg.Wasm)
 	}
-	packed, err := runtime.PackModule(wazeroDir, module)
+	packed, err := runtime.PackFile(wazeroDir, cfg.Wasm)
 	if err != nil {
 		return standbyKey{}, err
 	}

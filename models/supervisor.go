@@ -143,17 +143,25 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 		return nil, err
 	}
 	cfg.Wasm = wasm
-	module, err := os.ReadFile(cfg.Wasm)
-	if err != nil {
-		return nil, err
-	}
 	files, err := writeFiles(cfg.CacheDir, cfg.Files)
 	if err != nil {
 		return nil, err
 	}
-	cached := runtime.Cached(filepath.Join(cfg.CacheDir, "wazero"), module)
+	// A module the playground built and compiled is known by its sum
+	// (runtime.FileSum): read only to be compiled or packed.
+	wazeroDir := filepath.Join(cfg.CacheDir, "wazero")
+	cached, err := runtime.CachedFile(wazeroDir, cfg.Wasm)
+	if err != nil {
+		return nil, err
+	}
 	interim := cfg.ServeWhileCompiling && !cached
 	compiled := !interim && !cached
+	var module []byte
+	if !cached {
+		if module, _, err = runtime.ReadModule(cfg.Wasm); err != nil {
+			return nil, err
+		}
+	}
 	if compiled {
 		// A cached module is not loaded here: each worker loads it from
 		// the cache anyway, and loading costs a fifth of a second.
@@ -162,7 +170,7 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 		}
 	}
 	// The workers load the module with its data packed once, here.
-	packed, err := runtime.PackModule(filepath.Join(cfg.CacheDir, "wazero"), module)
+	packed, err := runtime.PackFile(wazeroDir, cfg.Wasm)
 	if err != nil {
 		cfg.Logf("%v: each worker packs it", err)
 		packed = cfg.Wasm
@@ -257,7 +265,9 @@ func Precompile(ctx context.Context, cacheDir, wasmPath string) error {
 	if cacheDir == "" {
 		cacheDir = runtime.DefaultCacheDir()
 	}
-	module, err := os.ReadFile(wasmPath)
+	// Read here, the module is known by its sum to the Start that follows
+	// (runtime.FileSum), which then reads it no more.
+	module, _, err := runtime.ReadModule(wasmPath)
 	if err != nil {
 		return err
 	}

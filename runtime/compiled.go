@@ -27,16 +27,20 @@ import (
 //   - If wazero's files are deleted but the record is not, Cached says true
 //     and Compile compiles: slower than expected, never wrong.
 func Cached(cacheDir string, wasm []byte) bool {
+	return cachedSum(cacheDir, sha256.Sum256(wasm))
+}
+
+// cachedSum is Cached of the module whose SHA-256 is sum.
+func cachedSum(cacheDir string, sum [sha256.Size]byte) bool {
 	if cacheDir == "" {
 		cacheDir = defaultEngineCacheDir()
 	}
-	_, err := os.Stat(compiledRecord(cacheDir, wasm))
-	return err == nil
+	return exists(compiledRecord(cacheDir, sum))
 }
 
 // markCompiled writes the record Cached looks for.
 func (e *Engine) markCompiled(wasm []byte) {
-	path := compiledRecord(e.cacheDir, wasm)
+	path := compiledRecord(e.cacheDir, sha256.Sum256(wasm))
 	if _, err := os.Stat(path); err == nil {
 		return
 	}
@@ -48,8 +52,7 @@ func (e *Engine) markCompiled(wasm []byte) {
 // compiledRecord is the record's path: CacheDir/mpmlab-compiled-<wazero
 // version>-<GOARCH>-<GOOS>-<recordVersion>/<SHA-256 of the module>, named
 // like the directory wazero keeps its machine code in.
-func compiledRecord(cacheDir string, wasm []byte) string {
-	sum := sha256.Sum256(wasm)
+func compiledRecord(cacheDir string, sum [sha256.Size]byte) string {
 	dir := "mpmlab-compiled-" + wazeroVersion() + "-" + goruntime.GOARCH + "-" + goruntime.GOOS + "-" + recordVersion
 	return filepath.Join(cacheDir, dir, hex.EncodeToString(sum[:]))
 }

@@ -220,10 +220,14 @@ const packedDir = "mpmlab-packed"
 // CacheDir/wazero/mpmlab-packed/<SHA-256 of wasm>.wasm for an engine's
 // cacheDir, whether or not it is there yet.
 func PackedPath(cacheDir string, wasm []byte) string {
+	return packedPathOf(cacheDir, sha256.Sum256(wasm))
+}
+
+// packedPathOf is PackedPath of the module whose SHA-256 is sum.
+func packedPathOf(cacheDir string, sum [sha256.Size]byte) string {
 	if cacheDir == "" {
 		cacheDir = defaultEngineCacheDir()
 	}
-	sum := sha256.Sum256(wasm)
 	return filepath.Join(cacheDir, packedDir, hex.EncodeToString(sum[:])+".wasm")
 }
 
@@ -239,7 +243,7 @@ func PackModule(cacheDir string, wasm []byte) (string, error) {
 	}
 	path := PackedPath(cacheDir, wasm)
 	dir := filepath.Dir(path)
-	if _, err := os.Stat(path); err == nil {
+	if exists(path) {
 		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
