@@ -77,6 +77,7 @@ func TestWriteConfig(t *testing.T) {
 		{"prefork-ramp", []string{"StartServers        2\n", "MinSpareServers     2\n", "MaxSpareServers     6\n", "MaxRequestWorkers   8\n"}},
 		{"worker", []string{"mod_mpm_worker.so", "ServerLimit         2\n", "ThreadsPerChild     4\n", "MaxRequestWorkers   8\n"}},
 		{"event", []string{"mod_mpm_event.so", "MaxRequestWorkers   8\n", "AsyncRequestWorkerFactor 2\n"}},
+		{"event-keepalive", []string{"mod_mpm_event.so", "ServerLimit         2\n", "ThreadsPerChild     4\n", "AsyncRequestWorkerFactor 2\n"}},
 		{"nginx-sleep", []string{"worker_processes 1;", "worker_connections 514;", "worker_rlimit_nofile 576;", "keepalive_timeout 5000ms;",
 			"keepalive_requests 100;", "backlog=511;", "/sleep.lua;"}},
 		{"nginx-block", []string{"/block.lua;"}},
