@@ -132,9 +132,6 @@ func TestStandbyAdoptedAtStart(t *testing.T) {
 	}
 }
 
-// Prepare of another module (here another memory limit) stops the workers
-// waiting for the last, and Close stops the rest; both reap them. A
-// waiting worker that dies leaves the pool, and Start spawns cold.
 // A waiting worker holds its loaded module, not the garbage loading it
 // made: no collection runs in a process that allocates nothing, so
 // without a release it would keep about 11 MB more resident for as long as
@@ -158,6 +155,9 @@ func TestStandbyHoldsNoLoadGarbage(t *testing.T) {
 	}
 }
 
+// Prepare of another module (here another memory limit) stops the workers
+// waiting for the last, and Close stops the rest; both reap them. A
+// waiting worker that dies leaves the pool, and Start spawns cold.
 func TestStandbyDropsAndReaps(t *testing.T) {
 	cfg := standbyConfig(t, 1)
 	sb := NewStandby()

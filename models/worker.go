@@ -177,11 +177,12 @@ var inheritedFDs = workerFDs{listenFD, eventFD, boardFD}
 
 // standBy is a standby worker's wait (Standby): it loads the module its
 // spec names, hands back what loading left as garbage, says so on its
-// socket (fd 3), and waits for a supervisor to adopt it, with the full spec and the worker's three descriptors. It
-// returns the loaded module, the worker set up as the new spec says; if
-// the pool drops it instead (the socket closes), the process exits. An
-// error after the descriptors arrived leaves them in w.fds, so that the
-// supervisor hears of it on the event pipe.
+// socket (fd 3), and waits for a supervisor to adopt it, with the full
+// spec and the worker's three descriptors. It returns the loaded module,
+// the worker set up as the new spec says; if the pool drops it instead
+// (the socket closes), the process exits. An error after the descriptors
+// arrived leaves them in w.fds, so that the supervisor hears of it on the
+// event pipe.
 func (w *worker) standBy() (*runtime.Module, error) {
 	mod, err := w.load(context.Background())
 	if err != nil {

@@ -26,8 +26,9 @@ var (
 const maxModuleSums = 4096
 
 // fileKey is a file as it was when it was hashed: a file written again
-// (the builder writes a new file and renames it over the old) has another
-// size or modification time, and is read again.
+// has another size or modification time, and one replaced (the builder
+// writes a new file and renames it over the old) is another file
+// (os.SameFile, rememberedSum.file); either is read again.
 type fileKey struct {
 	path  string
 	size  int64
@@ -36,6 +37,11 @@ type fileKey struct {
 
 func keyOf(path string, fi os.FileInfo) fileKey {
 	return fileKey{path: path, size: fi.Size(), mtime: fi.ModTime()}
+}
+
+type rememberedSum struct {
+	sum  [sha256.Size]byte
+	file os.FileInfo
 }
 
 // ReadModule reads the module in the file at path and returns its bytes and
@@ -50,26 +56,26 @@ func ReadModule(path string) ([]byte, [sha256.Size]byte, error) {
 		return nil, [sha256.Size]byte{}, err
 	}
 	sum := sha256.Sum256(wasm)
-	if after, err := os.Stat(path); err == nil && keyOf(path, after) == keyOf(path, fi) {
-		remember(keyOf(path, fi), sum) // not written meanwhile
+	if after, err := os.Stat(path); err == nil && keyOf(path, after) == keyOf(path, fi) && os.SameFile(after, fi) {
+		remember(keyOf(path, fi), rememberedSum{sum, fi}) // not written meanwhile
 	}
 	return wasm, sum, nil
 }
 
-func remember(k fileKey, sum [sha256.Size]byte) {
+func remember(k fileKey, r rememberedSum) {
 	if moduleCount.Add(1) > maxModuleSums {
 		moduleSums.Clear()
 		moduleCount.Store(1)
 	}
-	moduleSums.Store(k, sum)
+	moduleSums.Store(k, r)
 }
 
 // FileSum is the SHA-256 of the module in the file at path: remembered
 // from an earlier ReadModule of the same file, else read.
 func FileSum(path string) ([sha256.Size]byte, error) {
 	if fi, err := os.Stat(path); err == nil {
-		if sum, ok := moduleSums.Load(keyOf(path, fi)); ok {
-			return sum.([sha256.Size]byte), nil
+		if r, ok := moduleSums.Load(keyOf(path, fi)); ok && os.SameFile(r.(rememberedSum).file, fi) {
+			return r.(rememberedSum).sum, nil
 		}
 	}
 	_, sum, err := ReadModule(path)
@@ -86,7 +92,8 @@ func CachedFile(cacheDir, path string) (bool, error) {
 }
 
 // PackFile is PackModule of the module in the file at path; it reads the
-// file only if the packed module is not there yet.
+// file only if its sum is not known (FileSum) or the packed module is not
+// there yet.
 func PackFile(cacheDir, path string) (string, error) {
 	sum, err := FileSum(path)
 	if err != nil {

@@ -48,6 +48,25 @@ func TestFileSum(t *testing.T) {
 	if got, err := FileSum(path); err != nil || got != sha256.Sum256(other) {
 		t.Fatalf("FileSum of a file written again = %x, %v; want its new bytes' sum", got, err)
 	}
+	if got, err := FileSum(path); err != nil || got != sha256.Sum256(other) {
+		t.Fatalf("FileSum of the file read again = %x, %v; want the new sum remembered", got, err)
+	}
+
+	// Replaced by another file of the same size and time, as the builder
+	// renames a new build into place: read again.
+	replacement := filepath.Join(filepath.Dir(path), "new.wasm")
+	if err := os.WriteFile(replacement, emptyGuest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(replacement, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(replacement, path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := FileSum(path); err != nil || got != sha256.Sum256(emptyGuest) {
+		t.Fatalf("FileSum of a file renamed into place = %x, %v; want its bytes' sum", got, err)
+	}
 	if _, err := FileSum(filepath.Join(t.TempDir(), "missing.wasm")); err == nil {
 		t.Fatal("FileSum of a missing file succeeded")
 	}
