@@ -158,6 +158,17 @@ func TestBrowserRunawayDrawn(t *testing.T) {
 	if p50 := tb.evalFloat(`+document.getElementById("p50").dataset.ms || 0`); p50 <= 0 {
 		t.Errorf("p50 shows %v ms: failed requests must keep their latency", p50)
 	}
+	// Once the run is over the group table says the whole run's figures,
+	// as the Compare row does: the spin group's one request failed at the
+	// timeout, which is its latency, not the 0 ms of a last window
+	// without it.
+	group := func(sel string) string {
+		return tb.evalString(`(() => { const c = document.querySelector('` + sel + ` [data-stat="p50"]'); return c ? c.textContent : "(none)" })()`)
+	}
+	live, row := group(`#group-stats tr[data-group="spin"]`), group(`#compare-table tr.group-row[data-model="reactor"][data-group="spin"]`)
+	if live != row || live == "–" || strings.HasPrefix(live, "0.00") {
+		t.Errorf("after the run the group table's spin p50 is %q, the Compare row's %q: want the whole run's, the same", live, row)
+	}
 }
 
 // The compare table and the latency overlay hold one experiment's runs:

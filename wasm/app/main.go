@@ -64,7 +64,8 @@ type app struct {
 	timelineH                                        float64
 	dists                                            map[string]live.Dist
 	finals                                           map[*live.View]final
-	exited                                           map[int]bool // pids whose exit is listed
+	exited                                           map[int]bool          // pids whose exit is listed
+	groupLast                                        map[string][2]float64 // each group's p50 and p99 shown last
 	drawQueued, drawAll                              bool
 }
 
@@ -78,6 +79,7 @@ func main() {
 		dists:     map[string]live.Dist{},
 		finals:    map[*live.View]final{},
 		exited:    map[int]bool{},
+		groupLast: map[string][2]float64{},
 		timeline:  newCanvas("timeline"),
 		lagChart:  newCanvas("lag-chart"),
 		rpsChart:  newCanvas("rps-chart"),

@@ -381,6 +381,8 @@ func (a *app) resetLive(model string) {
 		el.Call("removeAttribute", "data-ms")
 	}
 	clear(a.exited)
+	clear(a.groupLast)
+	show(byID("group-stats"), false)
 	setData(byID("live"), "model", model)
 	clearChildren(byID("scoreboard"))
 	clearChildren(byID("events"))
@@ -465,12 +467,67 @@ func showGroupLegend(groups []string) {
 }
 
 // showGroupStats shows each load group's figures over the last window: how
-// the innocent group fares beside the slow one, as it happens.
+// the innocent group fares beside the slow one, as it happens. A group with
+// no answer in the window keeps the percentiles it showed last, as the live
+// panel's do (a window of none has none: 0 ms would be false), and the
+// run's summary replaces them with the whole run's (showGroupTotals).
 func (a *app) showGroupStats(groups []stream.GroupStats) {
+	for i := range groups {
+		g := &groups[i]
+		last, seen := a.groupLast[g.Name]
+		switch {
+		case g.RPS > 0: // answers in this window
+			a.groupLast[g.Name] = [2]float64{g.P50MS, g.P99MS}
+		case seen:
+			g.P50MS, g.P99MS = last[0], last[1]
+		default:
+			g.P50MS, g.P99MS = -1, -1
+		}
+	}
+	a.drawGroupStats(groups, "Each load group, over the last 250 ms")
+}
+
+// showGroupTotals shows each load group's figures over the whole run, from
+// its summary.
+func (a *app) showGroupTotals(groups []stream.GroupResult) {
+	var gs []stream.GroupStats
+	for _, g := range groups {
+		s := g.Summary
+		if s == nil {
+			continue
+		}
+		p50, p99 := -1.0, -1.0
+		if s.Latency.Max > 0 {
+			p50, p99 = float64(s.Latency.P50)/1e6, float64(s.Latency.P99)/1e6
+		}
+		gs = append(gs, stream.GroupStats{Name: g.Name, RPS: s.RPS, OK: s.Succeeded, Errors: s.Requests - s.Succeeded, P50MS: p50, P99MS: p99})
+	}
+	a.drawGroupStats(gs, "Each load group, over the whole run")
+}
+
+// rpsText is a rate in requests a second: whole, but for a rate under 10,
+// whose tenths matter (a slow group's 0.3 is not 0).
+func rpsText(rps float64) string {
+	if rps > 0 && rps < 10 {
+		return ftoa(rps, 1)
+	}
+	return ftoa(rps, 0)
+}
+
+// drawGroupStats fills the group table; a percentile under 0 is none ("–").
+func (a *app) drawGroupStats(groups []stream.GroupStats, label string) {
 	table := byID("group-stats")
 	show(table, len(groups) > 0)
+	table.Call("setAttribute", "aria-label", label)
+	setData(table, "over", label)
 	body := query(table, "tbody")
 	clearChildren(body)
+	pct := func(ms float64) string {
+		if ms < 0 {
+			return "–"
+		}
+		return live.FormatMS(ms)
+	}
 	for i, g := range groups {
 		tr := create("tr", "", "")
 		setData(tr, "group", g.Name)
@@ -480,7 +537,7 @@ func (a *app) showGroupStats(groups []stream.GroupStats) {
 		name.Call("append", sw, g.Name)
 		tr.Call("appendChild", name)
 		for _, c := range []struct{ stat, text string }{
-			{"rps", ftoa(g.RPS, 0)}, {"p50", live.FormatMS(g.P50MS)}, {"p99", live.FormatMS(g.P99MS)},
+			{"rps", rpsText(g.RPS)}, {"p50", pct(g.P50MS)}, {"p99", pct(g.P99MS)},
 			{"ok", itoa(g.OK)}, {"errors", itoa(g.Errors)},
 		} {
 			td := create("td", "", c.text)
@@ -605,6 +662,7 @@ func (a *app) logLifecycle(evs []stream.Event) {
 type final struct {
 	dist          live.Dist
 	p50, p90, p99 float64
+	groups        []stream.GroupResult
 }
 
 // mbText is a memory size in KiB as MB, or "–" if not measured.
@@ -689,10 +747,13 @@ func (a *app) showSummaryRow(s *stream.Result, key string) {
 	}
 	a.dists[rk] = d
 	if v := a.views[rk]; v != nil {
-		a.finals[v] = final{d, ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99)}
+		a.finals[v] = final{d, ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), s.Groups}
 		if v == a.view && sum.Latency.Max > 0 {
 			a.showPercentiles(ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), "over the whole run")
 			setText(byID("rps"), ftoa(sum.RPS, 0))
+		}
+		if v == a.view && len(s.Groups) > 0 {
+			a.showGroupTotals(s.Groups)
 		}
 		v.Dirty = true
 	}
