@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -204,6 +205,12 @@ func TestBrowserCompareOneExperiment(t *testing.T) {
 	tb.wait(`document.getElementById("live-model").textContent === "thread" && document.getElementById("timeline").dataset.lanes.includes("thread")`,
 		5*time.Second, "the thread run's timeline after a click on its row")
 	tb.screenshot("compare-row-selects-thread")
+	// The live panel's figures are the selected run's, its rate too.
+	liveRPS := tb.evalFloat(`+document.getElementById("rps").textContent`)
+	rowRPS := tb.evalFloat(`+document.querySelector("#summary-thread [data-stat=rps]").textContent`)
+	if math.Abs(liveRPS-rowRPS) > 1 {
+		t.Errorf("with the thread run selected the live panel says %v req/s, its row %v", liveRPS, rowRPS)
+	}
 	// Both runs as small multiples on one time axis.
 	if runs := tb.evalString(`document.getElementById("multiples").dataset.runs`); runs != "thread reactor" {
 		t.Errorf("the small multiples show %q, want the thread and reactor runs", runs)

@@ -662,6 +662,7 @@ func (a *app) logLifecycle(evs []stream.Event) {
 type final struct {
 	dist          live.Dist
 	p50, p90, p99 float64
+	rps           float64
 	groups        []stream.GroupResult
 }
 
@@ -747,7 +748,7 @@ func (a *app) showSummaryRow(s *stream.Result, key string) {
 	}
 	a.dists[rk] = d
 	if v := a.views[rk]; v != nil {
-		a.finals[v] = final{d, ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), s.Groups}
+		a.finals[v] = final{d, ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), sum.RPS, s.Groups}
 		if v == a.view && sum.Latency.Max > 0 {
 			a.showPercentiles(ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), "over the whole run")
 			setText(byID("rps"), ftoa(sum.RPS, 0))

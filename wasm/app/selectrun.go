@@ -48,6 +48,7 @@ func (a *app) selectView(key string, v *live.View) {
 	setData(byID("live"), "model", v.Model)
 	if f, ok := a.finals[v]; ok {
 		a.showPercentiles(f.p50, f.p90, f.p99, "over the whole run")
+		setText(byID("rps"), ftoa(f.rps, 0))
 		a.showGroupTotals(f.groups)
 	}
 	show(byID("timeline-readout"), false)
