@@ -150,14 +150,14 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 	// A module the playground built and compiled is known by its sum
 	// (runtime.FileSum): read only to be compiled or packed.
 	wazeroDir := filepath.Join(cfg.CacheDir, "wazero")
-	cached, err := runtime.CachedFile(wazeroDir, cfg.Wasm)
+	sum, module, err := runtime.SumOrRead(cfg.Wasm) // module: nil if the sum was known
 	if err != nil {
 		return nil, err
 	}
+	cached := runtime.CachedSum(wazeroDir, sum)
 	interim := cfg.ServeWhileCompiling && !cached
 	compiled := !interim && !cached
-	var module []byte
-	if !cached {
+	if !cached && module == nil {
 		if module, _, err = runtime.ReadModule(cfg.Wasm); err != nil {
 			return nil, err
 		}
@@ -170,7 +170,12 @@ func Start(ctx context.Context, cfg Config) (*Supervisor, error) {
 		}
 	}
 	// The workers load the module with its data packed once, here.
-	packed, err := runtime.PackFile(wazeroDir, cfg.Wasm)
+	var packed string
+	if module != nil { // read already: not again
+		packed, err = runtime.PackModule(wazeroDir, module)
+	} else {
+		packed, err = runtime.PackFile(wazeroDir, cfg.Wasm)
+	}
 	if err != nil {
 		cfg.Logf("%v: each worker packs it", err)
 		packed = cfg.Wasm

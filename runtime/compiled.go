@@ -27,11 +27,11 @@ import (
 //   - If wazero's files are deleted but the record is not, Cached says true
 //     and Compile compiles: slower than expected, never wrong.
 func Cached(cacheDir string, wasm []byte) bool {
-	return cachedSum(cacheDir, sha256.Sum256(wasm))
+	return CachedSum(cacheDir, sha256.Sum256(wasm))
 }
 
-// cachedSum is Cached of the module whose SHA-256 is sum.
-func cachedSum(cacheDir string, sum [sha256.Size]byte) bool {
+// CachedSum is Cached of the module whose SHA-256 is sum.
+func CachedSum(cacheDir string, sum [sha256.Size]byte) bool {
 	if cacheDir == "" {
 		cacheDir = defaultEngineCacheDir()
 	}

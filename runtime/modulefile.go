@@ -73,13 +73,21 @@ func remember(k fileKey, r rememberedSum) {
 // FileSum is the SHA-256 of the module in the file at path: remembered
 // from an earlier ReadModule of the same file, else read.
 func FileSum(path string) ([sha256.Size]byte, error) {
+	sum, _, err := SumOrRead(path)
+	return sum, err
+}
+
+// SumOrRead is FileSum, and the module's bytes when it had to read them
+// (nil when the sum was remembered), so that a caller that needs them too
+// reads the file once.
+func SumOrRead(path string) ([sha256.Size]byte, []byte, error) {
 	if fi, err := os.Stat(path); err == nil {
 		if r, ok := moduleSums.Load(keyOf(path, fi)); ok && os.SameFile(r.(rememberedSum).file, fi) {
-			return r.(rememberedSum).sum, nil
+			return r.(rememberedSum).sum, nil, nil
 		}
 	}
-	_, sum, err := ReadModule(path)
-	return sum, err
+	wasm, sum, err := ReadModule(path)
+	return sum, wasm, err
 }
 
 // CachedFile is Cached of the module in the file at path.
@@ -88,7 +96,7 @@ func CachedFile(cacheDir, path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return cachedSum(cacheDir, sum), nil
+	return CachedSum(cacheDir, sum), nil
 }
 
 // PackFile is PackModule of the module in the file at path; it reads the

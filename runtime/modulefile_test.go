@@ -39,14 +39,17 @@ func TestFileSum(t *testing.T) {
 	if got, err := FileSum(path); err != nil || got != sum {
 		t.Fatalf("FileSum of a file read before = %x, %v; want the sum remembered, %x", got, err, sum)
 	}
+	if got, wasm, err := SumOrRead(path); err != nil || got != sum || wasm != nil {
+		t.Fatalf("SumOrRead of a file read before = %x, %d bytes, %v; want the sum remembered and no read", got, len(wasm), err)
+	}
 
 	// Written again (a new time): read again.
 	later := fi.ModTime().Add(time.Second)
 	if err := os.Chtimes(path, later, later); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := FileSum(path); err != nil || got != sha256.Sum256(other) {
-		t.Fatalf("FileSum of a file written again = %x, %v; want its new bytes' sum", got, err)
+	if got, wasm, err := SumOrRead(path); err != nil || got != sha256.Sum256(other) || string(wasm) != string(other) {
+		t.Fatalf("SumOrRead of a file written again = %x, %d bytes, %v; want its new bytes and their sum", got, len(wasm), err)
 	}
 	if got, err := FileSum(path); err != nil || got != sha256.Sum256(other) {
 		t.Fatalf("FileSum of the file read again = %x, %v; want the new sum remembered", got, err)
