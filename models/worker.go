@@ -335,7 +335,7 @@ func (w *worker) run(mod *runtime.Module) error {
 	}
 	w.releaseModule(mod)
 	w.awaitStartup()
-	w.releaseStartupMemory()
+	w.releaseStartupMemory(mod)
 	ln, err := w.listen()
 	if err != nil {
 		return err
@@ -514,19 +514,23 @@ func (w *worker) awaitStartup() {
 
 // releaseStartupMemory sets the worker's GOGC (gcPercent) and hands back
 // to the kernel the heap that starting the guests used and no longer
-// needs: the module's bytes (as read, and as runtime packs them), the garbage of wazero's decoding and validation,
-// and what Module.Release dropped, tens of MiB in all. Go's scavenger
-// would return them too, but only over minutes; a prefork pool of idle
-// processes would hold them all that time. (See RATIONALE.md, "A worker's
-// memory".) It runs once the guests have started up, before the worker
-// says it is ready, so that its collection competes neither with their
-// start nor with the first requests.
+// needs: the module's bytes (as read, and as runtime packs them), the
+// garbage of wazero's decoding and validation, and what Module.Release
+// dropped, tens of MiB in all. Go's scavenger would return them too, but
+// only over minutes; a prefork pool of idle processes would hold them all
+// that time. It also unmaps from the process the pages of code that
+// start-up ran and serving may not (Module.DropCodePages,
+// dropBinaryPages): they stay in the page cache, and what the worker runs
+// next is mapped again. (See RATIONALE.md, "A worker's memory".) It runs
+// once the guests have started up, before the worker says it is ready, so
+// that its collection competes neither with their start nor with the
+// first requests.
 //
 // Not on the interpreter: its compiled form of the guest is about 110 MB
 // of live heap (compile), which a forced collection would mark in full
 // before the worker is ready, delaying the first requests, which are the
 // point of serving on the interpreter, for little garbage.
-func (w *worker) releaseStartupMemory() {
+func (w *worker) releaseStartupMemory(mod *runtime.Module) {
 	if w.spec.Interpreter {
 		return
 	}
@@ -534,6 +538,11 @@ func (w *worker) releaseStartupMemory() {
 		debug.SetGCPercent(p)
 	}
 	debug.FreeOSMemory()
+	for _, err := range []error{mod.DropCodePages(), dropBinaryPages()} {
+		if err != nil {
+			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
+		}
+	}
 }
 
 // gcPercent is the GOGC a serving worker of the policy sets, if any:

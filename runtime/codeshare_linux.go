@@ -59,34 +59,50 @@ import (
 var codeMu sync.Mutex
 
 // shareCode runs load and backs the executable memory it mapped with files
-// in dir (see above). It returns load's error; a failure to share is
-// reported by the second result, for the caller to log or ignore.
-func shareCode(dir string, load func() error) (err, shareErr error) {
+// in dir (see above). It returns the spans it mapped from files and load's
+// error; a failure to share is reported by the third result, for the
+// caller to log or ignore.
+func shareCode(dir string, load func() error) (shared []span, err, shareErr error) {
 	codeMu.Lock()
 	defer codeMu.Unlock()
 	before, shareErr := execMappings()
 	if err = load(); err != nil || shareErr != nil {
-		return err, shareErr
+		return nil, err, shareErr
 	}
 	after, shareErr := execMappings()
 	if shareErr != nil {
-		return nil, shareErr
+		return nil, nil, shareErr
 	}
 	mem, shareErr := os.Open("/proc/self/mem")
 	if shareErr != nil {
-		return nil, shareErr
+		return nil, nil, shareErr
 	}
 	defer mem.Close()
 	added := subtract(after, before)
 	if len(added) == 0 {
-		return nil, errors.New("the load mapped no new machine code")
+		return nil, nil, errors.New("the load mapped no new machine code")
 	}
 	for _, m := range added {
-		if e := shareMapping(dir, mem, m); e != nil {
+		mapped, e := shareMapping(dir, mem, m)
+		shared = append(shared, mapped...)
+		if e != nil {
 			shareErr = errors.Join(shareErr, e)
 		}
 	}
-	return nil, shareErr
+	return shared, nil, shareErr
+}
+
+// dropPages drops the process's page-table entries for the spans, which
+// must be mapped from files and never written (shareCode's): their bytes
+// stay in the page cache, and an access maps them again (a minor fault).
+// On a private copy of its own, MADV_DONTNEED would zero the code instead.
+func dropPages(spans []span) error {
+	for _, s := range spans {
+		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, s.start, uintptr(s.len()), syscall.MADV_DONTNEED); errno != 0 {
+			return fmt.Errorf("dropping code pages at %#x: %w", s.start, errno)
+		}
+	}
+	return nil
 }
 
 // span is an address range [start, end), page-aligned.
@@ -149,7 +165,8 @@ func subtract(a, b []span) []span {
 	return out
 }
 
-// shareMapping backs one executable mapping with files of its bytes.
+// shareMapping backs one executable mapping with files of its bytes, and
+// returns the spans it mapped from them.
 //
 // The load maps the code and, after it, a page or two of entry preambles,
 // which the kernel sometimes merges into one mapping with the code, and
@@ -158,27 +175,28 @@ func subtract(a, b []span) []span {
 // named by the SHA-256 of its last page and its length, and a file that
 // ends as the mapping does covers the mapping's end (or the mapping covers
 // the file's end); what is left of the mapping is shared in turn.
-func shareMapping(dir string, mem *os.File, m span) error {
+func shareMapping(dir string, mem *os.File, m span) (mapped []span, err error) {
 	page := uintptr(os.Getpagesize())
 	for m.end > m.start {
 		last := make([]byte, page)
 		if _, err := mem.ReadAt(last, int64(m.end-page)); err != nil {
-			return fmt.Errorf("reading code at %#x: %w", m.end-page, err)
+			return mapped, fmt.Errorf("reading code at %#x: %w", m.end-page, err)
 		}
 		sum := sha256.Sum256(last)
 		prefix := hex.EncodeToString(sum[:]) + "-"
 		n, err := mapCandidate(dir, prefix, mem, m)
 		if err != nil {
-			return err
+			return mapped, err
 		}
 		if n == 0 {
 			if n, err = mapNew(dir, prefix, mem, m); err != nil {
-				return err
+				return mapped, err
 			}
 		}
+		mapped = append(mapped, span{m.end - uintptr(n), m.end})
 		m.end -= uintptr(n)
 	}
-	return nil
+	return mapped, nil
 }
 
 // mapCandidate maps over m's end the file in dir, named prefix and a

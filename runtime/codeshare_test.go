@@ -211,3 +211,93 @@ func TestSubtract(t *testing.T) {
 		}
 	}
 }
+
+// DropCodePages unmaps the shared machine code's pages from the process,
+// which maps them again when the code runs; a module whose code is a
+// private copy keeps it (dropping it would zero the code). In a process of
+// its own, as TestShareCode.
+func TestDropCodePages(t *testing.T) {
+	if os.Getenv("MPMLAB_TEST_DROP_CODE") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDropCodePages$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "MPMLAB_TEST_DROP_CODE=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestDropCodePages")) {
+			t.Fatalf("the test's process: %v\n%s", err, out)
+		}
+		return
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	var keep []*Module
+	defer func() { goruntime.KeepAlive(keep) }()
+	runs := func(m *Module) {
+		t.Helper()
+		inst, err := m.Start(ctx, InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-inst.Done()
+		if err := inst.Err(); err.(*ExitError).Code != 0 {
+			t.Fatalf("the guest: %v", err)
+		}
+	}
+	compile := func(share bool) *Module {
+		t.Helper()
+		e, err := NewEngine(ctx, EngineConfig{CacheDir: dir, SharePages: share})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := e.Compile(ctx, emptyGuest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep = append(keep, m)
+		return m
+	}
+
+	// A private copy is left alone.
+	m := compile(false)
+	runs(m)
+	if err := m.DropCodePages(); err != nil {
+		t.Fatal(err)
+	}
+	runs(m)
+
+	code := filepath.Join(dir, codeDir)
+	m = compile(true)
+	runs(m)
+	if kb := residentKB(t, code); kb == 0 {
+		t.Fatal("no page of the shared code is resident after the guest ran")
+	}
+	if err := m.DropCodePages(); err != nil {
+		t.Fatal(err)
+	}
+	if kb := residentKB(t, code); kb != 0 {
+		t.Errorf("%d KiB of shared code resident after DropCodePages, want 0", kb)
+	}
+	runs(m)
+	if kb := residentKB(t, code); kb == 0 {
+		t.Error("the guest ran again without mapping its code again")
+	}
+}
+
+// residentKB sums the resident KiB of the process's mappings of files in dir.
+func residentKB(t *testing.T, dir string) int {
+	t.Helper()
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, in := 0, false
+	for _, line := range strings.Split(string(smaps), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			in = len(f) == 6 && strings.HasPrefix(f[5], dir+"/")
+		case in && len(f) == 3 && f[0] == "Rss:":
+			n, _ := strconv.Atoi(f[1])
+			kb += n
+		}
+	}
+	return kb
+}

@@ -11,8 +11,13 @@ var errNoSharing = errors.New("not implemented on " + goruntime.GOOS + "/" + gor
 
 // shareCode runs load; sharing pages between processes is implemented on
 // Linux alone (see codeshare_linux.go, memshare_linux.go).
-func shareCode(dir string, load func() error) (err, shareErr error) {
-	return load(), errNoSharing
+func shareCode(dir string, load func() error) (shared []span, err, shareErr error) {
+	return nil, load(), errNoSharing
 }
+
+// span is an address range [start, end).
+type span struct{ start, end uintptr }
+
+func dropPages([]span) error { return nil } // nothing is shared: nothing to drop
 
 func shareImage(dir string, mem []byte) (int, error) { return 0, errNoSharing }
