@@ -23,48 +23,12 @@ import (
 // code from finalizers, so the garbage of other tests could unmap code
 // while a compile looks for the mappings it made (see shareCode).
 func TestShareCode(t *testing.T) {
-	if os.Getenv("MPMLAB_TEST_SHARE_CODE") == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestShareCode$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "MPMLAB_TEST_SHARE_CODE=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestShareCode")) {
-			t.Fatalf("the test's process: %v\n%s", err, out)
-		}
+	if inOwnProcess(t) {
 		return
 	}
-	ctx := context.Background()
 	dir := t.TempDir()
 	code := filepath.Join(dir, codeDir)
-	var keep []*Module
-	defer func() { goruntime.KeepAlive(keep) }()
-	compile := func(share bool) *Module {
-		t.Helper()
-		e, err := NewEngine(ctx, EngineConfig{CacheDir: dir, SharePages: share})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := e.Compile(ctx, emptyGuest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Neither the engine is closed nor the module let go: wazero
-		// would unmap the code, which this test looks for in
-		// /proc/self/maps, and the next compile might map its own code
-		// at the same place.
-		keep = append(keep, m)
-		return m
-	}
-	runs := func(m *Module) {
-		t.Helper()
-		inst, err := m.Start(ctx, InstanceConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		<-inst.Done()
-		if err := inst.Err(); err.(*ExitError).Code != 0 {
-			t.Fatalf("the guest on shared code: %v", err)
-		}
-	}
+	compile, runs := emptyGuests(t, dir)
 
 	if err := compile(false).CodeShared(); err == nil {
 		t.Error("CodeShared = nil without SharePages")
@@ -217,43 +181,12 @@ func TestSubtract(t *testing.T) {
 // private copy keeps it (dropping it would zero the code). In a process of
 // its own, as TestShareCode.
 func TestDropCodePages(t *testing.T) {
-	if os.Getenv("MPMLAB_TEST_DROP_CODE") == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestDropCodePages$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "MPMLAB_TEST_DROP_CODE=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestDropCodePages")) {
-			t.Fatalf("the test's process: %v\n%s", err, out)
-		}
+	if inOwnProcess(t) {
 		return
 	}
-	ctx := context.Background()
 	dir := t.TempDir()
-	var keep []*Module
-	defer func() { goruntime.KeepAlive(keep) }()
-	runs := func(m *Module) {
-		t.Helper()
-		inst, err := m.Start(ctx, InstanceConfig{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		<-inst.Done()
-		if err := inst.Err(); err.(*ExitError).Code != 0 {
-			t.Fatalf("the guest: %v", err)
-		}
-	}
-	compile := func(share bool) *Module {
-		t.Helper()
-		e, err := NewEngine(ctx, EngineConfig{CacheDir: dir, SharePages: share})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := e.Compile(ctx, emptyGuest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keep = append(keep, m)
-		return m
-	}
+	code := filepath.Join(dir, codeDir)
+	compile, runs := emptyGuests(t, dir)
 
 	// A private copy is left alone.
 	m := compile(false)
@@ -263,7 +196,6 @@ func TestDropCodePages(t *testing.T) {
 	}
 	runs(m)
 
-	code := filepath.Join(dir, codeDir)
 	m = compile(true)
 	runs(m)
 	if kb := residentKB(t, code); kb == 0 {
@@ -279,6 +211,62 @@ func TestDropCodePages(t *testing.T) {
 	if kb := residentKB(t, code); kb == 0 {
 		t.Error("the guest ran again without mapping its code again")
 	}
+}
+
+// inOwnProcess runs the calling test again in a process of its own and
+// reports true in the parent, whose work that is; in the child it reports
+// false. wazero unmaps code from finalizers, so in a process shared with
+// other tests their garbage could unmap code while a compile looks for the
+// mappings it made (see shareCode), or a mapping a test looks at.
+func inOwnProcess(t *testing.T) bool {
+	t.Helper()
+	const env = "MPMLAB_TEST_OWN_PROCESS"
+	if os.Getenv(env) == t.Name() {
+		return false
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), env+"="+t.Name())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
+		t.Fatalf("the test's process: %v\n%s", err, out)
+	}
+	return true
+}
+
+// emptyGuests returns a compile of emptyGuest with a cache in dir, with
+// or without SharePages, and a run of a compiled one to its end (exit 0).
+// The engines are never closed nor the modules let go: wazero would unmap
+// their code, which the tests look for in /proc/self/maps, and the next
+// compile might map its own code at the same place.
+func emptyGuests(t *testing.T, dir string) (compile func(share bool) *Module, runs func(*Module)) {
+	ctx := context.Background()
+	var keep []*Module
+	t.Cleanup(func() { goruntime.KeepAlive(keep) })
+	compile = func(share bool) *Module {
+		t.Helper()
+		e, err := NewEngine(ctx, EngineConfig{CacheDir: dir, SharePages: share})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := e.Compile(ctx, emptyGuest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep = append(keep, m)
+		return m
+	}
+	runs = func(m *Module) {
+		t.Helper()
+		inst, err := m.Start(ctx, InstanceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-inst.Done()
+		if err := inst.Err(); err.(*ExitError).Code != 0 {
+			t.Fatalf("the guest: %v", err)
+		}
+	}
+	return compile, runs
 }
 
 // residentKB sums the resident KiB of the process's mappings of files in dir.
