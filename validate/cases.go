@@ -119,14 +119,15 @@ var Cases = []Case{
 		Knobs: experiment.Knobs{Processes: 2, ThreadsPerChild: 4},
 		Load:  loadgen.Config{Concurrency: 100, Think: time.Second, Duration: rateDuration, KeepAlive: true},
 		Pairs: 5,
-		// Longer loads do not make it steady (validate/README.md): three
-		// runs of 3 pairs of 40 s gave medians' ratios 0.74, 0.83, 0.81,
-		// and 40 s runs of Apache 32 to 73 req/s, of the model 40 to 66.
+		// Not steady, and not yet faithful (validate/README.md): on a quiet
+		// machine five runs gave medians' ratios 1.20 to 1.40, pairs 0.75 to
+		// 2.3; 40 s loads on busy machines gave 0.74 to 1.27.
 		Informational: true,
-		Why: "not steady: both Apache's event MPM and the model sit for tens of seconds at a time at their connection limit " +
-			"with threads idle, until a request finds none and the process closes its kept-alive connections; " +
-			"40 s loads of Apache gave 32 to 73 req/s from one run to the next (the model 40 to 66), " +
-			"and the medians of three 40 s pairs were 0.74 to 0.83 of Apache's over three runs",
+		Why: "not steady, and the model serves more than Apache: Apache holds both processes at their connection limit " +
+			"(10 connections each, 80 clients in the backlog, 20 req/s) for most of a run, 68 to 83% of the time in 30 s loads, " +
+			"until a request finds no idle thread and the process closes its kept-alive connections; the model holds one process " +
+			"there at a time (25 to 43%) and turns clients over in the other at 80 to 90 req/s; five runs on a quiet machine " +
+			"gave model/real medians of 1.20 to 1.40",
 	},
 	{
 		Name:  "nginx-sleep",
