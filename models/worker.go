@@ -520,7 +520,7 @@ func (w *worker) awaitStartup() {
 // only over minutes; a prefork pool of idle processes would hold them all
 // that time. It also unmaps from the process the pages of code that
 // start-up ran and serving may not (Module.DropCodePages,
-// dropBinaryPages): they stay in the page cache, and what the worker runs
+// DropBinaryPages): they stay in the page cache, and what the worker runs
 // next is mapped again. (See RATIONALE.md, "A worker's memory".) It runs
 // once the guests have started up, before the worker says it is ready, so
 // that its collection competes neither with their start nor with the
@@ -538,7 +538,7 @@ func (w *worker) releaseStartupMemory(mod *runtime.Module) {
 		debug.SetGCPercent(p)
 	}
 	debug.FreeOSMemory()
-	for _, err := range []error{mod.DropCodePages(), dropBinaryPages()} {
+	for _, err := range []error{mod.DropCodePages(), runtime.DropBinaryPages()} {
 		if err != nil {
 			w.emit(stream.Event{Kind: stream.EventLog, Stream: "stderr", Text: "mpmlab: " + err.Error()})
 		}

@@ -99,7 +99,7 @@ func shareCode(dir string, load func() error) (shared []span, err, shareErr erro
 func dropPages(spans []span) error {
 	for _, s := range spans {
 		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, s.start, uintptr(s.len()), syscall.MADV_DONTNEED); errno != 0 {
-			return fmt.Errorf("dropping code pages at %#x: %w", s.start, errno)
+			return fmt.Errorf("dropping pages at %#x: %w", s.start, errno)
 		}
 	}
 	return nil
@@ -113,6 +113,13 @@ func (s span) len() int64 { return int64(s.end - s.start) }
 // execMappings lists the process's anonymous private mappings that are
 // readable and executable, in address order.
 func execMappings() ([]span, error) {
+	return mappings(func(perms, inode, path string) bool { return perms == "r-xp" && inode == "0" && path == "" })
+}
+
+// mappings lists the process's mappings that keep says to, in address
+// order, from the permissions, inode and path (empty if none) of each
+// line of /proc/self/maps.
+func mappings(keep func(perms, inode, path string) bool) ([]span, error) {
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return nil, err
@@ -123,7 +130,16 @@ func execMappings() ([]span, error) {
 	for sc.Scan() {
 		// 7fa2785b2000-7fa2798dc000 r-xp 00000000 00:00 0 [path]
 		fields := strings.Fields(sc.Text())
-		if len(fields) != 5 || fields[1] != "r-xp" || fields[4] != "0" {
+		if len(fields) < 5 {
+			return nil, fmt.Errorf("/proc/self/maps: %q", sc.Text())
+		}
+		path := ""
+		if len(fields) == 6 {
+			path = fields[5]
+		} else if len(fields) > 6 {
+			continue // a path with spaces, or "(deleted)": none of ours
+		}
+		if !keep(fields[1], fields[4], path) {
 			continue
 		}
 		lo, hi, _ := strings.Cut(fields[0], "-")
@@ -135,6 +151,27 @@ func execMappings() ([]span, error) {
 		spans = append(spans, span{uintptr(start), uintptr(end)})
 	}
 	return spans, sc.Err()
+}
+
+// DropBinaryPages drops the process's page-table entries for its own
+// binary's read-only mappings (text and read-only data), as
+// Module.DropCodePages does for a guest's machine code: the pages stay in
+// the page cache, shared, and those the process runs from then on are
+// mapped again by minor faults. A worker calls it once its guests have
+// started up: the mpmlab binary is the supervisor, the playground and the
+// CLI too, and a worker's start runs the initialisation of every package
+// it links, where serving needs a part. Mappings the process writes (data,
+// bss) are left alone.
+func DropBinaryPages() error {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return err
+	}
+	spans, err := mappings(func(perms, inode, path string) bool { return path == exe && (perms == "r-xp" || perms == "r--p") })
+	if err != nil {
+		return err
+	}
+	return dropPages(spans)
 }
 
 // subtract returns the parts of the spans in a that no span in b covers:

@@ -20,4 +20,7 @@ type span struct{ start, end uintptr }
 
 func dropPages([]span) error { return nil } // nothing is shared: nothing to drop
 
+// DropBinaryPages is implemented on Linux alone (codeshare_linux.go).
+func DropBinaryPages() error { return nil }
+
 func shareImage(dir string, mem []byte) (int, error) { return 0, errNoSharing }
