@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -186,6 +187,8 @@ func TestBrowserCompareOneExperiment(t *testing.T) {
 	}
 	tb.set("source", tb.state().Source+"\n// edited\n")
 	tb.runModel("thread")
+	const endState = `document.getElementById("events").textContent + " | " + document.getElementById("scoreboard").textContent`
+	threadEnd := tb.evalString(endState)
 	if got := tb.evalString(`document.querySelector("#summary-reactor [data-stat=requests]").textContent`); got != "–" {
 		t.Errorf("the reactor row of the earlier experiment still says %q requests", got)
 	}
@@ -205,11 +208,12 @@ func TestBrowserCompareOneExperiment(t *testing.T) {
 	tb.wait(`document.getElementById("live-model").textContent === "thread" && document.getElementById("timeline").dataset.lanes.includes("thread")`,
 		5*time.Second, "the thread run's timeline after a click on its row")
 	tb.screenshot("compare-row-selects-thread")
-	// The live panel's figures are the selected run's, its rate too.
-	liveRPS := tb.evalFloat(`+document.getElementById("rps").textContent`)
-	rowRPS := tb.evalFloat(`+document.querySelector("#summary-thread [data-stat=rps]").textContent`)
-	if math.Abs(liveRPS-rowRPS) > 1 {
-		t.Errorf("with the thread run selected the live panel says %v req/s, its row %v", liveRPS, rowRPS)
+	// The live panel's figures are the selected run's, not those the
+	// run that ended last left there.
+	tb.liveMatchesRow("thread")
+	// Its spawns and exits and its scoreboard too, as its run left them.
+	if got := tb.evalString(endState); got != threadEnd {
+		t.Errorf("with the thread run selected the lifecycle list and scoreboard say %q, as the run ended %q", got, threadEnd)
 	}
 	// Both runs as small multiples on one time axis.
 	if runs := tb.evalString(`document.getElementById("multiples").dataset.runs`); runs != "thread reactor" {
@@ -220,6 +224,27 @@ func TestBrowserCompareOneExperiment(t *testing.T) {
 	}
 	tb.clickElement(`#multiples figure[data-run="reactor"]`)
 	tb.wait(`document.getElementById("live-model").textContent === "reactor"`, 5*time.Second, "the reactor run in the live view after a click on its timeline")
+	tb.liveMatchesRow("reactor")
+}
+
+// liveMatchesRow checks that the live panel shows the whole-run figures
+// of run's compare row: its rate (whole in the panel, to a tenth in the
+// row), its failed requests and its PSS.
+func (tb *tab) liveMatchesRow(run string) {
+	tb.t.Helper()
+	row := `document.querySelector("#summary-` + run + ` [data-stat=%s]").textContent`
+	live := `document.getElementById("%s").textContent`
+	liveRPS := tb.evalFloat("+" + fmt.Sprintf(live, "rps"))
+	rowRPS := tb.evalFloat("+" + fmt.Sprintf(row, "rps"))
+	if math.Abs(liveRPS-rowRPS) > 1 {
+		tb.t.Errorf("with the %s run selected the live panel says %v req/s, its row %v", run, liveRPS, rowRPS)
+	}
+	for _, stat := range []string{"errors", "pss"} {
+		l, r := tb.evalString(fmt.Sprintf(live, stat)), tb.evalString(fmt.Sprintf(row, stat))
+		if l != r || r == "–" {
+			tb.t.Errorf("with the %s run selected the live panel's %s is %q, its row's %q", run, stat, l, r)
+		}
+	}
 }
 
 // zoomState is live.Zoom as #timeline-zoom's data-zoom holds it.

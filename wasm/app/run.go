@@ -283,6 +283,7 @@ func (a *app) follow(r *run, handle func(name string, f func(data []byte))) {
 		case stream.PhaseStopped:
 			if v := a.views[key]; v != nil {
 				v.Stop()
+				v.WorkersGone = true
 				if v == a.view {
 					a.showStopped(v)
 				}
@@ -663,6 +664,8 @@ type final struct {
 	dist          live.Dist
 	p50, p90, p99 float64
 	rps           float64
+	errors        int // requests that did not succeed
+	pssKB         int // Result.PSSKB: the row's PSS, 0 if not measured
 	groups        []stream.GroupResult
 }
 
@@ -748,17 +751,35 @@ func (a *app) showSummaryRow(s *stream.Result, key string) {
 	}
 	a.dists[rk] = d
 	if v := a.views[rk]; v != nil {
-		a.finals[v] = final{d, ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), sum.RPS, s.Groups}
-		if v == a.view && sum.Latency.Max > 0 {
-			a.showPercentiles(ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99), "over the whole run")
-			setText(byID("rps"), ftoa(sum.RPS, 0))
+		f := final{dist: d, rps: sum.RPS, errors: failed, pssKB: s.PSSKB, groups: s.Groups}
+		if sum.Latency.Max > 0 {
+			f.p50, f.p90, f.p99 = ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99)
 		}
-		if v == a.view && len(s.Groups) > 0 {
-			a.showGroupTotals(s.Groups)
+		a.finals[v] = f
+		if v == a.view {
+			a.showFinal(f)
 		}
 		v.Dirty = true
 	}
 	a.queueDraw(true)
+}
+
+// showFinal puts a run's whole-run figures, the ones its compare row
+// shows, in the live panel: the percentiles, the rate, the failed
+// requests, the PSS and the groups' totals. The other numbers (queue,
+// held, the loop's load) stay as the run's last stats left them.
+func (a *app) showFinal(f final) {
+	if f.p99 > 0 {
+		a.showPercentiles(f.p50, f.p90, f.p99, "over the whole run")
+	}
+	setText(byID("rps"), ftoa(f.rps, 0))
+	setText(byID("errors"), itoa(f.errors))
+	if f.pssKB > 0 {
+		setText(byID("pss"), mbText(f.pssKB))
+	}
+	if len(f.groups) > 0 {
+		a.showGroupTotals(f.groups)
+	}
 }
 
 // runKey names one model's run of an experiment: its variant, or its

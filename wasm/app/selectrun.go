@@ -41,16 +41,26 @@ func (a *app) bindRowSelect() {
 	})
 }
 
-// selectView puts run key's view in the live panel.
+// selectView puts run key's view in the live panel: its timeline and
+// charts, the numbers it ended with (its whole-run figures where it has
+// them, as its compare row) and its spawns, exits and kills.
 func (a *app) selectView(key string, v *live.View) {
 	a.view = v
 	setText(byID("live-model"), key)
 	setData(byID("live"), "model", v.Model)
-	if f, ok := a.finals[v]; ok {
-		a.showPercentiles(f.p50, f.p90, f.p99, "over the whole run")
-		setText(byID("rps"), ftoa(f.rps, 0))
-		a.showGroupTotals(f.groups)
+	if v.Stats.Model != "" {
+		a.showStats(&v.Stats) // the run's last stats: queue, held, the loop's load
 	}
+	if f, ok := a.finals[v]; ok {
+		a.showFinal(f)
+	}
+	if v.WorkersGone {
+		a.showStopped(v)
+	}
+	a.showPool()
+	clearChildren(byID("events"))
+	clear(a.exited)
+	a.logLifecycle(v.Lifecycle)
 	show(byID("timeline-readout"), false)
 	a.timelineH = 0
 	v.Dirty = true

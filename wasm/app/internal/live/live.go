@@ -161,6 +161,12 @@ type View struct {
 	Queue []Point      // accept-queue depth
 	RPS   []Point      // throughput from stats (X = stats t_ms)
 	Stats stream.Stats // the latest
+	// Lifecycle is the run's spawns, exits and kills, in the order they
+	// came: the list under the timeline, kept to show again.
+	Lifecycle []stream.Event
+	// WorkersGone is set when the host says the run's workers are gone
+	// (its stopped phase): its scoreboard is all open slots.
+	WorkersGone bool
 	// Dropped counts request events the host sampled away plus bars and
 	// samples this view let go of.
 	Dropped int
@@ -281,6 +287,10 @@ func (v *View) add(e *stream.Event) {
 	}
 	if e.T > v.Now {
 		v.Now = e.T
+	}
+	switch e.Kind {
+	case stream.EventSpawn, stream.EventExit, stream.EventKill:
+		v.Lifecycle = append(v.Lifecycle, *e)
 	}
 	switch e.Kind {
 	case stream.EventSpawn:
