@@ -61,7 +61,7 @@ func exportHost(b wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 		if i.cfg.OnBlock != nil {
 			i.cfg.OnBlock(true)
 		}
-		time.Sleep(d) // holds the guest's only thread: nothing else in it runs
+		sleepThread(d) // holds the guest's only thread: nothing else in it runs
 		if i.cfg.OnBlock != nil {
 			i.cfg.OnBlock(false)
 		}

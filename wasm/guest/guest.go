@@ -129,14 +129,31 @@ func Compute(d time.Duration) {
 const handlerModule = "mpmlab.local/handler/"
 
 // callerPos is the position in the handler's source ("main.go:22") of the
-// call of the SDK function that called callerPos.
+// call of the SDK function that called callerPos. A handler calls Block or
+// Compute from a few places, over and over: each place's position is
+// worked out once (runtime.Caller decodes the binary's line tables, a cost
+// a request that blocks would otherwise pay on its thread every time) and
+// then found by the call's return address.
 func callerPos() string {
+	var pc [1]uintptr
+	if runtime.Callers(3, pc[:]) == 0 {
+		return ""
+	}
+	if pos, ok := positions.Load(pc[0]); ok {
+		return pos.(string)
+	}
 	_, file, line, ok := runtime.Caller(2)
 	if !ok {
 		return ""
 	}
-	return position(file, line)
+	pos := position(file, line)
+	positions.Store(pc[0], pos)
+	return pos
 }
+
+// positions maps the return address of a call of Block, Compute or the
+// pool's to its position in the handler's source (callerPos).
+var positions sync.Map
 
 // position formats file:line relative to the handler's module.
 func position(file string, line int) string {
