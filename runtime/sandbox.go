@@ -243,7 +243,10 @@ type InstanceConfig struct {
 	// MPMLAB_LAG=1). May be nil.
 	OnLag func(lag time.Duration)
 	// LockOSThread runs the guest on an OS thread of its own (the thread
-	// model's threads).
+	// model's threads) while it runs. While it waits for work it lets the
+	// thread go, and it takes the thread that wakes it: so a request
+	// handed to it runs at once on the thread that handed it over, with
+	// no second thread to wake (vwasi's SetThreadLocked).
 	LockOSThread bool
 	// OnPass, if set, receives every pass of the instance's loop that ran a
 	// request (see Pass), on the guest's goroutine: it must be quick and
@@ -345,6 +348,7 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 	inst.stderr = newGuestLog("stderr", cfg.Log)
 	inst.conn = vwasi.NewConn(inst.onFrame, inst.stdout, inst.stderr)
 	inst.conn.SetFS(cfg.Files.vfs(), cfg.TmpLimit)
+	inst.conn.SetThreadLocked(cfg.LockOSThread)
 	if !cfg.NoPhases {
 		inst.tl, inst.ended = timeline.New(), map[uint32]timeline.Phases{}
 		inst.tl.OnPass = cfg.OnPass
@@ -397,7 +401,9 @@ func (m *Module) Start(ctx context.Context, cfg InstanceConfig) (*Instance, erro
 
 func (i *Instance) run(ctx context.Context) {
 	if i.cfg.LockOSThread {
-		goruntime.LockOSThread() // never unlocked: the thread ends with the instance
+		// Locked while it runs; its waits let the thread go
+		// (vwasi's SetThreadLocked).
+		goruntime.LockOSThread()
 	}
 	if i.tl != nil {
 		i.tl.PollExit(time.Now().UnixNano()) // the loop's first pass: main runs

@@ -130,6 +130,10 @@ type Conn struct {
 	idle   atomic.Int64  // nanoseconds spent waiting in poll_oneoff
 	passCh chan struct{}
 
+	// threadLocked: the guest's goroutine is locked to its OS thread
+	// except while it waits (SetThreadLocked).
+	threadLocked bool
+
 	// timer is poll_oneoff's timer for clock subscriptions, reused from
 	// one wait to the next (guest goroutine only).
 	timer *time.Timer
@@ -194,6 +198,13 @@ func (c *Conn) reclaimDue() <-chan time.Time {
 	}
 	return c.reclaimTimer.C
 }
+
+// SetThreadLocked says the guest runs locked to an OS thread of its own
+// (runtime.LockOSThread, the thread model's threads): its waits in
+// poll_oneoff let the thread go, and it locks itself to the thread it
+// wakes on, the one that handed it a request, with no second thread to
+// wake. Call it before the guest starts.
+func (c *Conn) SetThreadLocked(locked bool) { c.threadLocked = locked }
 
 // SetTimeline makes c report every wait in poll_oneoff to tl (PollEnter,
 // PollExit), from the guest's goroutine. Call it before the guest starts.
@@ -606,6 +617,9 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 		}
 		reclaimC := c.reclaimDue()
 		start := time.Now()
+		if c.threadLocked {
+			goruntime.UnlockOSThread()
+		}
 		select {
 		case <-c.wake:
 			c.lastWait = time.Since(start)
@@ -619,6 +633,9 @@ var pollOneoff = api.GoModuleFunc(func(ctx context.Context, mod api.Module, stac
 			c.idle.Add(int64(time.Since(start)))
 			_ = mod.CloseWithExitCode(ctx, 0)
 			panic(sys.NewExitError(0))
+		}
+		if c.threadLocked {
+			goruntime.LockOSThread()
 		}
 		c.idle.Add(int64(time.Since(start)))
 	}
