@@ -659,10 +659,12 @@ func (a *app) logLifecycle(evs []stream.Event) {
 	}
 }
 
-// final is a model's whole-run latency distribution and percentiles.
+// final is a run's whole-run figures, from its summary: what its compare
+// row shows, for the live panel (showFinal).
 type final struct {
 	dist          live.Dist
 	p50, p90, p99 float64
+	ran           bool // it measured a load (a model that could not run did not)
 	rps           float64
 	errors        int // requests that did not succeed
 	pssKB         int // Result.PSSKB: the row's PSS, 0 if not measured
@@ -751,7 +753,7 @@ func (a *app) showSummaryRow(s *stream.Result, key string) {
 	}
 	a.dists[rk] = d
 	if v := a.views[rk]; v != nil {
-		f := final{dist: d, rps: sum.RPS, errors: failed, pssKB: s.PSSKB, groups: s.Groups}
+		f := final{dist: d, ran: s.Summary != nil, rps: sum.RPS, errors: failed, pssKB: s.PSSKB, groups: s.Groups}
 		if sum.Latency.Max > 0 {
 			f.p50, f.p90, f.p99 = ms(sum.Latency.P50), ms(sum.Latency.P90), ms(sum.Latency.P99)
 		}
@@ -772,8 +774,10 @@ func (a *app) showFinal(f final) {
 	if f.p99 > 0 {
 		a.showPercentiles(f.p50, f.p90, f.p99, "over the whole run")
 	}
-	setText(byID("rps"), ftoa(f.rps, 0))
-	setText(byID("errors"), itoa(f.errors))
+	if f.ran {
+		setText(byID("rps"), ftoa(f.rps, 0))
+		setText(byID("errors"), itoa(f.errors))
+	}
 	if f.pssKB > 0 {
 		setText(byID("pss"), mbText(f.pssKB))
 	}
