@@ -271,6 +271,7 @@ type worker struct {
 	// writing counts requests in a guest: a loop's "Writing" (stub_status).
 	writing atomic.Int64
 	passes  passBatcher // the reactor's loop passes, when tracing
+	held    *pHolder    // process and reactor: the second P, while requests flow
 
 	mu         sync.Mutex
 	inflight   map[uint64]*inflight
@@ -612,6 +613,9 @@ func (w *worker) announceReady() {
 // supervisor's signal to stop.
 func (w *worker) startBackground() {
 	go w.heartbeat()
+	if !w.policy.Threads() {
+		w.held = startPHolder()
+	}
 	if w.policy.Loop() && w.spec.Trace {
 		go w.traceLoop()
 	}
@@ -658,6 +662,7 @@ func (w *worker) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
+	defer w.held.finished()
 	cs.requests++
 	id := w.reqs.Add(1)
 	start := time.Now()

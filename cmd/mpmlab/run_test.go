@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -179,16 +180,36 @@ func TestDyingWorkerTakesNoConnection(t *testing.T) {
 	}
 }
 
-// A runaway request is cut off after --timeout; the server keeps serving.
+// A runaway request is cut off after --timeout with the 504 of the worker's
+// own timer (not the kill that backs it up a second later), while other
+// clients keep sending: their requests keep the worker's second P busy
+// until it sees that none finishes (pHolder). The server keeps serving.
 func TestRunawayIsCutOff(t *testing.T) {
 	for _, model := range []string{"process", "reactor"} {
 		t.Run(model, func(t *testing.T) {
 			s := startRun(t, "--model", model, "--timeout", "1s", "runaway")
+			mustOK(t, get(s.URL))
+			stop := make(chan struct{})
+			var others sync.WaitGroup
+			for range 4 {
+				others.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+							get(s.URL)
+						}
+					}
+				})
+			}
 			start := time.Now()
 			r := get(s.URL + "/spin")
 			elapsed := time.Since(start)
-			if r.Status == 200 {
-				t.Fatalf("runaway request succeeded")
+			close(stop)
+			others.Wait()
+			if r.Status != http.StatusGatewayTimeout {
+				t.Fatalf("runaway request: status %d %q (err %v) after %v, want the 504 of --timeout", r.Status, r.Body, r.Err, elapsed)
 			}
 			if elapsed < time.Second || elapsed > 3*time.Second {
 				t.Fatalf("runaway request ended after %v, want about --timeout 1s", elapsed)
