@@ -278,6 +278,26 @@ func getWith(c *http.Client, url string) response {
 	return response{Status: resp.StatusCode, Body: string(b), Worker: resp.Header.Get("X-Mpmlab-Worker"), Latency: time.Since(start), Err: err}
 }
 
+// keepGetting has n clients GET url over and over, each request on a new
+// connection, until the stop it returns is called; stop waits for them.
+func keepGetting(n int, url string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+					get(url)
+				}
+			}
+		})
+	}
+	return func() { close(done); wg.Wait() }
+}
+
 // getAll sends n concurrent GETs and returns their responses.
 func getAll(n int, url string) []response {
 	out := make([]response, n)

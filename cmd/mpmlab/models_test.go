@@ -250,30 +250,14 @@ func TestSpareServerRamp(t *testing.T) {
 		"--max-request-workers", "8", "--keepalive=false", "--status-addr", "127.0.0.1:0", "blocking")
 	status := statusURL(t, s)
 	procs := func() int { n, _ := strconv.Atoi(statusAuto(t, status)["Processes"]); return n }
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					get(s.URL)
-				}
-			}
-		}()
-	}
+	stop := keepGetting(8, s.URL)
 	peak := 0
 	deadline := time.Now().Add(8 * time.Second)
 	for time.Now().Before(deadline) && peak < 8 {
 		peak = max(peak, procs())
 		time.Sleep(100 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Logf("pool grew from 1 to %d processes under 8 clients", peak)
 	if peak < 6 {
 		t.Fatalf("pool grew to %d processes, want towards 8", peak)
@@ -301,22 +285,7 @@ func TestPreforkGrowsWithoutTracing(t *testing.T) {
 		return n
 	}
 	waitFor(t, 10*time.Second, "2 worker processes", func() bool { return procs() == 2 })
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer close(stop)
-	for range 40 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					get(s.URL)
-				}
-			}
-		})
-	}
+	defer keepGetting(40, s.URL)()
 	waitFor(t, 30*time.Second, "8 worker processes under 40 clients", func() bool { return procs() == 8 })
 	// A process exists from its fork; the log names it just after.
 	waitFor(t, 5*time.Second, "8 spawns logged", func() bool { return strings.Count(s.Logs(), "spawned process") == 8 })

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -189,25 +188,11 @@ func TestRunawayIsCutOff(t *testing.T) {
 		t.Run(model, func(t *testing.T) {
 			s := startRun(t, "--model", model, "--timeout", "1s", "runaway")
 			mustOK(t, get(s.URL))
-			stop := make(chan struct{})
-			var others sync.WaitGroup
-			for range 4 {
-				others.Go(func() {
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-							get(s.URL)
-						}
-					}
-				})
-			}
+			stopOthers := keepGetting(4, s.URL)
 			start := time.Now()
 			r := get(s.URL + "/spin")
 			elapsed := time.Since(start)
-			close(stop)
-			others.Wait()
+			stopOthers()
 			if r.Status != http.StatusGatewayTimeout {
 				t.Fatalf("runaway request: status %d %q (err %v) after %v, want the 504 of --timeout", r.Status, r.Body, r.Err, elapsed)
 			}
