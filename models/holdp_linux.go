@@ -30,9 +30,10 @@ import (
 //
 //   - for a moment, through the scheduler (Gosched), every holdFor and at
 //     any signal: the runtime asks a P to stop, for a collection's
-//     stop-the-world or a long-running goroutine, with SIGURG, and ppoll
-//     is never restarted after a signal. Goroutines queued on the P and
-//     its timers run then;
+//     stop-the-world or a long-running goroutine, with SIGURG (a stop asks
+//     again every 100 µs until it has every P), and ppoll is never
+//     restarted after a signal. Goroutines queued on the P and its timers
+//     run then;
 //   - until a request finishes again, when none has for holdFor: the
 //     worker is idle, or its guest has run away with the other P. Then the
 //     runtime has the P to run the watchdog's timer that cuts the runaway
