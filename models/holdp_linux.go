@@ -13,16 +13,16 @@ import (
 // that the first P is about to run.
 //
 // A prefork child and an nginx worker are one thread doing the work, and
-// the process and reactor models run their guest and net/http that way in
-// effect: one request at a time reaches the guest. Their workers keep two
-// Ps all the same, because a guest spinning in its machine code holds its P
-// and nothing can preempt it: the second P is how the worker's timers still
-// run and the runaway gets its 504 ("How a runaway request is stopped" in
-// RATIONALE.md). While requests flow, that idle P costs: each goroutine the
+// the process and reactor models work that way in effect: one guest, which
+// runs on one thread at a time, and net/http taking turns with it. Their
+// workers keep two Ps all the same, because a guest spinning in its
+// machine code holds its P and nothing can preempt it: the second P is how
+// the worker's timers still run and the runaway gets its 504 ("How a
+// runaway request is stopped" in RATIONALE.md). While requests flow, that idle P costs: each goroutine the
 // runtime makes runnable (the request handed to the guest, its response
-// handed back, net/http's background read) wakes a thread to look for work
-// on it (wakep), which finds none and sleeps again, some four context
-// switches a request in a prefork process.
+// handed back) wakes a thread to look for work on it (wakep), which finds
+// none and sleeps again: about four context switches a request in a
+// prefork process, two with the holder.
 //
 // The holder is a goroutine that waits in ppoll through a raw system call,
 // which keeps its P (entersyscall is what gives a P back), so the
@@ -35,9 +35,10 @@ import (
 //     restarted after a signal. Goroutines queued on the P and its timers
 //     run then;
 //   - until a request finishes again, when none has for holdFor: the
-//     worker is idle, or its guest has run away with the other P. Then the
-//     runtime has the P to run the watchdog's timer that cuts the runaway
-//     off, and an idle worker's system monitor sleeps (TestIdleCPU).
+//     worker is idle, its requests take long, or its guest has run away
+//     with the other P. Then the runtime has the P to run the watchdog's
+//     timer that cuts the runaway off, and an idle worker's system monitor
+//     sleeps (TestIdleCPU).
 type pHolder struct {
 	served atomic.Uint64 // requests finished
 	parked atomic.Bool   // let the P go until the next one finishes
@@ -71,6 +72,7 @@ func (h *pHolder) finished() {
 	}
 }
 
+// run holds the P, and lets it go, as the type's doc says.
 func (h *pHolder) run() {
 	last := h.served.Load()
 	for {

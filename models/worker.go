@@ -609,8 +609,9 @@ func (w *worker) announceReady() {
 }
 
 // startBackground starts what runs beside serving: the heartbeat, the
-// trace senders the model and --trace call for, and the wait for the
-// supervisor's signal to stop.
+// holder of the second P (process and reactor: pHolder), the trace senders
+// the model and --trace call for, and the wait for the supervisor's signal
+// to stop.
 func (w *worker) startBackground() {
 	go w.heartbeat()
 	if !w.policy.Threads() {
