@@ -69,7 +69,9 @@ func serveSwitches(t *testing.T, h *pHolder, n int) int64 {
 	}()
 	defer close(in)
 	var before, after syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
+		t.Fatal(err)
+	}
 	b := []byte{0}
 	for range n {
 		if _, err := io.ReadFull(c, b); err != nil {
@@ -82,7 +84,9 @@ func serveSwitches(t *testing.T, h *pHolder, n int) int64 {
 		}
 		h.finished()
 	}
-	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
+		t.Fatal(err)
+	}
 	return after.Nvcsw - before.Nvcsw
 }
 
