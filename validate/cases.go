@@ -123,8 +123,8 @@ var Cases = []Case{
 		// machine five runs gave medians' ratios 1.20 to 1.40, pairs 0.75 to
 		// 2.3; 40 s loads on busy machines gave 0.74 to 1.27. The lead since
 		// December 2026: the model's responses spread wider than Apache's
-		// (its request costs more CPU on two cores), and a wider spread ends
-		// a process's held stretches sooner.
+		// (from where is not found), and a wider spread ends a process's
+		// held stretches sooner.
 		Informational: true,
 		Why: "not steady, and the model serves more than Apache: Apache holds both processes at their connection limit " +
 			"(10 connections each, 80 clients in the backlog, 20 req/s) for most of a run, 68 to 83% of the time in 30 s loads, " +
