@@ -413,6 +413,13 @@ func (g *eventGate) shutdown(c net.Conn, read bool) {
 		return
 	}
 	g.mu.Lock()
+	if gc.cs.closed {
+		// Closed already (its client hung up, or its keep-alive timed
+		// out) but still in the worker's books of idle connections for a
+		// moment: not the listener's to shut down, nor to count again.
+		g.mu.Unlock()
+		return
+	}
 	g.settle(nil, gc.cs)
 	if gc.cs.counted {
 		gc.cs.counted = false
@@ -541,7 +548,9 @@ func (g *eventGate) Accept() (net.Conn, error) {
 		gc = g.wrap(c, nil, func() {
 			g.mu.Lock()
 			g.settle(nil, gc.cs)
+			gc.cs.closed = true
 			if gc.cs.counted {
+				gc.cs.counted = false
 				g.open--
 			}
 			first := gc.cs.first
@@ -658,6 +667,7 @@ type connState struct {
 	first     *lane // event: the thread reserved at accept for its first request
 	counted   bool  // event: its thread took it up; it counts against the limit
 	lingering bool  // event: shut down by the process, in lingering close
+	closed    bool  // event: closed; it neither counts nor can be shut down
 	requests  int
 }
 

@@ -660,6 +660,47 @@ func TestEventLingeringCloseNeedsThread(t *testing.T) {
 	}
 }
 
+// Event counts a connection once, however it ends: one that closed (its
+// client hung up, or its keep-alive timed out) is still in the worker's
+// books of idle connections until net/http reports it closed, and a kill
+// in that moment must not count it out a second time. A count that drifts
+// below the connections held raises the process's limit for the rest of
+// its life: the model served every one of 100 thinking clients after a
+// few minutes of loads, where Apache's listeners hold them back.
+func TestEventClosedConnectionCountsOutOnce(t *testing.T) {
+	w, g, ln, _ := policyWorker(t, eventPolicy{row(EventMPM)}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
+	eg := g.(*eventGate)
+	var conns []net.Conn
+	for range 2 { // A and B, kept alive and idle
+		ln.dialTCP(t)
+		c, ok := takes(accepted(g))
+		if !ok {
+			t.Fatal("a connection under the limit was not taken")
+		}
+		conns = append(conns, c)
+		eventServe(t, w, g, c)
+	}
+	conns[0].Close() // A's client hung up; net/http has not said StateClosed yet
+	eg.kill()        // a request finds no thread: every idle connection is shut down
+	eg.mu.Lock()
+	open := eg.open
+	eg.mu.Unlock()
+	if open != 0 {
+		t.Fatalf("%d connections counted after A closed and B was shut down; want 0", open)
+	}
+	// So the limit is what it was: 2 + 1 × 2 idle threads.
+	for i := range 5 {
+		ln.dial()
+		c, ok := takes(accepted(g))
+		if ok != (i < 4) {
+			t.Fatalf("connection %d taken: %v; the limit is 4", i+1, ok)
+		}
+		if ok {
+			eventServe(t, w, g, c)
+		}
+	}
+}
+
 // stealingListener is a backlog from which another process takes the
 // next pending connection first, once: Accept's tryAccept finds none.
 type stealingListener struct {
