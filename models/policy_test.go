@@ -665,7 +665,7 @@ func TestEventLingeringCloseNeedsThread(t *testing.T) {
 // books of idle connections until net/http reports it closed, and a kill
 // in that moment must not count it out a second time. A count that drifts
 // below the connections held raises the process's limit for the rest of
-// its life: the model served every one of 100 thinking clients after a
+// its life: the model served nearly all of 100 thinking clients after a
 // few minutes of loads, where Apache's listeners hold them back.
 func TestEventClosedConnectionCountsOutOnce(t *testing.T) {
 	w, g, ln, _ := policyWorker(t, eventPolicy{row(EventMPM)}, Config{ThreadsPerChild: 2, AsyncRequestWorkerFactor: 1})
