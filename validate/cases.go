@@ -119,17 +119,17 @@ var Cases = []Case{
 		Knobs: experiment.Knobs{Processes: 2, ThreadsPerChild: 4},
 		Load:  loadgen.Config{Concurrency: 100, Think: time.Second, Duration: rateDuration, KeepAlive: true},
 		Pairs: 5,
-		// Not steady on either side (validate/README.md, "115 pairs").
+		// Not steady on either side (validate/README.md, "140 pairs").
 		// Apache against a second, identical Apache, five pairs as here,
-		// gave medians' ratios 0.89 to 1.41 in six runs; over 115 pairs in
-		// four runs the model served what Apache served (means 52.1 and
-		// 52.3 req/s), yet those runs of 15 to 40 pairs gave ratios of
-		// 0.86 to 1.16 and Apache's own mean moved from 47.8 to 59.3. No
-		// run CI could afford holds any model to 15% here.
+		// gave medians' ratios 0.89 to 1.41 in six runs; over 140 pairs in
+		// ten runs the model served what Apache served (means 51.3 and
+		// 51.4 req/s), yet those runs of 5 to 40 pairs gave ratios of 0.73
+		// to 1.16 and Apache's own mean moved from 47.8 to 59.3. No run CI
+		// could afford holds any model to 15% here.
 		Informational: true,
 		Why: "not steady on either side: Apache against a second, identical Apache in five pairs of 8 s gave medians' ratios " +
-			"of 0.89 to 1.41 (its loads 29 to 72 req/s); over 115 pairs in four runs the model served what Apache served " +
-			"(means of 52.1 and 52.3 req/s), while those runs of 15 to 40 pairs gave ratios of 0.86 to 1.16",
+			"of 0.89 to 1.41 (its loads 29 to 72 req/s); over 140 pairs in ten runs the model served what Apache served " +
+			"(means of 51.3 and 51.4 req/s), while those runs of 5 to 40 pairs gave ratios of 0.73 to 1.16",
 	},
 	{
 		Name:  "nginx-sleep",
